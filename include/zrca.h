@@ -1,0 +1,19 @@
+/*
+ * libzrca - renewal of CA certificates held on USB keys.
+ *
+ * The umbrella header: include this one.
+ */
+#ifndef ZRCA_H
+#define ZRCA_H
+
+/**
+ * @file zrca.h
+ * @brief Umbrella header of libzrca: includes every public module header.
+ *
+ * Headers under `zrca/sys/` are for authors of transports and crypto
+ * backends and are not included here.
+ */
+
+#include "zrca/common.h"
+
+#endif /* ZRCA_H */

@@ -1,0 +1,347 @@
+/*
+ * The thread-local error record.
+ *
+ * The record lives in a pthread key rather than a _Thread_local pointer so
+ * that the memory of a thread that exits is freed by the key's destructor
+ * (valgrind sees no leak from worker threads of an application).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define ZRI_MAX_VIOLATIONS 256
+
+typedef struct zri_error_state {
+    zrca_error pub;
+    bool set;
+    char *message;
+    char *remote_code;
+    zrca_violation *violations; /* owned strings inside */
+    size_t nviolations;
+    size_t alloc;
+} zri_error_state;
+
+static pthread_key_t error_key;
+static pthread_once_t error_once = PTHREAD_ONCE_INIT;
+
+static const char oom_message[] = "out of memory";
+
+static void state_reset(zri_error_state *st)
+{
+    if (st->message != oom_message)
+        free(st->message);
+    free(st->remote_code);
+    for (size_t i = 0; i < st->nviolations; i++) {
+        free((char *)st->violations[i].field);
+        free((char *)st->violations[i].rule);
+        free((char *)st->violations[i].message);
+    }
+    free(st->violations);
+    memset(st, 0, sizeof(*st));
+}
+
+static void state_destroy(void *p)
+{
+    zri_error_state *st = p;
+    if (!st)
+        return;
+    state_reset(st);
+    free(st);
+}
+
+static void make_key(void)
+{
+    (void)pthread_key_create(&error_key, state_destroy);
+}
+
+static zri_error_state *state_get(bool create)
+{
+    pthread_once(&error_once, make_key);
+    zri_error_state *st = pthread_getspecific(error_key);
+    if (!st && create) {
+        st = calloc(1, sizeof(*st));
+        if (st && pthread_setspecific(error_key, st) != 0) {
+            free(st);
+            st = NULL;
+        }
+    }
+    return st;
+}
+
+void zri_error_thread_cleanup(void)
+{
+    zri_error_state *st = state_get(false);
+    if (st) {
+        pthread_setspecific(error_key, NULL);
+        state_destroy(st);
+    }
+}
+
+static void publish(zri_error_state *st, int code)
+{
+    st->set = true;
+    st->pub.code = code;
+    st->pub.message = st->message ? st->message : zrca_strerror(code);
+    st->pub.remote_code = st->remote_code;
+    st->pub.field = st->nviolations ? st->violations[0].field : NULL;
+    st->pub.rule = st->nviolations ? st->violations[0].rule : NULL;
+    st->pub.violation_count = st->nviolations;
+}
+
+int zri_error_setv(int code, const char *fmt, va_list ap)
+{
+    zri_error_state *st = state_get(true);
+    if (!st)
+        return code; /* no memory for a record: the code still tells */
+    state_reset(st);
+    st->pub.tries_left = -1;
+    st->message = fmt ? zri_vsprintf(fmt, ap) : NULL;
+    if (fmt && !st->message)
+        st->message = (char *)oom_message;
+    publish(st, code);
+    return code;
+}
+
+int zri_error_set(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    zri_error_setv(code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void add_violation(zri_error_state *st, const char *field, const char *rule, char *msg)
+{
+    if (st->nviolations >= ZRI_MAX_VIOLATIONS) {
+        free(msg);
+        return;
+    }
+    if (st->nviolations == st->alloc) {
+        size_t n = st->alloc ? st->alloc * 2 : 8;
+        zrca_violation *v = realloc(st->violations, n * sizeof(*v));
+        if (!v) {
+            free(msg);
+            return;
+        }
+        st->violations = v;
+        st->alloc = n;
+    }
+    zrca_violation *v = &st->violations[st->nviolations];
+    v->field = field ? zri_strdup(field) : NULL;
+    v->rule = rule ? zri_strdup(rule) : NULL;
+    v->message = msg;
+    if ((field && !v->field) || (rule && !v->rule) || !msg) {
+        free((char *)v->field);
+        free((char *)v->rule);
+        free(msg);
+        return;
+    }
+    st->nviolations++;
+}
+
+int zri_error_set_field(int code, const char *field, const char *rule, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    zri_error_setv(code, fmt, ap);
+    va_end(ap);
+    zri_error_state *st = state_get(false);
+    if (st) {
+        add_violation(st, field, rule, zri_strdup(st->message ? st->message : ""));
+        publish(st, code);
+    }
+    return code;
+}
+
+void zri_error_begin_validation(void)
+{
+    zri_error_set(ZRCA_EVALIDATION, "validation failed");
+}
+
+void zri_error_add_violation(const char *field, const char *rule, const char *fmt, ...)
+{
+    zri_error_state *st = state_get(true);
+    if (!st)
+        return;
+    if (!st->set || st->pub.code != ZRCA_EVALIDATION)
+        zri_error_begin_validation();
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = zri_vsprintf(fmt, ap);
+    va_end(ap);
+    add_violation(st, field, rule, msg);
+    publish(st, ZRCA_EVALIDATION);
+}
+
+size_t zri_error_violation_count(void)
+{
+    zri_error_state *st = state_get(false);
+    return (st && st->set && st->pub.code == ZRCA_EVALIDATION) ? st->nviolations : 0;
+}
+
+int zri_error_end_validation(const char *summary)
+{
+    zri_error_state *st = state_get(false);
+    if (!st || !st->set || st->pub.code != ZRCA_EVALIDATION || st->nviolations == 0)
+        return zri_ok();
+    char *msg;
+    if (st->nviolations == 1)
+        msg = zri_sprintf("%s: %s", summary ? summary : "validation failed",
+                          st->violations[0].message);
+    else
+        msg = zri_sprintf("%s: %zu problems, first: %s", summary ? summary : "validation failed",
+                          st->nviolations, st->violations[0].message);
+    if (msg) {
+        if (st->message != oom_message)
+            free(st->message);
+        st->message = msg;
+    }
+    publish(st, ZRCA_EVALIDATION);
+    return ZRCA_EVALIDATION;
+}
+
+void zri_error_set_remote(int http_status, const char *remote_code)
+{
+    zri_error_state *st = state_get(false);
+    if (!st || !st->set)
+        return;
+    st->pub.http_status = http_status;
+    free(st->remote_code);
+    st->remote_code = remote_code ? zri_strdup(remote_code) : NULL;
+    publish(st, st->pub.code);
+}
+
+void zri_error_set_tries_left(int tries_left)
+{
+    zri_error_state *st = state_get(false);
+    if (st && st->set)
+        st->pub.tries_left = tries_left;
+}
+
+int zri_error_prefix(const char *fmt, ...)
+{
+    zri_error_state *st = state_get(false);
+    if (!st || !st->set)
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    char *ctx = zri_vsprintf(fmt, ap);
+    va_end(ap);
+    if (!ctx)
+        return st->pub.code;
+    char *msg = zri_sprintf("%s: %s", ctx, st->pub.message);
+    free(ctx);
+    if (msg) {
+        if (st->message != oom_message)
+            free(st->message);
+        st->message = msg;
+        publish(st, st->pub.code);
+    }
+    return st->pub.code;
+}
+
+int zri_error_code(void)
+{
+    zri_error_state *st = state_get(false);
+    return (st && st->set) ? st->pub.code : 0;
+}
+
+int zri_ok(void)
+{
+    zri_error_state *st = state_get(false);
+    if (st && st->set)
+        state_reset(st);
+    return 0;
+}
+
+ZRCA_API const zrca_error *zrca_error_last(void)
+{
+    zri_error_state *st = state_get(false);
+    return (st && st->set) ? &st->pub : NULL;
+}
+
+ZRCA_API const zrca_violation *zrca_error_violation(size_t index)
+{
+    zri_error_state *st = state_get(false);
+    if (!st || !st->set || index >= st->nviolations)
+        return NULL;
+    return &st->violations[index];
+}
+
+ZRCA_API void zrca_error_clear(void)
+{
+    zri_ok();
+}
+
+struct code_text {
+    int code;
+    const char *name;
+    const char *text;
+};
+
+#define C(sym, text)                                                                               \
+    {                                                                                              \
+        sym, #sym, text                                                                            \
+    }
+static const struct code_text code_texts[] = {
+    C(ZRCA_OK, "success"),
+    C(ZRCA_ERROR, "error"),
+    C(ZRCA_EINVAL, "invalid argument"),
+    C(ZRCA_ENOMEM, "out of memory"),
+    C(ZRCA_EVERSION, "unsupported structure version"),
+    C(ZRCA_EVALIDATION, "input failed validation"),
+    C(ZRCA_EUSER, "a callback asked to stop"),
+    C(ZRCA_ENOTINIT, "library not initialised"),
+    C(ZRCA_EIO, "input/output error"),
+    C(ZRCA_ENOTFOUND, "not found"),
+    C(ZRCA_ESTATE, "not allowed in the current state"),
+    C(ZRCA_ETIMEOUT, "timed out"),
+    C(ZRCA_ENETWORK, "network error"),
+    C(ZRCA_ETLS, "TLS verification failed"),
+    C(ZRCA_EPROTOCOL, "malformed response from the platform"),
+    C(ZRCA_ETOOBIG, "size or depth limit exceeded"),
+    C(ZRCA_EAUTH, "authentication failed"),
+    C(ZRCA_EEXPIRED, "session expired"),
+    C(ZRCA_EPLATFORM, "the platform reported an error"),
+    C(ZRCA_ECONFLICT, "the platform refused the transition"),
+    C(ZRCA_EFORBIDDEN, "not permitted for this account"),
+    C(ZRCA_EPIN_INCORRECT, "incorrect PIN"),
+    C(ZRCA_EPIN_LOCKED, "PIN locked"),
+    C(ZRCA_EPIN_FINAL_TRY, "refused: one PIN try left"),
+    C(ZRCA_ETOKEN, "token error"),
+    C(ZRCA_ETOKEN_ABSENT, "token not present"),
+    C(ZRCA_ECRYPTO, "cryptographic operation failed"),
+    C(ZRCA_EVERIFY, "verification failed"),
+    C(ZRCA_ELOCKED, "locked by another process"),
+    C(ZRCA_ENOTSUPPORTED, "not supported"),
+    C(ZRCA_EEXISTS, "already exists"),
+    C(ZRCA_ERATELIMIT, "rate limited by the platform"),
+    C(ZRCA_EBUSY, "platform unavailable"),
+    C(ZRCA_ECANCELLED, "cancelled"),
+    C(ZRCA_EFORK, "handle used after fork()"),
+};
+#undef C
+
+static const struct code_text *find_code(int code)
+{
+    for (size_t i = 0; i < sizeof(code_texts) / sizeof(code_texts[0]); i++)
+        if (code_texts[i].code == code)
+            return &code_texts[i];
+    return NULL;
+}
+
+ZRCA_API const char *zrca_strerror(int code)
+{
+    const struct code_text *c = find_code(code);
+    return c ? c->text : "unknown error";
+}
+
+ZRCA_API const char *zrca_status_name(int code)
+{
+    const struct code_text *c = find_code(code);
+    return c ? c->name : "ZRCA_UNKNOWN";
+}

@@ -1,0 +1,219 @@
+/*
+ * libzrca internal declarations shared by every module. Nothing here is
+ * exported: internal functions use the `zri_` prefix and hidden visibility;
+ * only `zrca_*` symbols marked ZRCA_API leave the library.
+ */
+#ifndef ZRI_INTERNAL_H
+#define ZRI_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zrca/common.h"
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+/* True between the first zrca_init() and the last zrca_shutdown(). */
+bool zri_initialized(void);
+
+/* Sets ZRCA_ENOTINIT and returns it unless the library is initialised. */
+int zri_require_init(void);
+
+/* ---- errors ------------------------------------------------------------- */
+
+/*
+ * The thread-local error record. Every public fallible function either
+ * returns zri_ok() (which clears the record) or an error set with one of the
+ * setters below, which replace the whole record and return `code`.
+ */
+int zri_error_set(int code, const char *fmt, ...) ZRCA_PRINTF(2, 3);
+int zri_error_setv(int code, const char *fmt, va_list ap);
+
+/* A validation error naming one field and rule. */
+int zri_error_set_field(int code, const char *field, const char *rule, const char *fmt, ...)
+    ZRCA_PRINTF(4, 5);
+
+/*
+ * Build a list of violations: zri_error_begin_validation() starts an empty
+ * ZRCA_EVALIDATION record, zri_error_add_violation() appends one (and
+ * copies the first into field/rule), zri_error_end_validation() returns
+ * ZRCA_EVALIDATION if any were added, otherwise clears and returns 0.
+ */
+void zri_error_begin_validation(void);
+void zri_error_add_violation(const char *field, const char *rule, const char *fmt, ...)
+    ZRCA_PRINTF(3, 4);
+size_t zri_error_violation_count(void);
+int zri_error_end_validation(const char *summary);
+
+/* Annotate the current record (after a setter). */
+void zri_error_set_remote(int http_status, const char *remote_code);
+void zri_error_set_tries_left(int tries_left);
+
+/* Prefix the current message with context: "context: old message". */
+int zri_error_prefix(const char *fmt, ...) ZRCA_PRINTF(1, 2);
+
+/* The code of the current record, or 0. */
+int zri_error_code(void);
+
+/* Clear the record and return 0: `return zri_ok();` ends a successful call. */
+int zri_ok(void);
+
+/* Returns rc after clearing the record when rc >= 0. */
+static inline int zri_done(int rc)
+{
+    return rc >= 0 ? (zri_ok(), rc) : rc;
+}
+
+/* Free the calling thread's record (thread exit and shutdown). */
+void zri_error_thread_cleanup(void);
+
+/* ---- versioned options and vtables ------------------------------------- */
+
+/*
+ * Check a versioned struct: refuses NULL with ZRCA_EINVAL and a version
+ * outside 1..max_version with ZRCA_EVERSION, naming `what`.
+ */
+int zri_check_version(const char *what, const void *ptr, unsigned int version,
+                      unsigned int max_version);
+
+/* Refuse a vtable whose required method is missing, naming it. */
+int zri_check_method(const char *what, const char *method, bool present);
+
+/*
+ * A backend vtable's methods, for zri_check_vtable(): the member's offset,
+ * the vtable version that added it and whether a backend must provide it.
+ * A vtable's first member is `unsigned int version`.
+ */
+typedef struct zri_vtable_method {
+    const char *name;
+    size_t offset;
+    unsigned int since;
+    bool required;
+} zri_vtable_method;
+
+#define ZRI_METHOD(type, member, since, required)                                                  \
+    {                                                                                              \
+#member, offsetof(type, member), since, required                                           \
+    }
+
+/*
+ * Check a vtable when it is registered: NULL, an unknown version (0 or
+ * above max_version) and a missing required method that its version has
+ * are refused with a message naming the vtable and the method. Methods of
+ * versions above the vtable's are never read.
+ */
+int zri_check_vtable(const char *what, const void *vtable, unsigned int max_version,
+                     const zri_vtable_method *methods, size_t nmethods);
+
+/* Whether a vtable of its own version has a method (non-NULL and known). */
+bool zri_vtable_has(const void *vtable, const zri_vtable_method *method);
+
+/* memset + version, for the public *_options_init() functions. */
+int zri_options_init(const char *what, void *opts, size_t size, unsigned int version,
+                     unsigned int max_version);
+
+/* ---- memory ----------------------------------------------------------- */
+
+void *zri_malloc(size_t n);
+void *zri_calloc(size_t count, size_t size);
+void *zri_realloc(void *p, size_t n);
+char *zri_strdup(const char *s);
+char *zri_strndup(const char *s, size_t n);
+char *zri_sprintf(const char *fmt, ...) ZRCA_PRINTF(1, 2);
+char *zri_vsprintf(const char *fmt, va_list ap);
+
+/* Overwrite memory in a way the compiler cannot drop (OPENSSL_cleanse). */
+void zri_wipe(void *p, size_t n);
+
+/* Wipe a NUL-terminated secret, then free it. Accepts NULL. */
+void zri_free_secret(char *s);
+
+/* Constant-time comparison of n bytes: true when equal. */
+bool zri_memeq_ct(const void *a, const void *b, size_t n);
+
+/* ---- growable buffer ---------------------------------------------------- */
+
+/*
+ * A byte buffer with an optional cap: appending beyond `cap` (0 = no cap)
+ * fails with ZRCA_ETOOBIG. Always NUL-terminated after the data. Buffers that
+ * held secrets are released with zri_buf_wipe_free().
+ */
+typedef struct zri_buf {
+    char *data;
+    size_t len;
+    size_t alloc;
+    size_t cap;
+} zri_buf;
+
+#define ZRI_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
+
+int zri_buf_grow(zri_buf *b, size_t extra);
+int zri_buf_put(zri_buf *b, const void *data, size_t n);
+int zri_buf_puts(zri_buf *b, const char *s);
+int zri_buf_putc(zri_buf *b, char c);
+int zri_buf_printf(zri_buf *b, const char *fmt, ...) ZRCA_PRINTF(2, 3);
+/* Hand the data to the caller (NUL-terminated; "" when empty) and reset. */
+char *zri_buf_detach(zri_buf *b, size_t *len);
+void zri_buf_reset(zri_buf *b);
+void zri_buf_free(zri_buf *b);
+void zri_buf_wipe_free(zri_buf *b);
+
+/* ---- logging and redaction ---------------------------------------------- */
+
+#define ZRI_LOG_MAX_SECRETS 8
+
+/*
+ * A logging destination: a session owns one; NULL means the global one.
+ * Secrets registered here (by reference, never copied) are scrubbed from
+ * every message sent through it, in addition to the pattern rules and the
+ * thread's secret scope.
+ */
+typedef struct zri_logger {
+    zrca_log_fn callback;
+    void *payload;
+    zrca_log_level level;
+    const char *secrets[ZRI_LOG_MAX_SECRETS];
+} zri_logger;
+
+void zri_logger_init(zri_logger *lg, const zrca_log_options *opts);
+/* Register a NUL-terminated secret that lives as long as the logger uses it. */
+void zri_logger_add_secret(zri_logger *lg, const char *secret);
+void zri_logger_remove_secret(zri_logger *lg, const char *secret);
+
+/* Whether a message at `level` would reach a callback through `lg`. */
+bool zri_log_enabled(const zri_logger *lg, zrca_log_level level);
+
+void zri_log(const zri_logger *lg, zrca_log_level level, const char *domain, const char *fmt, ...)
+    ZRCA_PRINTF(4, 5);
+void zri_logv(const zri_logger *lg, zrca_log_level level, const char *domain, const char *fmt,
+              va_list ap);
+
+/*
+ * The thread's secret scope: while a secret is pushed (by reference), every
+ * log message on this thread, through any logger, has it scrubbed. Push a
+ * password or PIN for the duration of the call that uses it.
+ */
+void zri_secret_push(const char *secret);
+void zri_secret_pop(const char *secret);
+
+/*
+ * Redact a message: returns a new string (free with free()) in which
+ * registered secrets, bearer tokens, Authorization headers, JSON members
+ * named like secrets, key=value secrets, PKCS#11 pin-value attributes and
+ * PEM private keys are replaced by "[REDACTED]". NULL on allocation failure.
+ */
+char *zri_redact(const char *msg, const char *const *secrets, size_t nsecrets);
+
+#define ZRI_REDACTED "[REDACTED]"
+
+/* ---- features ------------------------------------------------------------- */
+
+/* Registered at compile time in common.c; modules add their names there. */
+bool zri_feature_present(const char *name);
+
+#endif /* ZRI_INTERNAL_H */

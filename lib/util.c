@@ -1,0 +1,254 @@
+/*
+ * Memory helpers, the growable buffer and the checks of versioned structs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "internal.h"
+
+void *zri_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        zri_error_set(ZRCA_ENOMEM, "out of memory (%zu bytes)", n);
+    return p;
+}
+
+void *zri_calloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p)
+        zri_error_set(ZRCA_ENOMEM, "out of memory (%zu x %zu bytes)", count, size);
+    return p;
+}
+
+void *zri_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        zri_error_set(ZRCA_ENOMEM, "out of memory (%zu bytes)", n);
+    return q;
+}
+
+char *zri_strndup(const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    char *d = malloc(n + 1);
+    if (!d)
+        return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *zri_strdup(const char *s)
+{
+    return s ? zri_strndup(s, strlen(s)) : NULL;
+}
+
+char *zri_vsprintf(const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s)
+        return NULL;
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+char *zri_sprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = zri_vsprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void zri_wipe(void *p, size_t n)
+{
+    if (p && n)
+        OPENSSL_cleanse(p, n);
+}
+
+void zri_free_secret(char *s)
+{
+    if (!s)
+        return;
+    zri_wipe(s, strlen(s));
+    free(s);
+}
+
+bool zri_memeq_ct(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+ZRCA_API void zrca_free(void *ptr)
+{
+    free(ptr);
+}
+
+/* ---- buffer --------------------------------------------------------- */
+
+int zri_buf_grow(zri_buf *b, size_t extra)
+{
+    if (extra > SIZE_MAX - b->len - 1)
+        return zri_error_set(ZRCA_ETOOBIG, "buffer size overflow");
+    size_t need = b->len + extra + 1;
+    if (b->cap && b->len + extra > b->cap)
+        return zri_error_set(ZRCA_ETOOBIG, "data exceeds the limit of %zu bytes", b->cap);
+    if (need <= b->alloc)
+        return 0;
+    size_t n = b->alloc ? b->alloc : 64;
+    while (n < need)
+        n = n > SIZE_MAX / 2 ? need : n * 2;
+    char *d = zri_realloc(b->data, n);
+    if (!d)
+        return ZRCA_ENOMEM;
+    b->data = d;
+    b->alloc = n;
+    return 0;
+}
+
+int zri_buf_put(zri_buf *b, const void *data, size_t n)
+{
+    int rc = zri_buf_grow(b, n);
+    if (rc < 0)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int zri_buf_puts(zri_buf *b, const char *s)
+{
+    return zri_buf_put(b, s, strlen(s));
+}
+
+int zri_buf_putc(zri_buf *b, char c)
+{
+    return zri_buf_put(b, &c, 1);
+}
+
+int zri_buf_printf(zri_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = zri_vsprintf(fmt, ap);
+    va_end(ap);
+    if (!s)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    int rc = zri_buf_puts(b, s);
+    free(s);
+    return rc;
+}
+
+char *zri_buf_detach(zri_buf *b, size_t *len)
+{
+    char *d = b->data;
+    if (!d) {
+        d = zri_strdup("");
+        if (!d)
+            zri_error_set(ZRCA_ENOMEM, "out of memory");
+    }
+    if (len)
+        *len = b->len;
+    b->data = NULL;
+    b->len = b->alloc = 0;
+    return d;
+}
+
+void zri_buf_reset(zri_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void zri_buf_free(zri_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->alloc = 0;
+}
+
+void zri_buf_wipe_free(zri_buf *b)
+{
+    zri_wipe(b->data, b->alloc);
+    zri_buf_free(b);
+}
+
+/* ---- versioned structs ----------------------------------------------- */
+
+int zri_check_version(const char *what, const void *ptr, unsigned int version,
+                      unsigned int max_version)
+{
+    if (!ptr)
+        return zri_error_set(ZRCA_EINVAL, "%s is NULL", what);
+    if (version < 1 || version > max_version)
+        return zri_error_set(ZRCA_EVERSION,
+                             "%s version %u is not supported by libzrca %s (it knows 1 to %u); "
+                             "initialise it with the matching _init() function",
+                             what, version, ZRCA_VERSION_STRING, max_version);
+    return 0;
+}
+
+int zri_check_method(const char *what, const char *method, bool present)
+{
+    if (present)
+        return 0;
+    return zri_error_set(ZRCA_EINVAL, "%s: required method '%s' is missing", what, method);
+}
+
+int zri_options_init(const char *what, void *opts, size_t size, unsigned int version,
+                     unsigned int max_version)
+{
+    int rc = zri_check_version(what, opts, version, max_version);
+    if (rc < 0)
+        return rc;
+    memset(opts, 0, size);
+    memcpy(opts, &version, sizeof(version));
+    return 0;
+}
+
+bool zri_vtable_has(const void *vtable, const zri_vtable_method *method)
+{
+    unsigned int version;
+    void (*fn)(void);
+    memcpy(&version, vtable, sizeof(version));
+    if (version < method->since)
+        return false;
+    memcpy(&fn, (const char *)vtable + method->offset, sizeof(fn));
+    return fn != NULL;
+}
+
+int zri_check_vtable(const char *what, const void *vtable, unsigned int max_version,
+                     const zri_vtable_method *methods, size_t nmethods)
+{
+    unsigned int version = 0;
+    if (vtable)
+        memcpy(&version, vtable, sizeof(version));
+    int rc = zri_check_version(what, vtable, version, max_version);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < nmethods; i++) {
+        if (!methods[i].required || version < methods[i].since)
+            continue;
+        rc = zri_check_method(what, methods[i].name, zri_vtable_has(vtable, &methods[i]));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,77 @@
+#!/bin/bash
+# The whole test suite, as CI runs it (README's second command):
+#   1. clang-format check of every C file;
+#   2. a developer build with -Werror: every ctest test (unit tests against
+#      the shared and the static library, the ABI guard, header checks, the
+#      install check) and every C test once more under valgrind memcheck;
+#   3. an ASan+UBSan build running the C tests again;
+#   4. the Python suites (reference platform, bindings) with pytest;
+#   5. each fuzz target briefly.
+# Ends with one line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+JOBS=${JOBS:-$(nproc)}
+BUILD=${ZRCA_TEST_BUILD_DIR:-$ROOT/build/ci}
+PY=/usr/bin/python3
+failed=0
+passed=0
+step_ok() { passed=$((passed + 1)); echo "== PASS: $1"; }
+step_fail() { failed=$((failed + 1)); echo "== FAIL: $1"; }
+
+bash scripts/deps.sh || { echo "== FAIL: installing dependencies"; echo "0 passed, 1 failed"; exit 1; }
+start=$(date +%s)
+mkdir -p "$BUILD"
+
+# 1. Formatting.
+mapfile -t cfiles < <(git ls-files --cached --others --exclude-standard '*.c' '*.h')
+if clang-format --dry-run --Werror "${cfiles[@]}" 2>"$BUILD/format.log"; then
+    step_ok "clang-format (${#cfiles[@]} files)"
+else
+    head -40 "$BUILD/format.log"; step_fail "clang-format"
+fi
+
+# 2. Developer build: -Werror, every test, then memcheck.
+if cmake -S . -B "$BUILD/plain" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZRCA_WERROR=ON \
+        -DZRCA_VALGRIND=ON >/dev/null && cmake --build "$BUILD/plain" -j"$JOBS" >"$BUILD/plain.log" 2>&1; then
+    if ctest --test-dir "$BUILD/plain" -j"$JOBS" --output-on-failure -LE memcheck; then
+        step_ok "ctest (plain build)"
+    else step_fail "ctest (plain build)"; fi
+    if ctest --test-dir "$BUILD/plain" -j"$JOBS" --output-on-failure -L memcheck; then
+        step_ok "ctest under valgrind memcheck"
+    else step_fail "ctest under valgrind memcheck"; fi
+else
+    tail -40 "$BUILD/plain.log"; step_fail "build (plain, -Werror)"
+fi
+
+# 3. ASan + UBSan.
+if cmake -S . -B "$BUILD/asan" -DCMAKE_BUILD_TYPE=Debug -DZRCA_WERROR=ON \
+        -DZRCA_SANITIZE=address,undefined >/dev/null && cmake --build "$BUILD/asan" -j"$JOBS" >"$BUILD/asan.log" 2>&1; then
+    if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
+       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+       ctest --test-dir "$BUILD/asan" -j"$JOBS" --output-on-failure; then
+        step_ok "ctest under ASan+UBSan"
+    else step_fail "ctest under ASan+UBSan"; fi
+else
+    tail -40 "$BUILD/asan.log"; step_fail "build (ASan+UBSan)"
+fi
+
+# 4. Python suites.
+export ZRCA_LIBRARY="$BUILD/plain/libzrca.so.1" ZRCA_BUILD_DIR="$BUILD/plain"
+for suite in tests/platform bindings/python/tests; do
+    [ -d "$suite" ] || continue
+    if $PY -m pytest -q -p no:cacheprovider "$suite"; then
+        step_ok "pytest $suite"
+    else step_fail "pytest $suite"; fi
+done
+
+# 5. Fuzz targets, briefly (scripts/fuzz.sh runs them for longer).
+if [ -x scripts/fuzz.sh ] && ls tests/fuzz/*.c >/dev/null 2>&1; then
+    if FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash scripts/fuzz.sh; then
+        step_ok "fuzz targets"
+    else step_fail "fuzz targets"; fi
+fi
+
+echo "== test.sh took $(( $(date +%s) - start )) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
