@@ -240,6 +240,84 @@ ZRCA_API void zrca_free(void *ptr);
 
 /** @} */
 
+/** @name Domain vocabulary
+ * Enumerations shared by the session, application, order and update
+ * modules, each with its wire name (doc/protocol.md) and the seed's Chinese
+ * label for user interfaces (UTF-8). Values start at 1 so that 0 means
+ * "unknown / not set"; like ::zrca_status they are only ever appended to.
+ * @{ */
+
+/** Certificate kinds a renewal application can tick. */
+typedef enum zrca_cert_kind {
+    ZRCA_CERT_UNKNOWN = 0,   /**< Not set or not recognised. */
+    ZRCA_CERT_ORG = 1,       /**< 企业机构证书, organisation certificate (`org`). */
+    ZRCA_CERT_LEGAL_REP = 2, /**< 法定代表人证书, legal representative (`legal_rep`). */
+    ZRCA_CERT_PERSONAL = 3   /**< 其他个人证书, other personal certificate (`personal`). */
+} zrca_cert_kind;
+
+/** Kinds of business (办理类型). */
+typedef enum zrca_business {
+    ZRCA_BUSINESS_UNKNOWN = 0, /**< Not set or not recognised. */
+    ZRCA_BUSINESS_RENEWAL = 1, /**< 续期, renewal (`renewal`). */
+    ZRCA_BUSINESS_NEW = 2      /**< 新购, new certificate (`new`). */
+} zrca_business;
+
+/** Identity document types. */
+typedef enum zrca_id_type {
+    ZRCA_ID_UNKNOWN = 0, /**< Not set or not recognised. */
+    ZRCA_ID_CARD = 1,    /**< 身份证, 18-character ID card number (`id_card`). */
+    ZRCA_ID_PASSPORT = 2 /**< 护照, passport (`passport`). */
+} zrca_id_type;
+
+/** Account roles on the platform. */
+typedef enum zrca_role {
+    ZRCA_ROLE_UNKNOWN = 0,         /**< Not set or not recognised. */
+    ZRCA_ROLE_TENDERER = 1,        /**< 招标人 (`tenderer`). */
+    ZRCA_ROLE_TENDERING_AGENT = 2, /**< 招标代理 (`tendering_agent`). */
+    ZRCA_ROLE_BIDDER = 3           /**< 投标人 (`bidder`): needs no personal certificates. */
+} zrca_role;
+
+/**
+ * The wire name of a certificate kind ("org", "legal_rep", "personal").
+ * @return static string; "unknown" for values this library does not know
+ */
+ZRCA_API const char *zrca_cert_kind_name(zrca_cert_kind kind);
+
+/**
+ * The seed's label of a certificate kind ("企业机构证书", ...), UTF-8.
+ * @return static string; "未知" for values this library does not know
+ */
+ZRCA_API const char *zrca_cert_kind_label(zrca_cert_kind kind);
+
+/**
+ * The certificate kind for a wire name.
+ * @return the kind, or ::ZRCA_CERT_UNKNOWN for NULL or an unknown name
+ */
+ZRCA_API zrca_cert_kind zrca_cert_kind_from_name(const char *name);
+
+/** Wire name of a business ("renewal", "new"); "unknown" otherwise. */
+ZRCA_API const char *zrca_business_name(zrca_business business);
+/** Seed label of a business ("续期", "新购"); "未知" otherwise. */
+ZRCA_API const char *zrca_business_label(zrca_business business);
+/** Business for a wire name, or ::ZRCA_BUSINESS_UNKNOWN. */
+ZRCA_API zrca_business zrca_business_from_name(const char *name);
+
+/** Wire name of an ID type ("id_card", "passport"); "unknown" otherwise. */
+ZRCA_API const char *zrca_id_type_name(zrca_id_type type);
+/** Seed label of an ID type ("身份证", "护照"); "未知" otherwise. */
+ZRCA_API const char *zrca_id_type_label(zrca_id_type type);
+/** ID type for a wire name, or ::ZRCA_ID_UNKNOWN. */
+ZRCA_API zrca_id_type zrca_id_type_from_name(const char *name);
+
+/** Wire name of a role ("tenderer", ...); "unknown" otherwise. */
+ZRCA_API const char *zrca_role_name(zrca_role role);
+/** Seed label of a role ("招标人", "招标代理", "投标人"); "未知" otherwise. */
+ZRCA_API const char *zrca_role_label(zrca_role role);
+/** Role for a wire name, or ::ZRCA_ROLE_UNKNOWN. */
+ZRCA_API zrca_role zrca_role_from_name(const char *name);
+
+/** @} */
+
 /** @name Logging
  * The library never prints. It logs through a callback: one per session
  * (see the session options) and one global, used where no session is

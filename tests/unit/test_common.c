@@ -125,6 +125,34 @@ static void test_struct_layout(void **state)
     assert_true(offsetof(zrca_error, message) < offsetof(zrca_error, violation_count));
 }
 
+static void test_vocabulary(void **state)
+{
+    (void)state;
+    assert_string_equal(zrca_cert_kind_name(ZRCA_CERT_ORG), "org");
+    assert_string_equal(zrca_cert_kind_label(ZRCA_CERT_ORG), "企业机构证书");
+    assert_string_equal(zrca_cert_kind_label(ZRCA_CERT_LEGAL_REP), "法定代表人证书");
+    assert_string_equal(zrca_cert_kind_label(ZRCA_CERT_PERSONAL), "其他个人证书");
+    assert_int_equal(zrca_cert_kind_from_name("legal_rep"), ZRCA_CERT_LEGAL_REP);
+    assert_int_equal(zrca_cert_kind_from_name("nope"), ZRCA_CERT_UNKNOWN);
+    assert_int_equal(zrca_cert_kind_from_name(NULL), ZRCA_CERT_UNKNOWN);
+    assert_string_equal(zrca_cert_kind_name((zrca_cert_kind)99), "unknown");
+    assert_string_equal(zrca_cert_kind_label((zrca_cert_kind)99), "未知");
+    assert_string_equal(zrca_business_label(ZRCA_BUSINESS_RENEWAL), "续期");
+    assert_string_equal(zrca_business_label(ZRCA_BUSINESS_NEW), "新购");
+    assert_int_equal(zrca_business_from_name("new"), ZRCA_BUSINESS_NEW);
+    assert_string_equal(zrca_id_type_name(ZRCA_ID_PASSPORT), "passport");
+    assert_string_equal(zrca_id_type_label(ZRCA_ID_CARD), "身份证");
+    assert_int_equal(zrca_id_type_from_name("id_card"), ZRCA_ID_CARD);
+    assert_string_equal(zrca_role_label(ZRCA_ROLE_BIDDER), "投标人");
+    assert_string_equal(zrca_role_name(ZRCA_ROLE_TENDERING_AGENT), "tendering_agent");
+    assert_int_equal(zrca_role_from_name("tenderer"), ZRCA_ROLE_TENDERER);
+    /* Every known value round-trips through its name. */
+    for (int k = ZRCA_CERT_ORG; k <= ZRCA_CERT_PERSONAL; k++)
+        assert_int_equal(zrca_cert_kind_from_name(zrca_cert_kind_name((zrca_cert_kind)k)), k);
+    for (int r = ZRCA_ROLE_TENDERER; r <= ZRCA_ROLE_BIDDER; r++)
+        assert_int_equal(zrca_role_from_name(zrca_role_name((zrca_role)r)), r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -132,7 +160,7 @@ int main(void)
         cmocka_unit_test(test_version),       cmocka_unit_test(test_features),
         cmocka_unit_test(test_status_texts),  cmocka_unit_test(test_status_numbers_frozen),
         cmocka_unit_test(test_free_null),     cmocka_unit_test(test_log_level_names),
-        cmocka_unit_test(test_struct_layout),
+        cmocka_unit_test(test_struct_layout), cmocka_unit_test(test_vocabulary),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     zrca_error_clear();
