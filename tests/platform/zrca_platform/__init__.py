@@ -1,0 +1,1 @@
+"""The libzrca reference platform: the platform API v1 of doc/protocol.md."""

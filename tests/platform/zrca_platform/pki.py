@@ -1,0 +1,281 @@
+"""The reference platform's CAs: root, issuing CA, TLS CA and server certificate; issuance; proofs; seals."""
+import datetime as _dt
+import hashlib
+import ipaddress
+import os
+import ssl
+import struct
+import zlib
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .util import UTC, now_dt, serial_hex
+
+PROOF_LABEL = b"ZRCA-RENEW-PROOF-V1"
+SEAL_LABEL = b"ZRCA-SEAL-V1"
+KEY_ALGORITHMS = [{"type": "rsa", "bits": 2048}, {"type": "rsa", "bits": 3072}, {"type": "ec", "curve": "P-256"}]
+KEY_USAGE_NAMES = ["digitalSignature", "nonRepudiation"]
+EKU_NAMES = ["clientAuth", "emailProtection"]
+
+
+def random_serial():
+    b = bytearray(os.urandom(16))
+    b[0] &= 0x7F
+    if b[0] == 0:
+        b[0] = 1
+    return int.from_bytes(bytes(b), "big")
+
+
+def _write_atomic(path, data, mode=0o644):
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _key_pem(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _name(cn, o="ZRCA Reference Platform"):
+    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, o),
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _ca_cert(subject, key, issuer_name, issuer_key, pathlen, days):
+    now = now_dt()
+    b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name)
+         .public_key(key.public_key()).serial_number(random_serial())
+         .not_valid_before(now - _dt.timedelta(days=1)).not_valid_after(now + _dt.timedelta(days=days))
+         .add_extension(x509.BasicConstraints(ca=True, path_length=pathlen), critical=True)
+         .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                      data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                      crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False))
+    return b.sign(issuer_key, hashes.SHA256())
+
+
+def _load_key(path):
+    with open(path, "rb") as f:
+        return serialization.load_pem_private_key(f.read(), None)
+
+
+def _load_cert(path):
+    with open(path, "rb") as f:
+        return x509.load_pem_x509_certificate(f.read())
+
+
+class PKI:
+    """CA material kept in DIR/ca and DIR/tls; made on first start."""
+
+    def __init__(self, data_dir):
+        self.dir = data_dir
+        self.ca_dir = os.path.join(data_dir, "ca")
+        self.tls_dir = os.path.join(data_dir, "tls")
+        self.root_pem = os.path.join(self.ca_dir, "root.pem")
+        self.issuing_pem = os.path.join(self.ca_dir, "issuing.pem")
+        self.tls_ca_pem = os.path.join(self.tls_dir, "ca.pem")
+        self.server_pem = os.path.join(self.tls_dir, "server.pem")
+        self.server_key = os.path.join(self.tls_dir, "server.key")
+        self._ensure()
+        self.root = _load_cert(self.root_pem)
+        self.issuing = _load_cert(self.issuing_pem)
+        self.issuing_key = _load_key(os.path.join(self.ca_dir, "issuing.key"))
+        self.root_der = self.root.public_bytes(serialization.Encoding.DER)
+        self.issuing_der = self.issuing.public_bytes(serialization.Encoding.DER)
+
+    def _ensure(self):
+        os.makedirs(self.ca_dir, exist_ok=True)
+        os.makedirs(self.tls_dir, exist_ok=True)
+        pem = serialization.Encoding.PEM
+        if not os.path.exists(self.issuing_pem):
+            root_key = ec.generate_private_key(ec.SECP256R1())
+            root_name = _name("ZRCA Reference Root CA")
+            root = _ca_cert(root_name, root_key, root_name, root_key, 1, 365 * 20)
+            iss_key = ec.generate_private_key(ec.SECP256R1())
+            iss = _ca_cert(_name("ZRCA Reference Issuing CA"), iss_key, root_name, root_key, 0, 365 * 15)
+            _write_atomic(os.path.join(self.ca_dir, "root.key"), _key_pem(root_key), 0o600)
+            _write_atomic(os.path.join(self.ca_dir, "issuing.key"), _key_pem(iss_key), 0o600)
+            _write_atomic(self.root_pem, root.public_bytes(pem))
+            _write_atomic(self.issuing_pem, iss.public_bytes(pem))
+        need_server = not os.path.exists(self.server_pem)
+        if not os.path.exists(self.tls_ca_pem):
+            tls_key = ec.generate_private_key(ec.SECP256R1())
+            tls_name = _name("ZRCA Reference Platform TLS CA")
+            tls_ca = _ca_cert(tls_name, tls_key, tls_name, tls_key, 0, 365 * 20)
+            _write_atomic(os.path.join(self.tls_dir, "ca.key"), _key_pem(tls_key), 0o600)
+            _write_atomic(self.tls_ca_pem, tls_ca.public_bytes(pem))
+            need_server = True
+        if not need_server:
+            cert = _load_cert(self.server_pem)
+            if cert.not_valid_after.replace(tzinfo=UTC) < now_dt() + _dt.timedelta(days=30):
+                need_server = True
+        if need_server:
+            tls_ca = _load_cert(self.tls_ca_pem)
+            tls_key = _load_key(os.path.join(self.tls_dir, "ca.key"))
+            key = ec.generate_private_key(ec.SECP256R1())
+            now = now_dt()
+            cert = (x509.CertificateBuilder().subject_name(_name("localhost"))
+                    .issuer_name(tls_ca.subject).public_key(key.public_key()).serial_number(random_serial())
+                    .not_valid_before(now - _dt.timedelta(days=1)).not_valid_after(now + _dt.timedelta(days=825))
+                    .add_extension(x509.SubjectAlternativeName([
+                        x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                        x509.IPAddress(ipaddress.ip_address("::1"))]), critical=False)
+                    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                    .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                                 key_encipherment=False, data_encipherment=False,
+                                                 key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                                 encipher_only=False, decipher_only=False), critical=True)
+                    .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                    .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                    .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(tls_key.public_key()),
+                                   critical=False)
+                    .sign(tls_key, hashes.SHA256()))
+            _write_atomic(self.server_key, _key_pem(key), 0o600)
+            _write_atomic(self.server_pem, cert.public_bytes(pem))
+
+    def ssl_context(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(self.server_pem, self.server_key)
+        return ctx
+
+    @property
+    def chain_b64(self):
+        import base64
+        return [base64.b64encode(self.issuing_der).decode(), base64.b64encode(self.root_der).decode()]
+
+    def issue(self, subject, public_key, not_before, not_after):
+        """An end-entity certificate from the issuing CA. Returns the cryptography certificate."""
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(self.issuing.subject)
+             .public_key(public_key).serial_number(random_serial())
+             .not_valid_before(not_before).not_valid_after(not_after)
+             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+             .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
+                                          data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                          crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH,
+                                                   ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                 self.issuing.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False))
+        return b.sign(self.issuing_key, hashes.SHA256())
+
+    def sign_blob(self, data):
+        k = self.issuing_key
+        if isinstance(k, ec.EllipticCurvePrivateKey):
+            return "ecdsa-with-SHA256", k.sign(data, ec.ECDSA(hashes.SHA256()))
+        return "sha256WithRSAEncryption", k.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+def subject_for(kind, enterprise, holder, id_number, position, uscc):
+    attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+             x509.NameAttribute(NameOID.ORGANIZATION_NAME, enterprise)]
+    if kind == "org":
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, enterprise))
+        if uscc:
+            attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, uscc))
+    else:
+        ou = "法定代表人" if kind == "legal_rep" else (position or "个人")
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ou))
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, holder))
+        if id_number:
+            attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, id_number))
+    return x509.Name(attrs)
+
+
+def key_algorithm_ok(pub):
+    if isinstance(pub, rsa.RSAPublicKey):
+        e = pub.public_numbers().e
+        return pub.key_size in (2048, 3072) and e >= 65537 and e % 2 == 1
+    if isinstance(pub, ec.EllipticCurvePublicKey):
+        return isinstance(pub.curve, ec.SECP256R1)
+    return False
+
+
+def spki_der(pub):
+    return pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def proof_message(nonce, csr_der, number, index):
+    return (PROOF_LABEL + b"\x00" + nonce + hashlib.sha256(csr_der).digest()
+            + number.encode("ascii") + b"\x00" + str(index).encode("ascii"))
+
+
+def verify_signature(pub, signature, message):
+    """Proof signature by the old certificate's key: RSA PKCS#1 v1.5 / ECDSA, both SHA-256."""
+    try:
+        if isinstance(pub, rsa.RSAPublicKey):
+            pub.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(pub, ec.EllipticCurvePublicKey):
+            pub.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        else:
+            return False
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def seal_message(seal, cert_der, image):
+    def a(s):
+        return s.encode("ascii") + b"\x00"
+    return (SEAL_LABEL + b"\x00" + a(seal["seal_id"]) + a(seal["certificate_serial"])
+            + hashlib.sha256(cert_der).digest() + seal["name"].encode("utf-8") + b"\x00"
+            + a(seal["image_type"]) + hashlib.sha256(image).digest()
+            + a(seal["valid_from"]) + a(seal["valid_to"]))
+
+
+def seal_png(seed_text, size=160):
+    """A red round seal: ring, inner ring and a centre star, deterministic per text."""
+    h = hashlib.sha256(seed_text.encode("utf-8")).digest()
+    c = (size - 1) / 2.0
+    rows = []
+    import math
+    star = []
+    for k in range(10):
+        ang = -math.pi / 2 + k * math.pi / 5
+        r = size * (0.16 if k % 2 == 0 else 0.065)
+        star.append((c + r * math.cos(ang), c + r * math.sin(ang)))
+
+    def in_star(x, y):
+        inside = False
+        j = len(star) - 1
+        for i in range(len(star)):
+            xi, yi = star[i]
+            xj, yj = star[j]
+            if (yi > y) != (yj > y) and x < (xj - xi) * (y - yi) / (yj - yi) + xi:
+                inside = not inside
+            j = i
+        return inside
+
+    for y in range(size):
+        row = bytearray([0])
+        for x in range(size):
+            d = math.hypot(x - c, y - c)
+            red = (0.42 * size <= d <= 0.48 * size) or (0.36 * size <= d <= 0.375 * size) or in_star(x, y)
+            # a ring of dots whose pattern depends on the text, so each seal differs
+            if not red and 0.39 * size <= d <= 0.41 * size:
+                ang = (math.atan2(y - c, x - c) + math.pi) / (2 * math.pi)
+                red = bool(h[int(ang * 31) % 32] & 1)
+            row += bytes((0xD0, 0x10, 0x10, 0xFF)) if red else bytes((0, 0, 0, 0))
+        rows.append(bytes(row))
+    raw = b"".join(rows)
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 6, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+
+
+def cert_serial_hex(cert):
+    return serial_hex(cert.serial_number)
