@@ -250,6 +250,7 @@ ZRCA_API void zrca_free(void *ptr);
 /** Certificate kinds a renewal application can tick. */
 typedef enum zrca_cert_kind {
     ZRCA_CERT_UNKNOWN = 0,   /**< Not set or not recognised. */
+    ZRCA_CERT_ANY = 0,       /**< As a filter: every kind (same value as unknown). */
     ZRCA_CERT_ORG = 1,       /**< 企业机构证书, organisation certificate (`org`). */
     ZRCA_CERT_LEGAL_REP = 2, /**< 法定代表人证书, legal representative (`legal_rep`). */
     ZRCA_CERT_PERSONAL = 3   /**< 其他个人证书, other personal certificate (`personal`). */
