@@ -16,6 +16,7 @@ from .util import ApiError, canonical, dumps, now_ts, sha256_hex
 MAX_JSON = 1024 * 1024
 MAX_MULTIPART = 64 * 1024 * 1024
 MAX_DEPTH = 32
+DRAIN = 16 * 1024 * 1024
 KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 N = r"(?P<number>[^/]+)"
@@ -352,6 +353,14 @@ class Handler(BaseHTTPRequestHandler):
         limit = MAX_MULTIPART if body_kind == "multipart" else MAX_JSON
         if n > limit:
             self.close_connection = True
+            if n <= limit + DRAIN:
+                # read and drop it, so that a client still sending gets the 413 rather than a reset
+                left = n
+                while left > 0:
+                    chunk = self.rfile.read(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
             raise ApiError(413, "payload_too_large", "body of %d bytes is over the limit of %d" % (n, limit))
         data = self.rfile.read(n)
         if len(data) != n:
@@ -649,7 +658,22 @@ class PlatformServer(ThreadingHTTPServer):
             return
         try:
             self.RequestHandlerClass(tls, client_address, self)
+        except (OSError, ssl.SSLError):
+            pass
         finally:
+            # lingering close: read what the client may still be sending (an unread body), so that the
+            # kernel does not answer it with a reset that would destroy the response already sent
+            try:
+                tls.settimeout(0.2)
+                deadline = time.time() + 1.0
+                got = 0
+                while time.time() < deadline and got < (4 << 20):
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+            except (OSError, ssl.SSLError, ValueError):
+                pass
             try:
                 tls.close()
             except OSError:
