@@ -280,7 +280,7 @@ class Platform:
         return self.login(account, password)
 
     def provision(self, account, kind, key, days=20, holder_name=None, holder_id=None, position=None,
-                  not_after=None, key_serial=None):
+                  not_after=None, key_serial=None, not_before=None):
         body = {"account": account, "kind": kind, "csr": b64(make_csr(key)),
                 "not_after": not_after or rfc3339(today() + _dt.timedelta(days=days))}
         if holder_name:
@@ -291,6 +291,8 @@ class Platform:
             body["position"] = position
         if key_serial:
             body["key_serial"] = key_serial
+        if not_before:
+            body["not_before"] = not_before
         r = self.op.post("/api/v1/operator/certificates", body)
         assert r.status == 201, r
         return r.json
