@@ -14,8 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtensionOID
 
-from platform_client import (CTL, DAEMON, PERSON, Platform, Renewal, apply, ec_key, idnum, make_csr, renewal_app,
-                             unb64)
+from platform_client import (CTL, DAEMON, PERSON, Platform, Renewal, apply, ec_key, idnum, make_csr, renewal_app)
 
 
 def load_pem(path):

@@ -1,4 +1,6 @@
 """HTTPS front of the reference platform: routing, limits, auth, idempotency, faults."""
+import email.message
+import email.utils
 import hmac
 import json
 import re
@@ -136,7 +138,6 @@ def parse_json(data, what="body"):
 
 def _params(value):
     """Parse 'type; a=b; c="d"' into (type, {a: b, c: d})."""
-    import email.message
     m = email.message.Message()
     m["x"] = value
     params = m.get_params(header="x") or []
@@ -147,7 +148,6 @@ def _params(value):
 
 
 def parse_multipart(body, content_type):
-    import email.utils  # noqa: F401  (used by _params)
     _, params = _params(content_type)
     boundary = params.get("boundary")
     if not boundary or len(boundary) > 70:
