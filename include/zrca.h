@@ -15,5 +15,6 @@
  */
 
 #include "zrca/common.h"
+#include "zrca/session.h"
 
 #endif /* ZRCA_H */

@@ -91,6 +91,9 @@ ZRCA_API const char *zrca_version(int *major, int *minor, int *patch)
 static const char *const features[] = {
     "error-record",
     "log-redaction",
+    "json",
+    "session",
+    "transport-curl",
 };
 
 bool zri_feature_present(const char *name)

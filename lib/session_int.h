@@ -1,0 +1,73 @@
+/*
+ * The session's private state, shared by session.c, session_reads.c and
+ * http.c. Other modules use the functions of http.h, never these members.
+ */
+#ifndef ZRI_SESSION_INT_H
+#define ZRI_SESSION_INT_H
+
+#include <pthread.h>
+
+#include "http.h"
+
+#define ZRI_TOKEN_MAX    128
+#define ZRI_PASSWORD_MAX 128
+
+struct zrca_session {
+    char *base_url; /* "https://host:port", no trailing slash */
+    char *state_dir;
+    char *issuer_ca_file;
+    long connect_timeout_ms;
+    long timeout_ms;
+    unsigned int retry_attempts;
+    unsigned int retry_base_ms;
+    unsigned int retry_max_ms;
+    size_t max_response;
+    bool insecure;
+    zrca_credential_fn credentials;
+    void *credentials_payload;
+
+    zri_logger logger;
+    zrca_transport transport;
+    pthread_mutex_t send_lock; /* one exchange at a time on the transport */
+
+    /*
+     * token_lock guards the token, its generation, expiry, account, role and
+     * the logger's secret list: written by login/logout, read by every
+     * request and by every log call made through zri_session_log() (the
+     * redaction reads the token buffer).
+     */
+    pthread_rwlock_t token_lock;
+    pthread_mutex_t login_lock; /* one re-login at a time */
+    char token[ZRI_TOKEN_MAX + 1];
+    unsigned long token_gen; /* bumped by every login */
+    int64_t expires_at;
+    char *account;
+    zrca_role role;
+};
+
+/*
+ * Log in again after 401 token_expired seen with token generation `gen`:
+ * only one thread asks the credential callback; the others find a newer
+ * generation and simply repeat their request.
+ */
+int zri_session_relogin(zrca_session *s, unsigned long gen);
+
+/* ---- decoders of the reads (also fuzz targets' entry points) ---------------- */
+
+int zri_decode_enterprise(zrca_enterprise **out, const zri_json *root);
+/* Page decoders append the page's items to the list and report `pages`. */
+zrca_certificate_list *zri_certificate_list_new(void);
+int zri_decode_certificate_page(zrca_certificate_list *list, const zri_json *root, int64_t *pages);
+zrca_person_list *zri_person_list_new(void);
+int zri_decode_person_page(zrca_person_list *list, const zri_json *root, int64_t *pages);
+int zri_decode_fees(zrca_fee_schedule **out, const zri_json *root);
+zrca_notification_list *zri_notification_list_new(void);
+int zri_decode_notification_page(zrca_notification_list *list, const zri_json *root,
+                                 int64_t *pages);
+/* Decode the body of POST /session: token (checked) and expires_at. */
+int zri_decode_login(const zri_json *root, const char **token, int64_t *expires_at);
+
+/* Strict standard base64 (RFC 4648 section 4, padded); *out freed with free(). */
+int zri_base64_decode(const char *in, size_t len, unsigned char **out, size_t *outlen);
+
+#endif /* ZRI_SESSION_INT_H */
