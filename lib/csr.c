@@ -1,0 +1,120 @@
+/*
+ * The CSR builder: a PKCS#10 request whose signature a crypto backend
+ * makes, since the private key never leaves the token.
+ */
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include "token_internal.h"
+
+static int set_algorithm(X509_REQ *req, EVP_PKEY *pkey)
+{
+    zrca_key_type type;
+    unsigned int bits;
+    zri_pkey_describe(pkey, &type, &bits);
+    X509_ALGOR *alg = X509_ALGOR_new();
+    if (!alg)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    int ok;
+    if (type == ZRCA_KEY_RSA)
+        ok = X509_ALGOR_set0(alg, OBJ_nid2obj(NID_sha256WithRSAEncryption), V_ASN1_NULL, NULL);
+    else if (type == ZRCA_KEY_EC_P256)
+        /* RFC 5758: ecdsa-with-SHA256 has absent parameters. */
+        ok = X509_ALGOR_set0(alg, OBJ_nid2obj(NID_ecdsa_with_SHA256), V_ASN1_UNDEF, NULL);
+    else
+        ok = -1;
+    if (ok == -1) {
+        X509_ALGOR_free(alg);
+        return zri_error_set(ZRCA_ENOTSUPPORTED, "a CSR needs an RSA or P-256 key");
+    }
+    ok = ok && X509_REQ_set1_signature_algo(req, alg);
+    X509_ALGOR_free(alg);
+    return ok ? 0 : zri_error_set(ZRCA_ECRYPTO, "cannot set the CSR's signature algorithm");
+}
+
+int zri_csr_build(unsigned char **out, size_t *out_len, EVP_PKEY *pkey,
+                  const unsigned char *subject_der, size_t subject_len, zri_sign_fn sign,
+                  void *payload)
+{
+    int rc;
+    X509_REQ *req = NULL;
+    X509_NAME *name = NULL;
+    unsigned char *tbs = NULL, *sig = NULL, *der = NULL;
+    size_t sig_len = 0;
+    ASN1_BIT_STRING *bits = NULL;
+
+    const unsigned char *p = subject_der;
+    if (!subject_der || subject_len == 0 || !(name = d2i_X509_NAME(NULL, &p, (long)subject_len)) ||
+        p != subject_der + subject_len) {
+        rc = zri_error_set_field(ZRCA_EINVAL, "subject", "der",
+                                 "the subject is not a DER X.509 Name");
+        goto out;
+    }
+    req = X509_REQ_new();
+    if (!req) {
+        rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!X509_REQ_set_version(req, 0) || !X509_REQ_set_subject_name(req, name) ||
+        !X509_REQ_set_pubkey(req, pkey)) {
+        rc = zri_error_set(ZRCA_ECRYPTO, "cannot fill the CSR");
+        goto out;
+    }
+    if ((rc = set_algorithm(req, pkey)) < 0)
+        goto out;
+
+    int tbs_len = i2d_re_X509_REQ_tbs(req, &tbs);
+    if (tbs_len <= 0) {
+        rc = zri_error_set(ZRCA_ECRYPTO, "cannot encode the CSR's CertificationRequestInfo");
+        goto out;
+    }
+    if ((rc = sign(&sig, &sig_len, tbs, (size_t)tbs_len, payload)) < 0)
+        goto out;
+
+    bits = ASN1_BIT_STRING_new();
+    if (!bits || !ASN1_BIT_STRING_set(bits, sig, (int)sig_len)) {
+        rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
+        goto out;
+    }
+    /*
+     * Say "no unused bits" explicitly: without ASN1_STRING_FLAG_BITS_LEFT
+     * the encoder strips trailing zero bytes as unused bits, and a
+     * signature that happens to end in 0x00 (one in 256 RSA signatures)
+     * would come out one byte short and fail to verify.
+     */
+    bits->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07L);
+    bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+    X509_REQ_set0_signature(req, bits);
+    bits = NULL;
+
+    if (X509_REQ_verify(req, pkey) != 1) {
+        rc = zri_error_set(ZRCA_EVERIFY, "the CSR signed on the token does not verify");
+        goto out;
+    }
+    int n = i2d_X509_REQ(req, &der);
+    if (n <= 0) {
+        rc = zri_error_set(ZRCA_ECRYPTO, "cannot encode the CSR");
+        goto out;
+    }
+    *out = zri_malloc((size_t)n);
+    if (!*out) {
+        rc = ZRCA_ENOMEM;
+        goto out;
+    }
+    memcpy(*out, der, (size_t)n);
+    *out_len = (size_t)n;
+    rc = 0;
+out:
+    ERR_clear_error();
+    OPENSSL_free(der);
+    OPENSSL_free(tbs);
+    free(sig);
+    ASN1_BIT_STRING_free(bits);
+    X509_NAME_free(name);
+    X509_REQ_free(req);
+    return rc;
+}

@@ -1,0 +1,1618 @@
+/*
+ * zrca_token: the core over a crypto backend. Token selection, the PIN
+ * policy, key IDs, certificate parsing and pairing, signatures in their
+ * final encoding, CSRs and data objects live here once, for every backend.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <p11-kit/pkcs11.h>
+#include <p11-kit/uri.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "token_internal.h"
+
+#define DOMAIN            "token"
+#define DATA_PENDING      ".new"
+#define DEFAULT_KEY_LABEL "libzrca new key"
+
+const zri_vtable_method zri_crypto_methods[] = {
+    ZRI_METHOD(zrca_crypto_backend, destroy, 1, false),
+    ZRI_METHOD(zrca_crypto_backend, enumerate, 1, true),
+    ZRI_METHOD(zrca_crypto_backend, open_token, 1, true),
+    ZRI_METHOD(zrca_crypto_backend, token_info, 1, true),
+    ZRI_METHOD(zrca_crypto_backend, login, 1, true),
+    ZRI_METHOD(zrca_crypto_backend, logout, 1, true),
+    ZRI_METHOD(zrca_crypto_backend, init_pin, 1, false),
+    ZRI_METHOD(zrca_crypto_backend, set_pin, 1, false),
+    ZRI_METHOD(zrca_crypto_backend, find_objects, 1, true),
+    ZRI_METHOD(zrca_crypto_backend, generate_key, 1, false),
+    ZRI_METHOD(zrca_crypto_backend, sign, 1, true),
+    ZRI_METHOD(zrca_crypto_backend, create_object, 1, false),
+    ZRI_METHOD(zrca_crypto_backend, delete_object, 1, false),
+    ZRI_METHOD(zrca_crypto_backend, set_attributes, 1, false),
+};
+const size_t zri_crypto_nmethods = sizeof(zri_crypto_methods) / sizeof(zri_crypto_methods[0]);
+
+struct zrca_token {
+    zrca_crypto_backend be;
+    bool have_be;
+    char *backend_name;
+    pid_t pid;
+    zri_logger own_log;
+    const zri_logger *log;
+    zrca_crypto_token_info cinfo;
+    zrca_token_info info;
+    char *uri;
+    bool logged_in;
+};
+
+struct zrca_cert {
+    zri_cert_info ci;
+    uint64_t handle;
+    char *label;
+    char *id_hex;
+    unsigned char *id;
+    size_t id_len;
+    unsigned char *der;
+    size_t der_len;
+    int has_private_key;
+};
+
+struct zrca_cert_list {
+    zrca_cert *items;
+    size_t count;
+};
+
+struct zrca_key {
+    zrca_token *token;
+    uint64_t priv;
+    uint64_t pub;
+    bool has_pub;
+    unsigned char *id;
+    size_t id_len;
+    char *id_hex;
+    char *label;
+    zrca_key_type type;
+    unsigned int bits;
+    unsigned char *spki;
+    size_t spki_len;
+    EVP_PKEY *pkey;
+};
+
+/* ---- options ------------------------------------------------------------------ */
+
+ZRCA_API int zrca_token_options_init(zrca_token_options *opts, unsigned int version)
+{
+    int rc = zri_options_init("zrca_token_options", opts, sizeof(*opts), version,
+                              ZRCA_TOKEN_OPTIONS_VERSION);
+    return rc < 0 ? rc : zri_ok();
+}
+
+ZRCA_API int zrca_login_options_init(zrca_login_options *opts, unsigned int version)
+{
+    int rc = zri_options_init("zrca_login_options", opts, sizeof(*opts), version,
+                              ZRCA_LOGIN_OPTIONS_VERSION);
+    return rc < 0 ? rc : zri_ok();
+}
+
+/* ---- backend calls --------------------------------------------------------------- */
+
+/* Word an error a backend returned without a message of its own. */
+static int be_rc(const zrca_token *t, int rc, const char *method)
+{
+    if (rc >= 0)
+        return 0;
+    if (zri_error_code() != rc)
+        zri_error_set(rc, "crypto backend '%s': %s failed: %s", t->backend_name, method,
+                      zrca_strerror(rc));
+    return rc;
+}
+
+static int check_fork(const zrca_token *t)
+{
+    if (t->pid != getpid())
+        return zri_error_set(ZRCA_EFORK, "token handle used in a child after fork(); open it "
+                                         "again in the child");
+    return 0;
+}
+
+static int check_token(const zrca_token *t)
+{
+    if (!t)
+        return zri_error_set(ZRCA_EINVAL, "token is NULL");
+    return check_fork(t);
+}
+
+static bool has_method(const zrca_token *t, size_t offset)
+{
+    for (size_t i = 0; i < zri_crypto_nmethods; i++)
+        if (zri_crypto_methods[i].offset == offset)
+            return zri_vtable_has(&t->be, &zri_crypto_methods[i]);
+    return false;
+}
+#define HAS(t, m) has_method((t), offsetof(zrca_crypto_backend, m))
+
+static int need_method(const zrca_token *t, size_t offset, const char *name)
+{
+    if (!has_method(t, offset))
+        return zri_error_set(ZRCA_ENOTSUPPORTED, "crypto backend '%s' cannot %s", t->backend_name,
+                             name);
+    return 0;
+}
+#define NEED(t, m, what) need_method((t), offsetof(zrca_crypto_backend, m), (what))
+
+/* ---- token information ------------------------------------------------------------ */
+
+static void pad(unsigned char *dst, size_t n, const char *src)
+{
+    size_t len = strlen(src);
+    memset(dst, ' ', n);
+    memcpy(dst, src, len < n ? len : n);
+}
+
+static void to_ck_info(CK_TOKEN_INFO *ti, const zrca_crypto_token_info *ci)
+{
+    memset(ti, 0, sizeof(*ti));
+    pad(ti->label, sizeof(ti->label), ci->label);
+    pad(ti->manufacturerID, sizeof(ti->manufacturerID), ci->manufacturer);
+    pad(ti->model, sizeof(ti->model), ci->model);
+    pad(ti->serialNumber, sizeof(ti->serialNumber), ci->serial);
+}
+
+static char *format_uri(const zrca_crypto_token_info *ci)
+{
+    P11KitUri *uri = p11_kit_uri_new();
+    if (!uri)
+        return NULL;
+    to_ck_info(p11_kit_uri_get_token_info(uri), ci);
+    char *s = NULL, *r = NULL;
+    if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_TOKEN, &s) == P11_KIT_URI_OK && s) {
+        r = zri_strdup(s);
+        free(s);
+    }
+    p11_kit_uri_free(uri);
+    return r;
+}
+
+static void public_info(zrca_token_info *pi, const zrca_crypto_token_info *ci, const char *backend,
+                        const char *uri)
+{
+    memset(pi, 0, sizeof(*pi));
+    pi->label = ci->label;
+    pi->serial = ci->serial;
+    pi->manufacturer = ci->manufacturer;
+    pi->model = ci->model;
+    pi->module = ci->module;
+    pi->backend = backend;
+    pi->uri = uri ? uri : "";
+    pi->flags = ci->flags;
+    pi->user_pin = ci->user_pin;
+    pi->so_pin = ci->so_pin;
+    pi->tries_left = ci->tries_left;
+    pi->min_pin_len = ci->min_pin_len;
+    pi->max_pin_len = ci->max_pin_len;
+}
+
+static int refresh(zrca_token *t)
+{
+    zrca_crypto_token_info ci;
+    memset(&ci, 0, sizeof(ci));
+    ci.version = ZRCA_CRYPTO_TOKEN_INFO_VERSION;
+    ci.tries_left = -1;
+    int rc = be_rc(t, t->be.token_info(t->be.self, &ci), "token_info");
+    if (rc == ZRCA_ETOKEN_ABSENT)
+        t->logged_in = false;
+    if (rc < 0)
+        return rc;
+    ci.label[sizeof(ci.label) - 1] = ci.serial[sizeof(ci.serial) - 1] = '\0';
+    ci.manufacturer[sizeof(ci.manufacturer) - 1] = ci.model[sizeof(ci.model) - 1] = '\0';
+    ci.module[sizeof(ci.module) - 1] = '\0';
+    t->cinfo = ci;
+    char *uri = format_uri(&ci);
+    if (uri) {
+        free(t->uri);
+        t->uri = uri;
+    }
+    public_info(&t->info, &t->cinfo, t->backend_name, t->uri);
+    t->info.logged_in = t->logged_in;
+    return 0;
+}
+
+static const char *describe_pin(unsigned int f, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s%s%s%s%s", f ? "" : "ok", (f & ZRCA_PIN_COUNT_LOW) ? "count-low " : "",
+             (f & ZRCA_PIN_FINAL_TRY) ? "final-try " : "", (f & ZRCA_PIN_LOCKED) ? "locked " : "",
+             (f & ZRCA_PIN_TO_BE_CHANGED) ? "to-be-changed " : "");
+    size_t len = strlen(buf);
+    if (len && buf[len - 1] == ' ')
+        buf[len - 1] = '\0';
+    return buf;
+}
+
+static void log_pin_state(const zrca_token *t, zrca_pin_user user, const char *when)
+{
+    char buf[96];
+    unsigned int f = user == ZRCA_PIN_SO ? t->cinfo.so_pin : t->cinfo.user_pin;
+    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "%s PIN of token '%s' (serial %s) %s: %s; tries left %d",
+            user == ZRCA_PIN_SO ? "SO" : "user", t->cinfo.label, t->cinfo.serial, when,
+            describe_pin(f, buf, sizeof(buf)), user == ZRCA_PIN_SO ? -1 : t->cinfo.tries_left);
+}
+
+/* ---- selection and opening ---------------------------------------------------------- */
+
+typedef struct selector {
+    P11KitUri *uri;
+    const char *serial;
+    const char *label;
+    size_t matches;
+    uint64_t ref;
+    const char *backend;
+    int (*user_fn)(const zrca_token_info *info, void *payload);
+    void *user_payload;
+} selector;
+
+static int select_cb(const zrca_crypto_token_info *ci, void *payload)
+{
+    selector *s = payload;
+    /* An uninitialised token (SoftHSM's spare slot, a blank key) cannot be used. */
+    if (ci->version >= 1 && !(ci->flags & ZRCA_TOKEN_INITIALIZED))
+        return 0;
+    if (s->uri) {
+        CK_TOKEN_INFO ti;
+        to_ck_info(&ti, ci);
+        if (!p11_kit_uri_match_token_info(s->uri, &ti))
+            return 0;
+    }
+    if (s->serial && strcmp(s->serial, ci->serial) != 0)
+        return 0;
+    if (s->label && strcmp(s->label, ci->label) != 0)
+        return 0;
+    if (s->matches++ == 0)
+        s->ref = ci->ref;
+    if (s->user_fn) {
+        zrca_token_info pi;
+        char *uri = format_uri(ci);
+        public_info(&pi, ci, s->backend, uri);
+        int r = s->user_fn(&pi, s->user_payload);
+        free(uri);
+        return r;
+    }
+    return 0;
+}
+
+static void backend_release(zrca_token *t)
+{
+    if (t->have_be && zri_vtable_has(&t->be, &zri_crypto_methods[0]) && t->be.destroy)
+        t->be.destroy(t->be.self);
+    t->have_be = false;
+}
+
+static int make_backend(zrca_token *t, const zrca_token_options *o)
+{
+    int rc;
+    switch (o->backend) {
+    case ZRCA_BACKEND_PKCS11:
+        rc = zri_crypto_p11_new(&t->be, o->module_path, o->uri, &t->own_log);
+        break;
+    case ZRCA_BACKEND_SOFT:
+        rc = zri_crypto_soft_new(&t->be, o->soft_dir, &t->own_log);
+        break;
+    case ZRCA_BACKEND_CUSTOM:
+        rc = zri_check_vtable("zrca_crypto_backend", o->custom, ZRCA_CRYPTO_BACKEND_VERSION,
+                              zri_crypto_methods, zri_crypto_nmethods);
+        if (rc == 0 && !o->custom->name)
+            rc = zri_check_method("zrca_crypto_backend", "name", false);
+        if (rc == 0)
+            t->be = *o->custom; /* version 1 is the whole struct */
+        break;
+    default:
+        return zri_error_set_field(ZRCA_EINVAL, "backend", "range", "unknown token backend %d",
+                                   (int)o->backend);
+    }
+    if (rc < 0)
+        return rc;
+    t->have_be = true;
+    t->backend_name = zri_strdup(t->be.name);
+    return t->backend_name ? 0 : zri_error_set(ZRCA_ENOMEM, "out of memory");
+}
+
+static int parse_uri(P11KitUri **out, const char *uri)
+{
+    *out = NULL;
+    if (!uri)
+        return 0;
+    P11KitUri *u = p11_kit_uri_new();
+    if (!u)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    int urc = p11_kit_uri_parse(uri, P11_KIT_URI_FOR_ANY, u);
+    if (urc != P11_KIT_URI_OK) {
+        p11_kit_uri_free(u);
+        return zri_error_set_field(ZRCA_EINVAL, "uri", "pkcs11_uri", "not a PKCS#11 URI: %s",
+                                   p11_kit_uri_message(urc));
+    }
+    *out = u;
+    return 0;
+}
+
+static int check_options(const zrca_token_options **opts, zrca_token_options *defaults)
+{
+    if (!*opts) {
+        zrca_token_options d = ZRCA_TOKEN_OPTIONS_INIT;
+        *defaults = d;
+        *opts = defaults;
+        return 0;
+    }
+    int rc = zri_check_version("zrca_token_options", *opts, (*opts)->version,
+                               ZRCA_TOKEN_OPTIONS_VERSION);
+    if (rc == 0 && (*opts)->log)
+        rc = zri_check_version("zrca_log_options", (*opts)->log, (*opts)->log->version,
+                               ZRCA_LOG_OPTIONS_VERSION);
+    return rc;
+}
+
+static int enumerate_select(zrca_token *t, const zrca_token_options *o, selector *s)
+{
+    int rc = parse_uri(&s->uri, o->uri);
+    if (rc < 0)
+        return rc;
+    s->serial = o->serial;
+    s->label = o->label;
+    s->backend = t->backend_name;
+    rc = be_rc(t, t->be.enumerate(t->be.self, select_cb, s), "enumerate");
+    if (s->uri)
+        p11_kit_uri_free(s->uri);
+    s->uri = NULL;
+    return rc;
+}
+
+ZRCA_API int zrca_token_open(zrca_token **out, const zrca_token_options *opts)
+{
+    int rc = zri_require_init();
+    if (rc < 0)
+        return rc;
+    if (!out)
+        return zri_error_set(ZRCA_EINVAL, "out is NULL");
+    *out = NULL;
+    zrca_token_options defaults;
+    if ((rc = check_options(&opts, &defaults)) < 0)
+        return rc;
+    zrca_token *t = zri_calloc(1, sizeof(*t));
+    if (!t)
+        return ZRCA_ENOMEM;
+    t->pid = getpid();
+    zri_logger_init(&t->own_log, opts->log);
+    t->log = &t->own_log;
+    if ((rc = make_backend(t, opts)) < 0)
+        goto fail;
+    selector s;
+    memset(&s, 0, sizeof(s));
+    if ((rc = enumerate_select(t, opts, &s)) < 0)
+        goto fail;
+    if (s.matches == 0) {
+        rc = zri_error_set(ZRCA_ETOKEN_ABSENT, "no token%s%s found through backend '%s'",
+                           opts->uri || opts->serial || opts->label ? " matching " : "",
+                           opts->uri      ? opts->uri
+                           : opts->serial ? opts->serial
+                           : opts->label  ? opts->label
+                                          : "",
+                           t->backend_name);
+        goto fail;
+    }
+    if (s.matches > 1) {
+        rc = zri_error_set_field(ZRCA_EINVAL, "uri", "ambiguous",
+                                 "%zu tokens match; choose one with a pkcs11: URI, a serial or "
+                                 "a label",
+                                 s.matches);
+        goto fail;
+    }
+    if ((rc = be_rc(t, t->be.open_token(t->be.self, s.ref), "open_token")) < 0 ||
+        (rc = refresh(t)) < 0)
+        goto fail;
+    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "opened token '%s' (serial %s, %s) through %s",
+            t->cinfo.label, t->cinfo.serial, t->cinfo.manufacturer, t->backend_name);
+    *out = t;
+    return zri_ok();
+fail:
+    zrca_token_free(t);
+    return rc;
+}
+
+ZRCA_API int zrca_token_foreach(const zrca_token_options *opts,
+                                int (*fn)(const zrca_token_info *info, void *payload),
+                                void *payload)
+{
+    int rc = zri_require_init();
+    if (rc < 0)
+        return rc;
+    if (!fn)
+        return zri_error_set(ZRCA_EINVAL, "fn is NULL");
+    zrca_token_options defaults;
+    if ((rc = check_options(&opts, &defaults)) < 0)
+        return rc;
+    zrca_token t;
+    memset(&t, 0, sizeof(t));
+    t.pid = getpid();
+    zri_logger_init(&t.own_log, opts->log);
+    t.log = &t.own_log;
+    selector s;
+    memset(&s, 0, sizeof(s));
+    s.user_fn = fn;
+    s.user_payload = payload;
+    if ((rc = make_backend(&t, opts)) == 0)
+        rc = enumerate_select(&t, opts, &s);
+    backend_release(&t);
+    free(t.backend_name);
+    return rc < 0 ? rc : zri_done((int)s.matches);
+}
+
+ZRCA_API void zrca_token_free(zrca_token *t)
+{
+    if (!t)
+        return;
+    if (t->have_be && t->logged_in && t->pid == getpid())
+        t->be.logout(t->be.self);
+    backend_release(t);
+    free(t->backend_name);
+    free(t->uri);
+    zri_wipe(&t->cinfo, sizeof(t->cinfo));
+    free(t);
+}
+
+void zri_token_set_logger(zrca_token *token, const zri_logger *lg)
+{
+    if (token)
+        token->log = lg ? lg : &token->own_log;
+}
+
+bool zri_token_logged_in(const zrca_token *token)
+{
+    return token && token->logged_in;
+}
+
+ZRCA_API int zrca_token_info_get(const zrca_token_info **out, zrca_token *t)
+{
+    if (!out)
+        return zri_error_set(ZRCA_EINVAL, "out is NULL");
+    int rc = check_token(t);
+    if (rc < 0 || (rc = refresh(t)) < 0)
+        return rc;
+    *out = &t->info;
+    return zri_ok();
+}
+
+ZRCA_API int zrca_token_pin_state(unsigned int *out, int *tries_left, zrca_token *t)
+{
+    if (!out)
+        return zri_error_set(ZRCA_EINVAL, "out is NULL");
+    int rc = check_token(t);
+    if (rc < 0 || (rc = refresh(t)) < 0)
+        return rc;
+    *out = t->cinfo.user_pin;
+    if (tries_left)
+        *tries_left = t->cinfo.tries_left;
+    return zri_ok();
+}
+
+/* ---- PINs ------------------------------------------------------------------------------ */
+
+/* Refuse, before any PIN is asked or sent, a locked PIN or (unless allowed) a final try. */
+static int pin_policy(zrca_token *t, zrca_pin_user user, bool allow_final_try)
+{
+    unsigned int f = user == ZRCA_PIN_SO ? t->cinfo.so_pin : t->cinfo.user_pin;
+    const char *who = user == ZRCA_PIN_SO ? "SO" : "user";
+    if (f & ZRCA_PIN_LOCKED) {
+        zri_error_set(ZRCA_EPIN_LOCKED, "the %s PIN of token '%s' is locked%s", who, t->cinfo.label,
+                      user == ZRCA_PIN_USER ? "; unlock it with the SO PIN" : "");
+        zri_error_set_tries_left(0);
+        return ZRCA_EPIN_LOCKED;
+    }
+    if ((f & ZRCA_PIN_FINAL_TRY) && !allow_final_try) {
+        zri_error_set(ZRCA_EPIN_FINAL_TRY,
+                      "refused: the next wrong %s PIN locks token '%s'; no PIN was sent (allow "
+                      "the final try explicitly to go on)",
+                      who, t->cinfo.label);
+        zri_error_set_tries_left(1);
+        return ZRCA_EPIN_FINAL_TRY;
+    }
+    return 0;
+}
+
+static int pin_length(const char *pin, const char *field, size_t *len)
+{
+    if (!pin)
+        return zri_error_set_field(ZRCA_EINVAL, field, "required", "%s is NULL", field);
+    *len = strnlen(pin, ZRCA_PIN_MAX + 1);
+    if (*len == 0 || *len > ZRCA_PIN_MAX)
+        return zri_error_set_field(ZRCA_EVALIDATION, field, "length", "%s has 1 to %d bytes", field,
+                                   ZRCA_PIN_MAX);
+    return 0;
+}
+
+/* After a failed PIN check: word the error with what the token now says. */
+static int pin_failure(zrca_token *t, int rc, zrca_pin_user user, const char *what)
+{
+    if (rc != ZRCA_EPIN_INCORRECT && rc != ZRCA_EPIN_LOCKED)
+        return rc;
+    char *msg = zri_strdup(zrca_error_last() ? zrca_error_last()->message : "");
+    int backend_tries = zrca_error_last() ? zrca_error_last()->tries_left : -1;
+    int tries = -1;
+    unsigned int f = 0;
+    if (refresh(t) == 0) {
+        log_pin_state(t, user, "after the attempt");
+        f = user == ZRCA_PIN_SO ? t->cinfo.so_pin : t->cinfo.user_pin;
+        tries = user == ZRCA_PIN_SO ? ((f & ZRCA_PIN_LOCKED)      ? 0
+                                       : (f & ZRCA_PIN_FINAL_TRY) ? 1
+                                                                  : -1)
+                                    : t->cinfo.tries_left;
+    }
+    if (tries < 0)
+        tries = backend_tries;
+    if (rc == ZRCA_EPIN_LOCKED || (f & ZRCA_PIN_LOCKED)) {
+        zri_error_set(rc, "%s: wrong %s PIN; the PIN is now locked (%s)", what,
+                      user == ZRCA_PIN_SO ? "SO" : "user", msg ? msg : "");
+        tries = 0;
+    } else if (f & ZRCA_PIN_FINAL_TRY) {
+        zri_error_set(rc, "%s: wrong %s PIN; the token says the next wrong PIN locks it (%s)", what,
+                      user == ZRCA_PIN_SO ? "SO" : "user", msg ? msg : "");
+    } else if (tries >= 0) {
+        zri_error_set(rc, "%s: wrong %s PIN; %d tries left (%s)", what,
+                      user == ZRCA_PIN_SO ? "SO" : "user", tries, msg ? msg : "");
+    } else {
+        zri_error_set(rc, "%s: wrong %s PIN%s (%s)", what, user == ZRCA_PIN_SO ? "SO" : "user",
+                      (f & ZRCA_PIN_COUNT_LOW) ? "; the token says tries are running low" : "",
+                      msg ? msg : "");
+    }
+    zri_error_set_tries_left(tries);
+    free(msg);
+    return rc;
+}
+
+int zri_token_login(zrca_token *t, const char *pin, zrca_pin_fn fn, void *payload,
+                    zrca_pin_purpose purpose, bool allow_final_try)
+{
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    if ((pin && fn) || (!pin && !fn))
+        return zri_error_set(ZRCA_EINVAL, "give exactly one of a PIN and a PIN callback");
+    if ((rc = refresh(t)) < 0)
+        return rc;
+    log_pin_state(t, ZRCA_PIN_USER, "before login");
+    if ((rc = pin_policy(t, ZRCA_PIN_USER, allow_final_try)) < 0) {
+        zri_log(t->log, ZRCA_LOG_WARN, DOMAIN, "login refused before sending a PIN: %s",
+                zrca_error_last()->message);
+        return rc;
+    }
+    char buf[ZRCA_PIN_MAX + 1];
+    memset(buf, 0, sizeof(buf));
+    const char *use = pin;
+    if (fn) {
+        zrca_pin_request req;
+        memset(&req, 0, sizeof(req));
+        req.token_label = t->cinfo.label;
+        req.token_serial = t->cinfo.serial;
+        req.purpose = purpose;
+        req.user = ZRCA_PIN_USER;
+        req.tries_left = t->cinfo.tries_left;
+        req.final_try = (t->cinfo.user_pin & ZRCA_PIN_FINAL_TRY) ? 1 : 0;
+        req.pin_flags = t->cinfo.user_pin;
+        req.min_len = t->cinfo.min_pin_len;
+        req.max_len = t->cinfo.max_pin_len && t->cinfo.max_pin_len < ZRCA_PIN_MAX
+                          ? t->cinfo.max_pin_len
+                          : ZRCA_PIN_MAX;
+        int r = fn(buf, sizeof(buf), &req, payload);
+        buf[ZRCA_PIN_MAX] = '\0';
+        if (r != 0) {
+            zri_wipe(buf, sizeof(buf));
+            return zri_error_set(ZRCA_EUSER, "the PIN callback stopped the login");
+        }
+        use = buf;
+    }
+    size_t len;
+    zri_secret_push(use);
+    rc = pin_length(use, "pin", &len);
+    if (rc == 0) {
+        zri_log(t->log, ZRCA_LOG_DEBUG, DOMAIN, "logging in to token '%s'", t->cinfo.label);
+        rc = be_rc(t, t->be.login(t->be.self, ZRCA_PIN_USER, use, len), "login");
+    }
+    zri_secret_pop(use);
+    zri_wipe(buf, sizeof(buf));
+    if (rc < 0) {
+        rc = pin_failure(t, rc, ZRCA_PIN_USER, "login");
+        zri_log(t->log, ZRCA_LOG_WARN, DOMAIN, "%s", zrca_error_last()->message);
+        return rc;
+    }
+    t->logged_in = true;
+    if (refresh(t) == 0)
+        log_pin_state(t, ZRCA_PIN_USER, "after login");
+    return zri_ok();
+}
+
+static bool allow_final(const zrca_login_options *o, zrca_pin_purpose *purpose)
+{
+    *purpose = ZRCA_PIN_PURPOSE_LOGIN;
+    if (!o)
+        return false;
+    *purpose = o->purpose;
+    return o->allow_final_try != 0;
+}
+
+ZRCA_API int zrca_token_login(zrca_token *token, const char *pin, const zrca_login_options *opts)
+{
+    if (opts) {
+        int rc = zri_check_version("zrca_login_options", opts, opts->version,
+                                   ZRCA_LOGIN_OPTIONS_VERSION);
+        if (rc < 0)
+            return rc;
+    }
+    if (!pin)
+        return zri_error_set_field(ZRCA_EINVAL, "pin", "required", "pin is NULL");
+    zrca_pin_purpose purpose;
+    bool allow = allow_final(opts, &purpose);
+    return zri_token_login(token, pin, NULL, NULL, purpose, allow);
+}
+
+ZRCA_API int zrca_token_login_cb(zrca_token *token, zrca_pin_fn fn, void *payload,
+                                 const zrca_login_options *opts)
+{
+    if (opts) {
+        int rc = zri_check_version("zrca_login_options", opts, opts->version,
+                                   ZRCA_LOGIN_OPTIONS_VERSION);
+        if (rc < 0)
+            return rc;
+    }
+    if (!fn)
+        return zri_error_set(ZRCA_EINVAL, "fn is NULL");
+    zrca_pin_purpose purpose;
+    bool allow = allow_final(opts, &purpose);
+    return zri_token_login(token, NULL, fn, payload, purpose, allow);
+}
+
+ZRCA_API int zrca_token_logout(zrca_token *t)
+{
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    rc = be_rc(t, t->be.logout(t->be.self), "logout");
+    if (rc == 0 || rc == ZRCA_ETOKEN_ABSENT)
+        t->logged_in = false;
+    return rc < 0 ? rc : zri_ok();
+}
+
+static int check_new_pin(const zrca_token *t, const char *new_pin, size_t *len)
+{
+    int rc = pin_length(new_pin, "new_pin", len);
+    if (rc < 0)
+        return rc;
+    if ((t->cinfo.min_pin_len && *len < t->cinfo.min_pin_len) ||
+        (t->cinfo.max_pin_len && *len > t->cinfo.max_pin_len))
+        return zri_error_set_field(ZRCA_EVALIDATION, "new_pin", "length",
+                                   "the token accepts PINs of %zu to %zu bytes",
+                                   t->cinfo.min_pin_len, t->cinfo.max_pin_len);
+    return 0;
+}
+
+static int pin_change(zrca_token *t, bool unlock, const char *old_pin, const char *new_pin,
+                      const zrca_login_options *opts)
+{
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    if (opts && (rc = zri_check_version("zrca_login_options", opts, opts->version,
+                                        ZRCA_LOGIN_OPTIONS_VERSION)) < 0)
+        return rc;
+    zrca_pin_user who = unlock ? ZRCA_PIN_SO : ZRCA_PIN_USER;
+    const char *what = unlock ? "unlock" : "change PIN";
+    if (unlock ? (rc = NEED(t, init_pin, "unlock a PIN")) < 0
+               : (rc = NEED(t, set_pin, "change a PIN")) < 0)
+        return rc;
+    size_t old_len, new_len;
+    if ((rc = pin_length(old_pin, unlock ? "so_pin" : "old_pin", &old_len)) < 0)
+        return rc;
+    if ((rc = refresh(t)) < 0 || (rc = check_new_pin(t, new_pin, &new_len)) < 0)
+        return rc;
+    if (unlock && t->logged_in) {
+        t->be.logout(t->be.self);
+        t->logged_in = false;
+    }
+    log_pin_state(t, who, unlock ? "before unlock" : "before PIN change");
+    zrca_pin_purpose purpose;
+    if ((rc = pin_policy(t, who, allow_final(opts, &purpose))) < 0)
+        return rc;
+    zri_secret_push(old_pin);
+    zri_secret_push(new_pin);
+    if (unlock)
+        rc = be_rc(t, t->be.init_pin(t->be.self, old_pin, old_len, new_pin, new_len), "init_pin");
+    else
+        rc = be_rc(t, t->be.set_pin(t->be.self, old_pin, old_len, new_pin, new_len), "set_pin");
+    zri_secret_pop(new_pin);
+    zri_secret_pop(old_pin);
+    if (rc < 0)
+        return pin_failure(t, rc, who, what);
+    if (refresh(t) == 0)
+        log_pin_state(t, ZRCA_PIN_USER, unlock ? "after unlock" : "after PIN change");
+    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "%s done on token '%s'", what, t->cinfo.label);
+    return zri_ok();
+}
+
+ZRCA_API int zrca_token_change_pin(zrca_token *token, const char *old_pin, const char *new_pin,
+                                   const zrca_login_options *opts)
+{
+    return pin_change(token, false, old_pin, new_pin, opts);
+}
+
+ZRCA_API int zrca_token_unlock(zrca_token *token, const char *so_pin, const char *new_pin,
+                               const zrca_login_options *opts)
+{
+    return pin_change(token, true, so_pin, new_pin, opts);
+}
+
+/* ---- certificates -------------------------------------------------------------------- */
+
+typedef struct collect {
+    zrca_crypto_object *items;
+    size_t count;
+    int rc;
+} collect;
+
+/* Copy what a backend hands a callback (it lives only during the call). */
+static int collect_cb(const zrca_crypto_object *o, void *payload)
+{
+    collect *c = payload;
+    zrca_crypto_object *n = zri_realloc(c->items, (c->count + 1) * sizeof(*n));
+    if (!n) {
+        c->rc = ZRCA_ENOMEM;
+        return 1;
+    }
+    c->items = n;
+    zrca_crypto_object *d = &c->items[c->count];
+    memset(d, 0, sizeof(*d));
+    d->object_class = o->object_class;
+    d->handle = o->handle;
+    d->key_type = o->key_type;
+    d->key_bits = o->key_bits;
+    d->is_private = o->is_private;
+    d->label = zri_strdup(o->label ? o->label : "");
+    d->application = o->application ? zri_strdup(o->application) : NULL;
+    d->id_len = o->id ? o->id_len : 0;
+    d->id = zri_malloc(d->id_len + 1);
+    d->value_len = o->value ? o->value_len : 0;
+    d->value = zri_malloc(d->value_len + 1);
+    c->count++;
+    if (!d->label || (o->application && !d->application) || !d->id || !d->value) {
+        c->rc = ZRCA_ENOMEM;
+        return 1;
+    }
+    if (d->id_len)
+        memcpy((unsigned char *)d->id, o->id, d->id_len);
+    if (d->value_len)
+        memcpy((unsigned char *)d->value, o->value, d->value_len);
+    ((unsigned char *)d->value)[d->value_len] = 0;
+    return 0;
+}
+
+static void collect_free(collect *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        free((char *)c->items[i].label);
+        free((char *)c->items[i].application);
+        free((unsigned char *)c->items[i].id);
+        free((unsigned char *)c->items[i].value);
+    }
+    free(c->items);
+    memset(c, 0, sizeof(*c));
+}
+
+static int find(zrca_token *t, collect *c, zrca_object_class cls, const unsigned char *id,
+                size_t id_len, const char *label)
+{
+    memset(c, 0, sizeof(*c));
+    int rc = t->be.find_objects(t->be.self, cls, id, id_len, label, collect_cb, c);
+    if (c->rc < 0) {
+        collect_free(c);
+        return zri_error_set(c->rc, "out of memory");
+    }
+    if (rc < 0) {
+        collect_free(c);
+        return be_rc(t, rc, "find_objects");
+    }
+    return 0;
+}
+
+static void cert_clear(zrca_cert *c)
+{
+    zri_cert_info_clear(&c->ci);
+    free(c->label);
+    free(c->id_hex);
+    free(c->id);
+    free(c->der);
+}
+
+ZRCA_API void zrca_cert_list_free(zrca_cert_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->count; i++)
+        cert_clear(&l->items[i]);
+    free(l->items);
+    free(l);
+}
+
+ZRCA_API int zrca_token_list_certs(zrca_cert_list **out, zrca_token *t)
+{
+    if (!out)
+        return zri_error_set(ZRCA_EINVAL, "out is NULL");
+    *out = NULL;
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    collect certs, keys;
+    if ((rc = find(t, &certs, ZRCA_OBJECT_CERTIFICATE, NULL, 0, NULL)) < 0)
+        return rc;
+    if ((rc = find(t, &keys, ZRCA_OBJECT_PRIVATE_KEY, NULL, 0, NULL)) < 0) {
+        collect_free(&certs);
+        return rc;
+    }
+    zrca_cert_list *l = zri_calloc(1, sizeof(*l));
+    if (l && certs.count)
+        l->items = zri_calloc(certs.count, sizeof(*l->items));
+    if (!l || (certs.count && !l->items)) {
+        rc = ZRCA_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < certs.count; i++) {
+        const zrca_crypto_object *o = &certs.items[i];
+        zrca_cert *c = &l->items[l->count];
+        if (zri_cert_info_parse(&c->ci, o->value, o->value_len) < 0) {
+            zri_log(t->log, ZRCA_LOG_WARN, DOMAIN, "skipping certificate object '%s': %s", o->label,
+                    zrca_error_last()->message);
+            continue;
+        }
+        l->count++;
+        c->handle = o->handle;
+        c->label = zri_strdup(o->label);
+        c->id_hex = zri_hex(o->id, o->id_len, false);
+        c->id = zri_malloc(o->id_len + 1);
+        c->der = zri_malloc(o->value_len);
+        if (!c->label || !c->id_hex || !c->id || !c->der) {
+            rc = ZRCA_ENOMEM;
+            goto out;
+        }
+        memcpy(c->id, o->id, o->id_len);
+        c->id_len = o->id_len;
+        memcpy(c->der, o->value, o->value_len);
+        c->der_len = o->value_len;
+        for (size_t k = 0; k < keys.count && c->id_len; k++)
+            if (keys.items[k].id_len == c->id_len &&
+                memcmp(keys.items[k].id, c->id, c->id_len) == 0)
+                c->has_private_key = 1;
+    }
+    rc = 0;
+out:
+    collect_free(&certs);
+    collect_free(&keys);
+    if (rc < 0) {
+        zrca_cert_list_free(l);
+        return zri_error_set(rc, "out of memory");
+    }
+    *out = l;
+    return zri_ok();
+}
+
+ZRCA_API size_t zrca_cert_list_count(const zrca_cert_list *l)
+{
+    return l ? l->count : 0;
+}
+
+ZRCA_API const zrca_cert *zrca_cert_list_get(const zrca_cert_list *l, size_t i)
+{
+    return l && i < l->count ? &l->items[i] : NULL;
+}
+
+ZRCA_API const zrca_cert *zrca_cert_list_find(const zrca_cert_list *l, const char *holder)
+{
+    const zrca_cert *best = NULL;
+    if (!l || !holder)
+        return NULL;
+    for (size_t i = 0; i < l->count; i++) {
+        const zrca_cert *c = &l->items[i];
+        if (strcmp(c->ci.holder, holder) != 0 && strcmp(c->ci.subject, holder) != 0)
+            continue;
+        if (!best || (c->has_private_key && !best->has_private_key) ||
+            (c->has_private_key == best->has_private_key && c->ci.not_after > best->ci.not_after))
+            best = c;
+    }
+    return best;
+}
+
+#define CERT_STR(fn, member)                                                                       \
+    ZRCA_API const char *fn(const zrca_cert *c)                                                    \
+    {                                                                                              \
+        return c ? c->member : NULL;                                                               \
+    }
+CERT_STR(zrca_cert_subject, ci.subject)
+CERT_STR(zrca_cert_holder, ci.holder)
+CERT_STR(zrca_cert_issuer, ci.issuer)
+CERT_STR(zrca_cert_serial, ci.serial)
+CERT_STR(zrca_cert_fingerprint, ci.fingerprint)
+CERT_STR(zrca_cert_id, id_hex)
+CERT_STR(zrca_cert_label, label)
+
+ZRCA_API int64_t zrca_cert_not_before(const zrca_cert *c)
+{
+    return c ? c->ci.not_before : 0;
+}
+
+ZRCA_API int64_t zrca_cert_not_after(const zrca_cert *c)
+{
+    return c ? c->ci.not_after : 0;
+}
+
+ZRCA_API zrca_key_type zrca_cert_key_type(const zrca_cert *c)
+{
+    return c ? c->ci.key_type : ZRCA_KEY_NONE;
+}
+
+ZRCA_API unsigned int zrca_cert_key_bits(const zrca_cert *c)
+{
+    return c ? c->ci.key_bits : 0;
+}
+
+ZRCA_API int zrca_cert_has_private_key(const zrca_cert *c)
+{
+    return c ? c->has_private_key : 0;
+}
+
+ZRCA_API const unsigned char *zrca_cert_der(const zrca_cert *c, size_t *len)
+{
+    if (len)
+        *len = c ? c->der_len : 0;
+    return c ? c->der : NULL;
+}
+
+static int need_login(const zrca_token *t, const char *what)
+{
+    if (!t->logged_in)
+        return zri_error_set(ZRCA_ESTATE, "log in to token '%s' before you %s", t->cinfo.label,
+                             what);
+    return 0;
+}
+
+static int write_cert_id(zrca_token *t, const unsigned char *der, size_t len, const char *label,
+                         const unsigned char *id, size_t id_len)
+{
+    int rc;
+    if ((rc = NEED(t, create_object, "write objects")) < 0 ||
+        (rc = need_login(t, "write a certificate")) < 0)
+        return rc;
+    const unsigned char *p = der;
+    X509 *x = der ? d2i_X509(NULL, &p, (long)len) : NULL;
+    if (!x || p != der + len) {
+        X509_free(x);
+        ERR_clear_error();
+        return zri_error_set_field(ZRCA_EINVAL, "certificate", "der",
+                                   "not a DER X.509 certificate");
+    }
+    zri_cert_info ci;
+    unsigned char *subj = NULL, *iss = NULL, *ser = NULL;
+    int ns = i2d_X509_NAME(X509_get_subject_name(x), &subj);
+    int ni = i2d_X509_NAME(X509_get_issuer_name(x), &iss);
+    int nr = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &ser);
+    X509_free(x);
+    if (ns <= 0 || ni <= 0 || nr <= 0) {
+        rc = zri_error_set(ZRCA_ECRYPTO, "cannot encode the certificate's names");
+        goto out;
+    }
+    if ((rc = zri_cert_info_parse(&ci, der, len)) < 0)
+        goto out;
+    zrca_crypto_object o;
+    memset(&o, 0, sizeof(o));
+    o.version = ZRCA_CRYPTO_OBJECT_VERSION;
+    o.object_class = ZRCA_OBJECT_CERTIFICATE;
+    o.label = label ? label : ci.holder;
+    o.id = id ? id : ci.key_id;
+    o.id_len = id ? id_len : sizeof(ci.key_id);
+    o.value = der;
+    o.value_len = len;
+    o.subject = subj;
+    o.subject_len = (size_t)ns;
+    o.issuer = iss;
+    o.issuer_len = (size_t)ni;
+    o.serial = ser;
+    o.serial_len = (size_t)nr;
+    uint64_t h;
+    rc = be_rc(t, t->be.create_object(t->be.self, &o, &h), "create_object");
+    if (rc == 0)
+        zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "wrote certificate '%s' (serial %s) to token '%s'",
+                o.label, ci.serial, t->cinfo.label);
+    zri_cert_info_clear(&ci);
+out:
+    OPENSSL_free(subj);
+    OPENSSL_free(iss);
+    OPENSSL_free(ser);
+    return rc;
+}
+
+ZRCA_API int zrca_token_write_cert(zrca_token *t, const unsigned char *der, size_t len,
+                                   const char *label)
+{
+    int rc = check_token(t);
+    if (rc < 0 || (rc = write_cert_id(t, der, len, label, NULL, 0)) < 0)
+        return rc;
+    return zri_ok();
+}
+
+ZRCA_API int zrca_token_cert_set_label(zrca_token *t, const zrca_cert *c, const char *label)
+{
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    if (!c || !label)
+        return zri_error_set(ZRCA_EINVAL, "cert and label are required");
+    if ((rc = NEED(t, set_attributes, "relabel objects")) < 0 ||
+        (rc = be_rc(t, t->be.set_attributes(t->be.self, c->handle, label, NULL, 0),
+                    "set_attributes")) < 0)
+        return rc;
+    return zri_ok();
+}
+
+ZRCA_API int zrca_token_cert_delete(zrca_token *t, const zrca_cert *c)
+{
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    if (!c)
+        return zri_error_set(ZRCA_EINVAL, "cert is NULL");
+    if ((rc = NEED(t, delete_object, "delete objects")) < 0 ||
+        (rc = be_rc(t, t->be.delete_object(t->be.self, c->handle), "delete_object")) < 0)
+        return rc;
+    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "deleted certificate '%s' (serial %s)", c->label,
+            c->ci.serial);
+    return zri_ok();
+}
+
+/* ---- keys ------------------------------------------------------------------------------ */
+
+ZRCA_API void zrca_key_free(zrca_key *k)
+{
+    if (!k)
+        return;
+    free(k->id);
+    free(k->id_hex);
+    free(k->label);
+    free(k->spki);
+    EVP_PKEY_free(k->pkey);
+    free(k);
+}
+
+static int key_new(zrca_key **out, zrca_token *t, uint64_t priv, const uint64_t *pub,
+                   const unsigned char *id, size_t id_len, const char *label,
+                   const unsigned char *spki, size_t spki_len)
+{
+    zrca_key *k = zri_calloc(1, sizeof(*k));
+    if (!k)
+        return ZRCA_ENOMEM;
+    k->token = t;
+    k->priv = priv;
+    if (pub) {
+        k->pub = *pub;
+        k->has_pub = true;
+    }
+    k->id = zri_malloc(id_len + 1);
+    k->id_hex = zri_hex(id, id_len, false);
+    k->label = zri_strdup(label ? label : "");
+    k->spki = zri_malloc(spki_len);
+    if (!k->id || !k->id_hex || !k->label || !k->spki) {
+        zrca_key_free(k);
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    }
+    memcpy(k->id, id, id_len);
+    k->id_len = id_len;
+    memcpy(k->spki, spki, spki_len);
+    k->spki_len = spki_len;
+    int rc = zri_pkey_from_spki(&k->pkey, spki, spki_len);
+    if (rc < 0) {
+        zrca_key_free(k);
+        return zri_error_set(ZRCA_ETOKEN, "the token gave a malformed public key");
+    }
+    zri_pkey_describe(k->pkey, &k->type, &k->bits);
+    *out = k;
+    return 0;
+}
+
+ZRCA_API int zrca_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type,
+                                     unsigned int bits, const char *label)
+{
+    if (!out)
+        return zri_error_set(ZRCA_EINVAL, "out is NULL");
+    *out = NULL;
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    if (type == ZRCA_KEY_RSA && bits != 2048 && bits != 3072)
+        return zri_error_set_field(ZRCA_EINVAL, "bits", "range", "RSA keys have 2048 or 3072 bits");
+    if (type == ZRCA_KEY_EC_P256 && bits != 0 && bits != 256)
+        return zri_error_set_field(ZRCA_EINVAL, "bits", "range", "P-256 keys have 256 bits");
+    if (type != ZRCA_KEY_RSA && type != ZRCA_KEY_EC_P256)
+        return zri_error_set_field(ZRCA_EINVAL, "type", "range", "make RSA or P-256 keys");
+    if (!label || !*label)
+        label = DEFAULT_KEY_LABEL;
+    if ((rc = NEED(t, generate_key, "make keys")) < 0 ||
+        (rc = NEED(t, set_attributes, "set key IDs")) < 0 || (rc = need_login(t, "make a key")) < 0)
+        return rc;
+    unsigned char spki[ZRI_SPKI_MAX], id[20];
+    size_t spki_len = sizeof(spki);
+    uint64_t priv = 0, pub = 0;
+    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "making a %s key on token '%s'",
+            type == ZRCA_KEY_RSA ? (bits == 3072 ? "RSA 3072" : "RSA 2048") : "P-256",
+            t->cinfo.label);
+    rc = be_rc(t,
+               t->be.generate_key(t->be.self, type, type == ZRCA_KEY_RSA ? bits : 256, label, &priv,
+                                  &pub, spki, &spki_len),
+               "generate_key");
+    if (rc < 0)
+        return rc;
+    if (spki_len > sizeof(spki))
+        rc = zri_error_set(ZRCA_ETOKEN, "the backend overflowed the public key buffer");
+    if (rc == 0)
+        rc = zri_key_id_from_spki(id, spki, spki_len);
+    if (rc == 0)
+        rc = be_rc(t, t->be.set_attributes(t->be.self, priv, NULL, id, sizeof(id)),
+                   "set_attributes");
+    if (rc == 0)
+        rc =
+            be_rc(t, t->be.set_attributes(t->be.self, pub, NULL, id, sizeof(id)), "set_attributes");
+    if (rc == 0)
+        rc = key_new(out, t, priv, &pub, id, sizeof(id), label, spki, spki_len);
+    if (rc < 0) {
+        /* Leave no half-made key behind. */
+        if (HAS(t, delete_object)) {
+            t->be.delete_object(t->be.self, priv);
+            t->be.delete_object(t->be.self, pub);
+        }
+        return rc;
+    }
+    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "made key %s labelled '%s'", (*out)->id_hex, label);
+    return zri_ok();
+}
+
+static int key_by_id(zrca_key **out, zrca_token *t, const unsigned char *id, size_t id_len)
+{
+    collect privs, pubs, certs;
+    int rc = find(t, &privs, ZRCA_OBJECT_PRIVATE_KEY, id, id_len, NULL);
+    if (rc < 0)
+        return rc;
+    if (privs.count == 0) {
+        collect_free(&privs);
+        return zri_error_set(ZRCA_ENOTFOUND, "no private key with this ID on token '%s'%s",
+                             t->cinfo.label, t->logged_in ? "" : " (not logged in)");
+    }
+    if ((rc = find(t, &pubs, ZRCA_OBJECT_PUBLIC_KEY, id, id_len, NULL)) < 0) {
+        collect_free(&privs);
+        return rc;
+    }
+    const unsigned char *spki = privs.items[0].value_len ? privs.items[0].value : NULL;
+    size_t spki_len = privs.items[0].value_len;
+    const uint64_t *pub = pubs.count ? &pubs.items[0].handle : NULL;
+    if (!spki && pubs.count && pubs.items[0].value_len) {
+        spki = pubs.items[0].value;
+        spki_len = pubs.items[0].value_len;
+    }
+    memset(&certs, 0, sizeof(certs));
+    unsigned char *cert_spki = NULL;
+    if (!spki) {
+        /* Last resort: the public key of the certificate with this ID. */
+        if ((rc = find(t, &certs, ZRCA_OBJECT_CERTIFICATE, id, id_len, NULL)) == 0 && certs.count) {
+            const unsigned char *p = certs.items[0].value;
+            X509 *x = d2i_X509(NULL, &p, (long)certs.items[0].value_len);
+            int n = x ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &cert_spki) : 0;
+            X509_free(x);
+            if (n > 0) {
+                spki = cert_spki;
+                spki_len = (size_t)n;
+            }
+        }
+    }
+    if (rc == 0 && !spki)
+        rc = zri_error_set(ZRCA_ETOKEN, "no public key for the private key on token '%s'",
+                           t->cinfo.label);
+    if (rc == 0)
+        rc = key_new(out, t, privs.items[0].handle, pub, id, id_len, privs.items[0].label, spki,
+                     spki_len);
+    OPENSSL_free(cert_spki);
+    collect_free(&privs);
+    collect_free(&pubs);
+    collect_free(&certs);
+    return rc;
+}
+
+ZRCA_API int zrca_token_find_key(zrca_key **out, zrca_token *t, const char *id_hex)
+{
+    if (!out)
+        return zri_error_set(ZRCA_EINVAL, "out is NULL");
+    *out = NULL;
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    unsigned char *id = NULL;
+    size_t id_len = 0;
+    if ((rc = zri_unhex(&id, &id_len, id_hex, "id")) < 0)
+        return rc;
+    if (id_len == 0)
+        rc = zri_error_set_field(ZRCA_EINVAL, "id", "required", "an empty key ID");
+    else
+        rc = key_by_id(out, t, id, id_len);
+    free(id);
+    return rc < 0 ? rc : zri_ok();
+}
+
+ZRCA_API int zrca_cert_key(zrca_key **out, zrca_token *t, const zrca_cert *c)
+{
+    if (!out || !c)
+        return zri_error_set(ZRCA_EINVAL, "out and cert are required");
+    *out = NULL;
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    if (c->id_len == 0)
+        return zri_error_set(ZRCA_ENOTFOUND, "the certificate '%s' has no ID", c->label);
+    rc = key_by_id(out, t, c->id, c->id_len);
+    return rc < 0 ? rc : zri_ok();
+}
+
+ZRCA_API const char *zrca_key_id(const zrca_key *k)
+{
+    return k ? k->id_hex : NULL;
+}
+
+ZRCA_API const char *zrca_key_label(const zrca_key *k)
+{
+    return k ? k->label : NULL;
+}
+
+ZRCA_API zrca_key_type zrca_key_get_type(const zrca_key *k)
+{
+    return k ? k->type : ZRCA_KEY_NONE;
+}
+
+ZRCA_API unsigned int zrca_key_bits(const zrca_key *k)
+{
+    return k ? k->bits : 0;
+}
+
+ZRCA_API int zrca_key_public_der(unsigned char **out, size_t *len, const zrca_key *k)
+{
+    if (!out || !len || !k)
+        return zri_error_set(ZRCA_EINVAL, "out, len and key are required");
+    *out = zri_malloc(k->spki_len);
+    if (!*out)
+        return ZRCA_ENOMEM;
+    memcpy(*out, k->spki, k->spki_len);
+    *len = k->spki_len;
+    return zri_ok();
+}
+
+int zri_key_pkey(EVP_PKEY **out, const zrca_key *k)
+{
+    if (!k || !EVP_PKEY_up_ref(k->pkey))
+        return zri_error_set(ZRCA_EINVAL, "no key");
+    *out = k->pkey;
+    return 0;
+}
+
+const unsigned char *zri_key_id_raw(const zrca_key *k, size_t *len)
+{
+    *len = k ? k->id_len : 0;
+    return k ? k->id : NULL;
+}
+
+zrca_token *zri_key_token(const zrca_key *k)
+{
+    return k ? k->token : NULL;
+}
+
+/* Sign with the token, in the final encoding (ECDSA as DER), checked. */
+static int key_sign(unsigned char **out, size_t *out_len, const unsigned char *data, size_t len,
+                    void *payload)
+{
+    zrca_key *k = payload;
+    zrca_token *t = k->token;
+    unsigned char sig[ZRI_SIG_MAX], digest[32];
+    size_t sig_len = sizeof(sig);
+    int rc;
+    if ((rc = check_fork(t)) < 0)
+        return rc;
+    if (k->type == ZRCA_KEY_RSA) {
+        rc = be_rc(
+            t, t->be.sign(t->be.self, k->priv, ZRCA_MECH_SHA256_RSA_PKCS, data, len, sig, &sig_len),
+            "sign");
+    } else if (k->type == ZRCA_KEY_EC_P256) {
+        if (!EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL))
+            return zri_error_set(ZRCA_ECRYPTO, "SHA-256 failed");
+        rc = be_rc(
+            t,
+            t->be.sign(t->be.self, k->priv, ZRCA_MECH_ECDSA, digest, sizeof(digest), sig, &sig_len),
+            "sign");
+    } else {
+        return zri_error_set(ZRCA_ENOTSUPPORTED, "signing needs an RSA or P-256 key");
+    }
+    if (rc < 0)
+        return rc;
+    if (sig_len > sizeof(sig))
+        return zri_error_set(ZRCA_ETOKEN, "the backend overflowed the signature buffer");
+    if (k->type == ZRCA_KEY_EC_P256) {
+        rc = zri_ecdsa_raw_to_der(out, out_len, sig, sig_len);
+    } else {
+        *out = zri_malloc(sig_len);
+        rc = *out ? 0 : ZRCA_ENOMEM;
+        if (rc == 0) {
+            memcpy(*out, sig, sig_len);
+            *out_len = sig_len;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    if ((rc = zri_verify_sha256(k->pkey, data, len, *out, *out_len)) < 0) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+ZRCA_API int zrca_key_sign(unsigned char **out, size_t *out_len, zrca_key *k, const void *data,
+                           size_t len)
+{
+    if (!out || !out_len || !k || (!data && len))
+        return zri_error_set(ZRCA_EINVAL, "out, out_len, key and data are required");
+    *out = NULL;
+    int rc = key_sign(out, out_len, data ? data : "", len, k);
+    return rc < 0 ? rc : zri_ok();
+}
+
+ZRCA_API int zrca_key_make_csr(unsigned char **out, size_t *out_len, zrca_key *k,
+                               const unsigned char *subject_der, size_t subject_len)
+{
+    if (!out || !out_len || !k)
+        return zri_error_set(ZRCA_EINVAL, "out, out_len and key are required");
+    *out = NULL;
+    int rc = check_fork(k->token);
+    if (rc < 0)
+        return rc;
+    rc = zri_csr_build(out, out_len, k->pkey, subject_der, subject_len, key_sign, k);
+    if (rc < 0)
+        return rc;
+    zri_log(k->token->log, ZRCA_LOG_INFO, DOMAIN, "made a CSR with key %s", k->id_hex);
+    return zri_ok();
+}
+
+int zri_key_matches_cert(const zrca_key *k, const unsigned char *der, size_t len)
+{
+    const unsigned char *p = der;
+    X509 *x = der ? d2i_X509(NULL, &p, (long)len) : NULL;
+    if (!x || p != der + len) {
+        X509_free(x);
+        ERR_clear_error();
+        return zri_error_set_field(ZRCA_EINVAL, "certificate", "der",
+                                   "not a DER X.509 certificate");
+    }
+    EVP_PKEY *pk = X509_get0_pubkey(x);
+    int same = pk && EVP_PKEY_eq(pk, k->pkey) == 1;
+    X509_free(x);
+    ERR_clear_error();
+    return same ? 1 : 0;
+}
+
+ZRCA_API int zrca_key_write_cert(zrca_key *k, const unsigned char *der, size_t len,
+                                 const char *label)
+{
+    if (!k)
+        return zri_error_set(ZRCA_EINVAL, "key is NULL");
+    int rc = check_fork(k->token);
+    if (rc < 0)
+        return rc;
+    rc = zri_key_matches_cert(k, der, len);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return zri_error_set(
+            ZRCA_EVERIFY, "the certificate is for another key than %s; nothing written", k->id_hex);
+    if ((rc = write_cert_id(k->token, der, len, label, k->id, k->id_len)) < 0)
+        return rc;
+    return zri_ok();
+}
+
+ZRCA_API int zrca_key_set_label(zrca_key *k, const char *label)
+{
+    if (!k || !label)
+        return zri_error_set(ZRCA_EINVAL, "key and label are required");
+    zrca_token *t = k->token;
+    int rc = check_fork(t);
+    if (rc < 0 || (rc = NEED(t, set_attributes, "relabel objects")) < 0)
+        return rc;
+    char *copy = zri_strdup(label);
+    if (!copy)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    rc = be_rc(t, t->be.set_attributes(t->be.self, k->priv, label, NULL, 0), "set_attributes");
+    if (rc == 0 && k->has_pub)
+        rc = be_rc(t, t->be.set_attributes(t->be.self, k->pub, label, NULL, 0), "set_attributes");
+    if (rc < 0) {
+        free(copy);
+        return rc;
+    }
+    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "key %s relabelled '%s' -> '%s'", k->id_hex, k->label,
+            label);
+    free(k->label);
+    k->label = copy;
+    return zri_ok();
+}
+
+ZRCA_API int zrca_key_delete(zrca_key *k)
+{
+    if (!k)
+        return zri_error_set(ZRCA_EINVAL, "key is NULL");
+    zrca_token *t = k->token;
+    int rc = check_fork(t);
+    if (rc < 0 || (rc = NEED(t, delete_object, "delete objects")) < 0)
+        return rc;
+    rc = be_rc(t, t->be.delete_object(t->be.self, k->priv), "delete_object");
+    if (rc == 0 && k->has_pub) {
+        rc = be_rc(t, t->be.delete_object(t->be.self, k->pub), "delete_object");
+        if (rc == ZRCA_ENOTFOUND)
+            rc = 0;
+    }
+    if (rc < 0)
+        return rc;
+    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "deleted key %s", k->id_hex);
+    return zri_ok();
+}
+
+/* ---- data objects --------------------------------------------------------------------- */
+
+static int data_find(zrca_token *t, collect *c, const char *label)
+{
+    return find(t, c, ZRCA_OBJECT_DATA, NULL, 0, label);
+}
+
+ZRCA_API int zrca_token_read_data(unsigned char **out, size_t *len, zrca_token *t,
+                                  const char *label)
+{
+    if (!out || !len || !label)
+        return zri_error_set(ZRCA_EINVAL, "out, len and label are required");
+    *out = NULL;
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    collect c;
+    if ((rc = data_find(t, &c, label)) < 0)
+        return rc;
+    if (c.count == 0) {
+        /* A write interrupted after the old copy went: its new copy is pending. */
+        collect_free(&c);
+        char *pending = zri_sprintf("%s" DATA_PENDING, label);
+        if (!pending)
+            return zri_error_set(ZRCA_ENOMEM, "out of memory");
+        rc = data_find(t, &c, pending);
+        free(pending);
+        if (rc < 0)
+            return rc;
+    }
+    if (c.count == 0) {
+        collect_free(&c);
+        return zri_error_set(ZRCA_ENOTFOUND, "no data object '%s' on token '%s'", label,
+                             t->cinfo.label);
+    }
+    *out = (unsigned char *)c.items[0].value;
+    *len = c.items[0].value_len;
+    c.items[0].value = NULL;
+    collect_free(&c);
+    return zri_ok();
+}
+
+static int delete_all(zrca_token *t, collect *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        int rc = be_rc(t, t->be.delete_object(t->be.self, c->items[i].handle), "delete_object");
+        if (rc < 0 && rc != ZRCA_ENOTFOUND)
+            return rc;
+    }
+    return 0;
+}
+
+ZRCA_API int zrca_token_write_data(zrca_token *t, const char *label, const void *data, size_t len)
+{
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    if (!label || !*label || (!data && len))
+        return zri_error_set(ZRCA_EINVAL, "label and data are required");
+    if (len > ZRI_DATA_MAX)
+        return zri_error_set(ZRCA_ETOOBIG, "data object of %zu bytes; at most %u", len,
+                             ZRI_DATA_MAX);
+    if ((rc = NEED(t, create_object, "write objects")) < 0 ||
+        (rc = NEED(t, delete_object, "delete objects")) < 0 ||
+        (rc = NEED(t, set_attributes, "relabel objects")) < 0 ||
+        (rc = need_login(t, "write a data object")) < 0)
+        return rc;
+    char *pending = zri_sprintf("%s" DATA_PENDING, label);
+    if (!pending)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    collect stale, old;
+    memset(&old, 0, sizeof(old));
+    /* 1. drop a pending copy of an earlier interrupted write */
+    if ((rc = data_find(t, &stale, pending)) < 0)
+        goto out;
+    rc = delete_all(t, &stale);
+    collect_free(&stale);
+    if (rc < 0)
+        goto out;
+    /* 2. write the new copy under the pending label */
+    zrca_crypto_object o;
+    memset(&o, 0, sizeof(o));
+    o.version = ZRCA_CRYPTO_OBJECT_VERSION;
+    o.object_class = ZRCA_OBJECT_DATA;
+    o.label = pending;
+    o.application = ZRI_DATA_APPLICATION;
+    o.value = data ? data : (const void *)"";
+    o.value_len = len;
+    uint64_t h;
+    if ((rc = be_rc(t, t->be.create_object(t->be.self, &o, &h), "create_object")) < 0)
+        goto out;
+    /* 3. delete the old copies, 4. give the new one its name */
+    if ((rc = data_find(t, &old, label)) < 0 || (rc = delete_all(t, &old)) < 0)
+        goto out;
+    rc = be_rc(t, t->be.set_attributes(t->be.self, h, label, NULL, 0), "set_attributes");
+    if (rc == 0)
+        zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "wrote data object '%s' (%zu bytes)", label, len);
+out:
+    collect_free(&old);
+    free(pending);
+    return rc < 0 ? rc : zri_ok();
+}
+
+ZRCA_API int zrca_token_delete_data(zrca_token *t, const char *label)
+{
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    if (!label)
+        return zri_error_set(ZRCA_EINVAL, "label is NULL");
+    if ((rc = NEED(t, delete_object, "delete objects")) < 0)
+        return rc;
+    collect c;
+    if ((rc = data_find(t, &c, label)) < 0)
+        return rc;
+    if (c.count == 0) {
+        collect_free(&c);
+        return zri_error_set(ZRCA_ENOTFOUND, "no data object '%s' on token '%s'", label,
+                             t->cinfo.label);
+    }
+    rc = delete_all(t, &c);
+    collect_free(&c);
+    return rc < 0 ? rc : zri_ok();
+}
+
+int zri_token_find_key_by_label(zrca_key **out, zrca_token *t, const char *label)
+{
+    if (!out || !label)
+        return zri_error_set(ZRCA_EINVAL, "out and label are required");
+    *out = NULL;
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    collect privs;
+    if ((rc = find(t, &privs, ZRCA_OBJECT_PRIVATE_KEY, NULL, 0, label)) < 0)
+        return rc;
+    if (privs.count == 0 || privs.items[0].id_len == 0) {
+        collect_free(&privs);
+        return zri_error_set(ZRCA_ENOTFOUND, "no private key labelled '%s' on token '%s'", label,
+                             t->cinfo.label);
+    }
+    rc = key_by_id(out, t, privs.items[0].id, privs.items[0].id_len);
+    collect_free(&privs);
+    return rc;
+}

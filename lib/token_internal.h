@@ -1,0 +1,144 @@
+/*
+ * The token module's internals: the built-in crypto backends, X.509
+ * helpers, the CSR builder, and what the one-click update needs from a
+ * token that applications should not use. Nothing here is exported.
+ */
+#ifndef ZRI_TOKEN_INTERNAL_H
+#define ZRI_TOKEN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "internal.h"
+#include "zrca/sys/crypto.h"
+#include "zrca/token.h"
+
+/* Largest public key (DER SubjectPublicKeyInfo) and signature handled. */
+#define ZRI_SPKI_MAX 2048
+#define ZRI_SIG_MAX  1024
+/* Largest data object (the e-seal record is a few KB of JSON). */
+#define ZRI_DATA_MAX (64u * 1024u)
+/* CKA_APPLICATION of the data objects libzrca writes. */
+#define ZRI_DATA_APPLICATION "libzrca"
+
+/* ---- built-in backends ---------------------------------------------- */
+
+/*
+ * Make the PKCS#11 backend: one module by path, or the modules of the
+ * user's p11-kit configuration; `uri` (may be NULL) filters modules by
+ * its module attributes. Modules are loaded and initialised in managed
+ * mode here; the vtable's destroy finalises and releases them.
+ */
+int zri_crypto_p11_new(zrca_crypto_backend *out, const char *module_path, const char *uri,
+                       const zri_logger *log);
+
+/* Make the software-token backend on a directory created by zrca_softtoken_create(). */
+int zri_crypto_soft_new(zrca_crypto_backend *out, const char *dir, const zri_logger *log);
+
+/* The vtable method table, for zri_check_vtable(). */
+extern const zri_vtable_method zri_crypto_methods[];
+extern const size_t zri_crypto_nmethods;
+
+/* ---- X.509 and key helpers (x509util.c) ------------------------------ */
+
+/* Lower-case hex of n bytes (malloc'd), or NULL. */
+char *zri_hex(const unsigned char *p, size_t n, bool upper);
+/* Parse hex into a malloc'd buffer; ZRCA_EINVAL naming `field` when bad. */
+int zri_unhex(unsigned char **out, size_t *len, const char *hex, const char *field);
+
+/*
+ * The key ID libzrca uses: SHA-1 of the subjectPublicKey BIT STRING's
+ * contents (RFC 5280 4.2.1.2 method 1).
+ */
+int zri_key_id_from_spki(unsigned char id[20], const unsigned char *spki, size_t len);
+int zri_key_id_from_pkey(unsigned char id[20], EVP_PKEY *pkey);
+
+/* Type and size of a key. */
+void zri_pkey_describe(EVP_PKEY *pkey, zrca_key_type *type, unsigned int *bits);
+
+/* Parse DER SubjectPublicKeyInfo. */
+int zri_pkey_from_spki(EVP_PKEY **out, const unsigned char *spki, size_t len);
+
+/* Raw r||s (2n bytes) into a DER ECDSA-Sig-Value (malloc'd). */
+int zri_ecdsa_raw_to_der(unsigned char **out, size_t *out_len, const unsigned char *raw,
+                         size_t raw_len);
+
+/* Check a signature over data (SHA-256) with a public key: ZRCA_EVERIFY if bad. */
+int zri_verify_sha256(EVP_PKEY *pkey, const unsigned char *data, size_t len,
+                      const unsigned char *sig, size_t sig_len);
+
+/* Parsed certificate information (the zrca_cert accessors read these). */
+typedef struct zri_cert_info {
+    char *subject;
+    char *holder;
+    char *issuer;
+    char *serial;
+    char *fingerprint;
+    int64_t not_before;
+    int64_t not_after;
+    zrca_key_type key_type;
+    unsigned int key_bits;
+    unsigned char key_id[20]; /* from the certificate's public key */
+} zri_cert_info;
+
+int zri_cert_info_parse(zri_cert_info *out, const unsigned char *der, size_t len);
+void zri_cert_info_clear(zri_cert_info *info);
+
+/* ---- the CSR builder (csr.c) ------------------------------------------- */
+
+/*
+ * Sign `tbs` on the token with SHA-256: RSA through CKM_SHA256_RSA_PKCS,
+ * EC through CKM_ECDSA over the digest, the raw r||s turned into DER.
+ */
+typedef int (*zri_sign_fn)(unsigned char **sig, size_t *sig_len, const unsigned char *tbs,
+                           size_t tbs_len, void *payload);
+
+/*
+ * Build a PKCS#10 request for `subject_der` and `pkey`, signed by `sign`
+ * (the backend), verified with X509_REQ_verify() before it is returned.
+ */
+int zri_csr_build(unsigned char **out, size_t *out_len, EVP_PKEY *pkey,
+                  const unsigned char *subject_der, size_t subject_len, zri_sign_fn sign,
+                  void *payload);
+
+/* ---- what the one-click update uses ------------------------------------ */
+
+/*
+ * Log through `lg` (a session's logger) instead of the token's own; NULL
+ * restores the token's. `lg` must outlive its use by the token.
+ */
+void zri_token_set_logger(zrca_token *token, const zri_logger *lg);
+
+/* The key's public key (a new reference, free with EVP_PKEY_free). */
+int zri_key_pkey(EVP_PKEY **out, const zrca_key *key);
+
+/* The key's raw ID. */
+const unsigned char *zri_key_id_raw(const zrca_key *key, size_t *len);
+
+/* The token a key belongs to. */
+zrca_token *zri_key_token(const zrca_key *key);
+
+/*
+ * Whether `der` is a certificate for this key (same public key): 1 yes,
+ * 0 no, or a negative code for a malformed certificate.
+ */
+int zri_key_matches_cert(const zrca_key *key, const unsigned char *der, size_t len);
+
+/*
+ * Log in with a PIN from a callback or a string (exactly one non-NULL) for
+ * `purpose`; the PIN policy of zrca_token_login() applies.
+ */
+int zri_token_login(zrca_token *token, const char *pin, zrca_pin_fn fn, void *payload,
+                    zrca_pin_purpose purpose, bool allow_final_try);
+
+/* The key pair whose private key has this label (the first one); ZRCA_ENOTFOUND. */
+int zri_token_find_key_by_label(zrca_key **out, zrca_token *token, const char *label);
+
+/* Whether this handle is logged in as the user. */
+bool zri_token_logged_in(const zrca_token *token);
+
+#endif /* ZRI_TOKEN_INTERNAL_H */

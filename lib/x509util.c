@@ -1,0 +1,291 @@
+/*
+ * X.509 and key helpers of the token module: key IDs, certificate
+ * information, ECDSA signature encoding, signature checks.
+ */
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "token_internal.h"
+
+char *zri_hex(const unsigned char *p, size_t n, bool upper)
+{
+    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    char *s = zri_malloc(n * 2 + 1);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        s[2 * i] = digits[p[i] >> 4];
+        s[2 * i + 1] = digits[p[i] & 15];
+    }
+    s[2 * n] = '\0';
+    return s;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int zri_unhex(unsigned char **out, size_t *len, const char *hex, const char *field)
+{
+    size_t n = hex ? strlen(hex) : 0;
+    if (!hex || n % 2 != 0)
+        return zri_error_set_field(ZRCA_EINVAL, field, "hex", "%s is not an even-length hex string",
+                                   field);
+    unsigned char *b = zri_malloc(n / 2 + 1);
+    if (!b)
+        return ZRCA_ENOMEM;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(b);
+            return zri_error_set_field(ZRCA_EINVAL, field, "hex", "%s is not a hex string", field);
+        }
+        b[i] = (unsigned char)(hi << 4 | lo);
+    }
+    *out = b;
+    *len = n / 2;
+    return 0;
+}
+
+static int id_from_xpubkey(unsigned char id[20], X509_PUBKEY *xpk)
+{
+    const unsigned char *pk = NULL;
+    int pklen = 0;
+    if (!X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, xpk) || !pk || pklen <= 0)
+        return zri_error_set(ZRCA_ECRYPTO, "cannot read the public key bits");
+    if (!EVP_Digest(pk, (size_t)pklen, id, NULL, EVP_sha1(), NULL))
+        return zri_error_set(ZRCA_ECRYPTO, "SHA-1 failed");
+    return 0;
+}
+
+int zri_key_id_from_spki(unsigned char id[20], const unsigned char *spki, size_t len)
+{
+    const unsigned char *p = spki;
+    X509_PUBKEY *xpk = d2i_X509_PUBKEY(NULL, &p, (long)len);
+    if (!xpk)
+        return zri_error_set(ZRCA_EINVAL, "malformed SubjectPublicKeyInfo");
+    int rc = id_from_xpubkey(id, xpk);
+    X509_PUBKEY_free(xpk);
+    return rc;
+}
+
+int zri_key_id_from_pkey(unsigned char id[20], EVP_PKEY *pkey)
+{
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(pkey, &der);
+    if (n <= 0)
+        return zri_error_set(ZRCA_ECRYPTO, "cannot encode the public key");
+    int rc = zri_key_id_from_spki(id, der, (size_t)n);
+    OPENSSL_free(der);
+    return rc;
+}
+
+void zri_pkey_describe(EVP_PKEY *pkey, zrca_key_type *type, unsigned int *bits)
+{
+    *type = ZRCA_KEY_OTHER;
+    *bits = (unsigned int)EVP_PKEY_get_bits(pkey);
+    if (EVP_PKEY_is_a(pkey, "RSA")) {
+        *type = ZRCA_KEY_RSA;
+    } else if (EVP_PKEY_is_a(pkey, "EC")) {
+        char group[64] = "";
+        size_t glen = 0;
+        if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                           &glen) &&
+            strcmp(group, "prime256v1") == 0)
+            *type = ZRCA_KEY_EC_P256;
+    }
+}
+
+int zri_pkey_from_spki(EVP_PKEY **out, const unsigned char *spki, size_t len)
+{
+    const unsigned char *p = spki;
+    EVP_PKEY *pkey = d2i_PUBKEY(NULL, &p, (long)len);
+    if (!pkey) {
+        ERR_clear_error();
+        return zri_error_set(ZRCA_EINVAL, "malformed SubjectPublicKeyInfo");
+    }
+    *out = pkey;
+    return 0;
+}
+
+int zri_ecdsa_raw_to_der(unsigned char **out, size_t *out_len, const unsigned char *raw,
+                         size_t raw_len)
+{
+    if (raw_len == 0 || raw_len % 2 != 0 || raw_len > 264)
+        return zri_error_set(ZRCA_ECRYPTO, "ECDSA signature of %zu bytes is not r||s", raw_len);
+    ECDSA_SIG *sig = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(raw, (int)(raw_len / 2), NULL);
+    BIGNUM *s = BN_bin2bn(raw + raw_len / 2, (int)(raw_len / 2), NULL);
+    int rc = ZRCA_ENOMEM;
+    if (!sig || !r || !s || !ECDSA_SIG_set0(sig, r, s)) {
+        BN_free(r);
+        BN_free(s);
+        ECDSA_SIG_free(sig);
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    }
+    unsigned char *der = NULL;
+    int n = i2d_ECDSA_SIG(sig, &der);
+    ECDSA_SIG_free(sig);
+    if (n <= 0)
+        return zri_error_set(ZRCA_ECRYPTO, "cannot encode the ECDSA signature");
+    *out = zri_malloc((size_t)n);
+    if (*out) {
+        memcpy(*out, der, (size_t)n);
+        *out_len = (size_t)n;
+        rc = 0;
+    }
+    OPENSSL_free(der);
+    return rc;
+}
+
+int zri_verify_sha256(EVP_PKEY *pkey, const unsigned char *data, size_t len,
+                      const unsigned char *sig, size_t sig_len)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    int ok = EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pkey) == 1 &&
+             EVP_DigestVerify(ctx, sig, sig_len, data, len) == 1;
+    EVP_MD_CTX_free(ctx);
+    ERR_clear_error();
+    if (!ok)
+        return zri_error_set(ZRCA_EVERIFY, "the token's signature does not verify");
+    return 0;
+}
+
+/* ---- certificate information --------------------------------------------- */
+
+static char *name_oneline(const X509_NAME *name)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (!bio)
+        return NULL;
+    /* RFC 2253 order, UTF-8 kept as is (no \\UXXXX escapes of Chinese names). */
+    unsigned long flags = XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB;
+    char *s = NULL;
+    if (X509_NAME_print_ex(bio, name, 0, flags) >= 0) {
+        char *p = NULL;
+        long n = BIO_get_mem_data(bio, &p);
+        s = zri_strndup(p ? p : "", n > 0 ? (size_t)n : 0);
+    }
+    BIO_free(bio);
+    return s;
+}
+
+static char *name_cn(const X509_NAME *name)
+{
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    if (i < 0)
+        return zri_strdup("");
+    X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+    if (n < 0)
+        return zri_strdup("");
+    char *s = zri_strndup((const char *)utf8, (size_t)n);
+    OPENSSL_free(utf8);
+    return s;
+}
+
+/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int asn1_time_unix(int64_t *out, const ASN1_TIME *t)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (!ASN1_TIME_to_tm(t, &tm))
+        return -1;
+    int64_t days = days_from_civil((int64_t)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    *out = days * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
+    return 0;
+}
+
+void zri_cert_info_clear(zri_cert_info *info)
+{
+    if (!info)
+        return;
+    free(info->subject);
+    free(info->holder);
+    free(info->issuer);
+    free(info->serial);
+    free(info->fingerprint);
+    memset(info, 0, sizeof(*info));
+}
+
+int zri_cert_info_parse(zri_cert_info *out, const unsigned char *der, size_t len)
+{
+    memset(out, 0, sizeof(*out));
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (!x || p != der + len) {
+        X509_free(x);
+        ERR_clear_error();
+        return zri_error_set(ZRCA_EINVAL, "malformed certificate (%zu bytes)", len);
+    }
+    int rc = ZRCA_ENOMEM;
+    BIGNUM *bn = NULL;
+    char *bnhex = NULL;
+    out->subject = name_oneline(X509_get_subject_name(x));
+    out->holder = name_cn(X509_get_subject_name(x));
+    out->issuer = name_oneline(X509_get_issuer_name(x));
+    bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    bnhex = bn ? BN_bn2hex(bn) : NULL;
+    out->serial = bnhex ? zri_strdup(bnhex) : NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (X509_digest(x, EVP_sha256(), md, &mdlen))
+        out->fingerprint = zri_hex(md, mdlen, true);
+    if (!out->subject || !out->holder || !out->issuer || !out->serial || !out->fingerprint)
+        goto fail;
+    if (asn1_time_unix(&out->not_before, X509_get0_notBefore(x)) < 0 ||
+        asn1_time_unix(&out->not_after, X509_get0_notAfter(x)) < 0) {
+        rc = zri_error_set(ZRCA_EINVAL, "certificate with an unreadable validity");
+        goto fail;
+    }
+    EVP_PKEY *pk = X509_get0_pubkey(x);
+    if (!pk) {
+        rc = zri_error_set(ZRCA_EINVAL, "certificate with an unreadable public key");
+        goto fail;
+    }
+    zri_pkey_describe(pk, &out->key_type, &out->key_bits);
+    rc = id_from_xpubkey(out->key_id, X509_get_X509_PUBKEY(x));
+    if (rc < 0)
+        goto fail;
+    OPENSSL_free(bnhex);
+    BN_free(bn);
+    X509_free(x);
+    return 0;
+fail:
+    if (rc == ZRCA_ENOMEM)
+        zri_error_set(ZRCA_ENOMEM, "out of memory");
+    OPENSSL_free(bnhex);
+    BN_free(bn);
+    X509_free(x);
+    ERR_clear_error();
+    zri_cert_info_clear(out);
+    return rc;
+}

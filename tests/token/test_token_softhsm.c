@@ -1,0 +1,289 @@
+/*
+ * The PKCS#11 backend on SoftHSM2 through p11-kit: a fresh token per test
+ * under a temporary SOFTHSM2_CONF and a test-only p11-kit configuration.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "softhsm.h"
+#include "tt.h"
+
+#define SO_PIN   "87654321"
+#define USER_PIN "11223344"
+#define NEW_PIN  "44332211"
+
+typedef struct fixture {
+    ts_softhsm *h;
+    zrca_token *tok;
+    ts_log log;
+    zrca_log_options lo;
+} fixture;
+
+static int setup(void **state)
+{
+    if (!ts_softhsm_available())
+        return -1;
+    fixture *f = calloc(1, sizeof(*f));
+    assert_true(zrca_init() > 0);
+    f->h = ts_softhsm_new();
+    assert_non_null(f->h);
+    assert_int_equal(ts_softhsm_add_token(f->h, "alpha", SO_PIN, USER_PIN), 0);
+    zrca_log_options_init(&f->lo, ZRCA_LOG_OPTIONS_VERSION);
+    f->lo.level = ZRCA_LOG_TRACE;
+    f->lo.callback = ts_log_cb;
+    f->lo.payload = &f->log;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    zrca_token_free(f->tok);
+    ts_log_assert_absent(&f->log, USER_PIN);
+    ts_log_assert_absent(&f->log, SO_PIN);
+    ts_log_assert_absent(&f->log, NEW_PIN);
+    ts_log_free(&f->log);
+    ts_softhsm_free(f->h);
+    free(f);
+    zrca_shutdown();
+    return 0;
+}
+
+/*
+ * SoftHSM by path: p11-kit ignores a user configuration for root, so the
+ * configured-modules mode is tested in test_config_modules, unprivileged.
+ */
+static void open_login(fixture *f, const char *uri)
+{
+    zrca_token_options o = ZRCA_TOKEN_OPTIONS_INIT;
+    o.module_path = ts_softhsm_module();
+    o.uri = uri;
+    o.log = &f->lo;
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+}
+
+static void test_info_login(void **state)
+{
+    fixture *f = *state;
+    zrca_token_options o = ZRCA_TOKEN_OPTIONS_INIT;
+    o.module_path = ts_softhsm_module();
+    o.log = &f->lo;
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    const zrca_token_info *i;
+    assert_zrca_ok(zrca_token_info_get(&i, f->tok));
+    assert_string_equal(i->label, "alpha");
+    assert_string_equal(i->manufacturer, "SoftHSM project");
+    assert_string_equal(i->model, "SoftHSM v2");
+    assert_int_equal(strlen(i->serial), 16);
+    assert_string_equal(i->backend, "pkcs11");
+    assert_non_null(strstr(i->module, "libsofthsm2.so"));
+    assert_non_null(strstr(i->uri, "token=alpha"));
+    assert_true(i->flags & ZRCA_TOKEN_LOGIN_REQUIRED);
+    assert_true(i->flags & ZRCA_TOKEN_USER_PIN_INITIALIZED);
+    assert_int_equal(i->logged_in, 0);
+    assert_int_equal(zrca_token_login(f->tok, "00000000", NULL), ZRCA_EPIN_INCORRECT);
+    assert_non_null(strstr(zrca_error_last()->message, "CKR_PIN_INCORRECT"));
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+    assert_zrca_ok(zrca_token_info_get(&i, f->tok));
+    assert_int_equal(i->logged_in, 1);
+    assert_zrca_ok(zrca_token_logout(f->tok));
+    assert_zrca_ok(zrca_token_logout(f->tok));
+    assert_true(ts_log_count(&f->log, "user PIN of token 'alpha'") >= 3);
+}
+
+static int count_cb(const zrca_token_info *info, void *payload)
+{
+    (void)info;
+    (*(int *)payload)++;
+    return 0;
+}
+
+static void test_choose_among_two(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(ts_softhsm_add_token(f->h, "beta", SO_PIN, USER_PIN), 0);
+    zrca_token_options o = ZRCA_TOKEN_OPTIONS_INIT;
+    o.module_path = ts_softhsm_module();
+    o.log = &f->lo;
+    int n = 0;
+    assert_int_equal(zrca_token_foreach(&o, count_cb, &n), 2);
+    assert_int_equal(n, 2);
+    assert_int_equal(zrca_token_open(&f->tok, &o), ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->rule, "ambiguous");
+    o.uri = "pkcs11:token=beta";
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    const zrca_token_info *i;
+    assert_zrca_ok(zrca_token_info_get(&i, f->tok));
+    assert_string_equal(i->label, "beta");
+    char serial[64], uri[512];
+    snprintf(serial, sizeof(serial), "%s", i->serial);
+    snprintf(uri, sizeof(uri), "%s", i->uri);
+    zrca_token_free(f->tok);
+    f->tok = NULL;
+    /* The URI the library formats chooses the same token. */
+    o.uri = uri;
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    assert_zrca_ok(zrca_token_info_get(&i, f->tok));
+    assert_string_equal(i->serial, serial);
+    zrca_token_free(f->tok);
+    f->tok = NULL;
+    o.uri = NULL;
+    o.serial = serial;
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    zrca_token_free(f->tok);
+    f->tok = NULL;
+    o.serial = NULL;
+    o.label = "alpha";
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    assert_zrca_ok(zrca_token_info_get(&i, f->tok));
+    assert_string_equal(i->label, "alpha");
+    zrca_token_free(f->tok);
+    f->tok = NULL;
+    o.label = NULL;
+    o.uri = "pkcs11:library-manufacturer=SoftHSM;token=alpha";
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    zrca_token_free(f->tok);
+    f->tok = NULL;
+    o.uri = "pkcs11:library-manufacturer=OpenSC%20Project;token=alpha";
+    assert_int_equal(zrca_token_open(&f->tok, &o), ZRCA_ETOKEN_ABSENT);
+    o.uri = "pkcs11:token=gamma";
+    assert_int_equal(zrca_token_open(&f->tok, &o), ZRCA_ETOKEN_ABSENT);
+    o.uri = "pkcs11:token=%zz";
+    assert_int_equal(zrca_token_open(&f->tok, &o), ZRCA_EINVAL);
+    assert_null(f->tok);
+}
+
+/* In an unprivileged child: the modules of the (test-only) p11-kit configuration. */
+static int config_child(void *arg)
+{
+    (void)arg;
+    if (zrca_init() <= 0)
+        return 10;
+    zrca_token *t = NULL;
+    zrca_token_options o = ZRCA_TOKEN_OPTIONS_INIT;
+    int n = zrca_token_foreach(&o, count_cb, &(int){0});
+    if (n != 2)
+        return 11; /* alpha and beta; nothing of the machine's */
+    if (zrca_token_open(&t, &o) != ZRCA_EINVAL)
+        return 12;
+    o.uri = "pkcs11:token=beta?module-name=softhsm2";
+    if (zrca_token_open(&t, &o) != 0) {
+        print_message("config child: %s\n", zrca_error_last()->message);
+        return 13;
+    }
+    const zrca_token_info *i;
+    if (zrca_token_info_get(&i, t) != 0 || strcmp(i->label, "beta") != 0)
+        return 14;
+    int rc = zrca_token_login(t, USER_PIN, NULL) == 0 ? 0 : 15;
+    zrca_token_free(t);
+    t = NULL;
+    o.uri = "pkcs11:token=beta?module-name=opensc-pkcs11";
+    if (rc == 0 && zrca_token_open(&t, &o) != ZRCA_ETOKEN_ABSENT)
+        rc = 16;
+    zrca_token_free(t);
+    zrca_shutdown();
+    return rc;
+}
+
+static void test_config_modules(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(ts_softhsm_add_token(f->h, "beta", SO_PIN, USER_PIN), 0);
+    assert_int_equal(ts_softhsm_run_unprivileged(f->h, config_child, NULL), 0);
+}
+
+static void test_keys_ec(void **state)
+{
+    fixture *f = *state;
+    open_login(f, "pkcs11:token=alpha");
+    tt_exercise_keys(f->tok, ZRCA_KEY_EC_P256, 256, 1);
+}
+
+static void test_keys_rsa2048(void **state)
+{
+    fixture *f = *state;
+    open_login(f, NULL);
+    tt_exercise_keys(f->tok, ZRCA_KEY_RSA, 2048, 1);
+}
+
+static void test_keys_rsa3072(void **state)
+{
+    fixture *f = *state;
+    if (tt_under_valgrind())
+        skip(); /* 3072-bit key generation under memcheck takes minutes */
+    open_login(f, NULL);
+    tt_exercise_keys(f->tok, ZRCA_KEY_RSA, 3072, 1);
+}
+
+static void test_key_attributes(void **state)
+{
+    fixture *f = *state;
+    open_login(f, NULL);
+    zrca_key *key = NULL;
+    assert_zrca_ok(zrca_token_generate_key(&key, f->tok, ZRCA_KEY_EC_P256, 0, "zrca-staging"));
+    /* A new handle finds it by ID, with its public key from the public object. */
+    zrca_key *k2 = NULL;
+    assert_zrca_ok(zrca_token_find_key(&k2, f->tok, zrca_key_id(key)));
+    assert_string_equal(zrca_key_label(k2), "zrca-staging");
+    assert_int_equal(zrca_key_get_type(k2), ZRCA_KEY_EC_P256);
+    zrca_key_free(k2);
+    zrca_key_free(key);
+    /* Private keys are invisible after a logout. */
+    zrca_cert_list *l = NULL;
+    assert_zrca_ok(zrca_token_logout(f->tok));
+    assert_zrca_ok(zrca_token_list_certs(&l, f->tok));
+    assert_int_equal(zrca_cert_list_count(l), 0);
+    zrca_cert_list_free(l);
+}
+
+static void test_data(void **state)
+{
+    fixture *f = *state;
+    open_login(f, NULL);
+    tt_exercise_data(f->tok);
+}
+
+static void test_zero_byte(void **state)
+{
+    fixture *f = *state;
+    open_login(f, NULL);
+    tt_zero_byte_signature(f->tok, 4000, 1);
+}
+
+static void test_change_and_unlock(void **state)
+{
+    fixture *f = *state;
+    open_login(f, NULL);
+    assert_int_equal(zrca_token_change_pin(f->tok, "99999999", NEW_PIN, NULL), ZRCA_EPIN_INCORRECT);
+    assert_zrca_ok(zrca_token_change_pin(f->tok, USER_PIN, NEW_PIN, NULL));
+    assert_zrca_ok(zrca_token_logout(f->tok));
+    assert_int_equal(zrca_token_login(f->tok, USER_PIN, NULL), ZRCA_EPIN_INCORRECT);
+    assert_zrca_ok(zrca_token_login(f->tok, NEW_PIN, NULL));
+    /* 解锁服务: the SO sets the user PIN back (logging the user out first). */
+    assert_int_equal(zrca_token_unlock(f->tok, "00000000", USER_PIN, NULL), ZRCA_EPIN_INCORRECT);
+    assert_zrca_ok(zrca_token_unlock(f->tok, SO_PIN, USER_PIN, NULL));
+    const zrca_token_info *i;
+    assert_zrca_ok(zrca_token_info_get(&i, f->tok));
+    assert_int_equal(i->logged_in, 0);
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_info_login, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_choose_among_two, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_modules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_ec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_rsa2048, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_rsa3072, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_attributes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_byte, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_change_and_unlock, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,342 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "tt.h"
+
+int tt_under_valgrind(void)
+{
+    const char *v = getenv("ZRCA_UNDER_VALGRIND");
+    return v && *v == '1';
+}
+
+void tt_subject(unsigned char **der, size_t *len, const char *cn)
+{
+    X509_NAME *n = X509_NAME_new();
+    assert_non_null(n);
+    assert_true(
+        X509_NAME_add_entry_by_txt(n, "C", MBSTRING_UTF8, (const unsigned char *)"CN", -1, -1, 0));
+    assert_true(X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8,
+                                           (const unsigned char *)"中燃测试供应商", -1, -1, 0));
+    assert_true(
+        X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0));
+    unsigned char *p = NULL;
+    int l = i2d_X509_NAME(n, &p);
+    assert_true(l > 0);
+    *der = malloc((size_t)l);
+    memcpy(*der, p, (size_t)l);
+    *len = (size_t)l;
+    OPENSSL_free(p);
+    X509_NAME_free(n);
+}
+
+void tt_make_cert(unsigned char **der, size_t *len, const unsigned char *spki, size_t spki_len,
+                  const char *cn, long days)
+{
+    EVP_PKEY *ca = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(ca);
+    const unsigned char *p = spki;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &p, (long)spki_len);
+    assert_non_null(pub);
+    X509 *x = X509_new();
+    assert_true(X509_set_version(x, 2));
+    unsigned char serial[9];
+    RAND_bytes(serial, sizeof(serial));
+    serial[0] &= 0x7f;
+    serial[8] = 0; /* a serial ending in a zero byte */
+    BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
+    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+    BN_free(bn);
+    unsigned char *sd;
+    size_t sl;
+    tt_subject(&sd, &sl, cn);
+    const unsigned char *q = sd;
+    X509_NAME *name = d2i_X509_NAME(NULL, &q, (long)sl);
+    free(sd);
+    X509_set_subject_name(x, name);
+    X509_NAME *iss = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(iss, "CN", MBSTRING_UTF8, (const unsigned char *)"Test Issuing CA",
+                               -1, -1, 0);
+    X509_set_issuer_name(x, iss);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), days * 86400L);
+    X509_set_pubkey(x, pub);
+    assert_true(X509_sign(x, ca, EVP_sha256()) > 0);
+    unsigned char *out = NULL;
+    int l = i2d_X509(x, &out);
+    assert_true(l > 0);
+    *der = malloc((size_t)l);
+    memcpy(*der, out, (size_t)l);
+    *len = (size_t)l;
+    OPENSSL_free(out);
+    X509_NAME_free(name);
+    X509_NAME_free(iss);
+    X509_free(x);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(ca);
+}
+
+void tt_assert_sig(const unsigned char *spki, size_t spki_len, const void *data, size_t len,
+                   const unsigned char *sig, size_t sig_len)
+{
+    const unsigned char *p = spki;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &p, (long)spki_len);
+    assert_non_null(pub);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub), 1);
+    assert_int_equal(EVP_DigestVerify(ctx, sig, sig_len, data, len), 1);
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(pub);
+}
+
+const char *tt_key_id(const unsigned char *spki, size_t spki_len)
+{
+    static char hex[41];
+    const unsigned char *p = spki;
+    X509_PUBKEY *xpk = d2i_X509_PUBKEY(NULL, &p, (long)spki_len);
+    assert_non_null(xpk);
+    const unsigned char *bits;
+    int n;
+    assert_true(X509_PUBKEY_get0_param(NULL, &bits, &n, NULL, xpk));
+    unsigned char md[20];
+    assert_true(EVP_Digest(bits, (size_t)n, md, NULL, EVP_sha1(), NULL));
+    for (int i = 0; i < 20; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    X509_PUBKEY_free(xpk);
+    return hex;
+}
+
+static int run_openssl_verify(const unsigned char *der, size_t len)
+{
+    char *dir = ts_tempdir("zrca-csr");
+    assert_non_null(dir);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/req.der", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(der, 1, len, f), len);
+    fclose(f);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execlp("openssl", "openssl", "req", "-inform", "DER", "-in", path, "-verify", "-noout",
+               (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    ts_rmtree(dir);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void tt_assert_csr(const unsigned char *der, size_t len, const char *cn, int cli)
+{
+    const unsigned char *p = der;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)len);
+    assert_non_null(req);
+    assert_ptr_equal(p, der + len);
+    EVP_PKEY *pk = X509_REQ_get0_pubkey(req);
+    assert_non_null(pk);
+    assert_int_equal(X509_REQ_verify(req, pk), 1);
+    char buf[256];
+    X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req), NID_commonName, buf, sizeof(buf));
+    assert_string_equal(buf, cn);
+    X509_REQ_free(req);
+    if (cli)
+        assert_int_equal(run_openssl_verify(der, len), 0);
+}
+
+int tt_csr_sig_last_byte(const unsigned char *der, size_t len, size_t *sig_len)
+{
+    const unsigned char *p = der;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)len);
+    assert_non_null(req);
+    const ASN1_BIT_STRING *sig = NULL;
+    X509_REQ_get0_signature(req, &sig, NULL);
+    int n = ASN1_STRING_length(sig);
+    int last = ASN1_STRING_get0_data(sig)[n - 1];
+    *sig_len = (size_t)n;
+    X509_REQ_free(req);
+    return last;
+}
+
+void tt_exercise_keys(zrca_token *tok, zrca_key_type type, unsigned int bits, int cli)
+{
+    zrca_key *key = NULL;
+    assert_zrca_ok(zrca_token_generate_key(&key, tok, type, bits, "zrca-staging"));
+    assert_int_equal(zrca_key_get_type(key), type);
+    assert_int_equal(zrca_key_bits(key), type == ZRCA_KEY_RSA ? bits : 256);
+    assert_string_equal(zrca_key_label(key), "zrca-staging");
+    unsigned char *spki = NULL;
+    size_t spki_len = 0;
+    assert_zrca_ok(zrca_key_public_der(&spki, &spki_len, key));
+    /* The ID is SHA-1 of the public key bits. */
+    assert_string_equal(zrca_key_id(key), tt_key_id(spki, spki_len));
+    char id[41];
+    snprintf(id, sizeof(id), "%s", zrca_key_id(key));
+
+    /* Signatures, checked by OpenSSL. */
+    static const char msg[] = "challenge nonce 9f86d081884c7d65";
+    unsigned char *sig = NULL;
+    size_t sig_len = 0;
+    assert_zrca_ok(zrca_key_sign(&sig, &sig_len, key, msg, strlen(msg)));
+    if (type == ZRCA_KEY_RSA)
+        assert_int_equal(sig_len, bits / 8);
+    else
+        assert_int_equal(sig[0], 0x30); /* DER ECDSA-Sig-Value */
+    tt_assert_sig(spki, spki_len, msg, strlen(msg), sig, sig_len);
+    zrca_free(sig);
+
+    /* A CSR signed on the token. */
+    unsigned char *subj, *csr = NULL;
+    size_t subj_len, csr_len = 0;
+    tt_subject(&subj, &subj_len, "刘翀");
+    assert_zrca_ok(zrca_key_make_csr(&csr, &csr_len, key, subj, subj_len));
+    tt_assert_csr(csr, csr_len, "刘翀", cli);
+    zrca_free(csr);
+    assert_int_equal(zrca_key_make_csr(&csr, &csr_len, key, (const unsigned char *)"\x30\x01", 2),
+                     ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->field, "subject");
+    free(subj);
+
+    /* A certificate for another key is refused and nothing is written. */
+    EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    unsigned char *ospki = NULL;
+    int olen = i2d_PUBKEY(other, &ospki);
+    unsigned char *ocert;
+    size_t ocert_len;
+    tt_make_cert(&ocert, &ocert_len, ospki, (size_t)olen, "刘翀", 365);
+    assert_int_equal(zrca_key_write_cert(key, ocert, ocert_len, NULL), ZRCA_EVERIFY);
+    free(ocert);
+    OPENSSL_free(ospki);
+    EVP_PKEY_free(other);
+
+    /* The certificate, written next to its key. */
+    unsigned char *cert;
+    size_t cert_len;
+    tt_make_cert(&cert, &cert_len, spki, spki_len, "刘翀", 365);
+    assert_zrca_ok(zrca_key_write_cert(key, cert, cert_len, NULL));
+    assert_zrca_ok(zrca_key_set_label(key, "刘翀"));
+    assert_string_equal(zrca_key_label(key), "刘翀");
+
+    zrca_cert_list *list = NULL;
+    assert_zrca_ok(zrca_token_list_certs(&list, tok));
+    const zrca_cert *c = zrca_cert_list_find(list, "刘翀");
+    assert_non_null(c);
+    assert_string_equal(zrca_cert_holder(c), "刘翀");
+    assert_string_equal(zrca_cert_label(c), "刘翀");
+    assert_non_null(strstr(zrca_cert_subject(c), "CN=刘翀"));
+    assert_non_null(strstr(zrca_cert_subject(c), "O=中燃测试供应商"));
+    assert_string_equal(zrca_cert_issuer(c), "CN=Test Issuing CA");
+    assert_string_equal(zrca_cert_id(c), id);
+    assert_int_equal(zrca_cert_has_private_key(c), 1);
+    assert_int_equal(zrca_cert_key_type(c), type);
+    assert_int_equal(zrca_cert_key_bits(c), zrca_key_bits(key));
+    int64_t now = (int64_t)time(NULL);
+    assert_true(zrca_cert_not_before(c) <= now && zrca_cert_not_before(c) > now - 600);
+    assert_true(
+        llabs((long long)(zrca_cert_not_after(c) - (zrca_cert_not_before(c) + 365 * 86400LL))) < 5);
+    assert_int_equal(strlen(zrca_cert_serial(c)), 18);
+    assert_string_equal(zrca_cert_serial(c) + 16, "00");
+    size_t der_len = 0;
+    const unsigned char *der = zrca_cert_der(c, &der_len);
+    assert_int_equal(der_len, cert_len);
+    assert_memory_equal(der, cert, cert_len);
+    unsigned char md[32];
+    char fp[65];
+    EVP_Digest(cert, cert_len, md, NULL, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(fp + 2 * i, 3, "%02X", md[i]);
+    assert_string_equal(zrca_cert_fingerprint(c), fp);
+
+    /* The key of the certificate, found back by its ID. */
+    zrca_key *again = NULL;
+    assert_zrca_ok(zrca_cert_key(&again, tok, c));
+    assert_string_equal(zrca_key_id(again), id);
+    assert_string_equal(zrca_key_label(again), "刘翀");
+    unsigned char *spki2 = NULL;
+    size_t spki2_len = 0;
+    assert_zrca_ok(zrca_key_public_der(&spki2, &spki2_len, again));
+    assert_int_equal(spki2_len, spki_len);
+    assert_memory_equal(spki2, spki, spki_len);
+    assert_zrca_ok(zrca_key_sign(&sig, &sig_len, again, msg, strlen(msg)));
+    tt_assert_sig(spki, spki_len, msg, strlen(msg), sig, sig_len);
+    zrca_free(sig);
+    zrca_free(spki2);
+    zrca_key_free(again);
+
+    /* Archive: relabel the certificate; then delete certificate and key. */
+    assert_zrca_ok(zrca_token_cert_set_label(tok, c, "archived-刘翀"));
+    assert_zrca_ok(zrca_token_cert_delete(tok, c));
+    zrca_cert_list_free(list);
+    assert_zrca_ok(zrca_token_list_certs(&list, tok));
+    assert_null(zrca_cert_list_find(list, "刘翀"));
+    zrca_cert_list_free(list);
+    assert_zrca_ok(zrca_key_delete(key));
+    zrca_key_free(key);
+    assert_int_equal(zrca_token_find_key(&key, tok, id), ZRCA_ENOTFOUND);
+    assert_null(key);
+    assert_int_equal(zrca_token_find_key(&key, tok, "zz"), ZRCA_EINVAL);
+    free(cert);
+    zrca_free(spki);
+}
+
+void tt_exercise_data(zrca_token *tok)
+{
+    static const char seal1[] = "{\"seal\":{\"id\":\"S-1\",\"image\":\"iVBORw0KGgo=\"}}";
+    static const char seal2[] = "{\"seal\":{\"id\":\"S-2\",\"image\":\"R0lGODlh\"}}";
+    unsigned char *v = NULL;
+    size_t n = 0;
+    assert_int_equal(zrca_token_read_data(&v, &n, tok, "zrca-seal"), ZRCA_ENOTFOUND);
+    assert_zrca_ok(zrca_token_write_data(tok, "zrca-seal", seal1, strlen(seal1)));
+    assert_zrca_ok(zrca_token_read_data(&v, &n, tok, "zrca-seal"));
+    assert_int_equal(n, strlen(seal1));
+    assert_string_equal((char *)v, seal1);
+    zrca_free(v);
+    assert_zrca_ok(zrca_token_write_data(tok, "zrca-seal", seal2, strlen(seal2)));
+    assert_zrca_ok(zrca_token_read_data(&v, &n, tok, "zrca-seal"));
+    assert_string_equal((char *)v, seal2);
+    zrca_free(v);
+    char *big = calloc(1, 64 * 1024 + 1);
+    assert_int_equal(zrca_token_write_data(tok, "zrca-big", big, 64 * 1024 + 1), ZRCA_ETOOBIG);
+    free(big);
+    assert_zrca_ok(zrca_token_delete_data(tok, "zrca-seal"));
+    assert_int_equal(zrca_token_read_data(&v, &n, tok, "zrca-seal"), ZRCA_ENOTFOUND);
+    assert_int_equal(zrca_token_delete_data(tok, "zrca-seal"), ZRCA_ENOTFOUND);
+}
+
+void tt_zero_byte_signature(zrca_token *tok, int max_tries, int cli)
+{
+    zrca_key *key = NULL;
+    assert_zrca_ok(zrca_token_generate_key(&key, tok, ZRCA_KEY_RSA, 2048, "zrca-zero"));
+    int found = 0, i;
+    for (i = 0; i < max_tries && !found; i++) {
+        char cn[32];
+        snprintf(cn, sizeof(cn), "zero-%d", i);
+        unsigned char *subj, *csr = NULL;
+        size_t subj_len, csr_len = 0, sig_len = 0;
+        tt_subject(&subj, &subj_len, cn);
+        assert_zrca_ok(zrca_key_make_csr(&csr, &csr_len, key, subj, subj_len));
+        free(subj);
+        int last = tt_csr_sig_last_byte(csr, csr_len, &sig_len);
+        assert_int_equal(sig_len, 256); /* never shortened */
+        if (last == 0) {
+            found = 1;
+            tt_assert_csr(csr, csr_len, cn, cli);
+        }
+        zrca_free(csr);
+    }
+    if (!found)
+        fail_msg("no RSA signature ending in a zero byte in %d tries", max_tries);
+    assert_zrca_ok(zrca_key_delete(key));
+    zrca_key_free(key);
+}
