@@ -219,7 +219,10 @@ class Platform:
         args = [DAEMON, "--data", self.data, "--listen", "127.0.0.1:0"] + self.extra
         if self.demo:
             args.append("--demo")
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # stderr to a file: a pipe nobody reads could fill up and stall the server
+        self.stderr_path = self.data.rstrip("/") + "-stderr.log"
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err)
         deadline = time.time() + 30
         line = b""
         while time.time() < deadline and not line.endswith(b"\n"):
@@ -231,7 +234,8 @@ class Platform:
                 line += ch
         if not line.endswith(b"\n"):
             self.stop()
-            raise RuntimeError("zrca-platformd did not start: %r %r" % (line, self.proc.stderr.read()))
+            with open(self.stderr_path, "rb") as f:
+                raise RuntimeError("zrca-platformd did not start: %r %r" % (line, f.read()[-4000:]))
         self.info = json.loads(line.decode())
         self.url = self.info["url"]
         self.ca_file = self.info["ca_file"]
@@ -247,11 +251,10 @@ class Platform:
                 self.proc.kill()
                 self.proc.wait(10)
         if self.proc:
-            for f in (self.proc.stdout, self.proc.stderr):
-                try:
-                    f.close()
-                except Exception:
-                    pass
+            try:
+                self.proc.stdout.close()
+            except Exception:
+                pass
         if getattr(self, "op", None):
             self.op.close()
 
@@ -371,6 +374,13 @@ class Renewal:
         self.order = r.json
         if approve:
             self.order = p.review(self.number)
+
+    @classmethod
+    def attach(cls, p, client, number, old_key=None, old_der=None):
+        """A Renewal view of an order made some other way."""
+        r = cls.__new__(cls)
+        r.p, r.client, r.number, r.old_key, r.old_der = p, client, number, old_key, old_der
+        return r
 
     def path(self, suffix="", idx=1):
         return "/api/v1/orders/%s/items/%d%s" % (self.number, idx, suffix)

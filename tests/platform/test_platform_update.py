@@ -146,10 +146,8 @@ def test_seed_dates(platform):
     key = ec_key()
     prov = platform.provision("acme", "personal", key, holder_name=PERSON[0], holder_id=PERSON[1],
                               not_after="2027-04-10T00:00:00Z")
-    r = Renewal.__new__(Renewal)
-    r.p, r.client, r.old_key, r.old_der = platform, c, key, unb64(prov["certificate"])
     res = apply(c, renewal_app())
-    r.number = res.json["number"]
+    r = Renewal.attach(platform, c, res.json["number"], key, unb64(prov["certificate"]))
     platform.review(r.number)
     _, res = r.issue()
     assert res.status == 201, res
@@ -166,8 +164,7 @@ def test_org_and_legal_rep_items_and_partial_confirm(platform):
                                  "years": 1, "count": 1})
     res = apply(c, app)
     assert res.status == 201, res
-    r = Renewal.__new__(Renewal)
-    r.p, r.client, r.number = platform, c, res.json["number"]
+    r = Renewal.attach(platform, c, res.json["number"])
     platform.review(r.number)
     r.old_key, r.old_der = k_org, unb64(org["certificate"])
     _, i1 = r.issue(idx=1)
@@ -218,9 +215,8 @@ def test_challenge_of_another_item(platform):
     number = res.json["number"]
     platform.review(number)
     ch2 = c.post("/api/v1/orders/%s/items/2/challenge" % number, {}, key=None).json
-    r = Renewal.__new__(Renewal)
-    r.p, r.client, r.number, r.old_key = platform, c, number, k1
-    r.old_der = unb64(c.get("/api/v1/certificates?kind=personal").json["items"][0]["certificate"])
+    r = Renewal.attach(platform, c, number, k1,
+                       unb64(c.get("/api/v1/certificates?kind=personal").json["items"][0]["certificate"]))
     expect_422(post_issue(r, r.issue_body(ch2, ec_key())), "challenge_id", "mismatch")
 
 
@@ -298,8 +294,7 @@ def test_old_certificate_expired(platform):
                               not_after=(now + _dt.timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     res = apply(c, renewal_app())
     assert res.status == 201
-    r = Renewal.__new__(Renewal)
-    r.p, r.client, r.number, r.old_key, r.old_der = platform, c, res.json["number"], key, unb64(prov["certificate"])
+    r = Renewal.attach(platform, c, res.json["number"], key, unb64(prov["certificate"]))
     platform.review(r.number)
     ch = r.challenge()
     time.sleep(max(0.0, (now + _dt.timedelta(seconds=2.2) - _dt.datetime.now(_dt.timezone.utc)).total_seconds()))
@@ -416,8 +411,7 @@ def test_renewal_of_the_renewed_certificate(platform, ren):
     # the superseded one can no longer serve as the old certificate
     number = res.json["number"]
     platform.review(number)
-    r2 = Renewal.__new__(Renewal)
-    r2.p, r2.client, r2.number, r2.old_key, r2.old_der = platform, ren.client, number, ren.old_key, ren.old_der
+    r2 = Renewal.attach(platform, ren.client, number, ren.old_key, ren.old_der)
     expect_422(post_issue(r2, r2.issue_body(r2.challenge(), ec_key())), "old_certificate", "mismatch")
     r2.old_key, r2.old_der = k, base64.b64decode(issued.json["certificate"])
     _, res = r2.issue()
