@@ -588,6 +588,7 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
         .max_response_size = r->max_response ? r->max_response : s->max_response,
         .connect_timeout_ms = s->connect_timeout_ms < left ? s->connect_timeout_ms : (long)left,
         .timeout_ms = (long)left,
+        .fresh_connection = !p->idempotent,
     };
     memset(&tr, 0, sizeof(tr));
     tr.max = treq.max_response_size;

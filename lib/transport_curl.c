@@ -199,6 +199,13 @@ static int curl_send(void *self, const zrca_transport_request *req, zrca_transpo
     SET(CURLOPT_HEADERDATA, &x);
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SET(CURLOPT_FOLLOWLOCATION, 0L);
+    /*
+     * libcurl re-sends a request by itself when a reused connection dies
+     * before any response byte: harmless for a GET, a second execution for
+     * a POST the server did process. Such requests get a connection of
+     * their own.
+     */
+    SET(CURLOPT_FRESH_CONNECT, req->fresh_connection ? 1L : 0L);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     SET(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 1L);
     SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 1L);

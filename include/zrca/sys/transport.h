@@ -77,6 +77,13 @@ typedef struct zrca_transport_request {
     uint64_t max_response_size;           /**< Cap on the response body in bytes. */
     long connect_timeout_ms;              /**< Time allowed to connect. */
     long timeout_ms;                      /**< Time allowed for the whole exchange. */
+    /**
+     * Non-zero when the request must not be sent on a reused connection: it
+     * changes state and has no idempotency key, so it may never be sent
+     * twice, and a client that silently re-sends a request whose reused
+     * connection turned out dead (libcurl does) could repeat it.
+     */
+    int fresh_connection;
 } zrca_transport_request;
 
 /** The response being received; owned by the library. */
