@@ -240,7 +240,7 @@ class Service:
         import time
         ttl = self.store.settings(conn)["token_ttl"]
         token = secrets.token_urlsafe(32)
-        exp = int(time.time()) + ttl
+        exp = time.time() + ttl
         conn.execute("INSERT INTO sessions(token_hash, account_id, created_at, expires_epoch) VALUES (?,?,?,?)",
                      (sha256_hex(token.encode()), account_row["id"], ts(now_dt()), exp))
         return {"token": token, "expires_at": ts(_dt.datetime.fromtimestamp(int(exp), UTC)), "expires_in": ttl}
@@ -823,7 +823,7 @@ class Service:
         ttl = self.store.settings(conn)["challenge_ttl"]
         cid = "ch_" + secrets.token_hex(16)
         nonce = os.urandom(32)
-        exp = int(time.time()) + ttl
+        exp = time.time() + ttl
         exp_s = ts(_dt.datetime.fromtimestamp(int(exp), UTC))
         conn.execute("INSERT INTO challenges(id, order_number, idx, nonce, created_at, expires_epoch, expires_at) "
                      "VALUES (?,?,?,?,?,?,?)", (cid, number, it["idx"], nonce, ts(now_dt()), exp, exp_s))
