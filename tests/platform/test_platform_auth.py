@@ -219,3 +219,12 @@ def test_huge_body_refused_before_reading(platform):
     assert r.status == 413 and json.loads(r.read())["error"]["code"] == "payload_too_large"
     assert r.getheader("Connection") == "close"
     conn.close()
+
+
+def test_bad_http(platform):
+    c = platform.create_account("acme")
+    r = c.raw("POST", "/api/v1/session", b"{}", {"Content-Type": "application/json", "Content-Length": "x1"})
+    assert r.status == 400 and r.error["code"] == "bad_request"
+    c = platform.login("acme", "Passw0rd!")
+    r = c.get("/api/v1/orders?number=%ff")
+    assert r.status == 400 and r.error["code"] == "bad_request"

@@ -26,7 +26,9 @@ def test_status_503_with_retry_after(platform):
 def test_status_500_twice(platform):
     c = platform.create_account("acme")
     platform.fault("fees.get", "status", status=500, count=2)
-    assert [c.get("/api/v1/fees").status for _ in range(3)] == [500, 500, 200]
+    res = [c.get("/api/v1/fees") for _ in range(3)]
+    assert [r.status for r in res] == [500, 500, 200]
+    assert res[0].error["code"] == "internal_error" and res[0].header("Retry-After") is None
 
 
 def test_status_fault_does_nothing(platform):
