@@ -56,6 +56,17 @@ else
     tail -40 "$BUILD/asan.log"; step_fail "build (ASan+UBSan)"
 fi
 
+# 3b. ThreadSanitizer: the tests labelled "tsan" (a session used from several threads).
+if cmake -S . -B "$BUILD/tsan" -DCMAKE_BUILD_TYPE=Debug -DZRCA_WERROR=ON -DZRCA_SANITIZE=thread \
+        -DZRCA_BUILD_EXAMPLES=OFF >/dev/null && cmake --build "$BUILD/tsan" -j"$JOBS" >"$BUILD/tsan.log" 2>&1; then
+    if TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+       ctest --test-dir "$BUILD/tsan" -j"$JOBS" --output-on-failure -L tsan; then
+        step_ok "ctest under ThreadSanitizer"
+    else step_fail "ctest under ThreadSanitizer"; fi
+else
+    tail -40 "$BUILD/tsan.log"; step_fail "build (TSan)"
+fi
+
 # 4. Python suites.
 export ZRCA_LIBRARY="$BUILD/plain/libzrca.so.1" ZRCA_BUILD_DIR="$BUILD/plain"
 for suite in tests/platform bindings/python/tests; do

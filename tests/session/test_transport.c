@@ -595,6 +595,7 @@ static void test_hostile_bodies(void **state)
     /* Peak memory after all of it: body cap + tree cap, not the 1 GiB. */
     if (rss_meaningful()) {
         long kib = max_rss_kib();
+        print_message("peak RSS after the hostile bodies: %ld KiB\n", kib);
         if (kib > 200 * 1024)
             fail_msg("peak RSS %ld KiB is above 200 MiB", kib);
     }
