@@ -416,3 +416,50 @@ def test_renewal_of_the_renewed_certificate(platform, ren):
     r2.old_key, r2.old_der = k, base64.b64decode(issued.json["certificate"])
     _, res = r2.issue()
     assert res.status == 201
+
+
+def test_seed_flow_on_the_demo_account(demo):
+    """doc/protocol.md section 16, request by request, on the demo data."""
+    c = demo.login("demo", "Demo-2026!")
+    ent = c.get("/api/v1/enterprise").json
+    fees = c.get("/api/v1/fees").json
+    assert {"business": "renewal", "kind": "personal", "years": 1, "price_fen": 0} in fees["items"]
+    soon = [x for x in c.get("/api/v1/certificates?kind=personal&status=valid").json["items"] if x["days_left"] < 30]
+    assert soon
+    person = [p for p in c.get("/api/v1/persons").json["items"] if p["id_number"] == soon[0]["holder_id_number"]][0]
+    # the test puts that person's certificate on a "USB key": a key and a certificate provisioned for it
+    old_key = ec_key()
+    prov = demo.provision("demo", "personal", old_key, days=soon[0]["days_left"] - 1, holder_name=person["name"],
+                          holder_id=person["id_number"], position=person["position"], key_serial="1A29DEMO99999999")
+    app = renewal_app(persons=[(person["name"], person["id_number"], person["position"])])
+    res = apply(c, app)
+    assert res.status == 201, res
+    number = res.json["number"]
+    assert res.json["payment_status"] == "not_required"
+    path = "/api/v1/orders/" + number
+    first = c.get(path)
+    assert first.header("Retry-After")
+    demo.ctl("approve", number)
+    polled = c.get(path, headers={"If-None-Match": first.header("ETag")})
+    assert polled.status == 200 and polled.json["review_status"] == "approved"
+    assert any(number in n["text"] for n in c.get("/api/v1/notifications").json["items"])
+    item = polled.json["items"][0]
+    assert item["actions"] == ["view", "update"] and item["old_certificate_serial"] == prov["serial"]
+    r = Renewal.attach(demo, c, number, old_key, unb64(prov["certificate"]))
+    ch = r.challenge()
+    new_key = rsa_key(2048)
+    subject = x509.load_der_x509_certificate(r.old_der).subject
+    assert subject.public_bytes() == unb64(ch["subject_der"])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(
+        new_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    issued = c.post(r.path("/issue"), r.issue_body(ch, new_key, csr=csr))
+    assert issued.status == 201, issued
+    cert = check_certificate(demo, r, issued, new_key)
+    assert issued.json["not_after"] > soon[0]["not_after"]
+    conf = c.post(r.path("/confirm"), {"serial": issued.json["serial"]})
+    assert conf.json["order_status"] == "completed"
+    seal = c.get(r.path("/seal")).json["seal"]
+    assert seal["name"] == person["name"] and seal["certificate_serial"] == issued.json["serial"]
+    assert seal["certificate_sha256"] == hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    assert c.post("/api/v1/orders/%s/rate" % number, {"score": 5, "comment": "顺利"}).status == 200
+    assert ent["role"] == "tenderer"
