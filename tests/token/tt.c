@@ -49,8 +49,8 @@ void tt_make_cert(unsigned char **der, size_t *len, const unsigned char *spki, s
     assert_true(X509_set_version(x, 2));
     unsigned char serial[9];
     RAND_bytes(serial, sizeof(serial));
-    serial[0] &= 0x7f;
-    serial[8] = 0; /* a serial ending in a zero byte */
+    serial[0] = (unsigned char)((serial[0] & 0x3f) | 0x40); /* 9 significant bytes */
+    serial[8] = 0;                                          /* a serial ending in a zero byte */
     BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
     BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
     BN_free(bn);
