@@ -730,6 +730,11 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
         unsigned long gen = 0;
         bool retryable;
         response_reset(resp);
+        if (now_ms() >= deadline) {
+            rc = zri_error_set(ZRCA_ETIMEOUT, "%s %s: the %ld ms time budget is spent", r->method,
+                               r->path.data, s->timeout_ms);
+            break;
+        }
         rc = send_once(s, r, &p, resp, deadline, &gen, &retryable);
         attempt++;
         if (rc == 0)

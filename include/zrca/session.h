@@ -70,13 +70,20 @@ typedef int (*zrca_credential_fn)(const char *account, char *password, size_t si
 /** Current version of ::zrca_session_options. */
 #define ZRCA_SESSION_OPTIONS_VERSION 1
 
-/** Defaults of ::zrca_session_options members left 0. @{ */
+/** @name Defaults of ::zrca_session_options members left 0
+ * @{ */
+/** Time allowed to connect: 10 s. */
 #define ZRCA_SESSION_DEFAULT_CONNECT_TIMEOUT_MS 10000
-#define ZRCA_SESSION_DEFAULT_TIMEOUT_MS         60000
-#define ZRCA_SESSION_DEFAULT_RETRY_ATTEMPTS     4
-#define ZRCA_SESSION_DEFAULT_RETRY_BASE_MS      250
-#define ZRCA_SESSION_DEFAULT_RETRY_MAX_MS       8000
-#define ZRCA_SESSION_DEFAULT_MAX_RESPONSE       (16u * 1024u * 1024u)
+/** Time budget of one call, retries and a re-login included: 60 s. */
+#define ZRCA_SESSION_DEFAULT_TIMEOUT_MS 60000
+/** Attempts of a retryable request, the first included. */
+#define ZRCA_SESSION_DEFAULT_RETRY_ATTEMPTS 4
+/** First retry delay before jitter, in ms. */
+#define ZRCA_SESSION_DEFAULT_RETRY_BASE_MS 250
+/** Largest retry delay unless Retry-After asks for more, in ms. */
+#define ZRCA_SESSION_DEFAULT_RETRY_MAX_MS 8000
+/** Cap on one response body: 16 MiB. */
+#define ZRCA_SESSION_DEFAULT_MAX_RESPONSE (16u * 1024u * 1024u)
 /** @} */
 
 /**
