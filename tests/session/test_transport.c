@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "testsupport.h"
@@ -935,6 +936,41 @@ static void test_too_many_headers(void **state)
     zrca_session_free(s);
 }
 
+static void test_state_dir_and_issuer(void **state)
+{
+    (void)state;
+    char *dir = ts_tempdir("zrca-state");
+    char xdg[4096], want[4096];
+    snprintf(xdg, sizeof(xdg), "%s/xdg", dir);
+    snprintf(want, sizeof(want), "%s/xdg/zrca", dir);
+    setenv("XDG_STATE_HOME", xdg, 1);
+    zrca_session_options o = ZRCA_SESSION_OPTIONS_INIT;
+    o.ca_file = "/etc/zrca/tls-ca.pem";
+    zrca_session *s = make_session(&o);
+    assert_string_equal(zrca_session_state_dir(s), want);
+    /* The issuer bundle defaults to the TLS one. */
+    assert_string_equal(zri_session_issuer_ca_file(s), "/etc/zrca/tls-ca.pem");
+    const char *made = NULL;
+    assert_zrca_ok(zri_session_state_dir_ensure(s, &made));
+    struct stat st;
+    assert_int_equal(stat(want, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0700);
+    zrca_session_free(s);
+    unsetenv("XDG_STATE_HOME");
+
+    o = (zrca_session_options)ZRCA_SESSION_OPTIONS_INIT;
+    o.state_dir = want;
+    o.issuer_ca_file = "/etc/zrca/root.pem";
+    s = make_session(&o);
+    assert_string_equal(zrca_session_state_dir(s), want);
+    assert_string_equal(zri_session_issuer_ca_file(s), "/etc/zrca/root.pem");
+    assert_int_equal(zri_session_role(s), ZRCA_ROLE_UNKNOWN);
+    assert_true(zrca_session_expires_at(s) == 0);
+    zrca_session_free(s);
+    ts_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -947,6 +983,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_relogin_and_redaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insecure_warns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_many_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_dir_and_issuer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
