@@ -211,8 +211,13 @@ static int do_login(zrca_session *s, const char *account, const char *password)
             memcpy(s->token, token, strlen(token) + 1);
             s->token_gen++;
             s->expires_at = expires_at;
-            free(s->account);
-            s->account = acct;
+            /* An automatic re-login keeps the string zrca_session_account() handed out. */
+            if (s->account && strcmp(s->account, acct) == 0) {
+                free(acct);
+            } else {
+                free(s->account);
+                s->account = acct;
+            }
             /* Registered by reference: the buffer lives as long as the session. */
             zri_logger_add_secret(&s->logger, s->token);
             pthread_rwlock_unlock(&s->token_lock);

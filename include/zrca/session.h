@@ -25,7 +25,8 @@
  * HTTP exchanges of one session are serialised. zrca_session_login(),
  * zrca_session_logout() and zrca_session_free() must not race with each
  * other; zrca_session_free() must not race with anything. Strings returned
- * by zrca_session_account() are valid until the next login or logout.
+ * by zrca_session_account() survive the automatic re-login; an explicit login
+ * as another account or a logout ends them.
  * The read results (enterprise, lists) are independent handles, each used
  * by one thread at a time.
  *
@@ -213,7 +214,9 @@ ZRCA_API int zrca_session_logout(zrca_session *session);
 /**
  * The account that logged in.
  *
- * @return the name, valid until the next login or logout, or NULL
+ * @return the name, valid until the next zrca_session_login() with another
+ *         account, zrca_session_logout() or zrca_session_free() (an automatic
+ *         re-login keeps it), or NULL
  */
 ZRCA_API const char *zrca_session_account(const zrca_session *session);
 

@@ -827,8 +827,10 @@ static void test_relogin_and_redaction(void **state)
     assert_int_equal(zrca_session_role(s), ZRCA_ROLE_BIDDER);
     assert_true(zrca_session_expires_at(s) == 1893456000);
     assert_non_null(strstr(S->body[0], "\"password\":\"S3cret-Pass!\""));
+    const char *acct = zrca_session_account(s);
     assert_int_equal(read_enterprise(s), 0);
     assert_int_equal(c.calls, 1);
+    assert_ptr_equal(zrca_session_account(s), acct); /* still valid after the re-login */
     assert_string_equal(S->auth[2], "Bearer FIRSTtoken-abc_123");
     assert_string_equal(S->auth[4], "Bearer SECONDtoken-xyz_789");
     assert_string_equal(S->methods[3], "POST");
