@@ -1251,6 +1251,67 @@ ZRCA_API int zrca_token_find_key(zrca_key **out, zrca_token *t, const char *id_h
     return rc < 0 ? rc : zri_ok();
 }
 
+int zri_token_find_key_by_label(zrca_key **out, zrca_token *t, const char *label)
+{
+    if (!out || !label)
+        return zri_error_set(ZRCA_EINVAL, "out and label are required");
+    *out = NULL;
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    collect privs, pubs;
+    if ((rc = find(t, &privs, ZRCA_OBJECT_PRIVATE_KEY, NULL, 0, label)) < 0)
+        return rc;
+    if (privs.count == 0) {
+        collect_free(&privs);
+        return zri_error_set(ZRCA_ENOTFOUND, "no private key labelled '%s' on token '%s'%s", label,
+                             t->cinfo.label, t->logged_in ? "" : " (not logged in)");
+    }
+    for (size_t i = 0; i < privs.count; i++) {
+        if (privs.items[i].id_len) {
+            rc = key_by_id(out, t, privs.items[i].id, privs.items[i].id_len);
+            collect_free(&privs);
+            return rc;
+        }
+    }
+    /* No ID yet: derive it from the public key and set it on both halves. */
+    if ((rc = find(t, &pubs, ZRCA_OBJECT_PUBLIC_KEY, NULL, 0, label)) < 0) {
+        collect_free(&privs);
+        return rc;
+    }
+    const zrca_crypto_object *spki = privs.items[0].value_len ? &privs.items[0] : NULL;
+    const zrca_crypto_object *pub = NULL;
+    unsigned char id[20];
+    for (size_t i = 0; i < pubs.count; i++)
+        if (pubs.items[i].id_len == 0 && pubs.items[i].value_len &&
+            (!spki || (pubs.items[i].value_len == spki->value_len &&
+                       memcmp(pubs.items[i].value, spki->value, spki->value_len) == 0))) {
+            pub = &pubs.items[i];
+            break;
+        }
+    if (!spki)
+        spki = pub;
+    if (!spki)
+        rc = zri_error_set(ZRCA_ETOKEN, "no public key for the key labelled '%s'", label);
+    if (rc == 0)
+        rc = NEED(t, set_attributes, "set key IDs");
+    if (rc == 0)
+        rc = zri_key_id_from_spki(id, spki->value, spki->value_len);
+    if (rc == 0)
+        rc = be_rc(t, t->be.set_attributes(t->be.self, privs.items[0].handle, NULL, id, sizeof(id)),
+                   "set_attributes");
+    if (rc == 0 && pub)
+        rc = be_rc(t, t->be.set_attributes(t->be.self, pub->handle, NULL, id, sizeof(id)),
+                   "set_attributes");
+    if (rc == 0) {
+        zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "key labelled '%s' had no ID; set it", label);
+        rc = key_by_id(out, t, id, sizeof(id));
+    }
+    collect_free(&privs);
+    collect_free(&pubs);
+    return rc;
+}
+
 ZRCA_API int zrca_cert_key(zrca_key **out, zrca_token *t, const zrca_cert *c)
 {
     if (!out || !c)
@@ -1594,25 +1655,4 @@ ZRCA_API int zrca_token_delete_data(zrca_token *t, const char *label)
     rc = delete_all(t, &c);
     collect_free(&c);
     return rc < 0 ? rc : zri_ok();
-}
-
-int zri_token_find_key_by_label(zrca_key **out, zrca_token *t, const char *label)
-{
-    if (!out || !label)
-        return zri_error_set(ZRCA_EINVAL, "out and label are required");
-    *out = NULL;
-    int rc = check_token(t);
-    if (rc < 0)
-        return rc;
-    collect privs;
-    if ((rc = find(t, &privs, ZRCA_OBJECT_PRIVATE_KEY, NULL, 0, label)) < 0)
-        return rc;
-    if (privs.count == 0 || privs.items[0].id_len == 0) {
-        collect_free(&privs);
-        return zri_error_set(ZRCA_ENOTFOUND, "no private key labelled '%s' on token '%s'", label,
-                             t->cinfo.label);
-    }
-    rc = key_by_id(out, t, privs.items[0].id, privs.items[0].id_len);
-    collect_free(&privs);
-    return rc;
 }

@@ -135,7 +135,11 @@ int zri_key_matches_cert(const zrca_key *key, const unsigned char *der, size_t l
 int zri_token_login(zrca_token *token, const char *pin, zrca_pin_fn fn, void *payload,
                     zrca_pin_purpose purpose, bool allow_final_try);
 
-/* The key pair whose private key has this label (the first one); ZRCA_ENOTFOUND. */
+/*
+ * The key pair whose private key has this label (the staging label of a key
+ * made before a crash). A key found without an ID (a crash between its
+ * generation and its ID) gets its ID now. ZRCA_ENOTFOUND when none.
+ */
 int zri_token_find_key_by_label(zrca_key **out, zrca_token *token, const char *label);
 
 /* Whether this handle is logged in as the user. */

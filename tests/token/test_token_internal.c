@@ -1,0 +1,166 @@
+/* Internals of the token module: what the update uses, and the encodings. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+
+#include "token_internal.h"
+#include "tt.h"
+
+#define USER_PIN "12345678"
+
+static void test_ecdsa_raw_to_der(void **state)
+{
+    (void)state;
+    unsigned char raw[64];
+    memset(raw, 0, sizeof(raw));
+    raw[1] = 0x80; /* r with a leading zero byte and the high bit set next */
+    raw[31] = 0x01;
+    memset(raw + 32, 0xff, 32); /* s with the high bit set: needs a 0x00 pad in DER */
+    unsigned char *der = NULL;
+    size_t len = 0;
+    assert_int_equal(zri_ecdsa_raw_to_der(&der, &len, raw, sizeof(raw)), 0);
+    const unsigned char *p = der;
+    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)len);
+    assert_non_null(sig);
+    const BIGNUM *r, *s;
+    ECDSA_SIG_get0(sig, &r, &s);
+    unsigned char back[64];
+    assert_int_equal(BN_bn2binpad(r, back, 32), 32);
+    assert_int_equal(BN_bn2binpad(s, back + 32, 32), 32);
+    assert_memory_equal(back, raw, 64);
+    ECDSA_SIG_free(sig);
+    free(der);
+    assert_int_equal(zri_ecdsa_raw_to_der(&der, &len, raw, 63), ZRCA_ECRYPTO);
+    assert_int_equal(zri_ecdsa_raw_to_der(&der, &len, raw, 0), ZRCA_ECRYPTO);
+}
+
+static void test_hex(void **state)
+{
+    (void)state;
+    unsigned char *b;
+    size_t n;
+    assert_int_equal(zri_unhex(&b, &n, "00aBff", "id"), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(b[1], 0xab);
+    char *h = zri_hex(b, n, true);
+    assert_string_equal(h, "00ABFF");
+    free(h);
+    free(b);
+    assert_int_equal(zri_unhex(&b, &n, "abc", "id"), ZRCA_EINVAL);
+    assert_int_equal(zri_unhex(&b, &n, "zz", "id"), ZRCA_EINVAL);
+    zri_error_thread_cleanup();
+}
+
+/* A key generated through the backend alone has no ID, as after a crash. */
+static void test_find_key_by_label_repairs_id(void **state)
+{
+    (void)state;
+    assert_true(zrca_init() > 0);
+    char *dir = ts_tempdir("zrca-tokint");
+    char tokdir[4200];
+    snprintf(tokdir, sizeof(tokdir), "%s/t", dir);
+    zrca_softtoken_options so = ZRCA_SOFTTOKEN_OPTIONS_INIT;
+    so.label = "K";
+    so.user_pin = USER_PIN;
+    so.so_pin = "so-pin-1";
+    so.kdf_iterations = 1000;
+    assert_int_equal(zrca_softtoken_create(tokdir, &so), 0);
+
+    zrca_crypto_backend be;
+    assert_int_equal(zri_crypto_soft_new(&be, tokdir, NULL), 0);
+    assert_int_equal(be.open_token(be.self, 0), 0);
+    assert_int_equal(be.login(be.self, ZRCA_PIN_USER, USER_PIN, strlen(USER_PIN)), 0);
+    uint64_t priv, pub;
+    unsigned char spki[ZRI_SPKI_MAX];
+    size_t spki_len = sizeof(spki);
+    assert_int_equal(be.generate_key(be.self, ZRCA_KEY_EC_P256, 256, "zrca-staging-1", &priv, &pub,
+                                     spki, &spki_len),
+                     0);
+    be.destroy(be.self);
+
+    zrca_token_options o = ZRCA_TOKEN_OPTIONS_INIT;
+    o.backend = ZRCA_BACKEND_SOFT;
+    o.soft_dir = tokdir;
+    zrca_token *t = NULL;
+    assert_int_equal(zrca_token_open(&t, &o), 0);
+    zrca_key *k = NULL;
+    assert_int_equal(zri_token_find_key_by_label(&k, t, "zrca-staging-1"), ZRCA_ENOTFOUND);
+    assert_false(zri_token_logged_in(t));
+    assert_int_equal(zrca_token_login(t, USER_PIN, NULL), 0);
+    assert_true(zri_token_logged_in(t));
+    assert_int_equal(zri_token_find_key_by_label(&k, t, "zrca-other"), ZRCA_ENOTFOUND);
+    assert_int_equal(zri_token_find_key_by_label(&k, t, "zrca-staging-1"), 0);
+    assert_string_equal(zrca_key_id(k), tt_key_id(spki, spki_len));
+    assert_ptr_equal(zri_key_token(k), t);
+    size_t idlen;
+    assert_non_null(zri_key_id_raw(k, &idlen));
+    assert_int_equal(idlen, 20);
+    char id[41];
+    snprintf(id, sizeof(id), "%s", zrca_key_id(k));
+    /* Both halves carry the ID now: found by ID, and by label again. */
+    zrca_key *k2 = NULL;
+    assert_int_equal(zrca_token_find_key(&k2, t, id), 0);
+    zrca_key_free(k2);
+    assert_int_equal(zri_token_find_key_by_label(&k2, t, "zrca-staging-1"), 0);
+    assert_string_equal(zrca_key_id(k2), id);
+    zrca_key_free(k2);
+
+    /* The certificate check the update makes before writing. */
+    unsigned char *cert, *ocert;
+    size_t cert_len, ocert_len;
+    tt_make_cert(&cert, &cert_len, spki, spki_len, "Holder", 10);
+    EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    unsigned char *ospki = NULL;
+    int olen = i2d_PUBKEY(other, &ospki);
+    tt_make_cert(&ocert, &ocert_len, ospki, (size_t)olen, "Holder", 10);
+    assert_int_equal(zri_key_matches_cert(k, cert, cert_len), 1);
+    assert_int_equal(zri_key_matches_cert(k, ocert, ocert_len), 0);
+    assert_int_equal(zri_key_matches_cert(k, cert, 10), ZRCA_EINVAL);
+    EVP_PKEY *pk = NULL;
+    assert_int_equal(zri_key_pkey(&pk, k), 0);
+    assert_int_equal(EVP_PKEY_eq(pk, other), 0);
+    EVP_PKEY_free(pk);
+    EVP_PKEY_free(other);
+    OPENSSL_free(ospki);
+    free(cert);
+    free(ocert);
+
+    /* The update logs through the session's logger. */
+    ts_log log = {0};
+    zrca_log_options lo = ZRCA_LOG_OPTIONS_INIT;
+    lo.level = ZRCA_LOG_DEBUG;
+    lo.callback = ts_log_cb;
+    lo.payload = &log;
+    zri_logger lg;
+    zri_logger_init(&lg, &lo);
+    zri_token_set_logger(t, &lg);
+    assert_int_equal(zri_token_login(t, USER_PIN, NULL, NULL, ZRCA_PIN_PURPOSE_CERT_UPDATE, false),
+                     0);
+    assert_true(ts_log_count(&log, "before login") == 1);
+    ts_log_assert_absent(&log, USER_PIN);
+    zri_token_set_logger(t, NULL);
+    assert_int_equal(zri_token_login(t, USER_PIN, NULL, NULL, ZRCA_PIN_PURPOSE_LOGIN, false), 0);
+    assert_true(ts_log_count(&log, "before login") == 1);
+    assert_int_equal(zri_token_login(t, USER_PIN, NULL, NULL, ZRCA_PIN_PURPOSE_LOGIN, false) == 0 &&
+                         zri_token_login(t, NULL, NULL, NULL, ZRCA_PIN_PURPOSE_LOGIN, false) ==
+                             ZRCA_EINVAL,
+                     1);
+    ts_log_free(&log);
+    zrca_key_free(k);
+    zrca_token_free(t);
+    ts_rmtree(dir);
+    zrca_shutdown();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ecdsa_raw_to_der),
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_find_key_by_label_repairs_id),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
