@@ -1,0 +1,272 @@
+"""Callbacks from C into Python.
+
+Every C callback type has one module-level thunk (a CFUNCTYPE object created once, alive for the
+life of the process); the ``void *payload`` the library hands back is the key of a Slot in a
+registry, and the Slot holds the Python callable. No per-handle CFUNCTYPE object exists, so no
+handle can be kept alive by a callback and no callback can be called after its Slot is gone.
+
+A callable that raises: the exception is stored in its Slot and the thunk returns non-zero (stop),
+so the library returns ZRCA_EUSER; ``call()`` then re-raises the stored exception, chained to
+the library's error (``exc.__cause__`` is the CallbackStopped with code ZRCA_EUSER).
+"""
+from __future__ import annotations
+
+import ctypes
+import itertools
+import sys
+import threading
+from typing import Any, Callable, Dict, Iterable, Optional
+
+from . import _lib
+from .errors import ZrcaError, error_from_record
+
+_lock = threading.Lock()
+_registry: Dict[int, "Slot"] = {}
+_keys = itertools.count(1)
+
+
+class Slot:
+    """A registered Python callable, addressed by ``key`` from C."""
+
+    __slots__ = ("key", "fn", "error", "extra", "__weakref__")
+
+    def __init__(self, fn: Any, extra: Any = None) -> None:
+        self.fn = fn
+        self.extra = extra
+        self.error: Optional[BaseException] = None
+        with _lock:
+            self.key = next(_keys)
+            _registry[self.key] = self
+
+    @property
+    def payload(self) -> ctypes.c_void_p:
+        return ctypes.c_void_p(self.key)
+
+    def release(self) -> None:
+        with _lock:
+            _registry.pop(self.key, None)
+        self.fn = None
+        self.extra = None
+
+    def fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = exc
+
+
+def _slot(payload: Optional[int]) -> Optional[Slot]:
+    if not payload:
+        return None
+    return _registry.get(payload)
+
+
+def live_slots() -> int:
+    """Number of registered callables (for leak tests)."""
+    return len(_registry)
+
+
+def call(fn: Callable[..., int], *args: Any, slots: Iterable[Optional[Slot]] = ()) -> int:
+    """Call a fallible C function; raise on a negative status. A callback's stored exception is
+    re-raised in preference to the library's own error (which becomes its __cause__)."""
+    rc = fn(*args)
+    err = error_from_record(rc) if rc < 0 else None
+    for sl in slots:
+        if sl is not None and sl.error is not None:
+            exc, sl.error = sl.error, None
+            if err is not None:
+                raise exc from err
+            raise exc
+    if err is not None:
+        raise err
+    return rc
+
+
+def check(rc: int) -> int:
+    if rc < 0:
+        raise error_from_record(rc)
+    return rc
+
+
+def _unraisable(exc: BaseException, what: str) -> None:
+    hook = getattr(sys, "unraisablehook", None)
+    if hook is None:  # pragma: no cover
+        return
+    try:
+        class _U:
+            exc_type = type(exc)
+            exc_value = exc
+            exc_traceback = exc.__traceback__
+            err_msg = "Exception ignored in " + what
+            object = None
+        hook(_U)  # type: ignore[arg-type]
+    except Exception:
+        pass
+
+
+# ---------------------------------------------------------------------------------- log
+
+def _log_thunk(level: int, domain: Optional[bytes], message: Optional[bytes], payload: Optional[int]) -> None:
+    sl = _slot(payload)
+    if sl is None or sl.fn is None:
+        return
+    try:
+        from .enums import LogLevel
+        try:
+            lv = LogLevel(level)
+        except ValueError:
+            lv = LogLevel.TRACE
+        sl.fn(lv, _lib.s(domain) or "", _lib.s(message) or "")
+    except BaseException as e:  # a log callback cannot stop anything: report it, go on
+        _unraisable(e, "a zrca log callback")
+
+
+LOG_THUNK = _lib.LOG_FN(_log_thunk)
+
+
+# ---------------------------------------------------------------------------------- secrets
+
+def secret_bytes(value: Any) -> bytearray:
+    """A PIN or password as a fresh bytearray (wipeable), from str, bytes or bytearray."""
+    if isinstance(value, bytearray):
+        return bytearray(value)
+    if isinstance(value, (bytes, memoryview)):
+        return bytearray(value)
+    if isinstance(value, str):
+        return bytearray(value, "utf-8")
+    raise TypeError("a PIN or password must be str, bytes or bytearray, not %s" % type(value).__name__)
+
+
+def wipe(buf: Any) -> None:
+    """Zero a mutable buffer (bytearray or ctypes array) in place."""
+    if isinstance(buf, bytearray):
+        for i in range(len(buf)):
+            buf[i] = 0
+    elif isinstance(buf, ctypes.Array):
+        ctypes.memset(ctypes.addressof(buf), 0, ctypes.sizeof(buf))
+
+
+class SecretBuffer:
+    """A NUL-terminated C copy of a secret, zeroed when the ``with`` block ends."""
+
+    def __init__(self, value: Any) -> None:
+        data = secret_bytes(value)
+        try:
+            if 0 in data:
+                raise ValueError("a PIN or password cannot contain a NUL character")
+            self.buf = ctypes.create_string_buffer(len(data) + 1)
+            ctypes.memmove(self.buf, (ctypes.c_char * len(data)).from_buffer(data), len(data))
+        finally:
+            wipe(data)
+        if isinstance(value, bytearray):
+            pass  # the caller's own buffer: theirs to wipe
+
+    def __enter__(self) -> Any:
+        return self.buf
+
+    def __exit__(self, *exc: Any) -> None:
+        wipe(self.buf)
+
+
+def _write_secret(value: Any, buf: int, size: int, what: str) -> int:
+    """Write a PIN/password returned by a callback into the library's buffer. 0 or raise."""
+    data = secret_bytes(value)
+    try:
+        if 0 in data:
+            raise ValueError("the %s contains a NUL character" % what)
+        if len(data) + 1 > size:
+            raise ValueError("the %s is longer than the %d bytes the library accepts" % (what, size - 1))
+        if data:
+            ctypes.memmove(buf, (ctypes.c_char * len(data)).from_buffer(data), len(data))
+        ctypes.memset(buf + len(data), 0, 1)
+    finally:
+        wipe(data)
+        if isinstance(value, bytearray):  # ours to wipe too: documented
+            wipe(value)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- PIN
+
+def _pin_thunk(buf: int, size: int, req: Any, payload: Optional[int]) -> int:
+    sl = _slot(payload)
+    if sl is None or sl.fn is None:
+        return 1
+    try:
+        from .token import PinRequest
+        value = sl.fn(PinRequest._from_c(req.contents))
+        if value is None:
+            return 1
+        return _write_secret(value, buf, size, "PIN")
+    except BaseException as e:
+        sl.fail(e)
+        return 1
+
+
+PIN_THUNK = _lib.PIN_FN(_pin_thunk)
+
+
+# ---------------------------------------------------------------------------------- credentials
+
+def _credentials_thunk(account: Optional[bytes], buf: int, size: int, payload: Optional[int]) -> int:
+    sl = _slot(payload)
+    if sl is None or sl.fn is None:
+        return 1
+    try:
+        value = sl.fn(_lib.s(account) or "")
+        if value is None:
+            return 1
+        return _write_secret(value, buf, size, "password")
+    except BaseException as e:
+        sl.fail(e)
+        return 1
+
+
+CREDENTIALS_THUNK = _lib.CREDENTIAL_FN(_credentials_thunk)
+
+
+# ---------------------------------------------------------------------------------- progress
+
+def _wait_thunk(order: Optional[int], elapsed_ms: int, payload: Optional[int]) -> int:
+    sl = _slot(payload)
+    if sl is None or sl.fn is None:
+        return 1
+    try:
+        return 1 if sl.fn(sl.extra, elapsed_ms / 1000.0) else 0
+    except BaseException as e:
+        sl.fail(e)
+        return 1
+
+
+WAIT_THUNK = _lib.WAIT_FN(_wait_thunk)
+
+
+def _update_progress_thunk(step: int, item_index: int, payload: Optional[int]) -> int:
+    sl = _slot(payload)
+    if sl is None or sl.fn is None:
+        return 1
+    try:
+        from .enums import UpdateStep
+        return 1 if sl.fn(UpdateStep(step), item_index) else 0
+    except BaseException as e:
+        sl.fail(e)
+        return 1
+
+
+UPDATE_PROGRESS_THUNK = _lib.UPDATE_PROGRESS_FN(_update_progress_thunk)
+
+
+def _foreach_thunk(info: Any, payload: Optional[int]) -> int:
+    sl = _slot(payload)
+    if sl is None or sl.fn is None:
+        return 1
+    try:
+        from .token import TokenInfo
+        return 1 if sl.fn(TokenInfo._from_c(info.contents)) else 0
+    except BaseException as e:
+        sl.fail(e)
+        return 1
+
+
+FOREACH_THUNK = _lib.FOREACH_FN(_foreach_thunk)
+
+
+__all__ = ["Slot", "call", "check", "ZrcaError"]

@@ -1,0 +1,95 @@
+"""Base of every object that owns a library handle."""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import weakref
+from typing import Any, Callable, Optional, Tuple, Union
+
+
+class Handle:
+    """Owns one C handle, freed by ``close()`` (idempotent), ``__exit__`` or ``__del__``.
+
+    A handle refers to the handles it borrows from (its parents) strongly, so a parent is never
+    freed while a child lives. A parent knows its children only weakly (no reference cycle): when
+    a parent is closed explicitly, it closes its children first.
+    """
+
+    _free_fn: Optional[Callable[[Any], None]] = None
+
+    def __init__(self, ptr: Any, *parents: "Handle") -> None:
+        self._ptr = ptr
+        self._parents: Tuple["Handle", ...] = parents
+        self._children: Optional["weakref.WeakSet[Handle]"] = None
+        for p in parents:
+            p._adopt(self)
+
+    def _adopt(self, child: "Handle") -> None:
+        if self._children is None:
+            self._children = weakref.WeakSet()
+        self._children.add(child)
+
+    @property
+    def closed(self) -> bool:
+        return getattr(self, "_ptr", None) is None
+
+    @property
+    def _h(self) -> Any:
+        ptr = getattr(self, "_ptr", None)
+        if ptr is None:
+            raise ValueError("%s is closed" % type(self).__name__)
+        return ptr
+
+    def _release(self, ptr: Any) -> None:
+        """Free the C handle; subclasses release their callbacks after calling this."""
+        fn = type(self)._free_fn
+        if fn is not None:
+            fn(ptr)
+
+    def close(self) -> None:
+        ptr = getattr(self, "_ptr", None)
+        if ptr is None:
+            return
+        children = self._children
+        if children is not None:
+            for c in list(children):
+                c.close()
+        self._ptr = None
+        self._release(ptr)
+
+    def __enter__(self: Any) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def to_datetime(t: int) -> Optional[_dt.datetime]:
+    """Unix seconds (UTC) as an aware datetime; 0 (absent) as None."""
+    if not t:
+        return None
+    return _dt.datetime.fromtimestamp(t, tz=_dt.timezone.utc)
+
+
+Seconds = Union[int, float, _dt.timedelta, None]
+
+
+def to_ms(value: Seconds) -> int:
+    """Seconds (int, float or timedelta) as whole milliseconds; None as 0 (the default)."""
+    if value is None:
+        return 0
+    if isinstance(value, _dt.timedelta):
+        value = value.total_seconds()
+    ms = int(round(float(value) * 1000))
+    if ms < 0:
+        raise ValueError("a duration cannot be negative")
+    return ms
+
+
+PathLike = Union[str, "os.PathLike[str]"]

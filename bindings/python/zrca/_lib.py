@@ -1,0 +1,507 @@
+"""ctypes declarations of libzrca: loading, structs, callback types and every prototype the
+package uses. Private: the rest of the package is the public API."""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import glob
+import os
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int64, c_long, c_size_t,
+                    c_ubyte, c_uint, c_uint64, c_void_p)
+from typing import Any, List, Optional
+
+#: The oldest library this package works with (major must match, minor at least this).
+REQUIRED_VERSION = (1, 0)
+
+
+class LibraryError(ImportError):
+    """libzrca could not be found or loaded, or its version does not fit these bindings."""
+
+
+# ---------------------------------------------------------------------------------- loading
+
+def _candidates() -> List[str]:
+    """Where to look, in order: $ZRCA_LIBRARY, $ZRCA_BUILD_DIR, the source tree's build dirs."""
+    out: List[str] = []
+    env = os.environ.get("ZRCA_LIBRARY")
+    if env:
+        out.append(env)
+    bdir = os.environ.get("ZRCA_BUILD_DIR")
+    if bdir:
+        out.append(os.path.join(bdir, "libzrca.so.1"))
+    # bindings/python/zrca/_lib.py -> the repository root, when run from a checkout
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    if os.path.isfile(os.path.join(root, "include", "zrca.h")):
+        found = glob.glob(os.path.join(root, "build", "libzrca.so.1"))
+        found += glob.glob(os.path.join(root, "build", "*", "libzrca.so.1"))
+        found += glob.glob(os.path.join(root, "build", "*", "*", "libzrca.so.1"))
+        found = [f for f in found if os.path.exists(f)]
+        found.sort(key=lambda f: os.path.getmtime(f), reverse=True)  # the newest build first
+        out.extend(found)
+    return out
+
+
+def _load() -> ctypes.CDLL:
+    errors = []
+    explicit = os.environ.get("ZRCA_LIBRARY")
+    for path in _candidates():
+        try:
+            return ctypes.CDLL(path)
+        except OSError as e:
+            if explicit and path == explicit:
+                raise LibraryError("ZRCA_LIBRARY=%s cannot be loaded: %s" % (path, e)) from e
+            errors.append("%s: %s" % (path, e))
+    name = ctypes.util.find_library("zrca")
+    for n in ([name] if name else []) + ["libzrca.so.1"]:
+        try:
+            return ctypes.CDLL(n)
+        except OSError as e:
+            errors.append("%s: %s" % (n, e))
+    raise LibraryError("libzrca not found (set ZRCA_LIBRARY to the path of libzrca.so.1); tried: "
+                       + "; ".join(errors))
+
+
+lib = _load()
+#: The file the library was loaded from.
+LIBRARY_PATH: str = getattr(lib, "_name", "")
+
+
+def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
+    try:
+        f = getattr(lib, name)
+    except AttributeError as e:
+        raise LibraryError("%s (%s) lacks %s(): too old for these bindings" % (LIBRARY_PATH, "libzrca", name)) from e
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+# ---------------------------------------------------------------------------------- handles
+
+class SessionP(c_void_p): pass
+class EnterpriseP(c_void_p): pass
+class CertificateListP(c_void_p): pass
+class CertificateP(c_void_p): pass
+class PersonListP(c_void_p): pass
+class PersonP(c_void_p): pass
+class FeeScheduleP(c_void_p): pass
+class FeeP(c_void_p): pass
+class NotificationListP(c_void_p): pass
+class NotificationP(c_void_p): pass
+class ApplicationP(c_void_p): pass
+class OrderP(c_void_p): pass
+class OrderItemP(c_void_p): pass
+class OrderIterP(c_void_p): pass
+class TokenP(c_void_p): pass
+class CertListP(c_void_p): pass
+class CertP(c_void_p): pass
+class KeyP(c_void_p): pass
+class UpdateResultP(c_void_p): pass
+class UpdateP(c_void_p): pass
+class TransportResponseP(c_void_p): pass
+
+
+# ---------------------------------------------------------------------------------- structs
+
+class Error(Structure):
+    _fields_ = [("code", c_int), ("message", c_char_p), ("field", c_char_p), ("rule", c_char_p),
+                ("remote_code", c_char_p), ("http_status", c_int), ("tries_left", c_int),
+                ("violation_count", c_size_t)]
+
+
+class Violation(Structure):
+    _fields_ = [("field", c_char_p), ("rule", c_char_p), ("message", c_char_p)]
+
+
+LOG_FN = CFUNCTYPE(None, c_int, c_char_p, c_char_p, c_void_p)
+
+
+class LogOptions(Structure):
+    _fields_ = [("version", c_uint), ("level", c_int), ("callback", LOG_FN), ("payload", c_void_p)]
+
+
+class TransportHeader(Structure):
+    _fields_ = [("name", c_char_p), ("value", c_char_p)]
+
+
+class TransportPart(Structure):
+    _fields_ = [("name", c_char_p), ("filename", c_char_p), ("content_type", c_char_p),
+                ("data", c_void_p), ("size", c_size_t), ("path", c_char_p)]
+
+
+class TransportRequest(Structure):
+    _fields_ = [("method", c_char_p), ("url", c_char_p), ("headers", POINTER(TransportHeader)),
+                ("header_count", c_size_t), ("body", c_void_p), ("body_size", c_size_t),
+                ("content_type", c_char_p), ("parts", POINTER(TransportPart)), ("part_count", c_size_t),
+                ("max_response_size", c_uint64), ("connect_timeout_ms", c_long), ("timeout_ms", c_long),
+                ("fresh_connection", c_int)]
+
+
+SEND_FN = CFUNCTYPE(c_int, c_void_p, POINTER(TransportRequest), c_void_p)
+FREE_FN = CFUNCTYPE(None, c_void_p)
+TRANSPORT_VERSION = 1
+
+
+class Transport(Structure):
+    _fields_ = [("version", c_uint), ("self", c_void_p), ("send", SEND_FN), ("free", FREE_FN)]
+
+
+CREDENTIAL_FN = CFUNCTYPE(c_int, c_char_p, c_void_p, c_size_t, c_void_p)
+
+
+class SessionOptions(Structure):
+    _fields_ = [("version", c_uint), ("base_url", c_char_p), ("ca_file", c_char_p), ("ca_path", c_char_p),
+                ("pinned_public_key", c_char_p), ("insecure_skip_tls_verify", c_int),
+                ("connect_timeout_ms", c_long), ("timeout_ms", c_long), ("proxy", c_char_p),
+                ("user_agent", c_char_p), ("retry_attempts", c_uint), ("retry_base_ms", c_uint),
+                ("retry_max_ms", c_uint), ("max_response_size", c_size_t), ("log", POINTER(LogOptions)),
+                ("state_dir", c_char_p), ("transport", POINTER(Transport)),
+                ("credentials", CREDENTIAL_FN), ("credentials_payload", c_void_p),
+                ("issuer_ca_file", c_char_p)]
+
+
+class TokenOptions(Structure):
+    _fields_ = [("version", c_uint), ("backend", c_int), ("uri", c_char_p), ("serial", c_char_p),
+                ("label", c_char_p), ("module_path", c_char_p), ("soft_dir", c_char_p),
+                ("custom", c_void_p), ("log", POINTER(LogOptions))]
+
+
+class LoginOptions(Structure):
+    _fields_ = [("version", c_uint), ("purpose", c_int), ("allow_final_try", c_int)]
+
+
+class SofttokenOptions(Structure):
+    _fields_ = [("version", c_uint), ("label", c_char_p), ("serial", c_char_p), ("user_pin", c_char_p),
+                ("so_pin", c_char_p), ("max_tries", c_uint), ("kdf_iterations", c_uint)]
+
+
+class TokenInfo(Structure):
+    _fields_ = [("label", c_char_p), ("serial", c_char_p), ("manufacturer", c_char_p), ("model", c_char_p),
+                ("backend", c_char_p), ("module", c_char_p), ("uri", c_char_p), ("flags", c_uint),
+                ("user_pin", c_uint), ("so_pin", c_uint), ("tries_left", c_int), ("min_pin_len", c_size_t),
+                ("max_pin_len", c_size_t), ("logged_in", c_int)]
+
+
+class PinRequest(Structure):
+    _fields_ = [("token_label", c_char_p), ("token_serial", c_char_p), ("purpose", c_int), ("user", c_int),
+                ("tries_left", c_int), ("final_try", c_int), ("pin_flags", c_uint), ("min_len", c_size_t),
+                ("max_len", c_size_t)]
+
+
+PIN_FN = CFUNCTYPE(c_int, c_void_p, c_size_t, POINTER(PinRequest), c_void_p)
+FOREACH_FN = CFUNCTYPE(c_int, POINTER(TokenInfo), c_void_p)
+
+
+class OrderFilter(Structure):
+    _fields_ = [("version", c_uint), ("business", c_int), ("kind", c_int), ("from_", c_char_p),
+                ("to", c_char_p), ("number", c_char_p), ("per_page", c_uint)]
+
+
+WAIT_FN = CFUNCTYPE(c_int, c_void_p, c_uint64, c_void_p)
+
+
+class WaitOptions(Structure):
+    _fields_ = [("version", c_uint), ("conditions", c_uint), ("timeout_ms", c_uint64),
+                ("min_interval_ms", c_uint), ("max_interval_ms", c_uint), ("progress", WAIT_FN),
+                ("payload", c_void_p)]
+
+
+UPDATE_PROGRESS_FN = CFUNCTYPE(c_int, c_int, c_uint, c_void_p)
+
+
+class UpdateOptions(Structure):
+    _fields_ = [("version", c_uint), ("pin", PIN_FN), ("pin_payload", c_void_p), ("single_login", c_int),
+                ("allow_final_try", c_int), ("key_type", c_int), ("key_bits", c_uint), ("delete_old", c_int),
+                ("progress", UPDATE_PROGRESS_FN), ("progress_payload", c_void_p)]
+
+
+# Versions of the option structs these bindings fill.
+LOG_OPTIONS_VERSION = 1
+SESSION_OPTIONS_VERSION = 1
+TOKEN_OPTIONS_VERSION = 1
+LOGIN_OPTIONS_VERSION = 1
+SOFTTOKEN_OPTIONS_VERSION = 1
+ORDER_FILTER_VERSION = 1
+WAIT_OPTIONS_VERSION = 1
+UPDATE_OPTIONS_VERSION = 1
+
+PIN_MAX = 255
+BYTES = POINTER(c_ubyte)
+SIZE_P = POINTER(c_size_t)
+CCP = c_char_p
+I64 = c_int64
+
+# ---------------------------------------------------------------------------------- common.h
+zrca_init = _proto("zrca_init", c_int)
+zrca_shutdown = _proto("zrca_shutdown", c_int)
+zrca_version = _proto("zrca_version", CCP, POINTER(c_int), POINTER(c_int), POINTER(c_int))
+zrca_has_feature = _proto("zrca_has_feature", c_int, CCP)
+zrca_error_last = _proto("zrca_error_last", POINTER(Error))
+zrca_error_violation = _proto("zrca_error_violation", POINTER(Violation), c_size_t)
+zrca_error_clear = _proto("zrca_error_clear", None)
+zrca_strerror = _proto("zrca_strerror", CCP, c_int)
+zrca_status_name = _proto("zrca_status_name", CCP, c_int)
+zrca_free = _proto("zrca_free", None, c_void_p)
+for _n in ("cert_kind", "business", "id_type", "role"):
+    globals()["zrca_%s_name" % _n] = _proto("zrca_%s_name" % _n, CCP, c_int)
+    globals()["zrca_%s_label" % _n] = _proto("zrca_%s_label" % _n, CCP, c_int)
+    globals()["zrca_%s_from_name" % _n] = _proto("zrca_%s_from_name" % _n, c_int, CCP)
+zrca_log_options_init = _proto("zrca_log_options_init", c_int, POINTER(LogOptions), c_uint)
+zrca_log_set_global = _proto("zrca_log_set_global", c_int, POINTER(LogOptions))
+zrca_log_level_name = _proto("zrca_log_level_name", CCP, c_int)
+
+# ---------------------------------------------------------------------------------- session.h
+zrca_session_options_init = _proto("zrca_session_options_init", c_int, POINTER(SessionOptions), c_uint)
+zrca_session_new = _proto("zrca_session_new", c_int, POINTER(SessionP), POINTER(SessionOptions))
+zrca_session_free = _proto("zrca_session_free", None, SessionP)
+zrca_session_login = _proto("zrca_session_login", c_int, SessionP, CCP, CCP)
+zrca_session_logout = _proto("zrca_session_logout", c_int, SessionP)
+zrca_session_account = _proto("zrca_session_account", CCP, SessionP)
+zrca_session_role = _proto("zrca_session_role", c_int, SessionP)
+zrca_session_expires_at = _proto("zrca_session_expires_at", I64, SessionP)
+zrca_session_state_dir = _proto("zrca_session_state_dir", CCP, SessionP)
+
+zrca_session_enterprise = _proto("zrca_session_enterprise", c_int, POINTER(EnterpriseP), SessionP)
+zrca_enterprise_free = _proto("zrca_enterprise_free", None, EnterpriseP)
+for _n in ("name", "uscc", "legal_rep_name", "legal_rep_id_number", "address", "phone", "email"):
+    globals()["zrca_enterprise_" + _n] = _proto("zrca_enterprise_" + _n, CCP, EnterpriseP)
+zrca_enterprise_legal_rep_id_type = _proto("zrca_enterprise_legal_rep_id_type", c_int, EnterpriseP)
+zrca_enterprise_role = _proto("zrca_enterprise_role", c_int, EnterpriseP)
+
+zrca_session_certificates = _proto("zrca_session_certificates", c_int, POINTER(CertificateListP), SessionP,
+                                   c_int, c_int)
+zrca_certificate_list_free = _proto("zrca_certificate_list_free", None, CertificateListP)
+zrca_certificate_list_count = _proto("zrca_certificate_list_count", c_size_t, CertificateListP)
+zrca_certificate_list_get = _proto("zrca_certificate_list_get", CertificateP, CertificateListP, c_size_t)
+for _n in ("id", "not_before", "not_after", "days_left", "renewal_opens_at", "renewal_closes_at"):
+    globals()["zrca_certificate_" + _n] = _proto("zrca_certificate_" + _n, I64, CertificateP)
+for _n in ("holder", "holder_id_number", "serial", "subject", "issuer", "key_serial"):
+    globals()["zrca_certificate_" + _n] = _proto("zrca_certificate_" + _n, CCP, CertificateP)
+for _n in ("kind", "status", "renewable"):
+    globals()["zrca_certificate_" + _n] = _proto("zrca_certificate_" + _n, c_int, CertificateP)
+zrca_certificate_der = _proto("zrca_certificate_der", BYTES, CertificateP, SIZE_P)
+
+zrca_session_persons = _proto("zrca_session_persons", c_int, POINTER(PersonListP), SessionP)
+zrca_person_list_free = _proto("zrca_person_list_free", None, PersonListP)
+zrca_person_list_count = _proto("zrca_person_list_count", c_size_t, PersonListP)
+zrca_person_list_get = _proto("zrca_person_list_get", PersonP, PersonListP, c_size_t)
+for _n in ("id", "first_applied_at", "last_applied_at"):
+    globals()["zrca_person_" + _n] = _proto("zrca_person_" + _n, I64, PersonP)
+for _n in ("name", "id_number", "position"):
+    globals()["zrca_person_" + _n] = _proto("zrca_person_" + _n, CCP, PersonP)
+zrca_person_id_type = _proto("zrca_person_id_type", c_int, PersonP)
+
+zrca_session_fees = _proto("zrca_session_fees", c_int, POINTER(FeeScheduleP), SessionP)
+zrca_fee_schedule_free = _proto("zrca_fee_schedule_free", None, FeeScheduleP)
+zrca_fee_schedule_currency = _proto("zrca_fee_schedule_currency", CCP, FeeScheduleP)
+zrca_fee_schedule_includes_count = _proto("zrca_fee_schedule_includes_count", c_size_t, FeeScheduleP)
+zrca_fee_schedule_includes = _proto("zrca_fee_schedule_includes", CCP, FeeScheduleP, c_size_t)
+zrca_fee_schedule_count = _proto("zrca_fee_schedule_count", c_size_t, FeeScheduleP)
+zrca_fee_schedule_get = _proto("zrca_fee_schedule_get", FeeP, FeeScheduleP, c_size_t)
+zrca_fee_schedule_price = _proto("zrca_fee_schedule_price", c_int, POINTER(c_int64), FeeScheduleP, c_int,
+                                 c_int, c_int)
+zrca_fee_business = _proto("zrca_fee_business", c_int, FeeP)
+zrca_fee_kind = _proto("zrca_fee_kind", c_int, FeeP)
+zrca_fee_years = _proto("zrca_fee_years", c_int, FeeP)
+zrca_fee_price_fen = _proto("zrca_fee_price_fen", I64, FeeP)
+
+zrca_session_notifications = _proto("zrca_session_notifications", c_int, POINTER(NotificationListP),
+                                    SessionP)
+zrca_notification_list_free = _proto("zrca_notification_list_free", None, NotificationListP)
+zrca_notification_list_count = _proto("zrca_notification_list_count", c_size_t, NotificationListP)
+zrca_notification_list_get = _proto("zrca_notification_list_get", NotificationP, NotificationListP, c_size_t)
+zrca_notification_id = _proto("zrca_notification_id", I64, NotificationP)
+zrca_notification_sent_at = _proto("zrca_notification_sent_at", I64, NotificationP)
+for _n in ("channel", "mobile", "text", "order_number"):
+    globals()["zrca_notification_" + _n] = _proto("zrca_notification_" + _n, CCP, NotificationP)
+
+# ---------------------------------------------------------------------------------- sys/transport.h
+zrca_transport_response_set_status = _proto("zrca_transport_response_set_status", c_int, TransportResponseP,
+                                            c_int)
+zrca_transport_response_add_header = _proto("zrca_transport_response_add_header", c_int, TransportResponseP,
+                                            CCP, CCP)
+zrca_transport_response_write = _proto("zrca_transport_response_write", c_int, TransportResponseP, c_void_p,
+                                       c_size_t)
+zrca_transport_response_fail = _proto("zrca_transport_response_fail", c_int, TransportResponseP, c_int, c_int,
+                                      CCP)
+
+# ---------------------------------------------------------------------------------- application.h
+zrca_application_new = _proto("zrca_application_new", c_int, POINTER(ApplicationP), SessionP, c_int)
+zrca_application_free = _proto("zrca_application_free", None, ApplicationP)
+zrca_application_set_org = _proto("zrca_application_set_org", c_int, ApplicationP, c_uint, c_uint)
+zrca_application_set_legal_rep = _proto("zrca_application_set_legal_rep", c_int, ApplicationP, c_int, CCP,
+                                        c_uint, c_uint)
+zrca_application_add_person = _proto("zrca_application_add_person", c_int, ApplicationP, SIZE_P, CCP, CCP,
+                                     CCP, c_uint, c_uint)
+zrca_application_add_known_person = _proto("zrca_application_add_known_person", c_int, ApplicationP, SIZE_P,
+                                           PersonP, c_uint, c_uint)
+zrca_application_person_count = _proto("zrca_application_person_count", c_size_t, ApplicationP)
+zrca_application_attach_file = _proto("zrca_application_attach_file", c_int, ApplicationP, CCP, CCP)
+zrca_application_attach_data = _proto("zrca_application_attach_data", c_int, ApplicationP, CCP, c_char_p,
+                                      c_size_t, CCP)
+zrca_application_set_contact = _proto("zrca_application_set_contact", c_int, ApplicationP, CCP, CCP, CCP)
+zrca_application_set_remark = _proto("zrca_application_set_remark", c_int, ApplicationP, CCP)
+zrca_application_validate = _proto("zrca_application_validate", c_int, ApplicationP)
+zrca_application_amount = _proto("zrca_application_amount", c_int, POINTER(c_int64), ApplicationP)
+zrca_application_idempotency_key = _proto("zrca_application_idempotency_key", CCP, ApplicationP)
+zrca_application_submit = _proto("zrca_application_submit", c_int, POINTER(OrderP), ApplicationP)
+zrca_application_to_json = _proto("zrca_application_to_json", c_int, POINTER(c_void_p), ApplicationP)
+
+# ---------------------------------------------------------------------------------- order.h
+for _n in ("review_status", "order_status", "payment_status", "payment_method", "shipping_status",
+           "item_status", "order_action"):
+    globals()["zrca_%s_name" % _n] = _proto("zrca_%s_name" % _n, CCP, c_int)
+    globals()["zrca_%s_label" % _n] = _proto("zrca_%s_label" % _n, CCP, c_int)
+zrca_order_get = _proto("zrca_order_get", c_int, POINTER(OrderP), SessionP, CCP)
+zrca_order_free = _proto("zrca_order_free", None, OrderP)
+zrca_order_refresh = _proto("zrca_order_refresh", c_int, OrderP)
+for _n in ("number", "summary", "issuer", "review_comment", "contact_name", "contact_mobile", "contact_email"):
+    globals()["zrca_order_" + _n] = _proto("zrca_order_" + _n, CCP, OrderP)
+for _n in ("created_at", "updated_at", "amount_fen", "reviewed_at", "paid_at"):
+    globals()["zrca_order_" + _n] = _proto("zrca_order_" + _n, I64, OrderP)
+for _n in ("business", "review_status", "state", "payment_status", "payment_method", "shipping_status",
+           "rating"):
+    globals()["zrca_order_" + _n] = _proto("zrca_order_" + _n, c_int, OrderP)
+zrca_order_quantity = _proto("zrca_order_quantity", c_uint, OrderP)
+zrca_order_actions = _proto("zrca_order_actions", c_uint, OrderP)
+zrca_order_item_count = _proto("zrca_order_item_count", c_size_t, OrderP)
+zrca_order_item_at = _proto("zrca_order_item_at", OrderItemP, OrderP, c_size_t)
+for _n in ("index", "years", "quantity", "actions"):
+    globals()["zrca_order_item_" + _n] = _proto("zrca_order_item_" + _n, c_uint, OrderItemP)
+for _n in ("holder", "holder_id_number", "certificate_name", "certificate_type", "old_serial", "new_serial"):
+    globals()["zrca_order_item_" + _n] = _proto("zrca_order_item_" + _n, CCP, OrderItemP)
+zrca_order_item_kind = _proto("zrca_order_item_kind", c_int, OrderItemP)
+zrca_order_item_status = _proto("zrca_order_item_status", c_int, OrderItemP)
+zrca_order_item_price_fen = _proto("zrca_order_item_price_fen", I64, OrderItemP)
+zrca_order_cancel = _proto("zrca_order_cancel", c_int, OrderP, CCP)
+zrca_order_pay = _proto("zrca_order_pay", c_int, OrderP, c_int)
+zrca_order_resubmit = _proto("zrca_order_resubmit", c_int, OrderP)
+zrca_order_edit = _proto("zrca_order_edit", c_int, OrderP, ApplicationP)
+zrca_order_rate = _proto("zrca_order_rate", c_int, OrderP, c_int, CCP)
+zrca_order_filter_init = _proto("zrca_order_filter_init", c_int, POINTER(OrderFilter), c_uint)
+zrca_order_iter_new = _proto("zrca_order_iter_new", c_int, POINTER(OrderIterP), SessionP, POINTER(OrderFilter))
+zrca_order_iter_next = _proto("zrca_order_iter_next", c_int, OrderIterP, POINTER(OrderP))
+zrca_order_iter_total = _proto("zrca_order_iter_total", c_size_t, OrderIterP)
+zrca_order_iter_free = _proto("zrca_order_iter_free", None, OrderIterP)
+zrca_wait_options_init = _proto("zrca_wait_options_init", c_int, POINTER(WaitOptions), c_uint)
+zrca_order_wait = _proto("zrca_order_wait", c_int, OrderP, POINTER(WaitOptions))
+
+# ---------------------------------------------------------------------------------- token.h
+zrca_token_options_init = _proto("zrca_token_options_init", c_int, POINTER(TokenOptions), c_uint)
+zrca_login_options_init = _proto("zrca_login_options_init", c_int, POINTER(LoginOptions), c_uint)
+zrca_token_open = _proto("zrca_token_open", c_int, POINTER(TokenP), POINTER(TokenOptions))
+zrca_token_free = _proto("zrca_token_free", None, TokenP)
+zrca_token_foreach = _proto("zrca_token_foreach", c_int, POINTER(TokenOptions), FOREACH_FN, c_void_p)
+zrca_token_info_get = _proto("zrca_token_info_get", c_int, POINTER(POINTER(TokenInfo)), TokenP)
+zrca_token_pin_state = _proto("zrca_token_pin_state", c_int, POINTER(c_uint), POINTER(c_int), TokenP)
+zrca_token_login = _proto("zrca_token_login", c_int, TokenP, c_char_p, POINTER(LoginOptions))
+zrca_token_login_cb = _proto("zrca_token_login_cb", c_int, TokenP, PIN_FN, c_void_p, POINTER(LoginOptions))
+zrca_token_logout = _proto("zrca_token_logout", c_int, TokenP)
+zrca_token_change_pin = _proto("zrca_token_change_pin", c_int, TokenP, c_char_p, c_char_p, POINTER(LoginOptions))
+zrca_token_unlock = _proto("zrca_token_unlock", c_int, TokenP, c_char_p, c_char_p, POINTER(LoginOptions))
+zrca_token_list_certs = _proto("zrca_token_list_certs", c_int, POINTER(CertListP), TokenP)
+zrca_cert_list_count = _proto("zrca_cert_list_count", c_size_t, CertListP)
+zrca_cert_list_get = _proto("zrca_cert_list_get", CertP, CertListP, c_size_t)
+zrca_cert_list_find = _proto("zrca_cert_list_find", CertP, CertListP, CCP)
+zrca_cert_list_free = _proto("zrca_cert_list_free", None, CertListP)
+for _n in ("subject", "holder", "issuer", "serial", "fingerprint", "id", "label"):
+    globals()["zrca_cert_" + _n] = _proto("zrca_cert_" + _n, CCP, CertP)
+zrca_cert_not_before = _proto("zrca_cert_not_before", I64, CertP)
+zrca_cert_not_after = _proto("zrca_cert_not_after", I64, CertP)
+zrca_cert_key_type = _proto("zrca_cert_key_type", c_int, CertP)
+zrca_cert_key_bits = _proto("zrca_cert_key_bits", c_uint, CertP)
+zrca_cert_has_private_key = _proto("zrca_cert_has_private_key", c_int, CertP)
+zrca_cert_der = _proto("zrca_cert_der", BYTES, CertP, SIZE_P)
+zrca_token_write_cert = _proto("zrca_token_write_cert", c_int, TokenP, c_char_p, c_size_t, CCP)
+zrca_token_cert_set_label = _proto("zrca_token_cert_set_label", c_int, TokenP, CertP, CCP)
+zrca_token_cert_delete = _proto("zrca_token_cert_delete", c_int, TokenP, CertP)
+zrca_token_generate_key = _proto("zrca_token_generate_key", c_int, POINTER(KeyP), TokenP, c_int, c_uint, CCP)
+zrca_token_find_key = _proto("zrca_token_find_key", c_int, POINTER(KeyP), TokenP, CCP)
+zrca_cert_key = _proto("zrca_cert_key", c_int, POINTER(KeyP), TokenP, CertP)
+zrca_key_free = _proto("zrca_key_free", None, KeyP)
+zrca_key_id = _proto("zrca_key_id", CCP, KeyP)
+zrca_key_label = _proto("zrca_key_label", CCP, KeyP)
+zrca_key_get_type = _proto("zrca_key_get_type", c_int, KeyP)
+zrca_key_bits = _proto("zrca_key_bits", c_uint, KeyP)
+zrca_key_public_der = _proto("zrca_key_public_der", c_int, POINTER(BYTES), SIZE_P, KeyP)
+zrca_key_sign = _proto("zrca_key_sign", c_int, POINTER(BYTES), SIZE_P, KeyP, c_char_p, c_size_t)
+zrca_key_make_csr = _proto("zrca_key_make_csr", c_int, POINTER(BYTES), SIZE_P, KeyP, c_char_p, c_size_t)
+zrca_key_write_cert = _proto("zrca_key_write_cert", c_int, KeyP, c_char_p, c_size_t, CCP)
+zrca_key_set_label = _proto("zrca_key_set_label", c_int, KeyP, CCP)
+zrca_key_delete = _proto("zrca_key_delete", c_int, KeyP)
+zrca_token_read_data = _proto("zrca_token_read_data", c_int, POINTER(BYTES), SIZE_P, TokenP, CCP)
+zrca_token_write_data = _proto("zrca_token_write_data", c_int, TokenP, CCP, c_char_p, c_size_t)
+zrca_token_delete_data = _proto("zrca_token_delete_data", c_int, TokenP, CCP)
+zrca_softtoken_options_init = _proto("zrca_softtoken_options_init", c_int, POINTER(SofttokenOptions), c_uint)
+zrca_softtoken_create = _proto("zrca_softtoken_create", c_int, CCP, POINTER(SofttokenOptions))
+
+# ---------------------------------------------------------------------------------- update.h
+zrca_update_step_name = _proto("zrca_update_step_name", CCP, c_int)
+zrca_update_step_label = _proto("zrca_update_step_label", CCP, c_int)
+zrca_update_options_init = _proto("zrca_update_options_init", c_int, POINTER(UpdateOptions), c_uint)
+for _n in ("owner", "serial", "old_serial", "status", "seal_id", "seal_label"):
+    globals()["zrca_update_result_" + _n] = _proto("zrca_update_result_" + _n, CCP, UpdateResultP)
+for _n in ("not_before", "not_after", "old_not_after"):
+    globals()["zrca_update_result_" + _n] = _proto("zrca_update_result_" + _n, I64, UpdateResultP)
+zrca_update_result_der = _proto("zrca_update_result_der", BYTES, UpdateResultP, SIZE_P)
+zrca_update_result_free = _proto("zrca_update_result_free", None, UpdateResultP)
+zrca_update_item = _proto("zrca_update_item", c_int, POINTER(UpdateResultP), OrderP, c_uint, TokenP,
+                          POINTER(UpdateOptions))
+zrca_update_begin = _proto("zrca_update_begin", c_int, POINTER(UpdateP), OrderP, c_uint, TokenP,
+                           POINTER(UpdateOptions))
+zrca_update_next = _proto("zrca_update_next", c_int, UpdateP)
+zrca_update_step_run = _proto("zrca_update_step_run", c_int, UpdateP)
+zrca_update_get_result = _proto("zrca_update_get_result", UpdateResultP, UpdateP)
+zrca_update_free = _proto("zrca_update_free", None, UpdateP)
+zrca_update_resume = _proto("zrca_update_resume", c_int, POINTER(UpdateResultP), SessionP, CCP, c_uint, TokenP,
+                            POINTER(UpdateOptions))
+zrca_update_abort = _proto("zrca_update_abort", c_int, SessionP, CCP, c_uint, TokenP, POINTER(UpdateOptions))
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+def s(b: Optional[bytes]) -> Optional[str]:
+    """A C string from the library (UTF-8) as str, None for NULL."""
+    return None if b is None else b.decode("utf-8", "replace")
+
+
+def b(text: Optional[Any]) -> Optional[bytes]:
+    """A str (or path-like) as UTF-8 bytes for the library, None as NULL."""
+    if text is None:
+        return None
+    if isinstance(text, bytes):
+        return text
+    return os.fsencode(text) if isinstance(text, os.PathLike) else str(text).encode("utf-8")
+
+
+def take_bytes(ptr: Any, size: c_size_t) -> bytes:
+    """Copy a buffer the library handed out (free with zrca_free) and free it."""
+    try:
+        return ctypes.string_at(ptr, size.value) if ptr else b""
+    finally:
+        zrca_free(ctypes.cast(ptr, c_void_p))
+
+
+def borrowed_bytes(ptr: Any, size: c_size_t) -> bytes:
+    return ctypes.string_at(ptr, size.value) if ptr else b""
+
+
+def version() -> tuple:
+    ma, mi, pa = c_int(), c_int(), c_int()
+    text = zrca_version(ctypes.byref(ma), ctypes.byref(mi), ctypes.byref(pa))
+    return (ma.value, mi.value, pa.value, s(text))
+
+
+def _check_version() -> None:
+    ma, mi, pa, text = version()
+    if ma != REQUIRED_VERSION[0] or (ma, mi) < REQUIRED_VERSION:
+        raise LibraryError("%s is libzrca %s; these bindings need %d.%d or a later 1.x"
+                           % (LIBRARY_PATH, text, REQUIRED_VERSION[0], REQUIRED_VERSION[1]))
+
+
+_check_version()
+if zrca_init() < 0:
+    _e = zrca_error_last()
+    raise LibraryError("zrca_init() failed: %s" % (s(_e.contents.message) if _e else "unknown error"))
+# One reference held for the life of the process: handles may be freed by the garbage collector
+# after any point an atexit hook could choose, and the last zrca_shutdown() must follow them.

@@ -1,0 +1,397 @@
+"""The USB key (天威盾) or a software token: information, PIN, certificates, keys, data objects."""
+from __future__ import annotations
+
+import ctypes
+import datetime as _dt
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union, overload
+
+from . import _lib
+from ._callbacks import FOREACH_THUNK, PIN_THUNK, SecretBuffer, Slot, call
+from ._handle import Handle, PathLike, to_datetime
+from .enums import Backend, KeyType, LogLevel, PinFlag, PinPurpose, PinUser, TokenFlag
+from .log import LogCallback, make_log_options
+
+Secret = Union[str, bytes, bytearray]
+
+
+@dataclass(frozen=True)
+class PinRequest:
+    """What a PIN callback is asked: which token, what for, tries left (None if unknown)."""
+    token_label: str
+    token_serial: str
+    purpose: PinPurpose
+    user: PinUser
+    tries_left: Optional[int]
+    final_try: bool
+    pin_flags: PinFlag
+    min_len: int
+    max_len: int
+
+    @classmethod
+    def _from_c(cls, r: Any) -> "PinRequest":
+        return cls(_lib.s(r.token_label) or "", _lib.s(r.token_serial) or "", PinPurpose(r.purpose),
+                   PinUser(r.user), None if r.tries_left < 0 else r.tries_left, bool(r.final_try),
+                   PinFlag(r.pin_flags), int(r.min_len), int(r.max_len))
+
+
+#: A PIN callback: (request) -> the PIN (str, bytes or bytearray), or None to stop. A bytearray
+#: returned is zeroed once copied; never log the PIN.
+PinCallback = Callable[[PinRequest], Optional[Secret]]
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token's information and PIN state, as read (a snapshot)."""
+    label: str
+    serial: str
+    manufacturer: str
+    model: str
+    backend: str
+    module: str
+    uri: str
+    flags: TokenFlag
+    user_pin: PinFlag
+    so_pin: PinFlag
+    tries_left: Optional[int]
+    min_pin_len: int
+    max_pin_len: int
+    logged_in: bool
+
+    @classmethod
+    def _from_c(cls, i: Any) -> "TokenInfo":
+        return cls(_lib.s(i.label) or "", _lib.s(i.serial) or "", _lib.s(i.manufacturer) or "",
+                   _lib.s(i.model) or "", _lib.s(i.backend) or "", _lib.s(i.module) or "", _lib.s(i.uri) or "",
+                   TokenFlag(i.flags), PinFlag(i.user_pin), PinFlag(i.so_pin),
+                   None if i.tries_left < 0 else i.tries_left, int(i.min_pin_len), int(i.max_pin_len),
+                   bool(i.logged_in))
+
+
+def _token_options(backend: Backend, uri: Optional[str], serial: Optional[str], label: Optional[str],
+                   module_path: Optional[PathLike], soft_dir: Optional[PathLike],
+                   log: Optional[LogCallback], log_level: LogLevel) -> Tuple[_lib.TokenOptions, List[Any], Optional[Slot]]:
+    o = _lib.TokenOptions()
+    call(_lib.zrca_token_options_init, ctypes.byref(o), _lib.TOKEN_OPTIONS_VERSION)
+    o.backend = int(backend)
+    o.uri = _lib.b(uri)
+    o.serial = _lib.b(serial)
+    o.label = _lib.b(label)
+    o.module_path = os.fsencode(module_path) if module_path is not None else None
+    o.soft_dir = os.fsencode(soft_dir) if soft_dir is not None else None
+    keep: List[Any] = []
+    slot = None
+    if log is not None:
+        lo, slot = make_log_options(log, log_level)
+        keep.append(lo)
+        o.log = ctypes.pointer(lo)
+    return o, keep, slot
+
+
+def _login_options(purpose: PinPurpose, allow_final_try: bool) -> _lib.LoginOptions:
+    lo = _lib.LoginOptions()
+    call(_lib.zrca_login_options_init, ctypes.byref(lo), _lib.LOGIN_OPTIONS_VERSION)
+    lo.purpose = int(purpose)
+    lo.allow_final_try = 1 if allow_final_try else 0
+    return lo
+
+
+def list_tokens(*, backend: Backend = Backend.PKCS11, uri: Optional[str] = None, serial: Optional[str] = None,
+                label: Optional[str] = None, module_path: Optional[PathLike] = None,
+                soft_dir: Optional[PathLike] = None) -> List[TokenInfo]:
+    """The tokens the backend sees that match the selectors, without opening one."""
+    o, keep, _ = _token_options(backend, uri, serial, label, module_path, soft_dir, None, LogLevel.WARN)
+    found: List[TokenInfo] = []
+    slot = Slot(lambda info: found.append(info))
+    try:
+        call(_lib.zrca_token_foreach, ctypes.byref(o), FOREACH_THUNK, slot.payload, slots=[slot])
+    finally:
+        slot.release()
+    return found
+
+
+def create_softtoken(directory: PathLike, *, label: str, user_pin: Secret, so_pin: Secret,
+                     serial: Optional[str] = None, max_tries: int = 0, kdf_iterations: int = 0) -> None:
+    """Create a software token in ``directory`` (made if missing; must be empty)."""
+    o = _lib.SofttokenOptions()
+    call(_lib.zrca_softtoken_options_init, ctypes.byref(o), _lib.SOFTTOKEN_OPTIONS_VERSION)
+    o.label = _lib.b(label)
+    o.serial = _lib.b(serial)
+    o.max_tries = int(max_tries)
+    o.kdf_iterations = int(kdf_iterations)
+    with SecretBuffer(user_pin) as up, SecretBuffer(so_pin) as sp:
+        o.user_pin = ctypes.cast(up, ctypes.c_char_p)
+        o.so_pin = ctypes.cast(sp, ctypes.c_char_p)
+        try:
+            call(_lib.zrca_softtoken_create, os.fsencode(directory), ctypes.byref(o))
+        finally:
+            o.user_pin = None
+            o.so_pin = None
+
+
+class Token(Handle):
+    """One open token. ``Token(label="...", module_path=...)`` for PKCS#11 (p11-kit's modules by
+    default), ``Token(backend=Backend.SOFT, soft_dir=...)`` for the software token."""
+
+    _free_fn = _lib.zrca_token_free
+
+    def __init__(self, *, backend: Backend = Backend.PKCS11, uri: Optional[str] = None,
+                 serial: Optional[str] = None, label: Optional[str] = None,
+                 module_path: Optional[PathLike] = None, soft_dir: Optional[PathLike] = None,
+                 log: Optional[LogCallback] = None, log_level: LogLevel = LogLevel.WARN) -> None:
+        self._ptr = None
+        self._log_slot: Optional[Slot] = None
+        o, keep, slot = _token_options(backend, uri, serial, label, module_path, soft_dir, log, log_level)
+        p = _lib.TokenP()
+        try:
+            call(_lib.zrca_token_open, ctypes.byref(p), ctypes.byref(o))
+        except BaseException:
+            if slot is not None:
+                slot.release()
+            raise
+        self._log_slot = slot
+        super().__init__(p)
+
+    def _release(self, ptr: Any) -> None:
+        _lib.zrca_token_free(ptr)
+        if self._log_slot is not None:
+            self._log_slot.release()
+            self._log_slot = None
+
+    def info(self) -> TokenInfo:
+        out = ctypes.POINTER(_lib.TokenInfo)()
+        call(_lib.zrca_token_info_get, ctypes.byref(out), self._h)
+        return TokenInfo._from_c(out.contents)
+
+    def pin_state(self) -> Tuple[PinFlag, Optional[int]]:
+        """The user PIN's flags and tries left (None if unknown), read now."""
+        flags, tries = ctypes.c_uint(), ctypes.c_int()
+        call(_lib.zrca_token_pin_state, ctypes.byref(flags), ctypes.byref(tries), self._h)
+        return PinFlag(flags.value), (None if tries.value < 0 else tries.value)
+
+    def login(self, pin: Secret, *, purpose: PinPurpose = PinPurpose.LOGIN, allow_final_try: bool = False) -> None:
+        """Log in as the user. A wrong PIN raises PinIncorrect (``tries_left``); never retried."""
+        lo = _login_options(purpose, allow_final_try)
+        with SecretBuffer(pin) as buf:
+            call(_lib.zrca_token_login, self._h, buf, ctypes.byref(lo))
+
+    def login_with(self, pin: PinCallback, *, purpose: PinPurpose = PinPurpose.LOGIN,
+                   allow_final_try: bool = False) -> None:
+        """Log in with a PIN asked from a callback, once."""
+        lo = _login_options(purpose, allow_final_try)
+        slot = Slot(pin)
+        try:
+            call(_lib.zrca_token_login_cb, self._h, PIN_THUNK, slot.payload, ctypes.byref(lo), slots=[slot])
+        finally:
+            slot.release()
+
+    def logout(self) -> None:
+        call(_lib.zrca_token_logout, self._h)
+
+    def change_pin(self, old_pin: Secret, new_pin: Secret, *, allow_final_try: bool = False) -> None:
+        lo = _login_options(PinPurpose.CHANGE, allow_final_try)
+        with SecretBuffer(old_pin) as a, SecretBuffer(new_pin) as b:
+            call(_lib.zrca_token_change_pin, self._h, a, b, ctypes.byref(lo))
+
+    def unlock(self, so_pin: Secret, new_pin: Secret, *, allow_final_try: bool = False) -> None:
+        """Unlock the user PIN with the SO PIN and set a new one (解锁服务)."""
+        lo = _login_options(PinPurpose.UNLOCK, allow_final_try)
+        with SecretBuffer(so_pin) as a, SecretBuffer(new_pin) as b:
+            call(_lib.zrca_token_unlock, self._h, a, b, ctypes.byref(lo))
+
+    # -------------------------------------------------------------- certificates
+
+    def certificates(self) -> "TokenCertList":
+        p = _lib.CertListP()
+        call(_lib.zrca_token_list_certs, ctypes.byref(p), self._h)
+        return TokenCertList(p, self)
+
+    def write_cert(self, der: bytes, label: Optional[str] = None) -> None:
+        der = bytes(der)
+        call(_lib.zrca_token_write_cert, self._h, der, len(der), _lib.b(label))
+
+    # -------------------------------------------------------------- keys
+
+    def generate_key(self, key_type: KeyType = KeyType.EC_P256, bits: int = 0, label: str = "") -> "Key":
+        p = _lib.KeyP()
+        call(_lib.zrca_token_generate_key, ctypes.byref(p), self._h, int(key_type), int(bits), _lib.b(label))
+        return Key(p, self)
+
+    def find_key(self, id_hex: str) -> "Key":
+        p = _lib.KeyP()
+        call(_lib.zrca_token_find_key, ctypes.byref(p), self._h, _lib.b(id_hex))
+        return Key(p, self)
+
+    # -------------------------------------------------------------- data objects
+
+    def read_data(self, label: str) -> bytes:
+        out, n = _lib.BYTES(), ctypes.c_size_t()
+        call(_lib.zrca_token_read_data, ctypes.byref(out), ctypes.byref(n), self._h, _lib.b(label))
+        return _lib.take_bytes(out, n)
+
+    def write_data(self, label: str, data: bytes) -> None:
+        data = bytes(data)
+        call(_lib.zrca_token_write_data, self._h, _lib.b(label), data, len(data))
+
+    def delete_data(self, label: str) -> None:
+        call(_lib.zrca_token_delete_data, self._h, _lib.b(label))
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<Token closed>"
+        i = self.info()
+        return "<Token %s serial=%s (%s)>" % (i.label, i.serial, i.backend)
+
+
+class TokenCertificate:
+    """A certificate on a token, borrowed from its list (keeps the list, and so the token, alive)."""
+
+    __slots__ = ("_list", "_p")
+
+    def __init__(self, lst: "TokenCertList", p: Any) -> None:
+        self._list = lst
+        self._p = p
+
+    @property
+    def _c(self) -> Any:
+        self._list._h
+        return self._p
+
+    @property
+    def token(self) -> Token: return self._list.token
+    @property
+    def subject(self) -> str: return _lib.s(_lib.zrca_cert_subject(self._c)) or ""
+    @property
+    def holder(self) -> str: return _lib.s(_lib.zrca_cert_holder(self._c)) or ""
+    @property
+    def issuer(self) -> str: return _lib.s(_lib.zrca_cert_issuer(self._c)) or ""
+    @property
+    def serial(self) -> str:
+        """Upper-case hex as on the token (the platform prints lower-case)."""
+        return _lib.s(_lib.zrca_cert_serial(self._c)) or ""
+    @property
+    def not_before(self) -> Optional[_dt.datetime]: return to_datetime(_lib.zrca_cert_not_before(self._c))
+    @property
+    def not_after(self) -> Optional[_dt.datetime]: return to_datetime(_lib.zrca_cert_not_after(self._c))
+    @property
+    def key_type(self) -> KeyType: return KeyType(_lib.zrca_cert_key_type(self._c))
+    @property
+    def key_bits(self) -> int: return int(_lib.zrca_cert_key_bits(self._c))
+    @property
+    def fingerprint(self) -> str: return _lib.s(_lib.zrca_cert_fingerprint(self._c)) or ""
+    @property
+    def id(self) -> str: return _lib.s(_lib.zrca_cert_id(self._c)) or ""
+    @property
+    def label(self) -> str: return _lib.s(_lib.zrca_cert_label(self._c)) or ""
+    @property
+    def has_private_key(self) -> bool: return bool(_lib.zrca_cert_has_private_key(self._c))
+
+    @property
+    def der(self) -> bytes:
+        n = ctypes.c_size_t()
+        return _lib.borrowed_bytes(_lib.zrca_cert_der(self._c, ctypes.byref(n)), n)
+
+    def key(self) -> "Key":
+        """The key pair of this certificate (needs a login)."""
+        p = _lib.KeyP()
+        call(_lib.zrca_cert_key, ctypes.byref(p), self.token._h, self._c)
+        return Key(p, self.token)
+
+    def set_label(self, label: str) -> None:
+        call(_lib.zrca_token_cert_set_label, self.token._h, self._c, _lib.b(label))
+
+    def delete(self) -> None:
+        """Delete the certificate (not its key)."""
+        call(_lib.zrca_token_cert_delete, self.token._h, self._c)
+
+    def __repr__(self) -> str:
+        return "<TokenCertificate %s serial=%s until %s>" % (self.holder, self.serial, self.not_after)
+
+
+class TokenCertList(Handle, Sequence[TokenCertificate]):
+    """The certificates on a token with their parsed information."""
+
+    _free_fn = _lib.zrca_cert_list_free
+
+    def __init__(self, ptr: Any, token: Token) -> None:
+        super().__init__(ptr, token)
+        self.token = token
+
+    def __len__(self) -> int:
+        return int(_lib.zrca_cert_list_count(self._h))
+
+    @overload
+    def __getitem__(self, i: int) -> TokenCertificate: ...
+    @overload
+    def __getitem__(self, i: slice) -> List[TokenCertificate]: ...
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("list index out of range")
+        return TokenCertificate(self, _lib.zrca_cert_list_get(self._h, i))
+
+    def __iter__(self) -> Iterator[TokenCertificate]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def find(self, holder: str) -> Optional[TokenCertificate]:
+        """The certificate of ``holder`` (CN or whole subject); None if there is none."""
+        p = _lib.zrca_cert_list_find(self._h, _lib.b(holder))
+        return TokenCertificate(self, p) if p else None
+
+
+class Key(Handle):
+    """A key pair on a token (the handle; the key stays on the token when it is closed)."""
+
+    _free_fn = _lib.zrca_key_free
+
+    def __init__(self, ptr: Any, token: Token) -> None:
+        super().__init__(ptr, token)
+        self.token = token
+
+    @property
+    def id(self) -> str: return _lib.s(_lib.zrca_key_id(self._h)) or ""
+    @property
+    def label(self) -> str: return _lib.s(_lib.zrca_key_label(self._h)) or ""
+    @property
+    def type(self) -> KeyType: return KeyType(_lib.zrca_key_get_type(self._h))
+    @property
+    def bits(self) -> int: return int(_lib.zrca_key_bits(self._h))
+
+    def public_der(self) -> bytes:
+        """The public key as DER SubjectPublicKeyInfo."""
+        out, n = _lib.BYTES(), ctypes.c_size_t()
+        call(_lib.zrca_key_public_der, ctypes.byref(out), ctypes.byref(n), self._h)
+        return _lib.take_bytes(out, n)
+
+    def sign(self, data: bytes) -> bytes:
+        """SHA-256 signature on the token (RSA PKCS#1 v1.5, or DER ECDSA)."""
+        data = bytes(data)
+        out, n = _lib.BYTES(), ctypes.c_size_t()
+        call(_lib.zrca_key_sign, ctypes.byref(out), ctypes.byref(n), self._h, data, len(data))
+        return _lib.take_bytes(out, n)
+
+    def make_csr(self, subject_der: bytes) -> bytes:
+        """A DER PKCS#10 request for ``subject_der`` (a DER X.509 Name), signed on the token."""
+        subject_der = bytes(subject_der)
+        out, n = _lib.BYTES(), ctypes.c_size_t()
+        call(_lib.zrca_key_make_csr, ctypes.byref(out), ctypes.byref(n), self._h, subject_der, len(subject_der))
+        return _lib.take_bytes(out, n)
+
+    def write_cert(self, der: bytes, label: Optional[str] = None) -> None:
+        der = bytes(der)
+        call(_lib.zrca_key_write_cert, self._h, der, len(der), _lib.b(label))
+
+    def set_label(self, label: str) -> None:
+        call(_lib.zrca_key_set_label, self._h, _lib.b(label))
+
+    def delete(self) -> None:
+        call(_lib.zrca_key_delete, self._h)
+
+    def __repr__(self) -> str:
+        return "<Key closed>" if self.closed else "<Key %s %s/%d %s>" % (self.label, self.type.name, self.bits, self.id)
