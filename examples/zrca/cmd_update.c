@@ -1,0 +1,512 @@
+/*
+ * zrca: the seed's steps 6-11 (更新 → 一键更新 → PIN → 签章更新 → 证书更新成功),
+ * the e-seal records on the key, and renew --auto (the renewal planning API).
+ */
+#define _DEFAULT_SOURCE
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+int parse_key_type(cli *c, zrca_key_type *type, unsigned *bits)
+{
+    *type = ZRCA_KEY_NONE;
+    *bits = 0;
+    if (!c->key || strcmp(c->key, "same") == 0)
+        return 0;
+    if (strcmp(c->key, "ec") == 0 || strcmp(c->key, "p256") == 0) {
+        *type = ZRCA_KEY_EC_P256;
+        *bits = 256;
+    } else if (strcmp(c->key, "rsa2048") == 0 || strcmp(c->key, "rsa3072") == 0) {
+        *type = ZRCA_KEY_RSA;
+        *bits = c->key[3] == '2' ? 2048 : 3072;
+    } else {
+        return usage_error(c, "--key: ec, rsa2048, rsa3072 or same");
+    }
+    return 0;
+}
+
+/* What the old certificate looked like on the token before the update. */
+typedef struct old_cert {
+    char holder[256], serial[160];
+    int64_t not_before, not_after;
+    int found;
+} old_cert;
+
+static void find_old(zrca_token *t, const char *serial, old_cert *out)
+{
+    memset(out, 0, sizeof(*out));
+    zrca_cert_list *l = NULL;
+    if (!serial || zrca_token_list_certs(&l, t) < 0)
+        return;
+    for (size_t i = 0; i < zrca_cert_list_count(l); i++) {
+        const zrca_cert *ce = zrca_cert_list_get(l, i);
+        if (serial_eq(zrca_cert_serial(ce), serial)) {
+            snprintf(out->holder, sizeof(out->holder), "%s", zrca_cert_holder(ce));
+            serial_norm(zrca_cert_serial(ce), out->serial, sizeof(out->serial));
+            out->not_before = zrca_cert_not_before(ce);
+            out->not_after = zrca_cert_not_after(ce);
+            out->found = 1;
+        }
+    }
+    zrca_cert_list_free(l);
+}
+
+static int update_progress(zrca_update_step step, unsigned int item_index, void *payload)
+{
+    const cli *c = payload;
+    if (!c->json && step != ZRCA_STEP_DONE)
+        printf("  [%2d/13] 第%u项 %s (%s)\n", (int)step, item_index, zrca_update_step_label(step),
+               zrca_update_step_name(step));
+    fflush(stdout);
+    return 0;
+}
+
+static void result_print(const zrca_update_result *r, const old_cert *old)
+{
+    char a[32], b[32], x[32], y[32], va[80], vb[80];
+    snprintf(va, sizeof(va), "从 %s 到 %s", fmt_date(old->not_before, a),
+             fmt_date(old->found ? old->not_after : zrca_update_result_old_not_after(r), b));
+    snprintf(vb, sizeof(vb), "从 %s 到 %s", fmt_date(zrca_update_result_not_before(r), x),
+             fmt_date(zrca_update_result_not_after(r), y));
+    printf("\n  证书更新成功! (certificate updated)\n\n      ");
+    put_col("", 14);
+    put_col("旧证书 (old)", 36);
+    printf("新证书 (new)\n      ");
+    put_col("所有者", 14);
+    put_col(old->found ? old->holder : zrca_update_result_owner(r), 36);
+    printf("%s\n      ", zrca_update_result_owner(r));
+    put_col("序列号", 14);
+    put_col(zrca_update_result_old_serial(r), 36);
+    printf("%s\n      ", zrca_update_result_serial(r));
+    put_col("有效期", 14);
+    put_col(va, 36);
+    printf("%s\n      ", vb);
+    put_col("状态", 14);
+    put_col("已归档 (archived)", 36);
+    printf("%s\n", strcmp(zrca_update_result_status(r), "valid") == 0
+                       ? "有效 (valid)"
+                       : zrca_update_result_status(r));
+    if (zrca_update_result_seal_id(r)) {
+        printf("      ");
+        put_col("电子签章", 14);
+        put_col("", 36);
+        printf("%s (%s 至 %s)\n", zrca_update_result_seal_id(r), x, y);
+    }
+}
+
+static void result_json(jw *w, unsigned idx, const zrca_update_result *r, const old_cert *old)
+{
+    jw_obj(w);
+    jw_kint(w, "index", idx);
+    jw_kstr(w, "owner", zrca_update_result_owner(r));
+    jw_kstr(w, "status", zrca_update_result_status(r));
+    jw_key(w, "old");
+    jw_obj(w);
+    jw_kstr(w, "serial", zrca_update_result_old_serial(r));
+    jw_ktime(w, "not_before", old->not_before);
+    jw_ktime(w, "not_after", zrca_update_result_old_not_after(r));
+    jw_obj_end(w);
+    jw_key(w, "new");
+    jw_obj(w);
+    jw_kstr(w, "serial", zrca_update_result_serial(r));
+    jw_ktime(w, "not_before", zrca_update_result_not_before(r));
+    jw_ktime(w, "not_after", zrca_update_result_not_after(r));
+    jw_obj_end(w);
+    jw_kstr(w, "seal_id", zrca_update_result_seal_id(r));
+    jw_kstr(w, "seal_label", zrca_update_result_seal_label(r));
+    jw_obj_end(w);
+}
+
+int cmd_update(cli *c)
+{
+    if (c->nargs < 1)
+        return usage_error(c, "update: give the order number (and item numbers, default all "
+                              "that can be updated)");
+    zrca_update_options uo;
+    zrca_update_options_init(&uo, ZRCA_UPDATE_OPTIONS_VERSION);
+    int code = parse_key_type(c, &uo.key_type, &uo.key_bits);
+    if (code)
+        return code;
+    unsigned items[64];
+    size_t nitems = 0;
+    for (int i = 1; i < c->nargs; i++) {
+        char *end;
+        long v = strtol(c->args[i], &end, 10);
+        if (*end || v < 1 || v > 100000 || nitems == 64)
+            return usage_error(c, "update: '%s' is not an item number (序号, from 1)", c->args[i]);
+        items[nitems++] = (unsigned)v;
+    }
+    uo.pin = pin_prompt;
+    uo.pin_payload = c;
+    uo.single_login = c->single_login;
+    uo.delete_old = c->delete_old;
+    uo.progress = update_progress;
+    uo.progress_payload = c;
+    if ((code = connect_platform(c)))
+        return code;
+    zrca_order *o = NULL;
+    zrca_token *t = NULL;
+    int rc = zrca_order_get(&o, c->session, c->args[0]);
+    if (rc < 0)
+        return fail(c, rc, "order");
+    if (nitems == 0)
+        for (size_t i = 0; i < zrca_order_item_count(o) && nitems < 64; i++) {
+            const zrca_order_item *it = zrca_order_item_at(o, i);
+            if (zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE)
+                items[nitems++] = zrca_order_item_index(it);
+        }
+    if (nitems == 0 && !c->abort_update) {
+        code = tool_error(
+            c, EXIT_STATE, "no item of order %s can be updated now (审核状态 %s, 订单状态 %s)",
+            zrca_order_number(o), zrca_review_status_label(zrca_order_review_status(o)),
+            zrca_order_status_label(zrca_order_state(o)));
+        zrca_order_free(o);
+        return code;
+    }
+    if ((code = open_token(c, &t))) {
+        zrca_order_free(o);
+        return code;
+    }
+    const zrca_token_info *ti = NULL;
+    if ((rc = zrca_token_info_get(&ti, t)) < 0) {
+        zrca_token_free(t);
+        zrca_order_free(o);
+        return fail(c, rc, "token");
+    }
+    if (c->abort_update) {
+        for (size_t k = 0; rc == 0 && k < nitems; k++)
+            rc = zrca_update_abort(c->session, c->args[0], items[k], t, &uo);
+        zrca_token_free(t);
+        zrca_order_free(o);
+        if (rc < 0)
+            return fail(c, rc, "abort");
+        if (c->json) {
+            jw_obj(&c->w);
+            jw_kbool(&c->w, "ok", 1);
+            jw_kbool(&c->w, "aborted", 1);
+            jw_obj_end(&c->w);
+            jw_end(&c->w);
+        } else {
+            printf("已取消未完成的更新 (the unfinished update is aborted; the old certificate is "
+                   "untouched)\n");
+        }
+        return EXIT_OK;
+    }
+    say(c, "一键更新 (one-click update) of order %s on key %s (%s)\n", zrca_order_number(o),
+        ti->serial, ti->label);
+    if (c->json) {
+        jw_obj(&c->w);
+        jw_kstr(&c->w, "order", zrca_order_number(o));
+        jw_key(&c->w, "token");
+        jw_obj(&c->w);
+        jw_kstr(&c->w, "serial", ti->serial);
+        jw_kstr(&c->w, "label", ti->label);
+        jw_obj_end(&c->w);
+        jw_key(&c->w, "items");
+        jw_arr(&c->w);
+    }
+    const char *failed_what = NULL;
+    for (size_t k = 0; k < nitems && rc == 0; k++) {
+        const zrca_order_item *it = NULL;
+        for (size_t i = 0; i < zrca_order_item_count(o); i++)
+            if (zrca_order_item_index(zrca_order_item_at(o, i)) == items[k])
+                it = zrca_order_item_at(o, i);
+        old_cert old;
+        find_old(t, it ? zrca_order_item_old_serial(it) : NULL, &old);
+        if (it)
+            say(c, "== 第%u项: %s, %s, 旧证书 %s\n", items[k], zrca_order_item_holder(it),
+                zrca_order_item_certificate_type(it),
+                zrca_order_item_old_serial(it) ? zrca_order_item_old_serial(it) : "-");
+        zrca_update_result *r = NULL;
+        rc = zrca_update_item(&r, o, items[k], t, &uo);
+        if (rc < 0) {
+            failed_what = "update";
+            break;
+        }
+        if (c->json)
+            result_json(&c->w, items[k], r, &old);
+        else
+            result_print(r, &old);
+        zrca_update_result_free(r);
+    }
+    if (c->json) {
+        jw_arr_end(&c->w);
+        jw_kbool(&c->w, "ok", rc == 0);
+        if (rc == 0)
+            jw_kstr(&c->w, "order_status", zrca_order_status_name(zrca_order_state(o)));
+        jw_obj_end(&c->w);
+        jw_end(&c->w);
+    } else if (rc == 0) {
+        printf("\n订单状态 (order status): %s\n", zrca_order_status_label(zrca_order_state(o)));
+    }
+    zrca_token_free(t);
+    zrca_order_free(o);
+    if (rc < 0) {
+        int json = c->json;
+        c->json = 0; /* the document above is closed; the error goes to stderr */
+        code = fail(c, rc, failed_what);
+        c->json = json;
+        fprintf(stderr, "zrca: the journal keeps the update: run the same command again to "
+                        "resume it, or add --abort to drop it\n");
+        return code;
+    }
+    return EXIT_OK;
+}
+
+/* ---- the e-seal records on the key ------------------------------------------------------- */
+
+int cmd_seal(cli *c)
+{
+    zrca_token *t = NULL;
+    int code = open_token(c, &t);
+    if (code)
+        return code;
+    zrca_cert_list *l = NULL;
+    int rc = zrca_token_list_certs(&l, t);
+    if (rc < 0) {
+        zrca_token_free(t);
+        return fail(c, rc, "certificates");
+    }
+    if (c->json) {
+        jw_obj(&c->w);
+        jw_kbool(&c->w, "ok", 1);
+        jw_key(&c->w, "seals");
+        jw_arr(&c->w);
+    } else {
+        printf("电子签章 (e-seal records on the key)\n");
+    }
+    size_t shown = 0, bad = 0;
+    for (size_t i = 0; i < zrca_cert_list_count(l); i++) {
+        const zrca_cert *ce = zrca_cert_list_get(l, i);
+        if (c->serial && !serial_eq(c->serial, zrca_cert_serial(ce)))
+            continue;
+        char norm[160], label[200];
+        serial_norm(zrca_cert_serial(ce), norm, sizeof(norm));
+        snprintf(label, sizeof(label), "zrca-seal-%s", norm);
+        unsigned char *data = NULL;
+        size_t len = 0;
+        rc = zrca_token_read_data(&data, &len, t, label);
+        if (rc == ZRCA_ENOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc < 0)
+            break;
+        char *sid = json_member((const char *)data, "seal_id");
+        char *name = json_member((const char *)data, "name");
+        char *from = json_member((const char *)data, "valid_from");
+        char *to = json_member((const char *)data, "valid_to");
+        char *sha = json_member((const char *)data, "certificate_sha256");
+        char *img = json_member((const char *)data, "image_type");
+        char fp[80];
+        serial_norm(zrca_cert_fingerprint(ce), fp, sizeof(fp));
+        int bound = sha && strlen(sha) == strlen(zrca_cert_fingerprint(ce)) &&
+                    strcmp(serial_norm(sha, label, sizeof(label)), fp) == 0;
+        bad += !bound;
+        shown++;
+        if (c->json) {
+            jw_obj(&c->w);
+            jw_kstr(&c->w, "seal_id", sid);
+            jw_kstr(&c->w, "name", name);
+            jw_kstr(&c->w, "valid_from", from);
+            jw_kstr(&c->w, "valid_to", to);
+            jw_kstr(&c->w, "image_type", img);
+            jw_kstr(&c->w, "certificate_serial", norm);
+            jw_kstr(&c->w, "certificate_holder", zrca_cert_holder(ce));
+            jw_kbool(&c->w, "bound_to_certificate", bound);
+            jw_obj_end(&c->w);
+        } else {
+            printf("  签章 %s: %s\n", sid ? sid : "?", name ? name : "?");
+            printf("    签章有效期: 从 %.10s 到 %.10s\n", from ? from : "?", to ? to : "?");
+            printf("    绑定证书:   %s (%s) %s\n", norm, zrca_cert_holder(ce),
+                   bound ? "✓ 与证书一致" : "✗ 与证书不一致 (bound to another certificate)");
+        }
+        free(sid);
+        free(name);
+        free(from);
+        free(to);
+        free(sha);
+        free(img);
+        zrca_free(data);
+    }
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    if (rc < 0)
+        return fail(c, rc, "seal");
+    if (c->json) {
+        jw_arr_end(&c->w);
+        jw_obj_end(&c->w);
+        jw_end(&c->w);
+    } else if (shown == 0) {
+        printf("  (none: a seal is written by the e-seal update that follows a certificate "
+               "update)\n");
+    }
+    if (c->serial && shown == 0)
+        return tool_error(c, EXIT_NOTFOUND, "no e-seal record for certificate %s", c->serial);
+    return bad ? tool_error(c, EXIT_VERIFY, "%zu e-seal record(s) not bound to their certificate",
+                            bad)
+               : EXIT_OK;
+}
+
+/* ---- renew --auto -------------------------------------------------------------------------- */
+
+static const char *const SCAN_EXT[] = {"jpg", "jpeg", "pdf", "png", "bmp", "gif"};
+
+/* --scan NAME=FILE or ID=FILE, else --scan-dir DIR/<ID number>.<ext>. */
+static const char *find_scan(const char *holder, const char *id_number, void *payload)
+{
+    cli *c = payload;
+    for (size_t i = 0; i < c->nscan; i++) {
+        const char *eq = strchr(c->scans[i], '=');
+        if (!eq)
+            continue;
+        size_t n = (size_t)(eq - c->scans[i]);
+        if ((holder && strlen(holder) == n && memcmp(holder, c->scans[i], n) == 0) ||
+            (id_number && strlen(id_number) == n && memcmp(id_number, c->scans[i], n) == 0))
+            return eq + 1;
+    }
+    static char path[4096];
+    for (size_t k = 0; c->scan_dir && id_number && k < sizeof(SCAN_EXT) / sizeof(SCAN_EXT[0]);
+         k++) {
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s.%s", c->scan_dir, id_number, SCAN_EXT[k]);
+        if (stat(path, &st) == 0)
+            return path;
+    }
+    return NULL;
+}
+
+static const char *outcome_name(zrca_renew_outcome o)
+{
+    static const char *const n[] = {"planned", "submitted", "updated", "no_token", "failed"};
+    return (unsigned)o < 5 ? n[o] : "unknown";
+}
+
+static const char *outcome_label(zrca_renew_outcome o)
+{
+    static const char *const n[] = {"待续期 (would renew)", "已提交申请 (filed)",
+                                    "已更新 (renewed)", "未插入证书 (key not present)",
+                                    "更新失败 (failed)"};
+    return (unsigned)o < 5 ? n[o] : "未知";
+}
+
+int cmd_renew(cli *c)
+{
+    if (!c->auto_renew)
+        return usage_error(c, "renew: only --auto exists: plan, apply, wait for the approval "
+                              "and update every due certificate on the key");
+    zrca_update_options uo;
+    zrca_update_options_init(&uo, ZRCA_UPDATE_OPTIONS_VERSION);
+    int code = parse_key_type(c, &uo.key_type, &uo.key_bits);
+    if (code)
+        return code;
+    uo.pin = pin_prompt;
+    uo.pin_payload = c;
+    uo.single_login = c->single_login;
+    uo.delete_old = c->delete_old;
+    uo.progress = update_progress;
+    uo.progress_payload = c;
+    zrca_plan_options po;
+    zrca_plan_options_init(&po, ZRCA_PLAN_OPTIONS_VERSION);
+    po.window_days = c->window_days > 0 ? (unsigned)c->window_days : 0;
+    po.include_absent = c->include_absent;
+    po.commitment_letter = c->letter;
+    po.person_scan = find_scan;
+    po.scan_payload = c;
+    po.contact_name = c->contact;
+    po.contact_mobile = c->mobile;
+    po.contact_email = c->email;
+    zrca_wait_options wo;
+    zrca_wait_options_init(&wo, ZRCA_WAIT_OPTIONS_VERSION);
+    wo.timeout_ms = (uint64_t)(c->timeout_s > 0 ? c->timeout_s : 600) * 1000u;
+    wo.min_interval_ms = (unsigned)(c->interval_s > 0 ? c->interval_s : 1) * 1000u;
+    zrca_renew_options ro;
+    zrca_renew_options_init(&ro, ZRCA_RENEW_OPTIONS_VERSION);
+    ro.plan = &po;
+    ro.update = &uo;
+    ro.wait = &wo;
+    ro.dry_run = c->dry_run;
+    ro.no_wait = c->no_wait;
+
+    if ((code = connect_platform(c)))
+        return code;
+    /* The selected key, or the only one present; none present is fine (nothing matches). */
+    zrca_token *t = NULL;
+    zrca_token_options to;
+    int selected = token_selection(c, &to);
+    int rc = zrca_token_open(&t, &to);
+    if (rc == ZRCA_ETOKEN_ABSENT && !selected) {
+        t = NULL;
+        rc = 0;
+    }
+    if (rc < 0)
+        return fail(c, rc, "token");
+    zrca_renew_report *rep = NULL;
+    if (!c->json)
+        printf("续期计划 (renewal plan): certificates ending within %u days%s\n",
+               po.window_days ? po.window_days : 90u,
+               c->dry_run ? ", dry run (nothing is sent)" : "");
+    rc = zrca_renew_auto(&rep, c->session, t ? &t : NULL, t ? 1 : 0, &ro);
+    if (rc < 0 && !rep) {
+        zrca_token_free(t);
+        return fail(c, rc, "renew");
+    }
+    size_t n = zrca_renew_report_count(rep);
+    if (c->json) {
+        jw_obj(&c->w);
+        jw_kbool(&c->w, "ok", rc == 0);
+        jw_kbool(&c->w, "nothing_to_renew", rep && n == 0);
+        jw_kbool(&c->w, "dry_run", c->dry_run);
+        jw_kstr(&c->w, "order", rep ? zrca_renew_report_order(rep) : NULL);
+        jw_key(&c->w, "certificates");
+        jw_arr(&c->w);
+    } else if (rep && n == 0) {
+        printf("没有需要续期的证书 (nothing to renew)\n");
+    } else if (rep && zrca_renew_report_order(rep)) {
+        printf("续期订单 (order): %s\n", zrca_renew_report_order(rep));
+    }
+    for (size_t i = 0; i < n; i++) {
+        zrca_renew_outcome oc = zrca_renew_report_outcome(rep, i);
+        if (c->json) {
+            jw_obj(&c->w);
+            jw_kstr(&c->w, "holder", zrca_renew_report_holder(rep, i));
+            jw_kstr(&c->w, "kind", zrca_cert_kind_name(zrca_renew_report_kind(rep, i)));
+            jw_kstr(&c->w, "old_serial", zrca_renew_report_old_serial(rep, i));
+            jw_ktime(&c->w, "old_not_after", zrca_renew_report_old_not_after(rep, i));
+            jw_kstr(&c->w, "outcome", outcome_name(oc));
+            jw_kstr(&c->w, "new_serial", zrca_renew_report_new_serial(rep, i));
+            jw_ktime(&c->w, "new_not_after", zrca_renew_report_new_not_after(rep, i));
+            int err = zrca_renew_report_error(rep, i);
+            jw_kstr(&c->w, "error", err ? zrca_status_name(err) : NULL);
+            jw_obj_end(&c->w);
+        } else {
+            char a[32], b[32];
+            printf("  %s %s: %s → %s  %s", zrca_cert_kind_label(zrca_renew_report_kind(rep, i)),
+                   zrca_renew_report_holder(rep, i), zrca_renew_report_old_serial(rep, i),
+                   fmt_date(zrca_renew_report_old_not_after(rep, i), a), outcome_label(oc));
+            if (oc == ZRCA_RENEW_UPDATED)
+                printf(": %s, 有效期至 %s", zrca_renew_report_new_serial(rep, i),
+                       fmt_date(zrca_renew_report_new_not_after(rep, i), b));
+            printf("\n");
+        }
+    }
+    if (c->json) {
+        jw_arr_end(&c->w);
+        jw_obj_end(&c->w);
+        jw_end(&c->w);
+    }
+    zrca_renew_report_free(rep);
+    zrca_token_free(t);
+    if (rc < 0) {
+        int json = c->json;
+        c->json = 0; /* the report is printed: the error goes to stderr */
+        code = fail(c, rc, "renew");
+        c->json = json;
+        return code;
+    }
+    return EXIT_OK;
+}

@@ -1,0 +1,573 @@
+/*
+ * zrca: the command-line tool of libzrca. Renews the CA certificates on USB
+ * keys for the China Gas e-procurement platform the way the seed's portal
+ * and i信 do, from a shell or a script:
+ *
+ *   zrca login | certs | persons | notifications
+ *   zrca apply ... | orders [--watch] | order NUMBER [--wait]
+ *   zrca update NUMBER [ITEM...] | seal | renew --auto
+ *   zrca token list|info|pin|keygen|csr|provision-csr|import-cert|change-pin|unlock|init-soft
+ *
+ * Every command logs in by itself (the platform connection comes from
+ * options or ZRCA_* variables); --json prints one JSON document on stdout.
+ * Exit codes and everything else: doc/zrca.1.
+ */
+#define _DEFAULT_SOURCE
+#define _POSIX_C_SOURCE 200809L
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct command {
+    const char *name;
+    int (*fn)(cli *c);
+    int platform; /* takes the platform options */
+    int token;    /* takes the token options */
+    const char *summary;
+} command;
+
+static int cmd_version(cli *c);
+
+static const command COMMANDS[] = {
+    {"login", cmd_login, 1, 0, "check the account: print the account, enterprise and role"},
+    {"certs", cmd_certs, 1, 0, "证书信息: the account's certificates and their validity"},
+    {"persons", cmd_persons, 1, 0, "the people applied for before (添加 picks from them)"},
+    {"notifications", cmd_notifications, 1, 0, "the SMS the platform sent (通知短信)"},
+    {"apply", cmd_apply, 1, 0, "证书续期: fill, check and file a renewal application"},
+    {"orders", cmd_orders, 1, 0, "订单管理: the order list; --watch until reviewed"},
+    {"order", cmd_order, 1, 0, "one order's detail; --wait for the review; pay, cancel, ..."},
+    {"update", cmd_update, 1, 1, "更新 → 一键更新: renew an approved item on the key (PIN twice)"},
+    {"seal", cmd_seal, 0, 1, "the e-seal records (电子签章) on the key"},
+    {"renew", cmd_renew, 1, 1, "renew --auto: plan, apply, wait, update every due certificate"},
+    {"token", cmd_token, 0, 1, "the key: list, info, pin, keygen, csr, import-cert, unlock, ..."},
+    {"version", cmd_version, 0, 0, "the library's version"},
+};
+
+enum {
+    O_URL = 256,
+    O_CA_FILE,
+    O_ISSUER_CA_FILE,
+    O_PINNED_KEY,
+    O_ACCOUNT,
+    O_PASSWORD_FILE,
+    O_STATE_DIR,
+    O_TOKEN_URI,
+    O_TOKEN_LABEL,
+    O_TOKEN_SERIAL,
+    O_MODULE,
+    O_SOFT_DIR,
+    O_PIN_FILE,
+    O_SO_PIN_FILE,
+    O_NEW_PIN_FILE,
+    O_JSON,
+    O_TIMEOUT,
+    O_INTERVAL,
+    O_KIND,
+    O_STATUS,
+    O_BUSINESS,
+    O_FROM,
+    O_TO,
+    O_NUMBER,
+    O_WATCH,
+    O_WAIT,
+    O_ORG,
+    O_LEGAL_REP,
+    O_LEGAL_REP_SCAN,
+    O_PERSON,
+    O_ID_SCAN,
+    O_LETTER,
+    O_CONTACT,
+    O_MOBILE,
+    O_EMAIL,
+    O_YEARS,
+    O_REMARK,
+    O_DRY_RUN,
+    O_PAY,
+    O_CANCEL,
+    O_REASON,
+    O_RESUBMIT,
+    O_RATE,
+    O_COMMENT,
+    O_SINGLE_LOGIN,
+    O_DELETE_OLD,
+    O_KEY,
+    O_ABORT,
+    O_SERIAL,
+    O_AUTO,
+    O_WINDOW_DAYS,
+    O_NO_WAIT,
+    O_INCLUDE_ABSENT,
+    O_SCAN,
+    O_SCAN_DIR,
+    O_KEY_LABEL,
+    O_KEY_ID,
+    O_SUBJECT,
+    O_OUT,
+    O_PEM,
+};
+
+static const struct option LONG_OPTS[] = {
+    {"url", required_argument, NULL, O_URL},
+    {"ca-file", required_argument, NULL, O_CA_FILE},
+    {"issuer-ca-file", required_argument, NULL, O_ISSUER_CA_FILE},
+    {"pinned-key", required_argument, NULL, O_PINNED_KEY},
+    {"account", required_argument, NULL, O_ACCOUNT},
+    {"password-file", required_argument, NULL, O_PASSWORD_FILE},
+    {"state-dir", required_argument, NULL, O_STATE_DIR},
+    {"token-uri", required_argument, NULL, O_TOKEN_URI},
+    {"token-label", required_argument, NULL, O_TOKEN_LABEL},
+    {"token-serial", required_argument, NULL, O_TOKEN_SERIAL},
+    {"module", required_argument, NULL, O_MODULE},
+    {"soft-dir", required_argument, NULL, O_SOFT_DIR},
+    {"pin-file", required_argument, NULL, O_PIN_FILE},
+    {"so-pin-file", required_argument, NULL, O_SO_PIN_FILE},
+    {"new-pin-file", required_argument, NULL, O_NEW_PIN_FILE},
+    {"json", no_argument, NULL, O_JSON},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"timeout", required_argument, NULL, O_TIMEOUT},
+    {"interval", required_argument, NULL, O_INTERVAL},
+    {"kind", required_argument, NULL, O_KIND},
+    {"status", required_argument, NULL, O_STATUS},
+    {"business", required_argument, NULL, O_BUSINESS},
+    {"from", required_argument, NULL, O_FROM},
+    {"to", required_argument, NULL, O_TO},
+    {"number", required_argument, NULL, O_NUMBER},
+    {"watch", no_argument, NULL, O_WATCH},
+    {"wait", no_argument, NULL, O_WAIT},
+    {"org", no_argument, NULL, O_ORG},
+    {"legal-rep", optional_argument, NULL, O_LEGAL_REP},
+    {"legal-rep-scan", required_argument, NULL, O_LEGAL_REP_SCAN},
+    {"person", required_argument, NULL, O_PERSON},
+    {"id-scan", required_argument, NULL, O_ID_SCAN},
+    {"letter", required_argument, NULL, O_LETTER},
+    {"contact", required_argument, NULL, O_CONTACT},
+    {"mobile", required_argument, NULL, O_MOBILE},
+    {"email", required_argument, NULL, O_EMAIL},
+    {"years", required_argument, NULL, O_YEARS},
+    {"remark", required_argument, NULL, O_REMARK},
+    {"dry-run", no_argument, NULL, O_DRY_RUN},
+    {"pay", required_argument, NULL, O_PAY},
+    {"cancel", no_argument, NULL, O_CANCEL},
+    {"reason", required_argument, NULL, O_REASON},
+    {"resubmit", no_argument, NULL, O_RESUBMIT},
+    {"rate", required_argument, NULL, O_RATE},
+    {"comment", required_argument, NULL, O_COMMENT},
+    {"single-login", no_argument, NULL, O_SINGLE_LOGIN},
+    {"delete-old", no_argument, NULL, O_DELETE_OLD},
+    {"key", required_argument, NULL, O_KEY},
+    {"abort", no_argument, NULL, O_ABORT},
+    {"serial", required_argument, NULL, O_SERIAL},
+    {"auto", no_argument, NULL, O_AUTO},
+    {"window-days", required_argument, NULL, O_WINDOW_DAYS},
+    {"no-wait", no_argument, NULL, O_NO_WAIT},
+    {"include-absent", no_argument, NULL, O_INCLUDE_ABSENT},
+    {"scan", required_argument, NULL, O_SCAN},
+    {"scan-dir", required_argument, NULL, O_SCAN_DIR},
+    {"key-label", required_argument, NULL, O_KEY_LABEL},
+    {"key-id", required_argument, NULL, O_KEY_ID},
+    {"subject", required_argument, NULL, O_SUBJECT},
+    {"out", required_argument, NULL, O_OUT},
+    {"pem", no_argument, NULL, O_PEM},
+    {NULL, 0, NULL, 0},
+};
+
+/*
+ * Which command takes which option: "*" every command, "P" those that use
+ * the platform, "T" those that use the token, else a list of command names.
+ */
+static const struct {
+    int opt;
+    const char *cmds;
+} OPT_CMDS[] = {
+    {O_URL, "P"},
+    {O_CA_FILE, "P"},
+    {O_ISSUER_CA_FILE, "P"},
+    {O_PINNED_KEY, "P"},
+    {O_ACCOUNT, "P"},
+    {O_PASSWORD_FILE, "P"},
+    {O_STATE_DIR, "P"},
+    {O_TOKEN_URI, "T"},
+    {O_TOKEN_LABEL, "T"},
+    {O_TOKEN_SERIAL, "T"},
+    {O_MODULE, "T"},
+    {O_SOFT_DIR, "T"},
+    {O_PIN_FILE, "T"},
+    {O_SO_PIN_FILE, " token "},
+    {O_NEW_PIN_FILE, " token "},
+    {O_JSON, "*"},
+    {'v', "*"},
+    {'h', "*"},
+    {O_TIMEOUT, " orders order renew "},
+    {O_INTERVAL, " orders order renew "},
+    {O_KIND, " certs orders "},
+    {O_STATUS, " certs "},
+    {O_BUSINESS, " orders "},
+    {O_FROM, " orders "},
+    {O_TO, " orders "},
+    {O_NUMBER, " orders notifications "},
+    {O_WATCH, " orders "},
+    {O_WAIT, " order "},
+    {O_ORG, " apply "},
+    {O_LEGAL_REP, " apply "},
+    {O_LEGAL_REP_SCAN, " apply "},
+    {O_PERSON, " apply "},
+    {O_ID_SCAN, " apply "},
+    {O_LETTER, " apply renew "},
+    {O_CONTACT, " apply renew "},
+    {O_MOBILE, " apply renew "},
+    {O_EMAIL, " apply renew "},
+    {O_YEARS, " apply "},
+    {O_REMARK, " apply "},
+    {O_DRY_RUN, " apply renew "},
+    {O_PAY, " order "},
+    {O_CANCEL, " order "},
+    {O_REASON, " order "},
+    {O_RESUBMIT, " order "},
+    {O_RATE, " order "},
+    {O_COMMENT, " order "},
+    {O_SINGLE_LOGIN, " update renew "},
+    {O_DELETE_OLD, " update renew "},
+    {O_KEY, " update renew token "},
+    {O_ABORT, " update "},
+    {O_SERIAL, " seal "},
+    {O_AUTO, " renew "},
+    {O_WINDOW_DAYS, " renew "},
+    {O_NO_WAIT, " renew "},
+    {O_INCLUDE_ABSENT, " renew "},
+    {O_SCAN, " renew "},
+    {O_SCAN_DIR, " renew "},
+    {O_KEY_LABEL, " token "},
+    {O_KEY_ID, " token "},
+    {O_SUBJECT, " token "},
+    {O_OUT, " token "},
+    {O_PEM, " token "},
+};
+
+static const char *opt_name(int opt)
+{
+    for (const struct option *o = LONG_OPTS; o->name; o++)
+        if (o->val == opt)
+            return o->name;
+    return "?";
+}
+
+static int opt_allowed(const command *cmd, int opt)
+{
+    for (size_t i = 0; i < sizeof(OPT_CMDS) / sizeof(OPT_CMDS[0]); i++) {
+        if (OPT_CMDS[i].opt != opt)
+            continue;
+        const char *s = OPT_CMDS[i].cmds;
+        if (strcmp(s, "*") == 0)
+            return 1;
+        if (strcmp(s, "P") == 0)
+            return cmd->platform;
+        if (strcmp(s, "T") == 0)
+            return cmd->token;
+        char key[32];
+        snprintf(key, sizeof(key), " %s ", cmd->name);
+        return strstr(s, key) != NULL;
+    }
+    return 0;
+}
+
+static void help(FILE *f)
+{
+    fprintf(f, "usage: zrca [options] COMMAND [arguments]\n\n"
+               "Renew CA certificates on USB keys for the China Gas e-procurement platform\n"
+               "(中燃电子招标采购交易平台), the way its portal and i信 do.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(COMMANDS) / sizeof(COMMANDS[0]); i++)
+        fprintf(f, "  %-14s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    fprintf(f, "\nplatform: --url (ZRCA_URL) --ca-file (ZRCA_CA_FILE) --issuer-ca-file "
+               "(ZRCA_ISSUER_CA_FILE)\n"
+               "          --account (ZRCA_ACCOUNT) --password-file (ZRCA_PASSWORD_FILE; or "
+               "ZRCA_PASSWORD;\n"
+               "          else a prompt without echo) --state-dir (ZRCA_STATE_DIR)\n"
+               "token:    --token-uri --token-label --token-serial --module PATH --soft-dir DIR\n"
+               "          --pin-file (ZRCA_PIN_FILE; or ZRCA_PIN; else a prompt without echo)\n"
+               "output:   --json (one JSON document on stdout), -v (log to stderr)\n\n"
+               "A PIN or password is never taken on the command line.\n"
+               "exit: 0 ok (also: nothing to renew), 1 error, 2 usage, 3 auth, 4 invalid form,\n"
+               "      5 network, 6 PIN, 7 token, 8 not found, 9 state, 10 rejected, 11 timeout,\n"
+               "      12 verify, 13 cancelled. See man zrca.\n");
+}
+
+static int cmd_version(cli *c)
+{
+    int major, minor, patch;
+    const char *v = zrca_version(&major, &minor, &patch);
+    if (c->json) {
+        jw_obj(&c->w);
+        jw_kbool(&c->w, "ok", 1);
+        jw_kstr(&c->w, "version", v);
+        jw_kstr(&c->w, "headers", ZRCA_VERSION_STRING);
+        jw_obj_end(&c->w);
+        jw_end(&c->w);
+    } else {
+        printf("zrca (libzrca %s, built with headers %s)\n", v, ZRCA_VERSION_STRING);
+    }
+    return EXIT_OK;
+}
+
+static int number_arg(cli *c, const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end || v < lo || v > hi)
+        return usage_error(c, "--%s: a number from %ld to %ld, not '%s'", opt, lo, hi, s);
+    *out = v;
+    return 0;
+}
+
+/* Options are kept as given; numbers are checked here. */
+static int set_option(cli *c, int opt, char *arg)
+{
+    switch (opt) {
+    case O_URL:
+        c->url = arg;
+        break;
+    case O_CA_FILE:
+        c->ca_file = arg;
+        break;
+    case O_ISSUER_CA_FILE:
+        c->issuer_ca_file = arg;
+        break;
+    case O_PINNED_KEY:
+        c->pinned_key = arg;
+        break;
+    case O_ACCOUNT:
+        c->account = arg;
+        break;
+    case O_PASSWORD_FILE:
+        c->password_file = arg;
+        break;
+    case O_STATE_DIR:
+        c->state_dir = arg;
+        break;
+    case O_TOKEN_URI:
+        c->token_uri = arg;
+        break;
+    case O_TOKEN_LABEL:
+        c->token_label = arg;
+        break;
+    case O_TOKEN_SERIAL:
+        c->token_serial = arg;
+        break;
+    case O_MODULE:
+        c->module = arg;
+        break;
+    case O_SOFT_DIR:
+        c->soft_dir = arg;
+        break;
+    case O_PIN_FILE:
+        c->pin_file = arg;
+        break;
+    case O_SO_PIN_FILE:
+        c->so_pin_file = arg;
+        break;
+    case O_NEW_PIN_FILE:
+        c->new_pin_file = arg;
+        break;
+    case O_JSON:
+        c->json = 1;
+        break;
+    case 'v':
+        c->verbose++;
+        break;
+    case O_TIMEOUT:
+        return number_arg(c, "timeout", arg, 1, 86400, &c->timeout_s);
+    case O_INTERVAL:
+        return number_arg(c, "interval", arg, 1, 3600, &c->interval_s);
+    case O_KIND:
+        c->kind = arg;
+        break;
+    case O_STATUS:
+        c->status = arg;
+        break;
+    case O_BUSINESS:
+        c->business = arg;
+        break;
+    case O_FROM:
+        c->from = arg;
+        break;
+    case O_TO:
+        c->to = arg;
+        break;
+    case O_NUMBER:
+        c->number = arg;
+        break;
+    case O_WATCH:
+        c->watch = 1;
+        break;
+    case O_WAIT:
+        c->wait = 1;
+        break;
+    case O_ORG:
+        c->org = 1;
+        break;
+    case O_LEGAL_REP:
+        c->legal_rep = 1;
+        c->legal_rep_id = arg;
+        break;
+    case O_LEGAL_REP_SCAN:
+        c->legal_rep_scan = arg;
+        break;
+    case O_PERSON:
+        if (c->nperson == 32)
+            return usage_error(c, "at most 32 --person");
+        c->persons[c->nperson++] = arg;
+        break;
+    case O_ID_SCAN:
+    case O_SCAN:
+        if (c->nscan == 32)
+            return usage_error(c, "at most 32 scans");
+        c->scans[c->nscan++] = arg;
+        break;
+    case O_LETTER:
+        c->letter = arg;
+        break;
+    case O_CONTACT:
+        c->contact = arg;
+        break;
+    case O_MOBILE:
+        c->mobile = arg;
+        break;
+    case O_EMAIL:
+        c->email = arg;
+        break;
+    case O_YEARS:
+        return number_arg(c, "years", arg, 1, 10, &c->years);
+    case O_REMARK:
+        c->remark = arg;
+        break;
+    case O_DRY_RUN:
+        c->dry_run = 1;
+        break;
+    case O_PAY:
+        c->pay = arg;
+        break;
+    case O_CANCEL:
+        c->cancel = 1;
+        break;
+    case O_REASON:
+        c->reason = arg;
+        break;
+    case O_RESUBMIT:
+        c->resubmit = 1;
+        break;
+    case O_RATE:
+        return number_arg(c, "rate", arg, 1, 5, &c->rate);
+    case O_COMMENT:
+        c->comment = arg;
+        break;
+    case O_SINGLE_LOGIN:
+        c->single_login = 1;
+        break;
+    case O_DELETE_OLD:
+        c->delete_old = 1;
+        break;
+    case O_KEY:
+        c->key = arg;
+        break;
+    case O_ABORT:
+        c->abort_update = 1;
+        break;
+    case O_SERIAL:
+        c->serial = arg;
+        break;
+    case O_AUTO:
+        c->auto_renew = 1;
+        break;
+    case O_WINDOW_DAYS:
+        return number_arg(c, "window-days", arg, 1, 3650, &c->window_days);
+    case O_NO_WAIT:
+        c->no_wait = 1;
+        break;
+    case O_INCLUDE_ABSENT:
+        c->include_absent = 1;
+        break;
+    case O_SCAN_DIR:
+        c->scan_dir = arg;
+        break;
+    case O_KEY_LABEL:
+        c->key_label = arg;
+        break;
+    case O_KEY_ID:
+        c->key_id = arg;
+        break;
+    case O_SUBJECT:
+        c->subject = arg;
+        break;
+    case O_OUT:
+        c->out = arg;
+        break;
+    case O_PEM:
+        c->pem = 1;
+        break;
+    default:
+        return usage_error(c, "unknown option");
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static cli c;
+    int opts[256];
+    char *vals[256];
+    int nopt = 0, want_help = 0;
+    jw_init(&c.w, stdout);
+    /* First pass: collect options and positional arguments (GNU getopt permutes). */
+    opterr = 0;
+    for (;;) {
+        int idx = 0;
+        int o = getopt_long(argc, argv, ":vh", LONG_OPTS, &idx);
+        if (o == -1)
+            break;
+        if (o == '?')
+            return usage_error(NULL, "unknown option '%s'", argv[optind - 1]);
+        if (o == ':')
+            return usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
+        if (o == 'h') {
+            want_help = 1;
+            continue;
+        }
+        if (o == O_JSON)
+            c.json = 1;
+        if (nopt == 256)
+            return usage_error(NULL, "too many options");
+        opts[nopt] = o;
+        vals[nopt++] = optarg;
+    }
+    if (want_help || optind >= argc) {
+        help(want_help ? stdout : stderr);
+        return want_help ? EXIT_OK : EXIT_USAGE;
+    }
+    const command *cmd = NULL;
+    for (size_t i = 0; i < sizeof(COMMANDS) / sizeof(COMMANDS[0]); i++)
+        if (strcmp(COMMANDS[i].name, argv[optind]) == 0)
+            cmd = &COMMANDS[i];
+    if (!cmd)
+        return usage_error(&c, "unknown command '%s'", argv[optind]);
+    for (int i = 0; i < nopt; i++) {
+        if (!opt_allowed(cmd, opts[i]))
+            return usage_error(&c, "%s does not take --%s", cmd->name, opt_name(opts[i]));
+        int code = set_option(&c, opts[i], vals[i]);
+        if (code)
+            return code;
+    }
+    c.args = argv + optind + 1;
+    c.nargs = argc - optind - 1;
+    if (zrca_init() < 0) {
+        fprintf(stderr, "zrca: the library did not initialise: %s\n",
+                zrca_error_last() ? zrca_error_last()->message : "?");
+        return EXIT_FAIL;
+    }
+    int code = cmd->fn(&c);
+    disconnect_platform(&c);
+    zrca_shutdown();
+    return code;
+}
