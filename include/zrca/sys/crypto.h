@@ -63,10 +63,12 @@ typedef enum zrca_crypto_mech {
     ZRCA_MECH_ECDSA = 2
 } zrca_crypto_mech;
 
-/** Sizes of the strings of ::zrca_crypto_token_info, NUL included. */
-#define ZRCA_CRYPTO_LABEL_SIZE  129
+/** Size of the label and manufacturer of ::zrca_crypto_token_info, NUL included. */
+#define ZRCA_CRYPTO_LABEL_SIZE 129
+/** Size of the serial and model of ::zrca_crypto_token_info, NUL included. */
 #define ZRCA_CRYPTO_SERIAL_SIZE 65
-#define ZRCA_CRYPTO_PATH_SIZE   512
+/** Size of the module path of ::zrca_crypto_token_info, NUL included. */
+#define ZRCA_CRYPTO_PATH_SIZE 512
 
 /** Current version of ::zrca_crypto_token_info. */
 #define ZRCA_CRYPTO_TOKEN_INFO_VERSION 1
