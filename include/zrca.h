@@ -15,6 +15,10 @@
  */
 
 #include "zrca/common.h"
+#include "zrca/token.h"
 #include "zrca/session.h"
+#include "zrca/order.h"
+#include "zrca/application.h"
+#include "zrca/update.h"
 
 #endif /* ZRCA_H */

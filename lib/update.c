@@ -1,0 +1,1407 @@
+/*
+ * The one-click update of an order item (doc/protocol.md §10-11): a new key
+ * on the token, certified on the proof of the old key, verified, written,
+ * confirmed, then the e-seal. Each step is journaled before it runs, and
+ * each can run again after a crash without a second issuance: requests
+ * that change state are replayed with the idempotency keys and bodies kept
+ * in the journal.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "zrca/update.h"
+
+#include "http.h"
+#include "internal.h"
+#include "json.h"
+#include "order_internal.h"
+#include "session_int.h"
+#include "token_internal.h"
+#include "update_internal.h"
+
+void (*zri_update_test_hook)(zrca_update_step step, int phase) = NULL;
+
+/* How often an expired challenge may send the update back for a new one. */
+#define MAX_CHALLENGE_RESTARTS 2
+
+struct zrca_update_result {
+    char *owner, *serial, *old_serial, *status, *seal_id, *seal_label;
+    int64_t not_before, not_after, old_not_after;
+    unsigned char *der;
+    size_t der_len;
+};
+
+struct zrca_update {
+    zrca_session *session;
+    zrca_order *order;       /* the caller's, or owned_order */
+    zrca_order *owned_order; /* made by zrca_update_resume() */
+    zrca_token *token;
+    zrca_update_options opts;
+    zri_update_paths paths;
+    int lock_fd;
+    zri_journal j;
+    zrca_key *old_key;
+    zrca_key *new_key;
+    zrca_pin_purpose login_purpose; /* of the current login, when logged in by us */
+    bool logged_in_by_us;
+    int restarts;
+    zrca_update_result *result;
+};
+
+/* ---- steps' names ---------------------------------------------------------------- */
+
+static const struct {
+    zrca_update_step step;
+    const char *name;
+    const char *label;
+} steps[] = {
+    {ZRCA_STEP_CHECK, "check", "检查证书"},           {ZRCA_STEP_LOGIN, "login", "验证口令"},
+    {ZRCA_STEP_CHALLENGE, "challenge", "申请更新"},   {ZRCA_STEP_KEYGEN, "keygen", "生成密钥"},
+    {ZRCA_STEP_CSR, "csr", "生成证书请求"},           {ZRCA_STEP_PROOF, "proof", "原证书签名"},
+    {ZRCA_STEP_ISSUE, "issue", "签发证书"},           {ZRCA_STEP_VERIFY, "verify", "验证新证书"},
+    {ZRCA_STEP_WRITE, "write", "写入证书"},           {ZRCA_STEP_CONFIRM, "confirm", "确认更新"},
+    {ZRCA_STEP_SEAL_LOGIN, "seal_login", "签章口令"}, {ZRCA_STEP_SEAL, "seal", "签章更新"},
+    {ZRCA_STEP_ARCHIVE, "archive", "归档原证书"},     {ZRCA_STEP_DONE, "done", "证书更新成功"},
+};
+
+ZRCA_API const char *zrca_update_step_name(zrca_update_step step)
+{
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+        if (steps[i].step == step)
+            return steps[i].name;
+    return "none";
+}
+
+ZRCA_API const char *zrca_update_step_label(zrca_update_step step)
+{
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+        if (steps[i].step == step)
+            return steps[i].label;
+    return "未知";
+}
+
+zrca_update_step zri_update_step_parse(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(steps) / sizeof(steps[0]); i++)
+        if (strcmp(steps[i].name, name) == 0)
+            return steps[i].step;
+    return ZRCA_STEP_NONE;
+}
+
+ZRCA_API int zrca_update_options_init(zrca_update_options *opts, unsigned int version)
+{
+    return zri_done(zri_options_init("zrca_update_options", opts, sizeof(*opts), version,
+                                     ZRCA_UPDATE_OPTIONS_VERSION));
+}
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static void ulog(zrca_update *u, zrca_log_level lvl, const char *fmt, ...) ZRCA_PRINTF(3, 4);
+static void ulog(zrca_update *u, zrca_log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = zri_vsprintf(fmt, ap);
+    va_end(ap);
+    if (m)
+        zri_session_log(u->session, lvl, "update", "%s item %u: %s", u->j.order, u->j.item, m);
+    free(m);
+}
+
+/* Serials compare as numbers: case and leading zeros do not matter. */
+static bool serial_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return false;
+    while (*a == '0')
+        a++;
+    while (*b == '0')
+        b++;
+    return strcasecmp(a, b) == 0;
+}
+
+static int set_str(char **dst, const char *src)
+{
+    char *c = src ? zri_strdup(src) : NULL;
+    if (src && !c)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    free(*dst);
+    *dst = c;
+    return 0;
+}
+
+static void item_path(zri_request *r, zrca_update *u, const char *method, const char *what)
+{
+    char lit[48];
+    zri_request_init(r, method, "/orders");
+    zri_request_segment(r, u->j.order);
+    zri_request_path(r, "/items");
+    zri_request_segment_int(r, u->j.item);
+    snprintf(lit, sizeof(lit), "/%s", what);
+    zri_request_path(r, lit);
+}
+
+/* The certificate on the token with the journal's old serial. */
+static int find_old_cert(zrca_update *u, zrca_cert_list **list, const zrca_cert **cert)
+{
+    int rc = zrca_token_list_certs(list, u->token);
+    if (rc < 0)
+        return rc;
+    *cert = NULL;
+    for (size_t i = 0; i < zrca_cert_list_count(*list); i++) {
+        const zrca_cert *c = zrca_cert_list_get(*list, i);
+        if (serial_eq(zrca_cert_serial(c), u->j.old_serial)) {
+            *cert = c;
+            break;
+        }
+    }
+    if (!*cert) {
+        zrca_cert_list_free(*list);
+        *list = NULL;
+        return zri_error_set(ZRCA_ENOTFOUND,
+                             "the certificate %s of %s (this item's) is not on token %s",
+                             u->j.old_serial, u->j.holder ? u->j.holder : "?",
+                             u->j.token_serial ? u->j.token_serial : "?");
+    }
+    return 0;
+}
+
+static int ensure_login(zrca_update *u, zrca_pin_purpose purpose)
+{
+    if (zri_token_logged_in(u->token))
+        return 0;
+    if (!u->opts.pin)
+        return zri_error_set(ZRCA_EINVAL,
+                             "the token is not logged in and no PIN callback was given");
+    int rc = zri_token_login(u->token, NULL, u->opts.pin, u->opts.pin_payload, purpose,
+                             u->opts.allow_final_try != 0);
+    if (rc < 0)
+        return rc;
+    u->logged_in_by_us = true;
+    u->login_purpose = purpose;
+    return 0;
+}
+
+static int ensure_old_key(zrca_update *u)
+{
+    if (u->old_key)
+        return 0;
+    zrca_cert_list *list;
+    const zrca_cert *c;
+    int rc = find_old_cert(u, &list, &c);
+    if (rc < 0)
+        return rc;
+    rc = zrca_cert_key(&u->old_key, u->token, c);
+    zrca_cert_list_free(list);
+    if (rc == ZRCA_ENOTFOUND)
+        return zri_error_set(ZRCA_ENOTFOUND,
+                             "the private key of certificate %s is not on the token (or the "
+                             "token is not logged in)",
+                             u->j.old_serial);
+    return rc;
+}
+
+static int ensure_new_key(zrca_update *u)
+{
+    if (u->new_key)
+        return 0;
+    if (!u->j.new_key_id)
+        return zri_error_set(ZRCA_ESTATE, "the journal names no staged key");
+    int rc = zrca_token_find_key(&u->new_key, u->token, u->j.new_key_id);
+    if (rc == ZRCA_ENOTFOUND)
+        return zri_error_set(ZRCA_ENOTFOUND, "the staged key %s is no longer on the token",
+                             u->j.new_key_id);
+    return rc;
+}
+
+/* ---- the steps ---------------------------------------------------------------------- */
+
+static const zrca_order_item *find_item(zrca_order *o, unsigned int index)
+{
+    for (size_t i = 0; i < zrca_order_item_count(o); i++) {
+        const zrca_order_item *it = zrca_order_item_at(o, i);
+        if (zrca_order_item_index(it) == index)
+            return it;
+    }
+    return NULL;
+}
+
+static int step_check(zrca_update *u)
+{
+    int rc = zrca_order_refresh(u->order);
+    if (rc < 0)
+        return rc;
+    const zrca_order_item *it = find_item(u->order, u->j.item);
+    if (!it)
+        return zri_error_set(ZRCA_ENOTFOUND, "order %s has no item %u", u->j.order, u->j.item);
+    if (!(zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE))
+        return zri_error_set_field(ZRCA_ESTATE, "item", "update",
+                                   "item %u of order %s cannot be updated now: order %s, review "
+                                   "%s, item %s",
+                                   u->j.item, u->j.order,
+                                   zrca_order_status_name(zrca_order_state(u->order)),
+                                   zrca_review_status_name(zrca_order_review_status(u->order)),
+                                   zrca_item_status_name(zrca_order_item_status(it)));
+    if (!zrca_order_item_old_serial(it))
+        return zri_error_set(ZRCA_EPROTOCOL, "item %u names no certificate to renew", u->j.item);
+    if ((rc = set_str(&u->j.holder, zrca_order_item_holder(it))) < 0 ||
+        (rc = set_str(&u->j.old_serial, zrca_order_item_old_serial(it))) < 0)
+        return rc;
+
+    zrca_cert_list *list;
+    const zrca_cert *c;
+    if ((rc = find_old_cert(u, &list, &c)) < 0)
+        return rc;
+    if (u->j.holder && strcmp(zrca_cert_holder(c), u->j.holder) != 0) {
+        rc = zri_error_set(ZRCA_ESTATE, "certificate %s on the token belongs to %s, the item to %s",
+                           u->j.old_serial, zrca_cert_holder(c), u->j.holder);
+        zrca_cert_list_free(list);
+        return rc;
+    }
+    size_t dlen;
+    const unsigned char *der = zrca_cert_der(c, &dlen);
+    free(u->j.old_der);
+    u->j.old_der = zri_malloc(dlen);
+    if (!u->j.old_der) {
+        zrca_cert_list_free(list);
+        return ZRCA_ENOMEM;
+    }
+    memcpy(u->j.old_der, der, dlen);
+    u->j.old_der_len = dlen;
+    u->j.old_not_after = zrca_cert_not_after(c);
+    rc = set_str(&u->j.old_label, zrca_cert_label(c));
+    if (rc == 0 && u->opts.key_type == ZRCA_KEY_NONE) {
+        u->j.key_type = zrca_cert_key_type(c);
+        u->j.key_bits = zrca_cert_key_bits(c);
+    } else if (rc == 0) {
+        u->j.key_type = u->opts.key_type;
+        u->j.key_bits = u->opts.key_type == ZRCA_KEY_RSA ? u->opts.key_bits : 256;
+    }
+    zrca_cert_list_free(list);
+    if (rc == 0)
+        ulog(u, ZRCA_LOG_INFO, "renewing certificate %s of %s, valid to %lld", u->j.old_serial,
+             u->j.holder, (long long)u->j.old_not_after);
+    return rc;
+}
+
+static int step_login(zrca_update *u)
+{
+    int rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
+    if (rc < 0)
+        return rc;
+    /* The old key must be there: without it there is no proof. */
+    return ensure_old_key(u);
+}
+
+static unsigned int usage_bits(const zri_json *arr, bool extended)
+{
+    static const struct {
+        const char *name;
+        unsigned int bit;
+    } ku[] = {{"digitalSignature", KU_DIGITAL_SIGNATURE},
+              {"nonRepudiation", KU_NON_REPUDIATION},
+              {"keyEncipherment", KU_KEY_ENCIPHERMENT},
+              {"dataEncipherment", KU_DATA_ENCIPHERMENT},
+              {"keyAgreement", KU_KEY_AGREEMENT}},
+      xku[] = {{"clientAuth", XKU_SSL_CLIENT},
+               {"serverAuth", XKU_SSL_SERVER},
+               {"emailProtection", XKU_SMIME},
+               {"codeSigning", XKU_CODE_SIGN}};
+    unsigned int bits = 0;
+    for (size_t i = 0; arr && i < zri_json_count(arr); i++) {
+        const char *s = zri_json_string(zri_json_at(arr, i), NULL);
+        if (!s)
+            continue;
+        if (extended) {
+            for (size_t k = 0; k < sizeof(xku) / sizeof(xku[0]); k++)
+                if (strcmp(s, xku[k].name) == 0)
+                    bits |= xku[k].bit;
+        } else {
+            for (size_t k = 0; k < sizeof(ku) / sizeof(ku[0]); k++)
+                if (strcmp(s, ku[k].name) == 0)
+                    bits |= ku[k].bit;
+        }
+    }
+    return bits;
+}
+
+/* Pick the new key's type among those the platform accepts. */
+static int choose_key(zrca_update *u, const zri_json *algs)
+{
+    bool rsa2048 = false, rsa3072 = false, p256 = false;
+    for (size_t i = 0; i < zri_json_count(algs); i++) {
+        const zri_json *a = zri_json_at(algs, i);
+        const char *type = zri_json_string(zri_json_member(a, "type"), NULL);
+        if (!type)
+            continue;
+        if (strcmp(type, "ec") == 0) {
+            const char *curve = zri_json_string(zri_json_member(a, "curve"), NULL);
+            p256 |= curve && strcmp(curve, "P-256") == 0;
+        } else if (strcmp(type, "rsa") == 0) {
+            int64_t bits = 0;
+            if (zri_json_int_value(zri_json_member(a, "bits"), "bits", &bits, 0, 65536) == 0) {
+                rsa2048 |= bits == 2048;
+                rsa3072 |= bits == 3072;
+            }
+        }
+    }
+    zri_ok();
+    bool want_set = u->opts.key_type != ZRCA_KEY_NONE;
+    zrca_key_type t = u->j.key_type;
+    unsigned int b = u->j.key_bits;
+    bool ok = (t == ZRCA_KEY_EC_P256 && p256) || (t == ZRCA_KEY_RSA && b == 2048 && rsa2048) ||
+              (t == ZRCA_KEY_RSA && b == 3072 && rsa3072);
+    if (ok)
+        return 0;
+    if (want_set)
+        return zri_error_set_field(ZRCA_ENOTSUPPORTED, "key_type", "not_offered",
+                                   "the platform does not accept a %s key of %u bits",
+                                   t == ZRCA_KEY_RSA ? "RSA" : "EC", b);
+    /* The old key's type is not offered: fall back to what is. */
+    if (p256) {
+        u->j.key_type = ZRCA_KEY_EC_P256;
+        u->j.key_bits = 256;
+    } else if (rsa2048) {
+        u->j.key_type = ZRCA_KEY_RSA;
+        u->j.key_bits = 2048;
+    } else if (rsa3072) {
+        u->j.key_type = ZRCA_KEY_RSA;
+        u->j.key_bits = 3072;
+    } else {
+        return zri_error_set(ZRCA_ENOTSUPPORTED,
+                             "the platform offers no key type this library can make");
+    }
+    return 0;
+}
+
+static int step_challenge(zrca_update *u)
+{
+    zri_request req;
+    zri_response resp;
+    memset(&resp, 0, sizeof(resp));
+    item_path(&req, u, "POST", "challenge");
+    zri_request_idempotency_key(&req, NULL);
+    zri_jgen *g = zri_request_json(&req);
+    if (g) {
+        zri_jgen_object_begin(g);
+        zri_jgen_object_end(g);
+    }
+    int rc = zri_session_request(u->session, &req, &resp);
+    zri_request_free(&req);
+    const char *cid, *nonce, *subj;
+    const zri_json *algs, *ku = NULL, *xku = NULL;
+    if (rc == 0 &&
+        ((rc = zri_json_get_str(resp.json, "challenge_id", &cid, 0)) < 0 ||
+         (rc = zri_json_get_str(resp.json, "nonce", &nonce, 0)) < 0 ||
+         (rc = zri_json_get_str(resp.json, "subject_der", &subj, 0)) < 0 ||
+         (rc = zri_json_get_array(resp.json, "key_algorithms", &algs, 0)) < 0 ||
+         (rc = zri_json_get_array(resp.json, "key_usage", &ku, ZRI_JSON_OPTIONAL)) < 0 ||
+         (rc = zri_json_get_array(resp.json, "extended_key_usage", &xku, ZRI_JSON_OPTIONAL)) < 0))
+        zri_error_prefix("challenge");
+    if (rc == 0) {
+        zri_blob check = {NULL, 0};
+        if ((rc = zri_b64_blob_set(&check, nonce, "challenge nonce")) == 0 && check.len != 32)
+            rc = zri_error_set(ZRCA_EPROTOCOL, "the challenge nonce has %zu bytes, not 32",
+                               check.len);
+        free(check.data);
+    }
+    if (rc == 0 && (rc = set_str(&u->j.challenge_id, cid)) == 0 &&
+        (rc = set_str(&u->j.nonce, nonce)) == 0 && (rc = set_str(&u->j.subject_der, subj)) == 0) {
+        u->j.key_usage = usage_bits(ku, false);
+        u->j.ext_key_usage = usage_bits(xku, true);
+        rc = choose_key(u, algs);
+    }
+    zri_response_free(&resp);
+    return rc;
+}
+
+static int step_keygen(zrca_update *u)
+{
+    int rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
+    if (rc < 0)
+        return rc;
+    if (u->j.new_key_id) {
+        /* Made before the crash: reuse it, never make a second one. */
+        rc = ensure_new_key(u);
+        if (rc != ZRCA_ENOTFOUND)
+            return rc;
+        free(u->j.new_key_id);
+        u->j.new_key_id = NULL;
+    }
+    if (!u->new_key) {
+        /* A key made just before a crash, before its ID reached the journal. */
+        rc = zri_token_find_key_by_label(&u->new_key, u->token, u->j.staging_label);
+        if (rc < 0 && rc != ZRCA_ENOTFOUND)
+            return rc;
+    }
+    if (!u->new_key) {
+        rc = zrca_token_generate_key(&u->new_key, u->token, u->j.key_type, u->j.key_bits,
+                                     u->j.staging_label);
+        if (rc < 0)
+            return rc;
+        ulog(u, ZRCA_LOG_INFO, "made a new %s key %s under the staging label %s",
+             u->j.key_type == ZRCA_KEY_RSA ? "RSA" : "EC P-256", zrca_key_id(u->new_key),
+             u->j.staging_label);
+    }
+    zri_ok();
+    return set_str(&u->j.new_key_id, zrca_key_id(u->new_key));
+}
+
+static int step_csr(zrca_update *u)
+{
+    int rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
+    if (rc == 0)
+        rc = ensure_new_key(u);
+    if (rc < 0)
+        return rc;
+    zri_blob subj = {NULL, 0};
+    if ((rc = zri_b64_blob_set(&subj, u->j.subject_der, "challenge subject_der")) < 0)
+        return rc;
+    unsigned char *csr = NULL;
+    size_t csr_len = 0;
+    rc = zrca_key_make_csr(&csr, &csr_len, u->new_key, subj.data, subj.len);
+    free(subj.data);
+    if (rc < 0)
+        return rc;
+    char *b64 = zri_base64_encode(csr, csr_len);
+    zrca_free(csr);
+    if (!b64)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    free(u->j.csr);
+    u->j.csr = b64;
+    return 0;
+}
+
+/* The bytes the old key signs (doc/protocol.md §10.3). */
+static int proof_message(zrca_update *u, zri_buf *m)
+{
+    zri_blob nonce = {NULL, 0}, csr = {NULL, 0};
+    unsigned char digest[32];
+    int rc;
+    if ((rc = zri_b64_blob_set(&nonce, u->j.nonce, "nonce")) < 0 ||
+        (rc = zri_b64_blob_set(&csr, u->j.csr, "csr")) < 0)
+        goto out;
+    if (nonce.len != 32) {
+        rc = zri_error_set(ZRCA_EPROTOCOL, "the nonce has %zu bytes, not 32", nonce.len);
+        goto out;
+    }
+    if (EVP_Digest(csr.data, csr.len, digest, NULL, EVP_sha256(), NULL) != 1) {
+        rc = zri_error_set(ZRCA_ECRYPTO, "SHA-256 failed");
+        goto out;
+    }
+    char idx[16];
+    snprintf(idx, sizeof(idx), "%u", u->j.item);
+    if ((rc = zri_buf_put(m, "ZRCA-RENEW-PROOF-V1", 19)) < 0 ||
+        (rc = zri_buf_put(m, "\0", 1)) < 0 || (rc = zri_buf_put(m, nonce.data, 32)) < 0 ||
+        (rc = zri_buf_put(m, digest, 32)) < 0 ||
+        (rc = zri_buf_put(m, u->j.order, strlen(u->j.order))) < 0 ||
+        (rc = zri_buf_put(m, "\0", 1)) < 0 || (rc = zri_buf_puts(m, idx)) < 0)
+        goto out;
+out:
+    free(nonce.data);
+    free(csr.data);
+    return rc;
+}
+
+static int step_proof(zrca_update *u)
+{
+    int rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
+    if (rc == 0)
+        rc = ensure_old_key(u);
+    if (rc < 0)
+        return rc;
+    zri_buf m = ZRI_BUF_INIT;
+    rc = proof_message(u, &m);
+    unsigned char *sig = NULL;
+    size_t sig_len = 0;
+    if (rc == 0)
+        rc = zrca_key_sign(&sig, &sig_len, u->old_key, m.data, m.len);
+    zri_buf_free(&m);
+    if (rc < 0)
+        return rc;
+    char *b64 = zri_base64_encode(sig, sig_len);
+    zrca_free(sig);
+    if (!b64)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    free(u->j.proof);
+    u->j.proof = b64;
+    /* The issue's key is fixed here, with the body it will always be sent with. */
+    return zri_uuid4(u->j.issue_key);
+}
+
+static void clear_challenge(zrca_update *u)
+{
+    free(u->j.challenge_id);
+    free(u->j.nonce);
+    free(u->j.proof);
+    u->j.challenge_id = u->j.nonce = u->j.proof = NULL;
+    u->j.issue_key[0] = '\0';
+}
+
+static int keep_issue_answer(zrca_update *u, const zri_json *root)
+{
+    const char *cert, *serial;
+    const zri_json *chain;
+    int64_t nb, na;
+    int rc;
+    if ((rc = zri_json_get_str(root, "certificate", &cert, 0)) < 0 ||
+        (rc = zri_json_get_array(root, "chain", &chain, 0)) < 0 ||
+        (rc = zri_json_get_str(root, "serial", &serial, 0)) < 0 ||
+        (rc = zri_json_get_time(root, "not_before", &nb, 0)) < 0 ||
+        (rc = zri_json_get_time(root, "not_after", &na, 0)) < 0)
+        return zri_error_prefix("issue answer");
+    size_t n = zri_json_count(chain);
+    if (n == 0 || n > ZRI_MAX_CHAIN)
+        return zri_error_set(ZRCA_EPROTOCOL, "the chain has %zu certificates", n);
+    if ((rc = set_str(&u->j.cert, cert)) < 0 || (rc = set_str(&u->j.new_serial, serial)) < 0)
+        return rc;
+    for (size_t i = 0; i < u->j.nchain; i++)
+        free(u->j.chain[i]);
+    u->j.nchain = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *c = zri_json_string(zri_json_at(chain, i), NULL);
+        if (!c)
+            return zri_error_set(ZRCA_EPROTOCOL, "chain[%zu] is not a string", i);
+        if (!(u->j.chain[u->j.nchain] = zri_strdup(c)))
+            return zri_error_set(ZRCA_ENOMEM, "out of memory");
+        u->j.nchain++;
+    }
+    u->j.not_before = nb;
+    u->j.not_after = na;
+    return 0;
+}
+
+static int step_issue(zrca_update *u)
+{
+    zri_request req;
+    zri_response resp;
+    memset(&resp, 0, sizeof(resp));
+    char *old_b64 = zri_base64_encode(u->j.old_der, u->j.old_der_len);
+    if (!old_b64)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    item_path(&req, u, "POST", "issue");
+    /* Same key, same body, every time: a replay answers with the same certificate. */
+    zri_request_idempotency_key(&req, u->j.issue_key);
+    zri_jgen *g = zri_request_json(&req);
+    if (g) {
+        zri_jgen_object_begin(g);
+        zri_jgen_kv_string(g, "challenge_id", u->j.challenge_id);
+        zri_jgen_kv_string(g, "csr", u->j.csr);
+        zri_jgen_kv_string(g, "old_certificate", old_b64);
+        zri_jgen_kv_string(g, "proof", u->j.proof);
+        if (u->j.token_serial && strlen(u->j.token_serial) <= 64)
+            zri_jgen_kv_string(g, "key_serial", u->j.token_serial);
+        zri_jgen_object_end(g);
+    }
+    int rc = zri_session_request(u->session, &req, &resp);
+    zri_request_free(&req);
+    free(old_b64);
+    if (rc == 0) {
+        rc = keep_issue_answer(u, resp.json);
+        if (rc == 0)
+            ulog(u, ZRCA_LOG_INFO, "certificate %s issued%s", u->j.new_serial,
+                 resp.replayed ? " (answer replayed)" : "");
+    } else {
+        const zrca_error *e = zrca_error_last();
+        const char *code = e ? e->remote_code : NULL;
+        if (code &&
+            (strcmp(code, "challenge_expired") == 0 || strcmp(code, "challenge_used") == 0) &&
+            u->restarts < MAX_CHALLENGE_RESTARTS) {
+            /*
+             * The first attempt never reached the platform, or its challenge
+             * aged while we were down: ask again. The staged key stays; a
+             * certificate already issued for it is answered again (§10.4).
+             */
+            ulog(u, ZRCA_LOG_WARN, "%s: asking for a new challenge", code);
+            u->restarts++;
+            clear_challenge(u);
+            u->j.step = ZRCA_STEP_CHALLENGE;
+            rc = 1;
+        }
+    }
+    zri_response_free(&resp);
+    return rc;
+}
+
+static int verify_failed(zrca_update *u, const char *fmt, ...) ZRCA_PRINTF(2, 3);
+static int verify_failed(zrca_update *u, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    zri_error_setv(ZRCA_EVERIFY, fmt, ap);
+    va_end(ap);
+    zri_error_prefix("the certificate the platform issued for item %u was refused, nothing "
+                     "was written to the token",
+                     u->j.item);
+    ulog(u, ZRCA_LOG_ERROR, "%s", zrca_error_last()->message);
+    return ZRCA_EVERIFY;
+}
+
+static X509 *x509_from_b64(const char *b64)
+{
+    zri_blob b = {NULL, 0};
+    if (zri_b64_blob_set(&b, b64, "certificate") < 0)
+        return NULL;
+    const unsigned char *p = b.data;
+    X509 *x = d2i_X509(NULL, &p, (long)b.len);
+    if (x && p != b.data + b.len) {
+        X509_free(x);
+        x = NULL;
+    }
+    free(b.data);
+    return x;
+}
+
+static int step_verify(zrca_update *u)
+{
+    int rc = ZRCA_EVERIFY;
+    X509 *cert = x509_from_b64(u->j.cert), *old = NULL;
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    EVP_PKEY *newpk = NULL;
+    if (!untrusted || !store || !ctx) {
+        rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!cert) {
+        rc = verify_failed(u, "it is not a DER X.509 certificate");
+        goto out;
+    }
+    const unsigned char *op = u->j.old_der;
+    old = d2i_X509(NULL, &op, (long)u->j.old_der_len);
+    if (!old) {
+        rc = zri_error_set(ZRCA_EPROTOCOL, "the journal's old certificate does not parse");
+        goto out;
+    }
+    for (size_t i = 0; i < u->j.nchain; i++) {
+        X509 *c = x509_from_b64(u->j.chain[i]);
+        if (!c) {
+            rc = verify_failed(u, "chain[%zu] is not a DER X.509 certificate", i);
+            goto out;
+        }
+        sk_X509_push(untrusted, c);
+    }
+
+    /* 1. It chains to the platform's CA, every certificate current. */
+    const char *anchors = zri_session_issuer_ca_file(u->session);
+    if (anchors ? X509_STORE_load_file(store, anchors) != 1
+                : X509_STORE_set_default_paths(store) != 1) {
+        rc = zri_error_set(ZRCA_EIO, "cannot load the trust anchors %s",
+                           anchors ? anchors : "(system)");
+        goto out;
+    }
+    if (X509_STORE_CTX_init(ctx, store, cert, untrusted) != 1) {
+        rc = zri_error_set(ZRCA_ECRYPTO, "cannot set up the chain check");
+        goto out;
+    }
+    if (X509_verify_cert(ctx) != 1) {
+        int err = X509_STORE_CTX_get_error(ctx);
+        rc = verify_failed(u, "it does not chain to the platform's CA (%s)",
+                           X509_verify_cert_error_string(err));
+        goto out;
+    }
+    /* 2. Its public key is the one just made on the token. */
+    if ((rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) < 0 || (rc = ensure_new_key(u)) < 0 ||
+        (rc = zri_key_pkey(&newpk, u->new_key)) < 0)
+        goto out;
+    if (EVP_PKEY_eq(X509_get0_pubkey(cert), newpk) != 1) {
+        rc = verify_failed(u, "it certifies another key than the one made on the token");
+        goto out;
+    }
+    /* 3. Its subject is the old one's, byte for byte. */
+    if (X509_NAME_cmp(X509_get_subject_name(cert), X509_get_subject_name(old)) != 0) {
+        rc = verify_failed(u, "its subject is not the old certificate's");
+        goto out;
+    }
+    /* 4. It ends later than the old one. */
+    if (ASN1_TIME_compare(X509_get0_notAfter(cert), X509_get0_notAfter(old)) <= 0) {
+        rc = verify_failed(u, "it does not end later than the old certificate");
+        goto out;
+    }
+    /* 5. Its key usage is what the platform promised. */
+    uint32_t ku = X509_get_key_usage(cert), xku = X509_get_extended_key_usage(cert);
+    if ((ku & u->j.key_usage) != u->j.key_usage ||
+        (xku & u->j.ext_key_usage) != u->j.ext_key_usage) {
+        rc = verify_failed(u, "its key usage (0x%x/0x%x) is not the promised 0x%x/0x%x",
+                           (unsigned)ku, (unsigned)xku, u->j.key_usage, u->j.ext_key_usage);
+        goto out;
+    }
+    /* 6. The serial the platform named is the certificate's. */
+    char *hex = NULL;
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    if (bn)
+        hex = BN_bn2hex(bn);
+    bool same = hex && serial_eq(hex, u->j.new_serial);
+    OPENSSL_free(hex);
+    BN_free(bn);
+    if (!same) {
+        rc = verify_failed(u, "its serial is not the %s the platform named", u->j.new_serial);
+        goto out;
+    }
+    ulog(u, ZRCA_LOG_INFO,
+         "certificate %s verified: chains to the platform CA, new key, same "
+         "subject, ends later",
+         u->j.new_serial);
+    rc = 0;
+out:
+    EVP_PKEY_free(newpk);
+    X509_free(cert);
+    X509_free(old);
+    sk_X509_pop_free(untrusted, X509_free);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    ERR_clear_error();
+    if (rc == ZRCA_EVERIFY) {
+        /*
+         * Keep the staged key for a retry, drop the bad answer: the next run
+         * repeats the issue with the same key and body, so a platform that
+         * sent garbage once is asked again, and never issues twice.
+         */
+        free(u->j.cert);
+        u->j.cert = NULL;
+        u->j.step = ZRCA_STEP_ISSUE;
+    }
+    return rc;
+}
+
+static int step_write(zrca_update *u)
+{
+    int rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
+    if (rc == 0)
+        rc = ensure_new_key(u);
+    if (rc < 0)
+        return rc;
+    zri_blob der = {NULL, 0};
+    if ((rc = zri_b64_blob_set(&der, u->j.cert, "certificate")) < 0)
+        return rc;
+    /* Written before a crash? Then it is there already. */
+    zrca_cert_list *list = NULL;
+    bool present = false;
+    if ((rc = zrca_token_list_certs(&list, u->token)) == 0) {
+        for (size_t i = 0; i < zrca_cert_list_count(list) && !present; i++) {
+            size_t len;
+            const unsigned char *d = zrca_cert_der(zrca_cert_list_get(list, i), &len);
+            present = len == der.len && memcmp(d, der.data, len) == 0;
+        }
+        zrca_cert_list_free(list);
+    }
+    if (rc == 0 && !present)
+        rc = zrca_key_write_cert(u->new_key, der.data, der.len,
+                                 u->j.old_label && *u->j.old_label ? u->j.old_label : u->j.holder);
+    free(der.data);
+    if (rc == 0) {
+        ulog(u, ZRCA_LOG_INFO, "certificate %s %s the token next to key %s", u->j.new_serial,
+             present ? "was already on" : "written to", u->j.new_key_id);
+        if (!u->j.confirm_key[0])
+            rc = zri_uuid4(u->j.confirm_key);
+    }
+    return rc;
+}
+
+static int step_confirm(zrca_update *u)
+{
+    zri_request req;
+    zri_response resp;
+    memset(&resp, 0, sizeof(resp));
+    item_path(&req, u, "POST", "confirm");
+    zri_request_idempotency_key(&req, u->j.confirm_key);
+    zri_jgen *g = zri_request_json(&req);
+    if (g) {
+        zri_jgen_object_begin(g);
+        zri_jgen_kv_string(g, "serial", u->j.new_serial);
+        zri_jgen_object_end(g);
+    }
+    int rc = zri_session_request(u->session, &req, &resp);
+    zri_request_free(&req);
+    zri_response_free(&resp);
+    if (rc == 0)
+        ulog(u, ZRCA_LOG_INFO, "certificate %s confirmed: the old one is superseded",
+             u->j.new_serial);
+    return rc;
+}
+
+static int step_seal_login(zrca_update *u)
+{
+    if (u->opts.single_login && zri_token_logged_in(u->token))
+        return 0;
+    /* i信 asks for the PIN again for the e-seal: log out, log in anew. */
+    if (u->logged_in_by_us && u->login_purpose != ZRCA_PIN_PURPOSE_SEAL_UPDATE) {
+        int rc = zrca_token_logout(u->token);
+        if (rc < 0)
+            return rc;
+        zrca_key_free(u->old_key);
+        zrca_key_free(u->new_key);
+        u->old_key = u->new_key = NULL;
+        u->logged_in_by_us = false;
+    }
+    return ensure_login(u, ZRCA_PIN_PURPOSE_SEAL_UPDATE);
+}
+
+static int seal_verify(zrca_update *u, const zri_json *seal, const unsigned char *cert_der,
+                       size_t cert_len)
+{
+    const char *id, *serial, *sha, *name, *itype, *image, *from, *to, *alg, *sig;
+    int rc;
+    if ((rc = zri_json_get_str(seal, "seal_id", &id, 0)) < 0 ||
+        (rc = zri_json_get_str(seal, "certificate_serial", &serial, 0)) < 0 ||
+        (rc = zri_json_get_str(seal, "certificate_sha256", &sha, 0)) < 0 ||
+        (rc = zri_json_get_str(seal, "name", &name, 0)) < 0 ||
+        (rc = zri_json_get_str(seal, "image_type", &itype, 0)) < 0 ||
+        (rc = zri_json_get_str(seal, "image", &image, 0)) < 0 ||
+        (rc = zri_json_get_str(seal, "valid_from", &from, 0)) < 0 ||
+        (rc = zri_json_get_str(seal, "valid_to", &to, 0)) < 0 ||
+        (rc = zri_json_get_str(seal, "signature_algorithm", &alg, 0)) < 0 ||
+        (rc = zri_json_get_str(seal, "signature", &sig, 0)) < 0)
+        return zri_error_prefix("seal record");
+    unsigned char cdig[32], idig[32];
+    char hex[65];
+    EVP_Digest(cert_der, cert_len, cdig, NULL, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", cdig[i]);
+    if (strcmp(hex, sha) != 0 || !serial_eq(serial, u->j.new_serial))
+        return zri_error_set(ZRCA_EVERIFY,
+                             "the seal record is bound to another certificate (%s), not %s", serial,
+                             u->j.new_serial);
+    zri_blob img = {NULL, 0}, s = {NULL, 0};
+    if ((rc = zri_b64_blob_set(&img, image, "seal image")) < 0)
+        return rc;
+    EVP_Digest(img.data, img.len, idig, NULL, EVP_sha256(), NULL);
+    free(img.data);
+    if ((rc = zri_b64_blob_set(&s, sig, "seal signature")) < 0)
+        return rc;
+    zri_buf m = ZRI_BUF_INIT;
+    const char *parts[] = {"ZRCA-SEAL-V1", id, serial};
+    for (int i = 0; i < 3 && rc == 0; i++)
+        if ((rc = zri_buf_puts(&m, parts[i])) == 0)
+            rc = zri_buf_put(&m, "\0", 1);
+    if (rc == 0)
+        rc = zri_buf_put(&m, cdig, 32);
+    if (rc == 0 && (rc = zri_buf_puts(&m, name)) == 0 && (rc = zri_buf_put(&m, "\0", 1)) == 0 &&
+        (rc = zri_buf_puts(&m, itype)) == 0 && (rc = zri_buf_put(&m, "\0", 1)) == 0 &&
+        (rc = zri_buf_put(&m, idig, 32)) == 0 && (rc = zri_buf_puts(&m, from)) == 0 &&
+        (rc = zri_buf_put(&m, "\0", 1)) == 0 && (rc = zri_buf_puts(&m, to)) == 0)
+        rc = zri_buf_put(&m, "\0", 1);
+    X509 *ca = u->j.nchain ? x509_from_b64(u->j.chain[0]) : NULL;
+    if (rc == 0 && !ca)
+        rc = zri_error_set(ZRCA_EVERIFY, "no issuing CA certificate to check the seal with");
+    if (rc == 0)
+        rc = zri_verify_sha256(X509_get0_pubkey(ca), (const unsigned char *)m.data, m.len, s.data,
+                               s.len);
+    if (rc < 0 && zri_error_code() == ZRCA_EVERIFY)
+        zri_error_prefix("the e-seal record's signature (%s) does not verify", alg);
+    X509_free(ca);
+    zri_buf_free(&m);
+    free(s.data);
+    return rc;
+}
+
+static int step_seal(zrca_update *u)
+{
+    int rc = ensure_login(u, ZRCA_PIN_PURPOSE_SEAL_UPDATE);
+    if (rc < 0)
+        return rc;
+    zri_request req;
+    zri_response resp;
+    memset(&resp, 0, sizeof(resp));
+    item_path(&req, u, "GET", "seal");
+    rc = zri_session_request(u->session, &req, &resp);
+    zri_request_free(&req);
+    const zri_json *seal = NULL;
+    if (rc == 0 && (rc = zri_json_get_object(resp.json, "seal", &seal, 0)) < 0)
+        zri_error_prefix("seal");
+    zri_blob der = {NULL, 0};
+    if (rc == 0)
+        rc = zri_b64_blob_set(&der, u->j.cert, "certificate");
+    if (rc == 0)
+        rc = seal_verify(u, seal, der.data, der.len);
+    free(der.data);
+    /* The record is stored as the platform's JSON object, re-serialised. */
+    zri_jgen *g = NULL;
+    if (rc == 0 && !(g = zri_jgen_new()))
+        rc = ZRCA_ENOMEM;
+    if (rc == 0) {
+        zri_jgen_object_begin(g);
+        for (size_t i = 0; i < zri_json_count(seal); i++) {
+            const char *v = zri_json_string(zri_json_at(seal, i), NULL);
+            if (v)
+                zri_jgen_kv_string(g, zri_json_key_at(seal, i), v);
+        }
+        zri_jgen_object_end(g);
+        const char *buf;
+        size_t len;
+        char label[96];
+        snprintf(label, sizeof(label), "zrca-seal-%s", u->j.new_serial);
+        if ((rc = zri_jgen_result(g, &buf, &len)) == 0)
+            rc = zrca_token_write_data(u->token, label, buf, len);
+        if (rc == 0)
+            rc = set_str(&u->j.seal_label, label);
+        const char *sid = zri_json_string(zri_json_member(seal, "seal_id"), NULL);
+        if (rc == 0)
+            rc = set_str(&u->j.seal_id, sid);
+        if (rc == 0)
+            ulog(u, ZRCA_LOG_INFO, "e-seal %s written to the token as %s", sid, label);
+    }
+    zri_jgen_free(g);
+    zri_response_free(&resp);
+    return rc;
+}
+
+static int step_archive(zrca_update *u)
+{
+    int rc = ensure_login(u, ZRCA_PIN_PURPOSE_SEAL_UPDATE);
+    if (rc == 0)
+        rc = ensure_new_key(u);
+    if (rc < 0)
+        return rc;
+    const char *final = u->j.old_label && *u->j.old_label ? u->j.old_label : u->j.holder;
+    if (strcmp(zrca_key_label(u->new_key), final) != 0 &&
+        (rc = zrca_key_set_label(u->new_key, final)) < 0)
+        return rc;
+    zrca_cert_list *list = NULL;
+    const zrca_cert *old = NULL;
+    rc = find_old_cert(u, &list, &old);
+    if (rc == ZRCA_ENOTFOUND) {
+        zri_ok(); /* gone already: archived or deleted before a crash */
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    zrca_key *oldkey = NULL;
+    rc = zrca_cert_key(&oldkey, u->token, old);
+    if (rc == ZRCA_ENOTFOUND) {
+        zri_ok();
+        rc = 0;
+    }
+    char archived[96];
+    snprintf(archived, sizeof(archived), "zrca-archived-%s", u->j.old_serial);
+    if (rc == 0 && u->opts.delete_old) {
+        if (oldkey)
+            rc = zrca_key_delete(oldkey);
+        if (rc == 0)
+            rc = zrca_token_cert_delete(u->token, old);
+    } else if (rc == 0) {
+        if (oldkey && strcmp(zrca_key_label(oldkey), archived) != 0)
+            rc = zrca_key_set_label(oldkey, archived);
+        if (rc == 0 && strcmp(zrca_cert_label(old), archived) != 0)
+            rc = zrca_token_cert_set_label(u->token, old, archived);
+    }
+    if (rc == 0)
+        ulog(u, ZRCA_LOG_INFO, "old certificate %s %s", u->j.old_serial,
+             u->opts.delete_old ? "and its key deleted" : "and its key archived");
+    zrca_key_free(oldkey);
+    if (u->old_key) {
+        zrca_key_free(u->old_key);
+        u->old_key = NULL;
+    }
+    zrca_cert_list_free(list);
+    return rc;
+}
+
+/* ---- the result ------------------------------------------------------------------ */
+
+ZRCA_API void zrca_update_result_free(zrca_update_result *r)
+{
+    if (!r)
+        return;
+    free(r->owner);
+    free(r->serial);
+    free(r->old_serial);
+    free(r->status);
+    free(r->seal_id);
+    free(r->seal_label);
+    free(r->der);
+    free(r);
+}
+
+static int make_result(zrca_update_result **out, const zri_journal *j)
+{
+    zrca_update_result *r = zri_calloc(1, sizeof(*r));
+    if (!r)
+        return ZRCA_ENOMEM;
+    zri_blob der = {NULL, 0};
+    int rc = zri_b64_blob_set(&der, j->cert, "certificate");
+    r->der = der.data;
+    r->der_len = der.len;
+    if (rc == 0 && ((j->holder && !(r->owner = zri_strdup(j->holder))) ||
+                    (j->new_serial && !(r->serial = zri_strdup(j->new_serial))) ||
+                    (j->old_serial && !(r->old_serial = zri_strdup(j->old_serial))) ||
+                    !(r->status = zri_strdup("valid")) ||
+                    (j->seal_id && !(r->seal_id = zri_strdup(j->seal_id))) ||
+                    (j->seal_label && !(r->seal_label = zri_strdup(j->seal_label)))))
+        rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
+    r->not_before = j->not_before;
+    r->not_after = j->not_after;
+    r->old_not_after = j->old_not_after;
+    if (rc < 0) {
+        zrca_update_result_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+#define RESULT_GETTER(type, name, member, dflt)                                                    \
+    ZRCA_API type zrca_update_result_##name(const zrca_update_result *r)                           \
+    {                                                                                              \
+        return r ? r->member : (dflt);                                                             \
+    }
+RESULT_GETTER(const char *, owner, owner, NULL)
+RESULT_GETTER(const char *, serial, serial, NULL)
+RESULT_GETTER(int64_t, not_before, not_before, 0)
+RESULT_GETTER(int64_t, not_after, not_after, 0)
+RESULT_GETTER(const char *, old_serial, old_serial, NULL)
+RESULT_GETTER(int64_t, old_not_after, old_not_after, 0)
+RESULT_GETTER(const char *, status, status, NULL)
+RESULT_GETTER(const char *, seal_id, seal_id, NULL)
+RESULT_GETTER(const char *, seal_label, seal_label, NULL)
+
+ZRCA_API const unsigned char *zrca_update_result_der(const zrca_update_result *r, size_t *len)
+{
+    if (len)
+        *len = r ? r->der_len : 0;
+    return r ? r->der : NULL;
+}
+
+/* ---- driving ------------------------------------------------------------------------- */
+
+static int check_options(const zrca_update_options *opts)
+{
+    if (!opts)
+        return 0;
+    int rc =
+        zri_check_version("zrca_update_options", opts, opts->version, ZRCA_UPDATE_OPTIONS_VERSION);
+    if (rc < 0)
+        return rc;
+    if (opts->key_type == ZRCA_KEY_RSA && opts->key_bits != 2048 && opts->key_bits != 3072)
+        return zri_error_set_field(ZRCA_EINVAL, "key_bits", "range",
+                                   "an RSA key has 2048 or 3072 bits");
+    if (opts->key_type != ZRCA_KEY_NONE && opts->key_type != ZRCA_KEY_RSA &&
+        opts->key_type != ZRCA_KEY_EC_P256)
+        return zri_error_set_field(ZRCA_EINVAL, "key_type", "enum",
+                                   "the new key is RSA or EC P-256");
+    return 0;
+}
+
+ZRCA_API void zrca_update_free(zrca_update *u)
+{
+    if (!u)
+        return;
+    zrca_key_free(u->old_key);
+    zrca_key_free(u->new_key);
+    zri_journal_clear(&u->j);
+    zri_journal_unlock(u->lock_fd);
+    zrca_update_result_free(u->result);
+    zrca_order_free(u->owned_order);
+    free(u);
+}
+
+static int token_identity(zrca_token *t, const char **serial, const char **label)
+{
+    const zrca_token_info *info;
+    int rc = zrca_token_info_get(&info, t);
+    if (rc < 0)
+        return rc;
+    *serial = info->serial;
+    *label = info->label;
+    return 0;
+}
+
+static int update_open(zrca_update **out, zrca_session *s, const char *number, unsigned int item,
+                       zrca_token *token, const zrca_update_options *opts, bool need_journal)
+{
+    *out = NULL;
+    int rc = check_options(opts);
+    if (rc < 0)
+        return rc;
+    zrca_update *u = zri_calloc(1, sizeof(*u));
+    if (!u)
+        return ZRCA_ENOMEM;
+    u->lock_fd = -1;
+    u->session = s;
+    u->token = token;
+    if (opts)
+        memcpy(&u->opts, opts, sizeof(u->opts));
+    else
+        u->opts = (zrca_update_options)ZRCA_UPDATE_OPTIONS_INIT;
+    if ((rc = zri_journal_paths(&u->paths, s, number, item)) < 0 ||
+        (rc = zri_journal_lock(&u->paths, &u->lock_fd)) < 0)
+        goto fail;
+    const char *tserial, *tlabel;
+    if ((rc = token_identity(token, &tserial, &tlabel)) < 0)
+        goto fail;
+    rc = zri_journal_read(&u->paths, &u->j);
+    if (rc == ZRCA_ENOTFOUND && !need_journal) {
+        zri_ok();
+        snprintf(u->j.order, sizeof(u->j.order), "%s", number);
+        u->j.item = item;
+        u->j.step = ZRCA_STEP_CHECK;
+        snprintf(u->j.staging_label, sizeof(u->j.staging_label), "zrca-staging-%s-%u", number,
+                 item);
+        if ((rc = set_str(&u->j.token_serial, tserial)) < 0 ||
+            (rc = set_str(&u->j.token_label, tlabel)) < 0)
+            goto fail;
+    } else if (rc < 0) {
+        goto fail;
+    } else {
+        if (strcmp(u->j.order, number) != 0 || u->j.item != item) {
+            rc = zri_error_set(ZRCA_ESTATE, "journal %s is for %s item %u", u->paths.journal,
+                               u->j.order, u->j.item);
+            goto fail;
+        }
+        if (!u->j.token_serial || strcmp(u->j.token_serial, tserial) != 0) {
+            rc = zri_error_set(ZRCA_ESTATE,
+                               "the update of %s item %u was started on token %s (%s); insert "
+                               "that token, or abort the update",
+                               number, item, u->j.token_serial ? u->j.token_serial : "?",
+                               u->j.token_label ? u->j.token_label : "?");
+            goto fail;
+        }
+        ulog(u, ZRCA_LOG_INFO, "found a journal: resuming at step %s%s",
+             zrca_update_step_name(u->j.step), u->j.aborting ? " (aborting)" : "");
+    }
+    *out = u;
+    return 0;
+fail:
+    zrca_update_free(u);
+    return rc;
+}
+
+ZRCA_API int zrca_update_begin(zrca_update **out, zrca_order *order, unsigned int item_index,
+                               zrca_token *token, const zrca_update_options *opts)
+{
+    if (!out || !order || !token)
+        return zri_error_set(ZRCA_EINVAL, "out, order and token are required");
+    *out = NULL;
+    zrca_update *u;
+    int rc =
+        update_open(&u, order->session, zrca_order_number(order), item_index, token, opts, false);
+    if (rc < 0)
+        return rc;
+    if (u->j.aborting) {
+        zrca_update_free(u);
+        return zri_error_set(ZRCA_ESTATE, "an abort of this update was interrupted: finish it with "
+                                          "zrca_update_abort()");
+    }
+    u->order = order;
+    if (u->j.step == ZRCA_STEP_DONE && (rc = make_result(&u->result, &u->j)) < 0) {
+        zrca_update_free(u);
+        return rc;
+    }
+    *out = u;
+    return zri_ok();
+}
+
+ZRCA_API zrca_update_step zrca_update_next(const zrca_update *u)
+{
+    return u ? u->j.step : ZRCA_STEP_NONE;
+}
+
+static int run_step(zrca_update *u, zrca_update_step step)
+{
+    switch (step) {
+    case ZRCA_STEP_CHECK:
+        return step_check(u);
+    case ZRCA_STEP_LOGIN:
+        return step_login(u);
+    case ZRCA_STEP_CHALLENGE:
+        return step_challenge(u);
+    case ZRCA_STEP_KEYGEN:
+        return step_keygen(u);
+    case ZRCA_STEP_CSR:
+        return step_csr(u);
+    case ZRCA_STEP_PROOF:
+        return step_proof(u);
+    case ZRCA_STEP_ISSUE:
+        return step_issue(u);
+    case ZRCA_STEP_VERIFY:
+        return step_verify(u);
+    case ZRCA_STEP_WRITE:
+        return step_write(u);
+    case ZRCA_STEP_CONFIRM:
+        return step_confirm(u);
+    case ZRCA_STEP_SEAL_LOGIN:
+        return step_seal_login(u);
+    case ZRCA_STEP_SEAL:
+        return step_seal(u);
+    case ZRCA_STEP_ARCHIVE:
+        return step_archive(u);
+    default:
+        return zri_error_set(ZRCA_ESTATE, "no step %d", (int)step);
+    }
+}
+
+ZRCA_API int zrca_update_step_run(zrca_update *u)
+{
+    if (!u)
+        return zri_error_set(ZRCA_EINVAL, "update is NULL");
+    zrca_update_step step = u->j.step;
+    if (step == ZRCA_STEP_DONE)
+        return zri_ok();
+    if (u->opts.progress && u->opts.progress(step, u->j.item, u->opts.progress_payload) != 0)
+        return zri_error_set(ZRCA_EUSER, "the update of item %u was cancelled before step %s",
+                             u->j.item, zrca_update_step_name(step));
+    /* What the step will do is durable before it starts. */
+    int rc = zri_journal_write(&u->paths, &u->j);
+    if (rc < 0)
+        return rc;
+    if (zri_update_test_hook)
+        zri_update_test_hook(step, 0);
+    ulog(u, ZRCA_LOG_DEBUG, "step %s", zrca_update_step_name(step));
+    rc = run_step(u, step);
+    if (rc < 0) {
+        ulog(u, ZRCA_LOG_WARN, "step %s failed: %s", zrca_update_step_name(step),
+             zrca_error_last() ? zrca_error_last()->message : zrca_strerror(rc));
+        /* A step that moved the journal back (bad certificate) keeps that. */
+        if (u->j.step != step)
+            zri_journal_write(&u->paths, &u->j);
+        return rc;
+    }
+    if (zri_update_test_hook)
+        zri_update_test_hook(step, 1);
+    if (rc == 1 && u->j.step != step)
+        return zri_done(1); /* the step sent the update back (a new challenge) */
+    u->j.step = (zrca_update_step)(step + 1);
+    if (u->j.step == ZRCA_STEP_DONE) {
+        if ((rc = zri_journal_write(&u->paths, &u->j)) < 0 ||
+            (rc = make_result(&u->result, &u->j)) < 0)
+            return rc;
+        zrca_order_refresh(u->order);
+        ulog(u, ZRCA_LOG_INFO, "证书更新成功: %s, serial %s, valid to %lld", u->j.holder,
+             u->j.new_serial, (long long)u->j.not_after);
+        return zri_ok();
+    }
+    return zri_done(1);
+}
+
+ZRCA_API const zrca_update_result *zrca_update_get_result(const zrca_update *u)
+{
+    return u ? u->result : NULL;
+}
+
+static int run_all(zrca_update_result **out, zrca_update *u)
+{
+    int rc;
+    while ((rc = zrca_update_step_run(u)) == 1)
+        ;
+    if (rc == 0 && out) {
+        *out = u->result;
+        u->result = NULL;
+    }
+    return rc;
+}
+
+ZRCA_API int zrca_update_item(zrca_update_result **out, zrca_order *order, unsigned int item_index,
+                              zrca_token *token, const zrca_update_options *opts)
+{
+    if (out)
+        *out = NULL;
+    zrca_update *u;
+    int rc = zrca_update_begin(&u, order, item_index, token, opts);
+    if (rc < 0)
+        return rc;
+    if (u->j.step == ZRCA_STEP_DONE && out) {
+        *out = u->result;
+        u->result = NULL;
+        zrca_update_free(u);
+        return zri_ok();
+    }
+    rc = run_all(out, u);
+    zrca_update_free(u);
+    return zri_done(rc);
+}
+
+ZRCA_API int zrca_update_resume(zrca_update_result **out, zrca_session *session,
+                                const char *order_number, unsigned int item_index,
+                                zrca_token *token, const zrca_update_options *opts)
+{
+    if (out)
+        *out = NULL;
+    if (!session || !order_number || !token)
+        return zri_error_set(ZRCA_EINVAL, "session, order number and token are required");
+    zrca_update *probe;
+    int rc = update_open(&probe, session, order_number, item_index, token, opts, true);
+    if (rc < 0)
+        return rc;
+    zrca_update_free(probe); /* only to refuse early without a journal */
+    zrca_order *order;
+    if ((rc = zrca_order_get(&order, session, order_number)) < 0)
+        return rc;
+    zrca_update *u;
+    rc = zrca_update_begin(&u, order, item_index, token, opts);
+    if (rc < 0) {
+        zrca_order_free(order);
+        return rc;
+    }
+    u->owned_order = order;
+    if (u->j.step == ZRCA_STEP_DONE) {
+        if (out) {
+            *out = u->result;
+            u->result = NULL;
+        }
+        zrca_update_free(u);
+        return zri_ok();
+    }
+    rc = run_all(out, u);
+    zrca_update_free(u);
+    return zri_done(rc);
+}
+
+ZRCA_API int zrca_update_abort(zrca_session *session, const char *order_number,
+                               unsigned int item_index, zrca_token *token,
+                               const zrca_update_options *opts)
+{
+    if (!session || !order_number || !token)
+        return zri_error_set(ZRCA_EINVAL, "session, order number and token are required");
+    zrca_update *u;
+    int rc = update_open(&u, session, order_number, item_index, token, opts, true);
+    if (rc < 0)
+        return rc;
+    if (u->j.step > ZRCA_STEP_VERIFY && !u->j.aborting) {
+        rc = zri_error_set(ZRCA_ESTATE,
+                           "the new certificate of %s item %u is on the token (step %s): resume "
+                           "the update instead",
+                           order_number, item_index, zrca_update_step_name(u->j.step));
+        zrca_update_free(u);
+        return rc;
+    }
+    u->j.aborting = true;
+    if ((rc = zri_journal_write(&u->paths, &u->j)) < 0)
+        goto out;
+    if (u->j.new_key_id || u->j.step >= ZRCA_STEP_KEYGEN) {
+        if ((rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) < 0)
+            goto out;
+        zrca_key *k = NULL;
+        if (u->j.new_key_id)
+            rc = zrca_token_find_key(&k, u->token, u->j.new_key_id);
+        else
+            rc = zri_token_find_key_by_label(&k, u->token, u->j.staging_label);
+        if (rc == 0) {
+            /* Only ever the staged key: its label says so. */
+            if (strcmp(zrca_key_label(k), u->j.staging_label) == 0)
+                rc = zrca_key_delete(k);
+            else
+                rc = zri_error_set(ZRCA_ESTATE, "key %s is not labelled %s; not deleting it",
+                                   zrca_key_id(k), u->j.staging_label);
+        } else if (rc == ZRCA_ENOTFOUND) {
+            rc = 0;
+        }
+        zrca_key_free(k);
+        if (rc < 0)
+            goto out;
+    }
+    rc = zri_journal_remove(&u->paths);
+    if (rc == 0)
+        ulog(u, ZRCA_LOG_INFO, "update aborted: staged key and journal removed");
+out:
+    zrca_update_free(u);
+    return zri_done(rc);
+}

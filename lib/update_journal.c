@@ -1,0 +1,408 @@
+/*
+ * The update journal: one JSON file per order item, rewritten whole and
+ * atomically (temporary file, fsync, rename, fsync of the directory) before
+ * each step, and the lock that keeps two processes off one item.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "http.h"
+#include "internal.h"
+#include "json.h"
+#include "session_int.h"
+#include "update_internal.h"
+
+#define JOURNAL_MAX (1024u * 1024u)
+
+void zri_journal_clear(zri_journal *j)
+{
+    free(j->token_serial);
+    free(j->token_label);
+    free(j->holder);
+    free(j->old_serial);
+    free(j->old_der);
+    free(j->old_label);
+    free(j->new_key_id);
+    free(j->challenge_id);
+    free(j->nonce);
+    free(j->subject_der);
+    free(j->csr);
+    free(j->proof);
+    free(j->cert);
+    for (size_t i = 0; i < j->nchain; i++)
+        free(j->chain[i]);
+    free(j->new_serial);
+    free(j->seal_id);
+    free(j->seal_label);
+    memset(j, 0, sizeof(*j));
+}
+
+/* ---- base64 ------------------------------------------------------------------ */
+
+char *zri_base64_encode(const unsigned char *in, size_t len)
+{
+    if (len > (SIZE_MAX / 4) * 3 - 3)
+        return NULL;
+    size_t n = 4 * ((len + 2) / 3);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    /* EVP_EncodeBlock takes an int: encode in chunks that are multiples of 3. */
+    size_t done = 0, w = 0;
+    while (done < len) {
+        size_t chunk = len - done > 3 * 1024 * 1024 ? 3 * 1024 * 1024 : len - done;
+        w += (size_t)EVP_EncodeBlock((unsigned char *)out + w, in + done, (int)chunk);
+        done += chunk;
+    }
+    out[w] = '\0';
+    return out;
+}
+
+int zri_b64_blob_set(zri_blob *b, const char *b64, const char *what)
+{
+    unsigned char *d = NULL;
+    size_t n = 0;
+    if (!b64)
+        return zri_error_set(ZRCA_EPROTOCOL, "%s is missing", what);
+    if (zri_base64_decode(b64, strlen(b64), &d, &n) < 0)
+        return zri_error_set(ZRCA_EPROTOCOL, "%s is not valid base64", what);
+    free(b->data);
+    b->data = d;
+    b->len = n;
+    return 0;
+}
+
+/* ---- paths and lock --------------------------------------------------------------- */
+
+int zri_journal_paths(zri_update_paths *p, zrca_session *s, const char *order, unsigned item)
+{
+    const char *state;
+    int rc = zri_session_state_dir_ensure(s, &state);
+    if (rc < 0)
+        return rc;
+    int n = snprintf(p->dir, sizeof(p->dir), "%s/updates", state);
+    if (n < 0 || (size_t)n >= sizeof(p->dir))
+        return zri_error_set(ZRCA_EINVAL, "state directory path too long");
+    if (mkdir(p->dir, 0700) < 0 && errno != EEXIST)
+        return zri_error_set(ZRCA_EIO, "cannot create %s: %s", p->dir, strerror(errno));
+    n = snprintf(p->journal, sizeof(p->journal), "%s/%s-%u.journal", p->dir, order, item);
+    if (n < 0 || (size_t)n >= sizeof(p->journal))
+        return zri_error_set(ZRCA_EINVAL, "journal path too long");
+    snprintf(p->lock, sizeof(p->lock), "%s/%s-%u.lock", p->dir, order, item);
+    snprintf(p->tmp, sizeof(p->tmp), "%s/%s-%u.journal.tmp", p->dir, order, item);
+    return 0;
+}
+
+int zri_journal_lock(const zri_update_paths *p, int *fd_out)
+{
+    int fd = open(p->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return zri_error_set(ZRCA_EIO, "cannot open lock %s: %s", p->lock, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return zri_error_set(
+                ZRCA_ELOCKED, "another process is updating this item (lock %s is held)", p->lock);
+        return zri_error_set(ZRCA_EIO, "cannot lock %s: %s", p->lock, strerror(e));
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+void zri_journal_unlock(int fd)
+{
+    if (fd >= 0) {
+        flock(fd, LOCK_UN);
+        close(fd);
+    }
+}
+
+/* ---- writing ------------------------------------------------------------------------- */
+
+static void kv_opt(zri_jgen *g, const char *key, const char *v)
+{
+    if (v)
+        zri_jgen_kv_string(g, key, v);
+}
+
+static void kv_blob(zri_jgen *g, const char *key, const zri_blob *b)
+{
+    if (!b->data)
+        return;
+    char *s = zri_base64_encode(b->data, b->len);
+    if (s) {
+        zri_jgen_kv_string(g, key, s);
+        free(s);
+    } else {
+        zri_jgen_kv_string(g, key, NULL); /* makes the generator fail: ENOMEM path */
+    }
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t w = write(fd, buf, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        buf += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int zri_journal_write(const zri_update_paths *p, const zri_journal *j)
+{
+    zri_jgen *g = zri_jgen_new();
+    if (!g)
+        return ZRCA_ENOMEM;
+    zri_jgen_object_begin(g);
+    zri_jgen_kv_int(g, "version", ZRI_JOURNAL_VERSION);
+    zri_jgen_kv_string(g, "order", j->order);
+    zri_jgen_kv_int(g, "item", j->item);
+    zri_jgen_kv_string(g, "step", zrca_update_step_name(j->step));
+    zri_jgen_kv_bool(g, "aborting", j->aborting);
+    kv_opt(g, "token_serial", j->token_serial);
+    kv_opt(g, "token_label", j->token_label);
+    kv_opt(g, "holder", j->holder);
+    kv_opt(g, "old_serial", j->old_serial);
+    kv_blob(g, "old_certificate", &(zri_blob){j->old_der, j->old_der_len});
+    kv_opt(g, "old_label", j->old_label);
+    zri_jgen_kv_int(g, "old_not_after", j->old_not_after);
+    zri_jgen_kv_string(g, "staging_label", j->staging_label);
+    zri_jgen_kv_int(g, "key_type", j->key_type);
+    zri_jgen_kv_int(g, "key_bits", j->key_bits);
+    kv_opt(g, "new_key_id", j->new_key_id);
+    kv_opt(g, "challenge_id", j->challenge_id);
+    kv_opt(g, "nonce", j->nonce);
+    kv_opt(g, "subject_der", j->subject_der);
+    zri_jgen_kv_int(g, "key_usage", j->key_usage);
+    zri_jgen_kv_int(g, "ext_key_usage", j->ext_key_usage);
+    kv_opt(g, "csr", j->csr);
+    kv_opt(g, "proof", j->proof);
+    zri_jgen_kv_string(g, "issue_key", j->issue_key);
+    kv_opt(g, "certificate", j->cert);
+    zri_jgen_key(g, "chain");
+    zri_jgen_array_begin(g);
+    for (size_t i = 0; i < j->nchain; i++)
+        zri_jgen_string(g, j->chain[i]);
+    zri_jgen_array_end(g);
+    kv_opt(g, "new_serial", j->new_serial);
+    zri_jgen_kv_int(g, "not_before", j->not_before);
+    zri_jgen_kv_int(g, "not_after", j->not_after);
+    zri_jgen_kv_string(g, "confirm_key", j->confirm_key);
+    kv_opt(g, "seal_id", j->seal_id);
+    kv_opt(g, "seal_label", j->seal_label);
+    zri_jgen_object_end(g);
+    const char *buf;
+    size_t len;
+    int rc = zri_jgen_result(g, &buf, &len);
+    if (rc < 0) {
+        zri_jgen_free(g);
+        return rc;
+    }
+
+    int fd = open(p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = zri_error_set(ZRCA_EIO, "cannot write %s: %s", p->tmp, strerror(errno));
+        zri_jgen_free(g);
+        return rc;
+    }
+    if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+        rc = zri_error_set(ZRCA_EIO, "cannot write %s: %s", p->tmp, strerror(errno));
+        close(fd);
+        unlink(p->tmp);
+        zri_jgen_free(g);
+        return rc;
+    }
+    close(fd);
+    zri_jgen_free(g);
+    if (rename(p->tmp, p->journal) < 0) {
+        rc = zri_error_set(ZRCA_EIO, "cannot rename %s: %s", p->tmp, strerror(errno));
+        unlink(p->tmp);
+        return rc;
+    }
+    /* The rename is durable only once the directory is. */
+    int dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        int r = fsync(dfd);
+        close(dfd);
+        if (r < 0)
+            return zri_error_set(ZRCA_EIO, "cannot sync %s: %s", p->dir, strerror(errno));
+    }
+    return 0;
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+static int get_dup(const zri_json *o, const char *key, char **out)
+{
+    const char *s = NULL;
+    int rc = zri_json_get_str(o, key, &s, ZRI_JSON_OPTIONAL);
+    if (rc < 0)
+        return rc;
+    *out = NULL;
+    if (s && !(*out = zri_strdup(s)))
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int get_into(const zri_json *o, const char *key, char *buf, size_t size)
+{
+    const char *s = NULL;
+    int rc = zri_json_get_str(o, key, &s, ZRI_JSON_OPTIONAL);
+    if (rc < 0)
+        return rc;
+    buf[0] = '\0';
+    if (s) {
+        if (strlen(s) >= size)
+            return zri_error_set(ZRCA_EPROTOCOL, "journal member %s is too long", key);
+        strcpy(buf, s);
+    }
+    return 0;
+}
+
+int zri_journal_read(const zri_update_paths *p, zri_journal *j)
+{
+    memset(j, 0, sizeof(*j));
+    int fd = open(p->journal, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return zri_error_set(ZRCA_ENOTFOUND, "no journal at %s", p->journal);
+        return zri_error_set(ZRCA_EIO, "cannot read %s: %s", p->journal, strerror(errno));
+    }
+    zri_buf b = ZRI_BUF_INIT;
+    b.cap = JOURNAL_MAX;
+    char chunk[8192];
+    ssize_t r;
+    int rc = 0;
+    while ((r = read(fd, chunk, sizeof(chunk))) != 0) {
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = zri_error_set(ZRCA_EIO, "cannot read %s: %s", p->journal, strerror(errno));
+            break;
+        }
+        if ((rc = zri_buf_put(&b, chunk, (size_t)r)) < 0)
+            break;
+    }
+    close(fd);
+    if (rc < 0) {
+        zri_buf_free(&b);
+        return rc;
+    }
+    zri_json_doc *doc = NULL;
+    rc = zri_json_parse(&doc, b.data ? b.data : "", b.len, NULL);
+    zri_buf_free(&b);
+    if (rc < 0)
+        return zri_error_prefix("journal %s is damaged", p->journal);
+    const zri_json *o = zri_json_root(doc);
+    int64_t v;
+    const char *step = NULL;
+    const zri_json *chain = NULL;
+    bool aborting = false;
+    if ((rc = zri_json_get_int(o, "version", &v, 1, 1000, 0)) < 0)
+        goto out;
+    if (v != ZRI_JOURNAL_VERSION) {
+        rc = zri_error_set(ZRCA_EVERSION, "journal %s has version %lld, this library writes %d",
+                           p->journal, (long long)v, ZRI_JOURNAL_VERSION);
+        goto out;
+    }
+    if ((rc = get_into(o, "order", j->order, sizeof(j->order))) < 0 ||
+        (rc = zri_json_get_int(o, "item", &v, 1, 100000, 0)) < 0)
+        goto out;
+    j->item = (unsigned)v;
+    if ((rc = zri_json_get_str(o, "step", &step, 0)) < 0)
+        goto out;
+    j->step = zri_update_step_parse(step);
+    if (j->step == ZRCA_STEP_NONE) {
+        rc = zri_error_set(ZRCA_EPROTOCOL, "journal %s: unknown step '%s'", p->journal, step);
+        goto out;
+    }
+    if ((rc = zri_json_get_bool(o, "aborting", &aborting, ZRI_JSON_OPTIONAL)) < 0)
+        goto out;
+    j->aborting = aborting;
+    const char *old_b64 = NULL;
+    if ((rc = get_dup(o, "token_serial", &j->token_serial)) < 0 ||
+        (rc = get_dup(o, "token_label", &j->token_label)) < 0 ||
+        (rc = get_dup(o, "holder", &j->holder)) < 0 ||
+        (rc = get_dup(o, "old_serial", &j->old_serial)) < 0 ||
+        (rc = get_dup(o, "old_label", &j->old_label)) < 0 ||
+        (rc = zri_json_get_str(o, "old_certificate", &old_b64, ZRI_JSON_OPTIONAL)) < 0 ||
+        (rc = zri_json_get_int(o, "old_not_after", &j->old_not_after, INT64_MIN, INT64_MAX, 0)) <
+            0 ||
+        (rc = get_into(o, "staging_label", j->staging_label, sizeof(j->staging_label))) < 0 ||
+        (rc = zri_json_get_int(o, "key_type", &v, 0, 10, 0)) < 0)
+        goto out;
+    j->key_type = (zrca_key_type)v;
+    if ((rc = zri_json_get_int(o, "key_bits", &v, 0, 16384, 0)) < 0)
+        goto out;
+    j->key_bits = (unsigned)v;
+    if (old_b64) {
+        zri_blob ob = {NULL, 0};
+        if ((rc = zri_b64_blob_set(&ob, old_b64, "journal old_certificate")) < 0)
+            goto out;
+        j->old_der = ob.data;
+        j->old_der_len = ob.len;
+    }
+    if ((rc = get_dup(o, "new_key_id", &j->new_key_id)) < 0 ||
+        (rc = get_dup(o, "challenge_id", &j->challenge_id)) < 0 ||
+        (rc = get_dup(o, "nonce", &j->nonce)) < 0 ||
+        (rc = get_dup(o, "subject_der", &j->subject_der)) < 0 ||
+        (rc = zri_json_get_int(o, "key_usage", &v, 0, 0xFFFFFF, 0)) < 0)
+        goto out;
+    j->key_usage = (unsigned)v;
+    if ((rc = zri_json_get_int(o, "ext_key_usage", &v, 0, 0xFFFFFF, 0)) < 0)
+        goto out;
+    j->ext_key_usage = (unsigned)v;
+    if ((rc = get_dup(o, "csr", &j->csr)) < 0 || (rc = get_dup(o, "proof", &j->proof)) < 0 ||
+        (rc = get_into(o, "issue_key", j->issue_key, sizeof(j->issue_key))) < 0 ||
+        (rc = get_dup(o, "certificate", &j->cert)) < 0 ||
+        (rc = zri_json_get_array(o, "chain", &chain, ZRI_JSON_OPTIONAL)) < 0)
+        goto out;
+    for (size_t i = 0; chain && i < zri_json_count(chain) && i < ZRI_MAX_CHAIN; i++) {
+        const char *c = zri_json_string(zri_json_at(chain, i), NULL);
+        if (!c || !(j->chain[j->nchain++] = zri_strdup(c))) {
+            rc = zri_error_set(ZRCA_EPROTOCOL, "journal chain[%zu] is not a string", i);
+            goto out;
+        }
+    }
+    if ((rc = get_dup(o, "new_serial", &j->new_serial)) < 0 ||
+        (rc = zri_json_get_int(o, "not_before", &j->not_before, INT64_MIN, INT64_MAX, 0)) < 0 ||
+        (rc = zri_json_get_int(o, "not_after", &j->not_after, INT64_MIN, INT64_MAX, 0)) < 0 ||
+        (rc = get_into(o, "confirm_key", j->confirm_key, sizeof(j->confirm_key))) < 0 ||
+        (rc = get_dup(o, "seal_id", &j->seal_id)) < 0 ||
+        (rc = get_dup(o, "seal_label", &j->seal_label)) < 0)
+        goto out;
+out:
+    zri_json_doc_free(doc);
+    if (rc < 0) {
+        zri_journal_clear(j);
+        if (zri_error_code() == ZRCA_EPROTOCOL)
+            zri_error_prefix("journal %s", p->journal);
+    }
+    return rc;
+}
+
+int zri_journal_remove(const zri_update_paths *p)
+{
+    if (unlink(p->journal) < 0 && errno != ENOENT)
+        return zri_error_set(ZRCA_EIO, "cannot remove %s: %s", p->journal, strerror(errno));
+    int dfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
