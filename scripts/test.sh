@@ -24,7 +24,7 @@ start=$(date +%s)
 mkdir -p "$BUILD"
 
 # 1. Formatting.
-mapfile -t cfiles < <(git ls-files --cached --others --exclude-standard '*.c' '*.h')
+mapfile -t cfiles < <(git ls-files --cached '*.c' '*.h')
 if clang-format --dry-run --Werror "${cfiles[@]}" 2>"$BUILD/format.log"; then
     step_ok "clang-format (${#cfiles[@]} files)"
 else
