@@ -250,6 +250,7 @@ class OrderIterator(Handle, Iterator[Order]):
         p = _lib.OrderP()
         rc = self.session._call(_lib.zrca_order_iter_next, self._h, ctypes.byref(p))
         if rc == 0:
+            self._total = int(_lib.zrca_order_iter_total(self._h))
             self.close()
             raise StopIteration
         return Order(p, self.session)
@@ -257,4 +258,6 @@ class OrderIterator(Handle, Iterator[Order]):
     @property
     def total(self) -> int:
         """Matching orders the platform reported (once the first page was read), else 0."""
+        if self.closed:
+            return getattr(self, "_total", 0)
         return int(_lib.zrca_order_iter_total(self._h))
