@@ -35,10 +35,23 @@ def _candidates() -> List[str]:
         found = glob.glob(os.path.join(root, "build", "libzrca.so.1"))
         found += glob.glob(os.path.join(root, "build", "*", "libzrca.so.1"))
         found += glob.glob(os.path.join(root, "build", "*", "*", "libzrca.so.1"))
-        found = [f for f in found if os.path.exists(f)]
+        found = [f for f in found if os.path.exists(f) and not _sanitized(os.path.dirname(f))]
         found.sort(key=lambda f: os.path.getmtime(f), reverse=True)  # the newest build first
         out.extend(found)
     return out
+
+
+def _sanitized(build_dir: str) -> bool:
+    """A sanitizer build (ZRCA_SANITIZE set): its library cannot be dlopen()ed into Python (the
+    ASan runtime must come first), so the search skips it."""
+    try:
+        with open(os.path.join(build_dir, "CMakeCache.txt"), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("ZRCA_SANITIZE:"):
+                    return bool(line.split("=", 1)[1].strip())
+    except OSError:
+        pass
+    return False
 
 
 def _load() -> ctypes.CDLL:
