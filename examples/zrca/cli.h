@@ -83,6 +83,7 @@ typedef struct cli {
     char **args;
     int nargs;
     /* state */
+    int cb_exit; /* exit code of a secret that a library callback could not read (reported) */
     jw w;
     zrca_session *session;
 } cli;

@@ -390,7 +390,7 @@ static int token_change_pin(cli *c, int unlock)
                             i->max_pin_len};
     if (pin_prompt(old, sizeof(old), &req, c) != 0) {
         zrca_token_free(t);
-        return EXIT_CANCELLED;
+        return c->cb_exit;
     }
     if ((code = new_pin(c, fresh, sizeof(fresh))) != 0) {
         wipe(old, sizeof(old));
@@ -419,7 +419,9 @@ static int token_change_pin(cli *c, int unlock)
 
 static int token_init_soft(cli *c)
 {
-    if (!c->soft_dir || !c->token_label)
+    zrca_token_options sel;
+    token_selection(c, &sel); /* options, or ZRCA_SOFT_DIR and ZRCA_TOKEN_LABEL */
+    if (!sel.soft_dir || !sel.label)
         return usage_error(c, "token init-soft: give --soft-dir DIR and --token-label LABEL");
     char pin[ZRCA_PIN_MAX + 1], so[ZRCA_PIN_MAX + 1];
     int code = read_secret(c, pin, sizeof(pin), c->pin_file, "ZRCA_PIN_FILE", "ZRCA_PIN",
@@ -434,11 +436,11 @@ static int token_init_soft(cli *c)
     }
     zrca_softtoken_options o;
     zrca_softtoken_options_init(&o, ZRCA_SOFTTOKEN_OPTIONS_VERSION);
-    o.label = c->token_label;
-    o.serial = c->token_serial;
+    o.label = sel.label;
+    o.serial = sel.serial;
     o.user_pin = pin;
     o.so_pin = so;
-    int rc = zrca_softtoken_create(c->soft_dir, &o);
+    int rc = zrca_softtoken_create(sel.soft_dir, &o);
     wipe(pin, sizeof(pin));
     wipe(so, sizeof(so));
     if (rc < 0)

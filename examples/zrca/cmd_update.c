@@ -273,7 +273,6 @@ int cmd_seal(cli *c)
     }
     if (c->json) {
         jw_obj(&c->w);
-        jw_kbool(&c->w, "ok", 1);
         jw_key(&c->w, "seals");
         jw_arr(&c->w);
     } else {
@@ -335,21 +334,35 @@ int cmd_seal(cli *c)
     }
     zrca_cert_list_free(l);
     zrca_token_free(t);
-    if (rc < 0)
+    if (rc < 0) {
+        c->json = 0; /* the document is open: the error goes to stderr */
         return fail(c, rc, "seal");
+    }
+    char msg[256] = "";
+    code = EXIT_OK;
+    if (c->serial && shown == 0) {
+        code = EXIT_NOTFOUND;
+        snprintf(msg, sizeof(msg), "no e-seal record for certificate %s", c->serial);
+    } else if (bad) {
+        code = EXIT_VERIFY;
+        snprintf(msg, sizeof(msg), "%zu e-seal record(s) not bound to their certificate", bad);
+    }
     if (c->json) {
         jw_arr_end(&c->w);
+        jw_kbool(&c->w, "ok", code == EXIT_OK);
+        if (code) {
+            jw_kint(&c->w, "exit", code);
+            jw_kstr(&c->w, "message", msg);
+        }
         jw_obj_end(&c->w);
         jw_end(&c->w);
     } else if (shown == 0) {
         printf("  (none: a seal is written by the e-seal update that follows a certificate "
                "update)\n");
     }
-    if (c->serial && shown == 0)
-        return tool_error(c, EXIT_NOTFOUND, "no e-seal record for certificate %s", c->serial);
-    return bad ? tool_error(c, EXIT_VERIFY, "%zu e-seal record(s) not bound to their certificate",
-                            bad)
-               : EXIT_OK;
+    if (code)
+        fprintf(stderr, "zrca: %s\n", msg);
+    return code;
 }
 
 /* ---- renew --auto -------------------------------------------------------------------------- */

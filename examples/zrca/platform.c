@@ -30,10 +30,9 @@ static int relogin_password(const char *account, char *password, size_t size, vo
     cli *c = payload;
     char prompt[256];
     snprintf(prompt, sizeof(prompt), "账号 %s 的密码 (password, session expired): ", account);
-    return read_secret(c, password, size, c->password_file, "ZRCA_PASSWORD_FILE", "ZRCA_PASSWORD",
-                       prompt, 0) == 0
-               ? 0
-               : 1;
+    c->cb_exit = read_secret(c, password, size, c->password_file, "ZRCA_PASSWORD_FILE",
+                             "ZRCA_PASSWORD", prompt, 0);
+    return c->cb_exit != 0;
 }
 
 static zrca_log_options g_log;
@@ -148,5 +147,6 @@ int pin_prompt(char *buf, size_t size, const zrca_pin_request *req, void *payloa
         printf("%s****** (from the %s)\n", prompt, from);
         fflush(stdout);
     }
-    return read_secret(c, buf, size, file, fenv, env, prompt, 0) == 0 ? 0 : 1;
+    c->cb_exit = read_secret(c, buf, size, file, fenv, env, prompt, 0);
+    return c->cb_exit != 0;
 }

@@ -267,6 +267,8 @@ static void error_json(cli *c, int code, int status, const char *message)
 
 int fail(cli *c, int status, const char *what)
 {
+    if (status == ZRCA_EUSER && c->cb_exit)
+        return c->cb_exit; /* a prompt inside a library call failed; it said why */
     const zrca_error *e = zrca_error_last();
     const char *msg = e && e->message ? e->message : zrca_strerror(status);
     int code = exit_for(status);

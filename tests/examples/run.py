@@ -1,0 +1,554 @@
+#!/usr/bin/python3
+"""The examples and the zrca command against the reference platform and SoftHSM.
+
+    run.py BUILD_DIR TEST
+
+Each test starts its own platform (tests/platform/zrca-platformd --demo) in a
+temporary directory, and its own SoftHSM token store there, and stops and
+removes them at the end, pass or fail. A test fails with a message and exit 1.
+"""
+import base64
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+SRC = os.environ.get("ZRCA_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PY = "/usr/bin/python3"
+SOFTHSM = os.environ.get("ZRCA_SOFTHSM_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
+USER_PIN, SO_PIN = "246810", "13579-so"
+CONTACT = ["--contact", "许静怡", "--mobile", "13905710000", "--email", "xu.jingyi@demo.example.com"]
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+class World:
+    """A platform with the demo account, a SoftHSM token, secrets in files, and the env for zrca."""
+
+    def __init__(self, build):
+        self.build = build
+        self.bin = os.path.join(build, "examples")
+        self.zrca_bin = os.path.join(self.bin, "bin", "zrca")
+        self.tmp = tempfile.mkdtemp(prefix="zrca-examples-")
+        self.data = os.path.join(self.tmp, "platform")
+        self.proc = subprocess.Popen([PY, os.path.join(SRC, "tests/platform/zrca-platformd"), "--data", self.data,
+                                      "--listen", "127.0.0.1:0", "--demo"], stdout=subprocess.PIPE,
+                                     stderr=open(os.path.join(self.tmp, "platform.log"), "w"), text=True)
+        line = self.proc.stdout.readline()
+        check(line, "the platform did not start: " + open(os.path.join(self.tmp, "platform.log")).read()[-2000:])
+        self.info = json.loads(line)
+        self.ctl("settings", "--review-retry-after", "1")
+        pw, pin = os.path.join(self.tmp, "password"), os.path.join(self.tmp, "pin")
+        for path, value in ((pw, "Demo-2026!"), (pin, USER_PIN)):
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                f.write(value + "\n")
+        self.env = dict(os.environ)
+        for k in list(self.env):
+            if k.startswith("ZRCA_") and k not in ("ZRCA_SOURCE_DIR", "ZRCA_BUILD_DIR"):
+                del self.env[k]
+        self.env.update({"ZRCA_URL": self.info["url"], "ZRCA_CA_FILE": self.info["ca_file"],
+                         "ZRCA_ISSUER_CA_FILE": self.info["platform_ca_file"], "ZRCA_ACCOUNT": "demo",
+                         "ZRCA_PASSWORD_FILE": pw, "ZRCA_PIN_FILE": pin,
+                         "ZRCA_STATE_DIR": os.path.join(self.tmp, "state"),
+                         "LD_LIBRARY_PATH": build})
+        os.makedirs(os.path.join(self.tmp, "softhsm", "tokens"))
+        conf = os.path.join(self.tmp, "softhsm", "softhsm2.conf")
+        with open(conf, "w") as f:
+            f.write("directories.tokendir = %s/softhsm/tokens\nobjectstore.backend = file\n"
+                    "log.level = ERROR\n" % self.tmp)
+        self.env["SOFTHSM2_CONF"] = conf
+        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "zrca-test", "--so-pin", SO_PIN,
+                        "--pin", USER_PIN], env=self.env, check=True, stdout=subprocess.DEVNULL)
+        self.env.update({"ZRCA_MODULE": SOFTHSM, "ZRCA_TOKEN_LABEL": "zrca-test"})
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def ctl(self, *args):
+        r = subprocess.run([PY, os.path.join(SRC, "tests/platform/zrca-platformctl"), "--data", self.data] + list(args),
+                           capture_output=True, text=True)
+        check(r.returncode == 0, "zrca-platformctl %s: %s" % (" ".join(args), r.stderr))
+        return json.loads(r.stdout)
+
+    def run(self, argv, expect=0, env=None, stdin=None, timeout=120):
+        e = dict(self.env)
+        e.update(env or {})
+        r = subprocess.run(argv, capture_output=True, text=True, env=e, input=stdin, timeout=timeout,
+                           stdin=None if stdin is not None else subprocess.DEVNULL)
+        if expect is not None and r.returncode != expect:
+            raise Fail("%s: exit %d, expected %d\nstdout: %s\nstderr: %s" % (
+                " ".join(argv), r.returncode, expect, r.stdout[-3000:], r.stderr[-3000:]))
+        return r
+
+    def zrca(self, *args, expect=0, env=None):
+        return self.run([self.zrca_bin] + list(args), expect=expect, env=env)
+
+    def zjson(self, *args, expect=0, env=None):
+        r = self.zrca("--json", *args, expect=expect, env=env)
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            raise Fail("zrca %s --json: not one JSON document: %r" % (" ".join(args), r.stdout[:500]))
+
+    def example(self, name, *args, expect=0, env=None):
+        return self.run([os.path.join(self.bin, name)] + list(args), expect=expect, env=env)
+
+    def person_id(self, name):
+        return [p["id_number"] for p in self.zjson("persons")["persons"] if p["name"] == name][0]
+
+    def provision(self, holder="赵国栋", days=20, label=None):
+        """A key on the token and a personal certificate for it from the operator, ending in `days`."""
+        label = label or holder
+        ent = self.zjson("login")["enterprise"]["name"]
+        csr = self.path("csr-%s.der" % label)
+        self.zrca("token", "provision-csr", "--key-label", label, "--subject",
+                  "CN=%s,OU=技术负责人,O=%s,C=CN" % (holder, ent), "--out", csr)
+        na = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days)).strftime(
+            "%Y-%m-%dT00:00:00Z")
+        pem = self.path("cert-%s.pem" % label)
+        serial = self.zjson("token", "info")["serial"]
+        out = self.ctl("provision", "--account", "demo", "--kind", "personal", "--holder-name", holder,
+                       "--holder-id", self.person_id(holder), "--position", "技术负责人", "--csr", csr,
+                       "--not-after", na, "--key-serial", serial, "--out", pem)
+        imported = self.zjson("token", "import-cert", pem)
+        check(imported["serial"].lstrip("0") == out["serial"].lstrip("0"), "imported serial %s != %s" % (
+            imported["serial"], out["serial"]))
+        return out, pem
+
+    def attachments(self):
+        letter, scan = self.path("letter.pdf"), self.path("scan.jpg")
+        with open(letter, "wb") as f:
+            f.write(b"%PDF-1.4\n% commitment letter\n%%EOF\n")
+        with open(scan, "wb") as f:
+            f.write(b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9")
+        return letter, scan
+
+    def approve_later(self, number, delay=2.0, reject=None):
+        def go():
+            time.sleep(delay)
+            if reject:
+                self.ctl("reject", number, "--comment", reject)
+            else:
+                self.ctl("approve", number)
+        t = threading.Thread(target=go)
+        t.start()
+        return t
+
+
+def ts(s):
+    return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+# ---- the examples ---------------------------------------------------------------------------
+
+def test_examples_seed_flow(w):
+    """list_certs, apply, watch_order, update: the seed's flow with the example programs."""
+    old, _ = w.provision(days=20)
+    r = w.example("list_certs", "--module", SOFTHSM, "--label", "zrca-test")
+    check("赵国栋" in r.stdout and "renew now" in r.stdout, "list_certs: " + r.stdout)
+    letter, scan = w.attachments()
+    r = w.example("apply", "赵国栋", letter, scan, "许静怡", "13905710000", "xu@example.com")
+    number = r.stdout.split("order ")[1].split(":")[0]
+    check(number.startswith("Ca") and len(number) == 27, "apply: " + r.stdout)
+    # A broken form: every violation printed, exit 4, nothing filed.
+    before = len(w.ctl("orders", "--account", "demo")["items"])
+    r = w.example("apply", "林晓雯", scan, letter, "许静怡", "1390571000", "not-an-email", expect=4)
+    check("contact.mobile" in r.stderr and "contact.email" in r.stderr, "apply violations: " + r.stderr)
+    check(len(w.ctl("orders", "--account", "demo")["items"]) == before, "a broken form filed an order")
+    t = w.approve_later(number)
+    r = w.example("watch_order", number, "60")
+    t.join()
+    check("审核通过" in r.stdout and "SMS to 13905710000" in r.stdout, "watch_order: " + r.stdout)
+    r = w.example("update", number)
+    check(r.stdout.count("PIN for") == 2 and "签章更新" in r.stdout and "证书更新成功" in r.stdout,
+          "update: " + r.stdout)
+    info = w.zjson("token", "info")
+    certs = {c["serial"]: c for c in info["certificates"]}
+    check(len(certs) == 2, "two certificates on the key after the update: %s" % certs)
+    new = [c for s, c in certs.items() if s.lstrip("0") != old["serial"].lstrip("0")][0]
+    check(ts(new["not_after"]) - ts(old["not_after"]) == 365 * 86400, "new validity: %s" % new)
+    check(new["holder"] == "赵国栋", "new holder")
+    order = w.zjson("order", number)["order"]
+    check(order["order_status"] == "completed", "order: %s" % order)
+    # Run again: the journal answers, nothing is issued twice.
+    w.example("update", number, "1")
+    check(len(w.ctl("issuances", number, "1")["items"]) == 1, "issued twice")
+
+
+def test_examples_watch_rejected(w):
+    letter, scan = w.attachments()
+    w.provision(days=20)
+    r = w.example("apply", "赵国栋", letter, scan, "许静怡", "13905710000", "xu@example.com")
+    number = r.stdout.split("order ")[1].split(":")[0]
+    t = w.approve_later(number, reject="承诺函扫描件不清晰")
+    r = w.example("watch_order", number, "60", expect=3)
+    t.join()
+    check("审核不通过" in r.stdout and "承诺函扫描件不清晰" in r.stdout, "watch_order: " + r.stdout)
+    w.example("update", number, expect=1)
+
+
+def test_examples_own_transport(w):
+    letter, scan = w.attachments()
+    r = w.example("own_transport")
+    check("江南示范燃气工程有限公司" in r.stdout, r.stdout)
+    n = int(r.stdout.split("transport: ")[1].split(" exchanges")[0])
+    check(n >= 5, "exchanges: %d" % n)
+    # Multipart, streamed from the files: 林晓雯's certificate ends within 30 days in the demo data.
+    r = w.example("own_transport", "林晓雯", letter, scan, "13905710000")
+    number = r.stdout.split("order ")[1].split(" ")[0]
+    shown = w.ctl("show", number)
+    check(shown["review_status"] == "not_reviewed", "filed: %s" % shown)
+    # TLS is verified: another CA is refused.
+    r = w.example("own_transport", expect=1, env={"ZRCA_CA_FILE": w.info["platform_ca_file"]})
+    check("ZRCA_" in r.stderr, r.stderr)
+
+
+def test_examples_bid_guard(w):
+    old, pem = w.provision(days=20)
+    letter, scan = w.attachments()
+    bid = w.path("bid.pdf")
+    with open(bid, "wb") as f:
+        f.write(b"%PDF-1.4 bid for tender ZB-2026-001\n")
+    soon = (datetime.date.today() + datetime.timedelta(days=5)).isoformat()
+    later = (datetime.date.today() + datetime.timedelta(days=40)).isoformat()
+    args = [letter, "许静怡", "13905710000", "xu@example.com", scan]
+    r = w.example("bid_guard", bid, soon, *args)
+    check("signed" in r.stdout, r.stdout)
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    cert = x509.load_pem_x509_certificate(open(pem, "rb").read())
+    cert.public_key().verify(open(bid + ".sig", "rb").read(), open(bid, "rb").read(), ec.ECDSA(hashes.SHA256()))
+    os.unlink(bid + ".sig")
+    r = w.example("bid_guard", bid, later, *args, expect=3)
+    check("not signing" in r.stdout and "renewal filed: order Ca" in r.stdout, r.stdout)
+    check(not os.path.exists(bid + ".sig"), "signed although the certificate ends before the deadline")
+    number = r.stdout.split("order ")[1].split(" ")[0]
+    items = w.ctl("show", number)["items"]
+    check(len(items) == 1 and items[0]["holder"] == "赵国栋", "renewal order: %s" % items)
+    # Already in an open renewal: nothing more to file.
+    w.example("bid_guard", bid, later, *args, expect=1)
+
+
+# ---- zrca ------------------------------------------------------------------------------------
+
+def test_zrca_renew_auto(w):
+    letter, scan = w.attachments()
+    common = ["--letter", letter, "--scan", "赵国栋=" + scan] + CONTACT
+    # Nothing to renew on the key: success, and the JSON says so.
+    w.provision(days=200)
+    d = w.zjson("renew", "--auto", "--window-days", "30", *common)
+    check(d["ok"] is True and d["nothing_to_renew"] is True and d["certificates"] == [] and d["order"] is None,
+          "nothing to renew: %s" % d)
+    r = w.zrca("renew", "--auto", "--window-days", "30", *common)
+    check("没有需要续期的证书" in r.stdout, r.stdout)
+    # A due certificate: the dry run plans it and files nothing.
+    old, _ = w.provision(days=20, label="due")
+    before = len(w.ctl("orders", "--account", "demo")["items"])
+    d = w.zjson("renew", "--auto", "--dry-run", "--window-days", "30", *common)
+    check(d["nothing_to_renew"] is False and [c["outcome"] for c in d["certificates"]] == ["planned"], "%s" % d)
+    check(len(w.ctl("orders", "--account", "demo")["items"]) == before, "the dry run filed an order")
+    # The real thing: apply, wait for the approval, update.
+    done = threading.Event()
+
+    def approver():
+        while not done.is_set():
+            for o in w.ctl("orders", "--account", "demo")["items"]:
+                if o["review_status"] == "not_reviewed" and o["business"] == "renewal" and \
+                        o["order_status"] == "awaiting_verification" and o["number"] not in seen:
+                    seen.add(o["number"])
+                    w.ctl("approve", o["number"])
+            time.sleep(0.5)
+    seen = {o["number"] for o in w.ctl("orders", "--account", "demo")["items"]}
+    t = threading.Thread(target=approver)
+    t.start()
+    try:
+        d = w.zjson("renew", "--auto", "--window-days", "30", "--interval", "1", "--timeout", "60", *common)
+    finally:
+        done.set()
+        t.join()
+    check(d["ok"] and d["order"] and len(d["certificates"]) == 1, "%s" % d)
+    c = d["certificates"][0]
+    check(c["outcome"] == "updated" and c["old_serial"].lstrip("0") == old["serial"].lstrip("0"), "%s" % c)
+    check(ts(c["new_not_after"]) - ts(c["old_not_after"]) == 365 * 86400, "%s" % c)
+    # And now nothing is left to renew.
+    d = w.zjson("renew", "--auto", "--window-days", "30", *common)
+    check(d["nothing_to_renew"] is True, "%s" % d)
+
+
+def test_zrca_exit_codes(w):
+    letter, scan = w.attachments()
+    # 2: usage.
+    w.zrca(expect=2)
+    w.zrca("frobnicate", expect=2)
+    w.zrca("update", "--status", "valid", "X", expect=2)
+    w.zrca("login", expect=2, env={"ZRCA_URL": ""})
+    d = w.zjson("certs", "--kind", "nonsense", expect=2)
+    check(d["ok"] is False and d["exit"] == 2 and d["error"]["kind"] == "usage", "%s" % d)
+    # 2: no secret and no terminal to ask on (stdin is not a terminal, there is no /dev/tty in ctest).
+    r = w.run(["setsid", "-w", w.zrca_bin, "login"], expect=2, env={"ZRCA_PASSWORD_FILE": ""})
+    check("no terminal" in r.stderr, r.stderr)
+    # 3: wrong password.
+    bad = w.path("badpw")
+    with open(bad, "w") as f:
+        f.write("wrong-password\n")
+    d = w.zjson("login", expect=3, env={"ZRCA_PASSWORD_FILE": bad})
+    check(d["error"]["status"] == "ZRCA_EAUTH", "%s" % d)
+    # The password from the environment works too.
+    d = w.zjson("login", env={"ZRCA_PASSWORD_FILE": "", "ZRCA_PASSWORD": "Demo-2026!"})
+    check(d["account"] == "demo" and d["role"] == "tenderer", "%s" % d)
+    # 4: a form that breaks rules: every violation, nothing sent.
+    d = w.zjson("apply", "--person", "林晓雯", "--letter", scan, "--contact", "许静怡", "--mobile", "123",
+                "--email", "x", expect=4)
+    fields = {v["field"] for v in d["error"]["violations"]}
+    check({"contact.mobile", "contact.email", "persons[0].id_scan"} <= fields, "violations: %s" % fields)
+    # 8: no such order.
+    w.zjson("order", "Ca2020010100000000000000000", expect=8)
+    # A good application, then 9: nothing to update before the review.
+    w.provision(days=20)
+    d = w.zjson("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)
+    number = d["order"]["number"]
+    check(d["order"]["review_status"] == "not_reviewed", "%s" % d)
+    w.zjson("update", number, expect=9)
+    # 11: the wait runs out of time.
+    w.zjson("order", number, "--wait", "--timeout", "2", expect=11)
+    # 10: rejected while waiting.
+    t = w.approve_later(number, delay=1, reject="身份证扫描件不清晰")
+    d = w.zjson("order", number, "--wait", "--timeout", "60", expect=10)
+    t.join()
+    check(d["met"] == "rejected" and d["order"]["review_comment"] == "身份证扫描件不清晰", "%s" % d)
+    check(any("审核" in n["text"] for n in d["notifications"]), "the SMS of the rejection: %s" % d)
+    # 6: a wrong PIN, never retried, tries left reported when known.
+    wrong = w.path("wrongpin")
+    with open(wrong, "w") as f:
+        f.write("000000\n")
+    d = w.zjson("token", "keygen", "--key-label", "x", expect=6, env={"ZRCA_PIN_FILE": wrong})
+    check(d["error"]["status"] == "ZRCA_EPIN_INCORRECT", "%s" % d)
+    # 7: no such token.
+    w.zjson("token", "info", expect=7, env={"ZRCA_TOKEN_LABEL": "no-such-key"})
+    # 2: a PIN file that cannot be read (empty).
+    empty = w.path("empty")
+    open(empty, "w").close()
+    w.zrca("token", "keygen", "--key-label", "x", expect=2, env={"ZRCA_PIN_FILE": empty})
+
+
+def test_zrca_json(w):
+    """Every command's --json output is one JSON document with the documented members."""
+    d = w.zjson("version")
+    check(d["version"].count(".") == 2, "%s" % d)
+    d = w.zjson("login")
+    check(d["enterprise"]["name"] == "江南示范燃气工程有限公司" and d["role_label"] == "招标人", "%s" % d)
+    d = w.zjson("certs")
+    check(len(d["certificates"]) >= 5 and all("not_after" in c and "status" in c for c in d["certificates"]), "%s" % d)
+    d = w.zjson("certs", "--kind", "org", "--status", "valid")
+    check(all(c["kind"] == "org" and c["status"] == "valid" for c in d["certificates"]), "%s" % d)
+    d = w.zjson("persons")
+    check({"林晓雯", "赵国栋"} <= {p["name"] for p in d["persons"]}, "%s" % d)
+    d = w.zjson("notifications")
+    check(len(d["notifications"]) >= 1, "%s" % d)
+    d = w.zjson("orders")
+    check(len(d["orders"]) == 8, "the demo's 8 orders: %d" % len(d["orders"]))
+    review = {o["review_status"] for o in d["orders"]}
+    check(review == {"approved", "not_reviewed", "rejected"}, "%s" % review)
+    d = w.zjson("orders", "--business", "new")
+    check(all(o["business"] == "new" for o in d["orders"]) and d["orders"], "%s" % d)
+    issuance = [o for o in w.zjson("orders")["orders"] if o["order_status"] == "awaiting_issuance"][0]
+    d = w.zjson("order", issuance["number"])
+    check([i["actions"] for i in d["order"]["items"]] == [["view", "update"]] * 2, "%s" % d)
+    d = w.zjson("token", "list")
+    check(d["count"] == 1 and d["tokens"][0]["label"] == "zrca-test", "%s" % d)
+    d = w.zjson("token", "pin")
+    check(d["user_pin"]["locked"] is False and "certificates" not in d, "%s" % d)
+    d = w.zjson("seal")
+    check(d["seals"] == [], "%s" % d)
+    w.zjson("seal", "--serial", "abcdef", expect=8)
+    # Human output in the seed's words.
+    r = w.zrca("orders")
+    for word in ("订单号", "商品详情", "审核状态", "审核通过", "未审核", "待制证", "已完成", "已关闭"):
+        check(word in r.stdout, "orders: no %s" % word)
+
+
+def test_zrca_orders_watch(w):
+    letter, scan = w.attachments()
+    w.provision(days=20)
+    number = w.zjson("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)["order"]["number"]
+    # The demo's paid new order (赵国栋) is under review too: approve both.
+    waiting = [o["number"] for o in w.zjson("orders")["orders"]
+               if o["review_status"] == "not_reviewed" and o["order_status"] == "awaiting_verification"
+               and o["payment_status"] != "unpaid"]
+    check(number in waiting, "%s not under review: %s" % (number, waiting))
+
+    def approve_all():
+        time.sleep(1.5)
+        for n in waiting:
+            w.ctl("approve", n)
+    t = threading.Thread(target=approve_all)
+    t.start()
+    d = w.zjson("orders", "--watch", "--interval", "1", "--timeout", "60")
+    t.join()
+    changed = {e["order"]["number"] for e in d["events"] if e["event"] == "changed"}
+    check(set(waiting) <= changed, "changes seen: %s" % d["events"])
+    check(any(e["event"] == "sms" and e["order_number"] == number for e in d["events"]), "no SMS: %s" % d)
+    # Human output, once nothing is under review: returns at once.
+    r = w.zrca("orders", "--watch", "--interval", "1", "--timeout", "10")
+    check("没有待审核的订单" in r.stdout, r.stdout)
+
+
+def test_zrca_token(w):
+    """The token subcommands on a software token made by zrca itself: keys, requests, PINs, unlock."""
+    soft = w.path("soft")
+    env = {"ZRCA_MODULE": "", "ZRCA_TOKEN_LABEL": "", "ZRCA_SOFT_DIR": soft}
+    so = w.path("sopin")
+    with open(so, "w") as f:
+        f.write(SO_PIN + "\n")
+    d = w.zjson("token", "init-soft", "--token-label", "soft-key", "--so-pin-file", so, env=env)
+    check(d["label"] == "soft-key" and d["backend"] == "soft", "%s" % d)
+    d = w.zjson("token", "keygen", "--key-label", "k1", "--key", "rsa2048", env=env)
+    check(d["key_type"] == "rsa" and d["key_bits"] == 2048 and len(d["key_id"]) == 40, "%s" % d)
+    csr = w.path("k1.csr")
+    w.zjson("token", "csr", "--key-id", d["key_id"], "--subject", "CN=赵国栋,O=示范\\,公司,C=CN", "--out", csr,
+            "--pem", env=env)
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    req = x509.load_pem_x509_csr(open(csr, "rb").read())
+    check(req.is_signature_valid, "the request's signature")
+    check(req.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "赵国栋" and
+          req.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "示范,公司" and
+          req.subject.rfc4514_string().startswith("CN="), req.subject.rfc4514_string())
+    w.zjson("token", "csr", "--key-id", d["key_id"], "--subject", "XX=1", "--out", csr, env=env, expect=2)
+    w.zjson("token", "csr", "--key-id", "00" * 20, "--subject", "CN=a", "--out", csr, env=env, expect=8)
+    # A certificate whose key is not on the token is refused, and not left behind.
+    other = w.path("other.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", w.path("other.key"), "-subj", "/CN=other", "-days", "30", "-out", other],
+                   check=True, capture_output=True)
+    w.zjson("token", "import-cert", other, env=env, expect=8)
+    check(w.zjson("token", "info", env=env)["certificates"] == [], "a keyless certificate was left")
+    # Change the PIN; the old one is then wrong.
+    newpin = w.path("newpin")
+    with open(newpin, "w") as f:
+        f.write("135792\n")
+    w.zjson("token", "change-pin", "--new-pin-file", newpin, env=env)
+    d = w.zjson("token", "keygen", "--key-label", "k2", expect=6, env=env)
+    check(d["error"]["status"] == "ZRCA_EPIN_INCORRECT", "%s" % d)
+    # Wrong until the final try: then no PIN is sent at all.
+    codes = []
+    for _ in range(8):
+        d = w.zjson("token", "keygen", "--key-label", "k2", expect=6, env=env)
+        codes.append(d["error"]["status"])
+        if codes[-1] == "ZRCA_EPIN_FINAL_TRY":
+            break
+    check(codes[-1] == "ZRCA_EPIN_FINAL_TRY", "no final-try refusal: %s" % codes)
+    check(w.zjson("token", "pin", env=env)["user_pin"]["final_try"] is True, "final try flag")
+    # 解锁服务: the SO PIN unlocks and sets a new PIN, which works.
+    w.zjson("token", "unlock", "--so-pin-file", so, "--new-pin-file", w.env["ZRCA_PIN_FILE"], env=env)
+    d = w.zjson("token", "keygen", "--key-label", "k3", env=env)
+    check(d["key_label"] == "k3", "%s" % d)
+
+
+def test_demo(build):
+    """scripts/demo.sh on this build: the seed's flow end to end, exit 0, nothing left behind."""
+    env = dict(os.environ)
+    env["ZRCA_DEMO_BUILD_DIR"] = build
+    env["TMPDIR"] = tempfile.mkdtemp(prefix="zrca-demo-test-")
+    try:
+        r = subprocess.run(["bash", os.path.join(SRC, "scripts/demo.sh")], capture_output=True, text=True, env=env,
+                           timeout=240, stdin=subprocess.DEVNULL)
+        check(r.returncode == 0, "demo: exit %d\n%s\n%s" % (r.returncode, r.stdout[-4000:], r.stderr[-3000:]))
+        out = r.stdout
+        for word in ("登录成功", "续期申请已提交审核", "审核通过", "短信 (SMS)", "[证书更新]", "[签章更新]",
+                     "证书更新成功", "已完成", "\"nothing_to_renew\":true", "demo done"):
+            check(word in out, "the demo did not show %s:\n%s" % (word, out[-3000:]))
+        tail = out[out.rindex("证书更新成功"):]
+        check("所有者" in tail and "序列号" in tail and "有效期" in tail and "旧证书" in tail and "新证书" in tail,
+              "the demo's ending: " + tail)
+        # It stopped what it started and removed its directory.
+        check(os.listdir(env["TMPDIR"]) == [], "left behind: %s" % os.listdir(env["TMPDIR"]))
+        left = subprocess.run(["pgrep", "-f", env["TMPDIR"]], capture_output=True, text=True).stdout.split()
+        check(not left, "processes left running: %s" % left)
+    finally:
+        shutil.rmtree(env["TMPDIR"], ignore_errors=True)
+
+
+def test_cli_pkgconfig(build):
+    """zrca builds against an installed libzrca with pkg-config alone, and runs."""
+    tmp = tempfile.mkdtemp(prefix="zrca-cli-pc-")
+    try:
+        subprocess.run(["cmake", "--install", build, "--prefix", tmp + "/prefix"], check=True, capture_output=True)
+        pcs = [os.path.join(dp, f) for dp, _, fs in os.walk(tmp) for f in fs if f == "zrca.pc"]
+        check(pcs, "no zrca.pc installed")
+        libdir = os.path.dirname(os.path.dirname(pcs[0]))
+        check(os.path.exists(os.path.join(tmp, "prefix/bin/zrca")), "zrca not installed to bin")
+        check(os.path.exists(os.path.join(tmp, "prefix/share/man/man1/zrca.1")), "man page not installed")
+        env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]), LD_LIBRARY_PATH=libdir)
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "zrca"], env=env, check=True,
+                               capture_output=True, text=True).stdout.split()
+        srcs = sorted(os.path.join(SRC, "examples/zrca", f) for f in os.listdir(os.path.join(SRC, "examples/zrca"))
+                      if f.endswith(".c"))
+        exe = os.path.join(tmp, "zrca")
+        r = subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror"] + srcs + flags + ["-o", exe],
+                           capture_output=True, text=True)
+        check(r.returncode == 0, "cc: " + r.stderr)
+        r = subprocess.run([exe, "version", "--json"], env=env, capture_output=True, text=True)
+        check(r.returncode == 0 and json.loads(r.stdout)["ok"], r.stdout + r.stderr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+TESTS = {name[5:].replace("_", "-"): fn for name, fn in globals().items() if name.startswith("test_")}
+NO_PLATFORM = {"demo", "cli-pkgconfig"}
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[2] not in TESTS:
+        sys.stderr.write("usage: run.py BUILD_DIR {%s}\n" % ",".join(sorted(TESTS)))
+        return 2
+    build, name = sys.argv[1], sys.argv[2]
+    if not os.path.exists(SOFTHSM) and name not in NO_PLATFORM:
+        print("SKIP: no SoftHSM module at %s" % SOFTHSM)
+        return 77
+    start = time.time()
+    w = World(build) if name not in NO_PLATFORM else None
+    try:
+        TESTS[name](w if w else build)
+    except Fail as e:
+        print("FAIL %s: %s" % (name, e))
+        return 1
+    except Exception:
+        traceback.print_exc()
+        print("FAIL %s" % name)
+        return 1
+    finally:
+        if w:
+            w.close()
+    print("ok %s (%.1f s)" % (name, time.time() - start))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
