@@ -155,9 +155,7 @@ class SecretBuffer:
             self.buf = ctypes.create_string_buffer(len(data) + 1)
             ctypes.memmove(self.buf, (ctypes.c_char * len(data)).from_buffer(data), len(data))
         finally:
-            wipe(data)
-        if isinstance(value, bytearray):
-            pass  # the caller's own buffer: theirs to wipe
+            wipe(data)  # our copy; a bytearray the caller passed stays theirs to wipe
 
     def __enter__(self) -> Any:
         return self.buf
