@@ -472,6 +472,11 @@ int cmd_renew(cli *c)
     if (c->json) {
         jw_obj(&c->w);
         jw_kbool(&c->w, "ok", rc == 0);
+        if (rc < 0) {
+            jw_kint(&c->w, "exit", exit_for(rc));
+            jw_kstr(&c->w, "status", zrca_status_name(rc));
+            jw_kstr(&c->w, "message", zrca_error_last() ? zrca_error_last()->message : NULL);
+        }
         jw_kbool(&c->w, "nothing_to_renew", rep && n == 0);
         jw_kbool(&c->w, "dry_run", c->dry_run);
         jw_kstr(&c->w, "order", rep ? zrca_renew_report_order(rep) : NULL);
