@@ -233,8 +233,10 @@ typedef struct zrca_renewal_plan zrca_renewal_plan;
  * @param holder the person's name
  * @param id_number the person's ID number
  * @param payload zrca_plan_options::scan_payload
- * @return a file path (borrowed until the application is submitted), or
- *         NULL when there is none (the application then fails validation)
+ * @return a file path, copied by the library before the callback returns
+ *         control to it (the string need only live until the next call of
+ *         the callback), or NULL when there is none (the application then
+ *         fails validation)
  */
 typedef const char *(*zrca_scan_fn)(const char *holder, const char *id_number, void *payload);
 

@@ -156,7 +156,10 @@ typedef struct zrca_transport {
      *
      * @return ::ZRCA_OK once the whole response was delivered (whatever its
      *         HTTP status), or the negative value returned by
-     *         zrca_transport_response_fail() or zrca_transport_response_write()
+     *         zrca_transport_response_fail() or zrca_transport_response_write();
+     *         or ::ZRCA_EUSER to stop: the request is not retried and the
+     *         call that made it fails with ::ZRCA_EUSER (a binding whose
+     *         transport raised an exception uses this)
      */
     int (*send)(void *self, const zrca_transport_request *req, zrca_transport_response *resp);
 
