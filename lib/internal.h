@@ -130,6 +130,10 @@ void zri_wipe(void *p, size_t n);
 /* Wipe a NUL-terminated secret, then free it. Accepts NULL. */
 void zri_free_secret(char *s);
 
+/* Whether two certificate serials in hex are the same number (case and
+ * leading zeros do not matter; the platform and tokens write them apart). */
+bool zri_serial_eq(const char *a, const char *b);
+
 /* Constant-time comparison of n bytes: true when equal. */
 bool zri_memeq_ct(const void *a, const void *b, size_t n);
 

@@ -55,23 +55,13 @@ static const zri_vocab actions[] = {
     {ZRCA_ACTION_UPDATE, "update", "更新"},
 };
 
-#define LABELS(prefix, type, table)                                                                \
-    ZRCA_API const char *zrca_##prefix##_name(type v)                                              \
-    {                                                                                              \
-        return zri_vocab_name(table, ZRI_VOCAB_COUNT(table), (int)v);                              \
-    }                                                                                              \
-    ZRCA_API const char *zrca_##prefix##_label(type v)                                             \
-    {                                                                                              \
-        return zri_vocab_label(table, ZRI_VOCAB_COUNT(table), (int)v);                             \
-    }
-
-LABELS(review_status, zrca_review_status, reviews)
-LABELS(order_status, zrca_order_status, statuses)
-LABELS(payment_status, zrca_payment_status, payments)
-LABELS(payment_method, zrca_payment_method, methods)
-LABELS(shipping_status, zrca_shipping_status, shippings)
-LABELS(item_status, zrca_item_status, items)
-LABELS(order_action, zrca_order_action, actions)
+ZRI_VOCAB_LABELS(review_status, zrca_review_status, reviews)
+ZRI_VOCAB_LABELS(order_status, zrca_order_status, statuses)
+ZRI_VOCAB_LABELS(payment_status, zrca_payment_status, payments)
+ZRI_VOCAB_LABELS(payment_method, zrca_payment_method, methods)
+ZRI_VOCAB_LABELS(shipping_status, zrca_shipping_status, shippings)
+ZRI_VOCAB_LABELS(item_status, zrca_item_status, items)
+ZRI_VOCAB_LABELS(order_action, zrca_order_action, actions)
 
 zrca_review_status zri_review_status_parse(const char *s)
 {

@@ -65,17 +65,6 @@ ZRCA_API int zrca_renew_options_init(zrca_renew_options *opts, unsigned int vers
                                      ZRCA_RENEW_OPTIONS_VERSION));
 }
 
-static bool serial_eq(const char *a, const char *b)
-{
-    if (!a || !b)
-        return false;
-    while (*a == '0')
-        a++;
-    while (*b == '0')
-        b++;
-    return strcasecmp(a, b) == 0;
-}
-
 ZRCA_API void zrca_renewal_plan_free(zrca_renewal_plan *p)
 {
     if (!p)
@@ -104,7 +93,7 @@ static int token_for(zrca_token **out, zrca_token *const *tokens, size_t n, cons
         if (rc < 0)
             return rc;
         for (size_t i = 0; i < zrca_cert_list_count(l); i++)
-            if (serial_eq(zrca_cert_serial(zrca_cert_list_get(l, i)), serial))
+            if (zri_serial_eq(zrca_cert_serial(zrca_cert_list_get(l, i)), serial))
                 *out = tokens[t];
         zrca_cert_list_free(l);
     }
@@ -339,7 +328,7 @@ static int update_items(zrca_renew_report *r, zrca_renewal_plan *p, zrca_order *
         const char *old = zrca_order_item_old_serial(it);
         size_t k;
         for (k = 0; k < p->n; k++)
-            if (serial_eq(p->e[k].serial, old))
+            if (zri_serial_eq(p->e[k].serial, old))
                 break;
         if (k == p->n)
             continue; /* the platform bound the item to another certificate */

@@ -116,18 +116,6 @@ static void ulog(zrca_update *u, zrca_log_level lvl, const char *fmt, ...)
     free(m);
 }
 
-/* Serials compare as numbers: case and leading zeros do not matter. */
-static bool serial_eq(const char *a, const char *b)
-{
-    if (!a || !b)
-        return false;
-    while (*a == '0')
-        a++;
-    while (*b == '0')
-        b++;
-    return strcasecmp(a, b) == 0;
-}
-
 static int set_str(char **dst, const char *src)
 {
     char *c = src ? zri_strdup(src) : NULL;
@@ -158,7 +146,7 @@ static int find_old_cert(zrca_update *u, zrca_cert_list **list, const zrca_cert 
     *cert = NULL;
     for (size_t i = 0; i < zrca_cert_list_count(*list); i++) {
         const zrca_cert *c = zrca_cert_list_get(*list, i);
-        if (serial_eq(zrca_cert_serial(c), u->j.old_serial)) {
+        if (zri_serial_eq(zrca_cert_serial(c), u->j.old_serial)) {
             *cert = c;
             break;
         }
@@ -220,6 +208,13 @@ static int ensure_new_key(zrca_update *u)
         return zri_error_set(ZRCA_ENOTFOUND, "the staged key %s is no longer on the token",
                              u->j.new_key_id);
     return rc;
+}
+
+/* Logged in, with the staged key at hand. */
+static int ensure_new_key_ready(zrca_update *u, zrca_pin_purpose purpose)
+{
+    int rc = ensure_login(u, purpose);
+    return rc < 0 ? rc : ensure_new_key(u);
 }
 
 /* ---- the steps ---------------------------------------------------------------------- */
@@ -457,9 +452,7 @@ static int step_keygen(zrca_update *u)
 
 static int step_csr(zrca_update *u)
 {
-    int rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
-    if (rc == 0)
-        rc = ensure_new_key(u);
+    int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
     if (rc < 0)
         return rc;
     zri_blob subj = {NULL, 0};
@@ -740,7 +733,7 @@ static int step_verify(zrca_update *u)
     BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
     if (bn)
         hex = BN_bn2hex(bn);
-    bool same = hex && serial_eq(hex, u->j.new_serial);
+    bool same = hex && zri_serial_eq(hex, u->j.new_serial);
     OPENSSL_free(hex);
     BN_free(bn);
     if (!same) {
@@ -775,9 +768,7 @@ out:
 
 static int step_write(zrca_update *u)
 {
-    int rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
-    if (rc == 0)
-        rc = ensure_new_key(u);
+    int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
     if (rc < 0)
         return rc;
     zri_blob der = {NULL, 0};
@@ -867,7 +858,7 @@ static int seal_verify(zrca_update *u, const zri_json *seal, const unsigned char
     EVP_Digest(cert_der, cert_len, cdig, NULL, EVP_sha256(), NULL);
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", cdig[i]);
-    if (strcmp(hex, sha) != 0 || !serial_eq(serial, u->j.new_serial))
+    if (strcmp(hex, sha) != 0 || !zri_serial_eq(serial, u->j.new_serial))
         return zri_error_set(ZRCA_EVERIFY,
                              "the seal record is bound to another certificate (%s), not %s", serial,
                              u->j.new_serial);
@@ -957,9 +948,7 @@ static int step_seal(zrca_update *u)
 
 static int step_archive(zrca_update *u)
 {
-    int rc = ensure_login(u, ZRCA_PIN_PURPOSE_SEAL_UPDATE);
-    if (rc == 0)
-        rc = ensure_new_key(u);
+    int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_SEAL_UPDATE);
     if (rc < 0)
         return rc;
     const char *final = u->j.old_label && *u->j.old_label ? u->j.old_label : u->j.holder;

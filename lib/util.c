@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 
@@ -86,6 +87,17 @@ void zri_free_secret(char *s)
         return;
     zri_wipe(s, strlen(s));
     free(s);
+}
+
+bool zri_serial_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return false;
+    while (*a == '0')
+        a++;
+    while (*b == '0')
+        b++;
+    return strcasecmp(a, b) == 0;
 }
 
 bool zri_memeq_ct(const void *a, const void *b, size_t n)

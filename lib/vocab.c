@@ -54,15 +54,9 @@ static const zri_vocab roles[] = {
     {ZRCA_ROLE_BIDDER, "bidder", "投标人"},
 };
 
+/* ..._name(), ..._label() and ..._from_name() of the shared enums. */
 #define VOCAB_API(prefix, type, table, unknown)                                                    \
-    ZRCA_API const char *zrca_##prefix##_name(type v)                                              \
-    {                                                                                              \
-        return zri_vocab_name(table, ZRI_VOCAB_COUNT(table), (int)v);                              \
-    }                                                                                              \
-    ZRCA_API const char *zrca_##prefix##_label(type v)                                             \
-    {                                                                                              \
-        return zri_vocab_label(table, ZRI_VOCAB_COUNT(table), (int)v);                             \
-    }                                                                                              \
+    ZRI_VOCAB_LABELS(prefix, type, table)                                                          \
     ZRCA_API type zrca_##prefix##_from_name(const char *name)                                      \
     {                                                                                              \
         return (type)zri_vocab_value(table, ZRI_VOCAB_COUNT(table), name, (int)(unknown));         \
