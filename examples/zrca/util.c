@@ -488,8 +488,7 @@ static int secret_from_file(const char *path, char *buf, size_t size)
 static int tty_read(int fd, const char *prompt, char *buf, size_t size)
 {
     struct termios old, quiet;
-    if (write(fd, prompt, strlen(prompt)) < 0)
-        return -1;
+    /* Echo off first, then the prompt: what is typed after the prompt is never shown. */
     if (tcgetattr(fd, &old) != 0)
         return -1;
     quiet = old;
@@ -497,6 +496,10 @@ static int tty_read(int fd, const char *prompt, char *buf, size_t size)
     quiet.c_lflag |= ICANON;
     if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0)
         return -1;
+    if (write(fd, prompt, strlen(prompt)) < 0) {
+        tcsetattr(fd, TCSAFLUSH, &old);
+        return -1;
+    }
     size_t n = 0;
     int rc = 0;
     for (;;) {

@@ -357,6 +357,90 @@ def test_zrca_exit_codes(w):
     w.zrca("token", "keygen", "--key-label", "x", expect=2, env={"ZRCA_PIN_FILE": empty})
 
 
+def on_terminal(w, argv, answers, env):
+    """Run argv on a new pseudo-terminal (its controlling tty); answer each prompt in turn."""
+    import pty
+    e = dict(w.env)
+    e.update(env)
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execve(argv[0], argv, e)
+        finally:
+            os._exit(127)
+    import select
+    out, pending, answered = b"", list(answers), 0
+    try:
+        while True:
+            if not select.select([fd], [], [], 30)[0]:
+                raise Fail("%s: no output for 30 s after:\n%s" % (" ".join(argv), out.decode(errors="replace")))
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            # Answer a new prompt only: the terminal drops input typed before the prompt (TCSAFLUSH).
+            if pending and out[answered:].strip() and out.rstrip().endswith(b":"):
+                os.write(fd, pending.pop(0).encode() + b"\n")
+                answered = len(out)
+    finally:
+        os.close(fd)
+        status = reap(pid, 10)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def reap(pid, seconds):
+    """The exit status of pid; killed (and a failure) if it has not ended within `seconds`."""
+    end = time.time() + seconds
+    while time.time() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise Fail("pid %d did not end" % pid)
+
+
+def test_zrca_prompts(w):
+    """No secret in a file or the environment: asked on the terminal, without echo."""
+    no_files = {"ZRCA_PASSWORD_FILE": "", "ZRCA_PIN_FILE": ""}
+    rc, out = on_terminal(w, [w.zrca_bin, "login"], ["Demo-2026!"], no_files)
+    check(rc == 0 and "账号 demo 的密码" in out and "登录成功" in out, "login on a terminal: %d %s" % (rc, out))
+    check("Demo-2026!" not in out, "the password was echoed: " + out)
+    rc, out = on_terminal(w, [w.zrca_bin, "token", "keygen", "--key-label", "t"], [USER_PIN], no_files)
+    check(rc == 0 and "天威盾口令" in out and "密钥已生成" in out, "PIN on a terminal: %d %s" % (rc, out))
+    check(USER_PIN not in out, "the PIN was echoed: " + out)
+    # A new PIN is asked twice; two different entries are refused.
+    rc, out = on_terminal(w, [w.zrca_bin, "token", "change-pin"], [USER_PIN, "111111", "222222"], no_files)
+    check(rc == 2 and "differ" in out, "mismatched new PIN: %d %s" % (rc, out))
+    # End of input at a prompt: cancelled (13).
+    import pty
+    pid, fd = pty.fork()
+    if pid == 0:
+        e = dict(w.env, **no_files)
+        os.execve(w.zrca_bin, [w.zrca_bin, "login"], e)
+    import select
+    out = b""
+    try:
+        while not out.rstrip().endswith(b":"):
+            if not select.select([fd], [], [], 30)[0]:
+                raise Fail("no password prompt: %r" % out)
+            out += os.read(fd, 4096)
+        os.write(fd, b"\x04")  # ^D on an empty line
+        try:
+            while select.select([fd], [], [], 30)[0] and os.read(fd, 4096):
+                pass
+        except OSError:
+            pass
+    finally:
+        os.close(fd)
+        status = reap(pid, 10)
+    check(os.waitstatus_to_exitcode(status) == 13, "^D at the password prompt: %d" % os.waitstatus_to_exitcode(status))
+
+
 def test_zrca_json(w):
     """Every command's --json output is one JSON document with the documented members."""
     d = w.zjson("version")
