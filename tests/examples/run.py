@@ -488,7 +488,7 @@ def test_zrca_orders_watch(w):
     check(number in waiting, "%s not under review: %s" % (number, waiting))
 
     def approve_all():
-        time.sleep(1.5)
+        time.sleep(3)  # after the watch's first snapshot (it reports changes from there)
         for n in waiting:
             w.ctl("approve", n)
     t = threading.Thread(target=approve_all)
