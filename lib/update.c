@@ -930,7 +930,7 @@ static int step_seal(zrca_update *u)
         const char *buf;
         size_t len;
         char label[96];
-        snprintf(label, sizeof(label), "zrca-seal-%s", u->j.new_serial);
+        snprintf(label, sizeof(label), ZRCA_SEAL_LABEL_PREFIX "%s", u->j.new_serial);
         if ((rc = zri_jgen_result(g, &buf, &len)) == 0)
             rc = zrca_token_write_data(u->token, label, buf, len);
         if (rc == 0)
@@ -971,7 +971,7 @@ static int step_archive(zrca_update *u)
         rc = 0;
     }
     char archived[96];
-    snprintf(archived, sizeof(archived), "zrca-archived-%s", u->j.old_serial);
+    snprintf(archived, sizeof(archived), ZRCA_ARCHIVED_LABEL_PREFIX "%s", u->j.old_serial);
     if (rc == 0 && u->opts.delete_old) {
         if (oldkey)
             rc = zrca_key_delete(oldkey);
@@ -1133,8 +1133,8 @@ static int update_open(zrca_update **out, zrca_session *s, const char *number, u
         snprintf(u->j.order, sizeof(u->j.order), "%s", number);
         u->j.item = item;
         u->j.step = ZRCA_STEP_CHECK;
-        snprintf(u->j.staging_label, sizeof(u->j.staging_label), "zrca-staging-%s-%u", number,
-                 item);
+        snprintf(u->j.staging_label, sizeof(u->j.staging_label), ZRCA_STAGING_LABEL_PREFIX "%s-%u",
+                 number, item);
         if ((rc = set_str(&u->j.token_serial, tserial)) < 0 ||
             (rc = set_str(&u->j.token_label, tlabel)) < 0)
             goto fail;

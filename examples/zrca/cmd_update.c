@@ -285,7 +285,7 @@ int cmd_seal(cli *c)
             continue;
         char norm[160], label[200];
         serial_norm(zrca_cert_serial(ce), norm, sizeof(norm));
-        snprintf(label, sizeof(label), "zrca-seal-%s", norm);
+        snprintf(label, sizeof(label), ZRCA_SEAL_LABEL_PREFIX "%s", norm);
         unsigned char *data = NULL;
         size_t len = 0;
         rc = zrca_token_read_data(&data, &len, t, label);

@@ -49,6 +49,18 @@
 extern "C" {
 #endif
 
+/** @name Labels of the objects an update leaves on the token
+ * Each is followed by the certificate serial (lowercase hex) or, for the
+ * staging label, `<order number>-<item index>`.
+ * @{ */
+/** The e-seal record (a data object) bound to the new certificate. */
+#define ZRCA_SEAL_LABEL_PREFIX "zrca-seal-"
+/** The old certificate and its key once archived. */
+#define ZRCA_ARCHIVED_LABEL_PREFIX "zrca-archived-"
+/** The new key pair until its certificate is written and the update ends. */
+#define ZRCA_STAGING_LABEL_PREFIX "zrca-staging-"
+/** @} */
+
 /** The steps of an update, in order; each is journaled before it starts. */
 typedef enum zrca_update_step {
     ZRCA_STEP_NONE = 0,        /**< Not started. */

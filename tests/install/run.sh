@@ -39,5 +39,7 @@ for ex in "$src"/examples/*.c; do
     cc -std=c11 -Wall -Wextra -Werror "$ex" $(pkg-config --cflags --libs zrca) -o "$tmp/ex$n"
     n=$((n + 1))
 done
-"$tmp/ex0" >/dev/null 2>&1 || true
-echo "ok: installed; pkg-config (shared, static) and find_package (shared, static) consumers run; $n examples build"
+# 4. The zrca command, with pkg-config alone.
+cc -std=c11 -Wall -Wextra -Werror "$src"/examples/zrca/*.c $(pkg-config --cflags --libs zrca) -o "$tmp/zrca"
+"$tmp/zrca" version >/dev/null
+echo "ok: installed; pkg-config (shared, static) and find_package (shared, static) consumers run; $n examples and the zrca command build"
