@@ -130,6 +130,32 @@ ts_platform *ts_platform_start(bool demo)
     return p;
 }
 
+void ts_platform_restart(ts_platform *p, bool hard)
+{
+    const char *src = getenv("ZRCA_SOURCE_DIR");
+    const char *colon = strrchr(p->url, ':');
+    if (!src || !colon)
+        fail_msg("cannot restart the platform");
+    if (hard) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+    } else {
+        ts_kill(p->pid);
+    }
+    char daemon[4096], data[4096], logf[4096], listen[64];
+    snprintf(daemon, sizeof(daemon), "%s/tests/platform/zrca-platformd", src);
+    snprintf(data, sizeof(data), "%s/data", p->root);
+    snprintf(logf, sizeof(logf), "%s/platform-restarted.log", p->root);
+    snprintf(listen, sizeof(listen), "127.0.0.1%s", colon);
+    char *argv[] = {"/usr/bin/python3", daemon, "--data", data, "--listen", listen, NULL};
+    char line[8192];
+    p->pid = ts_spawn_line(argv, logf, line, sizeof(line));
+    char *url = json_field(line, "url");
+    if (!url || strcmp(url, p->url) != 0)
+        fail_msg("the platform did not restart on %s (got: %s)", p->url, line);
+    free(url);
+}
+
 void ts_platform_stop(ts_platform *p)
 {
     if (!p)

@@ -32,6 +32,9 @@ typedef struct ts_platform {
 
 /* Start a platform (with --demo when `demo`); NULL never returns (fails the test). */
 ts_platform *ts_platform_start(bool demo);
+/* Stop the platform (SIGKILL when `hard`, else SIGTERM) and start it again
+ * on the same data directory and port, as a crash or a redeploy would. */
+void ts_platform_restart(ts_platform *p, bool hard);
 /* SIGTERM, wait, remove the data; accepts NULL. */
 void ts_platform_stop(ts_platform *p);
 

@@ -73,6 +73,7 @@ typedef struct capture {
 } capture;
 
 static tamper *g_tamper; /* the current world's, for the forging helpers */
+static long session_timeout_ms = 30000;
 
 static int t_send(void *self, const zrca_transport_request *req, zrca_transport_response *resp);
 
@@ -432,7 +433,7 @@ static zrca_session *open_session(world *w, tamper **tp)
     zrca_transport tr = {ZRCA_TRANSPORT_VERSION, t, t_send, t_free};
     o.transport = &tr;
     o.state_dir = w->state_dir;
-    o.timeout_ms = 30000;
+    o.timeout_ms = session_timeout_ms;
     zrca_session *s = NULL;
     assert_zrca_ok(zrca_session_new(&s, &o));
     assert_zrca_ok(zrca_session_login(s, w->account, "Secret-pw-1"));
@@ -937,6 +938,48 @@ static void test_platform_faults(void **state)
     }
 }
 
+static void restart_hook(zrca_update_step step, int phase)
+{
+    /* The platform dies right after it issued, and again before the confirm. */
+    if ((step == ZRCA_STEP_ISSUE && phase == 1) || (step == ZRCA_STEP_CONFIRM && phase == 0))
+        ts_platform_restart(plat, step == ZRCA_STEP_ISSUE);
+}
+
+static void test_platform_restart_and_timeout(void **state)
+{
+    (void)state;
+    /* Restarts in the middle: the update goes on against the new process. */
+    world w;
+    world_setup(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    zri_update_test_hook = restart_hook;
+    int rc = run_update(&w, &o, NULL);
+    zri_update_test_hook = NULL;
+    if (rc < 0)
+        fail_msg("update across restarts: %s", zrca_error_last()->message);
+    assert_renewed(&w, false);
+    world_free(&w);
+
+    /* The issue answer comes after the call's time budget: the platform did
+     * the work, the client gave up; the resume gets the same certificate. */
+    world_setup(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    ts_platform_fault(plat, "items.issue", "delay", 1, "\"delay_ms\": 3000");
+    session_timeout_ms = 1500;
+    pins p2 = {0};
+    zrca_update_options o2 = opts_with(&p2);
+    rc = run_update(&w, &o2, NULL);
+    session_timeout_ms = 30000;
+    assert_int_equal(rc, ZRCA_ETIMEOUT);
+    sleep(2); /* let the platform finish the delayed issue */
+    assert_int_equal(issuances(&w), 1);
+    pins p3 = {0};
+    zrca_update_options o3 = opts_with(&p3);
+    assert_zrca_ok(run_update(&w, &o3, NULL));
+    assert_renewed(&w, false);
+    world_free(&w);
+}
+
 /* ---- bad output from the platform ------------------------------------------------------ */
 
 static void test_bad_platform_output(void **state)
@@ -1438,6 +1481,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_softtoken_each_kind),
         cmocka_unit_test(test_kill_at_every_step),
         cmocka_unit_test(test_platform_faults),
+        cmocka_unit_test(test_platform_restart_and_timeout),
         cmocka_unit_test(test_bad_platform_output),
         cmocka_unit_test(test_wrong_pin_each_prompt),
         cmocka_unit_test(test_two_processes_one_item),
