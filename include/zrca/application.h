@@ -61,6 +61,7 @@ ZRCA_API void zrca_application_free(zrca_application *app);
  *
  * @param years years to renew for (the fee schedule offers 1)
  * @param count number of certificates (1-10); 0 unticks the kind
+ * @param app the application
  */
 ZRCA_API int zrca_application_set_org(zrca_application *app, unsigned int years,
                                       unsigned int count);
@@ -71,6 +72,8 @@ ZRCA_API int zrca_application_set_org(zrca_application *app, unsigned int years,
  * @param id_type ::ZRCA_ID_CARD or ::ZRCA_ID_PASSPORT
  * @param id_number the legal representative's ID card or passport number
  * @param count 1-10; 0 unticks the kind
+ * @param app the application
+ * @param years years to renew for (the fee schedule offers 1)
  */
 ZRCA_API int zrca_application_set_legal_rep(zrca_application *app, zrca_id_type id_type,
                                             const char *id_number, unsigned int years,
@@ -84,6 +87,9 @@ ZRCA_API int zrca_application_set_legal_rep(zrca_application *app, zrca_id_type 
  * @param name 姓名
  * @param id_number 身份证 number (18 characters)
  * @param position 职务
+ * @param app the application
+ * @param years years to renew for (the fee schedule offers 1)
+ * @param count number of certificates (1-10)
  */
 ZRCA_API int zrca_application_add_person(zrca_application *app, size_t *index_out, const char *name,
                                          const char *id_number, const char *position,
@@ -114,6 +120,10 @@ ZRCA_API int zrca_application_attach_file(zrca_application *app, const char *par
  * Attach bytes from memory under a part name. The bytes are copied.
  *
  * @param filename the name to send (informative; may be NULL)
+ * @param app the application
+ * @param part the part name
+ * @param data the bytes
+ * @param size their size in bytes
  */
 ZRCA_API int zrca_application_attach_data(zrca_application *app, const char *part, const void *data,
                                           size_t size, const char *filename);
@@ -140,6 +150,7 @@ ZRCA_API int zrca_application_validate(zrca_application *app);
  * person times its count.
  *
  * @param out receives the amount
+ * @param app the application
  * @return ::ZRCA_OK; ::ZRCA_EVALIDATION when a kind's years are not offered
  */
 ZRCA_API int zrca_application_amount(int64_t *out, const zrca_application *app);
@@ -160,6 +171,7 @@ ZRCA_API const char *zrca_application_idempotency_key(const zrca_application *ap
  * orders.
  *
  * @param out receives the new order (待核验, 未审核); free with zrca_order_free()
+ * @param app the application
  * @return ::ZRCA_OK; ::ZRCA_EVALIDATION (local or from the platform, with
  *         every violation); network and platform errors
  */
@@ -169,6 +181,7 @@ ZRCA_API int zrca_application_submit(zrca_order **out, zrca_application *app);
  * The application's JSON part as it would be sent.
  *
  * @param out receives a NUL-terminated string; free with zrca_free()
+ * @param app the application
  */
 ZRCA_API int zrca_application_to_json(char **out, const zrca_application *app);
 

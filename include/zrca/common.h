@@ -28,6 +28,15 @@
  *   in the documentation of the function that returned it.
  */
 
+/**
+ * @def ZRCA_API
+ * Marks a declaration as part of the exported ABI (default visibility; the
+ * library is built with hidden visibility and a version script).
+ */
+/**
+ * @def ZRCA_PRINTF(fmt, args)
+ * Marks a printf-like function for the compiler's format checking.
+ */
 #if defined(_WIN32)
 #if defined(ZRCA_BUILDING_LIBRARY)
 #define ZRCA_API __declspec(dllexport)

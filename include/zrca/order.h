@@ -244,7 +244,11 @@ ZRCA_API unsigned int zrca_order_item_actions(const zrca_order_item *item);
  * never acts twice. On success the order is updated from the answer.
  * @{ */
 
-/** Cancel (取消). @param reason optional, at most 200 characters */
+/**
+ * Cancel (取消). @param reason optional, at most 200 characters
+ *
+ * @param order the order
+ */
 ZRCA_API int zrca_order_cancel(zrca_order *order, const char *reason);
 
 /** Pay (支付) the amount shown, with a method. */
@@ -296,6 +300,7 @@ ZRCA_API int zrca_order_filter_init(zrca_order_filter *filter, unsigned int vers
  *
  * @param out receives the iterator; free with zrca_order_iter_free()
  * @param filter NULL for all orders
+ * @param session a logged-in session
  * @return ::ZRCA_OK; ::ZRCA_EVALIDATION for a bad date or page size
  */
 ZRCA_API int zrca_order_iter_new(zrca_order_iter **out, zrca_session *session,
@@ -305,6 +310,7 @@ ZRCA_API int zrca_order_iter_new(zrca_order_iter **out, zrca_session *session,
  * The next order.
  *
  * @param out receives a new order handle (free with zrca_order_free())
+ * @param iter the iterator
  * @return 1 with an order, 0 at the end (`*out` NULL), or a negative error
  */
 ZRCA_API int zrca_order_iter_next(zrca_order_iter *iter, zrca_order **out);
@@ -368,6 +374,7 @@ ZRCA_API int zrca_wait_options_init(zrca_wait_options *opts, unsigned int versio
  * Retry-After and ETag and back off exponentially between the intervals.
  *
  * @param opts NULL for the defaults
+ * @param order the order
  * @return the ::zrca_wait_for bit that was met (> 0); ::ZRCA_ETIMEOUT;
  *         ::ZRCA_EUSER when the progress callback stopped it; other errors
  */

@@ -266,6 +266,7 @@ ZRCA_API int zrca_token_foreach(const zrca_token_options *opts,
  *
  * @param out set to a record owned by the token, valid until the next call
  *        of zrca_token_info_get() or zrca_token_free()
+ * @param token the token
  * @return ::ZRCA_OK, ::ZRCA_ETOKEN_ABSENT, ::ZRCA_ETOKEN, ::ZRCA_EFORK
  */
 ZRCA_API int zrca_token_info_get(const zrca_token_info **out, zrca_token *token);
@@ -275,6 +276,7 @@ ZRCA_API int zrca_token_info_get(const zrca_token_info **out, zrca_token *token)
  *
  * @param out the flags
  * @param tries_left set to the tries left if known, else -1 (may be NULL)
+ * @param token the token
  * @return ::ZRCA_OK, ::ZRCA_ETOKEN_ABSENT, ::ZRCA_ETOKEN, ::ZRCA_EFORK
  */
 ZRCA_API int zrca_token_pin_state(unsigned int *out, int *tries_left, zrca_token *token);
@@ -284,6 +286,7 @@ ZRCA_API int zrca_token_pin_state(unsigned int *out, int *tries_left, zrca_token
  *
  * @param pin NUL-terminated PIN
  * @param opts NULL for defaults
+ * @param token the token
  * @return ::ZRCA_OK; ::ZRCA_EPIN_INCORRECT (see zrca_error::tries_left);
  *         ::ZRCA_EPIN_LOCKED; ::ZRCA_EPIN_FINAL_TRY (nothing sent);
  *         ::ZRCA_ETOKEN_ABSENT
@@ -340,6 +343,7 @@ ZRCA_API int zrca_token_unlock(zrca_token *token, const char *so_pin, const char
  * is reliable only when logged in.
  *
  * @param out the list, free with zrca_cert_list_free()
+ * @param token the token
  * @return ::ZRCA_OK, ::ZRCA_ETOKEN_ABSENT, ::ZRCA_ETOKEN
  */
 ZRCA_API int zrca_token_list_certs(zrca_cert_list **out, zrca_token *token);
@@ -389,6 +393,7 @@ ZRCA_API int zrca_cert_has_private_key(const zrca_cert *cert);
  * The DER encoding.
  *
  * @param len set to its length
+ * @param cert the certificate
  * @return borrowed bytes
  */
 ZRCA_API const unsigned char *zrca_cert_der(const zrca_cert *cert, size_t *len);
@@ -400,6 +405,7 @@ ZRCA_API const unsigned char *zrca_cert_der(const zrca_cert *cert, size_t *len);
  * @param der the certificate
  * @param len its length
  * @param label the object's label (NULL: the holder)
+ * @param token the token
  * @return ::ZRCA_OK, ::ZRCA_EINVAL for a malformed certificate,
  *         ::ZRCA_ESTATE when not logged in, ::ZRCA_ETOKEN
  */
@@ -434,6 +440,7 @@ ZRCA_API int zrca_token_cert_delete(zrca_token *token, const zrca_cert *cert);
  * @param type ::ZRCA_KEY_RSA or ::ZRCA_KEY_EC_P256
  * @param bits 2048 or 3072 for RSA, 256 (or 0) for P-256
  * @param label the label of both halves
+ * @param token the token
  * @return ::ZRCA_OK, ::ZRCA_EINVAL (field `bits`), ::ZRCA_ESTATE when not
  *         logged in, ::ZRCA_ETOKEN, ::ZRCA_ENOTSUPPORTED
  */
@@ -472,6 +479,7 @@ ZRCA_API unsigned int zrca_key_bits(const zrca_key *key);
  *
  * @param out the bytes, free with zrca_free()
  * @param len their length
+ * @param key the key pair
  * @return ::ZRCA_OK, ::ZRCA_ENOMEM
  */
 ZRCA_API int zrca_key_public_der(unsigned char **out, size_t *len, const zrca_key *key);
@@ -484,6 +492,9 @@ ZRCA_API int zrca_key_public_der(unsigned char **out, size_t *len, const zrca_ke
  *
  * @param out the signature, free with zrca_free()
  * @param out_len its length
+ * @param key the key pair
+ * @param data the bytes
+ * @param len their length
  * @return ::ZRCA_OK, ::ZRCA_ESTATE when not logged in, ::ZRCA_ETOKEN,
  *         ::ZRCA_ETOKEN_ABSENT, ::ZRCA_EVERIFY
  */
@@ -498,6 +509,7 @@ ZRCA_API int zrca_key_sign(unsigned char **out, size_t *out_len, zrca_key *key, 
  * @param out_len its length
  * @param subject_der a DER X.509 Name
  * @param subject_len its length
+ * @param key the key pair
  * @return ::ZRCA_OK, ::ZRCA_EINVAL for a malformed name, ::ZRCA_EVERIFY,
  *         ::ZRCA_ETOKEN
  */
@@ -509,6 +521,9 @@ ZRCA_API int zrca_key_make_csr(unsigned char **out, size_t *out_len, zrca_key *k
  * (else ::ZRCA_EVERIFY and nothing is written); it gets the key's ID.
  *
  * @param label the certificate's label (NULL: the holder)
+ * @param key the key pair
+ * @param der the DER certificate
+ * @param len their length
  * @return ::ZRCA_OK, ::ZRCA_EVERIFY, ::ZRCA_EINVAL, ::ZRCA_ETOKEN
  */
 ZRCA_API int zrca_key_write_cert(zrca_key *key, const unsigned char *der, size_t len,
@@ -542,6 +557,8 @@ ZRCA_API int zrca_key_delete(zrca_key *key);
  *
  * @param out the value, free with zrca_free() (NUL-terminated beyond `len`)
  * @param len its length
+ * @param token the token
+ * @param label the label
  * @return ::ZRCA_OK, ::ZRCA_ENOTFOUND
  */
 ZRCA_API int zrca_token_read_data(unsigned char **out, size_t *len, zrca_token *token,

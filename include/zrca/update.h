@@ -225,6 +225,10 @@ ZRCA_API int zrca_update_resume(zrca_update_result **out, zrca_session *session,
  * and the journal. A finished update cannot be aborted (::ZRCA_ESTATE).
  *
  * @param opts for the PIN needed to delete the staged key (NULL if logged in)
+ * @param session a logged-in session
+ * @param order_number the order number
+ * @param item_index the item's platform index (1-based)
+ * @param token the token
  * @return ::ZRCA_OK, ::ZRCA_ENOTFOUND (no journal), ::ZRCA_ESTATE, ::ZRCA_ELOCKED
  */
 ZRCA_API int zrca_update_abort(zrca_session *session, const char *order_number,
@@ -287,6 +291,9 @@ ZRCA_API int zrca_plan_options_init(zrca_plan_options *opts, unsigned int versio
  *
  * @param out receives the plan; free with zrca_renewal_plan_free()
  * @param tokens tokens present (may be NULL when ntokens is 0)
+ * @param session a logged-in session
+ * @param ntokens the number of tokens
+ * @param opts options, or NULL for the defaults
  * @return ::ZRCA_OK (an empty plan when nothing is due); network and platform errors
  */
 ZRCA_API int zrca_renewal_plan_new(zrca_renewal_plan **out, zrca_session *session,
@@ -313,6 +320,7 @@ ZRCA_API zrca_token *zrca_renewal_plan_token(const zrca_renewal_plan *plan, size
  * the commitment letter, the scans and the contact from the options.
  *
  * @param out receives the application; free with zrca_application_free()
+ * @param plan the plan
  * @return ::ZRCA_OK; ::ZRCA_ENOTFOUND for an empty plan
  */
 ZRCA_API int zrca_renewal_plan_application(zrca_application **out, zrca_renewal_plan *plan);
@@ -360,6 +368,10 @@ typedef enum zrca_renew_outcome {
  *
  * @param out receives the report (free with zrca_renew_report_free()), also on
  *        a failure after the plan was made
+ * @param session a logged-in session
+ * @param tokens the tokens present
+ * @param ntokens the number of tokens
+ * @param opts options, or NULL for the defaults
  * @return ::ZRCA_OK; ::ZRCA_EVALIDATION (application); ::ZRCA_ETIMEOUT (no
  *         review in time); the first update error when an update failed
  */
