@@ -80,15 +80,15 @@ class World:
         return s
 
 
-def _provision(w: World, key_type: zrca.KeyType) -> None:
+def _provision(w: World, key_type: zrca.KeyType, days: int = 20) -> None:
     """A key made on the token, certified by the platform, written next to it (the USB key the
-    seed starts from: a certificate ending within 20 days)."""
+    seed starts from: a certificate ending within 20 days, or ``days``)."""
     with w.token() as t:
         t.login(USER_PIN)
         with t.generate_key(key_type, 2048 if key_type == zrca.KeyType.RSA else 256, "provisioning") as k:
             name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "p")]).public_bytes()
             csr = k.make_csr(name)
-            not_after = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=20)).replace(
+            not_after = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)).replace(
                 hour=0, minute=0, second=0, microsecond=0)
             kind = w.kind.wire_name
             r = w.platform.provision(w.account, kind, csr, not_after,
@@ -106,7 +106,7 @@ def _provision(w: World, key_type: zrca.KeyType) -> None:
 def make_world(platform: support.Platform, softhsm: support.SoftHSM,
                tmp_path: Any) -> Callable[..., World]:
     def make(kind: zrca.CertKind = zrca.CertKind.PERSONAL, key_type: zrca.KeyType = zrca.KeyType.EC_P256,
-             role: str = "tenderer") -> World:
+             role: str = "tenderer", days: int = 20) -> World:
         n = next(_seq)
         account = "py%d_%d" % (os.getpid(), n)
         platform.create_account(account, role)
@@ -119,7 +119,7 @@ def make_world(platform: support.Platform, softhsm: support.SoftHSM,
         else:
             holder, holder_id = support.ENTERPRISE, None
         w = World(platform, softhsm, account, label, kind, holder, holder_id, str(tmp_path / ("state%d" % n)))
-        _provision(w, key_type)
+        _provision(w, key_type, days)
         return w
     return make
 

@@ -20,8 +20,8 @@ from ._lib import LIBRARY_PATH, LibraryError
 from .application import (ATTACH_COMMITMENT_LETTER, ATTACH_LEGAL_REP_ID_SCAN, ATTACHMENT_MAX_SIZE, Application,
                           person_scan_part)
 from .enums import (Backend, Business, CertKind, CertStatus, IdType, ItemStatus, KeyType, LogLevel, OrderAction,
-                    OrderStatus, PaymentMethod, PaymentStatus, PinFlag, PinPurpose, PinUser, ReviewStatus, Role,
-                    ShippingStatus, Status, TokenFlag, UpdateStep, WaitFor)
+                    OrderStatus, PaymentMethod, PaymentStatus, PinFlag, PinPurpose, PinUser, RenewOutcome,
+                    ReviewStatus, Role, ShippingStatus, Status, TokenFlag, UpdateStep, WaitFor)
 from .errors import (AlreadyExists, AuthError, Busy, CallbackStopped, Cancelled, Conflict, CryptoError, ForkError,
                      Forbidden, InvalidArgument, IOFailure, Locked, NetworkError, NotFound, NotInitialized,
                      NotSupported, OutOfMemory, PinError, PinFinalTry, PinIncorrect, PinLocked, PlatformError,
@@ -29,6 +29,7 @@ from .errors import (AlreadyExists, AuthError, Busy, CallbackStopped, Cancelled,
                      TokenError, TooBig, ValidationError, VerifyError, VersionMismatch, Violation, ZrcaError)
 from .log import set_global_log, to_logging
 from .order import Order, OrderItem, OrderIterator
+from .plan import PlanEntry, RenewalPlan, RenewEntry, RenewReport
 from .session import (Certificate, CertificateList, Enterprise, Fee, FeeSchedule, Notification, NotificationList,
                       Person, PersonList, Session)
 from .token import (Key, PinRequest, Token, TokenCertificate, TokenCertList, TokenInfo, create_softtoken,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import os
 import sys
 import threading
 from typing import Any, Callable, Dict, Iterable, Optional
@@ -265,6 +266,53 @@ def _foreach_thunk(info: Any, payload: Optional[int]) -> int:
 
 
 FOREACH_THUNK = _lib.FOREACH_FN(_foreach_thunk)
+
+
+def _renew_wait_thunk(order: Optional[int], elapsed_ms: int, payload: Optional[int]) -> int:
+    """The wait of Session.renew_auto(): the order is the library's own, so the callable gets its
+    number (the order filed), not an Order object."""
+    sl = _slot(payload)
+    if sl is None or sl.fn is None:
+        return 1
+    try:
+        number = _lib.s(_lib.zrca_order_number(_lib.OrderP(order))) if order else None
+        return 1 if sl.fn(number or "", elapsed_ms / 1000.0) else 0
+    except BaseException as e:
+        sl.fail(e)
+        return 1
+
+
+RENEW_WAIT_THUNK = _lib.WAIT_FN(_renew_wait_thunk)
+
+
+# ---------------------------------------------------------------------------------- scans
+
+def _scan_thunk(holder: Optional[bytes], id_number: Optional[bytes], payload: Optional[int]) -> Optional[int]:
+    """person_scan(holder, id_number) -> a path or None. The library copies the path before it
+    calls again, so the Slot keeps only the last one (in ``extra``). After an exception nothing
+    more is asked: every later call answers NULL (the application then fails validation) and
+    the exception is re-raised once the C call returns."""
+    sl = _slot(payload)
+    if sl is None or sl.fn is None or sl.error is not None:
+        return None
+    try:
+        path = sl.fn(_lib.s(holder) or "", _lib.s(id_number) or "")
+        if path is None:
+            sl.extra = None
+            return None
+        data = os.fsencode(path)
+        if b"\0" in data:
+            raise ValueError("the scan path of %s contains a NUL character" % (_lib.s(holder) or "?"))
+        buf = ctypes.create_string_buffer(data)
+        sl.extra = buf
+        return ctypes.addressof(buf)
+    except BaseException as e:
+        sl.fail(e)
+        sl.extra = None
+        return None
+
+
+SCAN_THUNK = _lib.SCAN_FN(_scan_thunk)
 
 
 __all__ = ["Slot", "call", "check", "ZrcaError"]

@@ -112,6 +112,8 @@ class KeyP(c_void_p): pass
 class UpdateResultP(c_void_p): pass
 class UpdateP(c_void_p): pass
 class TransportResponseP(c_void_p): pass
+class RenewalPlanP(c_void_p): pass
+class RenewReportP(c_void_p): pass
 
 
 # ---------------------------------------------------------------------------------- structs
@@ -228,6 +230,22 @@ class UpdateOptions(Structure):
                 ("progress", UPDATE_PROGRESS_FN), ("progress_payload", c_void_p)]
 
 
+# The scan callback returns a path; c_void_p (not c_char_p): the thunk returns the address of a
+# buffer it keeps alive, where a c_char_p return would point into a freed bytes object.
+SCAN_FN = CFUNCTYPE(c_void_p, c_char_p, c_char_p, c_void_p)
+
+
+class PlanOptions(Structure):
+    _fields_ = [("version", c_uint), ("window_days", c_uint), ("now", c_int64), ("include_absent", c_int),
+                ("commitment_letter", c_char_p), ("person_scan", SCAN_FN), ("scan_payload", c_void_p),
+                ("contact_name", c_char_p), ("contact_mobile", c_char_p), ("contact_email", c_char_p)]
+
+
+class RenewOptions(Structure):
+    _fields_ = [("version", c_uint), ("plan", POINTER(PlanOptions)), ("update", POINTER(UpdateOptions)),
+                ("wait", POINTER(WaitOptions)), ("dry_run", c_int), ("no_wait", c_int)]
+
+
 # Versions of the option structs these bindings fill.
 LOG_OPTIONS_VERSION = 1
 SESSION_OPTIONS_VERSION = 1
@@ -237,6 +255,8 @@ SOFTTOKEN_OPTIONS_VERSION = 1
 ORDER_FILTER_VERSION = 1
 WAIT_OPTIONS_VERSION = 1
 UPDATE_OPTIONS_VERSION = 1
+PLAN_OPTIONS_VERSION = 1
+RENEW_OPTIONS_VERSION = 1
 
 PIN_MAX = 255
 BYTES = POINTER(c_ubyte)
@@ -469,6 +489,32 @@ zrca_update_free = _proto("zrca_update_free", None, UpdateP)
 zrca_update_resume = _proto("zrca_update_resume", c_int, POINTER(UpdateResultP), SessionP, CCP, c_uint, TokenP,
                             POINTER(UpdateOptions))
 zrca_update_abort = _proto("zrca_update_abort", c_int, SessionP, CCP, c_uint, TokenP, POINTER(UpdateOptions))
+
+# update.h, renewal planning
+zrca_plan_options_init = _proto("zrca_plan_options_init", c_int, POINTER(PlanOptions), c_uint)
+zrca_renewal_plan_new = _proto("zrca_renewal_plan_new", c_int, POINTER(RenewalPlanP), SessionP, POINTER(TokenP),
+                               c_size_t, POINTER(PlanOptions))
+zrca_renewal_plan_free = _proto("zrca_renewal_plan_free", None, RenewalPlanP)
+zrca_renewal_plan_count = _proto("zrca_renewal_plan_count", c_size_t, RenewalPlanP)
+zrca_renewal_plan_kind = _proto("zrca_renewal_plan_kind", c_int, RenewalPlanP, c_size_t)
+zrca_renewal_plan_holder = _proto("zrca_renewal_plan_holder", CCP, RenewalPlanP, c_size_t)
+zrca_renewal_plan_serial = _proto("zrca_renewal_plan_serial", CCP, RenewalPlanP, c_size_t)
+zrca_renewal_plan_not_after = _proto("zrca_renewal_plan_not_after", I64, RenewalPlanP, c_size_t)
+zrca_renewal_plan_token = _proto("zrca_renewal_plan_token", c_void_p, RenewalPlanP, c_size_t)
+zrca_renewal_plan_application = _proto("zrca_renewal_plan_application", c_int, POINTER(ApplicationP),
+                                       RenewalPlanP)
+zrca_renew_options_init = _proto("zrca_renew_options_init", c_int, POINTER(RenewOptions), c_uint)
+zrca_renew_auto = _proto("zrca_renew_auto", c_int, POINTER(RenewReportP), SessionP, POINTER(TokenP), c_size_t,
+                         POINTER(RenewOptions))
+zrca_renew_report_count = _proto("zrca_renew_report_count", c_size_t, RenewReportP)
+zrca_renew_report_order = _proto("zrca_renew_report_order", CCP, RenewReportP)
+for _n in ("holder", "old_serial", "new_serial"):
+    globals()["zrca_renew_report_" + _n] = _proto("zrca_renew_report_" + _n, CCP, RenewReportP, c_size_t)
+for _n in ("old_not_after", "new_not_after"):
+    globals()["zrca_renew_report_" + _n] = _proto("zrca_renew_report_" + _n, I64, RenewReportP, c_size_t)
+for _n in ("kind", "outcome", "error"):
+    globals()["zrca_renew_report_" + _n] = _proto("zrca_renew_report_" + _n, c_int, RenewReportP, c_size_t)
+zrca_renew_report_free = _proto("zrca_renew_report_free", None, RenewReportP)
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -42,6 +42,14 @@ class Application(Handle):
         super().__init__(p, session)
         self.session = session
 
+    @classmethod
+    def _wrap(cls, ptr: Any, session: "Session") -> "Application":
+        """An application the library built (RenewalPlan.application()), owned from now on."""
+        self = cls.__new__(cls)
+        Handle.__init__(self, ptr, session)
+        self.session = session
+        return self
+
     def _call(self, fn: Any, *args: Any) -> int:
         return self.session._call(fn, *args)
 

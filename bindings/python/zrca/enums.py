@@ -278,6 +278,15 @@ class UpdateStep(enum.IntEnum):
         return _lib.s(_lib.zrca_update_step_label(int(self))) or ""
 
 
+class RenewOutcome(enum.IntEnum):
+    """zrca_renew_outcome: what Session.renew_auto() did with one certificate of the plan."""
+    PLANNED = 0    # dry run: would be renewed
+    SUBMITTED = 1  # in the submitted application, not updated (yet)
+    UPDATED = 2    # renewed on its token
+    NO_TOKEN = 3   # approved, but its token is not present
+    FAILED = 4     # the update failed (RenewEntry.error)
+
+
 _bind(CertKind, _lib.zrca_cert_kind_name, _lib.zrca_cert_kind_label)
 _bind(Business, _lib.zrca_business_name, _lib.zrca_business_label)
 _bind(IdType, _lib.zrca_id_type_name, _lib.zrca_id_type_label)

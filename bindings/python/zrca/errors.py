@@ -4,7 +4,7 @@ violation of a form), raised as the subclass that matches its code."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Type
+from typing import Any, Dict, List, Optional, Type
 
 from . import _lib
 from .enums import Status
@@ -29,6 +29,8 @@ class ZrcaError(Exception):
     http_status: int
     tries_left: Optional[int]
     violations: List[Violation]
+    #: Session.renew_auto() failing after it planned: its RenewReport (what it did), else None.
+    report: Any = None
 
     def __init__(self, code: int, message: str, field: Optional[str] = None, rule: Optional[str] = None,
                  remote_code: Optional[str] = None, http_status: int = 0, tries_left: Optional[int] = None,

@@ -16,6 +16,7 @@ from .log import LogCallback, make_log_options
 if TYPE_CHECKING:
     from .application import Application
     from .order import Order, OrderIterator
+    from .plan import RenewalPlan, RenewReport
     from .transport import Transport
 
 #: Asked for the password again when the platform token expired: (account) -> password or None.
@@ -415,6 +416,35 @@ class Session(Handle):
         """Iterate over the account's orders, newest first, fetched lazily page by page."""
         from .order import OrderIterator
         return OrderIterator(self, business, kind, date_from, date_to, number, per_page)
+
+    # -------------------------------------------------------------- renewal planning
+
+    def renewal_plan(self, tokens: Any = (), **options: Any) -> "RenewalPlan":
+        """The certificates due for renewal, matched with ``tokens`` (a Token or an iterable of
+        them); options as ``zrca.RenewalPlan`` (window_days, now, include_absent,
+        commitment_letter, person_scan, contact_name, contact_mobile, contact_email)."""
+        from .plan import RenewalPlan
+        return RenewalPlan(self, tokens, **options)
+
+    def renew_auto(self, tokens: Any = (), **options: Any) -> "RenewReport":
+        """The whole seed flow in one call: plan the certificates due, submit the application
+        that renews them, wait for the approval, then update every one whose token is among
+        ``tokens``. Nothing due is success with an empty report (no order filed).
+
+        Keywords: the plan's (``commitment_letter``, ``person_scan(holder, id_number) -> path``,
+        ``contact_name``, ``contact_mobile``, ``contact_email``, ``window_days``, ``now``,
+        ``include_absent``); each update's (``pin``, ``single_login``, ``allow_final_try``,
+        ``key_type``, ``key_bits``, ``delete_old``, ``progress``); the wait's (``wait_timeout``,
+        10 min by default, ``wait_min_interval``, ``wait_max_interval``,
+        ``wait_progress(order_number, seconds)``); ``dry_run`` (validate, send nothing: every
+        entry PLANNED) and ``no_wait`` (submit and stop: SUBMITTED).
+
+        Raises ValidationError (the application), Timeout (no review in time), StateError
+        (rejected or closed), or the first update's error; a failure after planning carries the
+        RenewReport as ``exc.report`` (on the library's error: the exception raised, or the
+        ``__cause__`` of a callback's exception, which is re-raised as always)."""
+        from .plan import renew_auto
+        return renew_auto(self, tokens, **options)
 
     def __repr__(self) -> str:
         if self.closed:
