@@ -153,6 +153,10 @@ step "7-11. 更新 → 一键更新 with the key's PIN, then 签章更新 with t
 zrca update "$ORDER" | tee "$TMP/update.out"
 step "the e-seal on the key, the order, and renew --auto (nothing left to renew)"
 zrca seal
+# The demo fails unless the key holds an e-seal bound to the new certificate.
+zq seal --json | $PY -c 'import json, sys
+seals = [s for s in json.load(sys.stdin)["seals"] if s["bound_to_certificate"]]
+sys.exit(0 if seals else "no e-seal bound to the new certificate on the key")'
 zrca orders --number "$ORDER"
 zrca renew --auto --json --window-days 30 --letter "$TMP/commitment-letter.pdf" \
     --contact 许静怡 --mobile 13905710000 --email xu.jingyi@demo.example.com

@@ -283,8 +283,13 @@ int cmd_seal(cli *c)
         const zrca_cert *ce = zrca_cert_list_get(l, i);
         if (c->serial && !serial_eq(c->serial, zrca_cert_serial(ce)))
             continue;
+        /* The label carries the serial as the platform writes it: lowercase
+         * hex with an even number of digits (a leading 0 kept). */
         char norm[160], label[200];
-        serial_norm(zrca_cert_serial(ce), norm, sizeof(norm));
+        size_t k = 0;
+        for (const char *q = zrca_cert_serial(ce); *q && k + 1 < sizeof(norm); q++)
+            norm[k++] = (char)(*q >= 'A' && *q <= 'F' ? *q + 32 : *q);
+        norm[k] = '\0';
         snprintf(label, sizeof(label), ZRCA_SEAL_LABEL_PREFIX "%s", norm);
         unsigned char *data = NULL;
         size_t len = 0;

@@ -50,8 +50,10 @@ extern "C" {
 #endif
 
 /** @name Labels of the objects an update leaves on the token
- * Each is followed by the certificate serial (lowercase hex) or, for the
- * staging label, `<order number>-<item index>`.
+ * Each is followed by the certificate serial as the platform writes it
+ * (lowercase hex, zero-padded to an even number of digits, as
+ * zrca_cert_serial() gives it in upper case) or, for the staging label,
+ * `<order number>-<item index>`.
  * @{ */
 /** The e-seal record (a data object) bound to the new certificate. */
 #define ZRCA_SEAL_LABEL_PREFIX "zrca-seal-"

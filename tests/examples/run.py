@@ -296,6 +296,13 @@ def test_zrca_renew_auto(w):
     c = d["certificates"][0]
     check(c["outcome"] == "updated" and c["old_serial"].lstrip("0") == old["serial"].lstrip("0"), "%s" % c)
     check(ts(c["new_not_after"]) - ts(c["old_not_after"]) == 365 * 86400, "%s" % c)
+    # The e-seal the update wrote is found on the key, bound to the new certificate
+    # (whatever its serial looks like: one starting with 0 once was missed).
+    d = w.zjson("seal")
+    seals = [x for x in d["seals"] if x["certificate_serial"].lstrip("0") == c["new_serial"].lstrip("0")]
+    check(len(seals) == 1 and seals[0]["bound_to_certificate"] is True, "%s" % d)
+    d = w.zjson("seal", "--serial", c["new_serial"])
+    check(len(d["seals"]) == 1, "%s" % d)
     # And now nothing is left to renew.
     d = w.zjson("renew", "--auto", "--window-days", "30", *common)
     check(d["nothing_to_renew"] is True, "%s" % d)
