@@ -93,3 +93,12 @@ def to_ms(value: Seconds) -> int:
 
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+def seq_index(i: int, n: int, what: str = "list") -> int:
+    """A sequence index made absolute (negative counts from the end); IndexError when out of range."""
+    if i < 0:
+        i += n
+    if not 0 <= i < n:
+        raise IndexError("%s index out of range" % what)
+    return i

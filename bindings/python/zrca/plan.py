@@ -11,7 +11,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Opti
 
 from . import _lib
 from ._callbacks import RENEW_WAIT_THUNK, SCAN_THUNK, Slot, call
-from ._handle import Handle, PathLike, Seconds, to_datetime, to_ms
+from ._handle import Handle, PathLike, Seconds, to_datetime, to_ms, seq_index
 from .enums import CertKind, KeyType, RenewOutcome, Status
 from .errors import ZrcaError
 from .token import PinCallback, Token
@@ -218,11 +218,7 @@ class RenewalPlan(Handle, Sequence[PlanEntry]):
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        n = len(self)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError("plan index out of range")
+        i = seq_index(i, len(self), "plan")
         h = self._h
         ptr = _lib.zrca_renewal_plan_token(h, i)
         token = None

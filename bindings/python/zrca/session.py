@@ -9,7 +9,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Generic, Iterator, List, Optio
 
 from . import _lib
 from ._callbacks import CREDENTIALS_THUNK, SecretBuffer, Slot, call
-from ._handle import Handle, PathLike, Seconds, to_datetime, to_ms
+from ._handle import Handle, PathLike, Seconds, to_datetime, to_ms, seq_index
 from .enums import Business, CertKind, CertStatus, IdType, LogLevel, Role
 from .log import LogCallback, make_log_options
 
@@ -48,11 +48,7 @@ class _List(Handle, Sequence[T], Generic[T]):
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        n = len(self)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError("list index out of range")
+        i = seq_index(i, len(self))
         p = type(self)._get_fn(self._h, i)
         if not p:
             raise IndexError("list index out of range")

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Uni
 
 from . import _lib
 from ._callbacks import FOREACH_THUNK, PIN_THUNK, SecretBuffer, Slot, call
-from ._handle import Handle, PathLike, to_datetime
+from ._handle import Handle, PathLike, to_datetime, seq_index
 from .enums import Backend, KeyType, LogLevel, PinFlag, PinPurpose, PinUser, TokenFlag
 from .log import LogCallback, make_log_options
 
@@ -328,11 +328,7 @@ class TokenCertList(Handle, Sequence[TokenCertificate]):
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        n = len(self)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError("list index out of range")
+        i = seq_index(i, len(self))
         return TokenCertificate(self, _lib.zrca_cert_list_get(self._h, i))
 
     def __iter__(self) -> Iterator[TokenCertificate]:
