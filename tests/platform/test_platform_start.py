@@ -74,7 +74,11 @@ def test_restart_keeps_orders_certificates_and_ca(platform):
     assert platform.operator_token == files["operator-token"].decode().strip()
     c = platform.client(token)  # the session survived too
     assert c.get("/api/v1/orders").json == before_orders
-    assert c.get("/api/v1/certificates").json == before_certs
+    after_certs = c.get("/api/v1/certificates").json
+    # days_left is derived from the clock at each read and may tick down between the two reads
+    for b, a in zip(before_certs["items"], after_certs["items"]):
+        assert 0 <= b.pop("days_left") - a.pop("days_left") <= 1
+    assert after_certs == before_certs
     again = c.get(r.path("/certificate"))
     assert again.status == 200 and again.json == res.json
 
