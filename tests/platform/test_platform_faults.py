@@ -50,9 +50,9 @@ def test_delay(platform):
     t = time.time()
     assert c.get("/api/v1/fees").status == 200
     assert time.time() - t >= 0.4
-    t = time.time()
-    c.get("/api/v1/fees")
-    assert time.time() - t < 0.4
+    # one-shot: the fault was consumed by that call (no upper-bound timing on a loaded machine)
+    assert platform.op.get("/api/v1/operator/faults").json["items"] == []
+    assert c.get("/api/v1/fees").status == 200
 
 
 def test_drop_before_does_nothing(platform):

@@ -394,7 +394,7 @@ static void test_retry_after_and_budget(void **state)
     t0 = ms_now();
     assert_int_equal(zrca_session_enterprise(&e, s), ZRCA_EBUSY);
     int64_t took = ms_now() - t0;
-    if (took > 4000)
+    if (took > 6000) /* ten retries a second apart would take 10 s; margin for valgrind */
         fail_msg("took %lld ms against a 2500 ms budget", (long long)took);
     assert_int_equal(zrca_error_last()->http_status, 503);
     assert_non_null(strstr(zrca_error_last()->message, "time budget"));

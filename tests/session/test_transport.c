@@ -739,7 +739,7 @@ static void test_retries(void **state)
     S->nsteps = 1;
     t0 = ms_now();
     assert_int_equal(send_one(s, "GET", NULL, &attempts), ZRCA_EBUSY);
-    assert_true(ms_now() - t0 < 1000);
+    assert_true(ms_now() - t0 < 4000); /* not the 5 s the server asked for (wide: valgrind) */
     assert_int_equal(S->calls, 1);
     assert_non_null(strstr(zrca_error_last()->message, "time budget"));
     /* Without Retry-After, backoff repeats until the budget is spent. */
@@ -749,7 +749,7 @@ static void test_retries(void **state)
     t0 = ms_now();
     assert_int_equal(send_one(s, "GET", NULL, &attempts), ZRCA_EBUSY);
     int64_t took = ms_now() - t0;
-    assert_true(took < 1500 + 500);
+    assert_true(took < 1500 + 2000); /* bounded by the budget, margin for a loaded machine */
     assert_true(S->calls >= 4);
     zrca_session_free(s);
 }
