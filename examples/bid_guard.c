@@ -58,6 +58,14 @@ static const char *person_scan(const char *holder, const char *id_number, void *
     return scan_path; /* one person here; an application keeps a scan per ID number */
 }
 
+/* For a key that needs the PIN for every signature: read it again, each time. */
+static int pin_again(char *buf, size_t size, const zrca_pin_request *req, void *payload)
+{
+    (void)req;
+    (void)payload;
+    return first_line(getenv("ZRCA_PIN_FILE"), buf, size);
+}
+
 static int error(int rc, const char *what)
 {
     fprintf(stderr, "%s: %s: %s\n", what, zrca_status_name(rc), zrca_error_last()->message);
@@ -125,6 +133,8 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = zrca_token_login(t, pin, NULL); /* private keys are visible after a login */
     memset(pin, 0, sizeof(pin));
+    if (rc == 0)
+        rc = zrca_token_set_pin_callback(t, pin_again, NULL, NULL);
     if (rc == 0)
         rc = zrca_token_list_certs(&certs, t);
     /* The signing certificate: one with its key on the token, the latest to end. */

@@ -89,8 +89,9 @@ ZRCA_API const char *zrca_version(int *major, int *minor, int *patch)
  * commit that makes it work; names are never removed.
  */
 static const char *const features[] = {
-    "error-record", "log-redaction", "application", "order",   "update",         "token",
-    "pkcs11",       "softtoken",     "json",        "session", "transport-curl",
+    "error-record", "log-redaction", "application",    "order",
+    "update",       "token",         "pkcs11",         "softtoken",
+    "json",         "session",       "transport-curl", "always-authenticate",
 };
 
 bool zri_feature_present(const char *name)

@@ -810,9 +810,9 @@ static int p11_find_objects(void *self, zrca_object_class cls, const unsigned ch
 
 /* ---- keys and signatures ---------------------------------------------------------- */
 
-static int p11_generate_key(void *self, zrca_key_type type, unsigned int bits, const char *label,
-                            uint64_t *private_out, uint64_t *public_out, unsigned char *spki,
-                            size_t *spki_len)
+static int p11_generate_key_flags(void *self, zrca_key_type type, unsigned int bits,
+                                  const char *label, unsigned int flags, uint64_t *private_out,
+                                  uint64_t *public_out, unsigned char *spki, size_t *spki_len)
 {
     p11_backend *b = self;
     int rc = need_token(b);
@@ -824,7 +824,7 @@ static int p11_generate_key(void *self, zrca_key_type type, unsigned int bits, c
     CK_ULONG llen = strlen(label);
     CK_MECHANISM mech = {type == ZRCA_KEY_RSA ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN,
                          NULL, 0};
-    CK_ATTRIBUTE pub[6], priv[7];
+    CK_ATTRIBUTE pub[6], priv[8];
     CK_ULONG npub = 0, npriv = 0;
     pub[npub++] = (CK_ATTRIBUTE){CKA_TOKEN, &yes, sizeof(yes)};
     pub[npub++] = (CK_ATTRIBUTE){CKA_PRIVATE, &no, sizeof(no)};
@@ -842,6 +842,8 @@ static int p11_generate_key(void *self, zrca_key_type type, unsigned int bits, c
     priv[npriv++] = (CK_ATTRIBUTE){CKA_EXTRACTABLE, &no, sizeof(no)};
     priv[npriv++] = (CK_ATTRIBUTE){CKA_SIGN, &yes, sizeof(yes)};
     priv[npriv++] = (CK_ATTRIBUTE){CKA_LABEL, (void *)label, llen};
+    if (flags & ZRCA_KEY_ALWAYS_AUTHENTICATE)
+        priv[npriv++] = (CK_ATTRIBUTE){CKA_ALWAYS_AUTHENTICATE, &yes, sizeof(yes)};
     CK_OBJECT_HANDLE hpub, hpriv;
     CK_RV rv = b->fl->C_GenerateKeyPair(b->session, &mech, pub, npub, priv, npriv, &hpub, &hpriv);
     if (rv != CKR_OK)
@@ -867,6 +869,33 @@ static int p11_generate_key(void *self, zrca_key_type type, unsigned int bits, c
     return 0;
 }
 
+static int p11_generate_key(void *self, zrca_key_type type, unsigned int bits, const char *label,
+                            uint64_t *private_out, uint64_t *public_out, unsigned char *spki,
+                            size_t *spki_len)
+{
+    return p11_generate_key_flags(self, type, bits, label, 0, private_out, public_out, spki,
+                                  spki_len);
+}
+
+/* CKA_ALWAYS_AUTHENTICATE of a private key; false when the module does not know it. */
+static bool always_authenticate(p11_backend *b, CK_OBJECT_HANDLE key)
+{
+    CK_BBOOL v = CK_FALSE;
+    CK_ATTRIBUTE a = {CKA_ALWAYS_AUTHENTICATE, &v, sizeof(v)};
+    return b->fl->C_GetAttributeValue(b->session, key, &a, 1) == CKR_OK &&
+           a.ulValueLen == sizeof(v) && v == CK_TRUE;
+}
+
+static int p11_key_flags(void *self, uint64_t key, unsigned int *flags)
+{
+    p11_backend *b = self;
+    int rc = need_token(b);
+    if (rc < 0)
+        return rc;
+    *flags = always_authenticate(b, (CK_OBJECT_HANDLE)key) ? ZRCA_KEY_ALWAYS_AUTHENTICATE : 0;
+    return 0;
+}
+
 static int p11_sign(void *self, uint64_t key, zrca_crypto_mech mech, const unsigned char *in,
                     size_t in_len, unsigned char *sig, size_t *sig_len)
 {
@@ -878,6 +907,40 @@ static int p11_sign(void *self, uint64_t key, zrca_crypto_mech mech, const unsig
     CK_RV rv = b->fl->C_SignInit(b->session, &m, (CK_OBJECT_HANDLE)key);
     if (rv != CKR_OK)
         return ck_error(rv, "C_SignInit");
+    CK_ULONG n = *sig_len;
+    rv = b->fl->C_Sign(b->session, (CK_BYTE_PTR)in, in_len, sig, &n);
+    if (rv == CKR_USER_NOT_LOGGED_IN && always_authenticate(b, (CK_OBJECT_HANDLE)key))
+        return zri_error_set(ZRCA_EPIN_REQUIRED, "the key needs the PIN for this signature");
+    if (rv != CKR_OK)
+        return ck_error(rv, "C_Sign");
+    *sig_len = n;
+    return 0;
+}
+
+/*
+ * PKCS#11 2.40, 5.2 and 5.12: a key with CKA_ALWAYS_AUTHENTICATE needs
+ * C_Login(CKU_CONTEXT_SPECIFIC) between C_SignInit and C_Sign.
+ */
+static int p11_sign_context(void *self, uint64_t key, zrca_crypto_mech mech, const char *pin,
+                            size_t pin_len, const unsigned char *in, size_t in_len,
+                            unsigned char *sig, size_t *sig_len)
+{
+    p11_backend *b = self;
+    int rc = need_token(b);
+    if (rc < 0)
+        return rc;
+    CK_MECHANISM m = {mech == ZRCA_MECH_ECDSA ? CKM_ECDSA : CKM_SHA256_RSA_PKCS, NULL, 0};
+    CK_RV rv = b->fl->C_SignInit(b->session, &m, (CK_OBJECT_HANDLE)key);
+    if (rv != CKR_OK)
+        return ck_error(rv, "C_SignInit");
+    rv = b->fl->C_Login(b->session, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)pin_len);
+    if (rv != CKR_OK) {
+        /* End the operation: C_Sign failing for want of the login terminates it. */
+        unsigned char scratch[ZRI_SIG_MAX];
+        CK_ULONG sn = sizeof(scratch);
+        b->fl->C_Sign(b->session, (CK_BYTE_PTR)in, in_len, scratch, &sn);
+        return ck_error(rv, "C_Login (context specific)");
+    }
     CK_ULONG n = *sig_len;
     rv = b->fl->C_Sign(b->session, (CK_BYTE_PTR)in, in_len, sig, &n);
     if (rv != CKR_OK)
@@ -1030,6 +1093,9 @@ int zri_crypto_p11_new(zrca_crypto_backend *out, const char *module_path, const 
     out->find_objects = p11_find_objects;
     out->generate_key = p11_generate_key;
     out->sign = p11_sign;
+    out->key_flags = p11_key_flags;
+    out->generate_key_flags = p11_generate_key_flags;
+    out->sign_context = p11_sign_context;
     out->create_object = p11_create_object;
     out->delete_object = p11_delete_object;
     out->set_attributes = p11_set_attributes;

@@ -323,6 +323,7 @@ static const struct code_text code_texts[] = {
     C(ZRCA_EBUSY, "platform unavailable"),
     C(ZRCA_ECANCELLED, "cancelled"),
     C(ZRCA_EFORK, "handle used after fork()"),
+    C(ZRCA_EPIN_REQUIRED, "a PIN is needed for this signature"),
 };
 #undef C
 

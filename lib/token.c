@@ -35,6 +35,9 @@ const zri_vtable_method zri_crypto_methods[] = {
     ZRI_METHOD(zrca_crypto_backend, create_object, 1, false),
     ZRI_METHOD(zrca_crypto_backend, delete_object, 1, false),
     ZRI_METHOD(zrca_crypto_backend, set_attributes, 1, false),
+    ZRI_METHOD(zrca_crypto_backend, key_flags, 2, false),
+    ZRI_METHOD(zrca_crypto_backend, generate_key_flags, 2, false),
+    ZRI_METHOD(zrca_crypto_backend, sign_context, 2, false),
 };
 const size_t zri_crypto_nmethods = sizeof(zri_crypto_methods) / sizeof(zri_crypto_methods[0]);
 
@@ -49,6 +52,7 @@ struct zrca_token {
     zrca_token_info info;
     char *uri;
     bool logged_in;
+    zri_pin_context pin_ctx; /* per-signature PINs */
 };
 
 struct zrca_cert {
@@ -82,6 +86,7 @@ struct zrca_key {
     unsigned char *spki;
     size_t spki_len;
     EVP_PKEY *pkey;
+    unsigned int flags; /* ZRCA_KEY_* */
 };
 
 /* ---- options ------------------------------------------------------------------ */
@@ -307,8 +312,14 @@ static int make_backend(zrca_token *t, const zrca_token_options *o)
                               zri_crypto_methods, zri_crypto_nmethods);
         if (rc == 0 && !o->custom->name)
             rc = zri_check_method("zrca_crypto_backend", "name", false);
-        if (rc == 0)
-            t->be = *o->custom; /* version 1 is the whole struct */
+        if (rc == 0) {
+            /* Copy only what the caller's version has; later members stay NULL. */
+            size_t size =
+                o->custom->version >= 2 ? sizeof(t->be) : offsetof(zrca_crypto_backend, key_flags);
+            memset(&t->be, 0, sizeof(t->be));
+            memcpy(&t->be, o->custom, size);
+            t->be.version = ZRCA_CRYPTO_BACKEND_VERSION;
+        }
         break;
     default:
         return zri_error_set_field(ZRCA_EINVAL, "backend", "range", "unknown token backend %d",
@@ -671,6 +682,29 @@ ZRCA_API int zrca_token_login_cb(zrca_token *token, zrca_pin_fn fn, void *payloa
     zrca_pin_purpose purpose;
     bool allow = allow_final(opts, &purpose);
     return zri_token_login(token, NULL, fn, payload, purpose, allow);
+}
+
+ZRCA_API int zrca_token_set_pin_callback(zrca_token *t, zrca_pin_fn fn, void *payload,
+                                         const zrca_login_options *opts)
+{
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    if (opts && (rc = zri_check_version("zrca_login_options", opts, opts->version,
+                                        ZRCA_LOGIN_OPTIONS_VERSION)) < 0)
+        return rc;
+    zri_pin_context c = {fn, fn ? payload : NULL, ZRCA_PIN_PURPOSE_LOGIN, false};
+    if (fn)
+        c.allow_final_try = allow_final(opts, &c.purpose);
+    t->pin_ctx = c;
+    return zri_ok();
+}
+
+void zri_token_pin_context_swap(zrca_token *t, const zri_pin_context *ctx, zri_pin_context *saved)
+{
+    if (saved)
+        *saved = t->pin_ctx;
+    t->pin_ctx = *ctx;
 }
 
 ZRCA_API int zrca_token_logout(zrca_token *t)
@@ -1121,12 +1155,53 @@ static int key_new(zrca_key **out, zrca_token *t, uint64_t priv, const uint64_t 
         return zri_error_set(ZRCA_ETOKEN, "the token gave a malformed public key");
     }
     zri_pkey_describe(k->pkey, &k->type, &k->bits);
+    if (HAS(t, key_flags)) {
+        unsigned int flags = 0;
+        rc = be_rc(t, t->be.key_flags(t->be.self, priv, &flags), "key_flags");
+        if (rc < 0) {
+            zrca_key_free(k);
+            return rc;
+        }
+        k->flags = flags & ZRCA_KEY_ALWAYS_AUTHENTICATE;
+    }
     *out = k;
     return 0;
 }
 
+ZRCA_API int zrca_keygen_options_init(zrca_keygen_options *opts, unsigned int version)
+{
+    int rc = zri_options_init("zrca_keygen_options", opts, sizeof(*opts), version,
+                              ZRCA_KEYGEN_OPTIONS_VERSION);
+    if (rc < 0)
+        return rc;
+    opts->type = ZRCA_KEY_EC_P256;
+    opts->bits = 256;
+    return zri_ok();
+}
+
 ZRCA_API int zrca_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type,
                                      unsigned int bits, const char *label)
+{
+    return zri_token_generate_key(out, t, type, bits, label, 0);
+}
+
+ZRCA_API int zrca_token_generate_key_ex(zrca_key **out, zrca_token *t,
+                                        const zrca_keygen_options *opts)
+{
+    zrca_keygen_options def = ZRCA_KEYGEN_OPTIONS_INIT;
+    if (opts) {
+        int rc = zri_check_version("zrca_keygen_options", opts, opts->version,
+                                   ZRCA_KEYGEN_OPTIONS_VERSION);
+        if (rc < 0)
+            return rc;
+    } else {
+        opts = &def;
+    }
+    return zri_token_generate_key(out, t, opts->type, opts->bits, opts->label, opts->flags);
+}
+
+int zri_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type, unsigned int bits,
+                           const char *label, unsigned int flags)
 {
     if (!out)
         return zri_error_set(ZRCA_EINVAL, "out is NULL");
@@ -1140,21 +1215,35 @@ ZRCA_API int zrca_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_typ
         return zri_error_set_field(ZRCA_EINVAL, "bits", "range", "P-256 keys have 256 bits");
     if (type != ZRCA_KEY_RSA && type != ZRCA_KEY_EC_P256)
         return zri_error_set_field(ZRCA_EINVAL, "type", "range", "make RSA or P-256 keys");
+    if (flags & ~ZRCA_KEY_ALWAYS_AUTHENTICATE)
+        return zri_error_set_field(ZRCA_EINVAL, "flags", "known", "unknown key flags 0x%x",
+                                   flags & ~ZRCA_KEY_ALWAYS_AUTHENTICATE);
     if (!label || !*label)
         label = DEFAULT_KEY_LABEL;
+    if (flags && (rc = NEED(t, generate_key_flags,
+                            "make keys that need the PIN for every "
+                            "signature")) < 0)
+        return rc;
     if ((rc = NEED(t, generate_key, "make keys")) < 0 ||
         (rc = NEED(t, set_attributes, "set key IDs")) < 0 || (rc = need_login(t, "make a key")) < 0)
         return rc;
     unsigned char spki[ZRI_SPKI_MAX], id[20];
     size_t spki_len = sizeof(spki);
     uint64_t priv = 0, pub = 0;
-    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "making a %s key on token '%s'",
+    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "making a %s key%s on token '%s'",
             type == ZRCA_KEY_RSA ? (bits == 3072 ? "RSA 3072" : "RSA 2048") : "P-256",
+            (flags & ZRCA_KEY_ALWAYS_AUTHENTICATE) ? " that needs the PIN for every signature" : "",
             t->cinfo.label);
-    rc = be_rc(t,
-               t->be.generate_key(t->be.self, type, type == ZRCA_KEY_RSA ? bits : 256, label, &priv,
-                                  &pub, spki, &spki_len),
-               "generate_key");
+    unsigned int kbits = type == ZRCA_KEY_RSA ? bits : 256;
+    if (flags)
+        rc = be_rc(t,
+                   t->be.generate_key_flags(t->be.self, type, kbits, label, flags, &priv, &pub,
+                                            spki, &spki_len),
+                   "generate_key_flags");
+    else
+        rc = be_rc(t,
+                   t->be.generate_key(t->be.self, type, kbits, label, &priv, &pub, spki, &spki_len),
+                   "generate_key");
     if (rc < 0)
         return rc;
     if (spki_len > sizeof(spki))
@@ -1169,6 +1258,14 @@ ZRCA_API int zrca_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_typ
             be_rc(t, t->be.set_attributes(t->be.self, pub, NULL, id, sizeof(id)), "set_attributes");
     if (rc == 0)
         rc = key_new(out, t, priv, &pub, id, sizeof(id), label, spki, spki_len);
+    if (rc == 0 && ((*out)->flags & flags) != flags) {
+        /* Never hand out a key weaker than asked for. */
+        zrca_key_free(*out);
+        *out = NULL;
+        rc = zri_error_set(ZRCA_ENOTSUPPORTED,
+                           "token '%s' made the key without the flags asked for (0x%x)",
+                           t->cinfo.label, flags);
+    }
     if (rc < 0) {
         /* Leave no half-made key behind. */
         if (HAS(t, delete_object)) {
@@ -1341,6 +1438,11 @@ ZRCA_API zrca_key_type zrca_key_get_type(const zrca_key *k)
     return k ? k->type : ZRCA_KEY_NONE;
 }
 
+ZRCA_API unsigned int zrca_key_flags(const zrca_key *k)
+{
+    return k ? k->flags : 0;
+}
+
 ZRCA_API unsigned int zrca_key_bits(const zrca_key *k)
 {
     return k ? k->bits : 0;
@@ -1377,6 +1479,78 @@ zrca_token *zri_key_token(const zrca_key *k)
     return k ? k->token : NULL;
 }
 
+/* A signature by a key that needs the PIN for each one: ask it, authenticate, sign. */
+static int sign_with_pin(zrca_token *t, const zrca_key *k, zrca_crypto_mech mech,
+                         const unsigned char *in, size_t in_len, unsigned char *sig,
+                         size_t *sig_len)
+{
+    const zri_pin_context *c = &t->pin_ctx;
+    int rc;
+    if ((rc = NEED(t, sign_context, "sign with a key that needs the PIN for each signature")) < 0)
+        return rc;
+    if (!c->fn)
+        return zri_error_set(ZRCA_EPIN_REQUIRED,
+                             "key %s on token '%s' needs the PIN for every signature and no PIN "
+                             "callback was given (zrca_token_set_pin_callback)",
+                             k->id_hex, t->cinfo.label);
+    if ((rc = refresh(t)) < 0)
+        return rc;
+    log_pin_state(t, ZRCA_PIN_USER, "before a per-signature PIN");
+    if ((rc = pin_policy(t, ZRCA_PIN_USER, c->allow_final_try)) < 0) {
+        zri_log(t->log, ZRCA_LOG_WARN, DOMAIN, "signature refused before sending a PIN: %s",
+                zrca_error_last()->message);
+        return rc;
+    }
+    char buf[ZRCA_PIN_MAX + 1];
+    memset(buf, 0, sizeof(buf));
+    zrca_pin_request req;
+    memset(&req, 0, sizeof(req));
+    req.token_label = t->cinfo.label;
+    req.token_serial = t->cinfo.serial;
+    req.purpose = c->purpose;
+    req.user = ZRCA_PIN_CONTEXT;
+    req.tries_left = t->cinfo.tries_left;
+    req.final_try = (t->cinfo.user_pin & ZRCA_PIN_FINAL_TRY) ? 1 : 0;
+    req.pin_flags = t->cinfo.user_pin;
+    req.min_len = t->cinfo.min_pin_len;
+    req.max_len = t->cinfo.max_pin_len && t->cinfo.max_pin_len < ZRCA_PIN_MAX ? t->cinfo.max_pin_len
+                                                                              : ZRCA_PIN_MAX;
+    int r = c->fn(buf, sizeof(buf), &req, c->payload);
+    buf[ZRCA_PIN_MAX] = '\0';
+    if (r != 0) {
+        zri_wipe(buf, sizeof(buf));
+        return zri_error_set(ZRCA_EUSER, "the PIN callback stopped the signature");
+    }
+    size_t len;
+    zri_secret_push(buf);
+    rc = pin_length(buf, "pin", &len);
+    if (rc == 0) {
+        zri_log(t->log, ZRCA_LOG_DEBUG, DOMAIN, "signing with key %s after a per-signature PIN",
+                k->id_hex);
+        rc = be_rc(
+            t, t->be.sign_context(t->be.self, k->priv, mech, buf, len, in, in_len, sig, sig_len),
+            "sign_context");
+    }
+    zri_secret_pop(buf);
+    zri_wipe(buf, sizeof(buf));
+    if (rc < 0) {
+        rc = pin_failure(t, rc, ZRCA_PIN_USER, "signature");
+        zri_log(t->log, ZRCA_LOG_WARN, DOMAIN, "%s", zrca_error_last()->message);
+    }
+    return rc;
+}
+
+static int be_sign(zrca_token *t, const zrca_key *k, zrca_crypto_mech mech, const unsigned char *in,
+                   size_t in_len, unsigned char *sig, size_t *sig_len)
+{
+    if (k->flags & ZRCA_KEY_ALWAYS_AUTHENTICATE)
+        return sign_with_pin(t, k, mech, in, in_len, sig, sig_len);
+    int rc = be_rc(t, t->be.sign(t->be.self, k->priv, mech, in, in_len, sig, sig_len), "sign");
+    if (rc == ZRCA_EPIN_REQUIRED) /* the backend found out only now */
+        rc = sign_with_pin(t, k, mech, in, in_len, sig, sig_len);
+    return rc;
+}
+
 /* Sign with the token, in the final encoding (ECDSA as DER), checked. */
 static int key_sign(unsigned char **out, size_t *out_len, const unsigned char *data, size_t len,
                     void *payload)
@@ -1389,16 +1563,11 @@ static int key_sign(unsigned char **out, size_t *out_len, const unsigned char *d
     if ((rc = check_fork(t)) < 0)
         return rc;
     if (k->type == ZRCA_KEY_RSA) {
-        rc = be_rc(
-            t, t->be.sign(t->be.self, k->priv, ZRCA_MECH_SHA256_RSA_PKCS, data, len, sig, &sig_len),
-            "sign");
+        rc = be_sign(t, k, ZRCA_MECH_SHA256_RSA_PKCS, data, len, sig, &sig_len);
     } else if (k->type == ZRCA_KEY_EC_P256) {
         if (!EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL))
             return zri_error_set(ZRCA_ECRYPTO, "SHA-256 failed");
-        rc = be_rc(
-            t,
-            t->be.sign(t->be.self, k->priv, ZRCA_MECH_ECDSA, digest, sizeof(digest), sig, &sig_len),
-            "sign");
+        rc = be_sign(t, k, ZRCA_MECH_ECDSA, digest, sizeof(digest), sig, &sig_len);
     } else {
         return zri_error_set(ZRCA_ENOTSUPPORTED, "signing needs an RSA or P-256 key");
     }

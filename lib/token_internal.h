@@ -145,4 +145,20 @@ int zri_token_find_key_by_label(zrca_key **out, zrca_token *token, const char *l
 /* Whether this handle is logged in as the user. */
 bool zri_token_logged_in(const zrca_token *token);
 
+/* The callback asked for per-signature PINs (ZRCA_KEY_ALWAYS_AUTHENTICATE). */
+typedef struct zri_pin_context {
+    zrca_pin_fn fn;
+    void *payload;
+    zrca_pin_purpose purpose;
+    bool allow_final_try;
+} zri_pin_context;
+
+/* Install `ctx` for a while (an update's own PIN callback); `saved` gets the old one. */
+void zri_token_pin_context_swap(zrca_token *token, const zri_pin_context *ctx,
+                                zri_pin_context *saved);
+
+/* Make a key pair with ZRCA_KEY_* flags (0: as zrca_token_generate_key()). */
+int zri_token_generate_key(zrca_key **out, zrca_token *token, zrca_key_type type, unsigned int bits,
+                           const char *label, unsigned int flags);
+
 #endif /* ZRI_TOKEN_INTERNAL_H */

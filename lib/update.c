@@ -438,13 +438,18 @@ static int step_keygen(zrca_update *u)
             return rc;
     }
     if (!u->new_key) {
-        rc = zrca_token_generate_key(&u->new_key, u->token, u->j.key_type, u->j.key_bits,
-                                     u->j.staging_label);
+        /* The new key is protected as the old one is: a key that needs the PIN for every
+         * signature is renewed by one that does too. */
+        if ((rc = ensure_old_key(u)) < 0)
+            return rc;
+        unsigned int flags = zrca_key_flags(u->old_key) & ZRCA_KEY_ALWAYS_AUTHENTICATE;
+        rc = zri_token_generate_key(&u->new_key, u->token, u->j.key_type, u->j.key_bits,
+                                    u->j.staging_label, flags);
         if (rc < 0)
             return rc;
-        ulog(u, ZRCA_LOG_INFO, "made a new %s key %s under the staging label %s",
+        ulog(u, ZRCA_LOG_INFO, "made a new %s key %s under the staging label %s%s",
              u->j.key_type == ZRCA_KEY_RSA ? "RSA" : "EC P-256", zrca_key_id(u->new_key),
-             u->j.staging_label);
+             u->j.staging_label, flags ? " (PIN for every signature, as the old key)" : "");
     }
     zri_ok();
     return set_str(&u->j.new_key_id, zrca_key_id(u->new_key));
@@ -1245,7 +1250,17 @@ ZRCA_API int zrca_update_step_run(zrca_update *u)
     if (zri_update_test_hook)
         zri_update_test_hook(step, 0);
     ulog(u, ZRCA_LOG_DEBUG, "step %s", zrca_update_step_name(step));
+    /* A key that needs the PIN for every signature asks it through the update's callback. */
+    zri_pin_context ctx = {u->opts.pin, u->opts.pin_payload,
+                           step >= ZRCA_STEP_SEAL_LOGIN ? ZRCA_PIN_PURPOSE_SEAL_UPDATE
+                                                        : ZRCA_PIN_PURPOSE_CERT_UPDATE,
+                           u->opts.allow_final_try != 0};
+    zri_pin_context saved;
+    if (u->opts.pin)
+        zri_token_pin_context_swap(u->token, &ctx, &saved);
     rc = run_step(u, step);
+    if (u->opts.pin)
+        zri_token_pin_context_swap(u->token, &saved, NULL);
     if (rc < 0) {
         ulog(u, ZRCA_LOG_WARN, "step %s failed: %s", zrca_update_step_name(step),
              zrca_error_last() ? zrca_error_last()->message : zrca_strerror(rc));

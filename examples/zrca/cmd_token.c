@@ -192,6 +192,9 @@ static int login(cli *c, zrca_token *t, zrca_pin_purpose purpose)
     zrca_login_options_init(&lo, ZRCA_LOGIN_OPTIONS_VERSION);
     lo.purpose = purpose;
     int rc = zrca_token_login_cb(t, pin_prompt, c, &lo);
+    /* Keys that need the PIN for every signature ask it through the same prompt. */
+    if (rc == 0)
+        rc = zrca_token_set_pin_callback(t, pin_prompt, c, &lo);
     return rc < 0 ? fail(c, rc, "PIN") : 0;
 }
 

@@ -132,8 +132,10 @@ int pin_prompt(char *buf, size_t size, const zrca_pin_request *req, void *payloa
     char prompt[512], tries[64] = "";
     if (req->tries_left >= 0)
         snprintf(tries, sizeof(tries), ", 剩余 %d 次", req->tries_left);
-    snprintf(prompt, sizeof(prompt),
-             "%s [%s] %s (%s%s): ", so ? "请输入管理员口令 (SO PIN)" : "请输入天威盾口令 (PIN)",
+    snprintf(prompt, sizeof(prompt), "%s [%s] %s (%s%s): ",
+             so                              ? "请输入管理员口令 (SO PIN)"
+             : req->user == ZRCA_PIN_CONTEXT ? "请再次输入天威盾口令以签名 (PIN for this signature)"
+                                             : "请输入天威盾口令 (PIN)",
              pin_purpose_label(req->purpose), req->token_serial ? req->token_serial : "",
              req->token_label ? req->token_label : "", tries);
     if (req->final_try)

@@ -122,7 +122,8 @@ typedef enum zrca_status {
     ZRCA_ERATELIMIT = -31,     /**< The platform asked to slow down (HTTP 429). */
     ZRCA_EBUSY = -32,          /**< The platform is unavailable for now (HTTP 503). */
     ZRCA_ECANCELLED = -33,     /**< Cancelled through a progress callback. */
-    ZRCA_EFORK = -34           /**< Used in a child after fork(); reopen the handle. */
+    ZRCA_EFORK = -34,          /**< Used in a child after fork(); reopen the handle. */
+    ZRCA_EPIN_REQUIRED = -35   /**< A key needs the PIN for each signature; give a PIN callback. */
     /* Append new codes here, with the next number. Never renumber or remove. */
 } zrca_status;
 

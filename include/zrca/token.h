@@ -97,13 +97,31 @@ typedef enum zrca_token_backend {
 #define ZRCA_PIN_TO_BE_CHANGED 0x08u /**< The PIN must be changed. */
 /** @} */
 
+/** @name Key flags (zrca_key_flags(), zrca_keygen_options::flags)
+ * @{ */
+/**
+ * Every signature with the key needs the user PIN again, even when the
+ * token is logged in (PKCS#11 `CKA_ALWAYS_AUTHENTICATE`, as on PIV
+ * signature keys). The library asks it through the callback of
+ * zrca_token_set_pin_callback() (or zrca_update_options::pin during an
+ * update) with zrca_pin_request::user set to ::ZRCA_PIN_CONTEXT.
+ */
+#define ZRCA_KEY_ALWAYS_AUTHENTICATE 0x01u
+/** @} */
+
 /** Largest PIN libzrca handles, in bytes, without the terminating NUL. */
 #define ZRCA_PIN_MAX 255
 
 /** Whose PIN. */
 typedef enum zrca_pin_user {
     ZRCA_PIN_USER = 0, /**< The user PIN (天威盾口令). */
-    ZRCA_PIN_SO = 1    /**< The security officer PIN, which unlocks the user PIN. */
+    ZRCA_PIN_SO = 1,   /**< The security officer PIN, which unlocks the user PIN. */
+    /**
+     * The user PIN again, for one signature by a key that needs it every
+     * time (PKCS#11 `CKA_ALWAYS_AUTHENTICATE`); see
+     * zrca_token_set_pin_callback().
+     */
+    ZRCA_PIN_CONTEXT = 2
 } zrca_pin_user;
 
 /** What a PIN is asked for; shown to the person by a PIN callback. */
@@ -224,6 +242,33 @@ typedef struct zrca_login_options {
  */
 ZRCA_API int zrca_login_options_init(zrca_login_options *opts, unsigned int version);
 
+/** Current version of ::zrca_keygen_options. */
+#define ZRCA_KEYGEN_OPTIONS_VERSION 1
+
+/** What key pair zrca_token_generate_key_ex() makes. */
+typedef struct zrca_keygen_options {
+    unsigned int version; /**< ::ZRCA_KEYGEN_OPTIONS_VERSION */
+    zrca_key_type type;   /**< ::ZRCA_KEY_EC_P256 (default) or ::ZRCA_KEY_RSA. */
+    unsigned int bits;    /**< 2048 or 3072 for RSA; 256 (or 0) for P-256. */
+    const char *label;    /**< Label of both halves; NULL: "zrca key". */
+    unsigned int flags;   /**< `ZRCA_KEY_*` flags the key must have (0: none). */
+} zrca_keygen_options;
+
+/** Static initialiser for ::zrca_keygen_options: a P-256 key, no flags. */
+#define ZRCA_KEYGEN_OPTIONS_INIT                                                                   \
+    {                                                                                              \
+        ZRCA_KEYGEN_OPTIONS_VERSION, ZRCA_KEY_EC_P256, 256, NULL, 0                                \
+    }
+
+/**
+ * Initialise a ::zrca_keygen_options to its defaults (a P-256 key, no flags).
+ *
+ * @param opts the struct to fill
+ * @param version ::ZRCA_KEYGEN_OPTIONS_VERSION
+ * @return ::ZRCA_OK, ::ZRCA_EINVAL, ::ZRCA_EVERSION
+ */
+ZRCA_API int zrca_keygen_options_init(zrca_keygen_options *opts, unsigned int version);
+
 /** @name Opening
  * @{ */
 
@@ -302,6 +347,28 @@ ZRCA_API int zrca_token_login(zrca_token *token, const char *pin, const zrca_log
  */
 ZRCA_API int zrca_token_login_cb(zrca_token *token, zrca_pin_fn fn, void *payload,
                                  const zrca_login_options *opts);
+
+/**
+ * Give the token a PIN callback for keys that need the user PIN for every
+ * signature (::ZRCA_KEY_ALWAYS_AUTHENTICATE). Each signature with such a
+ * key, through zrca_key_sign(), zrca_key_make_csr() or an update, then
+ * asks `fn` once with zrca_pin_request::user set to ::ZRCA_PIN_CONTEXT and
+ * the purpose of `opts`; the PIN authenticates that one signature and is
+ * wiped. The PIN rules of a login hold: a locked PIN or (without
+ * zrca_login_options::allow_final_try) a final try is refused before `fn`
+ * is called, and a wrong PIN fails the signature and is never retried.
+ * Without a callback, signing with such a key fails with
+ * ::ZRCA_EPIN_REQUIRED. An update in progress uses zrca_update_options::pin
+ * instead when it has one.
+ *
+ * @param token the token
+ * @param fn the callback, or NULL to remove it
+ * @param payload handed to `fn`; must live as long as the callback is set
+ * @param opts the purpose shown and the final-try rule (NULL: defaults)
+ * @return ::ZRCA_OK, ::ZRCA_EINVAL, ::ZRCA_EVERSION
+ */
+ZRCA_API int zrca_token_set_pin_callback(zrca_token *token, zrca_pin_fn fn, void *payload,
+                                         const zrca_login_options *opts);
 
 /**
  * Log out. Logging out when not logged in succeeds.
@@ -448,6 +515,21 @@ ZRCA_API int zrca_token_generate_key(zrca_key **out, zrca_token *token, zrca_key
                                      unsigned int bits, const char *label);
 
 /**
+ * Make a key pair as zrca_token_generate_key() does, with flags: with
+ * ::ZRCA_KEY_ALWAYS_AUTHENTICATE the token will ask the user PIN for
+ * every signature with the new key. A backend that cannot make a key with
+ * a flag asked for fails with ::ZRCA_ENOTSUPPORTED and makes nothing.
+ *
+ * @param out the new key, free with zrca_key_free()
+ * @param token the token
+ * @param opts type, size, label and flags (NULL: a P-256 key, no flags)
+ * @return as zrca_token_generate_key(); ::ZRCA_EINVAL (field `flags`) for
+ *         an unknown flag; ::ZRCA_EVERSION
+ */
+ZRCA_API int zrca_token_generate_key_ex(zrca_key **out, zrca_token *token,
+                                        const zrca_keygen_options *opts);
+
+/**
  * Find a key pair by its ID (hex) among the private keys on the token.
  * Needs a login.
  *
@@ -473,6 +555,11 @@ ZRCA_API const char *zrca_key_label(const zrca_key *key);
 ZRCA_API zrca_key_type zrca_key_get_type(const zrca_key *key);
 /** The key's size in bits. */
 ZRCA_API unsigned int zrca_key_bits(const zrca_key *key);
+/**
+ * The key's `ZRCA_KEY_*` flags, as the token reported them when the handle
+ * was made (0 when the backend cannot tell, or for NULL).
+ */
+ZRCA_API unsigned int zrca_key_flags(const zrca_key *key);
 
 /**
  * The public key as DER SubjectPublicKeyInfo.
@@ -495,8 +582,13 @@ ZRCA_API int zrca_key_public_der(unsigned char **out, size_t *len, const zrca_ke
  * @param key the key pair
  * @param data the bytes
  * @param len their length
+ * A key with ::ZRCA_KEY_ALWAYS_AUTHENTICATE asks the PIN first, through
+ * the callback of zrca_token_set_pin_callback().
+ *
  * @return ::ZRCA_OK, ::ZRCA_ESTATE when not logged in, ::ZRCA_ETOKEN,
- *         ::ZRCA_ETOKEN_ABSENT, ::ZRCA_EVERIFY
+ *         ::ZRCA_ETOKEN_ABSENT, ::ZRCA_EVERIFY; for a key that needs the
+ *         PIN: ::ZRCA_EPIN_REQUIRED (no callback), ::ZRCA_EUSER,
+ *         ::ZRCA_EPIN_INCORRECT, ::ZRCA_EPIN_LOCKED, ::ZRCA_EPIN_FINAL_TRY
  */
 ZRCA_API int zrca_key_sign(unsigned char **out, size_t *out_len, zrca_key *key, const void *data,
                            size_t len);

@@ -239,6 +239,159 @@ static void test_key_attributes(void **state)
     zrca_cert_list_free(l);
 }
 
+/* ---- keys that need the PIN for every signature (CKA_ALWAYS_AUTHENTICATE) -------------- */
+
+typedef struct ctx_pins {
+    int calls;
+    const char *pin; /* the answer */
+    int stop;        /* non-zero: the callback refuses */
+    zrca_pin_user user;
+    zrca_pin_purpose purpose;
+} ctx_pins;
+
+static int ctx_pin_cb(char *buf, size_t size, const zrca_pin_request *r, void *payload)
+{
+    ctx_pins *p = payload;
+    p->calls++;
+    p->user = r->user;
+    p->purpose = r->purpose;
+    if (p->stop)
+        return 1;
+    snprintf(buf, size, "%s", p->pin);
+    return 0;
+}
+
+static void sign_ok(zrca_key *k, const char *data)
+{
+    unsigned char *sig = NULL, *spki = NULL;
+    size_t sig_len = 0, spki_len = 0;
+    assert_zrca_ok(zrca_key_sign(&sig, &sig_len, k, data, strlen(data)));
+    assert_zrca_ok(zrca_key_public_der(&spki, &spki_len, k));
+    tt_assert_sig(spki, spki_len, data, strlen(data), sig, sig_len);
+    zrca_free(sig);
+    zrca_free(spki);
+}
+
+static void sign_fails(zrca_key *k, int expected)
+{
+    unsigned char *sig = (unsigned char *)"x";
+    size_t sig_len = 0;
+    assert_int_equal(zrca_key_sign(&sig, &sig_len, k, "data", 4), expected);
+    assert_null(sig);
+}
+
+static void always_authenticate(fixture *f, zrca_key_type type, unsigned int bits)
+{
+    zrca_keygen_options ko;
+    assert_zrca_ok(zrca_keygen_options_init(&ko, ZRCA_KEYGEN_OPTIONS_VERSION));
+    ko.type = type;
+    ko.bits = bits;
+    ko.label = "signature key";
+    ko.flags = ZRCA_KEY_ALWAYS_AUTHENTICATE;
+    zrca_key *k = NULL, *again = NULL;
+    assert_zrca_ok(zrca_token_generate_key_ex(&k, f->tok, &ko));
+    assert_int_equal(zrca_key_flags(k), ZRCA_KEY_ALWAYS_AUTHENTICATE);
+    /* A new handle reads the flag from the token. */
+    assert_zrca_ok(zrca_token_find_key(&again, f->tok, zrca_key_id(k)));
+    assert_int_equal(zrca_key_flags(again), ZRCA_KEY_ALWAYS_AUTHENTICATE);
+    zrca_key_free(again);
+
+    /* Logged in, but without a callback: refused, nothing sent. */
+    sign_fails(k, ZRCA_EPIN_REQUIRED);
+    assert_non_null(strstr(zrca_error_last()->message, "zrca_token_set_pin_callback"));
+
+    ctx_pins p = {0, USER_PIN, 0, ZRCA_PIN_USER, ZRCA_PIN_PURPOSE_LOGIN};
+    zrca_login_options lo = ZRCA_LOGIN_OPTIONS_INIT;
+    lo.purpose = ZRCA_PIN_PURPOSE_SEAL_UPDATE;
+    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, ctx_pin_cb, &p, &lo));
+    sign_ok(k, "一键更新");
+    assert_int_equal(p.calls, 1);
+    assert_int_equal(p.user, ZRCA_PIN_CONTEXT);
+    assert_int_equal(p.purpose, ZRCA_PIN_PURPOSE_SEAL_UPDATE);
+    /* Each signature asks again, a CSR too. */
+    sign_ok(k, "second");
+    assert_int_equal(p.calls, 2);
+    unsigned char *subj, *csr;
+    size_t subj_len, csr_len;
+    tt_subject(&subj, &subj_len, "林晓雯");
+    assert_zrca_ok(zrca_key_make_csr(&csr, &csr_len, k, subj, subj_len));
+    assert_int_equal(p.calls, 3);
+    tt_assert_csr(csr, csr_len, "林晓雯", 0);
+    zrca_free(csr);
+    free(subj);
+
+    /* A wrong PIN fails that signature, is not retried, and leaves no operation open. */
+    p.pin = "00000000";
+    sign_fails(k, ZRCA_EPIN_INCORRECT);
+    assert_int_equal(p.calls, 4);
+    assert_non_null(strstr(zrca_error_last()->message, "wrong user PIN"));
+    p.pin = USER_PIN;
+    sign_ok(k, "after a wrong PIN");
+    assert_int_equal(p.calls, 5);
+    /* The callback can stop it. */
+    p.stop = 1;
+    sign_fails(k, ZRCA_EUSER);
+    assert_int_equal(p.calls, 6);
+    p.stop = 0;
+    sign_ok(k, "after a refusal");
+    assert_int_equal(p.calls, 7);
+
+    /* A key without the flag never asks. */
+    zrca_key *plain = NULL;
+    assert_zrca_ok(zrca_token_generate_key(&plain, f->tok, type, bits, "plain"));
+    assert_int_equal(zrca_key_flags(plain), 0);
+    sign_ok(plain, "plain");
+    assert_int_equal(p.calls, 7);
+    zrca_key_free(plain);
+
+    /* Removed: refused again. */
+    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, NULL, NULL, NULL));
+    sign_fails(k, ZRCA_EPIN_REQUIRED);
+    assert_int_equal(p.calls, 7);
+    zrca_key_free(k);
+}
+
+static void test_always_authenticate_ec(void **state)
+{
+    fixture *f = *state;
+    open_login(f, NULL);
+    always_authenticate(f, ZRCA_KEY_EC_P256, 256);
+}
+
+static void test_always_authenticate_rsa(void **state)
+{
+    fixture *f = *state;
+    open_login(f, NULL);
+    always_authenticate(f, ZRCA_KEY_RSA, 2048);
+}
+
+static void test_keygen_options(void **state)
+{
+    fixture *f = *state;
+    open_login(f, NULL);
+    zrca_keygen_options ko = ZRCA_KEYGEN_OPTIONS_INIT;
+    zrca_key *k = NULL;
+    ko.flags = 0x80;
+    assert_int_equal(zrca_token_generate_key_ex(&k, f->tok, &ko), ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->field, "flags");
+    assert_null(k);
+    ko.flags = 0;
+    ko.version = 99;
+    assert_int_equal(zrca_token_generate_key_ex(&k, f->tok, &ko), ZRCA_EVERSION);
+    assert_int_equal(zrca_keygen_options_init(&ko, 99), ZRCA_EVERSION);
+    assert_int_equal(zrca_keygen_options_init(NULL, ZRCA_KEYGEN_OPTIONS_VERSION), ZRCA_EINVAL);
+    /* NULL options: a P-256 key without flags. */
+    assert_zrca_ok(zrca_token_generate_key_ex(&k, f->tok, NULL));
+    assert_int_equal(zrca_key_get_type(k), ZRCA_KEY_EC_P256);
+    assert_int_equal(zrca_key_flags(k), 0);
+    zrca_key_free(k);
+    zrca_login_options lo = ZRCA_LOGIN_OPTIONS_INIT;
+    lo.version = 99;
+    assert_int_equal(zrca_token_set_pin_callback(f->tok, ctx_pin_cb, NULL, &lo), ZRCA_EVERSION);
+    assert_int_equal(zrca_token_set_pin_callback(NULL, NULL, NULL, NULL), ZRCA_EINVAL);
+    assert_int_equal(zrca_key_flags(NULL), 0);
+}
+
 static void test_data(void **state)
 {
     fixture *f = *state;
@@ -281,6 +434,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keys_rsa2048, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_rsa3072, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_attributes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_always_authenticate_ec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_always_authenticate_rsa, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keygen_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_and_unlock, setup, teardown),

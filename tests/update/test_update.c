@@ -406,6 +406,18 @@ static void make_id(char out[19], const char *body)
     out[18] = '\0';
 }
 
+/* ZRCA_KEY_* flags of the key world_setup_ex() provisions. */
+static unsigned int setup_key_flags;
+
+/* Answers every per-signature PIN outside the update itself. */
+static int fixed_pin(char *buf, size_t size, const zrca_pin_request *req, void *payload)
+{
+    (void)req;
+    (void)payload;
+    snprintf(buf, size, "%s", USER_PIN);
+    return 0;
+}
+
 static zrca_token *open_token(world *w)
 {
     zrca_token *t = NULL;
@@ -524,7 +536,13 @@ static void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_ty
     zrca_token *t = open_token(w);
     assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
     zrca_key *k;
-    assert_zrca_ok(zrca_token_generate_key(&k, t, kt, bits, "provisioning"));
+    zrca_keygen_options ko = ZRCA_KEYGEN_OPTIONS_INIT;
+    ko.type = kt;
+    ko.bits = bits;
+    ko.label = "provisioning";
+    ko.flags = setup_key_flags;
+    assert_zrca_ok(zrca_token_generate_key_ex(&k, t, &ko));
+    assert_zrca_ok(zrca_token_set_pin_callback(t, fixed_pin, NULL, NULL));
     X509_NAME *n = X509_NAME_new();
     X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)"p", -1, -1, 0);
     unsigned char *nder = NULL;
@@ -636,14 +654,17 @@ static void world_free(world *w)
 typedef struct pins {
     int calls;
     zrca_pin_purpose purpose[8];
+    zrca_pin_user user[8];
     int wrong_at; /* 1-based prompt that gets a wrong PIN, 0 none */
 } pins;
 
 static int pin_cb(char *buf, size_t size, const zrca_pin_request *req, void *payload)
 {
     pins *p = payload;
-    if (p->calls < 8)
+    if (p->calls < 8) {
         p->purpose[p->calls] = req->purpose;
+        p->user[p->calls] = req->user;
+    }
     p->calls++;
     snprintf(buf, size, "%s", p->calls == p->wrong_at ? "000000" : USER_PIN);
     return 0;
@@ -664,6 +685,7 @@ static void assert_renewed(world *w, bool deleted_old)
 {
     zrca_token *t = open_token(w);
     assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+    assert_zrca_ok(zrca_token_set_pin_callback(t, fixed_pin, NULL, NULL));
     zrca_cert_list *l;
     assert_zrca_ok(zrca_token_list_certs(&l, t));
     const zrca_cert *newc = NULL, *oldc = NULL;
@@ -824,6 +846,50 @@ static void test_softhsm_ec_legal_rep_delete_old(void **state)
 {
     (void)state;
     flow(false, ZRCA_CERT_LEGAL_REP, ZRCA_KEY_EC_P256, 256, false, true);
+}
+
+/* A key that needs the PIN for every signature (PIV-style): asked per signature, kept so. */
+static void test_softhsm_always_authenticate(void **state)
+{
+    (void)state;
+    world w;
+    setup_key_flags = ZRCA_KEY_ALWAYS_AUTHENTICATE;
+    world_setup(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    setup_key_flags = 0;
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    zrca_update_result *r = NULL;
+    int rc = run_update(&w, &o, &r);
+    if (rc < 0)
+        fail_msg("update: %s", zrca_error_last()->message);
+    zrca_update_result_free(r);
+    /* The certificate's login, the CSR (new key), the proof (old key); the e-seal's login. */
+    assert_int_equal(p.calls, 4);
+    const zrca_pin_user users[4] = {ZRCA_PIN_USER, ZRCA_PIN_CONTEXT, ZRCA_PIN_CONTEXT,
+                                    ZRCA_PIN_USER};
+    const zrca_pin_purpose purposes[4] = {
+        ZRCA_PIN_PURPOSE_CERT_UPDATE, ZRCA_PIN_PURPOSE_CERT_UPDATE, ZRCA_PIN_PURPOSE_CERT_UPDATE,
+        ZRCA_PIN_PURPOSE_SEAL_UPDATE};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(p.user[i], users[i]);
+        assert_int_equal(p.purpose[i], purposes[i]);
+    }
+    assert_renewed(&w, false);
+    /* The new key is protected as the old one was. */
+    zrca_token *t = open_token(&w);
+    assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+    zrca_cert_list *l;
+    assert_zrca_ok(zrca_token_list_certs(&l, t));
+    assert_int_equal(zrca_cert_list_count(l), 2);
+    for (size_t i = 0; i < 2; i++) {
+        zrca_key *k;
+        assert_zrca_ok(zrca_cert_key(&k, t, zrca_cert_list_get(l, i)));
+        assert_int_equal(zrca_key_flags(k), ZRCA_KEY_ALWAYS_AUTHENTICATE);
+        zrca_key_free(k);
+    }
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    world_free(&w);
 }
 
 static void test_softtoken_each_kind(void **state)
@@ -1478,6 +1544,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_softhsm_ec_personal),
         cmocka_unit_test(test_softhsm_rsa_org),
         cmocka_unit_test(test_softhsm_ec_legal_rep_delete_old),
+        cmocka_unit_test(test_softhsm_always_authenticate),
         cmocka_unit_test(test_softtoken_each_kind),
         cmocka_unit_test(test_kill_at_every_step),
         cmocka_unit_test(test_platform_faults),

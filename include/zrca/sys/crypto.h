@@ -27,7 +27,9 @@
  * - return 0 or a negative ::zrca_status: ::ZRCA_EPIN_INCORRECT,
  *   ::ZRCA_EPIN_LOCKED, ::ZRCA_ETOKEN_ABSENT (token removed),
  *   ::ZRCA_ETOKEN (device error), ::ZRCA_ESTATE (login needed),
- *   ::ZRCA_ENOTFOUND, ::ZRCA_ENOTSUPPORTED; the library words the message;
+ *   ::ZRCA_ENOTFOUND, ::ZRCA_ENOTSUPPORTED, ::ZRCA_EPIN_REQUIRED (this
+ *   signature needs the PIN: see sign_context); the library words the
+ *   message;
  * - never print, never keep a PIN after the call returns;
  * - objects are named by a 64-bit handle the backend chooses, valid while
  *   the token is open;
@@ -44,7 +46,7 @@ extern "C" {
 #endif
 
 /** Current version of ::zrca_crypto_backend. */
-#define ZRCA_CRYPTO_BACKEND_VERSION 1
+#define ZRCA_CRYPTO_BACKEND_VERSION 2
 
 /** Object classes. */
 typedef enum zrca_object_class {
@@ -205,6 +207,32 @@ struct zrca_crypto_backend {
     /** v1, optional: set the label (unless NULL) and the ID (unless NULL) of an object. */
     int (*set_attributes)(void *self, uint64_t handle, const char *label, const unsigned char *id,
                           size_t id_len);
+
+    /**
+     * v2, optional: the `ZRCA_KEY_*` flags of a private key (e.g.
+     * ::ZRCA_KEY_ALWAYS_AUTHENTICATE). Without it every key has none.
+     */
+    int (*key_flags)(void *self, uint64_t key, unsigned int *flags);
+
+    /**
+     * v2, optional: as generate_key, with `ZRCA_KEY_*` flags the private key
+     * must get. Needed only to make keys with flags.
+     */
+    int (*generate_key_flags)(void *self, zrca_key_type type, unsigned int bits, const char *label,
+                              unsigned int flags, uint64_t *private_out, uint64_t *public_out,
+                              unsigned char *spki, size_t *spki_len);
+
+    /**
+     * v2, optional: sign with a key that needs the user PIN for every
+     * signature: start the operation, authenticate it with `pin` (PKCS#11
+     * `CKU_CONTEXT_SPECIFIC`), sign. A wrong PIN returns
+     * ::ZRCA_EPIN_INCORRECT or ::ZRCA_EPIN_LOCKED, signs nothing and leaves
+     * no operation open. `sign` on such a key may return
+     * ::ZRCA_EPIN_REQUIRED; the library then asks the PIN and calls this.
+     */
+    int (*sign_context)(void *self, uint64_t key, zrca_crypto_mech mech, const char *pin,
+                        size_t pin_len, const unsigned char *in, size_t in_len, unsigned char *sig,
+                        size_t *sig_len);
 };
 
 #ifdef __cplusplus
