@@ -80,12 +80,16 @@ class World:
         return s
 
 
-def _provision(w: World, key_type: zrca.KeyType, days: int = 20) -> None:
+def _provision(w: World, key_type: zrca.KeyType, days: int = 20, always_authenticate: bool = False) -> None:
     """A key made on the token, certified by the platform, written next to it (the USB key the
-    seed starts from: a certificate ending within 20 days, or ``days``)."""
+    seed starts from: a certificate ending within 20 days, or ``days``); with
+    ``always_authenticate`` a key that needs the PIN for every signature."""
     with w.token() as t:
         t.login(USER_PIN)
-        with t.generate_key(key_type, 2048 if key_type == zrca.KeyType.RSA else 256, "provisioning") as k:
+        if always_authenticate:
+            t.set_pin_callback(lambda req: USER_PIN)
+        with t.generate_key(key_type, 2048 if key_type == zrca.KeyType.RSA else 256, "provisioning",
+                            always_authenticate=always_authenticate) as k:
             name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "p")]).public_bytes()
             csr = k.make_csr(name)
             not_after = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)).replace(
@@ -106,7 +110,7 @@ def _provision(w: World, key_type: zrca.KeyType, days: int = 20) -> None:
 def make_world(platform: support.Platform, softhsm: support.SoftHSM,
                tmp_path: Any) -> Callable[..., World]:
     def make(kind: zrca.CertKind = zrca.CertKind.PERSONAL, key_type: zrca.KeyType = zrca.KeyType.EC_P256,
-             role: str = "tenderer", days: int = 20) -> World:
+             role: str = "tenderer", days: int = 20, always_authenticate: bool = False) -> World:
         n = next(_seq)
         account = "py%d_%d" % (os.getpid(), n)
         platform.create_account(account, role)
@@ -119,7 +123,7 @@ def make_world(platform: support.Platform, softhsm: support.SoftHSM,
         else:
             holder, holder_id = support.ENTERPRISE, None
         w = World(platform, softhsm, account, label, kind, holder, holder_id, str(tmp_path / ("state%d" % n)))
-        _provision(w, key_type, days)
+        _provision(w, key_type, days, always_authenticate)
         return w
     return make
 

@@ -19,14 +19,15 @@ from ._callbacks import live_slots as _live_slots
 from ._lib import LIBRARY_PATH, LibraryError
 from .application import (ATTACH_COMMITMENT_LETTER, ATTACH_LEGAL_REP_ID_SCAN, ATTACHMENT_MAX_SIZE, Application,
                           person_scan_part)
-from .enums import (Backend, Business, CertKind, CertStatus, IdType, ItemStatus, KeyType, LogLevel, OrderAction,
-                    OrderStatus, PaymentMethod, PaymentStatus, PinFlag, PinPurpose, PinUser, RenewOutcome,
-                    ReviewStatus, Role, ShippingStatus, Status, TokenFlag, UpdateStep, WaitFor)
+from .enums import (Backend, Business, CertKind, CertStatus, IdType, ItemStatus, KeyFlags, KeyType, LogLevel,
+                    OrderAction, OrderStatus, PaymentMethod, PaymentStatus, PinFlag, PinPurpose, PinUser,
+                    RenewOutcome, ReviewStatus, Role, ShippingStatus, Status, TokenFlag, UpdateStep, WaitFor)
 from .errors import (AlreadyExists, AuthError, Busy, CallbackStopped, Cancelled, Conflict, CryptoError, ForkError,
                      Forbidden, InvalidArgument, IOFailure, Locked, NetworkError, NotFound, NotInitialized,
-                     NotSupported, OutOfMemory, PinError, PinFinalTry, PinIncorrect, PinLocked, PlatformError,
-                     ProtocolError, RateLimited, SessionExpired, StateError, Timeout, TLSError, TokenAbsent,
-                     TokenError, TooBig, ValidationError, VerifyError, VersionMismatch, Violation, ZrcaError)
+                     NotSupported, OutOfMemory, PinError, PinFinalTry, PinIncorrect, PinLocked, PinRequired,
+                     PlatformError, ProtocolError, RateLimited, SessionExpired, StateError, Timeout, TLSError,
+                     TokenAbsent, TokenError, TooBig, ValidationError, VerifyError, VersionMismatch, Violation,
+                     ZrcaError)
 from .log import set_global_log, to_logging
 from .order import Order, OrderItem, OrderIterator
 from .plan import PlanEntry, RenewalPlan, RenewEntry, RenewReport
@@ -51,7 +52,8 @@ def library_version_string() -> str:
 
 
 def has_feature(name: str) -> bool:
-    """Whether the loaded library has a feature ("session", "pkcs11", "update", ...)."""
+    """Whether the loaded library has a feature ("session", "pkcs11", "update", "always-authenticate",
+    ...)."""
     return bool(_lib.zrca_has_feature(name.encode("utf-8")))
 
 

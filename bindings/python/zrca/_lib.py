@@ -8,7 +8,7 @@ import glob
 import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int64, c_long, c_size_t,
                     c_ubyte, c_uint, c_uint64, c_void_p)
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 #: The oldest library this package works with (major must match, minor at least this).
 REQUIRED_VERSION = (1, 0)
@@ -87,6 +87,35 @@ def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
     f.restype = restype
     f.argtypes = list(argtypes)
     return f
+
+
+# Prototypes of optional features, resolved on first use (the module's __getattr__) so that the
+# package still loads against a library without them: check has(feature) before calling one.
+_LAZY: Dict[str, Tuple[Any, ...]] = {}
+
+
+def _lazy(name: str, restype: Any, *argtypes: Any) -> None:
+    _LAZY[name] = (restype,) + argtypes
+
+
+def __getattr__(name: str) -> Any:
+    spec = _LAZY.get(name)
+    if spec is None:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    f = _proto(name, *spec)
+    globals()[name] = f
+    return f
+
+
+_features: Dict[str, bool] = {}
+
+
+def has(feature: str) -> bool:
+    """zrca_has_feature(), remembered (the loaded library does not change)."""
+    v = _features.get(feature)
+    if v is None:
+        v = _features[feature] = bool(zrca_has_feature(feature.encode("utf-8")))
+    return v
 
 
 # ---------------------------------------------------------------------------------- handles
@@ -185,6 +214,10 @@ class LoginOptions(Structure):
     _fields_ = [("version", c_uint), ("purpose", c_int), ("allow_final_try", c_int)]
 
 
+class KeygenOptions(Structure):
+    _fields_ = [("version", c_uint), ("type", c_int), ("bits", c_uint), ("label", c_char_p), ("flags", c_uint)]
+
+
 class SofttokenOptions(Structure):
     _fields_ = [("version", c_uint), ("label", c_char_p), ("serial", c_char_p), ("user_pin", c_char_p),
                 ("so_pin", c_char_p), ("max_tries", c_uint), ("kdf_iterations", c_uint)]
@@ -252,6 +285,7 @@ SESSION_OPTIONS_VERSION = 1
 TOKEN_OPTIONS_VERSION = 1
 LOGIN_OPTIONS_VERSION = 1
 SOFTTOKEN_OPTIONS_VERSION = 1
+KEYGEN_OPTIONS_VERSION = 1
 ORDER_FILTER_VERSION = 1
 WAIT_OPTIONS_VERSION = 1
 UPDATE_OPTIONS_VERSION = 1
@@ -467,6 +501,13 @@ zrca_token_write_data = _proto("zrca_token_write_data", c_int, TokenP, CCP, c_ch
 zrca_token_delete_data = _proto("zrca_token_delete_data", c_int, TokenP, CCP)
 zrca_softtoken_options_init = _proto("zrca_softtoken_options_init", c_int, POINTER(SofttokenOptions), c_uint)
 zrca_softtoken_create = _proto("zrca_softtoken_create", c_int, CCP, POINTER(SofttokenOptions))
+
+# token.h, feature "always-authenticate" (lazy: see _lazy)
+ALWAYS_AUTHENTICATE = "always-authenticate"
+_lazy("zrca_token_set_pin_callback", c_int, TokenP, PIN_FN, c_void_p, POINTER(LoginOptions))
+_lazy("zrca_keygen_options_init", c_int, POINTER(KeygenOptions), c_uint)
+_lazy("zrca_token_generate_key_ex", c_int, POINTER(KeyP), TokenP, POINTER(KeygenOptions))
+_lazy("zrca_key_flags", c_uint, KeyP)
 
 # ---------------------------------------------------------------------------------- update.h
 zrca_update_step_name = _proto("zrca_update_step_name", CCP, c_int)

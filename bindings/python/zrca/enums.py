@@ -72,6 +72,7 @@ class Status(enum.IntEnum):
     EBUSY = -32
     ECANCELLED = -33
     EFORK = -34
+    EPIN_REQUIRED = -35
 
     @property
     def symbol(self) -> str:
@@ -226,6 +227,7 @@ class Backend(enum.IntEnum):
 class PinUser(enum.IntEnum):
     USER = 0
     SO = 1
+    CONTEXT = 2  # the user PIN again, for one signature by a key with KeyFlags.ALWAYS_AUTHENTICATE
 
 
 class PinPurpose(enum.IntEnum):
@@ -243,6 +245,11 @@ class TokenFlag(enum.IntFlag):
     PROTECTED_AUTH_PATH = 0x08
     INITIALIZED = 0x10
     RNG = 0x20
+
+
+class KeyFlags(enum.IntFlag):
+    """A key's flags (Key.flags)."""
+    ALWAYS_AUTHENTICATE = 0x01  # the user PIN for every signature (PKCS#11 CKA_ALWAYS_AUTHENTICATE)
 
 
 class PinFlag(enum.IntFlag):

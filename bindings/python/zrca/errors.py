@@ -168,6 +168,11 @@ class PinFinalTry(PinError):
     """ZRCA_EPIN_FINAL_TRY: refused, the next wrong PIN would lock the key (nothing was sent)."""
 
 
+class PinRequired(PinError):
+    """ZRCA_EPIN_REQUIRED: the key needs the PIN for each signature and the token has no PIN
+    callback (Token.set_pin_callback)."""
+
+
 class TokenError(ZrcaError):
     """ZRCA_ETOKEN: the token or its module failed."""
 
@@ -215,7 +220,7 @@ ERROR_CLASSES: Dict[int, Type[ZrcaError]] = {
     Status.ETOKEN: TokenError, Status.ETOKEN_ABSENT: TokenAbsent, Status.ECRYPTO: CryptoError,
     Status.EVERIFY: VerifyError, Status.ELOCKED: Locked, Status.ENOTSUPPORTED: NotSupported,
     Status.EEXISTS: AlreadyExists, Status.ERATELIMIT: RateLimited, Status.EBUSY: Busy,
-    Status.ECANCELLED: Cancelled, Status.EFORK: ForkError,
+    Status.ECANCELLED: Cancelled, Status.EFORK: ForkError, Status.EPIN_REQUIRED: PinRequired,
 }
 
 

@@ -291,7 +291,8 @@ def renew_auto(session: "Session", tokens: Tokens = (), *, commitment_letter: Op
         out = _lib.RenewReportP()
         try:
             session._call(_lib.zrca_renew_auto, ctypes.byref(out), session._h, _token_array(toks), len(toks),
-                          ctypes.byref(ro), extra=plan.slots + update.slots + ([wait_slot] if wait_slot else []))
+                          ctypes.byref(ro), extra=plan.slots + update.slots + ([wait_slot] if wait_slot else [])
+                          + [sl for t in toks for sl in t._pin_slots()])
         except BaseException as e:
             # The library reports what it did also on a failure after planning: attach it to the
             # library's error (the exception itself, or the __cause__ of a callback's).

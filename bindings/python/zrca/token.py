@@ -10,7 +10,8 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Uni
 from . import _lib
 from ._callbacks import FOREACH_THUNK, PIN_THUNK, SecretBuffer, Slot, call
 from ._handle import Handle, PathLike, to_datetime, seq_index
-from .enums import Backend, KeyType, LogLevel, PinFlag, PinPurpose, PinUser, TokenFlag
+from .enums import Backend, KeyFlags, KeyType, LogLevel, PinFlag, PinPurpose, PinUser, Status, TokenFlag
+from .errors import NotSupported
 from .log import LogCallback, make_log_options
 
 Secret = Union[str, bytes, bytearray]
@@ -18,7 +19,8 @@ Secret = Union[str, bytes, bytearray]
 
 @dataclass(frozen=True)
 class PinRequest:
-    """What a PIN callback is asked: which token, what for, tries left (None if unknown)."""
+    """What a PIN callback is asked: which token, what for, tries left (None if unknown). ``user``
+    is PinUser.CONTEXT when the PIN is for one signature by a key that needs it every time."""
     token_label: str
     token_serial: str
     purpose: PinPurpose
@@ -96,6 +98,13 @@ def _login_options(purpose: PinPurpose, allow_final_try: bool) -> _lib.LoginOpti
     return lo
 
 
+def _need_always_authenticate(what: str) -> None:
+    """NotSupported unless the loaded library has the "always-authenticate" feature."""
+    if not _lib.has(_lib.ALWAYS_AUTHENTICATE):
+        raise NotSupported(int(Status.ENOTSUPPORTED), "%s needs a libzrca with the \"%s\" feature; %s lacks it"
+                           % (what, _lib.ALWAYS_AUTHENTICATE, _lib.LIBRARY_PATH or "the loaded library"))
+
+
 def list_tokens(*, backend: Backend = Backend.PKCS11, uri: Optional[str] = None, serial: Optional[str] = None,
                 label: Optional[str] = None, module_path: Optional[PathLike] = None,
                 soft_dir: Optional[PathLike] = None) -> List[TokenInfo]:
@@ -141,6 +150,7 @@ class Token(Handle):
                  log: Optional[LogCallback] = None, log_level: LogLevel = LogLevel.WARN) -> None:
         self._ptr = None
         self._log_slot: Optional[Slot] = None
+        self._pin_slot: Optional[Slot] = None
         o, keep, slot = _token_options(backend, uri, serial, label, module_path, soft_dir, log, log_level)
         p = _lib.TokenP()
         try:
@@ -154,9 +164,15 @@ class Token(Handle):
 
     def _release(self, ptr: Any) -> None:
         _lib.zrca_token_free(ptr)
-        if self._log_slot is not None:
-            self._log_slot.release()
-            self._log_slot = None
+        for sl in (self._log_slot, self._pin_slot):
+            if sl is not None:
+                sl.release()
+        self._log_slot = None
+        self._pin_slot = None
+
+    def _pin_slots(self) -> List[Slot]:
+        """The Slot of the per-signature PIN callback, for the calls that may ask it."""
+        return [] if self._pin_slot is None else [self._pin_slot]
 
     def info(self) -> TokenInfo:
         out = ctypes.POINTER(_lib.TokenInfo)()
@@ -185,6 +201,38 @@ class Token(Handle):
         finally:
             slot.release()
 
+    def set_pin_callback(self, pin: Optional[PinCallback], *, purpose: PinPurpose = PinPurpose.LOGIN,
+                         allow_final_try: bool = False) -> None:
+        """The callback asked the user PIN for each signature by a key that needs it every time
+        (``Key.always_authenticate``): once per ``Key.sign()`` or ``Key.make_csr()``, with
+        ``request.user`` PinUser.CONTEXT and ``purpose``. None removes it; signing with such a
+        key then raises PinRequired. A wrong PIN raises PinIncorrect and is never retried; a
+        callback that returns None or raises stops the signature. Kept until replaced, removed
+        or the token is closed. An update with its own ``pin`` callback asks that one instead.
+        Needs the "always-authenticate" feature (NotSupported otherwise)."""
+        _need_always_authenticate("Token.set_pin_callback()")
+        h = self._h
+        lo = _login_options(purpose, allow_final_try)
+        old = self._pin_slot
+        if pin is None:
+            call(_lib.zrca_token_set_pin_callback, h, _lib.PIN_FN(), None, ctypes.byref(lo))
+            self._pin_slot = None
+        else:
+            slot = Slot(pin)
+            try:
+                call(_lib.zrca_token_set_pin_callback, h, PIN_THUNK, slot.payload, ctypes.byref(lo))
+            except BaseException:
+                slot.release()
+                raise
+            self._pin_slot = slot
+        if old is not None:  # the library no longer refers to it
+            old.release()
+
+    @property
+    def pin_callback(self) -> Optional[PinCallback]:
+        """The callback of set_pin_callback(), or None."""
+        return None if self._pin_slot is None else self._pin_slot.fn
+
     def logout(self) -> None:
         call(_lib.zrca_token_logout, self._h)
 
@@ -212,9 +260,23 @@ class Token(Handle):
 
     # -------------------------------------------------------------- keys
 
-    def generate_key(self, key_type: KeyType = KeyType.EC_P256, bits: int = 0, label: str = "") -> "Key":
+    def generate_key(self, key_type: KeyType = KeyType.EC_P256, bits: int = 0, label: str = "", *,
+                     always_authenticate: bool = False) -> "Key":
+        """Make a key pair (needs a login). With ``always_authenticate`` the token asks the user
+        PIN for every signature with it (see set_pin_callback()); a token that cannot make such
+        a key raises NotSupported and makes nothing."""
         p = _lib.KeyP()
-        call(_lib.zrca_token_generate_key, ctypes.byref(p), self._h, int(key_type), int(bits), _lib.b(label))
+        if not always_authenticate:
+            call(_lib.zrca_token_generate_key, ctypes.byref(p), self._h, int(key_type), int(bits), _lib.b(label))
+            return Key(p, self)
+        _need_always_authenticate("a key with always_authenticate")
+        o = _lib.KeygenOptions()
+        call(_lib.zrca_keygen_options_init, ctypes.byref(o), _lib.KEYGEN_OPTIONS_VERSION)
+        o.type = int(key_type)
+        o.bits = int(bits)
+        o.label = _lib.b(label)
+        o.flags = int(KeyFlags.ALWAYS_AUTHENTICATE)
+        call(_lib.zrca_token_generate_key_ex, ctypes.byref(p), self._h, ctypes.byref(o))
         return Key(p, self)
 
     def find_key(self, id_hex: str) -> "Key":
@@ -359,6 +421,20 @@ class Key(Handle):
     @property
     def bits(self) -> int: return int(_lib.zrca_key_bits(self._h))
 
+    @property
+    def flags(self) -> KeyFlags:
+        """The flags the token reported when the handle was made (none from a library without
+        the "always-authenticate" feature)."""
+        h = self._h
+        if not _lib.has(_lib.ALWAYS_AUTHENTICATE):
+            return KeyFlags(0)
+        return KeyFlags(_lib.zrca_key_flags(h))
+
+    @property
+    def always_authenticate(self) -> bool:
+        """Every signature needs the user PIN again (Token.set_pin_callback())."""
+        return KeyFlags.ALWAYS_AUTHENTICATE in self.flags
+
     def public_der(self) -> bytes:
         """The public key as DER SubjectPublicKeyInfo."""
         out, n = _lib.BYTES(), ctypes.c_size_t()
@@ -366,17 +442,20 @@ class Key(Handle):
         return _lib.take_bytes(out, n)
 
     def sign(self, data: bytes) -> bytes:
-        """SHA-256 signature on the token (RSA PKCS#1 v1.5, or DER ECDSA)."""
+        """SHA-256 signature on the token (RSA PKCS#1 v1.5, or DER ECDSA). A key that needs the
+        PIN for every signature asks the token's PIN callback once (PinRequired without one)."""
         data = bytes(data)
         out, n = _lib.BYTES(), ctypes.c_size_t()
-        call(_lib.zrca_key_sign, ctypes.byref(out), ctypes.byref(n), self._h, data, len(data))
+        call(_lib.zrca_key_sign, ctypes.byref(out), ctypes.byref(n), self._h, data, len(data),
+             slots=self.token._pin_slots())
         return _lib.take_bytes(out, n)
 
     def make_csr(self, subject_der: bytes) -> bytes:
         """A DER PKCS#10 request for ``subject_der`` (a DER X.509 Name), signed on the token."""
         subject_der = bytes(subject_der)
         out, n = _lib.BYTES(), ctypes.c_size_t()
-        call(_lib.zrca_key_make_csr, ctypes.byref(out), ctypes.byref(n), self._h, subject_der, len(subject_der))
+        call(_lib.zrca_key_make_csr, ctypes.byref(out), ctypes.byref(n), self._h, subject_der, len(subject_der),
+             slots=self.token._pin_slots())
         return _lib.take_bytes(out, n)
 
     def write_cert(self, der: bytes, label: Optional[str] = None) -> None:
@@ -390,4 +469,7 @@ class Key(Handle):
         call(_lib.zrca_key_delete, self._h)
 
     def __repr__(self) -> str:
-        return "<Key closed>" if self.closed else "<Key %s %s/%d %s>" % (self.label, self.type.name, self.bits, self.id)
+        if self.closed:
+            return "<Key closed>"
+        return "<Key %s %s/%d %s%s>" % (self.label, self.type.name, self.bits, self.id,
+                                        " always-authenticate" if self.always_authenticate else "")
