@@ -896,20 +896,36 @@ static int p11_key_flags(void *self, uint64_t key, unsigned int *flags)
     return 0;
 }
 
-static int p11_sign(void *self, uint64_t key, zrca_crypto_mech mech, const unsigned char *in,
-                    size_t in_len, unsigned char *sig, size_t *sig_len)
+/*
+ * Sign; with a PIN, as PKCS#11 2.40 (5.2, 5.12) asks for a key with
+ * CKA_ALWAYS_AUTHENTICATE: C_Login(CKU_CONTEXT_SPECIFIC) between C_SignInit
+ * and C_Sign.
+ */
+static int sign_op(p11_backend *b, CK_OBJECT_HANDLE key, zrca_crypto_mech mech, const char *pin,
+                   size_t pin_len, const unsigned char *in, size_t in_len, unsigned char *sig,
+                   size_t *sig_len)
 {
-    p11_backend *b = self;
     int rc = need_token(b);
     if (rc < 0)
         return rc;
     CK_MECHANISM m = {mech == ZRCA_MECH_ECDSA ? CKM_ECDSA : CKM_SHA256_RSA_PKCS, NULL, 0};
-    CK_RV rv = b->fl->C_SignInit(b->session, &m, (CK_OBJECT_HANDLE)key);
+    CK_RV rv = b->fl->C_SignInit(b->session, &m, key);
     if (rv != CKR_OK)
         return ck_error(rv, "C_SignInit");
+    if (pin) {
+        rv = b->fl->C_Login(b->session, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)pin,
+                            (CK_ULONG)pin_len);
+        if (rv != CKR_OK) {
+            /* End the operation: C_Sign failing for want of the login terminates it. */
+            unsigned char scratch[ZRI_SIG_MAX];
+            CK_ULONG sn = sizeof(scratch);
+            b->fl->C_Sign(b->session, (CK_BYTE_PTR)in, in_len, scratch, &sn);
+            return ck_error(rv, "C_Login (context specific)");
+        }
+    }
     CK_ULONG n = *sig_len;
     rv = b->fl->C_Sign(b->session, (CK_BYTE_PTR)in, in_len, sig, &n);
-    if (rv == CKR_USER_NOT_LOGGED_IN && always_authenticate(b, (CK_OBJECT_HANDLE)key))
+    if (rv == CKR_USER_NOT_LOGGED_IN && !pin && always_authenticate(b, key))
         return zri_error_set(ZRCA_EPIN_REQUIRED, "the key needs the PIN for this signature");
     if (rv != CKR_OK)
         return ck_error(rv, "C_Sign");
@@ -917,36 +933,17 @@ static int p11_sign(void *self, uint64_t key, zrca_crypto_mech mech, const unsig
     return 0;
 }
 
-/*
- * PKCS#11 2.40, 5.2 and 5.12: a key with CKA_ALWAYS_AUTHENTICATE needs
- * C_Login(CKU_CONTEXT_SPECIFIC) between C_SignInit and C_Sign.
- */
+static int p11_sign(void *self, uint64_t key, zrca_crypto_mech mech, const unsigned char *in,
+                    size_t in_len, unsigned char *sig, size_t *sig_len)
+{
+    return sign_op(self, (CK_OBJECT_HANDLE)key, mech, NULL, 0, in, in_len, sig, sig_len);
+}
+
 static int p11_sign_context(void *self, uint64_t key, zrca_crypto_mech mech, const char *pin,
                             size_t pin_len, const unsigned char *in, size_t in_len,
                             unsigned char *sig, size_t *sig_len)
 {
-    p11_backend *b = self;
-    int rc = need_token(b);
-    if (rc < 0)
-        return rc;
-    CK_MECHANISM m = {mech == ZRCA_MECH_ECDSA ? CKM_ECDSA : CKM_SHA256_RSA_PKCS, NULL, 0};
-    CK_RV rv = b->fl->C_SignInit(b->session, &m, (CK_OBJECT_HANDLE)key);
-    if (rv != CKR_OK)
-        return ck_error(rv, "C_SignInit");
-    rv = b->fl->C_Login(b->session, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)pin_len);
-    if (rv != CKR_OK) {
-        /* End the operation: C_Sign failing for want of the login terminates it. */
-        unsigned char scratch[ZRI_SIG_MAX];
-        CK_ULONG sn = sizeof(scratch);
-        b->fl->C_Sign(b->session, (CK_BYTE_PTR)in, in_len, scratch, &sn);
-        return ck_error(rv, "C_Login (context specific)");
-    }
-    CK_ULONG n = *sig_len;
-    rv = b->fl->C_Sign(b->session, (CK_BYTE_PTR)in, in_len, sig, &n);
-    if (rv != CKR_OK)
-        return ck_error(rv, "C_Sign");
-    *sig_len = n;
-    return 0;
+    return sign_op(self, (CK_OBJECT_HANDLE)key, mech, pin, pin_len, in, in_len, sig, sig_len);
 }
 
 /* ---- writing ------------------------------------------------------------------------ */

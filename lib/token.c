@@ -583,6 +583,33 @@ static int pin_failure(zrca_token *t, int rc, zrca_pin_user user, const char *wh
     return rc;
 }
 
+/* Ask a callback for the user PIN (a login or one signature) into buf; wiped on failure. */
+static int ask_user_pin(const zrca_token *t, zrca_pin_fn fn, void *payload,
+                        zrca_pin_purpose purpose, zrca_pin_user user, char buf[ZRCA_PIN_MAX + 1],
+                        const char *what)
+{
+    memset(buf, 0, ZRCA_PIN_MAX + 1);
+    zrca_pin_request req;
+    memset(&req, 0, sizeof(req));
+    req.token_label = t->cinfo.label;
+    req.token_serial = t->cinfo.serial;
+    req.purpose = purpose;
+    req.user = user;
+    req.tries_left = t->cinfo.tries_left;
+    req.final_try = (t->cinfo.user_pin & ZRCA_PIN_FINAL_TRY) ? 1 : 0;
+    req.pin_flags = t->cinfo.user_pin;
+    req.min_len = t->cinfo.min_pin_len;
+    req.max_len = t->cinfo.max_pin_len && t->cinfo.max_pin_len < ZRCA_PIN_MAX ? t->cinfo.max_pin_len
+                                                                              : ZRCA_PIN_MAX;
+    int r = fn(buf, ZRCA_PIN_MAX + 1, &req, payload);
+    buf[ZRCA_PIN_MAX] = '\0';
+    if (r != 0) {
+        zri_wipe(buf, ZRCA_PIN_MAX + 1);
+        return zri_error_set(ZRCA_EUSER, "the PIN callback stopped the %s", what);
+    }
+    return 0;
+}
+
 int zri_token_login(zrca_token *t, const char *pin, zrca_pin_fn fn, void *payload,
                     zrca_pin_purpose purpose, bool allow_final_try)
 {
@@ -603,25 +630,8 @@ int zri_token_login(zrca_token *t, const char *pin, zrca_pin_fn fn, void *payloa
     memset(buf, 0, sizeof(buf));
     const char *use = pin;
     if (fn) {
-        zrca_pin_request req;
-        memset(&req, 0, sizeof(req));
-        req.token_label = t->cinfo.label;
-        req.token_serial = t->cinfo.serial;
-        req.purpose = purpose;
-        req.user = ZRCA_PIN_USER;
-        req.tries_left = t->cinfo.tries_left;
-        req.final_try = (t->cinfo.user_pin & ZRCA_PIN_FINAL_TRY) ? 1 : 0;
-        req.pin_flags = t->cinfo.user_pin;
-        req.min_len = t->cinfo.min_pin_len;
-        req.max_len = t->cinfo.max_pin_len && t->cinfo.max_pin_len < ZRCA_PIN_MAX
-                          ? t->cinfo.max_pin_len
-                          : ZRCA_PIN_MAX;
-        int r = fn(buf, sizeof(buf), &req, payload);
-        buf[ZRCA_PIN_MAX] = '\0';
-        if (r != 0) {
-            zri_wipe(buf, sizeof(buf));
-            return zri_error_set(ZRCA_EUSER, "the PIN callback stopped the login");
-        }
+        if ((rc = ask_user_pin(t, fn, payload, purpose, ZRCA_PIN_USER, buf, "login")) < 0)
+            return rc;
         use = buf;
     }
     size_t len;
@@ -653,49 +663,47 @@ static bool allow_final(const zrca_login_options *o, zrca_pin_purpose *purpose)
     return o->allow_final_try != 0;
 }
 
+/* Check login options (NULL: defaults) and read the purpose and the final-try rule. */
+static int login_options(const zrca_login_options *o, zrca_pin_purpose *purpose, bool *allow)
+{
+    int rc =
+        o ? zri_check_version("zrca_login_options", o, o->version, ZRCA_LOGIN_OPTIONS_VERSION) : 0;
+    *allow = allow_final(o, purpose);
+    return rc;
+}
+
 ZRCA_API int zrca_token_login(zrca_token *token, const char *pin, const zrca_login_options *opts)
 {
-    if (opts) {
-        int rc = zri_check_version("zrca_login_options", opts, opts->version,
-                                   ZRCA_LOGIN_OPTIONS_VERSION);
-        if (rc < 0)
-            return rc;
-    }
+    zrca_pin_purpose purpose;
+    bool allow;
+    int rc = login_options(opts, &purpose, &allow);
+    if (rc < 0)
+        return rc;
     if (!pin)
         return zri_error_set_field(ZRCA_EINVAL, "pin", "required", "pin is NULL");
-    zrca_pin_purpose purpose;
-    bool allow = allow_final(opts, &purpose);
     return zri_token_login(token, pin, NULL, NULL, purpose, allow);
 }
 
 ZRCA_API int zrca_token_login_cb(zrca_token *token, zrca_pin_fn fn, void *payload,
                                  const zrca_login_options *opts)
 {
-    if (opts) {
-        int rc = zri_check_version("zrca_login_options", opts, opts->version,
-                                   ZRCA_LOGIN_OPTIONS_VERSION);
-        if (rc < 0)
-            return rc;
-    }
+    zrca_pin_purpose purpose;
+    bool allow;
+    int rc = login_options(opts, &purpose, &allow);
+    if (rc < 0)
+        return rc;
     if (!fn)
         return zri_error_set(ZRCA_EINVAL, "fn is NULL");
-    zrca_pin_purpose purpose;
-    bool allow = allow_final(opts, &purpose);
     return zri_token_login(token, NULL, fn, payload, purpose, allow);
 }
 
 ZRCA_API int zrca_token_set_pin_callback(zrca_token *t, zrca_pin_fn fn, void *payload,
                                          const zrca_login_options *opts)
 {
-    int rc = check_token(t);
-    if (rc < 0)
-        return rc;
-    if (opts && (rc = zri_check_version("zrca_login_options", opts, opts->version,
-                                        ZRCA_LOGIN_OPTIONS_VERSION)) < 0)
-        return rc;
     zri_pin_context c = {fn, fn ? payload : NULL, ZRCA_PIN_PURPOSE_LOGIN, false};
-    if (fn)
-        c.allow_final_try = allow_final(opts, &c.purpose);
+    int rc = check_token(t);
+    if (rc < 0 || (rc = login_options(opts, &c.purpose, &c.allow_final_try)) < 0)
+        return rc;
     t->pin_ctx = c;
     return zri_ok();
 }
@@ -1502,25 +1510,9 @@ static int sign_with_pin(zrca_token *t, const zrca_key *k, zrca_crypto_mech mech
         return rc;
     }
     char buf[ZRCA_PIN_MAX + 1];
-    memset(buf, 0, sizeof(buf));
-    zrca_pin_request req;
-    memset(&req, 0, sizeof(req));
-    req.token_label = t->cinfo.label;
-    req.token_serial = t->cinfo.serial;
-    req.purpose = c->purpose;
-    req.user = ZRCA_PIN_CONTEXT;
-    req.tries_left = t->cinfo.tries_left;
-    req.final_try = (t->cinfo.user_pin & ZRCA_PIN_FINAL_TRY) ? 1 : 0;
-    req.pin_flags = t->cinfo.user_pin;
-    req.min_len = t->cinfo.min_pin_len;
-    req.max_len = t->cinfo.max_pin_len && t->cinfo.max_pin_len < ZRCA_PIN_MAX ? t->cinfo.max_pin_len
-                                                                              : ZRCA_PIN_MAX;
-    int r = c->fn(buf, sizeof(buf), &req, c->payload);
-    buf[ZRCA_PIN_MAX] = '\0';
-    if (r != 0) {
-        zri_wipe(buf, sizeof(buf));
-        return zri_error_set(ZRCA_EUSER, "the PIN callback stopped the signature");
-    }
+    if ((rc = ask_user_pin(t, c->fn, c->payload, c->purpose, ZRCA_PIN_CONTEXT, buf, "signature")) <
+        0)
+        return rc;
     size_t len;
     zri_secret_push(buf);
     rc = pin_length(buf, "pin", &len);

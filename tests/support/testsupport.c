@@ -9,6 +9,16 @@
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+zrca_log_options ts_log_options(ts_log *log, zrca_log_level level)
+{
+    zrca_log_options o;
+    zrca_log_options_init(&o, ZRCA_LOG_OPTIONS_VERSION);
+    o.level = level;
+    o.callback = ts_log_cb;
+    o.payload = log;
+    return o;
+}
+
 void ts_log_cb(zrca_log_level level, const char *domain, const char *message, void *payload)
 {
     ts_log *log = payload;

@@ -24,6 +24,8 @@ typedef struct ts_log {
 /* A zrca_log_fn that appends to the ts_log given as payload. */
 void ts_log_cb(zrca_log_level level, const char *domain, const char *message, void *payload);
 void ts_log_free(ts_log *log);
+/* Log options that send every message from `level` up to `log`. */
+zrca_log_options ts_log_options(ts_log *log, zrca_log_level level);
 /* Number of captured lines containing `needle`. */
 size_t ts_log_count(const ts_log *log, const char *needle);
 /* Fails the test if any captured line contains `needle`. */

@@ -221,10 +221,7 @@ static int setup(void **state)
         f->b.id[i] = (unsigned char)(0xa0 + i);
     f->b.tries = MAX_TRIES;
     f->b.report_flags = 1;
-    zrca_log_options_init(&f->lo, ZRCA_LOG_OPTIONS_VERSION);
-    f->lo.level = ZRCA_LOG_TRACE;
-    f->lo.callback = ts_log_cb;
-    f->lo.payload = &f->log;
+    f->lo = ts_log_options(&f->log, ZRCA_LOG_TRACE);
     *state = f;
     return 0;
 }

@@ -34,10 +34,7 @@ static int setup(void **state)
     for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++)
         unsetenv(env_names[i]);
     setenv("MOCK_P11_LOG", f->logpath, 1);
-    zrca_log_options_init(&f->lo, ZRCA_LOG_OPTIONS_VERSION);
-    f->lo.level = ZRCA_LOG_TRACE;
-    f->lo.callback = ts_log_cb;
-    f->lo.payload = &f->log;
+    f->lo = ts_log_options(&f->log, ZRCA_LOG_TRACE);
     *state = f;
     return 0;
 }

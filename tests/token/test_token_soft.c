@@ -27,10 +27,7 @@ static zrca_token_options soft_options(fixture *f, zrca_log_options *lo)
     assert_zrca_ok(zrca_token_options_init(&o, ZRCA_TOKEN_OPTIONS_VERSION));
     o.backend = ZRCA_BACKEND_SOFT;
     o.soft_dir = f->tokdir;
-    zrca_log_options_init(lo, ZRCA_LOG_OPTIONS_VERSION);
-    lo->level = ZRCA_LOG_TRACE;
-    lo->callback = ts_log_cb;
-    lo->payload = &f->log;
+    *lo = ts_log_options(&f->log, ZRCA_LOG_TRACE);
     o.log = lo;
     return o;
 }

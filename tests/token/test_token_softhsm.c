@@ -29,10 +29,7 @@ static int setup(void **state)
     f->h = ts_softhsm_new();
     assert_non_null(f->h);
     assert_int_equal(ts_softhsm_add_token(f->h, "alpha", SO_PIN, USER_PIN), 0);
-    zrca_log_options_init(&f->lo, ZRCA_LOG_OPTIONS_VERSION);
-    f->lo.level = ZRCA_LOG_TRACE;
-    f->lo.callback = ts_log_cb;
-    f->lo.payload = &f->log;
+    f->lo = ts_log_options(&f->log, ZRCA_LOG_TRACE);
     *state = f;
     return 0;
 }
