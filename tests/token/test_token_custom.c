@@ -254,25 +254,6 @@ static void open_login(fixture *f, unsigned int version)
     assert_zrca_ok(zrca_token_find_key(&f->key, f->tok, hex));
 }
 
-typedef struct answers {
-    int calls;
-    const char *pin;
-    int final_try; /* as the request said */
-    int tries_left;
-    zrca_pin_user user;
-} answers;
-
-static int answer(char *buf, size_t size, const zrca_pin_request *r, void *payload)
-{
-    answers *a = payload;
-    a->calls++;
-    a->final_try = r->final_try;
-    a->tries_left = r->tries_left;
-    a->user = r->user;
-    snprintf(buf, size, "%s", a->pin);
-    return 0;
-}
-
 static int sign(fixture *f)
 {
     unsigned char *sig = NULL;
@@ -292,8 +273,8 @@ static void test_pin_rules(void **state)
     fixture *f = *state;
     open_login(f, ZRCA_CRYPTO_BACKEND_VERSION);
     assert_int_equal(zrca_key_flags(f->key), ZRCA_KEY_ALWAYS_AUTHENTICATE);
-    answers a = {0, PIN, 0, 0, ZRCA_PIN_USER};
-    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, answer, &a, NULL));
+    tt_pins a = {.pin = PIN};
+    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, tt_pin_answer, &a, NULL));
 
     assert_zrca_ok(sign(f));
     assert_int_equal(a.calls, 1);
@@ -320,7 +301,7 @@ static void test_pin_rules(void **state)
     /* Allowed explicitly: the callback hears it is the final try; a good PIN resets. */
     zrca_login_options lo = ZRCA_LOGIN_OPTIONS_INIT;
     lo.allow_final_try = 1;
-    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, answer, &a, &lo));
+    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, tt_pin_answer, &a, &lo));
     a.pin = PIN;
     assert_zrca_ok(sign(f));
     assert_int_equal(a.final_try, 1);
@@ -349,8 +330,8 @@ static void test_found_out_when_signing(void **state)
     assert_int_equal(sign(f), ZRCA_EPIN_REQUIRED);
     assert_int_equal(f->b.plain_signs, 1);
     assert_int_equal(f->b.pins_sent, 0);
-    answers a = {0, PIN, 0, 0, ZRCA_PIN_USER};
-    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, answer, &a, NULL));
+    tt_pins a = {.pin = PIN};
+    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, tt_pin_answer, &a, NULL));
     assert_zrca_ok(sign(f));
     assert_int_equal(f->b.plain_signs, 2);
     assert_int_equal(a.calls, 1);
@@ -376,8 +357,8 @@ static void test_version_1_backend(void **state)
         snprintf(hex + 2 * i, 3, "%02x", f->b.id[i]);
     assert_zrca_ok(zrca_token_find_key(&k, f->tok, hex));
     assert_int_equal(zrca_key_flags(k), 0);
-    answers a = {0, PIN, 0, 0, ZRCA_PIN_USER};
-    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, answer, &a, NULL));
+    tt_pins a = {.pin = PIN};
+    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, tt_pin_answer, &a, NULL));
     unsigned char *sig = NULL;
     size_t len = 0;
     assert_int_equal(zrca_key_sign(&sig, &len, k, "x", 1), ZRCA_ENOTSUPPORTED);

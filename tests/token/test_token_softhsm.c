@@ -238,26 +238,6 @@ static void test_key_attributes(void **state)
 
 /* ---- keys that need the PIN for every signature (CKA_ALWAYS_AUTHENTICATE) -------------- */
 
-typedef struct ctx_pins {
-    int calls;
-    const char *pin; /* the answer */
-    int stop;        /* non-zero: the callback refuses */
-    zrca_pin_user user;
-    zrca_pin_purpose purpose;
-} ctx_pins;
-
-static int ctx_pin_cb(char *buf, size_t size, const zrca_pin_request *r, void *payload)
-{
-    ctx_pins *p = payload;
-    p->calls++;
-    p->user = r->user;
-    p->purpose = r->purpose;
-    if (p->stop)
-        return 1;
-    snprintf(buf, size, "%s", p->pin);
-    return 0;
-}
-
 static void sign_ok(zrca_key *k, const char *data)
 {
     unsigned char *sig = NULL, *spki = NULL;
@@ -297,10 +277,10 @@ static void always_authenticate(fixture *f, zrca_key_type type, unsigned int bit
     sign_fails(k, ZRCA_EPIN_REQUIRED);
     assert_non_null(strstr(zrca_error_last()->message, "zrca_token_set_pin_callback"));
 
-    ctx_pins p = {0, USER_PIN, 0, ZRCA_PIN_USER, ZRCA_PIN_PURPOSE_LOGIN};
+    tt_pins p = {.pin = USER_PIN};
     zrca_login_options lo = ZRCA_LOGIN_OPTIONS_INIT;
     lo.purpose = ZRCA_PIN_PURPOSE_SEAL_UPDATE;
-    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, ctx_pin_cb, &p, &lo));
+    assert_zrca_ok(zrca_token_set_pin_callback(f->tok, tt_pin_answer, &p, &lo));
     sign_ok(k, "一键更新");
     assert_int_equal(p.calls, 1);
     assert_int_equal(p.user, ZRCA_PIN_CONTEXT);
@@ -384,7 +364,7 @@ static void test_keygen_options(void **state)
     zrca_key_free(k);
     zrca_login_options lo = ZRCA_LOGIN_OPTIONS_INIT;
     lo.version = 99;
-    assert_int_equal(zrca_token_set_pin_callback(f->tok, ctx_pin_cb, NULL, &lo), ZRCA_EVERSION);
+    assert_int_equal(zrca_token_set_pin_callback(f->tok, tt_pin_answer, NULL, &lo), ZRCA_EVERSION);
     assert_int_equal(zrca_token_set_pin_callback(NULL, NULL, NULL, NULL), ZRCA_EINVAL);
     assert_int_equal(zrca_key_flags(NULL), 0);
 }

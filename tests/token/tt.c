@@ -340,3 +340,17 @@ void tt_zero_byte_signature(zrca_token *tok, int max_tries, int cli)
     assert_zrca_ok(zrca_key_delete(key));
     zrca_key_free(key);
 }
+
+int tt_pin_answer(char *buf, size_t size, const zrca_pin_request *r, void *payload)
+{
+    tt_pins *p = payload;
+    p->calls++;
+    p->user = r->user;
+    p->purpose = r->purpose;
+    p->final_try = r->final_try;
+    p->tries_left = r->tries_left;
+    if (p->stop)
+        return 1;
+    snprintf(buf, size, "%s", p->pin);
+    return 0;
+}

@@ -31,4 +31,16 @@ void tt_zero_byte_signature(zrca_token *tok, int max_tries, int cli);
 
 int tt_under_valgrind(void);
 
+/* A PIN callback that answers `pin` (or refuses when `stop`) and records what it was asked. */
+typedef struct tt_pins {
+    int calls;
+    const char *pin;
+    int stop;
+    zrca_pin_user user;
+    zrca_pin_purpose purpose;
+    int final_try;
+    int tries_left;
+} tt_pins;
+int tt_pin_answer(char *buf, size_t size, const zrca_pin_request *r, void *payload);
+
 #endif
