@@ -654,10 +654,13 @@ static int pin_ok(size_t len)
     return 0;
 }
 
-static int soft_init_pin(void *self, const char *so_pin, size_t so_len, const char *new_pin,
-                         size_t new_len)
+/*
+ * Check `pin` of `who`, then wrap the token key under a new user PIN. A good
+ * PIN resets its own counter; the user counter is reset too (an SO unlock).
+ */
+static int rewrap_user_pin(soft_backend *b, zrca_pin_user who, const char *pin, size_t len,
+                           const char *new_pin, size_t new_len)
 {
-    soft_backend *b = self;
     int rc = pin_ok(new_len);
     if (rc < 0)
         return rc;
@@ -665,7 +668,7 @@ static int soft_init_pin(void *self, const char *so_pin, size_t so_len, const ch
     if ((rc = state_load(&s, b->dir)) < 0)
         return rc;
     unsigned char master[KEY_LEN];
-    rc = check_pin(b, &s, ZRCA_PIN_SO, so_pin, so_len, master);
+    rc = check_pin(b, &s, who, pin, len, master);
     if (rc == 0)
         rc = wrap_master(s.user_salt, s.user_wrap, master, new_pin, new_len, s.kdf_iter);
     if (rc == 0) {
@@ -677,25 +680,16 @@ static int soft_init_pin(void *self, const char *so_pin, size_t so_len, const ch
     return rc;
 }
 
+static int soft_init_pin(void *self, const char *so_pin, size_t so_len, const char *new_pin,
+                         size_t new_len)
+{
+    return rewrap_user_pin(self, ZRCA_PIN_SO, so_pin, so_len, new_pin, new_len);
+}
+
 static int soft_set_pin(void *self, const char *old_pin, size_t old_len, const char *new_pin,
                         size_t new_len)
 {
-    soft_backend *b = self;
-    int rc = pin_ok(new_len);
-    if (rc < 0)
-        return rc;
-    soft_state s;
-    if ((rc = state_load(&s, b->dir)) < 0)
-        return rc;
-    unsigned char master[KEY_LEN];
-    rc = check_pin(b, &s, ZRCA_PIN_USER, old_pin, old_len, master);
-    if (rc == 0)
-        rc = wrap_master(s.user_salt, s.user_wrap, master, new_pin, new_len, s.kdf_iter);
-    if (rc == 0)
-        rc = state_save(&s, b->dir);
-    zri_wipe(master, sizeof(master));
-    state_clear(&s);
-    return rc;
+    return rewrap_user_pin(self, ZRCA_PIN_USER, old_pin, old_len, new_pin, new_len);
 }
 
 static int soft_find_objects(void *self, zrca_object_class cls, const unsigned char *id,
