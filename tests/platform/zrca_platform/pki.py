@@ -5,6 +5,7 @@ import ipaddress
 import os
 import ssl
 import struct
+import warnings
 import zlib
 
 from cryptography import x509
@@ -20,6 +21,10 @@ SEAL_LABEL = b"ZRCA-SEAL-V1"
 KEY_ALGORITHMS = [{"type": "rsa", "bits": 2048}, {"type": "rsa", "bits": 3072}, {"type": "ec", "curve": "P-256"}]
 KEY_USAGE_NAMES = ["digitalSignature", "nonRepudiation"]
 EKU_NAMES = ["clientAuth", "emailProtection"]
+KEY_USAGE_ATTRS = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+                   "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")
+LEAF_KEY_USAGE = frozenset({"digital_signature", "content_commitment"})
+LEAF_EKU = (ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION)
 
 
 def random_serial():
@@ -51,11 +56,14 @@ def _name(cn, o="ZRCA Reference Platform"):
                       x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _ca_cert(subject, key, issuer_name, issuer_key, pathlen, days):
+def _ca_cert(subject, key, issuer_name, issuer_key, pathlen, days, not_before=None):
+    """A CA certificate valid from not_before (default: now - 1 day) for `days` days after now
+    (negative: it ended that many days ago)."""
     now = now_dt()
     b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name)
          .public_key(key.public_key()).serial_number(random_serial())
-         .not_valid_before(now - _dt.timedelta(days=1)).not_valid_after(now + _dt.timedelta(days=days))
+         .not_valid_before(not_before or now - _dt.timedelta(days=1))
+         .not_valid_after(now + _dt.timedelta(days=days))
          .add_extension(x509.BasicConstraints(ca=True, path_length=pathlen), critical=True)
          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
@@ -157,19 +165,44 @@ class PKI:
 
     def issue(self, subject, public_key, not_before, not_after):
         """An end-entity certificate from the issuing CA. Returns the cryptography certificate."""
-        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(self.issuing.subject)
+        return self.leaf(subject, public_key, not_before, not_after)
+
+    def leaf(self, subject, public_key, not_before, not_after, ca=False, key_usage=LEAF_KEY_USAGE,
+             eku=LEAF_EKU, extra=(), issuer=None, hash_alg=None):
+        """The end-entity certificate of doc/protocol.md section 10.4, with overrides (the faulty issuer
+        uses them): ca (basicConstraints cA), key_usage (KeyUsage attribute names, None: no extension),
+        eku (OIDs, None: no extension), extra ((extension, critical) pairs), issuer ((certificate, key),
+        default the issuing CA), hash_alg (default SHA-256)."""
+        issuer_cert, issuer_key = issuer or (self.issuing, self.issuing_key)
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_cert.subject)
              .public_key(public_key).serial_number(random_serial())
              .not_valid_before(not_before).not_valid_after(not_after)
-             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-             .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
-                                          data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                          crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH,
-                                                   ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if key_usage is not None:
+            b = b.add_extension(x509.KeyUsage(**{n: n in key_usage for n in KEY_USAGE_ATTRS}), critical=True)
+        if eku is not None:
+            b = b.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+        b = (b.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
-                 self.issuing.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False))
-        return b.sign(self.issuing_key, hashes.SHA256())
+                 issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False))
+        for ext, critical in extra:
+            b = b.add_extension(ext, critical=critical)
+        with warnings.catch_warnings():  # SHA-1 / MD5 on purpose (faulty issuer)
+            warnings.simplefilter("ignore")
+            return b.sign(issuer_key, hash_alg or hashes.SHA256())
+
+    @property
+    def root_key(self):
+        return _load_key(os.path.join(self.ca_dir, "root.key"))
+
+    def sub_ca(self, name, key, days, not_before=None):
+        """An intermediate CA under the platform root (faulty issuer: expired or weak ones)."""
+        return _ca_cert(_name(name), key, self.root.subject, self.root_key, 0, days, not_before)
+
+    @staticmethod
+    def self_signed_ca(name, key):
+        n = _name(name, "ZRCA Rogue Authority")
+        return _ca_cert(n, key, n, key, 0, 365 * 5)
 
     def sign_blob(self, data):
         k = self.issuing_key

@@ -64,6 +64,12 @@ ROUTES = [
      "optional", "json"),
     ("GET", r"/api/v1/operator/orders/" + N + "/items/" + I + "/issuances", None, "op_issuances", "operator",
      None, None),
+    ("POST", r"/api/v1/operator/orders/" + N + "/items/" + I + "/reissue", None, "op_reissue", "operator",
+     "optional", "json"),
+    ("POST", r"/api/v1/operator/orders/" + N + "/items/" + I + "/release", None, "op_release", "operator",
+     "optional", "json"),
+    ("GET", r"/api/v1/operator/issuer", None, "op_issuer", "operator", None, None),
+    ("PUT", r"/api/v1/operator/issuer", None, "op_put_issuer", "operator", "optional", "json"),
     ("POST", r"/api/v1/operator/certificates", None, "op_provision", "operator", "optional", "json"),
     ("GET", r"/api/v1/operator/settings", None, "op_settings", "operator", None, None),
     ("PUT", r"/api/v1/operator/settings", None, "op_put_settings", "operator", "optional", "json"),
@@ -203,8 +209,12 @@ def parse_multipart(body, content_type):
 
 
 class Response:
-    def __init__(self, status, obj=None, headers=None, raw=None):
+    """`wire`: a body sent instead of `body` while `body` is what the idempotency record keeps (the faulty
+    issuer's mode wire)."""
+
+    def __init__(self, status, obj=None, headers=None, raw=None, wire=None):
         self.status = status
+        self.wire = dumps(wire) if wire is not None else None
         self.headers = dict(headers or {})
         if raw is not None:
             self.body = raw
@@ -279,7 +289,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._drop()
             return
-        body = resp.body
+        body = resp.wire if resp.wire is not None else resp.body
         status = resp.status
         if kind == "malformed":
             n = max(len(body), 2)
@@ -570,8 +580,8 @@ class Handler(BaseHTTPRequestHandler):
         return Response(201, self.svc.challenge(self.db, acct, p["number"], p["idx"], body))
 
     def h_issue(self, acct, p, q, body):
-        st, obj = self.svc.issue(self.db, acct, p["number"], p["idx"], body)
-        return Response(st, obj)
+        st, obj, wire = self.svc.issue(self.db, acct, p["number"], p["idx"], body)
+        return Response(st, obj, wire=wire)
 
     def h_certificate(self, acct, p, q, body):
         return Response(200, self.svc.issued_certificate(self.db, acct, p["number"], p["idx"]))
@@ -607,6 +617,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def h_op_issuances(self, acct, p, q, body):
         return Response(200, self.svc.issuances(self.db, p["number"], p["idx"]))
+
+    def h_op_reissue(self, acct, p, q, body):
+        stored, sent = self.svc.reissue(self.db, p["number"], p["idx"], body)
+        return Response(201, stored, wire=sent)
+
+    def h_op_release(self, acct, p, q, body):
+        return Response(200, self.svc.release(self.db, p["number"], p["idx"], body))
+
+    def h_op_issuer(self, acct, p, q, body):
+        return Response(200, self.svc.issuer_json(self.db))
+
+    def h_op_put_issuer(self, acct, p, q, body):
+        return Response(200, self.svc.put_issuer(self.db, body))
 
     def h_op_provision(self, acct, p, q, body):
         return Response(201, self.svc.provision(self.db, body))

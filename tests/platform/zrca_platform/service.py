@@ -13,8 +13,8 @@ import secrets
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import idnum, pki
-from .util import (ApiError, Violations, b64d, b64e, conflict, has_control, is_int, not_found,
+from . import idnum, issuer, pki
+from .util import (ApiError, Violations, b64d, b64e, conflict, dumps, has_control, is_int, not_found,
                    now_dt, parse_ts, sha256_hex, ts, UTC, validation_error)
 
 ROLES = ("tenderer", "tendering_agent", "bidder")
@@ -930,32 +930,61 @@ class Service:
                 v.add("proof", "signature", "the proof does not verify with the old certificate's key")
             elif pki.spki_der(csr.public_key()) == pki.spki_der(old_cert.public_key()):
                 v.add("csr", "same_key", "the new key is the old certificate's key")
+        if csr is not None and conn.execute("SELECT 1 FROM released_keys WHERE spki_sha256=?", (sha256_hex(
+                pki.spki_der(csr.public_key())),)).fetchone():
+            v.add("csr", "released_key", "the operator released the certificate of this key: a new key must be made")
         v.raise_if_any()
         new_spki = sha256_hex(pki.spki_der(csr.public_key()))
         conn.execute("UPDATE challenges SET used_at=? WHERE id=?", (ts(now), cid))
         if it["status"] == "issued":
-            cur = self.cert_row(conn, it["new_serial"])
-            if cur["spki_sha256"] != new_spki:
+            if self.latest_issuance(conn, number, it["idx"])["spki_sha256"] != new_spki:
                 raise conflict("already_issued", "a certificate for another key was issued for this item (%s)"
                                % it["new_serial"])
-            return 200, self.cert_response(cur)
+            return 200, self.item_answer(conn, it), None
         not_after = old_cert.not_valid_after.replace(tzinfo=UTC) + _dt.timedelta(days=365 * it["years"])
-        cert = self.pki.issue(old_cert.subject, csr.public_key(), now, not_after)
-        row = self._insert_cert(conn, acct["id"], it["kind"], it["holder"], it["holder_id_number"], cert,
-                                "pending_confirmation", key_serial or old_row["key_serial"], number, it["idx"])
-        conn.execute("INSERT INTO issuances(order_number, idx, serial, issued_at, spki_sha256, challenge_id) "
-                     "VALUES (?,?,?,?,?,?)", (number, it["idx"], row["serial"], ts(now), new_spki, cid))
-        conn.execute("UPDATE items SET status='issued', new_serial=? WHERE order_number=? AND idx=?",
-                     (row["serial"], number, it["idx"]))
+        stored, sent = self._issue_item(conn, it, old_cert.subject, csr.public_key(), now, not_after,
+                                        key_serial or old_row["key_serial"], cid)
+        conn.execute("UPDATE items SET status='issued' WHERE order_number=? AND idx=?", (number, it["idx"]))
         self._bump(conn, number)
-        return 201, self.cert_response(row)
+        return 201, stored, sent
+
+    def _issue_item(self, conn, it, subject, public_key, now, not_after, key_serial, challenge_id, reissue=False):
+        """One issuance for an order item through the issuer (a set faulty issuer applies): the certificate
+        row, the issuance row, the item's new_serial and recorded answer. Returns (answer recorded, answer to
+        send); they differ only under a faulty issuer in mode wire."""
+        fault = self.take_issuer_fault(conn)
+        cert, stored, sent = issuer.issue(self.pki, fault, subject, public_key, now, not_after)
+        row = self._insert_cert(conn, self._order_account_id(conn, it["order_number"]), it["kind"], it["holder"],
+                                it["holder_id_number"], cert, "pending_confirmation", key_serial,
+                                it["order_number"], it["idx"])
+        spki = pki.spki_der(public_key)
+        conn.execute("INSERT INTO issuances(order_number, idx, serial, issued_at, spki_sha256, challenge_id, "
+                     "spki_der, reissue) VALUES (?,?,?,?,?,?,?,?)",
+                     (it["order_number"], it["idx"], row["serial"], ts(now), sha256_hex(spki), challenge_id, spki,
+                      int(reissue)))
+        conn.execute("UPDATE items SET new_serial=?, issue_answer=? WHERE order_number=? AND idx=?",
+                     (row["serial"], json.dumps(stored, ensure_ascii=False), it["order_number"], it["idx"]))
+        return stored, (sent if sent is not stored else None)
+
+    def _order_account_id(self, conn, number):
+        return self.order_row(conn, number)["account_id"]
+
+    def latest_issuance(self, conn, number, idx):
+        return conn.execute("SELECT * FROM issuances WHERE order_number=? AND idx=? ORDER BY id DESC LIMIT 1",
+                            (number, idx)).fetchone()
+
+    def item_answer(self, conn, it):
+        """The answer recorded for the item's issued certificate (section 10.4): what every resume gets."""
+        if it["issue_answer"]:
+            return json.loads(it["issue_answer"])
+        return self.cert_response(self.cert_row(conn, it["new_serial"]))
 
     def issued_certificate(self, conn, acct, number, idx):
         self.order_row(conn, number, acct["id"])
         it = self.item_row(conn, number, idx)
         if not it["new_serial"]:
             raise conflict("not_issued", "no certificate was issued for this item")
-        return self.cert_response(self.cert_row(conn, it["new_serial"]))
+        return self.item_answer(conn, it)
 
     def confirm(self, conn, acct, number, idx, body):
         o = self.order_row(conn, number, acct["id"])
@@ -969,6 +998,9 @@ class Service:
                 validation_error("serial", "mismatch", "serial is not the certificate issued for this item")
             return self.order_json(conn, o)
         if it["status"] == "pending" and o["order_status"] == "awaiting_issuance":
+            if conn.execute("SELECT 1 FROM issuances WHERE order_number=? AND idx=? AND serial=?",
+                            (number, it["idx"], serial)).fetchone():
+                validation_error("serial", "mismatch", "serial is a released certificate, no longer this item's")
             raise conflict("not_issued", "no certificate was issued for this item")
         self._require(o, "confirm", "update" in self.item_actions(o, it) and it["status"] == "issued")
         if serial != it["new_serial"]:
@@ -1104,7 +1136,95 @@ class Service:
         rows = conn.execute("SELECT * FROM issuances WHERE order_number=? AND idx=? ORDER BY id",
                             (number, it["idx"]))
         return {"items": [{"serial": r["serial"], "issued_at": r["issued_at"], "public_key_sha256": r["spki_sha256"],
-                           "challenge_id": r["challenge_id"]} for r in rows]}
+                           "challenge_id": r["challenge_id"], "status": self.cert_row(conn, r["serial"])["status"],
+                           "reissue": bool(r["reissue"])} for r in rows]}
+
+    # the operator's way out of a bad recorded certificate
+
+    def _issued_item(self, conn, number, idx, action, body):
+        o = self.order_row(conn, number)
+        it = self.item_row(conn, number, idx)
+        v = Violations()
+        check_unknown(v, body, set(), "")
+        v.raise_if_any()
+        self._require(o, action, it["status"] == "issued")
+        return o, it
+
+    def _issue_path(self, it):
+        return "/api/v1/orders/%s/items/%d/issue" % (it["order_number"], it["idx"])
+
+    def reissue(self, conn, number, idx, body):
+        """A new certificate for the key of the item's latest issuance; the previous one revoked.
+        Returns (answer recorded, answer to send or None)."""
+        o, it = self._issued_item(conn, number, idx, "reissue", body)
+        last = self.latest_issuance(conn, number, it["idx"])
+        prev = self.cert_row(conn, it["new_serial"])
+        public_key = (serialization.load_der_public_key(last["spki_der"]) if last["spki_der"] is not None
+                      else x509.load_der_x509_certificate(prev["der"]).public_key())
+        old = x509.load_der_x509_certificate(self.cert_row(conn, it["old_serial"])["der"])
+        not_after = old.not_valid_after.replace(tzinfo=UTC) + _dt.timedelta(days=365 * it["years"])
+        conn.execute("UPDATE certificates SET status='revoked' WHERE serial=?", (prev["serial"],))
+        stored, sent = self._issue_item(conn, it, old.subject, public_key, now_dt(), not_after, prev["key_serial"],
+                                        None, reissue=True)
+        # a replay of an earlier issue request of this item answers the new certificate
+        conn.execute("UPDATE idempotency SET body=? WHERE method='POST' AND path=?",
+                     (dumps(stored), self._issue_path(it)))
+        self._bump(conn, number)
+        return stored, sent
+
+    def release(self, conn, number, idx, body):
+        """The item back to pending; its certificate revoked and its key refused from now on."""
+        o, it = self._issued_item(conn, number, idx, "release", body)
+        last = self.latest_issuance(conn, number, it["idx"])
+        conn.execute("UPDATE certificates SET status='revoked' WHERE serial=?", (it["new_serial"],))
+        conn.execute("UPDATE items SET status='pending', new_serial=NULL, issue_answer=NULL WHERE order_number=? "
+                     "AND idx=?", (number, it["idx"]))
+        conn.execute("DELETE FROM challenges WHERE order_number=? AND idx=? AND used_at IS NULL", (number, it["idx"]))
+        conn.execute("DELETE FROM idempotency WHERE method='POST' AND path=?", (self._issue_path(it),))
+        conn.execute("INSERT OR IGNORE INTO released_keys(spki_sha256, order_number, idx, released_at) "
+                     "VALUES (?,?,?,?)", (last["spki_sha256"], number, it["idx"], ts(now_dt())))
+        self._bump(conn, number)
+        return self.operator_order(conn, number)
+
+    # the faulty issuer
+
+    def issuer_json(self, conn):
+        r = conn.execute("SELECT * FROM issuer_fault WHERE id=1").fetchone()
+        return {"fault": r["fault"] if r else None, "mode": r["mode"] if r else "recorded",
+                "remaining": r["remaining"] if r else 0, "kinds": list(issuer.KINDS),
+                "acceptable": list(issuer.ACCEPTABLE)}
+
+    def put_issuer(self, conn, body):
+        v = Violations()
+        check_unknown(v, body, {"fault", "mode", "count"}, "")
+        if "fault" not in body:
+            v.add("fault", "required", "fault is required (null clears it)")
+        elif body["fault"] is not None and body["fault"] not in issuer.KINDS:
+            v.add("fault", "enum", "fault must be null or one of %s" % ", ".join(issuer.KINDS))
+        mode = body.get("mode", "recorded")
+        if mode not in issuer.MODES:
+            v.add("mode", "enum", "mode must be recorded or wire")
+        count = body.get("count", issuer.DEFAULT_COUNT)
+        if not is_int(count):
+            v.add("count", "type", "count must be an integer")
+        elif not 1 <= count <= issuer.DEFAULT_COUNT:
+            v.add("count", "range", "count must be 1..%d" % issuer.DEFAULT_COUNT)
+        v.raise_if_any()
+        fault = body["fault"]
+        conn.execute("INSERT OR REPLACE INTO issuer_fault(id, fault, mode, remaining) VALUES (1,?,?,?)",
+                     (fault, mode, count if fault else 0))
+        return self.issuer_json(conn)
+
+    def take_issuer_fault(self, conn):
+        """Inside the issuing transaction: the fault to use for this issuance (consumed), or None."""
+        r = conn.execute("SELECT * FROM issuer_fault WHERE id=1 AND fault IS NOT NULL AND remaining > 0").fetchone()
+        if r is None:
+            return None
+        if r["remaining"] <= 1:
+            conn.execute("UPDATE issuer_fault SET fault=NULL, remaining=0 WHERE id=1")
+        else:
+            conn.execute("UPDATE issuer_fault SET remaining=remaining-1 WHERE id=1")
+        return {"fault": r["fault"], "mode": r["mode"]}
 
     def provision(self, conn, body):
         v = Violations()

@@ -38,13 +38,14 @@ CREATE TABLE IF NOT EXISTS attachments (
 CREATE TABLE IF NOT EXISTS items (
   order_number TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL, holder TEXT NOT NULL,
   holder_id_number TEXT, position TEXT, years INTEGER NOT NULL, price_fen INTEGER NOT NULL,
-  status TEXT NOT NULL, old_serial TEXT, new_serial TEXT, PRIMARY KEY(order_number, idx));
+  status TEXT NOT NULL, old_serial TEXT, new_serial TEXT, issue_answer TEXT, PRIMARY KEY(order_number, idx));
 CREATE TABLE IF NOT EXISTS challenges (
   id TEXT PRIMARY KEY, order_number TEXT NOT NULL, idx INTEGER NOT NULL, nonce BLOB NOT NULL,
   created_at TEXT NOT NULL, expires_epoch REAL NOT NULL, expires_at TEXT NOT NULL, used_at TEXT);
 CREATE TABLE IF NOT EXISTS issuances (
   id INTEGER PRIMARY KEY, order_number TEXT NOT NULL, idx INTEGER NOT NULL, serial TEXT NOT NULL,
-  issued_at TEXT NOT NULL, spki_sha256 TEXT NOT NULL, challenge_id TEXT);
+  issued_at TEXT NOT NULL, spki_sha256 TEXT NOT NULL, challenge_id TEXT, spki_der BLOB,
+  reissue INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS seals (serial TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS idempotency (
   scope TEXT NOT NULL, key TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
@@ -56,7 +57,16 @@ CREATE TABLE IF NOT EXISTS notifications (
 CREATE TABLE IF NOT EXISTS faults (
   id INTEGER PRIMARY KEY, endpoint TEXT NOT NULL, kind TEXT NOT NULL, status INTEGER,
   retry_after INTEGER, delay_ms INTEGER, remaining INTEGER NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS issuer_fault (
+  id INTEGER PRIMARY KEY CHECK (id = 1), fault TEXT, mode TEXT NOT NULL, remaining INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS released_keys (
+  spki_sha256 TEXT NOT NULL, order_number TEXT NOT NULL, idx INTEGER NOT NULL, released_at TEXT NOT NULL,
+  PRIMARY KEY(spki_sha256, order_number, idx));
 """
+
+# columns added after the first release: (table, column, definition), added to an older database on open
+ADDED_COLUMNS = [("items", "issue_answer", "TEXT"), ("issuances", "spki_der", "BLOB"),
+                 ("issuances", "reissue", "INTEGER NOT NULL DEFAULT 0")]
 
 DEFAULT_SETTINGS = {"token_ttl": 3600, "challenge_ttl": 300, "review_retry_after": 5}
 
@@ -82,6 +92,9 @@ class Store:
         conn = self.connect()
         conn.executescript(SCHEMA)
         with self.tx(conn):
+            for table, column, definition in ADDED_COLUMNS:
+                if column not in [r["name"] for r in conn.execute("PRAGMA table_info(%s)" % table)]:
+                    conn.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, definition))
             for k, v in DEFAULT_SETTINGS.items():
                 conn.execute("INSERT OR IGNORE INTO settings(key, value) VALUES (?, ?)", (k, v))
         conn.close()
