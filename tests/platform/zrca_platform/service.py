@@ -1148,7 +1148,7 @@ class Service:
         check_unknown(v, body, set(), "")
         v.raise_if_any()
         self._require(o, action, it["status"] == "issued")
-        return o, it
+        return it
 
     def _issue_path(self, it):
         return "/api/v1/orders/%s/items/%d/issue" % (it["order_number"], it["idx"])
@@ -1156,7 +1156,7 @@ class Service:
     def reissue(self, conn, number, idx, body):
         """A new certificate for the key of the item's latest issuance; the previous one revoked.
         Returns (answer recorded, answer to send or None)."""
-        o, it = self._issued_item(conn, number, idx, "reissue", body)
+        it = self._issued_item(conn, number, idx, "reissue", body)
         last = self.latest_issuance(conn, number, it["idx"])
         prev = self.cert_row(conn, it["new_serial"])
         public_key = (serialization.load_der_public_key(last["spki_der"]) if last["spki_der"] is not None
@@ -1174,7 +1174,7 @@ class Service:
 
     def release(self, conn, number, idx, body):
         """The item back to pending; its certificate revoked and its key refused from now on."""
-        o, it = self._issued_item(conn, number, idx, "release", body)
+        it = self._issued_item(conn, number, idx, "release", body)
         last = self.latest_issuance(conn, number, it["idx"])
         conn.execute("UPDATE certificates SET status='revoked' WHERE serial=?", (it["new_serial"],))
         conn.execute("UPDATE items SET status='pending', new_serial=NULL, issue_answer=NULL WHERE order_number=? "
