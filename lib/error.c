@@ -80,6 +80,27 @@ void zri_error_thread_cleanup(void)
     }
 }
 
+void zri_error_stash(zri_error_save *save)
+{
+    save->state = state_get(false);
+    if (save->state)
+        pthread_setspecific(error_key, NULL);
+}
+
+void zri_error_unstash(zri_error_save *save)
+{
+    zri_error_state *cur = state_get(false);
+    if (cur == save->state)
+        return;
+    if (cur) {
+        pthread_setspecific(error_key, NULL);
+        state_destroy(cur);
+    }
+    if (save->state && pthread_setspecific(error_key, save->state) != 0)
+        state_destroy(save->state);
+    save->state = NULL;
+}
+
 static void publish(zri_error_state *st, int code)
 {
     st->set = true;
@@ -324,6 +345,7 @@ static const struct code_text code_texts[] = {
     C(ZRCA_ECANCELLED, "cancelled"),
     C(ZRCA_EFORK, "handle used after fork()"),
     C(ZRCA_EPIN_REQUIRED, "a PIN is needed for this signature"),
+    C(ZRCA_EHELD, "the update is held until the platform re-issues or releases the item"),
 };
 #undef C
 

@@ -57,6 +57,17 @@ int zri_error_prefix(const char *fmt, ...) ZRCA_PRINTF(1, 2);
 /* The code of the current record, or 0. */
 int zri_error_code(void);
 
+/*
+ * Set the calling thread's record aside (the thread then has none) and put
+ * it back, dropping whatever was recorded meanwhile: cleanup after a
+ * failure cannot replace the failure's record.
+ */
+typedef struct zri_error_save {
+    void *state;
+} zri_error_save;
+void zri_error_stash(zri_error_save *save);
+void zri_error_unstash(zri_error_save *save);
+
 /* Clear the record and return 0: `return zri_ok();` ends a successful call. */
 int zri_ok(void);
 

@@ -53,6 +53,8 @@ struct zrca_update {
     zrca_pin_purpose login_purpose; /* of the current login, when logged in by us */
     bool logged_in_by_us;
     int restarts;
+    int released_restarts; /* new keys made in this call after a release */
+    bool dirty;            /* the journal changed outside the step's own advance */
     zrca_update_result *result;
 };
 
@@ -296,36 +298,25 @@ static int step_login(zrca_update *u)
     return ensure_old_key(u);
 }
 
-static unsigned int usage_bits(const zri_json *arr, bool extended)
+/* The usages the challenge promises, as KU_* or XKU_* bits; a name this library does not
+ * know cannot be checked, so the challenge is refused. */
+static int usage_bits(const zri_json *arr, bool extended, unsigned int *out)
 {
-    static const struct {
-        const char *name;
-        unsigned int bit;
-    } ku[] = {{"digitalSignature", KU_DIGITAL_SIGNATURE},
-              {"nonRepudiation", KU_NON_REPUDIATION},
-              {"keyEncipherment", KU_KEY_ENCIPHERMENT},
-              {"dataEncipherment", KU_DATA_ENCIPHERMENT},
-              {"keyAgreement", KU_KEY_AGREEMENT}},
-      xku[] = {{"clientAuth", XKU_SSL_CLIENT},
-               {"serverAuth", XKU_SSL_SERVER},
-               {"emailProtection", XKU_SMIME},
-               {"codeSigning", XKU_CODE_SIGN}};
-    unsigned int bits = 0;
-    for (size_t i = 0; arr && i < zri_json_count(arr); i++) {
-        const char *s = zri_json_string(zri_json_at(arr, i), NULL);
-        if (!s)
-            continue;
-        if (extended) {
-            for (size_t k = 0; k < sizeof(xku) / sizeof(xku[0]); k++)
-                if (strcmp(s, xku[k].name) == 0)
-                    bits |= xku[k].bit;
-        } else {
-            for (size_t k = 0; k < sizeof(ku) / sizeof(ku[0]); k++)
-                if (strcmp(s, ku[k].name) == 0)
-                    bits |= ku[k].bit;
-        }
+    const char *what = extended ? "extended_key_usage" : "key_usage";
+    *out = 0;
+    if (!arr || zri_json_count(arr) == 0)
+        return zri_error_set(ZRCA_EPROTOCOL, "the challenge promises no %s", what);
+    for (size_t i = 0; i < zri_json_count(arr); i++) {
+        const char *name = zri_json_string(zri_json_at(arr, i), NULL);
+        unsigned int bit = 0;
+        if (zri_usage_bit(name, extended, &bit) < 0)
+            return zri_error_set(ZRCA_EPROTOCOL,
+                                 "the challenge promises %s[%zu] '%s', which this library cannot "
+                                 "check",
+                                 what, i, name ? name : "(not a string)");
+        *out |= bit;
     }
-    return bits;
+    return 0;
 }
 
 /* Pick the new key's type among those the platform accepts. */
@@ -393,13 +384,14 @@ static int step_challenge(zrca_update *u)
     zri_request_free(&req);
     const char *cid, *nonce, *subj;
     const zri_json *algs, *ku = NULL, *xku = NULL;
-    if (rc == 0 &&
-        ((rc = zri_json_get_str(resp.json, "challenge_id", &cid, 0)) < 0 ||
-         (rc = zri_json_get_str(resp.json, "nonce", &nonce, 0)) < 0 ||
-         (rc = zri_json_get_str(resp.json, "subject_der", &subj, 0)) < 0 ||
-         (rc = zri_json_get_array(resp.json, "key_algorithms", &algs, 0)) < 0 ||
-         (rc = zri_json_get_array(resp.json, "key_usage", &ku, ZRI_JSON_OPTIONAL)) < 0 ||
-         (rc = zri_json_get_array(resp.json, "extended_key_usage", &xku, ZRI_JSON_OPTIONAL)) < 0))
+    int64_t years = 0;
+    if (rc == 0 && ((rc = zri_json_get_str(resp.json, "challenge_id", &cid, 0)) < 0 ||
+                    (rc = zri_json_get_str(resp.json, "nonce", &nonce, 0)) < 0 ||
+                    (rc = zri_json_get_str(resp.json, "subject_der", &subj, 0)) < 0 ||
+                    (rc = zri_json_get_array(resp.json, "key_algorithms", &algs, 0)) < 0 ||
+                    (rc = zri_json_get_array(resp.json, "key_usage", &ku, 0)) < 0 ||
+                    (rc = zri_json_get_array(resp.json, "extended_key_usage", &xku, 0)) < 0 ||
+                    (rc = zri_json_get_int(resp.json, "years", &years, 1, 10, 0)) < 0))
         zri_error_prefix("challenge");
     if (rc == 0) {
         zri_blob check = {NULL, 0};
@@ -409,9 +401,10 @@ static int step_challenge(zrca_update *u)
         free(check.data);
     }
     if (rc == 0 && (rc = set_str(&u->j.challenge_id, cid)) == 0 &&
-        (rc = set_str(&u->j.nonce, nonce)) == 0 && (rc = set_str(&u->j.subject_der, subj)) == 0) {
-        u->j.key_usage = usage_bits(ku, false);
-        u->j.ext_key_usage = usage_bits(xku, true);
+        (rc = set_str(&u->j.nonce, nonce)) == 0 && (rc = set_str(&u->j.subject_der, subj)) == 0 &&
+        (rc = usage_bits(ku, false, &u->j.key_usage)) == 0 &&
+        (rc = usage_bits(xku, true, &u->j.ext_key_usage)) == 0) {
+        u->j.years = (unsigned int)years;
         rc = choose_key(u, algs);
     }
     zri_response_free(&resp);
@@ -544,6 +537,17 @@ static void clear_challenge(zrca_update *u)
     u->j.issue_key[0] = '\0';
 }
 
+static void clear_answer(zrca_update *u)
+{
+    free(u->j.cert);
+    free(u->j.new_serial);
+    u->j.cert = u->j.new_serial = NULL;
+    for (size_t i = 0; i < u->j.nchain; i++)
+        free(u->j.chain[i]);
+    u->j.nchain = 0;
+    u->j.not_before = u->j.not_after = 0;
+}
+
 static int keep_issue_answer(zrca_update *u, const zri_json *root)
 {
     const char *cert, *serial;
@@ -559,11 +563,9 @@ static int keep_issue_answer(zrca_update *u, const zri_json *root)
     size_t n = zri_json_count(chain);
     if (n == 0 || n > ZRI_MAX_CHAIN)
         return zri_error_set(ZRCA_EPROTOCOL, "the chain has %zu certificates", n);
+    clear_answer(u);
     if ((rc = set_str(&u->j.cert, cert)) < 0 || (rc = set_str(&u->j.new_serial, serial)) < 0)
         return rc;
-    for (size_t i = 0; i < u->j.nchain; i++)
-        free(u->j.chain[i]);
-    u->j.nchain = 0;
     for (size_t i = 0; i < n; i++) {
         const char *c = zri_json_string(zri_json_at(chain, i), NULL);
         if (!c)
@@ -574,10 +576,210 @@ static int keep_issue_answer(zrca_update *u, const zri_json *root)
     }
     u->j.not_before = nb;
     u->j.not_after = na;
+    /* From here on the platform may hold a certificate for the staged key. */
+    u->j.issued = true;
     return 0;
 }
 
-static int step_issue(zrca_update *u)
+/*
+ * The hex SHA-256 of the whole answer as kept: the certificate, the serial and
+ * end it names, the chain. A refusal may be about the answer rather than the
+ * certificate (a wrong serial named), so an answer counts as "the same" only
+ * when all of it is.
+ */
+static void answer_digest(const zrca_update *u, char out[65])
+{
+    zri_buf m = ZRI_BUF_INIT;
+    char num[48];
+    snprintf(num, sizeof(num), "%lld/%lld", (long long)u->j.not_before, (long long)u->j.not_after);
+    int rc = 0;
+    const char *parts[] = {u->j.cert, u->j.new_serial, num};
+    for (size_t i = 0; i < 3 && rc == 0; i++)
+        if ((rc = zri_buf_puts(&m, parts[i] ? parts[i] : "")) == 0)
+            rc = zri_buf_put(&m, "", 1);
+    for (size_t i = 0; i < u->j.nchain && rc == 0; i++)
+        if ((rc = zri_buf_puts(&m, u->j.chain[i])) == 0)
+            rc = zri_buf_put(&m, "", 1);
+    out[0] = '\0';
+    if (rc < 0 || zri_der_sha256_hex(out, (const unsigned char *)m.data, m.len) < 0)
+        out[0] = '\0';
+    zri_buf_free(&m);
+    zri_ok();
+}
+
+/* The certificate the staged key was written with, on the token now (borrowed from *list). */
+static const zrca_cert *find_cert_der(zrca_cert_list *list, const zri_blob *der)
+{
+    for (size_t i = 0; list && i < zrca_cert_list_count(list); i++) {
+        size_t len;
+        const zrca_cert *c = zrca_cert_list_get(list, i);
+        const unsigned char *d = zrca_cert_der(c, &len);
+        if (len == der->len && memcmp(d, der->data, len) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/*
+ * Remove what this update wrote next to the staged key: every certificate
+ * under the staging label (never one under another label). Sets
+ * ZRCA_ABORT_REMOVED_CERTIFICATE in *removed when it deleted one.
+ */
+static int unwrite(zrca_update *u, unsigned int *removed)
+{
+    zrca_cert_list *list = NULL;
+    int rc = zrca_token_list_certs(&list, u->token);
+    for (size_t i = 0; rc == 0 && i < zrca_cert_list_count(list); i++) {
+        const zrca_cert *c = zrca_cert_list_get(list, i);
+        if (strcmp(zrca_cert_label(c), u->j.staging_label) != 0)
+            continue;
+        if ((rc = zrca_token_cert_delete(u->token, c)) == 0) {
+            ulog(u, ZRCA_LOG_INFO, "removed certificate %s from the staging label",
+                 zrca_cert_serial(c));
+            if (removed)
+                *removed |= ZRCA_ABORT_REMOVED_CERTIFICATE;
+        }
+    }
+    zrca_cert_list_free(list);
+    return rc;
+}
+
+static const char *route_name(zri_route r)
+{
+    static const char *const names[] = {"the issue request", "the platform's record",
+                                        "a new challenge", "held"};
+    return names[r <= ZRI_ROUTE_HELD ? r : ZRI_ROUTE_HELD];
+}
+
+/*
+ * The answer (or the platform's refusal of it) cannot be used: drop it and
+ * take the next route to a good certificate (doc/design.md, "No dead end"):
+ * the issue replayed → the platform's record of the item → a new challenge
+ * for the same staged key → held. The error record holds the reason.
+ * Returns 1 to go on in this call, or ZRCA_EHELD.
+ */
+static int next_route(zrca_update *u)
+{
+    const zrca_error *e = zrca_error_last();
+    char why[512], rule[32];
+    snprintf(why, sizeof(why), "%s", e && e->message ? e->message : "refused");
+    snprintf(rule, sizeof(rule), "%s", e && e->rule ? e->rule : "refused");
+    snprintf(u->j.refused_rule, sizeof(u->j.refused_rule), "%s", rule);
+    if (u->j.cert)
+        answer_digest(u, u->j.refused_sha256);
+    u->j.refusals++;
+    clear_answer(u);
+    u->dirty = true;
+    zri_route next =
+        u->j.route >= ZRI_ROUTE_RECHALLENGE ? ZRI_ROUTE_HELD : (zri_route)(u->j.route + 1);
+    u->j.route = next;
+    u->j.step = ZRCA_STEP_ISSUE;
+    if (next == ZRI_ROUTE_RECHALLENGE) {
+        clear_challenge(u);
+        u->j.step = ZRCA_STEP_CHALLENGE;
+    }
+    if (next != ZRI_ROUTE_HELD) {
+        ulog(u, ZRCA_LOG_WARN, "%s [rule %s]; trying %s", why, rule, route_name(next));
+        zri_ok();
+        return 1;
+    }
+    int rc = zri_error_set_field(
+        ZRCA_EHELD, "certificate", rule,
+        "%s. The platform keeps answering with a refused certificate for %s item %u (%u "
+        "refusals); nothing was written under the holder's name and the staged key %s is kept. "
+        "The platform's operator must re-issue the item's certificate for the staged key or "
+        "release the item; then run the update again",
+        why, u->j.order, u->j.item, u->j.refusals, u->j.new_key_id ? u->j.new_key_id : "(none)");
+    ulog(u, ZRCA_LOG_ERROR, "%s", zrca_error_last()->message);
+    return rc;
+}
+
+/* An answer identical to one refused before is refused again without a second look. */
+static int refused_before(zrca_update *u)
+{
+    char d[65];
+    answer_digest(u, d);
+    if (!d[0] || strcmp(d, u->j.refused_sha256) != 0)
+        return 0;
+    zri_error_set_field(ZRCA_EVERIFY, "certificate",
+                        u->j.refused_rule[0] ? u->j.refused_rule : "refused",
+                        "the platform answered again with the certificate refused before (%s)",
+                        u->j.refused_rule[0] ? u->j.refused_rule : "refused");
+    return next_route(u);
+}
+
+/*
+ * The platform released the item (its certificate for the staged key is
+ * revoked): that key will not be certified, so it goes, and a new one is
+ * made from a new challenge.
+ */
+static int released(zrca_update *u)
+{
+    if (u->released_restarts++ > 0)
+        return zri_error_set(ZRCA_EPROTOCOL,
+                             "the platform says again that item %u has no "
+                             "certificate although it answered with one",
+                             u->j.item);
+    int rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
+    if (rc == 0)
+        rc = unwrite(u, NULL);
+    if (rc == 0 && (rc = ensure_new_key(u)) == 0) {
+        if (strcmp(zrca_key_label(u->new_key), u->j.staging_label) != 0)
+            return zri_error_set(ZRCA_ESTATE, "key %s is not labelled %s; not deleting it",
+                                 zrca_key_id(u->new_key), u->j.staging_label);
+        rc = zrca_key_delete(u->new_key);
+    } else if (rc == ZRCA_ENOTFOUND) {
+        rc = 0;
+    }
+    if (rc < 0)
+        return rc;
+    zrca_key_free(u->new_key);
+    u->new_key = NULL;
+    ulog(u, ZRCA_LOG_WARN, "the platform released item %u: staged key %s deleted, making a new one",
+         u->j.item, u->j.new_key_id ? u->j.new_key_id : "?");
+    free(u->j.new_key_id);
+    u->j.new_key_id = NULL;
+    clear_challenge(u);
+    clear_answer(u);
+    u->j.issued = false;
+    u->j.route = ZRI_ROUTE_ISSUE;
+    u->j.refusals = 0;
+    u->j.refused_sha256[0] = u->j.refused_rule[0] = '\0';
+    u->j.step = ZRCA_STEP_CHALLENGE;
+    u->dirty = true;
+    zri_ok();
+    return 1;
+}
+
+/* GET …/certificate: the platform's record of the item (doc/protocol.md §10.4). */
+static int issue_fetch(zrca_update *u)
+{
+    zri_request req;
+    zri_response resp;
+    memset(&resp, 0, sizeof(resp));
+    item_path(&req, u, "GET", "certificate");
+    int rc = zri_session_request(u->session, &req, &resp);
+    zri_request_free(&req);
+    if (rc == ZRCA_ECONFLICT && zrca_error_last()->remote_code &&
+        strcmp(zrca_error_last()->remote_code, "not_issued") == 0) {
+        zri_response_free(&resp);
+        if (u->j.issued)
+            return released(u);
+        /* Nothing was ever issued: the journal's request goes again. */
+        u->j.route = ZRI_ROUTE_ISSUE;
+        u->dirty = true;
+        zri_ok();
+        return 1;
+    }
+    if (rc == 0 && (rc = keep_issue_answer(u, resp.json)) == 0)
+        ulog(u, ZRCA_LOG_INFO, "the platform's record of item %u is certificate %s", u->j.item,
+             u->j.new_serial);
+    zri_response_free(&resp);
+    return rc < 0 ? rc : refused_before(u);
+}
+
+/* POST …/issue with the journal's key and body (or a new challenge's). */
+static int issue_post(zrca_update *u)
 {
     zri_request req;
     zri_response resp;
@@ -604,9 +806,11 @@ static int step_issue(zrca_update *u)
     free(old_b64);
     if (rc == 0) {
         rc = keep_issue_answer(u, resp.json);
-        if (rc == 0)
+        if (rc == 0) {
             ulog(u, ZRCA_LOG_INFO, "certificate %s issued%s", u->j.new_serial,
                  resp.replayed ? " (answer replayed)" : "");
+            rc = refused_before(u);
+        }
     } else {
         const zrca_error *e = zrca_error_last();
         const char *code = e ? e->remote_code : NULL;
@@ -623,154 +827,70 @@ static int step_issue(zrca_update *u)
             clear_challenge(u);
             u->j.step = ZRCA_STEP_CHALLENGE;
             rc = 1;
+        } else if (code && strcmp(code, "already_issued") == 0) {
+            /* The platform holds a certificate for another key: see what it is. */
+            zri_error_set_field(ZRCA_EVERIFY, "certificate", "already_issued", "%s",
+                                e->message ? e->message : "already issued for another key");
+            rc = next_route(u);
         }
     }
     zri_response_free(&resp);
     return rc;
 }
 
-static int verify_failed(zrca_update *u, const char *fmt, ...) ZRCA_PRINTF(2, 3);
-static int verify_failed(zrca_update *u, const char *fmt, ...)
+static int step_issue(zrca_update *u)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    zri_error_setv(ZRCA_EVERIFY, fmt, ap);
-    va_end(ap);
-    zri_error_prefix("the certificate the platform issued for item %u was refused, nothing "
-                     "was written to the token",
-                     u->j.item);
-    ulog(u, ZRCA_LOG_ERROR, "%s", zrca_error_last()->message);
-    return ZRCA_EVERIFY;
-}
-
-static X509 *x509_from_b64(const char *b64)
-{
-    zri_blob b = {NULL, 0};
-    if (zri_b64_blob_set(&b, b64, "certificate") < 0)
-        return NULL;
-    const unsigned char *p = b.data;
-    X509 *x = d2i_X509(NULL, &p, (long)b.len);
-    if (x && p != b.data + b.len) {
-        X509_free(x);
-        x = NULL;
+    if (u->j.route == ZRI_ROUTE_HELD) {
+        /* Held: has the operator re-issued or released the item since? */
+        ulog(u, ZRCA_LOG_INFO, "held: asking the platform for its record of item %u", u->j.item);
+        return issue_fetch(u);
     }
-    free(b.data);
-    return x;
+    if (u->j.route == ZRI_ROUTE_FETCH)
+        return issue_fetch(u);
+    return issue_post(u);
 }
 
 static int step_verify(zrca_update *u)
 {
-    int rc = ZRCA_EVERIFY;
-    X509 *cert = x509_from_b64(u->j.cert), *old = NULL;
-    STACK_OF(X509) *untrusted = sk_X509_new_null();
-    X509_STORE *store = X509_STORE_new();
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     EVP_PKEY *newpk = NULL;
-    if (!untrusted || !store || !ctx) {
-        rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (!cert) {
-        rc = verify_failed(u, "it is not a DER X.509 certificate");
-        goto out;
-    }
-    const unsigned char *op = u->j.old_der;
-    old = d2i_X509(NULL, &op, (long)u->j.old_der_len);
-    if (!old) {
-        rc = zri_error_set(ZRCA_EPROTOCOL, "the journal's old certificate does not parse");
-        goto out;
-    }
-    for (size_t i = 0; i < u->j.nchain; i++) {
-        X509 *c = x509_from_b64(u->j.chain[i]);
-        if (!c) {
-            rc = verify_failed(u, "chain[%zu] is not a DER X.509 certificate", i);
-            goto out;
-        }
-        sk_X509_push(untrusted, c);
-    }
-
-    /* 1. It chains to the platform's CA, every certificate current. */
-    const char *anchors = zri_session_issuer_ca_file(u->session);
-    if (anchors ? X509_STORE_load_file(store, anchors) != 1
-                : X509_STORE_set_default_paths(store) != 1) {
-        rc = zri_error_set(ZRCA_EIO, "cannot load the trust anchors %s",
-                           anchors ? anchors : "(system)");
-        goto out;
-    }
-    if (X509_STORE_CTX_init(ctx, store, cert, untrusted) != 1) {
-        rc = zri_error_set(ZRCA_ECRYPTO, "cannot set up the chain check");
-        goto out;
-    }
-    if (X509_verify_cert(ctx) != 1) {
-        int err = X509_STORE_CTX_get_error(ctx);
-        rc = verify_failed(u, "it does not chain to the platform's CA (%s)",
-                           X509_verify_cert_error_string(err));
-        goto out;
-    }
-    /* 2. Its public key is the one just made on the token. */
+    int rc;
     if ((rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) < 0 || (rc = ensure_new_key(u)) < 0 ||
         (rc = zri_key_pkey(&newpk, u->new_key)) < 0)
-        goto out;
-    if (EVP_PKEY_eq(X509_get0_pubkey(cert), newpk) != 1) {
-        rc = verify_failed(u, "it certifies another key than the one made on the token");
-        goto out;
-    }
-    /* 3. Its subject is the old one's, byte for byte. */
-    if (X509_NAME_cmp(X509_get_subject_name(cert), X509_get_subject_name(old)) != 0) {
-        rc = verify_failed(u, "its subject is not the old certificate's");
-        goto out;
-    }
-    /* 4. It ends later than the old one. */
-    if (ASN1_TIME_compare(X509_get0_notAfter(cert), X509_get0_notAfter(old)) <= 0) {
-        rc = verify_failed(u, "it does not end later than the old certificate");
-        goto out;
-    }
-    /* 5. Its key usage is what the platform promised. */
-    uint32_t ku = X509_get_key_usage(cert), xku = X509_get_extended_key_usage(cert);
-    if ((ku & u->j.key_usage) != u->j.key_usage ||
-        (xku & u->j.ext_key_usage) != u->j.ext_key_usage) {
-        rc = verify_failed(u, "its key usage (0x%x/0x%x) is not the promised 0x%x/0x%x",
-                           (unsigned)ku, (unsigned)xku, u->j.key_usage, u->j.ext_key_usage);
-        goto out;
-    }
-    /* 6. The serial the platform named is the certificate's. */
-    char *hex = NULL;
-    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-    if (bn)
-        hex = BN_bn2hex(bn);
-    bool same = hex && zri_serial_eq(hex, u->j.new_serial);
-    OPENSSL_free(hex);
-    BN_free(bn);
-    if (!same) {
-        rc = verify_failed(u, "its serial is not the %s the platform named", u->j.new_serial);
-        goto out;
-    }
-    ulog(u, ZRCA_LOG_INFO,
-         "certificate %s verified: chains to the platform CA, new key, same "
-         "subject, ends later",
-         u->j.new_serial);
-    rc = 0;
-out:
+        return rc;
+    zri_issued_expect e = {
+        .old_der = u->j.old_der,
+        .old_der_len = u->j.old_der_len,
+        .new_key = newpk,
+        .key_usage = u->j.key_usage,
+        .ext_key_usage = u->j.ext_key_usage,
+        .years = u->j.years ? u->j.years : 1,
+        .answer_not_after = u->j.not_after,
+        .serial = u->j.new_serial,
+        .anchors = zri_session_issuer_ca_file(u->session),
+        .now = (int64_t)time(NULL),
+    };
+    e.not_after = u->j.old_not_after + (int64_t)e.years * 365 * 86400;
+    rc = zri_verify_issued(&e, u->j.cert, u->j.chain, u->j.nchain);
     EVP_PKEY_free(newpk);
-    X509_free(cert);
-    X509_free(old);
-    sk_X509_pop_free(untrusted, X509_free);
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(store);
-    ERR_clear_error();
     if (rc == ZRCA_EVERIFY) {
-        /*
-         * Keep the staged key for a retry, drop the bad answer: the next run
-         * repeats the issue with the same key and body, so a platform that
-         * sent garbage once is asked again, and never issues twice.
-         */
-        free(u->j.cert);
-        u->j.cert = NULL;
-        u->j.step = ZRCA_STEP_ISSUE;
+        zri_error_prefix("the certificate %s the platform sent for item %u was refused, nothing "
+                         "was written to the token",
+                         u->j.new_serial ? u->j.new_serial : "?", u->j.item);
+        ulog(u, ZRCA_LOG_ERROR, "%s", zrca_error_last()->message);
+        return next_route(u);
     }
-    return rc;
+    if (rc < 0)
+        return rc;
+    /* A good certificate ends the detour. */
+    u->j.route = ZRI_ROUTE_ISSUE;
+    ulog(u, ZRCA_LOG_INFO,
+         "certificate %s verified: an end-entity certificate for the new key, the old subject, "
+         "the promised usages and end, chained to the platform CA",
+         u->j.new_serial);
+    return 0;
 }
 
+/* Under the staging label, next to the staged key: not the holder's until confirmed. */
 static int step_write(zrca_update *u)
 {
     int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
@@ -783,23 +903,53 @@ static int step_write(zrca_update *u)
     zrca_cert_list *list = NULL;
     bool present = false;
     if ((rc = zrca_token_list_certs(&list, u->token)) == 0) {
-        for (size_t i = 0; i < zrca_cert_list_count(list) && !present; i++) {
-            size_t len;
-            const unsigned char *d = zrca_cert_der(zrca_cert_list_get(list, i), &len);
-            present = len == der.len && memcmp(d, der.data, len) == 0;
-        }
+        present = find_cert_der(list, &der) != NULL;
         zrca_cert_list_free(list);
     }
     if (rc == 0 && !present)
-        rc = zrca_key_write_cert(u->new_key, der.data, der.len,
-                                 u->j.old_label && *u->j.old_label ? u->j.old_label : u->j.holder);
+        rc = zrca_key_write_cert(u->new_key, der.data, der.len, u->j.staging_label);
     free(der.data);
     if (rc == 0) {
-        ulog(u, ZRCA_LOG_INFO, "certificate %s %s the token next to key %s", u->j.new_serial,
-             present ? "was already on" : "written to", u->j.new_key_id);
+        ulog(u, ZRCA_LOG_INFO, "certificate %s %s the token under %s, next to key %s",
+             u->j.new_serial, present ? "was already on" : "written to", u->j.staging_label,
+             u->j.new_key_id);
         if (!u->j.confirm_key[0])
             rc = zri_uuid4(u->j.confirm_key);
     }
+    return rc;
+}
+
+static const char *final_label(const zrca_update *u)
+{
+    return u->j.old_label && *u->j.old_label ? u->j.old_label : u->j.holder;
+}
+
+/*
+ * The confirmed certificate and its key become the holder's: relabelled
+ * from the staging label (or written again, should it have gone). Checks
+ * on the token what it relabels; run again after a crash, it does nothing.
+ */
+static int promote(zrca_update *u)
+{
+    int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
+    if (rc < 0)
+        return rc;
+    const char *final = final_label(u);
+    zri_blob der = {NULL, 0};
+    if ((rc = zri_b64_blob_set(&der, u->j.cert, "certificate")) < 0)
+        return rc;
+    zrca_cert_list *list = NULL;
+    if ((rc = zrca_token_list_certs(&list, u->token)) == 0) {
+        const zrca_cert *c = find_cert_der(list, &der);
+        if (!c)
+            rc = zrca_key_write_cert(u->new_key, der.data, der.len, final);
+        else if (strcmp(zrca_cert_label(c), final) != 0)
+            rc = zrca_token_cert_set_label(u->token, c, final);
+        zrca_cert_list_free(list);
+    }
+    free(der.data);
+    if (rc == 0 && strcmp(zrca_key_label(u->new_key), final) != 0)
+        rc = zrca_key_set_label(u->new_key, final);
     return rc;
 }
 
@@ -819,10 +969,28 @@ static int step_confirm(zrca_update *u)
     int rc = zri_session_request(u->session, &req, &resp);
     zri_request_free(&req);
     zri_response_free(&resp);
-    if (rc == 0)
-        ulog(u, ZRCA_LOG_INFO, "certificate %s confirmed: the old one is superseded",
-             u->j.new_serial);
-    return rc;
+    if (rc == ZRCA_EVALIDATION || rc == ZRCA_ECONFLICT) {
+        /* Refused, not lost: what was written goes, and the update looks for another way. */
+        const zrca_error *e = zrca_error_last();
+        char why[400];
+        snprintf(why, sizeof(why), "%s", e && e->message ? e->message : "refused");
+        ulog(u, ZRCA_LOG_ERROR, "the platform refused to confirm certificate %s: %s",
+             u->j.new_serial, why);
+        int urc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
+        if (urc == 0)
+            urc = unwrite(u, NULL);
+        if (urc < 0)
+            return urc;
+        u->j.confirm_key[0] = '\0';
+        zri_error_set_field(ZRCA_EVERIFY, "certificate", "confirm",
+                            "the platform refused to confirm certificate %s (%s)",
+                            u->j.new_serial ? u->j.new_serial : "?", why);
+        return next_route(u);
+    }
+    if (rc < 0)
+        return rc;
+    ulog(u, ZRCA_LOG_INFO, "certificate %s confirmed: the old one is superseded", u->j.new_serial);
+    return promote(u);
 }
 
 static int step_seal_login(zrca_update *u)
@@ -860,9 +1028,9 @@ static int seal_verify(zrca_update *u, const zri_json *seal, const unsigned char
         return zri_error_prefix("seal record");
     unsigned char cdig[32], idig[32];
     char hex[65];
+    if ((rc = zri_der_sha256_hex(hex, cert_der, cert_len)) < 0)
+        return rc;
     EVP_Digest(cert_der, cert_len, cdig, NULL, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", cdig[i]);
     if (strcmp(hex, sha) != 0 || !zri_serial_eq(serial, u->j.new_serial))
         return zri_error_set(ZRCA_EVERIFY,
                              "the seal record is bound to another certificate (%s), not %s", serial,
@@ -886,9 +1054,11 @@ static int seal_verify(zrca_update *u, const zri_json *seal, const unsigned char
         (rc = zri_buf_put(&m, idig, 32)) == 0 && (rc = zri_buf_puts(&m, from)) == 0 &&
         (rc = zri_buf_put(&m, "\0", 1)) == 0 && (rc = zri_buf_puts(&m, to)) == 0)
         rc = zri_buf_put(&m, "\0", 1);
-    X509 *ca = u->j.nchain ? x509_from_b64(u->j.chain[0]) : NULL;
-    if (rc == 0 && !ca)
-        rc = zri_error_set(ZRCA_EVERIFY, "no issuing CA certificate to check the seal with");
+    /* The issuing CA is found in the chain by name and key identifier, never by position. */
+    X509 *ca = NULL;
+    if (rc == 0 && (rc = zri_issuer_of(&ca, u->j.cert, u->j.chain, u->j.nchain,
+                                       zri_session_issuer_ca_file(u->session))) < 0)
+        zri_error_prefix("no issuing CA certificate to check the seal with");
     if (rc == 0)
         rc = zri_verify_sha256(X509_get0_pubkey(ca), (const unsigned char *)m.data, m.len, s.data,
                                s.len);
@@ -953,12 +1123,11 @@ static int step_seal(zrca_update *u)
 
 static int step_archive(zrca_update *u)
 {
+    /* Not on the journal's word: the new pair must be the holder's on the token first. */
     int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_SEAL_UPDATE);
+    if (rc == 0)
+        rc = promote(u);
     if (rc < 0)
-        return rc;
-    const char *final = u->j.old_label && *u->j.old_label ? u->j.old_label : u->j.holder;
-    if (strcmp(zrca_key_label(u->new_key), final) != 0 &&
-        (rc = zrca_key_set_label(u->new_key, final)) < 0)
         return rc;
     zrca_cert_list *list = NULL;
     const zrca_cert *old = NULL;
@@ -1264,15 +1433,25 @@ ZRCA_API int zrca_update_step_run(zrca_update *u)
     if (rc < 0) {
         ulog(u, ZRCA_LOG_WARN, "step %s failed: %s", zrca_update_step_name(step),
              zrca_error_last() ? zrca_error_last()->message : zrca_strerror(rc));
-        /* A step that moved the journal back (bad certificate) keeps that. */
-        if (u->j.step != step)
-            zri_journal_write(&u->paths, &u->j);
+        /* A step that moved the journal (a refused answer, held) keeps that; the error
+         * record is the step's, whatever the write says. */
+        if (u->j.step != step || u->dirty) {
+            zri_error_save saved_error;
+            zri_error_stash(&saved_error);
+            if (zri_journal_write(&u->paths, &u->j) == 0)
+                u->dirty = false;
+            zri_error_unstash(&saved_error);
+        }
         return rc;
     }
     if (zri_update_test_hook)
         zri_update_test_hook(step, 1);
-    if (rc == 1 && u->j.step != step)
-        return zri_done(1); /* the step sent the update back (a new challenge) */
+    if (rc == 1 && (u->j.step != step || u->dirty)) {
+        /* The step sent the update another way (a new challenge, the platform's record):
+         * the next step's journal write records it. */
+        u->dirty = false;
+        return zri_done(1);
+    }
     u->j.step = (zrca_update_step)(step + 1);
     if (u->j.step == ZRCA_STEP_DONE) {
         if ((rc = zri_journal_write(&u->paths, &u->j)) < 0 ||
@@ -1291,11 +1470,18 @@ ZRCA_API const zrca_update_result *zrca_update_get_result(const zrca_update *u)
     return u ? u->result : NULL;
 }
 
+/* Steps one call may run: the whole update three times over, detours included. */
+#define MAX_STEPS_PER_CALL 48
+
 static int run_all(zrca_update_result **out, zrca_update *u)
 {
-    int rc;
+    int rc, n = 0;
     while ((rc = zrca_update_step_run(u)) == 1)
-        ;
+        if (++n > MAX_STEPS_PER_CALL)
+            return zri_error_set(ZRCA_EPROTOCOL,
+                                 "the platform keeps sending the update of item %u around; "
+                                 "stopped at step %s (the journal keeps it)",
+                                 u->j.item, zrca_update_step_name(u->j.step));
     if (rc == 0 && out) {
         *out = u->result;
         u->result = NULL;
@@ -1359,29 +1545,123 @@ ZRCA_API int zrca_update_resume(zrca_update_result **out, zrca_session *session,
     return zri_done(rc);
 }
 
-ZRCA_API int zrca_update_abort(zrca_session *session, const char *order_number,
-                               unsigned int item_index, zrca_token *token,
-                               const zrca_update_options *opts)
+ZRCA_API int zrca_abort_options_init(zrca_abort_options *opts, unsigned int version)
 {
-    if (!session || !order_number || !token)
-        return zri_error_set(ZRCA_EINVAL, "session, order number and token are required");
-    zrca_update *u;
-    int rc = update_open(&u, session, order_number, item_index, token, opts, true);
+    return zri_done(zri_options_init("zrca_abort_options", opts, sizeof(*opts), version,
+                                     ZRCA_ABORT_OPTIONS_VERSION));
+}
+
+/*
+ * Before an abort deletes a staged key the platform may have certified:
+ * refused once the platform confirmed it (it is the holder's certificate
+ * now), and refused unless forced while the platform holds a certificate
+ * for that key.
+ */
+static int abort_allowed(zrca_update *u, bool force)
+{
+    zrca_order *order = NULL;
+    int rc = zrca_order_get(&order, u->session, u->j.order);
+    if (rc < 0)
+        return zri_error_prefix("cannot ask the platform whether it certified the staged key, "
+                                "nothing removed");
+    const zrca_order_item *it = find_item(order, u->j.item);
+    bool confirmed = it && zrca_order_item_status(it) == ZRCA_ITEM_COMPLETED;
+    zrca_order_free(order);
+    if (confirmed)
+        return zri_error_set(ZRCA_ESTATE,
+                             "the platform has confirmed the new certificate of %s item %u: it is "
+                             "the holder's now; resume the update to finish it",
+                             u->j.order, u->j.item);
+    zri_request req;
+    zri_response resp;
+    memset(&resp, 0, sizeof(resp));
+    item_path(&req, u, "GET", "certificate");
+    rc = zri_session_request(u->session, &req, &resp);
+    zri_request_free(&req);
+    if (rc == ZRCA_ECONFLICT) { /* not_issued: nothing certifies the staged key */
+        zri_response_free(&resp);
+        return zri_ok();
+    }
+    if (rc < 0) {
+        zri_response_free(&resp);
+        return zri_error_prefix("cannot ask the platform whether it certified the staged key, "
+                                "nothing removed");
+    }
+    const char *b64 = NULL;
+    bool ours = false;
+    X509 *x = NULL;
+    EVP_PKEY *pk = NULL;
+    if (zri_json_get_str(resp.json, "certificate", &b64, 0) == 0 &&
+        (x = zri_x509_from_b64(b64)) != NULL &&
+        (rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) == 0 && ensure_new_key(u) == 0 &&
+        zri_key_pkey(&pk, u->new_key) == 0)
+        ours = EVP_PKEY_eq(X509_get0_pubkey(x), pk) == 1;
+    EVP_PKEY_free(pk);
+    X509_free(x);
+    zri_response_free(&resp);
     if (rc < 0)
         return rc;
-    if (u->j.step > ZRCA_STEP_VERIFY && !u->j.aborting) {
-        rc = zri_error_set(ZRCA_ESTATE,
-                           "the new certificate of %s item %u is on the token (step %s): resume "
-                           "the update instead",
-                           order_number, item_index, zrca_update_step_name(u->j.step));
-        zrca_update_free(u);
+    zri_ok();
+    if (!ours)
+        return 0;
+    if (!force)
+        return zri_error_set(ZRCA_ESTATE,
+                             "the platform has issued a certificate for the staged key of %s item "
+                             "%u: resume the update instead, or have the platform's operator "
+                             "release the item; forcing the abort deletes that key and the "
+                             "platform then refuses a new one until the item is released",
+                             u->j.order, u->j.item);
+    ulog(u, ZRCA_LOG_WARN,
+         "forced abort: deleting staged key %s although the platform certified "
+         "it",
+         u->j.new_key_id ? u->j.new_key_id : "?");
+    return 0;
+}
+
+ZRCA_API int zrca_update_abort_ex(unsigned int *removed, zrca_session *session,
+                                  const char *order_number, unsigned int item_index,
+                                  zrca_token *token, const zrca_update_options *opts,
+                                  const zrca_abort_options *abort_opts)
+{
+    unsigned int gone = 0;
+    if (removed)
+        *removed = 0;
+    if (!session || !order_number || !token)
+        return zri_error_set(ZRCA_EINVAL, "session, order number and token are required");
+    int rc = abort_opts ? zri_check_version("zrca_abort_options", abort_opts, abort_opts->version,
+                                            ZRCA_ABORT_OPTIONS_VERSION)
+                        : 0;
+    if (rc < 0)
         return rc;
+    bool force = abort_opts && abort_opts->force;
+    zrca_update *u;
+    if ((rc = update_open(&u, session, order_number, item_index, token, opts, true)) < 0) {
+        if (rc == ZRCA_ENOTFOUND)
+            zri_error_set(ZRCA_ENOTFOUND, "no update of %s item %u to abort (no journal)",
+                          order_number, item_index);
+        return rc;
+    }
+    if (!u->j.aborting) {
+        if (u->j.step == ZRCA_STEP_DONE)
+            rc =
+                zri_error_set(ZRCA_ESTATE, "the update of %s item %u is finished: nothing to abort",
+                              order_number, item_index);
+        else if (u->j.step > ZRCA_STEP_CONFIRM)
+            rc = zri_error_set(ZRCA_ESTATE,
+                               "the platform confirmed the new certificate of %s item %u (step "
+                               "%s): it is the holder's now; resume the update to finish it",
+                               order_number, item_index, zrca_update_step_name(u->j.step));
+        else if (u->j.issued || u->j.step >= ZRCA_STEP_ISSUE)
+            rc = abort_allowed(u, force);
+        if (rc < 0)
+            goto out;
     }
     u->j.aborting = true;
     if ((rc = zri_journal_write(&u->paths, &u->j)) < 0)
         goto out;
     if (u->j.new_key_id || u->j.step >= ZRCA_STEP_KEYGEN) {
-        if ((rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) < 0)
+        if ((rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) < 0 ||
+            (rc = unwrite(u, &gone)) < 0)
             goto out;
         zrca_key *k = NULL;
         if (u->j.new_key_id)
@@ -1390,11 +1670,13 @@ ZRCA_API int zrca_update_abort(zrca_session *session, const char *order_number,
             rc = zri_token_find_key_by_label(&k, u->token, u->j.staging_label);
         if (rc == 0) {
             /* Only ever the staged key: its label says so. */
-            if (strcmp(zrca_key_label(k), u->j.staging_label) == 0)
-                rc = zrca_key_delete(k);
-            else
+            if (strcmp(zrca_key_label(k), u->j.staging_label) == 0) {
+                if ((rc = zrca_key_delete(k)) == 0)
+                    gone |= ZRCA_ABORT_REMOVED_KEY;
+            } else {
                 rc = zri_error_set(ZRCA_ESTATE, "key %s is not labelled %s; not deleting it",
                                    zrca_key_id(k), u->j.staging_label);
+            }
         } else if (rc == ZRCA_ENOTFOUND) {
             rc = 0;
         }
@@ -1402,10 +1684,46 @@ ZRCA_API int zrca_update_abort(zrca_session *session, const char *order_number,
         if (rc < 0)
             goto out;
     }
-    rc = zri_journal_remove(&u->paths);
-    if (rc == 0)
-        ulog(u, ZRCA_LOG_INFO, "update aborted: staged key and journal removed");
+    if ((rc = zri_journal_remove(&u->paths)) == 0) {
+        gone |= ZRCA_ABORT_REMOVED_JOURNAL;
+        ulog(u, ZRCA_LOG_INFO, "update aborted: removed the journal%s%s",
+             gone & ZRCA_ABORT_REMOVED_KEY ? ", the staged key" : "",
+             gone & ZRCA_ABORT_REMOVED_CERTIFICATE ? ", the staged certificate" : "");
+    }
 out:
+    if (removed)
+        *removed = gone;
     zrca_update_free(u);
     return zri_done(rc);
+}
+
+ZRCA_API int zrca_update_abort(zrca_session *session, const char *order_number,
+                               unsigned int item_index, zrca_token *token,
+                               const zrca_update_options *opts)
+{
+    return zrca_update_abort_ex(NULL, session, order_number, item_index, token, opts, NULL);
+}
+
+ZRCA_API int zrca_update_journal_state(zrca_update_step *step, unsigned int *flags,
+                                       zrca_session *session, const char *order_number,
+                                       unsigned int item_index)
+{
+    if (!step || !session || !order_number)
+        return zri_error_set(ZRCA_EINVAL, "step, session and order number are required");
+    *step = ZRCA_STEP_NONE;
+    if (flags)
+        *flags = 0;
+    zri_update_paths paths;
+    zri_journal j;
+    int rc = zri_journal_paths(&paths, session, order_number, item_index);
+    if (rc == 0)
+        rc = zri_journal_read(&paths, &j);
+    if (rc < 0)
+        return rc;
+    *step = j.step;
+    if (flags)
+        *flags = (j.route == ZRI_ROUTE_HELD ? ZRCA_UPDATE_HELD : 0u) |
+                 (j.aborting ? ZRCA_UPDATE_ABORTING : 0u) | (j.issued ? ZRCA_UPDATE_ISSUED : 0u);
+    zri_journal_clear(&j);
+    return zri_ok();
 }

@@ -11,8 +11,25 @@
 
 #include "zrca/update.h"
 
-#define ZRI_JOURNAL_VERSION 1
+#include <openssl/x509.h>
+
+#define ZRI_JOURNAL_VERSION 2
 #define ZRI_MAX_CHAIN       8
+/* How far in the future an issued certificate may start (seconds of clock skew). */
+#define ZRI_CLOCK_SKEW 300
+
+/*
+ * Where the next answer to the issue comes from (doc/design.md, "No dead
+ * end"): the journal's request replayed, the platform's record of the item,
+ * a new challenge for the same staged key, or nowhere: the update is held
+ * until the platform's operator re-issues or releases the item.
+ */
+typedef enum zri_route {
+    ZRI_ROUTE_ISSUE = 0,
+    ZRI_ROUTE_FETCH = 1,
+    ZRI_ROUTE_RECHALLENGE = 2,
+    ZRI_ROUTE_HELD = 3,
+} zri_route;
 
 typedef struct zri_blob {
     unsigned char *data;
@@ -42,6 +59,7 @@ typedef struct zri_journal {
     char *challenge_id, *nonce, *subject_der; /* base64 as received */
     unsigned int key_usage;                   /* X509v3 KU_* bits promised */
     unsigned int ext_key_usage;               /* XKU_* bits promised */
+    unsigned int years;                       /* promised: the end is old end + 365 d x years */
 
     char *csr, *proof; /* base64, exactly as sent */
     char issue_key[129];
@@ -54,6 +72,13 @@ typedef struct zri_journal {
 
     char confirm_key[129];
     char *seal_id, *seal_label;
+
+    /* After a refused answer (doc/design.md, "No dead end"). */
+    bool issued;             /* the platform answered with a certificate for the staged key */
+    zri_route route;         /* where the next answer comes from */
+    unsigned int refusals;   /* answers refused for this staged key */
+    char refused_sha256[65]; /* the last refused answer, hex SHA-256 (answer_digest()) */
+    char refused_rule[32];   /* the rule it broke */
 } zri_journal;
 
 typedef struct zri_update_paths {
@@ -73,6 +98,34 @@ int zri_journal_remove(const zri_update_paths *p);
 void zri_journal_clear(zri_journal *j);
 
 zrca_update_step zri_update_step_parse(const char *name);
+
+/* What an issued certificate must be (lib/update_verify.c, doc/security.md). */
+typedef struct zri_issued_expect {
+    const unsigned char *old_der; /* the certificate renewed */
+    size_t old_der_len;
+    EVP_PKEY *new_key;          /* the staged key's public key */
+    unsigned int key_usage;     /* KU_* bits promised, exactly */
+    unsigned int ext_key_usage; /* XKU_* bits promised, exactly */
+    int64_t not_after;          /* the promised end: old end + 365 d x years */
+    unsigned int years;
+    int64_t answer_not_after; /* what the answer's not_after says */
+    const char *serial;       /* the serial the platform named */
+    const char *anchors;      /* the issuer CA bundle, NULL for the system's */
+    int64_t now;
+} zri_issued_expect;
+
+/* ZRCA_EVERIFY with field "certificate" and the rule broken, or 0. */
+int zri_verify_issued(const zri_issued_expect *e, const char *cert_b64, char *const *chain,
+                      size_t nchain);
+/* The issuer of a certificate, found in the chain array by name and key identifier (any
+ * order) and verified to the anchors; *out is the caller's to X509_free(). */
+int zri_issuer_of(X509 **out, const char *cert_b64, char *const *chain, size_t nchain,
+                  const char *anchors);
+/* The KU_* or XKU_* bit of a usage named as in doc/protocol.md §10.1; ZRCA_ENOTFOUND. */
+int zri_usage_bit(const char *name, bool extended, unsigned int *bit);
+X509 *zri_x509_from_der(const unsigned char *der, size_t len);
+X509 *zri_x509_from_b64(const char *b64);
+int zri_der_sha256_hex(char out[65], const unsigned char *der, size_t len);
 
 /* Base64 without line breaks (malloc'd), NULL on allocation failure. */
 char *zri_base64_encode(const unsigned char *in, size_t len);

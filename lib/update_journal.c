@@ -84,6 +84,22 @@ int zri_b64_blob_set(zri_blob *b, const char *b64, const char *what)
 
 int zri_journal_paths(zri_update_paths *p, zrca_session *s, const char *order, unsigned item)
 {
+    /* The order number and the index become a file name: letters and digits only. */
+    size_t olen = order ? strlen(order) : 0;
+    if (olen == 0 || olen > 31)
+        return zri_error_set_field(ZRCA_EINVAL, "order", "format",
+                                   "an order number has 1 to 31 letters and digits");
+    for (size_t i = 0; i < olen; i++) {
+        char c = order[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')))
+            return zri_error_set_field(ZRCA_EINVAL, "order", "format",
+                                       "order number '%.40s' has a character other than letters "
+                                       "and digits",
+                                       order);
+    }
+    if (item < 1 || item > 100000)
+        return zri_error_set_field(ZRCA_EINVAL, "item", "range", "item index %u is not 1..100000",
+                                   item);
     const char *state;
     int rc = zri_session_state_dir_ensure(s, &state);
     if (rc < 0)
@@ -189,6 +205,7 @@ int zri_journal_write(const zri_update_paths *p, const zri_journal *j)
     kv_opt(g, "subject_der", j->subject_der);
     zri_jgen_kv_int(g, "key_usage", j->key_usage);
     zri_jgen_kv_int(g, "ext_key_usage", j->ext_key_usage);
+    zri_jgen_kv_int(g, "years", j->years);
     kv_opt(g, "csr", j->csr);
     kv_opt(g, "proof", j->proof);
     zri_jgen_kv_string(g, "issue_key", j->issue_key);
@@ -204,6 +221,11 @@ int zri_journal_write(const zri_update_paths *p, const zri_journal *j)
     zri_jgen_kv_string(g, "confirm_key", j->confirm_key);
     kv_opt(g, "seal_id", j->seal_id);
     kv_opt(g, "seal_label", j->seal_label);
+    zri_jgen_kv_bool(g, "issued", j->issued);
+    zri_jgen_kv_int(g, "route", j->route);
+    zri_jgen_kv_int(g, "refusals", j->refusals);
+    zri_jgen_kv_string(g, "refused_sha256", j->refused_sha256);
+    zri_jgen_kv_string(g, "refused_rule", j->refused_rule);
     zri_jgen_object_end(g);
     const char *buf;
     size_t len;
@@ -314,7 +336,8 @@ int zri_journal_read(const zri_update_paths *p, zri_journal *j)
     bool aborting = false;
     if ((rc = zri_json_get_int(o, "version", &v, 1, 1000, 0)) < 0)
         goto out;
-    if (v != ZRI_JOURNAL_VERSION) {
+    /* Version 1 lacks the members of "No dead end"; they default to a fresh start. */
+    if (v != ZRI_JOURNAL_VERSION && v != 1) {
         rc = zri_error_set(ZRCA_EVERSION, "journal %s has version %lld, this library writes %d",
                            p->journal, (long long)v, ZRI_JOURNAL_VERSION);
         goto out;
@@ -385,6 +408,23 @@ int zri_journal_read(const zri_update_paths *p, zri_journal *j)
         (rc = get_dup(o, "seal_id", &j->seal_id)) < 0 ||
         (rc = get_dup(o, "seal_label", &j->seal_label)) < 0)
         goto out;
+    bool issued = false;
+    if ((rc = zri_json_get_bool(o, "issued", &issued, ZRI_JSON_OPTIONAL)) < 0 ||
+        (rc = zri_json_get_int(o, "years", &v, 0, 10, ZRI_JSON_OPTIONAL)) < 0)
+        goto out;
+    j->issued = issued;
+    j->years = (unsigned)v;
+    v = 0;
+    if ((rc = zri_json_get_int(o, "route", &v, ZRI_ROUTE_ISSUE, ZRI_ROUTE_HELD,
+                               ZRI_JSON_OPTIONAL)) < 0)
+        goto out;
+    j->route = (zri_route)v;
+    v = 0;
+    if ((rc = zri_json_get_int(o, "refusals", &v, 0, 1000000, ZRI_JSON_OPTIONAL)) < 0 ||
+        (rc = get_into(o, "refused_sha256", j->refused_sha256, sizeof(j->refused_sha256))) < 0 ||
+        (rc = get_into(o, "refused_rule", j->refused_rule, sizeof(j->refused_rule))) < 0)
+        goto out;
+    j->refusals = (unsigned)v;
 out:
     zri_json_doc_free(doc);
     if (rc < 0) {

@@ -27,6 +27,7 @@ enum {
     EXIT_TIMEOUT = 11,   /* a wait ran out of time */
     EXIT_VERIFY = 12,    /* a certificate or seal did not verify: nothing was written */
     EXIT_CANCELLED = 13, /* a prompt was declined (end of input) or the user stopped it */
+    EXIT_HELD = 14,      /* update held: the platform's operator must re-issue or release it */
 };
 
 /* A tiny JSON writer to stdout: compact, one document per command. */
@@ -53,6 +54,9 @@ void jw_kint(jw *w, const char *k, int64_t v);
 void jw_kbool(jw *w, const char *k, int v);
 void jw_ktime(jw *w, const char *k, int64_t t);
 void jw_end(jw *w); /* newline after the document */
+/* The members "exit" and "error" (the documented error shape) into an open object; `status`
+ * 0 for a tool error, else the library's record is read. */
+void jw_error(jw *w, int code, int status, const char *message);
 
 /* Every option of every command; which command takes which is in main.c. */
 typedef struct cli {
@@ -77,7 +81,7 @@ typedef struct cli {
     int cancel, resubmit;
     long rate;
     /* update, seal, token */
-    int single_login, delete_old, abort_update, pem;
+    int single_login, delete_old, abort_update, force, pem;
     const char *key, *key_label, *key_id, *subject, *out, *serial;
     /* positional arguments after the command */
     char **args;

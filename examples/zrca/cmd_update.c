@@ -5,6 +5,7 @@
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -121,6 +122,91 @@ static void result_json(jw *w, unsigned idx, const zrca_update_result *r, const 
     jw_obj_end(w);
 }
 
+/* What to do after a failed update: each state has its own way on (doc/design.md). */
+static void update_hint(cli *c, int rc, unsigned item)
+{
+    const char *n = c->args[0];
+    zrca_update_step step = ZRCA_STEP_NONE;
+    unsigned flags = 0;
+    bool journaled = zrca_update_journal_state(&step, &flags, c->session, n, item) == 0;
+    if (rc == ZRCA_EHELD)
+        fprintf(stderr,
+                "zrca: held: the platform keeps sending a certificate that is refused; nothing was "
+                "written under the holder's name and the old certificate is untouched. Ask the "
+                "platform's operator to re-issue or release item %u of order %s, then run "
+                "'zrca update %s' again\n",
+                item, n, n);
+    else if (journaled && step > ZRCA_STEP_CONFIRM)
+        fprintf(stderr,
+                "zrca: the new certificate is confirmed; run 'zrca update %s' again to finish "
+                "(e-seal, archive)\n",
+                n);
+    else if (journaled)
+        fprintf(stderr,
+                "zrca: the journal keeps the update: run 'zrca update %s' again to resume it, or "
+                "'zrca update %s %u --abort' to drop it\n",
+                n, n, item);
+}
+
+/* --abort: what was removed, item by item; non-zero when nothing was aborted. */
+static int abort_items(cli *c, zrca_token *t, const unsigned *items, size_t nitems,
+                       const zrca_update_options *uo)
+{
+    zrca_abort_options ao = ZRCA_ABORT_OPTIONS_INIT;
+    ao.force = c->force;
+    if (c->json) {
+        jw_obj(&c->w);
+        jw_kstr(&c->w, "order", c->args[0]);
+        jw_key(&c->w, "aborted");
+        jw_arr(&c->w);
+    }
+    int rc = 0;
+    unsigned failed = 0;
+    for (size_t k = 0; k < nitems; k++) {
+        unsigned removed = 0;
+        rc = zrca_update_abort_ex(&removed, c->session, c->args[0], items[k], t, uo, &ao);
+        if (rc < 0) {
+            failed = items[k];
+            break;
+        }
+        if (c->json) {
+            jw_obj(&c->w);
+            jw_kint(&c->w, "index", items[k]);
+            jw_kbool(&c->w, "journal", (removed & ZRCA_ABORT_REMOVED_JOURNAL) != 0);
+            jw_kbool(&c->w, "staged_key", (removed & ZRCA_ABORT_REMOVED_KEY) != 0);
+            jw_kbool(&c->w, "staged_certificate", (removed & ZRCA_ABORT_REMOVED_CERTIFICATE) != 0);
+            jw_obj_end(&c->w);
+        } else {
+            printf("第%u项: 已取消未完成的更新 (aborted): removed the journal%s%s; the old "
+                   "certificate is untouched\n",
+                   items[k], removed & ZRCA_ABORT_REMOVED_KEY ? ", the staged key" : "",
+                   removed & ZRCA_ABORT_REMOVED_CERTIFICATE ? ", the staged certificate" : "");
+        }
+    }
+    if (c->json) {
+        jw_arr_end(&c->w);
+        jw_kbool(&c->w, "ok", rc == 0);
+        if (rc < 0) {
+            const zrca_error *e = zrca_error_last();
+            char full[1024];
+            snprintf(full, sizeof(full), "item %u: %s", failed,
+                     e && e->message ? e->message : zrca_strerror(rc));
+            jw_error(&c->w, exit_for(rc), rc, full);
+        }
+        jw_obj_end(&c->w);
+        jw_end(&c->w);
+    }
+    if (rc == 0)
+        return EXIT_OK;
+    int json = c->json;
+    c->json = 0;
+    int code = fail(c, rc, "abort");
+    c->json = json;
+    if (rc == ZRCA_ESTATE)
+        fprintf(stderr, "zrca: item %u: nothing was removed\n", failed);
+    return code;
+}
+
 int cmd_update(cli *c)
 {
     if (c->nargs < 1)
@@ -153,17 +239,27 @@ int cmd_update(cli *c)
     int rc = zrca_order_get(&o, c->session, c->args[0]);
     if (rc < 0)
         return fail(c, rc, "order");
-    if (nitems == 0)
-        for (size_t i = 0; i < zrca_order_item_count(o) && nitems < 64; i++) {
-            const zrca_order_item *it = zrca_order_item_at(o, i);
-            if (zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE)
-                items[nitems++] = zrca_order_item_index(it);
-        }
-    if (nitems == 0 && !c->abort_update) {
-        code = tool_error(
-            c, EXIT_STATE, "no item of order %s can be updated now (审核状态 %s, 订单状态 %s)",
-            zrca_order_number(o), zrca_review_status_label(zrca_order_review_status(o)),
-            zrca_order_status_label(zrca_order_state(o)));
+    /* By default: every item with an unfinished update of its own (its journal), then every
+     * item the platform lets us update now. */
+    bool given = nitems > 0;
+    for (size_t i = 0; !given && i < zrca_order_item_count(o) && nitems < 64; i++) {
+        const zrca_order_item *it = zrca_order_item_at(o, i);
+        unsigned idx = zrca_order_item_index(it);
+        zrca_update_step step;
+        bool journaled = zrca_update_journal_state(&step, NULL, c->session, c->args[0], idx) == 0;
+        if (journaled || (!c->abort_update && (zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE)))
+            items[nitems++] = idx;
+    }
+    if (nitems == 0) {
+        code = c->abort_update
+                   ? tool_error(c, EXIT_NOTFOUND,
+                                "nothing to abort: no item of order %s has an unfinished update",
+                                zrca_order_number(o))
+                   : tool_error(c, EXIT_STATE,
+                                "no item of order %s can be updated now (审核状态 %s, 订单状态 %s)",
+                                zrca_order_number(o),
+                                zrca_review_status_label(zrca_order_review_status(o)),
+                                zrca_order_status_label(zrca_order_state(o)));
         zrca_order_free(o);
         return code;
     }
@@ -178,23 +274,10 @@ int cmd_update(cli *c)
         return fail(c, rc, "token");
     }
     if (c->abort_update) {
-        for (size_t k = 0; rc == 0 && k < nitems; k++)
-            rc = zrca_update_abort(c->session, c->args[0], items[k], t, &uo);
+        code = abort_items(c, t, items, nitems, &uo);
         zrca_token_free(t);
         zrca_order_free(o);
-        if (rc < 0)
-            return fail(c, rc, "abort");
-        if (c->json) {
-            jw_obj(&c->w);
-            jw_kbool(&c->w, "ok", 1);
-            jw_kbool(&c->w, "aborted", 1);
-            jw_obj_end(&c->w);
-            jw_end(&c->w);
-        } else {
-            printf("已取消未完成的更新 (the unfinished update is aborted; the old certificate is "
-                   "untouched)\n");
-        }
-        return EXIT_OK;
+        return code;
     }
     say(c, "一键更新 (one-click update) of order %s on key %s (%s)\n", zrca_order_number(o),
         ti->serial, ti->label);
@@ -210,6 +293,7 @@ int cmd_update(cli *c)
         jw_arr(&c->w);
     }
     const char *failed_what = NULL;
+    unsigned failed_item = 0;
     for (size_t k = 0; k < nitems && rc == 0; k++) {
         const zrca_order_item *it = NULL;
         for (size_t i = 0; i < zrca_order_item_count(o); i++)
@@ -225,6 +309,7 @@ int cmd_update(cli *c)
         rc = zrca_update_item(&r, o, items[k], t, &uo);
         if (rc < 0) {
             failed_what = "update";
+            failed_item = items[k];
             break;
         }
         if (c->json)
@@ -236,8 +321,15 @@ int cmd_update(cli *c)
     if (c->json) {
         jw_arr_end(&c->w);
         jw_kbool(&c->w, "ok", rc == 0);
-        if (rc == 0)
+        if (rc == 0) {
             jw_kstr(&c->w, "order_status", zrca_order_status_name(zrca_order_state(o)));
+        } else {
+            const zrca_error *e = zrca_error_last();
+            char full[1024];
+            snprintf(full, sizeof(full), "item %u: %s", failed_item,
+                     e && e->message ? e->message : zrca_strerror(rc));
+            jw_error(&c->w, exit_for(rc), rc, full);
+        }
         jw_obj_end(&c->w);
         jw_end(&c->w);
     } else if (rc == 0) {
@@ -250,8 +342,7 @@ int cmd_update(cli *c)
         c->json = 0; /* the document above is closed; the error goes to stderr */
         code = fail(c, rc, failed_what);
         c->json = json;
-        fprintf(stderr, "zrca: the journal keeps the update: run the same command again to "
-                        "resume it, or add --abort to drop it\n");
+        update_hint(c, rc, failed_item);
         return code;
     }
     return EXIT_OK;

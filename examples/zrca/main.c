@@ -95,6 +95,7 @@ enum {
     O_DELETE_OLD,
     O_KEY,
     O_ABORT,
+    O_FORCE,
     O_SERIAL,
     O_AUTO,
     O_WINDOW_DAYS,
@@ -160,6 +161,7 @@ static const struct option LONG_OPTS[] = {
     {"delete-old", no_argument, NULL, O_DELETE_OLD},
     {"key", required_argument, NULL, O_KEY},
     {"abort", no_argument, NULL, O_ABORT},
+    {"force", no_argument, NULL, O_FORCE},
     {"serial", required_argument, NULL, O_SERIAL},
     {"auto", no_argument, NULL, O_AUTO},
     {"window-days", required_argument, NULL, O_WINDOW_DAYS},
@@ -233,6 +235,7 @@ static const struct {
     {O_DELETE_OLD, " update renew "},
     {O_KEY, " update renew token "},
     {O_ABORT, " update "},
+    {O_FORCE, " update "},
     {O_SERIAL, " seal "},
     {O_AUTO, " renew "},
     {O_WINDOW_DAYS, " renew "},
@@ -474,6 +477,9 @@ static int set_option(cli *c, int opt, char *arg)
         break;
     case O_ABORT:
         c->abort_update = 1;
+        break;
+    case O_FORCE:
+        c->force = 1;
         break;
     case O_SERIAL:
         c->serial = arg;

@@ -208,6 +208,8 @@ int exit_for(int status)
     case ZRCA_EUSER:
     case ZRCA_ECANCELLED:
         return EXIT_CANCELLED;
+    case ZRCA_EHELD:
+        return EXIT_HELD;
     default:
         return EXIT_FAIL;
     }
@@ -217,52 +219,56 @@ static const char *exit_name(int code)
 {
     static const char *const names[] = {"ok",       "error",   "usage",  "auth",      "invalid",
                                         "network",  "pin",     "token",  "not_found", "state",
-                                        "rejected", "timeout", "verify", "cancelled"};
+                                        "rejected", "timeout", "verify", "cancelled", "held"};
     return code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])) ? names[code] : "error";
 }
 
-static void error_json(cli *c, int code, int status, const char *message)
+void jw_error(jw *w, int code, int status, const char *message)
 {
     const zrca_error *e = status ? zrca_error_last() : NULL;
-    jw w;
-    jw_init(&w, stdout);
-    jw_obj(&w);
-    jw_kbool(&w, "ok", 0);
-    jw_kint(&w, "exit", code);
-    jw_key(&w, "error");
-    jw_obj(&w);
-    jw_kstr(&w, "kind", exit_name(code));
-    jw_kstr(&w, "message", message);
+    jw_kint(w, "exit", code);
+    jw_key(w, "error");
+    jw_obj(w);
+    jw_kstr(w, "kind", exit_name(code));
+    jw_kstr(w, "message", message);
     if (status) {
-        jw_kstr(&w, "status", zrca_status_name(status));
-        jw_kint(&w, "code", status);
+        jw_kstr(w, "status", zrca_status_name(status));
+        jw_kint(w, "code", status);
     }
     if (e) {
-        jw_kstr(&w, "field", e->field);
-        jw_kstr(&w, "rule", e->rule);
-        jw_kstr(&w, "remote_code", e->remote_code);
+        jw_kstr(w, "field", e->field);
+        jw_kstr(w, "rule", e->rule);
+        jw_kstr(w, "remote_code", e->remote_code);
         if (e->http_status)
-            jw_kint(&w, "http_status", e->http_status);
+            jw_kint(w, "http_status", e->http_status);
         if (e->tries_left >= 0)
-            jw_kint(&w, "tries_left", e->tries_left);
-        jw_key(&w, "violations");
-        jw_arr(&w);
+            jw_kint(w, "tries_left", e->tries_left);
+        jw_key(w, "violations");
+        jw_arr(w);
         for (size_t i = 0; i < e->violation_count; i++) {
             const zrca_violation *v = zrca_error_violation(i);
             if (!v)
                 continue;
-            jw_obj(&w);
-            jw_kstr(&w, "field", v->field);
-            jw_kstr(&w, "rule", v->rule);
-            jw_kstr(&w, "message", v->message);
-            jw_obj_end(&w);
+            jw_obj(w);
+            jw_kstr(w, "field", v->field);
+            jw_kstr(w, "rule", v->rule);
+            jw_kstr(w, "message", v->message);
+            jw_obj_end(w);
         }
-        jw_arr_end(&w);
+        jw_arr_end(w);
     }
-    jw_obj_end(&w);
+    jw_obj_end(w);
+}
+
+static void error_json(int code, int status, const char *message)
+{
+    jw w;
+    jw_init(&w, stdout);
+    jw_obj(&w);
+    jw_kbool(&w, "ok", 0);
+    jw_error(&w, code, status, message);
     jw_obj_end(&w);
     jw_end(&w);
-    (void)c;
 }
 
 int fail(cli *c, int status, const char *what)
@@ -290,7 +296,7 @@ int fail(cli *c, int status, const char *what)
     if (c->json) {
         char full[1024];
         snprintf(full, sizeof(full), "%s: %s", what, msg);
-        error_json(c, code, status, full);
+        error_json(code, status, full);
     }
     return code;
 }
@@ -304,7 +310,7 @@ int usage_error(cli *c, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "zrca: %s\n(zrca --help for the commands, man zrca for the details)\n", msg);
     if (c && c->json)
-        error_json(c, EXIT_USAGE, 0, msg);
+        error_json(EXIT_USAGE, 0, msg);
     return EXIT_USAGE;
 }
 
@@ -317,7 +323,7 @@ int tool_error(cli *c, int code, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "zrca: %s\n", msg);
     if (c->json)
-        error_json(c, code, 0, msg);
+        error_json(code, 0, msg);
     return code;
 }
 

@@ -123,7 +123,14 @@ typedef enum zrca_status {
     ZRCA_EBUSY = -32,          /**< The platform is unavailable for now (HTTP 503). */
     ZRCA_ECANCELLED = -33,     /**< Cancelled through a progress callback. */
     ZRCA_EFORK = -34,          /**< Used in a child after fork(); reopen the handle. */
-    ZRCA_EPIN_REQUIRED = -35   /**< A key needs the PIN for each signature; give a PIN callback. */
+    ZRCA_EPIN_REQUIRED = -35,  /**< A key needs the PIN for each signature; give a PIN callback. */
+    /**
+     * An update is held: the platform keeps answering with a certificate
+     * this library refuses (the message says which rule it broke). The old
+     * certificate is untouched and the staged key kept; the platform's
+     * operator must re-issue or release the item, then the update resumes.
+     */
+    ZRCA_EHELD = -36
     /* Append new codes here, with the next number. Never renumber or remove. */
 } zrca_status;
 

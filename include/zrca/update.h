@@ -174,8 +174,10 @@ ZRCA_API void zrca_update_result_free(zrca_update_result *r);
  * @param opts PIN callback and choices; NULL is refused unless the token is logged in
  * @return ::ZRCA_OK; ::ZRCA_ESTATE (item not updatable, or a journal of another
  *         token); ::ZRCA_ENOTFOUND (no matching certificate on the token);
- *         ::ZRCA_ELOCKED; ::ZRCA_EVERIFY (bad certificate from the platform:
- *         nothing written); PIN, token, network and platform errors
+ *         ::ZRCA_ELOCKED; ::ZRCA_EHELD (the platform keeps answering with a
+ *         certificate that breaks the verification contract of doc/security.md:
+ *         nothing under the holder's name, the staged key kept, the error names
+ *         the rule); PIN, token, network and platform errors
  */
 ZRCA_API int zrca_update_item(zrca_update_result **out, zrca_order *order, unsigned int item_index,
                               zrca_token *token, const zrca_update_options *opts);
@@ -224,7 +226,8 @@ ZRCA_API int zrca_update_resume(zrca_update_result **out, zrca_session *session,
 
 /**
  * Abort an unfinished update: delete the staged key (never the old one)
- * and the journal. A finished update cannot be aborted (::ZRCA_ESTATE).
+ * and the journal. Same as zrca_update_abort_ex() without force and
+ * without the report.
  *
  * @param opts for the PIN needed to delete the staged key (NULL if logged in)
  * @param session a logged-in session
@@ -236,6 +239,91 @@ ZRCA_API int zrca_update_resume(zrca_update_result **out, zrca_session *session,
 ZRCA_API int zrca_update_abort(zrca_session *session, const char *order_number,
                                unsigned int item_index, zrca_token *token,
                                const zrca_update_options *opts);
+
+/** Current version of ::zrca_abort_options. */
+#define ZRCA_ABORT_OPTIONS_VERSION 1
+
+/** How to abort an update (zrca_update_abort_ex()). */
+typedef struct zrca_abort_options {
+    unsigned int version; /**< ::ZRCA_ABORT_OPTIONS_VERSION */
+    /**
+     * Non-zero: delete the staged key even when the platform has issued a
+     * certificate for it. The platform then refuses a new key for the item
+     * (409 `already_issued`) until its operator releases the item.
+     */
+    int force;
+} zrca_abort_options;
+
+/** Static initialiser for ::zrca_abort_options. */
+#define ZRCA_ABORT_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        ZRCA_ABORT_OPTIONS_VERSION, 0                                                              \
+    }
+
+/** Initialise abort options. @return ::ZRCA_OK, ::ZRCA_EINVAL, ::ZRCA_EVERSION */
+ZRCA_API int zrca_abort_options_init(zrca_abort_options *opts, unsigned int version);
+
+/** What zrca_update_abort_ex() removed (bits of its `removed`). */
+typedef enum zrca_abort_removed {
+    ZRCA_ABORT_REMOVED_JOURNAL = 1,     /**< the journal */
+    ZRCA_ABORT_REMOVED_KEY = 2,         /**< the staged key */
+    ZRCA_ABORT_REMOVED_CERTIFICATE = 4, /**< a certificate written next to the staged key */
+} zrca_abort_removed;
+
+/**
+ * Abort an unfinished update (doc/design.md, "Resume and abort, state by
+ * state"): delete what it staged on the token, never the old certificate
+ * or its key, and the journal.
+ *
+ * Allowed before the platform confirmed the new certificate. Once the issue
+ * may have been answered, the platform is asked first: when it holds a
+ * certificate for the staged key the abort is refused (::ZRCA_ESTATE; the
+ * update can be resumed, or the platform's operator releases the item)
+ * unless `abort_opts->force`. After the confirm (the new certificate is the
+ * holder's) and after the end: ::ZRCA_ESTATE.
+ *
+ * @param removed receives ::zrca_abort_removed bits (0 when nothing was on
+ *        the token); may be NULL
+ * @param session a logged-in session
+ * @param order_number the order number
+ * @param item_index the item's platform index (1-based)
+ * @param token the token the update was started on
+ * @param opts for the PIN needed to delete the staged key (NULL if logged in)
+ * @param abort_opts NULL for the defaults
+ * @return ::ZRCA_OK, ::ZRCA_ENOTFOUND (no journal: nothing to abort),
+ *         ::ZRCA_ESTATE, ::ZRCA_ELOCKED, network and platform errors (the
+ *         platform could not say whether it issued: nothing removed)
+ */
+ZRCA_API int zrca_update_abort_ex(unsigned int *removed, zrca_session *session,
+                                  const char *order_number, unsigned int item_index,
+                                  zrca_token *token, const zrca_update_options *opts,
+                                  const zrca_abort_options *abort_opts);
+
+/** Flags of an update's journal (zrca_update_journal_state()). */
+typedef enum zrca_update_flag {
+    /** Held (::ZRCA_EHELD): the platform keeps answering with a refused certificate. */
+    ZRCA_UPDATE_HELD = 1,
+    /** An abort was interrupted: only zrca_update_abort() finishes it. */
+    ZRCA_UPDATE_ABORTING = 2,
+    /** The platform answered the issue for the staged key at least once. */
+    ZRCA_UPDATE_ISSUED = 4,
+} zrca_update_flag;
+
+/**
+ * Read the journal of an update without taking its lock or touching the
+ * token: whether there is one, the step it resumes at, and its flags.
+ *
+ * @param step receives the step the update resumes at
+ * @param flags receives ::zrca_update_flag bits; may be NULL
+ * @param session the session (for its state directory)
+ * @param order_number the order number
+ * @param item_index the item's platform index (1-based)
+ * @return ::ZRCA_OK, ::ZRCA_ENOTFOUND (no journal), ::ZRCA_EPROTOCOL (damaged),
+ *         ::ZRCA_EINVAL, ::ZRCA_EIO
+ */
+ZRCA_API int zrca_update_journal_state(zrca_update_step *step, unsigned int *flags,
+                                       zrca_session *session, const char *order_number,
+                                       unsigned int item_index);
 
 /** @name Renewal planning (beyond i信)
  * Find the certificates that are due, build the application that renews

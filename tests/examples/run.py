@@ -364,6 +364,77 @@ def test_zrca_exit_codes(w):
     w.zrca("token", "keygen", "--key-label", "x", expect=2, env={"ZRCA_PIN_FILE": empty})
 
 
+def test_zrca_update_held(w):
+    """zrca update against a faulty issuer: held (exit 14), abort refused and truthful, the operator's
+    way out, then the update finishes; abort after the end and with nothing to abort exits non-zero."""
+    w.provision(days=20)
+    letter, scan = w.attachments()
+    number = w.zjson("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)["order"]["number"]
+    # Nothing to abort yet: exit 8, not a false "aborted".
+    d = w.zjson("update", number, "--abort", expect=8)
+    check(d["ok"] is False and "nothing to abort" in d["error"]["message"], "%s" % d)
+    w.ctl("approve", number)
+    w.ctl("issuer-fault", "ca_true", "--mode", "recorded")
+    r = w.zrca("update", number, expect=14)
+    check("re-issue or release item 1" in r.stderr, r.stderr)
+    d = w.zjson("update", number, expect=14)
+    check(d["error"]["status"] == "ZRCA_EHELD" and d["error"]["rule"] == "end_entity"
+          and d["error"]["kind"] == "held", "%s" % d)
+    info = w.zjson("token", "info")
+    check(len(info["certificates"]) == 1, "a refused certificate reached the key: %s" % info)
+    # The platform certified the staged key: abort refuses and removes nothing.
+    r = w.zrca("update", number, "--abort", expect=9)
+    check("nothing was removed" in r.stderr, r.stderr)
+    # The operator fixes issuance and re-issues: the same command finishes.
+    w.ctl("issuer-fault", "--clear")
+    w.ctl("reissue", number, "1")
+    r = w.zrca("update", number)
+    check("证书更新成功" in r.stdout, r.stdout)
+    check(w.zjson("order", number)["order"]["order_status"] == "completed", "order not completed")
+    # Finished: abort has nothing to abort and says so with a non-zero exit.
+    r = w.zrca("update", number, "--abort", expect=9)
+    check("nothing to abort" in r.stderr, r.stderr)
+
+
+def test_zrca_update_resume_confirmed(w):
+    """A single-item order stopped after the confirm: 'zrca update ORDER' resumes it (its journal), as
+    its own hint says; --abort then refuses (the new certificate is the holder's)."""
+    w.provision(days=20)
+    letter, scan = w.attachments()
+    number = w.zjson("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)["order"]["number"]
+    w.ctl("approve", number)
+    w.ctl("fault", "items.seal", "status", "--status", "500", "--count", "50")
+    r = w.zrca("update", number, expect=5)
+    check("run 'zrca update %s' again" % number in r.stderr, r.stderr)
+    check(w.zjson("order", number)["order"]["order_status"] == "completed", "the confirm did not land")
+    r = w.zrca("update", number, "--abort", expect=9)
+    check("resume the update" in r.stderr and "nothing was removed" in r.stderr, r.stderr)
+    w.ctl("faults", "--clear")
+    d = w.zjson("update", number)
+    check(d["ok"] and d["items"][0]["index"] == 1 and d["items"][0]["seal_id"], "%s" % d)
+
+
+def test_zrca_update_abort_reports(w):
+    """--abort of an update stopped after the key was made: removes the staged key and the journal and
+    says so (JSON too)."""
+    w.provision(days=20)
+    letter, scan = w.attachments()
+    number = w.zjson("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)["order"]["number"]
+    w.ctl("approve", number)
+    # The platform is down when the issue is sent: the key is made, nothing issued.
+    w.ctl("fault", "items.issue", "drop_before", "--count", "50")
+    w.zrca("update", number, expect=5)
+    w.ctl("faults", "--clear")
+    d = w.zjson("update", number, "--abort")
+    check(d["ok"] and d["aborted"] == [{"index": 1, "journal": True, "staged_key": True,
+                                         "staged_certificate": False}], "%s" % d)
+    info = w.zjson("token", "info")
+    check(len(info["certificates"]) == 1, "%s" % info)
+    w.zjson("update", number, "--abort", expect=8)
+    d = w.zjson("update", number)
+    check(d["ok"], "%s" % d)
+
+
 def on_terminal(w, argv, answers, env):
     """Run argv on a new pseudo-terminal (its controlling tty); answer each prompt in turn."""
     import pty

@@ -25,6 +25,7 @@ STRUCTS = {
     "zrca_order_filter": _lib.OrderFilter, "zrca_wait_options": _lib.WaitOptions,
     "zrca_update_options": _lib.UpdateOptions, "zrca_plan_options": _lib.PlanOptions,
     "zrca_renew_options": _lib.RenewOptions, "zrca_keygen_options": _lib.KeygenOptions,
+    "zrca_abort_options": _lib.AbortOptions,
 }
 RENAMED = {("zrca_order_filter", "from_"): "from"}
 

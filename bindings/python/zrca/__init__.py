@@ -26,8 +26,8 @@ from .errors import (AlreadyExists, AuthError, Busy, CallbackStopped, Cancelled,
                      Forbidden, InvalidArgument, IOFailure, Locked, NetworkError, NotFound, NotInitialized,
                      NotSupported, OutOfMemory, PinError, PinFinalTry, PinIncorrect, PinLocked, PinRequired,
                      PlatformError, ProtocolError, RateLimited, SessionExpired, StateError, Timeout, TLSError,
-                     TokenAbsent, TokenError, TooBig, ValidationError, VerifyError, VersionMismatch, Violation,
-                     ZrcaError)
+                     TokenAbsent, TokenError, TooBig, UpdateHeld, ValidationError, VerifyError, VersionMismatch,
+                     Violation, ZrcaError)
 from .log import set_global_log, to_logging
 from .order import Order, OrderItem, OrderIterator
 from .plan import PlanEntry, RenewalPlan, RenewEntry, RenewReport
@@ -36,7 +36,8 @@ from .session import (Certificate, CertificateList, Enterprise, Fee, FeeSchedule
 from .token import (Key, PinRequest, Token, TokenCertificate, TokenCertList, TokenInfo, create_softtoken,
                     list_tokens)
 from .transport import HttpTransport, Part, Request, Response, Transport, TransportError
-from .update import Update, UpdateResult, abort, resume, update_item
+from .update import (ABORT_REMOVED_CERTIFICATE, ABORT_REMOVED_JOURNAL, ABORT_REMOVED_KEY, UPDATE_ABORTING,
+                     UPDATE_HELD, UPDATE_ISSUED, Update, UpdateResult, abort, journal_state, resume, update_item)
 
 __version__ = "1.0.0"
 

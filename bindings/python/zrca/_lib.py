@@ -257,6 +257,10 @@ class WaitOptions(Structure):
 UPDATE_PROGRESS_FN = CFUNCTYPE(c_int, c_int, c_uint, c_void_p)
 
 
+class AbortOptions(Structure):
+    _fields_ = [("version", c_uint), ("force", c_int)]
+
+
 class UpdateOptions(Structure):
     _fields_ = [("version", c_uint), ("pin", PIN_FN), ("pin_payload", c_void_p), ("single_login", c_int),
                 ("allow_final_try", c_int), ("key_type", c_int), ("key_bits", c_uint), ("delete_old", c_int),
@@ -530,6 +534,10 @@ zrca_update_free = _proto("zrca_update_free", None, UpdateP)
 zrca_update_resume = _proto("zrca_update_resume", c_int, POINTER(UpdateResultP), SessionP, CCP, c_uint, TokenP,
                             POINTER(UpdateOptions))
 zrca_update_abort = _proto("zrca_update_abort", c_int, SessionP, CCP, c_uint, TokenP, POINTER(UpdateOptions))
+zrca_update_abort_ex = _proto("zrca_update_abort_ex", c_int, POINTER(c_uint), SessionP, CCP, c_uint, TokenP,
+                              POINTER(UpdateOptions), POINTER(AbortOptions))
+zrca_update_journal_state = _proto("zrca_update_journal_state", c_int, POINTER(c_int), POINTER(c_uint), SessionP,
+                                   CCP, c_uint)
 
 # update.h, renewal planning
 zrca_plan_options_init = _proto("zrca_plan_options_init", c_int, POINTER(PlanOptions), c_uint)

@@ -73,6 +73,7 @@ class Status(enum.IntEnum):
     ECANCELLED = -33
     EFORK = -34
     EPIN_REQUIRED = -35
+    EHELD = -36
 
     @property
     def symbol(self) -> str:

@@ -189,6 +189,12 @@ class VerifyError(CryptoError):
     """ZRCA_EVERIFY: a certificate or signature did not verify."""
 
 
+class UpdateHeld(ZrcaError):
+    """ZRCA_EHELD: the platform keeps answering the update with a certificate that breaks a rule
+    (``rule``); nothing was written under the holder's name. Its operator must re-issue or release
+    the item; then resume."""
+
+
 class Locked(ZrcaError):
     """ZRCA_ELOCKED: another process holds the lock."""
 
@@ -221,6 +227,7 @@ ERROR_CLASSES: Dict[int, Type[ZrcaError]] = {
     Status.EVERIFY: VerifyError, Status.ELOCKED: Locked, Status.ENOTSUPPORTED: NotSupported,
     Status.EEXISTS: AlreadyExists, Status.ERATELIMIT: RateLimited, Status.EBUSY: Busy,
     Status.ECANCELLED: Cancelled, Status.EFORK: ForkError, Status.EPIN_REQUIRED: PinRequired,
+    Status.EHELD: UpdateHeld,
 }
 
 

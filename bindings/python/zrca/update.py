@@ -132,15 +132,41 @@ def resume(session: "Session", order_number: str, item_index: int, token: "Token
     return result
 
 
+ABORT_REMOVED_JOURNAL = 1
+ABORT_REMOVED_KEY = 2
+ABORT_REMOVED_CERTIFICATE = 4
+UPDATE_HELD = 1
+UPDATE_ABORTING = 2
+UPDATE_ISSUED = 4
+
+
 def abort(session: "Session", order_number: str, item_index: int, token: "Token",
-          pin: Optional[PinCallback] = None) -> None:
-    """Abort an unfinished update: delete the staged key (never the old one) and the journal."""
+          pin: Optional[PinCallback] = None, *, force: bool = False) -> int:
+    """Abort an unfinished update: delete what it staged (never the old key) and the journal.
+
+    Refused (StateError) once the platform confirmed the new certificate, and while the platform
+    holds a certificate for the staged key unless ``force``. Returns the ABORT_REMOVED_* bits of
+    what was removed; NotFound when there is nothing to abort."""
     opts = _options(pin)
+    ao = _lib.AbortOptions(1, 1 if force else 0)
+    removed = ctypes.c_uint(0)
     try:
-        session._call(_lib.zrca_update_abort, session._h, _lib.b(order_number), int(item_index), token._h,
-                      ctypes.byref(opts.c), extra=opts.slots + token._pin_slots())
+        session._call(_lib.zrca_update_abort_ex, ctypes.byref(removed), session._h, _lib.b(order_number),
+                      int(item_index), token._h, ctypes.byref(opts.c), ctypes.byref(ao),
+                      extra=opts.slots + token._pin_slots())
     finally:
         opts.release()
+    return removed.value
+
+
+def journal_state(session: "Session", order_number: str, item_index: int) -> Tuple[UpdateStep, int]:
+    """The step an unfinished update resumes at and its UPDATE_* flags (HELD, ABORTING, ISSUED),
+    read from its journal without the lock; NotFound when there is none."""
+    step = ctypes.c_int(0)
+    flags = ctypes.c_uint(0)
+    session._call(_lib.zrca_update_journal_state, ctypes.byref(step), ctypes.byref(flags), session._h,
+                  _lib.b(order_number), int(item_index))
+    return UpdateStep(step.value), flags.value
 
 
 class Update(Handle):

@@ -1,0 +1,436 @@
+/*
+ * The verification contract of an issued certificate (doc/security.md,
+ * "What an issued certificate must be"): every rule the certificate the
+ * platform sends for an update must meet before anything is written to the
+ * token, each refused with ZRCA_EVERIFY, field "certificate" and the rule's
+ * name, so that a caller (and a test) can tell which rule failed. The rules
+ * are checked in the order of that list; the first that fails is reported.
+ */
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/obj_mac.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "internal.h"
+#include "update_internal.h"
+
+static int refuse(const char *rule, const char *fmt, ...) ZRCA_PRINTF(2, 3);
+static int refuse(const char *rule, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = zri_vsprintf(fmt, ap);
+    va_end(ap);
+    int rc = zri_error_set_field(ZRCA_EVERIFY, "certificate", rule, "%s",
+                                 m ? m : "the certificate was refused");
+    free(m);
+    return rc;
+}
+
+X509 *zri_x509_from_der(const unsigned char *der, size_t len)
+{
+    if (!der || len == 0 || len > 1024 * 1024)
+        return NULL;
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (x && p != der + len) {
+        X509_free(x);
+        x = NULL;
+    }
+    return x;
+}
+
+X509 *zri_x509_from_b64(const char *b64)
+{
+    zri_blob b = {NULL, 0};
+    if (zri_b64_blob_set(&b, b64, "certificate") < 0)
+        return NULL;
+    X509 *x = zri_x509_from_der(b.data, b.len);
+    free(b.data);
+    return x;
+}
+
+/* ---- the names of usages, as doc/protocol.md §10.1 spells them ---------------------------- */
+
+static const struct usage_name {
+    const char *name;
+    unsigned int bit;
+} key_usages[] = {{"digitalSignature", KU_DIGITAL_SIGNATURE},
+                  {"nonRepudiation", KU_NON_REPUDIATION},
+                  {"keyEncipherment", KU_KEY_ENCIPHERMENT},
+                  {"dataEncipherment", KU_DATA_ENCIPHERMENT},
+                  {"keyAgreement", KU_KEY_AGREEMENT},
+                  {"keyCertSign", KU_KEY_CERT_SIGN},
+                  {"cRLSign", KU_CRL_SIGN},
+                  {"encipherOnly", KU_ENCIPHER_ONLY},
+                  {"decipherOnly", KU_DECIPHER_ONLY}},
+  ext_usages[] = {{"serverAuth", XKU_SSL_SERVER},  {"clientAuth", XKU_SSL_CLIENT},
+                  {"emailProtection", XKU_SMIME},  {"codeSigning", XKU_CODE_SIGN},
+                  {"timeStamping", XKU_TIMESTAMP}, {"OCSPSigning", XKU_OCSP_SIGN}};
+
+int zri_usage_bit(const char *name, bool extended, unsigned int *bit)
+{
+    const struct usage_name *t = extended ? ext_usages : key_usages;
+    size_t n = extended ? sizeof(ext_usages) / sizeof(ext_usages[0])
+                        : sizeof(key_usages) / sizeof(key_usages[0]);
+    for (size_t i = 0; name && i < n; i++)
+        if (strcmp(t[i].name, name) == 0) {
+            *bit = t[i].bit;
+            return 0;
+        }
+    return ZRCA_ENOTFOUND;
+}
+
+/* The NID of each XKU_* bit this library checks. */
+static int xku_nid(unsigned int bit)
+{
+    switch (bit) {
+    case XKU_SSL_SERVER:
+        return NID_server_auth;
+    case XKU_SSL_CLIENT:
+        return NID_client_auth;
+    case XKU_SMIME:
+        return NID_email_protect;
+    case XKU_CODE_SIGN:
+        return NID_code_sign;
+    case XKU_TIMESTAMP:
+        return NID_time_stamp;
+    case XKU_OCSP_SIGN:
+        return NID_OCSP_sign;
+    default:
+        return NID_undef;
+    }
+}
+
+/* ---- the rules ------------------------------------------------------------------------ */
+
+static bool sig_alg_allowed(int nid)
+{
+    switch (nid) {
+    case NID_sha256WithRSAEncryption:
+    case NID_sha384WithRSAEncryption:
+    case NID_sha512WithRSAEncryption:
+    case NID_ecdsa_with_SHA256:
+    case NID_ecdsa_with_SHA384:
+    case NID_ecdsa_with_SHA512:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* RSA of at least 2048 bits, or EC on P-256, P-384 or P-521. */
+static bool key_strong(EVP_PKEY *k, char *what, size_t size)
+{
+    if (!k) {
+        snprintf(what, size, "no public key");
+        return false;
+    }
+    int id = EVP_PKEY_get_base_id(k), bits = EVP_PKEY_get_bits(k);
+    if (id == EVP_PKEY_RSA) {
+        snprintf(what, size, "RSA %d bits", bits);
+        return bits >= 2048;
+    }
+    if (id == EVP_PKEY_EC) {
+        char curve[64] = "";
+        size_t cl = 0;
+        EVP_PKEY_get_utf8_string_param(k, "group", curve, sizeof(curve), &cl);
+        snprintf(what, size, "EC %s", curve[0] ? curve : "(unknown curve)");
+        return strcmp(curve, "prime256v1") == 0 || strcmp(curve, "P-256") == 0 ||
+               strcmp(curve, "secp384r1") == 0 || strcmp(curve, "P-384") == 0 ||
+               strcmp(curve, "secp521r1") == 0 || strcmp(curve, "P-521") == 0;
+    }
+    snprintf(what, size, "key type %d", id);
+    return false;
+}
+
+/* Seconds from `t` to `unix_time` (0 when equal); false when `t` cannot be read. */
+static bool time_diff(const ASN1_TIME *t, int64_t unix_time, int64_t *diff)
+{
+    ASN1_TIME *ref = ASN1_TIME_set(NULL, (time_t)unix_time);
+    int days = 0, secs = 0;
+    bool ok = ref && ASN1_TIME_diff(&days, &secs, t, ref) == 1;
+    ASN1_TIME_free(ref);
+    if (ok)
+        *diff = (int64_t)days * 86400 + secs;
+    return ok;
+}
+
+static int check_end_entity(X509 *x)
+{
+    uint32_t flags = X509_get_extension_flags(x);
+    if (flags & EXFLAG_INVALID)
+        return refuse("der", "one of its extensions cannot be decoded");
+    BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(x, NID_basic_constraints, NULL, NULL);
+    bool ca = bc && bc->ca;
+    BASIC_CONSTRAINTS_free(bc);
+    if (ca)
+        return refuse("end_entity", "it is a CA certificate (basicConstraints CA:TRUE)");
+    if ((flags & EXFLAG_KUSAGE) && (X509_get_key_usage(x) & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)))
+        return refuse("end_entity", "its key usage lets it sign certificates or CRLs");
+    return 0;
+}
+
+static int check_critical(X509 *x)
+{
+    for (int i = 0; i < X509_get_ext_count(x); i++) {
+        X509_EXTENSION *e = X509_get_ext(x, i);
+        if (X509_EXTENSION_get_critical(e) && !X509_supported_extension(e)) {
+            char oid[80];
+            OBJ_obj2txt(oid, sizeof(oid), X509_EXTENSION_get_object(e), 1);
+            return refuse("critical_extension",
+                          "it has a critical extension %s this library "
+                          "does not know",
+                          oid);
+        }
+    }
+    return 0;
+}
+
+static int check_usages(X509 *x, unsigned int ku, unsigned int xku)
+{
+    uint32_t flags = X509_get_extension_flags(x);
+    if (!(flags & EXFLAG_KUSAGE))
+        return refuse("key_usage", "it has no keyUsage extension (the platform promised 0x%x)", ku);
+    uint32_t have = X509_get_key_usage(x) & 0xFFFFu;
+    if (have != ku)
+        return refuse("key_usage", "its key usage 0x%x is not the promised 0x%x", (unsigned)have,
+                      ku);
+    if (!(flags & EXFLAG_XKUSAGE))
+        return refuse("extended_key_usage",
+                      "it has no extendedKeyUsage extension (the platform promised 0x%x)", xku);
+    /* Every purpose listed must be promised, and every promised one listed: an OID the
+     * XKU_* bits do not name (anyExtendedKeyUsage, a private one) is a superset too. */
+    EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+    if (!eku)
+        return refuse("extended_key_usage", "its extendedKeyUsage cannot be decoded");
+    unsigned int seen = 0;
+    int rc = 0;
+    for (int i = 0; i < sk_ASN1_OBJECT_num(eku) && rc == 0; i++) {
+        int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
+        unsigned int bit = 0;
+        for (unsigned int b = 1; b && b <= 0x8000u; b <<= 1)
+            if (xku_nid(b) != NID_undef && xku_nid(b) == nid)
+                bit = b;
+        if (!bit || !(xku & bit)) {
+            char oid[80];
+            OBJ_obj2txt(oid, sizeof(oid), sk_ASN1_OBJECT_value(eku, i), 0);
+            rc = refuse("extended_key_usage", "its extended key usage %s was not promised", oid);
+        }
+        seen |= bit;
+    }
+    sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+    if (rc == 0 && seen != xku)
+        rc = refuse("extended_key_usage",
+                    "its extended key usage 0x%x lacks some of the promised 0x%x", seen, xku);
+    return rc;
+}
+
+static int check_subject(X509 *x, X509 *old)
+{
+    const unsigned char *a, *b;
+    size_t alen, blen;
+    if (X509_NAME_get0_der(X509_get_subject_name(x), &a, &alen) != 1 ||
+        X509_NAME_get0_der(X509_get_subject_name(old), &b, &blen) != 1)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    if (alen != blen || memcmp(a, b, alen) != 0)
+        return refuse("subject", "its subject is not the old certificate's, byte for byte");
+    return 0;
+}
+
+static int check_serial(X509 *x, X509 *old, const char *named)
+{
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    BN_free(bn);
+    if (!hex)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    int rc = 0;
+    if (!named || !zri_serial_eq(hex, named))
+        rc = refuse("serial", "its serial %s is not the %s the platform named", hex,
+                    named ? named : "(none)");
+    else if (ASN1_INTEGER_cmp(X509_get0_serialNumber(x), X509_get0_serialNumber(old)) == 0)
+        rc = refuse("serial", "it has the old certificate's serial");
+    OPENSSL_free(hex);
+    return rc;
+}
+
+static int check_validity(X509 *x, const zri_issued_expect *e)
+{
+    int64_t d;
+    if (!time_diff(X509_get0_notAfter(x), e->not_after, &d))
+        return refuse("not_after", "its notAfter cannot be read");
+    if (d != 0)
+        return refuse("not_after",
+                      "it ends %+lld s from the promised end (the old end + %u year(s) of 365 "
+                      "days)",
+                      (long long)-d, e->years);
+    if (e->answer_not_after != e->not_after)
+        return refuse("not_after", "the platform's answer names another end (%+lld s)",
+                      (long long)(e->answer_not_after - e->not_after));
+    if (!time_diff(X509_get0_notBefore(x), e->now + ZRI_CLOCK_SKEW, &d))
+        return refuse("not_before", "its notBefore cannot be read");
+    if (d < 0)
+        return refuse("not_before",
+                      "it starts %lld s in the future (more than the %d s of "
+                      "clock skew allowed)",
+                      (long long)(ZRI_CLOCK_SKEW - d), ZRI_CLOCK_SKEW);
+    return 0;
+}
+
+/* Build the chain from the pool in any order; the issuer of `x` on success. */
+static int check_chain(X509 *x, STACK_OF(X509) * pool, const char *anchors, X509 **issuer_out)
+{
+    int rc = 0;
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    if (!store || !ctx) {
+        rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (anchors ? X509_STORE_load_file(store, anchors) != 1
+                : X509_STORE_set_default_paths(store) != 1) {
+        rc = zri_error_set(ZRCA_EIO, "cannot load the trust anchors %s",
+                           anchors ? anchors : "(system)");
+        goto out;
+    }
+    if (X509_STORE_CTX_init(ctx, store, x, pool) != 1) {
+        rc = zri_error_set(ZRCA_ENOMEM, "cannot set up the chain check");
+        goto out;
+    }
+    if (X509_verify_cert(ctx) != 1) {
+        int err = X509_STORE_CTX_get_error(ctx), depth = X509_STORE_CTX_get_error_depth(ctx);
+        rc = refuse(depth == 0 && err == X509_V_ERR_CERT_SIGNATURE_FAILURE ? "signature" : "chain",
+                    "it does not chain to the platform's CA (%s, at depth %d)",
+                    X509_verify_cert_error_string(err), depth);
+        goto out;
+    }
+    /* Every signature on the way up and every issuer's key are strong enough. */
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    int n = sk_X509_num(chain);
+    for (int i = 0; i < n && rc == 0; i++) {
+        X509 *c = sk_X509_value(chain, i);
+        char what[96];
+        if (i < n - 1 && !sig_alg_allowed(X509_get_signature_nid(c)))
+            rc = refuse("signature_algorithm", "certificate %d of its chain is signed with %s", i,
+                        OBJ_nid2sn(X509_get_signature_nid(c)));
+        else if (i > 0 && !key_strong(X509_get0_pubkey(c), what, sizeof(what)))
+            rc = refuse("key_size", "certificate %d of its chain has a weak key (%s)", i, what);
+    }
+    if (rc == 0 && issuer_out) {
+        X509 *iss = n > 1 ? sk_X509_value(chain, 1) : NULL;
+        if (iss && X509_up_ref(iss) == 1)
+            *issuer_out = iss;
+        else
+            rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
+    }
+out:
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    return rc;
+}
+
+/* The chain array as a pool of certificates, in whatever order it came. */
+static int chain_pool(STACK_OF(X509) * *out, char *const *chain, size_t nchain)
+{
+    STACK_OF(X509) *pool = sk_X509_new_null();
+    if (!pool)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < nchain; i++) {
+        X509 *c = zri_x509_from_b64(chain[i]);
+        if (!c) {
+            sk_X509_pop_free(pool, X509_free);
+            return refuse("chain", "chain[%zu] is not a DER X.509 certificate", i);
+        }
+        if (!sk_X509_push(pool, c)) {
+            X509_free(c);
+            sk_X509_pop_free(pool, X509_free);
+            return zri_error_set(ZRCA_ENOMEM, "out of memory");
+        }
+    }
+    *out = pool;
+    return 0;
+}
+
+int zri_verify_issued(const zri_issued_expect *e, const char *cert_b64, char *const *chain,
+                      size_t nchain)
+{
+    X509 *x = NULL, *old = NULL;
+    STACK_OF(X509) *pool = NULL;
+    zri_blob der = {NULL, 0};
+    int rc;
+    if (zri_b64_blob_set(&der, cert_b64, "certificate") < 0 ||
+        !(x = zri_x509_from_der(der.data, der.len))) {
+        rc = refuse("der", "it is not one DER X.509 certificate");
+        goto out;
+    }
+    if (!(old = zri_x509_from_der(e->old_der, e->old_der_len))) {
+        rc = zri_error_set(ZRCA_EPROTOCOL, "the old certificate does not parse");
+        goto out;
+    }
+    if (X509_get_version(x) != X509_VERSION_3) {
+        rc = refuse("version", "it is not an X.509 v3 certificate");
+        goto out;
+    }
+    if ((rc = check_end_entity(x)) < 0 || (rc = check_critical(x)) < 0 ||
+        (rc = check_usages(x, e->key_usage, e->ext_key_usage)) < 0 ||
+        (rc = check_subject(x, old)) < 0)
+        goto out;
+    if (!e->new_key || EVP_PKEY_eq(X509_get0_pubkey(x), e->new_key) != 1) {
+        rc = refuse("public_key", "it certifies another key than the one made on the token");
+        goto out;
+    }
+    if ((rc = check_serial(x, old, e->serial)) < 0 || (rc = check_validity(x, e)) < 0)
+        goto out;
+    if (!sig_alg_allowed(X509_get_signature_nid(x))) {
+        rc = refuse("signature_algorithm", "it is signed with %s",
+                    OBJ_nid2sn(X509_get_signature_nid(x)));
+        goto out;
+    }
+    if (nchain == 0 || nchain > ZRI_MAX_CHAIN) {
+        rc = refuse("chain", "the chain has %zu certificates", nchain);
+        goto out;
+    }
+    if ((rc = chain_pool(&pool, chain, nchain)) < 0)
+        goto out;
+    rc = check_chain(x, pool, e->anchors, NULL);
+out:
+    sk_X509_pop_free(pool, X509_free);
+    X509_free(x);
+    X509_free(old);
+    free(der.data);
+    ERR_clear_error();
+    return rc;
+}
+
+int zri_issuer_of(X509 **out, const char *cert_b64, char *const *chain, size_t nchain,
+                  const char *anchors)
+{
+    *out = NULL;
+    X509 *x = zri_x509_from_b64(cert_b64);
+    STACK_OF(X509) *pool = NULL;
+    int rc;
+    if (!x)
+        rc = refuse("der", "it is not one DER X.509 certificate");
+    else if ((rc = chain_pool(&pool, chain, nchain)) == 0)
+        rc = check_chain(x, pool, anchors, out);
+    sk_X509_pop_free(pool, X509_free);
+    X509_free(x);
+    ERR_clear_error();
+    return rc;
+}
+
+int zri_der_sha256_hex(char out[65], const unsigned char *der, size_t len)
+{
+    unsigned char d[32];
+    if (EVP_Digest(der, len, d, NULL, EVP_sha256(), NULL) != 1)
+        return zri_error_set(ZRCA_ECRYPTO, "SHA-256 failed");
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    return 0;
+}
