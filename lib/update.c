@@ -6,6 +6,7 @@
  * that change state are replayed with the idempotency keys and bodies kept
  * in the journal.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,8 @@ struct zrca_update {
     zrca_token *token;
     zrca_update_options opts;
     zri_update_paths paths;
-    int lock_fd;
+    int lock_fd;       /* the item's lock in the state directory */
+    int token_lock_fd; /* the item's lock on this token, shared by every state directory */
     zri_journal j;
     zrca_key *old_key;
     zrca_key *new_key;
@@ -55,6 +57,8 @@ struct zrca_update {
     int restarts;
     int released_restarts; /* new keys made in this call after a release */
     bool dirty;            /* the journal changed outside the step's own advance */
+    bool verified;         /* the answer passed the contract in this call */
+    bool confirmed;        /* the platform confirmed it in this call */
     zrca_update_result *result;
 };
 
@@ -828,9 +832,12 @@ static int issue_post(zrca_update *u)
             u->j.step = ZRCA_STEP_CHALLENGE;
             rc = 1;
         } else if (code && strcmp(code, "already_issued") == 0) {
-            /* The platform holds a certificate for another key: see what it is. */
-            zri_error_set_field(ZRCA_EVERIFY, "certificate", "already_issued", "%s",
-                                e->message ? e->message : "already issued for another key");
+            /* The platform holds a certificate for another key: see what it is. (The setter
+             * replaces the record the message lives in: copy it first.) */
+            char why[512];
+            snprintf(why, sizeof(why), "%s",
+                     e->message ? e->message : "already issued for another key");
+            zri_error_set_field(ZRCA_EVERIFY, "certificate", "already_issued", "%s", why);
             rc = next_route(u);
         }
     }
@@ -850,7 +857,8 @@ static int step_issue(zrca_update *u)
     return issue_post(u);
 }
 
-static int step_verify(zrca_update *u)
+/* The journal's answer against the contract of doc/security.md. */
+static int check_contract(zrca_update *u)
 {
     EVP_PKEY *newpk = NULL;
     int rc;
@@ -872,6 +880,12 @@ static int step_verify(zrca_update *u)
     e.not_after = u->j.old_not_after + (int64_t)e.years * 365 * 86400;
     rc = zri_verify_issued(&e, u->j.cert, u->j.chain, u->j.nchain);
     EVP_PKEY_free(newpk);
+    return rc;
+}
+
+static int step_verify(zrca_update *u)
+{
+    int rc = check_contract(u);
     if (rc == ZRCA_EVERIFY) {
         zri_error_prefix("the certificate %s the platform sent for item %u was refused, nothing "
                          "was written to the token",
@@ -883,6 +897,7 @@ static int step_verify(zrca_update *u)
         return rc;
     /* A good certificate ends the detour. */
     u->j.route = ZRI_ROUTE_ISSUE;
+    u->verified = true;
     ulog(u, ZRCA_LOG_INFO,
          "certificate %s verified: an end-entity certificate for the new key, the old subject, "
          "the promised usages and end, chained to the platform CA",
@@ -934,6 +949,14 @@ static int promote(zrca_update *u)
     int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
     if (rc < 0)
         return rc;
+    /* Not on the journal's word: a certificate becomes the holder's only once it has met the
+     * contract, in this call or now. */
+    if (!u->verified) {
+        if ((rc = check_contract(u)) < 0)
+            return zri_error_prefix("not making certificate %s the holder's",
+                                    u->j.new_serial ? u->j.new_serial : "?");
+        u->verified = true;
+    }
     const char *final = final_label(u);
     zri_blob der = {NULL, 0};
     if ((rc = zri_b64_blob_set(&der, u->j.cert, "certificate")) < 0)
@@ -990,6 +1013,7 @@ static int step_confirm(zrca_update *u)
     if (rc < 0)
         return rc;
     ulog(u, ZRCA_LOG_INFO, "certificate %s confirmed: the old one is superseded", u->j.new_serial);
+    u->confirmed = true;
     return promote(u);
 }
 
@@ -1121,10 +1145,34 @@ static int step_seal(zrca_update *u)
     return rc;
 }
 
+/* The platform's word that it confirmed the journal's certificate for this item. */
+static int confirmed_on_platform(zrca_update *u)
+{
+    if (u->confirmed)
+        return 0;
+    int rc = zrca_order_refresh(u->order);
+    if (rc < 0)
+        return rc;
+    const zrca_order_item *it = find_item(u->order, u->j.item);
+    if (!it || zrca_order_item_status(it) != ZRCA_ITEM_COMPLETED || !u->j.new_serial ||
+        !zrca_order_item_new_serial(it) ||
+        !zri_serial_eq(zrca_order_item_new_serial(it), u->j.new_serial))
+        return zri_error_set(
+            ZRCA_ESTATE,
+            "the platform has not confirmed certificate %s for %s item %u: the old "
+            "certificate is not archived (is the journal edited?)",
+            u->j.new_serial ? u->j.new_serial : "(none)", u->j.order, u->j.item);
+    u->confirmed = true;
+    return 0;
+}
+
 static int step_archive(zrca_update *u)
 {
-    /* Not on the journal's word: the new pair must be the holder's on the token first. */
+    /* Not on the journal's word: the platform confirmed the new certificate, and the new pair is
+     * the holder's on the token, before the old pair is touched. */
     int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_SEAL_UPDATE);
+    if (rc == 0)
+        rc = confirmed_on_platform(u);
     if (rc == 0)
         rc = promote(u);
     if (rc < 0)
@@ -1262,6 +1310,7 @@ ZRCA_API void zrca_update_free(zrca_update *u)
     zrca_key_free(u->new_key);
     zri_journal_clear(&u->j);
     zri_journal_unlock(u->lock_fd);
+    zri_journal_unlock(u->token_lock_fd);
     zrca_update_result_free(u->result);
     zrca_order_free(u->owned_order);
     free(u);
@@ -1288,7 +1337,7 @@ static int update_open(zrca_update **out, zrca_session *s, const char *number, u
     zrca_update *u = zri_calloc(1, sizeof(*u));
     if (!u)
         return ZRCA_ENOMEM;
-    u->lock_fd = -1;
+    u->lock_fd = u->token_lock_fd = -1;
     u->session = s;
     u->token = token;
     if (opts)
@@ -1298,10 +1347,16 @@ static int update_open(zrca_update **out, zrca_session *s, const char *number, u
     if ((rc = zri_journal_paths(&u->paths, s, number, item)) < 0 ||
         (rc = zri_journal_lock(&u->paths, &u->lock_fd)) < 0)
         goto fail;
-    const char *tserial, *tlabel;
-    if ((rc = token_identity(token, &tserial, &tlabel)) < 0)
+    const char *tserial, *tlabel, *state;
+    if ((rc = token_identity(token, &tserial, &tlabel)) < 0 ||
+        (rc = zri_session_state_dir_ensure(s, &state)) < 0 ||
+        (rc = zri_token_item_lock(tserial, number, item, state, &u->token_lock_fd)) < 0)
         goto fail;
     rc = zri_journal_read(&u->paths, &u->j);
+    if (rc == ZRCA_EPROTOCOL)
+        zri_error_prefix("the journal of %s item %u cannot be used (abort the update to set it "
+                         "aside; the token is not touched)",
+                         number, item);
     if (rc == ZRCA_ENOTFOUND && !need_journal) {
         zri_ok();
         snprintf(u->j.order, sizeof(u->j.order), "%s", number);
@@ -1316,8 +1371,10 @@ static int update_open(zrca_update **out, zrca_session *s, const char *number, u
         goto fail;
     } else {
         if (strcmp(u->j.order, number) != 0 || u->j.item != item) {
-            rc = zri_error_set(ZRCA_ESTATE, "journal %s is for %s item %u", u->paths.journal,
-                               u->j.order, u->j.item);
+            rc = zri_error_set_field(ZRCA_EPROTOCOL, "journal", "foreign",
+                                     "journal %s is for %s item %u (abort the update of %s item "
+                                     "%u to set it aside; the token is not touched)",
+                                     u->paths.journal, u->j.order, u->j.item, number, item);
             goto fail;
         }
         if (!u->j.token_serial || strcmp(u->j.token_serial, tserial) != 0) {
@@ -1618,6 +1675,35 @@ static int abort_allowed(zrca_update *u, bool force)
     return 0;
 }
 
+/*
+ * The way out of a damaged or foreign journal: it is renamed aside (kept for
+ * a look, never read again) and nothing on the token is touched. A staged
+ * key it named stays under the staging label, where the next update finds
+ * and reuses it (keygen looks the label up), so nothing is issued twice.
+ */
+static int set_aside(zrca_session *s, const char *number, unsigned int item)
+{
+    zri_update_paths paths;
+    int fd = -1;
+    int rc = zri_journal_paths(&paths, s, number, item);
+    if (rc == 0)
+        rc = zri_journal_lock(&paths, &fd);
+    if (rc < 0)
+        return rc;
+    char aside[3300];
+    snprintf(aside, sizeof(aside), "%s.damaged-%lld", paths.journal, (long long)time(NULL));
+    if (rename(paths.journal, aside) < 0)
+        rc = zri_error_set(ZRCA_EIO, "cannot set %s aside: %s", paths.journal, strerror(errno));
+    zri_journal_unlock(fd);
+    if (rc < 0)
+        return rc;
+    zri_session_log(s, ZRCA_LOG_WARN, "update",
+                    "%s item %u: the damaged journal was set aside as %s; the next update starts "
+                    "afresh and reuses a staged key it finds",
+                    number, item, aside);
+    return zri_ok();
+}
+
 ZRCA_API int zrca_update_abort_ex(unsigned int *removed, zrca_session *session,
                                   const char *order_number, unsigned int item_index,
                                   zrca_token *token, const zrca_update_options *opts,
@@ -1639,18 +1725,19 @@ ZRCA_API int zrca_update_abort_ex(unsigned int *removed, zrca_session *session,
         if (rc == ZRCA_ENOTFOUND)
             zri_error_set(ZRCA_ENOTFOUND, "no update of %s item %u to abort (no journal)",
                           order_number, item_index);
+        else if (rc == ZRCA_EPROTOCOL && (rc = set_aside(session, order_number, item_index)) == 0 &&
+                 removed)
+            *removed = ZRCA_ABORT_REMOVED_JOURNAL;
         return rc;
     }
     if (!u->j.aborting) {
+        /* From the issue on, the platform says whether the staged key is certified or the new
+         * certificate confirmed (then it is the holder's, and no abort removes it): the journal's
+         * step alone is not trusted. */
         if (u->j.step == ZRCA_STEP_DONE)
             rc =
                 zri_error_set(ZRCA_ESTATE, "the update of %s item %u is finished: nothing to abort",
                               order_number, item_index);
-        else if (u->j.step > ZRCA_STEP_CONFIRM)
-            rc = zri_error_set(ZRCA_ESTATE,
-                               "the platform confirmed the new certificate of %s item %u (step "
-                               "%s): it is the holder's now; resume the update to finish it",
-                               order_number, item_index, zrca_update_step_name(u->j.step));
         else if (u->j.issued || u->j.step >= ZRCA_STEP_ISSUE)
             rc = abort_allowed(u, force);
         if (rc < 0)

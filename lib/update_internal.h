@@ -90,6 +90,13 @@ typedef struct zri_update_paths {
 
 int zri_journal_paths(zri_update_paths *p, zrca_session *s, const char *order, unsigned item);
 int zri_journal_lock(const zri_update_paths *p, int *fd_out);
+/* The lock of one item on one token, in a directory every process shares ($ZRCA_LOCK_DIR,
+ * else /run/lock, else /tmp), whatever state directory it uses. */
+int zri_token_item_lock(const char *token_serial, const char *order, unsigned item,
+                        const char *state_dir, int *fd_out);
+struct stat;
+/* A state directory or file: of this user, not writable by others (ZRCA_EIO, field state_dir). */
+int zri_check_private(const char *path, const struct stat *st, bool dir);
 void zri_journal_unlock(int fd);
 int zri_journal_write(const zri_update_paths *p, const zri_journal *j);
 /* ZRCA_ENOTFOUND when there is none. */

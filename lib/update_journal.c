@@ -104,11 +104,21 @@ int zri_journal_paths(zri_update_paths *p, zrca_session *s, const char *order, u
     int rc = zri_session_state_dir_ensure(s, &state);
     if (rc < 0)
         return rc;
+    struct stat st;
+    if (stat(state, &st) < 0)
+        return zri_error_set(ZRCA_EIO, "cannot read %s: %s", state, strerror(errno));
+    if ((rc = zri_check_private(state, &st, true)) < 0)
+        return rc;
     int n = snprintf(p->dir, sizeof(p->dir), "%s/updates", state);
     if (n < 0 || (size_t)n >= sizeof(p->dir))
         return zri_error_set(ZRCA_EINVAL, "state directory path too long");
     if (mkdir(p->dir, 0700) < 0 && errno != EEXIST)
         return zri_error_set(ZRCA_EIO, "cannot create %s: %s", p->dir, strerror(errno));
+    /* Not followed if it is a link: the journals live in this very directory. */
+    if (lstat(p->dir, &st) < 0)
+        return zri_error_set(ZRCA_EIO, "cannot read %s: %s", p->dir, strerror(errno));
+    if ((rc = zri_check_private(p->dir, &st, true)) < 0)
+        return rc;
     n = snprintf(p->journal, sizeof(p->journal), "%s/%s-%u.journal", p->dir, order, item);
     if (n < 0 || (size_t)n >= sizeof(p->journal))
         return zri_error_set(ZRCA_EINVAL, "journal path too long");
@@ -117,21 +127,110 @@ int zri_journal_paths(zri_update_paths *p, zrca_session *s, const char *order, u
     return 0;
 }
 
-int zri_journal_lock(const zri_update_paths *p, int *fd_out)
+int zri_check_private(const char *path, const struct stat *st, bool dir)
 {
-    int fd = open(p->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return zri_error_set(ZRCA_EIO, "cannot open lock %s: %s", p->lock, strerror(errno));
+    if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode))
+        return zri_error_set_field(ZRCA_EIO, "state_dir", "type", "%s is not a %s: refused", path,
+                                   dir ? "directory" : "regular file");
+    if (st->st_uid != geteuid())
+        return zri_error_set_field(ZRCA_EIO, "state_dir", "owner",
+                                   "%s belongs to user %u, not to this user (%u): refused", path,
+                                   (unsigned)st->st_uid, (unsigned)geteuid());
+    if (st->st_mode & (S_IWGRP | S_IWOTH))
+        return zri_error_set_field(ZRCA_EIO, "state_dir", "permissions",
+                                   "%s is writable by other users (mode %03o): refused; make it "
+                                   "private (chmod go-w)",
+                                   path, (unsigned)(st->st_mode & 0777));
+    return 0;
+}
+
+/* Open a file of the state directory: never through a link, never blocking on a FIFO, only a
+ * regular file of ours that nobody else may write. */
+static int open_private(const char *path, int flags, int *fd_out)
+{
+    int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP)
+            return zri_error_set_field(ZRCA_EIO, "state_dir", "type",
+                                       "%s is a symbolic link: refused", path);
+        if (e == ENOENT)
+            return zri_error_set(ZRCA_ENOTFOUND, "no file at %s", path);
+        return zri_error_set(ZRCA_EIO, "cannot open %s: %s", path, strerror(e));
+    }
+    struct stat st;
+    int rc = fstat(fd, &st) < 0
+                 ? zri_error_set(ZRCA_EIO, "cannot read %s: %s", path, strerror(errno))
+                 : zri_check_private(path, &st, false);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    /* Regular files never block; back to blocking I/O for them all the same. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *fd_out = fd;
+    return 0;
+}
+
+/* Take an exclusive flock on `path`, writing who holds it; ZRCA_ELOCKED says who does. */
+static int lock_file(const char *path, const char *what, const char *holder, int *fd_out)
+{
+    int fd, rc = open_private(path, O_RDWR | O_CREAT, &fd);
+    if (rc < 0)
+        return rc;
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
         int e = errno;
+        char who[256] = "";
+        ssize_t r = pread(fd, who, sizeof(who) - 1, 0);
         close(fd);
+        if (r > 0) {
+            who[r] = '\0';
+            who[strcspn(who, "\n")] = '\0';
+        }
         if (e == EWOULDBLOCK)
-            return zri_error_set(
-                ZRCA_ELOCKED, "another process is updating this item (lock %s is held)", p->lock);
-        return zri_error_set(ZRCA_EIO, "cannot lock %s: %s", p->lock, strerror(e));
+            return zri_error_set(ZRCA_ELOCKED,
+                                 "another process is updating %s (lock %s held by %s)", what, path,
+                                 who[0] ? who : "an unknown process");
+        return zri_error_set(ZRCA_EIO, "cannot lock %s: %s", path, strerror(e));
+    }
+    if (ftruncate(fd, 0) == 0 && holder) {
+        ssize_t w = pwrite(fd, holder, strlen(holder), 0);
+        (void)w; /* who holds it is information only */
     }
     *fd_out = fd;
     return 0;
+}
+
+int zri_journal_lock(const zri_update_paths *p, int *fd_out)
+{
+    char holder[128];
+    snprintf(holder, sizeof(holder), "process %ld\n", (long)getpid());
+    return lock_file(p->lock, "this item", holder, fd_out);
+}
+
+int zri_token_item_lock(const char *token_serial, const char *order, unsigned item,
+                        const char *state_dir, int *fd_out)
+{
+    /* One directory every process of the machine shares, whatever its state directory. */
+    const char *dir = getenv("ZRCA_LOCK_DIR");
+    if (!dir || !*dir)
+        dir = access("/run/lock", W_OK | X_OK) == 0 ? "/run/lock" : "/tmp";
+    unsigned char d[32];
+    if (EVP_Digest(token_serial ? token_serial : "", token_serial ? strlen(token_serial) : 0, d,
+                   NULL, EVP_sha256(), NULL) != 1)
+        return zri_error_set(ZRCA_ECRYPTO, "SHA-256 failed");
+    char path[4096], what[160], holder[4200];
+    int n = snprintf(path, sizeof(path), "%s/zrca-%02x%02x%02x%02x%02x%02x%02x%02x-%s-%u.lock", dir,
+                     d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], order, item);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return zri_error_set(ZRCA_EINVAL, "lock path too long");
+    snprintf(what, sizeof(what), "%s item %u on token %s", order, item,
+             token_serial ? token_serial : "?");
+    snprintf(holder, sizeof(holder), "process %ld, state directory %s\n", (long)getpid(),
+             state_dir ? state_dir : "?");
+    return lock_file(path, what, holder, fd_out);
 }
 
 void zri_journal_unlock(int fd)
@@ -178,11 +277,12 @@ static int write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
-int zri_journal_write(const zri_update_paths *p, const zri_journal *j)
+/* The journal as JSON; with `integrity`, that member last. */
+static int journal_json(const zri_journal *j, const char *integrity, zri_jgen **out)
 {
     zri_jgen *g = zri_jgen_new();
     if (!g)
-        return ZRCA_ENOMEM;
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
     zri_jgen_object_begin(g);
     zri_jgen_kv_int(g, "version", ZRI_JOURNAL_VERSION);
     zri_jgen_kv_string(g, "order", j->order);
@@ -226,6 +326,8 @@ int zri_journal_write(const zri_update_paths *p, const zri_journal *j)
     zri_jgen_kv_int(g, "refusals", j->refusals);
     zri_jgen_kv_string(g, "refused_sha256", j->refused_sha256);
     zri_jgen_kv_string(g, "refused_rule", j->refused_rule);
+    if (integrity)
+        zri_jgen_kv_string(g, "integrity", integrity);
     zri_jgen_object_end(g);
     const char *buf;
     size_t len;
@@ -234,8 +336,68 @@ int zri_journal_write(const zri_update_paths *p, const zri_journal *j)
         zri_jgen_free(g);
         return rc;
     }
+    *out = g;
+    return 0;
+}
 
-    int fd = open(p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+/*
+ * The journal's integrity check: SHA-256 of its content (as this library
+ * writes it, without the check itself) bound to the token, the order and the
+ * item. It finds a damaged journal and one copied from another item or
+ * token; it is no secret, so it does not stop someone who can write the
+ * state directory: the steps that touch the old pair re-check the token and
+ * the platform instead of trusting the journal (doc/design.md).
+ */
+static int journal_digest(const zri_journal *j, char hex[65])
+{
+    zri_jgen *g = NULL;
+    int rc = journal_json(j, NULL, &g);
+    if (rc < 0)
+        return rc;
+    const char *buf;
+    size_t len;
+    zri_jgen_result(g, &buf, &len);
+    char item[16];
+    snprintf(item, sizeof(item), "%u", j->item);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char d[32];
+    const char *ts = j->token_serial ? j->token_serial : "";
+    rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+                 EVP_DigestUpdate(md, "ZRCA-JOURNAL-V2", 16) == 1 &&
+                 EVP_DigestUpdate(md, ts, strlen(ts) + 1) == 1 &&
+                 EVP_DigestUpdate(md, j->order, strlen(j->order) + 1) == 1 &&
+                 EVP_DigestUpdate(md, item, strlen(item) + 1) == 1 &&
+                 EVP_DigestUpdate(md, buf, len) == 1 && EVP_DigestFinal_ex(md, d, NULL) == 1
+             ? 0
+             : zri_error_set(ZRCA_ECRYPTO, "SHA-256 failed");
+    EVP_MD_CTX_free(md);
+    zri_jgen_free(g);
+    for (int i = 0; rc == 0 && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return rc;
+}
+
+int zri_journal_write(const zri_update_paths *p, const zri_journal *j)
+{
+    char integrity[65];
+    zri_jgen *g = NULL;
+    int rc = journal_digest(j, integrity);
+    if (rc == 0)
+        rc = journal_json(j, integrity, &g);
+    if (rc < 0)
+        return rc;
+    const char *buf;
+    size_t len;
+    zri_jgen_result(g, &buf, &len);
+
+    /* A fresh file of our own: whatever was planted at the temporary's name goes first, and
+     * the new one is made exclusively, never through a link. */
+    if (unlink(p->tmp) < 0 && errno != ENOENT) {
+        rc = zri_error_set(ZRCA_EIO, "cannot remove %s: %s", p->tmp, strerror(errno));
+        zri_jgen_free(g);
+        return rc;
+    }
+    int fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         rc = zri_error_set(ZRCA_EIO, "cannot write %s: %s", p->tmp, strerror(errno));
         zri_jgen_free(g);
@@ -298,17 +460,16 @@ static int get_into(const zri_json *o, const char *key, char *buf, size_t size)
 int zri_journal_read(const zri_update_paths *p, zri_journal *j)
 {
     memset(j, 0, sizeof(*j));
-    int fd = open(p->journal, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return zri_error_set(ZRCA_ENOTFOUND, "no journal at %s", p->journal);
-        return zri_error_set(ZRCA_EIO, "cannot read %s: %s", p->journal, strerror(errno));
-    }
+    int fd;
+    int rc = open_private(p->journal, O_RDONLY, &fd);
+    if (rc == ZRCA_ENOTFOUND)
+        return zri_error_set(ZRCA_ENOTFOUND, "no journal at %s", p->journal);
+    if (rc < 0)
+        return rc;
     zri_buf b = ZRI_BUF_INIT;
     b.cap = JOURNAL_MAX;
     char chunk[8192];
     ssize_t r;
-    int rc = 0;
     while ((r = read(fd, chunk, sizeof(chunk))) != 0) {
         if (r < 0) {
             if (errno == EINTR)
@@ -336,7 +497,9 @@ int zri_journal_read(const zri_update_paths *p, zri_journal *j)
     bool aborting = false;
     if ((rc = zri_json_get_int(o, "version", &v, 1, 1000, 0)) < 0)
         goto out;
-    /* Version 1 lacks the members of "No dead end"; they default to a fresh start. */
+    /* Version 1 lacks the members of "No dead end" (they default to a fresh start) and the
+     * integrity check. */
+    int64_t version = v;
     if (v != ZRI_JOURNAL_VERSION && v != 1) {
         rc = zri_error_set(ZRCA_EVERSION, "journal %s has version %lld, this library writes %d",
                            p->journal, (long long)v, ZRI_JOURNAL_VERSION);
@@ -425,6 +588,21 @@ int zri_journal_read(const zri_update_paths *p, zri_journal *j)
         (rc = get_into(o, "refused_rule", j->refused_rule, sizeof(j->refused_rule))) < 0)
         goto out;
     j->refusals = (unsigned)v;
+    const char *integrity = NULL;
+    if ((rc = zri_json_get_str(o, "integrity", &integrity, ZRI_JSON_OPTIONAL)) < 0)
+        goto out;
+    if (integrity || version >= 2) {
+        char want[65];
+        if ((rc = journal_digest(j, want)) < 0)
+            goto out;
+        if (!integrity || strcmp(integrity, want) != 0) {
+            rc = zri_error_set_field(ZRCA_EPROTOCOL, "journal", "integrity",
+                                     "journal %s fails its integrity check (damaged, edited, or "
+                                     "copied from another item or token)",
+                                     p->journal);
+            goto out;
+        }
+    }
 out:
     zri_json_doc_free(doc);
     if (rc < 0) {

@@ -246,7 +246,8 @@ int cmd_update(cli *c)
         const zrca_order_item *it = zrca_order_item_at(o, i);
         unsigned idx = zrca_order_item_index(it);
         zrca_update_step step;
-        bool journaled = zrca_update_journal_state(&step, NULL, c->session, c->args[0], idx) == 0;
+        int jrc = zrca_update_journal_state(&step, NULL, c->session, c->args[0], idx);
+        bool journaled = jrc == 0 || jrc == ZRCA_EPROTOCOL; /* a damaged one: --abort sets it aside */
         if (journaled || (!c->abort_update && (zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE)))
             items[nitems++] = idx;
     }
