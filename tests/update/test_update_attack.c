@@ -804,7 +804,7 @@ static void test_kill_after_refused_confirm(void **state)
         world w;
         world_setup(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
         /* confirm phase 0 is the operator's moment in the first round: kill the 2nd one */
-        int nth = at[i].step == ZRCA_STEP_CONFIRM && at[i].phase == 0 ? 2 : 1;
+        int nth = 1; /* the first confirm/0 is the operator's (not counted) */
         if (at[i].step == ZRCA_STEP_CONFIRM && at[i].phase == 1)
             nth = 1;
         if (at[i].step == ZRCA_STEP_KEYGEN || at[i].step == ZRCA_STEP_ISSUE ||
@@ -830,7 +830,7 @@ static void test_kill_after_refused_confirm(void **state)
 static void test_kill_after_release(void **state)
 {
     (void)state;
-    static const zrca_update_step at[] = {ZRCA_STEP_CHECK, ZRCA_STEP_KEYGEN, ZRCA_STEP_ISSUE,
+    static const zrca_update_step at[] = {ZRCA_STEP_CHALLENGE, ZRCA_STEP_KEYGEN, ZRCA_STEP_ISSUE,
                                           ZRCA_STEP_VERIFY, ZRCA_STEP_WRITE};
     int bad = 0;
     for (size_t i = 0; i < NCASES(at); i++) {
@@ -922,6 +922,139 @@ static void test_lie_not_issued_when_held(void **state)
     world_free(&w);
 }
 
+/* ---- a malformed answer that keeps coming: no route is taken ------------------------------ */
+
+/*
+ * The issue endpoint answers every request (fresh, replay, 200 already-issued)
+ * with an answer the library rejects as malformed (10 certificates in the
+ * chain, doc/security.md names this a `chain` refusal), while the platform's
+ * record, GET …/certificate, is good. "No dead end" says a refused answer
+ * takes the next route (the record) in the same call. FAILS: each call stops
+ * at the issue step with ZRCA_EPROTOCOL; the record is never asked; repeated
+ * resumes never finish and never reach ZRCA_EHELD.
+ */
+static void persistent_malformed(attack_kind kind)
+{
+    world w;
+    world_setup(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    int rc = -1;
+    for (int run = 0; run < 3 && rc != 0; run++) {
+        atk *a;
+        zrca_session *s = atk_session(&w, &a);
+        a->issue = kind;
+        a->issue_count = 0; /* every answer */
+        zrca_token *t = open_token(&w);
+        zrca_order *ord;
+        assert_zrca_ok(zrca_order_get(&ord, s, w.order));
+        pins p = {0};
+        zrca_update_options o = opts_with(&p);
+        rc = zrca_update_item(NULL, ord, w.item, t, &o);
+        print_message("  run %d: rc %d %s\n", run + 1, rc, rc < 0 ? zrca_error_last()->message : "");
+        zrca_order_free(ord);
+        zrca_token_free(t);
+        zrca_session_free(s);
+        assert_old_intact(&w);
+    }
+    /* The platform's record is good all along. */
+    assert_int_equal(rc, 0);
+    assert_renewed(&w, false);
+    world_free(&w);
+}
+
+static void test_persistent_chain10(void **state)
+{
+    (void)state;
+    persistent_malformed(A_CHAIN10);
+}
+
+static void test_persistent_empty_chain(void **state)
+{
+    (void)state;
+    persistent_malformed(A_EMPTY_CHAIN);
+}
+
+/* Resisted: one malformed answer on the wire, then a second call finishes (replay is good). */
+static void test_malformed_once_then_resume(void **state)
+{
+    (void)state;
+    world w;
+    world_setup(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    atk *a;
+    zrca_session *s = atk_session(&w, &a);
+    a->issue = A_CHAIN10;
+    a->issue_count = 1;
+    zrca_token *t = open_token(&w);
+    zrca_order *ord;
+    assert_zrca_ok(zrca_order_get(&ord, s, w.order));
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    int rc = zrca_update_item(NULL, ord, w.item, t, &o);
+    print_message("  first call: rc %d\n", rc);
+    assert_old_intact(&w);
+    zrca_order_free(ord);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    if (rc != 0) {
+        pins p2 = {0};
+        zrca_update_options o2 = opts_with(&p2);
+        rc = run_update(&w, &o2, NULL); /* fresh handles */
+        print_message("  second call: rc %d %s\n", rc, rc < 0 ? zrca_error_last()->message : "");
+    }
+    assert_int_equal(rc, 0);
+    assert_renewed(&w, false);
+    world_free(&w);
+}
+
+/* ---- two handles on one token in one process ---------------------------------------------- */
+
+/*
+ * An update's token handle is left logged in between two calls; another
+ * handle on the same token (same process: an application's second window)
+ * logs in and is freed, which logs the token out for every session
+ * (PKCS#11). The next call on the first handle must not lose the staged key
+ * nor stop the holder: it logs in again, or at worst fails without damage
+ * and a later call finishes.
+ */
+static void test_two_handles_logout(void **state)
+{
+    (void)state;
+    world w;
+    world_setup(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    zrca_session *s = open_session(&w, NULL);
+    zrca_token *t = open_token(&w);
+    zrca_order *ord;
+    assert_zrca_ok(zrca_order_get(&ord, s, w.order));
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    o.progress = stop_at;
+    stop_before = ZRCA_STEP_VERIFY; /* issued, answer not yet verified */
+    assert_int_equal(zrca_update_item(NULL, ord, w.item, t, &o), ZRCA_EUSER);
+    zrca_token *t2 = logged_in_token(&w);
+    zrca_token_free(t2); /* logs the token out */
+    pins p2 = {0};
+    zrca_update_options o2 = opts_with(&p2);
+    atk_log[0] = '\0';
+    int rc = zrca_update_item(NULL, ord, w.item, t, &o2);
+    print_message("  same handle after another's logout: rc %d %s (PIN prompts %d)\n", rc,
+                  rc < 0 ? zrca_error_last()->message : "", p2.calls);
+    zrca_order_free(ord);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    assert_old_intact(&w);
+    int rc2 = rc;
+    if (rc != 0) {
+        pins p3 = {0};
+        zrca_update_options o3 = opts_with(&p3);
+        rc2 = run_update(&w, &o3, NULL);
+        print_message("  fresh handles: rc %d %s\n", rc2, rc2 < 0 ? zrca_error_last()->message : "");
+    }
+    assert_int_equal(rc2, 0);
+    assert_renewed(&w, false);
+    /* FAILS when the first handle did not log in again (a spurious ZRCA_ENOTFOUND). */
+    assert_int_equal(rc, 0);
+    world_free(&w);
+}
+
 int main(void)
 {
     if (!ts_softhsm_available()) {
@@ -949,6 +1082,10 @@ int main(void)
         cmocka_unit_test(test_kill_after_refused_confirm),
         cmocka_unit_test(test_kill_after_release),
         cmocka_unit_test(test_lie_not_issued_when_held),
+        cmocka_unit_test(test_persistent_chain10),
+        cmocka_unit_test(test_persistent_empty_chain),
+        cmocka_unit_test(test_malformed_once_then_resume),
+        cmocka_unit_test(test_two_handles_logout),
     };
     if (getenv("ZRCA_TEST_FILTER"))
         cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));
