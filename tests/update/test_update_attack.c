@@ -65,6 +65,7 @@ typedef struct atk {
     int issue_count;   /* how many answers to rewrite (0: all) */
     int issue_done;
     int cert_not_issued; /* GET …/certificate answers 409 not_issued (a lie) this many times */
+    int seal_by_root;    /* GET …/seal re-signed by the root CA key (another CA of the chain) */
     char old_b64[8192];  /* the old certificate, for the attacks that need it */
 } atk;
 
@@ -340,6 +341,71 @@ static char *rewrite_issue(const char *body, attack_kind k, const char *old_b64)
     return res;
 }
 
+/* The seal record re-signed, every field kept, by the root CA's key (a CA of the chain that is
+ * not the new certificate's issuer): doc/protocol.md §11 says the issuing CA signs it. */
+static char *resign_seal(const char *body)
+{
+    zri_json_doc *doc;
+    assert_int_equal(zri_json_parse(&doc, body, strlen(body), NULL), 0);
+    const zri_json *seal = zri_json_member(zri_json_root(doc), "seal");
+    const char *f[9];
+    static const char *names[] = {"seal_id", "certificate_serial", "certificate_sha256", "name",
+                                  "image_type", "image", "valid_from", "valid_to",
+                                  "signature_algorithm"};
+    for (int i = 0; i < 9; i++)
+        f[i] = zri_json_string(zri_json_member(seal, names[i]), NULL);
+    zri_buf m = ZRI_BUF_INIT;
+    zri_buf_put(&m, "ZRCA-SEAL-V1", 13); /* with its 00 */
+    zri_buf_put(&m, f[0], strlen(f[0]) + 1);
+    zri_buf_put(&m, f[1], strlen(f[1]) + 1);
+    unsigned char h[32];
+    for (int i = 0; i < 32; i++) {
+        unsigned int v;
+        sscanf(f[2] + 2 * i, "%2x", &v);
+        h[i] = (unsigned char)v;
+    }
+    zri_buf_put(&m, h, 32);
+    zri_buf_put(&m, f[3], strlen(f[3]) + 1);
+    zri_buf_put(&m, f[4], strlen(f[4]) + 1);
+    unsigned char *img;
+    size_t imgn;
+    assert_int_equal(zri_base64_decode(f[5], strlen(f[5]), &img, &imgn), 0);
+    EVP_Digest(img, imgn, h, NULL, EVP_sha256(), NULL);
+    free(img);
+    zri_buf_put(&m, h, 32);
+    zri_buf_put(&m, f[6], strlen(f[6]) + 1);
+    zri_buf_put(&m, f[7], strlen(f[7]) + 1);
+    EVP_PKEY *rk = load_key("ca/root.key");
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t sl = 0;
+    assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, rk), 1);
+    EVP_DigestSign(ctx, NULL, &sl, (const unsigned char *)m.data, m.len);
+    unsigned char *sig = malloc(sl);
+    assert_int_equal(EVP_DigestSign(ctx, sig, &sl, (const unsigned char *)m.data, m.len), 1);
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(rk);
+    zri_buf_free(&m);
+    char *sig_b64 = zri_base64_encode(sig, sl);
+    free(sig);
+    zri_jgen *g = zri_jgen_new();
+    zri_jgen_object_begin(g);
+    zri_jgen_key(g, "seal");
+    zri_jgen_object_begin(g);
+    for (int i = 0; i < 9; i++)
+        zri_jgen_kv_string(g, names[i], f[i]);
+    zri_jgen_kv_string(g, "signature", sig_b64);
+    zri_jgen_object_end(g);
+    zri_jgen_object_end(g);
+    const char *out;
+    size_t len;
+    assert_int_equal(zri_jgen_result(g, &out, &len), 0);
+    char *res = strndup(out, len);
+    zri_jgen_free(g);
+    free(sig_b64);
+    zri_json_doc_free(doc);
+    return res;
+}
+
 static int a_send(void *self, const zrca_transport_request *req, zrca_transport_response *resp)
 {
     atk *a = self;
@@ -353,6 +419,20 @@ static int a_send(void *self, const zrca_transport_request *req, zrca_transport_
         zrca_transport_response_set_status(resp, 409);
         zrca_transport_response_add_header(resp, "Content-Type", "application/json");
         zrca_transport_response_write(resp, b, strlen(b));
+        return 0;
+    }
+    bool seal = strstr(req->url, "/seal") != NULL && strcmp(req->method, "GET") == 0;
+    if (seal && a->seal_by_root) {
+        int status = 0;
+        char *body = NULL;
+        if (raw_fetch(req, &status, &body) < 0)
+            return zrca_transport_response_fail(resp, ZRCA_ENETWORK, 1, "test fetch failed");
+        char *out = status == 200 ? resign_seal(body) : strdup(body);
+        free(body);
+        zrca_transport_response_set_status(resp, status);
+        zrca_transport_response_add_header(resp, "Content-Type", "application/json");
+        zrca_transport_response_write(resp, out, strlen(out));
+        free(out);
         return 0;
     }
     bool rw = issue && a->issue != A_NONE && (a->issue_count == 0 || a->issue_done < a->issue_count);
@@ -1055,6 +1135,91 @@ static void test_two_handles_logout(void **state)
     world_free(&w);
 }
 
+/* ---- the seal signed by another CA of the chain -------------------------------------------- */
+
+/* Resisted if: the seal is refused (ZRCA_EVERIFY), not written; a later call with an honest
+ * platform finishes. */
+static void test_seal_signed_by_root(void **state)
+{
+    (void)state;
+    world w;
+    world_setup(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    atk *a;
+    zrca_session *s = atk_session(&w, &a);
+    a->seal_by_root = 1;
+    zrca_token *t = open_token(&w);
+    zrca_order *ord;
+    assert_zrca_ok(zrca_order_get(&ord, s, w.order));
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    int rc = zrca_update_item(NULL, ord, w.item, t, &o);
+    print_message("  root-signed seal: rc %d %s\n", rc, rc < 0 ? zrca_error_last()->message : "");
+    zrca_order_free(ord);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    assert_int_equal(rc, ZRCA_EVERIFY);
+    zrca_token *t2 = logged_in_token(&w);
+    unsigned char *d = NULL;
+    size_t n = 0;
+    zrca_cert_list *l;
+    assert_zrca_ok(zrca_token_list_certs(&l, t2));
+    for (size_t i = 0; i < zrca_cert_list_count(l); i++) {
+        char label[128], ser[80];
+        snprintf(ser, sizeof(ser), "%s", zrca_cert_serial(zrca_cert_list_get(l, i)));
+        for (char *q = ser; *q; q++)
+            *q = (char)(*q >= 'A' && *q <= 'F' ? *q + 32 : *q);
+        snprintf(label, sizeof(label), "zrca-seal-%s", ser);
+        if (zrca_token_read_data(&d, &n, t2, label) == 0)
+            fail_msg("a seal signed by the root was written under %s", label);
+    }
+    zrca_cert_list_free(l);
+    zrca_token_free(t2);
+    pins p2 = {0};
+    zrca_update_options o2 = opts_with(&p2);
+    assert_zrca_ok(run_update(&w, &o2, NULL));
+    assert_renewed(&w, false);
+    world_free(&w);
+}
+
+/* ---- a refused answer, then the record lies "not issued" ----------------------------------- */
+
+/*
+ * The first issue answer is refused (forged on the wire); route 2 (GET
+ * …/certificate) then answers 409 not_issued although the platform certified
+ * the staged key. Route 3 (a new challenge + proof for the same staged key)
+ * gets the platform's 200 with the good certificate: the update should finish
+ * in the same call, keeping the staged key the platform certified.
+ */
+static void test_refused_then_record_lies(void **state)
+{
+    (void)state;
+    world w;
+    world_setup(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    atk *a;
+    zrca_session *s = atk_session(&w, &a);
+    a->issue = A_ANY_EKU;
+    a->issue_count = 1;
+    a->cert_not_issued = 1;
+    zrca_token *t = open_token(&w);
+    zrca_order *ord;
+    assert_zrca_ok(zrca_order_get(&ord, s, w.order));
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    atk_log[0] = '\0';
+    int rc = zrca_update_item(NULL, ord, w.item, t, &o);
+    print_message("  rc %d %s\n  log: %s", rc, rc < 0 ? zrca_error_last()->message : "", atk_log);
+    zrca_order_free(ord);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    if (rc != 0) {
+        assert_old_intact(&w);
+        print_message("  issuances (all): %zu\n", issuances_all(&w));
+    }
+    assert_int_equal(rc, 0);
+    assert_renewed(&w, false);
+    world_free(&w);
+}
+
 int main(void)
 {
     if (!ts_softhsm_available()) {
@@ -1086,6 +1251,8 @@ int main(void)
         cmocka_unit_test(test_persistent_empty_chain),
         cmocka_unit_test(test_malformed_once_then_resume),
         cmocka_unit_test(test_two_handles_logout),
+        cmocka_unit_test(test_seal_signed_by_root),
+        cmocka_unit_test(test_refused_then_record_lies),
     };
     if (getenv("ZRCA_TEST_FILTER"))
         cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));
