@@ -24,8 +24,32 @@ def report(kind, case, msg):
     print("%s %s: %s" % (kind, case, msg), flush=True)
 
 
+class Res:
+    pass
+
+
+def zrca_bytes(w, args, env=None):
+    """Run zrca; decode its output leniently, and report output that is not UTF-8 (a corrupted
+    message: the CLI prints UTF-8 only)."""
+    e = dict(w.env)
+    e.update(env or {})
+    p = subprocess.run([w.zrca_bin] + list(args), capture_output=True, env=e, stdin=subprocess.DEVNULL,
+                       timeout=180)
+    r = Res()
+    r.returncode = p.returncode
+    r.stdout = p.stdout.decode("utf-8", "replace")
+    r.stderr = p.stderr.decode("utf-8", "replace")
+    for name, raw in (("stdout", p.stdout), ("stderr", p.stderr)):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            report("VIOLATION", "corrupted-message", "zrca %s: %s is not UTF-8 (a freed message?): %r" % (
+                " ".join(args), name, raw[:120]))
+    return r
+
+
 def expect_exit(w, case, args, code, env=None):
-    r = w.zrca(*args, expect=None, env=env)
+    r = zrca_bytes(w, args, env=env)
     if r.returncode != code:
         report("VIOLATION", case, "zrca %s: exit %d, doc says %d\nstdout: %s\nstderr: %s" % (
             " ".join(args), r.returncode, code, r.stdout[-800:], r.stderr[-800:]))
@@ -127,8 +151,9 @@ def case_confirmed_force(w):
 def case_platform_down(w):
     """The platform unreachable: 5, for update and abort; the abort removes nothing."""
     number = approved_order(w)
-    w.ctl("fault", "items.issue", "drop_after", "--count", "1")
+    w.ctl("fault", "items.issue", "drop_after", "--count", "50")
     expect_exit(w, "issue-drop-after", ["update", number], 5)
+    w.ctl("faults", "--clear")
     r = expect_exit(w, "abort-down", ["update", number, "--abort"], 5,
                     env={"ZRCA_URL": "https://127.0.0.1:1"})
     if "aborted" in r.stdout.lower():
