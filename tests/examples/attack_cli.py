@@ -3,6 +3,16 @@ and no failure may print success or "aborted" when nothing happened.
 
     attack_cli.py BUILD_DIR [CASE ...]
 
+Status on i11-attack (6816eb8) -- FAILING cases:
+  usage:      `zrca update N --force` (no --abort) runs a full update, exit 0 (doc: --force only with
+              --abort; an option the command does not take alone is exit 2).
+  usage:      `zrca update N 7` (no item 7) exits 8 but leaves a journal N-7; `zrca update N 7 --abort`
+              then exits 0 and prints "aborted ... removed the journal" (doc: 8, nothing to abort).
+  held_force: after `--abort --force` of a held update, `zrca update N` (exit 14, correct) prints a
+              message whose start is freed memory (not UTF-8).
+Passing (resisted): path characters in order numbers (exit 4), item absent (8), held/force/release
+flow, confirmed + --abort --force (9), platform down (5, abort removes nothing), lock (9), wrong PIN (6).
+
 Reuses run.py's World (a platform, the demo account, a SoftHSM token). Each case prints
 "ok", "VIOLATION" or "NOTE" lines; the exit status is the number of violations.
 """
