@@ -552,36 +552,60 @@ static void clear_answer(zrca_update *u)
     u->j.not_before = u->j.not_after = 0;
 }
 
+/*
+ * Keep a 2xx answer to the issue (or the platform's record of it). An answer
+ * that does not decode is refused like a bad certificate (ZRCA_EVERIFY,
+ * field "certificate", the rule of the member that fails), so that it takes
+ * the same routes (doc/design.md, "No dead end").
+ */
 static int keep_issue_answer(zrca_update *u, const zri_json *root)
 {
-    const char *cert, *serial;
-    const zri_json *chain;
-    int64_t nb, na;
-    int rc;
-    if ((rc = zri_json_get_str(root, "certificate", &cert, 0)) < 0 ||
-        (rc = zri_json_get_array(root, "chain", &chain, 0)) < 0 ||
-        (rc = zri_json_get_str(root, "serial", &serial, 0)) < 0 ||
-        (rc = zri_json_get_time(root, "not_before", &nb, 0)) < 0 ||
-        (rc = zri_json_get_time(root, "not_after", &na, 0)) < 0)
-        return zri_error_prefix("issue answer");
+    const char *cert = NULL, *serial = NULL;
+    const zri_json *chain = NULL;
+    int64_t nb = 0, na = 0;
+    const char *rule = NULL;
+    clear_answer(u);
+    /* The platform answered: from here on it may hold a certificate for the staged key. */
+    u->j.issued = true;
+    if (zri_json_get_str(root, "certificate", &cert, 0) < 0)
+        rule = "der";
+    else if (zri_json_get_array(root, "chain", &chain, 0) < 0)
+        rule = "chain";
+    else if (zri_json_get_str(root, "serial", &serial, 0) < 0)
+        rule = "serial";
+    else if (zri_json_get_time(root, "not_before", &nb, 0) < 0)
+        rule = "not_before";
+    else if (zri_json_get_time(root, "not_after", &na, 0) < 0)
+        rule = "not_after";
+    if (rule) {
+        if (zri_error_code() == ZRCA_ENOMEM)
+            return ZRCA_ENOMEM;
+        char why[400];
+        snprintf(why, sizeof(why), "%s",
+                 zrca_error_last() && zrca_error_last()->message ? zrca_error_last()->message
+                                                                 : "malformed");
+        return zri_error_set_field(ZRCA_EVERIFY, "certificate", rule,
+                                   "the issue answer does not decode: %s", why);
+    }
     size_t n = zri_json_count(chain);
     if (n == 0 || n > ZRI_MAX_CHAIN)
-        return zri_error_set(ZRCA_EPROTOCOL, "the chain has %zu certificates", n);
-    clear_answer(u);
+        return zri_error_set_field(ZRCA_EVERIFY, "certificate", "chain",
+                                   "the answer's chain has %zu certificates (1 to %d)", n,
+                                   ZRI_MAX_CHAIN);
+    int rc;
     if ((rc = set_str(&u->j.cert, cert)) < 0 || (rc = set_str(&u->j.new_serial, serial)) < 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
         const char *c = zri_json_string(zri_json_at(chain, i), NULL);
         if (!c)
-            return zri_error_set(ZRCA_EPROTOCOL, "chain[%zu] is not a string", i);
+            return zri_error_set_field(ZRCA_EVERIFY, "certificate", "chain",
+                                       "the answer's chain[%zu] is not a string", i);
         if (!(u->j.chain[u->j.nchain] = zri_strdup(c)))
             return zri_error_set(ZRCA_ENOMEM, "out of memory");
         u->j.nchain++;
     }
     u->j.not_before = nb;
     u->j.not_after = na;
-    /* From here on the platform may hold a certificate for the staged key. */
-    u->j.issued = true;
     return 0;
 }
 
@@ -767,19 +791,46 @@ static int issue_fetch(zrca_update *u)
     if (rc == ZRCA_ECONFLICT && zrca_error_last()->remote_code &&
         strcmp(zrca_error_last()->remote_code, "not_issued") == 0) {
         zri_response_free(&resp);
-        if (u->j.issued)
-            return released(u);
-        /* Nothing was ever issued: the journal's request goes again. */
-        u->j.route = ZRI_ROUTE_ISSUE;
         u->dirty = true;
         zri_ok();
+        if (!u->j.issued) {
+            /* Nothing was ever issued: the journal's request goes again. */
+            u->j.route = ZRI_ROUTE_ISSUE;
+            return 1;
+        }
+        /*
+         * It answered before and now says it holds nothing: released, or lying. The staged key
+         * is not deleted on that word: a new challenge for it settles it (a released key is
+         * refused with 422 csr released_key, see issue_post()).
+         */
+        ulog(u, ZRCA_LOG_WARN,
+             "the platform says item %u has no certificate; asking with a new "
+             "challenge for the staged key",
+             u->j.item);
+        clear_challenge(u);
+        u->j.route = ZRI_ROUTE_RECHALLENGE;
+        u->j.step = ZRCA_STEP_CHALLENGE;
         return 1;
     }
     if (rc == 0 && (rc = keep_issue_answer(u, resp.json)) == 0)
         ulog(u, ZRCA_LOG_INFO, "the platform's record of item %u is certificate %s", u->j.item,
              u->j.new_serial);
     zri_response_free(&resp);
+    if (rc == ZRCA_EVERIFY)
+        return next_route(u);
     return rc < 0 ? rc : refused_before(u);
+}
+
+/* Whether the platform's refusal names `rule` among its violations. */
+static bool refused_for(const char *rule)
+{
+    const zrca_error *e = zrca_error_last();
+    for (size_t i = 0; e && i < e->violation_count; i++) {
+        const zrca_violation *v = zrca_error_violation(i);
+        if (v && v->rule && strcmp(v->rule, rule) == 0)
+            return true;
+    }
+    return e && e->rule && strcmp(e->rule, rule) == 0;
 }
 
 /* POST …/issue with the journal's key and body (or a new challenge's). */
@@ -814,7 +865,12 @@ static int issue_post(zrca_update *u)
             ulog(u, ZRCA_LOG_INFO, "certificate %s issued%s", u->j.new_serial,
                  resp.replayed ? " (answer replayed)" : "");
             rc = refused_before(u);
+        } else if (rc == ZRCA_EVERIFY) {
+            rc = next_route(u);
         }
+    } else if (rc == ZRCA_EVALIDATION && refused_for("released_key")) {
+        /* The platform's word that it released the item and will not certify this key. */
+        rc = released(u);
     } else {
         const zrca_error *e = zrca_error_last();
         const char *code = e ? e->remote_code : NULL;
@@ -1412,6 +1468,12 @@ ZRCA_API int zrca_update_begin(zrca_update **out, zrca_order *order, unsigned in
                                           "zrca_update_abort()");
     }
     u->order = order;
+    if (u->j.step == ZRCA_STEP_CHECK && !find_item(order, item_index)) {
+        /* Nothing is started (no journal) for an item the order does not have. */
+        zrca_update_free(u);
+        return zri_error_set_field(ZRCA_ENOTFOUND, "item", "exists", "order %s has no item %u",
+                                   zrca_order_number(order), item_index);
+    }
     if (u->j.step == ZRCA_STEP_DONE && (rc = make_result(&u->result, &u->j)) < 0) {
         zrca_update_free(u);
         return rc;
@@ -1756,13 +1818,16 @@ ZRCA_API int zrca_update_abort_ex(unsigned int *removed, zrca_session *session,
         else
             rc = zri_token_find_key_by_label(&k, u->token, u->j.staging_label);
         if (rc == 0) {
-            /* Only ever the staged key: its label says so. */
+            /* Only ever the staged key: its label says so. A journal that names another key
+             * (edited) is set aside instead, and that key is not touched. */
             if (strcmp(zrca_key_label(k), u->j.staging_label) == 0) {
                 if ((rc = zrca_key_delete(k)) == 0)
                     gone |= ZRCA_ABORT_REMOVED_KEY;
             } else {
-                rc = zri_error_set(ZRCA_ESTATE, "key %s is not labelled %s; not deleting it",
-                                   zrca_key_id(k), u->j.staging_label);
+                ulog(u, ZRCA_LOG_WARN,
+                     "the journal names key %s, which is not labelled %s: not "
+                     "deleting it",
+                     zrca_key_id(k), u->j.staging_label);
             }
         } else if (rc == ZRCA_ENOTFOUND) {
             rc = 0;

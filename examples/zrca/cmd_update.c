@@ -217,6 +217,8 @@ int cmd_update(cli *c)
     int code = parse_key_type(c, &uo.key_type, &uo.key_bits);
     if (code)
         return code;
+    if (c->force && !c->abort_update)
+        return usage_error(c, "update: --force goes with --abort");
     unsigned items[64];
     size_t nitems = 0;
     for (int i = 1; i < c->nargs; i++) {
@@ -242,12 +244,24 @@ int cmd_update(cli *c)
     /* By default: every item with an unfinished update of its own (its journal), then every
      * item the platform lets us update now. */
     bool given = nitems > 0;
+    for (size_t k = 0; k < nitems; k++) {
+        bool exists = false;
+        for (size_t i = 0; i < zrca_order_item_count(o); i++)
+            exists |= zrca_order_item_index(zrca_order_item_at(o, i)) == items[k];
+        if (!exists) {
+            code = tool_error(c, EXIT_NOTFOUND, "order %s has no item %u", zrca_order_number(o),
+                              items[k]);
+            zrca_order_free(o);
+            return code;
+        }
+    }
     for (size_t i = 0; !given && i < zrca_order_item_count(o) && nitems < 64; i++) {
         const zrca_order_item *it = zrca_order_item_at(o, i);
         unsigned idx = zrca_order_item_index(it);
         zrca_update_step step;
         int jrc = zrca_update_journal_state(&step, NULL, c->session, c->args[0], idx);
-        bool journaled = jrc == 0 || jrc == ZRCA_EPROTOCOL; /* a damaged one: --abort sets it aside */
+        bool journaled =
+            jrc == 0 || jrc == ZRCA_EPROTOCOL; /* a damaged one: --abort sets it aside */
         if (journaled || (!c->abort_update && (zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE)))
             items[nitems++] = idx;
     }
