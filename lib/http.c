@@ -461,11 +461,24 @@ ZRCA_API int zrca_transport_response_fail(zrca_transport_response *resp, int cod
 
 /* ---- sending ------------------------------------------------------------------- */
 
-static int64_t now_ms(void)
+int64_t zri_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define now_ms zri_now_ms
+
+void zri_request_deadline(zri_request *r, int64_t deadline, long budget_ms)
+{
+    r->deadline = deadline;
+    r->budget_ms = budget_ms;
+}
+
+long zri_session_budget_ms(const zrca_session *s)
+{
+    return s->timeout_ms;
 }
 
 static void sleep_ms(int64_t ms)
@@ -724,7 +737,8 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
     }
 
     int64_t start = now_ms();
-    int64_t deadline = start + s->timeout_ms;
+    int64_t deadline = r->deadline ? r->deadline : start + s->timeout_ms;
+    long budget = r->deadline ? r->budget_ms : s->timeout_ms;
     unsigned attempt = 0;
     for (;;) {
         unsigned long gen = 0;
@@ -732,7 +746,7 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
         response_reset(resp);
         if (now_ms() >= deadline) {
             rc = zri_error_set(ZRCA_ETIMEOUT, "%s %s: the %ld ms time budget is spent", r->method,
-                               r->path.data, s->timeout_ms);
+                               r->path.data, budget);
             break;
         }
         rc = send_once(s, r, &p, resp, deadline, &gen, &retryable);
@@ -745,7 +759,7 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
             zri_session_log(s, ZRCA_LOG_INFO, "session",
                             "token expired during %s %s; logging in again", r->method,
                             r->path.data);
-            rc = zri_session_relogin(s, gen);
+            rc = zri_session_relogin(s, gen, deadline);
             if (rc < 0)
                 break;
             attempt = 0;
@@ -763,7 +777,7 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
         if (now_ms() + d >= deadline) {
             zri_error_prefix("gave up after %u attempts: the next one (in %" PRId64
                              " ms) would pass the %ld ms time budget",
-                             attempt, d, s->timeout_ms);
+                             attempt, d, budget);
             break;
         }
         zri_session_log(s, ZRCA_LOG_INFO, "http", "%s %s: retrying in %" PRId64 " ms (%s)",
