@@ -30,9 +30,9 @@ struct zri_json_doc {
 };
 
 /*
- * The member names seen so far, to refuse a repeated one: (object, name)
- * pairs in an open-addressing table, so that an object of n members costs
- * O(n) and not O(n^2). The names are the tree's own strings.
+ * Member names of large objects, to refuse a repeated one: (object, name)
+ * pairs in an open-addressing table (see remember_key()). The names are the
+ * tree's own strings.
  */
 typedef struct key_slot {
     const zri_json *obj;
@@ -262,8 +262,15 @@ static int key_insert(key_slot *tab, size_t alloc, const zri_json *obj, const ch
     }
 }
 
-/* Remember member `key` of `obj`; a name the object already has cancels the parse. */
-static int remember_key(parse_ctx *c, const zri_json *obj, const char *key)
+#define KEY_SCAN_MAX 16 /* members of an object checked by a plain scan */
+
+static int repeated(parse_ctx *c, const char *key)
+{
+    return fail(c, ZRCA_EPROTOCOL, "JSON object repeats the member '%.64s'", key);
+}
+
+/* Put one name into the table, growing it first; 0 when it was there. */
+static int table_add(parse_ctx *c, const zri_json *obj, const char *key, int *added)
 {
     if (2 * (c->nkeys + 1) > c->akeys) {
         size_t n = c->akeys ? c->akeys * 2 : 64;
@@ -276,13 +283,36 @@ static int remember_key(parse_ctx *c, const zri_json *obj, const char *key)
             if (c->keys[i].obj)
                 key_insert(tab, n, c->keys[i].obj, c->keys[i].key);
         free(c->keys);
+        c->bytes -= c->akeys * sizeof(key_slot); /* the old table is gone */
         c->keys = tab;
         c->akeys = n;
     }
-    if (!key_insert(c->keys, c->akeys, obj, key))
-        return fail(c, ZRCA_EPROTOCOL, "JSON object repeats the member '%.64s'", key);
-    c->nkeys++;
+    *added = key_insert(c->keys, c->akeys, obj, key);
+    c->nkeys += (size_t)*added;
     return 1;
+}
+
+/*
+ * Refuse member `key` if `obj` already has it. Small objects (the platform's
+ * all are) are scanned; past KEY_SCAN_MAX members an object's names go into
+ * a hash table, so that a huge object costs O(n), not O(n^2).
+ */
+static int remember_key(parse_ctx *c, const zri_json *obj, const char *key)
+{
+    int added = 1;
+    if (obj->len < KEY_SCAN_MAX) {
+        for (size_t i = 0; i < obj->len; i++)
+            if (strcmp(obj->keys[i], key) == 0)
+                return repeated(c, key);
+        return 1;
+    }
+    if (obj->len == KEY_SCAN_MAX) /* the object outgrows the scan: table its names */
+        for (size_t i = 0; i < obj->len; i++)
+            if (!table_add(c, obj, obj->keys[i], &added))
+                return 0;
+    if (!table_add(c, obj, key, &added))
+        return 0;
+    return added ? 1 : repeated(c, key);
 }
 
 static int on_key(void *ctx, const unsigned char *s, size_t len)

@@ -16,6 +16,13 @@
 static char dir[64];
 static char state_path[96], obj_path[96];
 
+static void cleanup(void)
+{
+    unlink(state_path);
+    unlink(obj_path);
+    rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -25,6 +32,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     snprintf(state_path, sizeof(state_path), "%s/token.state", dir);
     snprintf(obj_path, sizeof(obj_path), "%s/obj-1", dir);
+    atexit(cleanup);
     return 0;
 }
 
