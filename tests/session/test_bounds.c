@@ -36,10 +36,15 @@
  * them: three times the bound there, still far below the unbounded figures
  * (185 MiB, 5 GiB).
  */
-static long rss_factor(void)
+static bool under_checker(void)
 {
     const char *pre = getenv("LD_PRELOAD");
-    return UNDER_ASAN || getenv("ZRCA_UNDER_VALGRIND") || (pre && strstr(pre, "vgpreload")) ? 3 : 1;
+    return UNDER_ASAN || getenv("ZRCA_UNDER_VALGRIND") || (pre && strstr(pre, "vgpreload"));
+}
+
+static long rss_factor(void)
+{
+    return under_checker() ? 3 : 1;
 }
 
 /* ---- a platform that never ends a list ---------------------------------------------- */
@@ -282,17 +287,22 @@ static void test_duplicate_members(void **state)
     assert_zrca_ok(zri_json_parse(&doc, ok, strlen(ok), NULL));
     zri_json_doc_free(doc);
 
-    /* 200 000 distinct names in one object: linear, not quadratic. */
+    /* 100 000 distinct names in one object: linear, not quadratic. */
     zri_buf b = ZRI_BUF_INIT;
     zri_buf_putc(&b, '{');
-    for (int i = 0; i < 200000; i++)
+    for (int i = 0; i < 100000; i++)
         zri_buf_printf(&b, "%s\"m%d\":%d", i ? "," : "", i, i);
     zri_buf_putc(&b, '}');
     int64_t t0 = ms_now();
     assert_zrca_ok(zri_json_parse(&doc, b.data, b.len, NULL));
-    assert_true(ms_now() - t0 < 5000);
-    assert_int_equal(zri_json_count(zri_json_root(doc)), 200000);
+    int64_t took = ms_now() - t0;
+    size_t count = zri_json_count(zri_json_root(doc));
     zri_json_doc_free(doc);
+    /* A quadratic check would make 5e9 comparisons: seconds, even natively.
+     * Linear is well under a second natively; valgrind and ASan are slower. */
+    printf("100 000 members checked in %lld ms\n", (long long)took);
+    assert_true(took < (under_checker() ? 60000 : 3000));
+    assert_int_equal(count, 100000);
     /* ... and the same with the first name repeated at the very end. */
     b.len--;
     zri_buf_puts(&b, ",\"m0\":1}");
