@@ -468,8 +468,6 @@ int64_t zri_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-#define now_ms zri_now_ms
-
 void zri_request_deadline(zri_request *r, int64_t deadline, long budget_ms)
 {
     r->deadline = deadline;
@@ -492,7 +490,7 @@ static uint32_t random_u32(void)
 {
     uint32_t v = 0;
     if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
-        v = (uint32_t)now_ms();
+        v = (uint32_t)zri_now_ms();
     return v;
 }
 
@@ -587,7 +585,7 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
     for (size_t i = 0; i < r->nheaders; i++)
         hdrs[nh++] = r->headers[i];
 
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - zri_now_ms();
     zrca_transport_request treq = {
         .method = r->method,
         .url = p->url,
@@ -615,7 +613,7 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
         zri_session_log(s, ZRCA_LOG_TRACE, "http", "%s %s body: %.*s", r->method, r->path.data,
                         (int)(p->body_len > 4096 ? 4096 : p->body_len), p->body);
 
-    int64_t t0 = now_ms();
+    int64_t t0 = zri_now_ms();
     pthread_mutex_lock(&s->send_lock);
     rc = s->transport.send(s->transport.self, &treq, &tr);
     pthread_mutex_unlock(&s->send_lock);
@@ -629,7 +627,7 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
         /* A connection that failed may be retried if the request is safe to repeat
          * or certainly never left. The time budget is the session's. */
         *retryable = code == ZRCA_ENETWORK && (p->idempotent || !tr.reached);
-        session_log_request(s, r, p, 0, rc, now_ms() - t0, resp->attempts);
+        session_log_request(s, r, p, 0, rc, zri_now_ms() - t0, resp->attempts);
         tresp_reset(&tr);
         return rc;
     }
@@ -646,7 +644,7 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
     tr.etag = tr.location = tr.request_id = NULL;
     resp->retry_after = parse_retry_after(tr.retry_after);
     resp->replayed = tr.replayed;
-    session_log_request(s, r, p, tr.status, 0, now_ms() - t0, resp->attempts);
+    session_log_request(s, r, p, tr.status, 0, zri_now_ms() - t0, resp->attempts);
 
     rc = 0;
     if (tr.body.len > 0 && tr.status != 204 && tr.status != 304) {
@@ -736,7 +734,7 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
         return rc;
     }
 
-    int64_t start = now_ms();
+    int64_t start = zri_now_ms();
     int64_t deadline = r->deadline ? r->deadline : start + s->timeout_ms;
     long budget = r->deadline ? r->budget_ms : s->timeout_ms;
     unsigned attempt = 0;
@@ -744,7 +742,7 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
         unsigned long gen = 0;
         bool retryable;
         response_reset(resp);
-        if (now_ms() >= deadline) {
+        if (zri_now_ms() >= deadline) {
             rc = zri_error_set(ZRCA_ETIMEOUT, "%s %s: the %ld ms time budget is spent", r->method,
                                r->path.data, budget);
             break;
@@ -774,7 +772,7 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
         d = d / 2 + (int64_t)(random_u32() % (uint32_t)(d / 2 + 1));
         if (resp->retry_after >= 0 && resp->retry_after * 1000 > d)
             d = resp->retry_after * 1000;
-        if (now_ms() + d >= deadline) {
+        if (zri_now_ms() + d >= deadline) {
             zri_error_prefix("gave up after %u attempts: the next one (in %" PRId64
                              " ms) would pass the %ld ms time budget",
                              attempt, d, budget);
