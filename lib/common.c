@@ -43,7 +43,16 @@ ZRCA_API int zrca_init(void)
             pthread_mutex_unlock(&init_lock);
             return zri_error_set(ZRCA_ERROR, "OpenSSL failed to initialise");
         }
-        CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
+        /*
+         * libcurl copies what it sends and receives (the request with its
+         * Authorization header and body, the response with a new token)
+         * into buffers it frees without wiping; with our allocator every one
+         * of them is wiped when freed. libcurl takes the allocator only if
+         * it is not initialised yet: an application that ran
+         * curl_global_init() before zrca_init() keeps its own (doc/design.md).
+         */
+        CURLcode cc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, zri_wipe_malloc, zri_wipe_free,
+                                           zri_wipe_realloc, zri_wipe_strdup, zri_wipe_calloc);
         if (cc != CURLE_OK) {
             pthread_mutex_unlock(&init_lock);
             return zri_error_set(ZRCA_ERROR, "libcurl failed to initialise: %s",

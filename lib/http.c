@@ -461,11 +461,22 @@ ZRCA_API int zrca_transport_response_fail(zrca_transport_response *resp, int cod
 
 /* ---- sending ------------------------------------------------------------------- */
 
-static int64_t now_ms(void)
+int64_t zri_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void zri_request_deadline(zri_request *r, int64_t deadline, long budget_ms)
+{
+    r->deadline = deadline;
+    r->budget_ms = budget_ms;
+}
+
+long zri_session_budget_ms(const zrca_session *s)
+{
+    return s->timeout_ms;
 }
 
 static void sleep_ms(int64_t ms)
@@ -479,7 +490,7 @@ static uint32_t random_u32(void)
 {
     uint32_t v = 0;
     if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
-        v = (uint32_t)now_ms();
+        v = (uint32_t)zri_now_ms();
     return v;
 }
 
@@ -574,7 +585,7 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
     for (size_t i = 0; i < r->nheaders; i++)
         hdrs[nh++] = r->headers[i];
 
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - zri_now_ms();
     zrca_transport_request treq = {
         .method = r->method,
         .url = p->url,
@@ -602,7 +613,7 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
         zri_session_log(s, ZRCA_LOG_TRACE, "http", "%s %s body: %.*s", r->method, r->path.data,
                         (int)(p->body_len > 4096 ? 4096 : p->body_len), p->body);
 
-    int64_t t0 = now_ms();
+    int64_t t0 = zri_now_ms();
     pthread_mutex_lock(&s->send_lock);
     rc = s->transport.send(s->transport.self, &treq, &tr);
     pthread_mutex_unlock(&s->send_lock);
@@ -616,7 +627,7 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
         /* A connection that failed may be retried if the request is safe to repeat
          * or certainly never left. The time budget is the session's. */
         *retryable = code == ZRCA_ENETWORK && (p->idempotent || !tr.reached);
-        session_log_request(s, r, p, 0, rc, now_ms() - t0, resp->attempts);
+        session_log_request(s, r, p, 0, rc, zri_now_ms() - t0, resp->attempts);
         tresp_reset(&tr);
         return rc;
     }
@@ -633,7 +644,7 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
     tr.etag = tr.location = tr.request_id = NULL;
     resp->retry_after = parse_retry_after(tr.retry_after);
     resp->replayed = tr.replayed;
-    session_log_request(s, r, p, tr.status, 0, now_ms() - t0, resp->attempts);
+    session_log_request(s, r, p, tr.status, 0, zri_now_ms() - t0, resp->attempts);
 
     rc = 0;
     if (tr.body.len > 0 && tr.status != 204 && tr.status != 304) {
@@ -723,16 +734,17 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
         return rc;
     }
 
-    int64_t start = now_ms();
-    int64_t deadline = start + s->timeout_ms;
+    int64_t start = zri_now_ms();
+    int64_t deadline = r->deadline ? r->deadline : start + s->timeout_ms;
+    long budget = r->deadline ? r->budget_ms : s->timeout_ms;
     unsigned attempt = 0;
     for (;;) {
         unsigned long gen = 0;
         bool retryable;
         response_reset(resp);
-        if (now_ms() >= deadline) {
+        if (zri_now_ms() >= deadline) {
             rc = zri_error_set(ZRCA_ETIMEOUT, "%s %s: the %ld ms time budget is spent", r->method,
-                               r->path.data, s->timeout_ms);
+                               r->path.data, budget);
             break;
         }
         rc = send_once(s, r, &p, resp, deadline, &gen, &retryable);
@@ -745,7 +757,7 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
             zri_session_log(s, ZRCA_LOG_INFO, "session",
                             "token expired during %s %s; logging in again", r->method,
                             r->path.data);
-            rc = zri_session_relogin(s, gen);
+            rc = zri_session_relogin(s, gen, deadline);
             if (rc < 0)
                 break;
             attempt = 0;
@@ -760,10 +772,10 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
         d = d / 2 + (int64_t)(random_u32() % (uint32_t)(d / 2 + 1));
         if (resp->retry_after >= 0 && resp->retry_after * 1000 > d)
             d = resp->retry_after * 1000;
-        if (now_ms() + d >= deadline) {
+        if (zri_now_ms() + d >= deadline) {
             zri_error_prefix("gave up after %u attempts: the next one (in %" PRId64
                              " ms) would pass the %ld ms time budget",
-                             attempt, d, s->timeout_ms);
+                             attempt, d, budget);
             break;
         }
         zri_session_log(s, ZRCA_LOG_INFO, "http", "%s %s: retrying in %" PRId64 " ms (%s)",

@@ -83,6 +83,8 @@ typedef struct zri_request {
     size_t max_response; /* 0: the session's */
     int err;             /* first builder error */
     char *err_msg;
+    int64_t deadline; /* zri_now_ms() time the call must end by; 0: the session's budget */
+    long budget_ms;   /* the budget that deadline stands for, for messages */
 } zri_request;
 
 /*
@@ -117,6 +119,19 @@ void zri_request_idempotency_key(zri_request *r, const char *key);
 const char *zri_request_get_idempotency_key(const zri_request *r);
 void zri_request_if_none_match(zri_request *r, const char *etag);
 void zri_request_set_flags(zri_request *r, unsigned flags);
+/*
+ * End the request (retries and a re-login included) by `deadline`, a
+ * zri_now_ms() time, instead of the session's time budget counted from the
+ * send: a call made of several requests (a paged list) sets one deadline
+ * for all of them. `budget_ms` is what the deadline stands for, for the
+ * messages. A deadline already passed fails the request with ZRCA_ETIMEOUT
+ * without sending it.
+ */
+void zri_request_deadline(zri_request *r, int64_t deadline, long budget_ms);
+/* CLOCK_MONOTONIC in milliseconds, the clock of deadlines. */
+int64_t zri_now_ms(void);
+/* The session's time budget per call (zrca_session_options::timeout_ms), in ms. */
+long zri_session_budget_ms(const zrca_session *s);
 void zri_request_free(zri_request *r);
 
 /* Write a random UUIDv4 (RFC 9562, lowercase) into out[37]. */

@@ -141,6 +141,19 @@ void zri_wipe(void *p, size_t n);
 /* Wipe a NUL-terminated secret, then free it. Accepts NULL. */
 void zri_free_secret(char *s);
 
+/*
+ * A wiping allocator over malloc(): zri_wipe_free() overwrites the whole
+ * block (malloc_usable_size()) before freeing it, and a realloc that moves
+ * wipes the old block. zrca_init() gives it to libcurl
+ * (curl_global_init_mem) so that request and response buffers holding a
+ * password or a bearer token leave nothing behind when libcurl frees them.
+ */
+void *zri_wipe_malloc(size_t n);
+void *zri_wipe_calloc(size_t count, size_t size);
+void *zri_wipe_realloc(void *p, size_t n);
+char *zri_wipe_strdup(const char *s);
+void zri_wipe_free(void *p);
+
 /* Whether two certificate serials in hex are the same number (case and
  * leading zeros do not matter; the platform and tokens write them apart). */
 bool zri_serial_eq(const char *a, const char *b);

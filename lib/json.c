@@ -26,17 +26,30 @@ struct zri_json {
 
 struct zri_json_doc {
     zri_json *root;
+    size_t bytes; /* memory of the tree, as accounted while parsing */
 };
+
+/*
+ * Member names of large objects, to refuse a repeated one: (object, name)
+ * pairs in an open-addressing table (see remember_key()). The names are the
+ * tree's own strings.
+ */
+typedef struct key_slot {
+    const zri_json *obj;
+    const char *key;
+} key_slot;
 
 typedef struct parse_ctx {
     zri_json_limits lim;
     zri_json *root;
     zri_json *stack[ZRI_JSON_MAX_DEPTH];
     unsigned int depth;
-    char *key;    /* pending object key */
-    size_t nodes; /* values so far */
-    size_t bytes; /* memory accounted so far */
-    int err;      /* our error, set before a callback cancels */
+    char *key;      /* pending object key */
+    size_t nodes;   /* values so far */
+    size_t bytes;   /* memory accounted so far */
+    int err;        /* our error, set before a callback cancels */
+    key_slot *keys; /* member names seen, see key_slot */
+    size_t nkeys, akeys;
 } parse_ctx;
 
 static void node_free(zri_json *v)
@@ -67,6 +80,11 @@ void zri_json_doc_free(zri_json_doc *doc)
 const zri_json *zri_json_root(const zri_json_doc *doc)
 {
     return doc ? doc->root : NULL;
+}
+
+size_t zri_json_doc_bytes(const zri_json_doc *doc)
+{
+    return doc ? doc->bytes : 0;
 }
 
 static int fail(parse_ctx *c, int code, const char *fmt, ...) ZRCA_PRINTF(3, 4);
@@ -223,12 +241,88 @@ static int on_string(void *ctx, const unsigned char *s, size_t len)
     return attach(c, v);
 }
 
+static size_t key_hash(const zri_json *obj, const char *key)
+{
+    uint64_t h = 1469598103934665603u ^ (uint64_t)(uintptr_t)obj;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static int key_insert(key_slot *tab, size_t alloc, const zri_json *obj, const char *key)
+{
+    for (size_t i = key_hash(obj, key) & (alloc - 1);; i = (i + 1) & (alloc - 1)) {
+        if (!tab[i].obj) {
+            tab[i].obj = obj;
+            tab[i].key = key;
+            return 1;
+        }
+        if (tab[i].obj == obj && strcmp(tab[i].key, key) == 0)
+            return 0;
+    }
+}
+
+#define KEY_SCAN_MAX 16 /* members of an object checked by a plain scan */
+
+static int repeated(parse_ctx *c, const char *key)
+{
+    return fail(c, ZRCA_EPROTOCOL, "JSON object repeats the member '%.64s'", key);
+}
+
+/* Put one name into the table, growing it first; 0 when it was there. */
+static int table_add(parse_ctx *c, const zri_json *obj, const char *key, int *added)
+{
+    if (2 * (c->nkeys + 1) > c->akeys) {
+        size_t n = c->akeys ? c->akeys * 2 : 64;
+        if (!account(c, n * sizeof(key_slot)))
+            return 0;
+        key_slot *tab = calloc(n, sizeof(*tab));
+        if (!tab)
+            return fail(c, ZRCA_ENOMEM, "out of memory parsing JSON");
+        for (size_t i = 0; i < c->akeys; i++)
+            if (c->keys[i].obj)
+                key_insert(tab, n, c->keys[i].obj, c->keys[i].key);
+        free(c->keys);
+        c->bytes -= c->akeys * sizeof(key_slot); /* the old table is gone */
+        c->keys = tab;
+        c->akeys = n;
+    }
+    *added = key_insert(c->keys, c->akeys, obj, key);
+    c->nkeys += (size_t)*added;
+    return 1;
+}
+
+/*
+ * Refuse member `key` if `obj` already has it. Small objects (the platform's
+ * all are) are scanned; past KEY_SCAN_MAX members an object's names go into
+ * a hash table, so that a huge object costs O(n), not O(n^2).
+ */
+static int remember_key(parse_ctx *c, const zri_json *obj, const char *key)
+{
+    int added = 1;
+    if (obj->len < KEY_SCAN_MAX) {
+        for (size_t i = 0; i < obj->len; i++)
+            if (strcmp(obj->keys[i], key) == 0)
+                return repeated(c, key);
+        return 1;
+    }
+    if (obj->len == KEY_SCAN_MAX) /* the object outgrows the scan: table its names */
+        for (size_t i = 0; i < obj->len; i++)
+            if (!table_add(c, obj, obj->keys[i], &added))
+                return 0;
+    if (!table_add(c, obj, key, &added))
+        return 0;
+    return added ? 1 : repeated(c, key);
+}
+
 static int on_key(void *ctx, const unsigned char *s, size_t len)
 {
     parse_ctx *c = ctx;
     free(c->key);
     c->key = copy_string(c, s, len, "object key");
-    return c->key != NULL;
+    if (!c->key || c->depth == 0)
+        return c->key != NULL;
+    return remember_key(c, c->stack[c->depth - 1], c->key);
 }
 
 static int start(parse_ctx *c, zri_json_type type)
@@ -316,6 +410,7 @@ int zri_json_parse(zri_json_doc **out, const char *data, size_t len, const zri_j
     }
     yajl_free(h);
     free(c.key);
+    free(c.keys);
     if (rc < 0) {
         node_free(c.root);
         return rc;
@@ -326,6 +421,7 @@ int zri_json_parse(zri_json_doc **out, const char *data, size_t len, const zri_j
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     }
     doc->root = c.root;
+    doc->bytes = c.bytes - len;
     *out = doc;
     return 0;
 }

@@ -64,13 +64,16 @@ typedef struct zri_json_limits {
 
 /*
  * Parse `len` bytes. On failure sets the error record and returns
- * ZRCA_EPROTOCOL (not JSON, invalid UTF-8, trailing garbage; the message
- * gives the byte offset) or ZRCA_ETOOBIG (a limit; the message names it).
+ * ZRCA_EPROTOCOL (not JSON, invalid UTF-8, trailing garbage, an object
+ * that repeats a member name; the message gives the byte offset and, for a
+ * repeated name, the name) or ZRCA_ETOOBIG (a limit; the message names it).
  * `limits` may be NULL for the defaults.
  */
 int zri_json_parse(zri_json_doc **out, const char *data, size_t len, const zri_json_limits *limits);
 void zri_json_doc_free(zri_json_doc *doc);
 const zri_json *zri_json_root(const zri_json_doc *doc);
+/* Memory the document's tree holds (the input not included), as the limits count it. */
+size_t zri_json_doc_bytes(const zri_json_doc *doc);
 
 /* ---- nodes ------------------------------------------------------------ */
 
@@ -82,7 +85,7 @@ size_t zri_json_count(const zri_json *v);
 const zri_json *zri_json_at(const zri_json *v, size_t i);
 /* Key of member `i` of an object, NULL otherwise. */
 const char *zri_json_key_at(const zri_json *v, size_t i);
-/* Member `key` of an object (the last one if repeated), NULL when absent. */
+/* Member `key` of an object (a parsed object never repeats one), NULL when absent. */
 const zri_json *zri_json_member(const zri_json *obj, const char *key);
 /* String value (NUL-terminated, may contain no NUL), or NULL if not a string. */
 const char *zri_json_string(const zri_json *v, size_t *len);

@@ -174,8 +174,12 @@ ZRCA_API void zrca_session_free(zrca_session *session)
 
 /* ---- login ---------------------------------------------------------------------- */
 
-/* POST /session; on success the new token is in place. */
-static int do_login(zrca_session *s, const char *account, const char *password)
+/*
+ * POST /session; on success the new token is in place. `deadline` (a
+ * zri_now_ms() time, 0 for the session's budget) is the caller's: a
+ * re-login spends what is left of the request that met the expiry.
+ */
+static int do_login(zrca_session *s, const char *account, const char *password, int64_t deadline)
 {
     zri_request req;
     zri_response resp;
@@ -185,6 +189,8 @@ static int do_login(zrca_session *s, const char *account, const char *password)
 
     zri_request_init(&req, "POST", "/session");
     zri_request_set_flags(&req, ZRI_REQ_NO_AUTH | ZRI_REQ_NO_RELOGIN | ZRI_REQ_SECRET);
+    if (deadline)
+        zri_request_deadline(&req, deadline, s->timeout_ms);
     zri_jgen *g = zri_request_json(&req);
     if (g) {
         zri_jgen_object_begin(g);
@@ -242,7 +248,7 @@ ZRCA_API int zrca_session_login(zrca_session *session, const char *account, cons
     if (pl == 0 || pl > ZRI_PASSWORD_MAX * 4)
         return zri_error_set_field(ZRCA_EINVAL, "password", "max_length",
                                    "password must be 1-128 characters");
-    rc = do_login(session, account, password);
+    rc = do_login(session, account, password, 0);
     if (rc < 0)
         return zri_error_prefix("login as '%.64s'", account);
 
@@ -266,7 +272,7 @@ ZRCA_API int zrca_session_login(zrca_session *session, const char *account, cons
     return zri_ok();
 }
 
-int zri_session_relogin(zrca_session *s, unsigned long gen)
+int zri_session_relogin(zrca_session *s, unsigned long gen, int64_t deadline)
 {
     char password[CREDENTIAL_BUF];
     int rc = 0;
@@ -294,7 +300,7 @@ int zri_session_relogin(zrca_session *s, unsigned long gen)
     } else {
         password[sizeof(password) - 1] = '\0';
         zri_secret_push(password);
-        rc = do_login(s, account, password);
+        rc = do_login(s, account, password, deadline);
         zri_secret_pop(password);
         if (rc < 0)
             zri_error_prefix("logging in again after the token expired");
@@ -330,6 +336,11 @@ ZRCA_API int zrca_session_logout(zrca_session *session)
     zri_response resp;
     zri_request_init(&req, "DELETE", "/session");
     zri_request_set_flags(&req, ZRI_REQ_NO_RELOGIN);
+    /* Cleanup after a failure must not cost another full budget (a read that
+     * timed out is often followed by a logout): a short one of its own. */
+    long budget =
+        session->timeout_ms < ZRI_CLEANUP_BUDGET_MS ? session->timeout_ms : ZRI_CLEANUP_BUDGET_MS;
+    zri_request_deadline(&req, zri_now_ms() + budget, budget);
     int rc = zri_session_request(session, &req, &resp);
     zri_request_free(&req);
     zri_response_free(&resp);

@@ -12,6 +12,18 @@
 #define ZRI_TOKEN_MAX    128
 #define ZRI_PASSWORD_MAX 128
 
+/* The time budget of a logout, whatever the session's (doc/design.md). */
+#define ZRI_CLEANUP_BUDGET_MS 5000
+
+/*
+ * The bounds of one list call (zrca_session_certificates, _persons,
+ * _notifications): pages, items, and memory of the decoded pages it keeps
+ * (zri_json_doc_bytes() summed). Past one: ZRCA_ETOOBIG.
+ */
+#define ZRI_LIST_MAX_PAGES 1000
+#define ZRI_LIST_MAX_ITEMS 10000
+#define ZRI_LIST_MAX_BYTES (32u * 1024u * 1024u)
+
 struct zrca_session {
     char *base_url; /* "https://host:port", no trailing slash */
     char *state_dir;
@@ -48,9 +60,10 @@ struct zrca_session {
 /*
  * Log in again after 401 token_expired seen with token generation `gen`:
  * only one thread asks the credential callback; the others find a newer
- * generation and simply repeat their request.
+ * generation and simply repeat their request. The login ends by `deadline`
+ * (zri_now_ms() time), the deadline of the request that met the expiry.
  */
-int zri_session_relogin(zrca_session *s, unsigned long gen);
+int zri_session_relogin(zrca_session *s, unsigned long gen, int64_t deadline);
 
 /* ---- decoders of the reads (also fuzz targets' entry points) ---------------- */
 

@@ -11,8 +11,7 @@
 
 #include "session_int.h"
 
-#define MAX_PAGES 1000
-#define PER_PAGE  100
+#define PER_PAGE 100
 
 static const char *const kind_names[] = {"org", "legal_rep", "personal", NULL};
 static const char *const status_names[] = {"valid",      "expired", "pending_confirmation",
@@ -250,15 +249,26 @@ ENT_GET(role, role, zrca_role, ZRCA_ROLE_UNKNOWN)
 typedef int (*page_decoder)(void *list, const zri_json *root, int64_t *pages);
 typedef int (*doc_keeper)(void *list, zri_json_doc *doc);
 
-/* GET every page of a list endpoint; each page's document is handed to `keep`. */
+/*
+ * GET every page of a list endpoint; each page's document is handed to
+ * `keep`. The whole list is one call: one deadline (the session's time
+ * budget) for every page and its retries, and bounds on pages, items and
+ * the decoded documents kept (ZRI_LIST_MAX_*), checked as each page
+ * arrives, so that a platform serving endless or huge pages costs at most
+ * the bounds and then ZRCA_ETOOBIG or ZRCA_ETIMEOUT.
+ */
 static int fetch_all(zrca_session *s, const char *path, const char *qname, const char *qvalue,
                      const char *qname2, const char *qvalue2, void *list, page_decoder decode,
                      doc_keeper keep)
 {
     int64_t pages = 1;
+    size_t items = 0, bytes = 0;
+    long budget = zri_session_budget_ms(s);
+    int64_t deadline = zri_now_ms() + budget;
     for (int64_t page = 1; page <= pages; page++) {
-        if (page > MAX_PAGES)
-            return zri_error_set(ZRCA_ETOOBIG, "GET %s: more than %d pages", path, MAX_PAGES);
+        if (page > ZRI_LIST_MAX_PAGES)
+            return zri_error_set(ZRCA_ETOOBIG, "GET %s: more than %d pages", path,
+                                 ZRI_LIST_MAX_PAGES);
         zri_request req;
         zri_response resp;
         zri_request_init(&req, "GET", path);
@@ -268,10 +278,25 @@ static int fetch_all(zrca_session *s, const char *path, const char *qname, const
             zri_request_query(&req, qname, qvalue);
         if (qname2)
             zri_request_query(&req, qname2, qvalue2);
+        zri_request_deadline(&req, deadline, budget);
         int rc = zri_session_request(s, &req, &resp);
         zri_request_free(&req);
+        if (rc < 0 && page > 1)
+            zri_error_prefix("GET %s page %" PRId64 " of the list", path, page);
         if (rc == 0 && !resp.doc)
             rc = zri_error_set(ZRCA_EPROTOCOL, "GET %s: HTTP %d without a body", path, resp.status);
+        if (rc == 0) {
+            const zri_json *arr = zri_json_member(resp.json, "items");
+            items += zri_json_count(arr);
+            bytes += zri_json_doc_bytes(resp.doc);
+            if (items > ZRI_LIST_MAX_ITEMS)
+                rc = zri_error_set(ZRCA_ETOOBIG, "GET %s: more than %d items", path,
+                                   ZRI_LIST_MAX_ITEMS);
+            else if (bytes > ZRI_LIST_MAX_BYTES)
+                rc = zri_error_set(ZRCA_ETOOBIG,
+                                   "GET %s: the pages decoded so far need more than %u bytes", path,
+                                   ZRI_LIST_MAX_BYTES);
+        }
         if (rc == 0) {
             rc = decode(list, resp.json, &pages);
             if (rc < 0)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 
 #include "http.h"
 
@@ -51,6 +52,20 @@ static int mem_seek(void *arg, curl_off_t offset, int origin)
         return CURL_SEEKFUNC_FAIL;
     m->pos = (size_t)offset;
     return CURL_SEEKFUNC_OK;
+}
+
+/*
+ * OpenSSL keeps the plaintext of the last records received in its read
+ * buffer until later records overwrite it (a login response: the new
+ * token); SSL_OP_CLEANSE_PLAINTEXT wipes it once handed over. Records sent
+ * are encrypted in place, so the write buffer holds no plaintext.
+ */
+static CURLcode on_ssl_ctx(CURL *curl, void *sslctx, void *parm)
+{
+    (void)curl;
+    (void)parm;
+    SSL_CTX_set_options((SSL_CTX *)sslctx, SSL_OP_CLEANSE_PLAINTEXT);
+    return CURLE_OK;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
@@ -184,6 +199,7 @@ static int curl_send(void *self, const zrca_transport_request *req, zrca_transpo
     struct curl_slist *hdrs = NULL, *tmp;
     curl_mime *mime = NULL;
     mem_reader *readers = NULL;
+    mem_reader body = {NULL, 0, 0};
     char errbuf[CURL_ERROR_SIZE] = "";
     exchange x = {resp, 0, false};
     int rc;
@@ -224,6 +240,9 @@ static int curl_send(void *self, const zrca_transport_request *req, zrca_transpo
         SET(CURLOPT_PROXY, t->proxy);
     if (t->user_agent)
         SET(CURLOPT_USERAGENT, t->user_agent);
+    /* Only the OpenSSL backend has it; another backend keeps its own buffers. */
+    if (curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx) == CURLE_OK)
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, NULL);
 
     for (size_t i = 0; i < req->header_count; i++) {
         char *line = zri_sprintf("%s: %s", req->headers[i].name, req->headers[i].value);
@@ -286,8 +305,21 @@ static int curl_send(void *self, const zrca_transport_request *req, zrca_transpo
             hdrs = tmp;
         }
         if (req->body && req->body_size) {
+            /*
+             * Streamed from the caller's buffer (which the library wipes) by a
+             * read callback: CURLOPT_POSTFIELDS would have libcurl read it in
+             * place too, but COPYPOSTFIELDS-style copies and the request buffer
+             * it appends a small body to are libcurl's; the wiping allocator
+             * covers those, and here nothing keeps a pointer to a password.
+             */
+            body.data = req->body;
+            body.size = req->body_size;
+            SET(CURLOPT_POST, 1L);
             SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_size);
-            SET(CURLOPT_POSTFIELDS, req->body);
+            SET(CURLOPT_READFUNCTION, mem_read);
+            SET(CURLOPT_READDATA, &body);
+            SET(CURLOPT_SEEKFUNCTION, mem_seek);
+            SET(CURLOPT_SEEKDATA, &body);
         } else if (strcmp(req->method, "DELETE") != 0) {
             SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
             SET(CURLOPT_POSTFIELDS, "");
@@ -330,6 +362,8 @@ out:
     curl_easy_setopt(e, CURLOPT_MIMEPOST, NULL);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(e, CURLOPT_READDATA, NULL);
+    curl_easy_setopt(e, CURLOPT_SEEKDATA, NULL);
     for (struct curl_slist *h = hdrs; h; h = h->next)
         zri_wipe(h->data, strlen(h->data));
     curl_slist_free_all(hdrs);

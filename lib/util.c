@@ -1,6 +1,7 @@
 /*
  * Memory helpers, the growable buffer and the checks of versioned structs.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,59 @@ void zri_wipe(void *p, size_t n)
         OPENSSL_cleanse(p, n);
 }
 
+/* ---- the wiping allocator handed to libcurl ----------------------------- */
+
+/*
+ * Plain malloc() underneath, so that a block allocated by one side and freed
+ * by the other (memory libcurl allocated before we installed these, or a
+ * curl_free() of ours) stays valid. malloc_usable_size() tells how much to
+ * wipe: every byte of the block, slack included.
+ */
+void zri_wipe_free(void *p)
+{
+    if (!p)
+        return;
+    zri_wipe(p, malloc_usable_size(p));
+    free(p);
+}
+
+void *zri_wipe_malloc(size_t n)
+{
+    return malloc(n);
+}
+
+void *zri_wipe_calloc(size_t count, size_t size)
+{
+    return calloc(count, size);
+}
+
+void *zri_wipe_realloc(void *p, size_t n)
+{
+    if (!p)
+        return malloc(n);
+    if (n == 0) {
+        zri_wipe_free(p);
+        return NULL;
+    }
+    size_t have = malloc_usable_size(p);
+    if (n <= have) {
+        /* Shrinking in place: what is past n is wiped now. */
+        zri_wipe((char *)p + n, have - n);
+        return p;
+    }
+    void *q = malloc(n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, have);
+    zri_wipe_free(p);
+    return q;
+}
+
+char *zri_wipe_strdup(const char *s)
+{
+    return s ? zri_strndup(s, strlen(s)) : NULL;
+}
+
 void zri_free_secret(char *s)
 {
     if (!s)
@@ -124,9 +178,16 @@ int zri_buf_grow(zri_buf *b, size_t extra)
     size_t n = b->alloc ? b->alloc : 64;
     while (n < need)
         n = n > SIZE_MAX / 2 ? need : n * 2;
-    char *d = zri_realloc(b->data, n);
+    /* Not realloc(): a buffer may hold a secret (a response carrying a
+     * token), and realloc would free the old block without wiping it. */
+    char *d = zri_malloc(n);
     if (!d)
         return ZRCA_ENOMEM;
+    if (b->data) {
+        memcpy(d, b->data, b->len + 1);
+        zri_wipe(b->data, b->alloc);
+        free(b->data);
+    }
     b->data = d;
     b->alloc = n;
     return 0;

@@ -31,6 +31,16 @@
  * by one thread at a time.
  *
  * **Times** are Unix seconds (UTC) as `int64_t`; 0 means absent.
+ *
+ * **Bounds.** A list read (zrca_session_certificates(),
+ * zrca_session_persons(), zrca_session_notifications()) is one call: the
+ * session's time budget (`timeout_ms`) covers all its pages and their
+ * retries, and it keeps at most 1000 pages, 10 000 items and 32 MiB of
+ * decoded pages; past a bound it fails with ::ZRCA_ETOOBIG and keeps
+ * nothing. JSON objects that repeat a member name are refused
+ * (::ZRCA_EPROTOCOL, the message names the member and its byte offset).
+ * zrca_session_logout() has a budget of its own, 5 s (or `timeout_ms` if
+ * shorter), so that cleaning up after a timeout stays short.
  */
 
 #ifdef __cplusplus
@@ -205,9 +215,12 @@ ZRCA_API int zrca_session_login(zrca_session *session, const char *account, cons
 
 /**
  * Log out (`DELETE /api/v1/session`) and wipe the token. The token is
- * forgotten even when the platform cannot be reached.
+ * forgotten even when the platform cannot be reached. The request has a
+ * time budget of 5 s (or the session's `timeout_ms` if shorter), retries
+ * included, whatever happened before.
  *
  * @return ::ZRCA_OK (also when not logged in), or the network error
+ *         (::ZRCA_ETIMEOUT after 5 s)
  */
 ZRCA_API int zrca_session_logout(zrca_session *session);
 
@@ -287,7 +300,9 @@ typedef struct zrca_certificate zrca_certificate;
  * @param session a logged-in session
  * @param kind a kind, or ::ZRCA_CERT_ANY
  * @param status a status, or ::ZRCA_CERT_STATUS_ANY
- * @return ::ZRCA_OK, ::ZRCA_EINVAL (bad filter), network and platform errors
+ * @return ::ZRCA_OK, ::ZRCA_EINVAL (bad filter), network and platform errors,
+ *         ::ZRCA_ETOOBIG past the bounds of a list, ::ZRCA_ETIMEOUT when
+ *         all pages together take longer than the time budget
  */
 ZRCA_API int zrca_session_certificates(zrca_certificate_list **out, zrca_session *session,
                                        zrca_cert_kind kind, zrca_cert_status status);
@@ -352,7 +367,9 @@ typedef struct zrca_person zrca_person;
  *
  * @param out receives the list, free with zrca_person_list_free()
  * @param session a logged-in session
- * @return ::ZRCA_OK, network and platform errors
+ * @return ::ZRCA_OK, network and platform errors,
+ *         ::ZRCA_ETOOBIG past the bounds of a list, ::ZRCA_ETIMEOUT when
+ *         all pages together take longer than the time budget
  */
 ZRCA_API int zrca_session_persons(zrca_person_list **out, zrca_session *session);
 /** Free a list; accepts NULL. */
@@ -443,7 +460,9 @@ typedef struct zrca_notification zrca_notification;
  *
  * @param out receives the list, free with zrca_notification_list_free()
  * @param session a logged-in session
- * @return ::ZRCA_OK, network and platform errors
+ * @return ::ZRCA_OK, network and platform errors,
+ *         ::ZRCA_ETOOBIG past the bounds of a list, ::ZRCA_ETIMEOUT when
+ *         all pages together take longer than the time budget
  */
 ZRCA_API int zrca_session_notifications(zrca_notification_list **out, zrca_session *session);
 /** Free a list; accepts NULL. */
