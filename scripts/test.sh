@@ -6,6 +6,7 @@
 #      install check) and every C test once more under valgrind memcheck;
 #   3. an ASan+UBSan build running the C tests again;
 #   4. the Python suites (reference platform, bindings) with pytest;
+#   4b. the Debian packages (tests/packages/check-packages.sh);
 #   5. each fuzz target briefly.
 # Ends with one line "N passed, N failed".
 set -uo pipefail
@@ -75,6 +76,15 @@ for suite in tests/platform bindings/python/tests; do
         step_ok "pytest $suite"
     else step_fail "pytest $suite"; fi
 done
+
+# 4b. The Debian packages: built from a copy of the tree, linted, installed,
+# used (C with pkg-config and find_package, zrca, python3), purged.
+if bash tests/packages/check-packages.sh >"$BUILD/packages.log" 2>&1; then
+    grep "^packages: \|W: \|E: " "$BUILD/packages.log" | tail -12
+    step_ok "Debian packages (build, lintian, install, use, purge)"
+else
+    tail -60 "$BUILD/packages.log"; step_fail "Debian packages (build, lintian, install, use, purge)"
+fi
 
 # 5. Fuzz targets, briefly (scripts/fuzz.sh runs them for longer).
 if [ -x scripts/fuzz.sh ] && ls tests/fuzz/*.c >/dev/null 2>&1; then
