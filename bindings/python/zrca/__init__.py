@@ -54,7 +54,7 @@ def library_version_string() -> str:
 def has_feature(name: str) -> bool:
     """Whether the loaded library has a feature ("session", "pkcs11", "update", "always-authenticate",
     ...)."""
-    return bool(_lib.zrca_has_feature(name.encode("utf-8")))
+    return bool(_lib.zrca_has_feature(_lib.b(name, "a feature name")))
 
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations", "Tuple")]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import os
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
@@ -51,7 +50,8 @@ class Application(Handle):
         return self
 
     def _call(self, fn: Any, *args: Any) -> int:
-        return self.session._call(fn, *args)
+        """Call a C function on this application through its session (``Session._call``)."""
+        return self.session._call(fn, *args, pins=(self,))
 
     def set_org(self, years: int = 1, count: int = 1) -> None:
         """Tick (count > 0) or untick (count 0) the organisation certificate (企业机构证书)."""
@@ -70,10 +70,9 @@ class Application(Handle):
         return int(idx.value)
 
     def add_known_person(self, person: "Person", years: int = 1, count: int = 1) -> int:
-        """Add a person applied for before (添加), as the platform has them on record."""
-        idx = ctypes.c_size_t()
-        self._call(_lib.zrca_application_add_known_person, self._h, ctypes.byref(idx), person._c, years, count)
-        return int(idx.value)
+        """Add a person applied for before (添加), as the platform has them on record (a ``Person``
+        from ``Session.persons()``; the library does the same from its C record)."""
+        return self.add_person(person.name, person.id_number, person.position, years, count)
 
     @property
     def person_count(self) -> int:
@@ -82,7 +81,7 @@ class Application(Handle):
     def attach_file(self, part: str, path: PathLike) -> None:
         """Attach a file by path; it is checked on validate and streamed on submit, so it must
         stay in place until then."""
-        self._call(_lib.zrca_application_attach_file, self._h, _lib.b(part), os.fsencode(path))
+        self._call(_lib.zrca_application_attach_file, self._h, _lib.b(part, "the part name"), _lib.p(path))
 
     def attach_data(self, part: str, data: bytes, filename: Optional[str] = None) -> None:
         """Attach bytes (copied)."""

@@ -93,8 +93,9 @@ class Order(Handle):
         session._call(_lib.zrca_order_get, ctypes.byref(p), session._h, _lib.b(number))
         return cls(p, session)
 
-    def _call(self, fn: Any, *args: Any, extra: Any = ()) -> int:
-        return self.session._call(fn, *args, extra=extra)
+    def _call(self, fn: Any, *args: Any, extra: Any = (), pins: Any = ()) -> int:
+        """Call a C function on this order through its session (``Session._call``)."""
+        return self.session._call(fn, *args, extra=extra, pins=(self,) + tuple(pins))
 
     def refresh(self) -> bool:
         """Read the order again; True if it changed."""
@@ -215,7 +216,7 @@ def _date(v: Union[str, _dt.date, None]) -> Optional[bytes]:
         v = v.astimezone(_dt.timezone.utc).date() if v.tzinfo else v.date()
     if isinstance(v, _dt.date):
         return v.isoformat().encode("ascii")
-    return str(v).encode("utf-8")
+    return _lib.b(str(v), "a date")
 
 
 class OrderIterator(Handle, Iterator[Order]):

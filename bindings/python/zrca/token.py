@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import ctypes
 import datetime as _dt
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
@@ -79,8 +78,8 @@ def _token_options(backend: Backend, uri: Optional[str], serial: Optional[str], 
     o.uri = _lib.b(uri)
     o.serial = _lib.b(serial)
     o.label = _lib.b(label)
-    o.module_path = os.fsencode(module_path) if module_path is not None else None
-    o.soft_dir = os.fsencode(soft_dir) if soft_dir is not None else None
+    o.module_path = _lib.p(module_path, "module_path")
+    o.soft_dir = _lib.p(soft_dir, "soft_dir")
     keep: List[Any] = []
     slot = None
     if log is not None:
@@ -132,7 +131,7 @@ def create_softtoken(directory: PathLike, *, label: str, user_pin: Secret, so_pi
         o.user_pin = ctypes.cast(up, ctypes.c_char_p)
         o.so_pin = ctypes.cast(sp, ctypes.c_char_p)
         try:
-            call(_lib.zrca_softtoken_create, os.fsencode(directory), ctypes.byref(o))
+            call(_lib.zrca_softtoken_create, _lib.p(directory, "directory"), ctypes.byref(o))
         finally:
             o.user_pin = None
             o.so_pin = None

@@ -110,7 +110,7 @@ def update_item(order: "Order", item_index: int, token: "Token", *, pin: Optiona
     out = _lib.UpdateResultP()
     try:
         order._call(_lib.zrca_update_item, ctypes.byref(out), order._h, int(item_index), token._h,
-                    ctypes.byref(opts.c), extra=opts.slots + token._pin_slots())
+                    ctypes.byref(opts.c), extra=opts.slots + token._pin_slots(), pins=(token,))
         result = _take_result(out)
     finally:
         opts.release()
@@ -124,7 +124,7 @@ def resume(session: "Session", order_number: str, item_index: int, token: "Token
     out = _lib.UpdateResultP()
     try:
         session._call(_lib.zrca_update_resume, ctypes.byref(out), session._h, _lib.b(order_number),
-                      int(item_index), token._h, ctypes.byref(opts.c), extra=opts.slots + token._pin_slots())
+                      int(item_index), token._h, ctypes.byref(opts.c), extra=opts.slots + token._pin_slots(), pins=(token,))
         result = _take_result(out)
     finally:
         opts.release()
@@ -138,7 +138,7 @@ def abort(session: "Session", order_number: str, item_index: int, token: "Token"
     opts = _options(pin)
     try:
         session._call(_lib.zrca_update_abort, session._h, _lib.b(order_number), int(item_index), token._h,
-                      ctypes.byref(opts.c), extra=opts.slots + token._pin_slots())
+                      ctypes.byref(opts.c), extra=opts.slots + token._pin_slots(), pins=(token,))
     finally:
         opts.release()
 
@@ -160,7 +160,7 @@ class Update(Handle):
         p = _lib.UpdateP()
         try:
             order._call(_lib.zrca_update_begin, ctypes.byref(p), order._h, int(item_index), token._h,
-                        ctypes.byref(self._opts.c), extra=self._opts.slots + token._pin_slots())
+                        ctypes.byref(self._opts.c), extra=self._opts.slots + token._pin_slots(), pins=(token,))
         except BaseException:
             self._opts.release()
             raise
@@ -180,7 +180,7 @@ class Update(Handle):
     def run_step(self) -> bool:
         """Run the next step; True while more steps follow."""
         return self.order._call(_lib.zrca_update_step_run, self._h,
-                                extra=self._opts.slots + self.token._pin_slots()) == 1
+                                extra=self._opts.slots + self.token._pin_slots(), pins=(self, self.token)) == 1
 
     def __iter__(self) -> Iterator[UpdateStep]:
         while True:
