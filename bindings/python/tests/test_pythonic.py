@@ -9,6 +9,7 @@ import gc
 import inspect
 import json
 import os
+import pickle
 import select
 import signal
 import subprocess
@@ -177,6 +178,8 @@ def test_records_outlive_their_session(platform, approved):
             setattr(rec, dataclasses.fields(rec)[0].name, None)
     assert certs[-1] == certs[len(certs) - 1] and certs[:1] == [c]
     assert c == dataclasses.replace(c) and hash(c) == hash(dataclasses.replace(c))
+    assert pickle.loads(pickle.dumps(c)) == c and pickle.loads(pickle.dumps(persons[0])) == persons[0]
+    assert len({c, dataclasses.replace(c)}) == 1
     with certs as same:                                    # the old handle-style use still works
         assert same is certs
     certs.close()

@@ -48,6 +48,7 @@ def library_version() -> Tuple[int, int, int]:
 
 
 def library_version_string() -> str:
+    """The loaded library's version as a string, e.g. "1.0.0"."""
     return _lib.version()[3] or ""
 
 

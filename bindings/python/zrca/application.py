@@ -76,6 +76,7 @@ class Application(Handle):
 
     @property
     def person_count(self) -> int:
+        """How many persons the application lists."""
         return int(_lib.zrca_application_person_count(self._h))
 
     def attach_file(self, part: str, path: PathLike) -> None:
@@ -93,6 +94,7 @@ class Application(Handle):
         self._call(_lib.zrca_application_set_contact, self._h, _lib.b(name), _lib.b(mobile), _lib.b(email))
 
     def set_remark(self, remark: Optional[str]) -> None:
+        """The remark (备注); None removes it."""
         self._call(_lib.zrca_application_set_remark, self._h, _lib.b(remark))
 
     def validate(self) -> None:
@@ -101,6 +103,7 @@ class Application(Handle):
 
     @property
     def amount_fen(self) -> int:
+        """The amount to pay in fen (分), as the library computes it from the fee schedule."""
         out = ctypes.c_int64()
         self._call(_lib.zrca_application_amount, ctypes.byref(out), self._h)
         return int(out.value)
@@ -112,6 +115,7 @@ class Application(Handle):
 
     @property
     def idempotency_key(self) -> str:
+        """The key that makes a resubmission of this application the same order (Idempotency-Key)."""
         return _lib.s(_lib.zrca_application_idempotency_key(self._h)) or ""
 
     def to_json(self) -> str:
@@ -124,6 +128,7 @@ class Application(Handle):
             _lib.zrca_free(out)
 
     def to_dict(self) -> Dict[str, Any]:
+        """The application's JSON part as a dict (``to_json()`` parsed)."""
         return json.loads(self.to_json())
 
     def submit(self) -> "Order":

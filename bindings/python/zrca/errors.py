@@ -47,6 +47,7 @@ class ZrcaError(Exception):
 
     @property
     def status(self) -> Status:
+        """The code as a ``Status`` (``Status.ERROR`` for a code these bindings do not know)."""
         try:
             return Status(self.code)
         except ValueError:

@@ -337,27 +337,33 @@ class Session(Handle):
             self._call(_lib.zrca_session_login, self._h, _lib.b(account), pw)
 
     def logout(self) -> None:
+        """Log out (the platform token is revoked); the session can log in again."""
         self._call(_lib.zrca_session_logout, self._h)
 
     @property
     def account(self) -> Optional[str]:
+        """The logged-in account, or None before ``login()``."""
         return _lib.s(_lib.zrca_session_account(self._h))
 
     @property
     def role(self) -> Role:
+        """The account's role."""
         return Role(_lib.zrca_session_role(self._h))
 
     @property
     def expires_at(self) -> Optional[_dt.datetime]:
+        """When the platform token expires (aware datetime, UTC), or None."""
         return to_datetime(_lib.zrca_session_expires_at(self._h))
 
     @property
     def state_dir(self) -> str:
+        """The directory of the session's journals and archives."""
         return _lib.s(_lib.zrca_session_state_dir(self._h)) or ""
 
     # -------------------------------------------------------------- reads
 
     def enterprise(self) -> Enterprise:
+        """The enterprise's record (企业基本信息): a frozen snapshot."""
         p = _lib.EnterpriseP()
         self._call(_lib.zrca_session_enterprise, ctypes.byref(p), self._h)
         try:
@@ -409,10 +415,12 @@ class Session(Handle):
     # -------------------------------------------------------------- applications and orders
 
     def new_application(self, business: Business = Business.RENEWAL) -> "Application":
+        """A new, empty application for ``business`` (an ``Application``)."""
         from .application import Application
         return Application(self, business)
 
     def order(self, number: str) -> "Order":
+        """The order with this number (an ``Order``); NotFound when there is none."""
         from .order import Order
         return Order._get(self, number)
 
