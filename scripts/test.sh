@@ -1,6 +1,7 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The whole test suite, as CI runs it (README's second command):
-#   1. clang-format check of every C file;
+#   1. clang-format check of every C file; 1b. the SPDX header of every source file;
 #   2. a developer build with -Werror: every ctest test (unit tests against
 #      the shared and the static library, the ABI guard, header checks, the
 #      install check) and every C test once more under valgrind memcheck;
@@ -30,6 +31,13 @@ if clang-format --dry-run --Werror "${cfiles[@]}" 2>"$BUILD/format.log"; then
     step_ok "clang-format (${#cfiles[@]} files)"
 else
     head -40 "$BUILD/format.log"; step_fail "clang-format"
+fi
+
+# 1b. Licence headers: every tracked source file starts with its SPDX line.
+if bash scripts/spdx-check.sh >"$BUILD/spdx.log" 2>&1; then
+    step_ok "SPDX headers ($(sed -n 's/^spdx: all \([0-9]*\) .*/\1/p' "$BUILD/spdx.log") files)"
+else
+    tail -40 "$BUILD/spdx.log"; step_fail "SPDX headers"
 fi
 
 # 2. Developer build: -Werror, every test, then memcheck.

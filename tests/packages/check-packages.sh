@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The Debian packages, end to end (a step of scripts/test.sh):
 #   1. install the build dependencies (apt-get, only what is missing);
 #   2. build the packages with dpkg-buildpackage from a copy of the tree (the

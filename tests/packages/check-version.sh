@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # One version everywhere: CMake's project(VERSION), the headers' ZRCA_VERSION_*
 # (what zrca_version() returns), debian/changelog, the Python package
 # (pyproject.toml and zrca.__version__) and the newest release of CHANGELOG.md.

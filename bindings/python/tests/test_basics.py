@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Loading, the version check, enums, handles' lifetime: close is idempotent, a closed handle
 refuses use, and no reference cycle keeps a handle alive (freed by reference counting alone)."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Python that behaves like Python: Ctrl-C interrupts a wait at once and raises KeyboardInterrupt
 unchanged; records read from a session are snapshots that outlive it; strings with a NUL and
 integers out of range are refused (never cut or wrapped); every public callable has a docstring."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libzrca for Python: renew CA certificates held on USB keys on the China Gas e-procurement
 platform (中燃电子招标采购交易平台).
 

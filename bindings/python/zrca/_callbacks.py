@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Callbacks from C into Python.
 
 Every C callback type has one module-level thunk (a CFUNCTYPE object created once, alive for the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Base of every object that owns a library handle."""
 from __future__ import annotations
 

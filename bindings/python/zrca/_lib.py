@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ctypes declarations of libzrca: loading, structs, callback types and every prototype the
 package uses. Private: the rest of the package is the public API."""
 from __future__ import annotations

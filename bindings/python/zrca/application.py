@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The renewal application (续期申请): tick kinds, add people, attach scans, give a contact,
 validate locally (every violation at once), submit."""
 from __future__ import annotations

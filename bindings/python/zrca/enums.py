@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The library's enumerations as Python enums, with the wire names and the seed's labels the
 library gives them."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Exceptions: every failure of the library is a ZrcaError carrying the thread's error record
 (code, message, field, rule, the platform's code and HTTP status, PIN tries left and every
 violation of a form), raised as the subclass that matches its code."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Orders (我的账户 → 订单管理): read, list, act, wait; items and their one-click update."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The session: one account on one platform (login, 我的账户 reads)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The USB key (天威盾) or a software token: information, PIN, certificates, keys, data objects."""
 from __future__ import annotations
 

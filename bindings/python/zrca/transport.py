@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Transports written in Python.
 
 A Session sends every HTTP exchange through a transport: libcurl's by default, or a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The one-click update (更新 → 一键更新 → PIN → 签章更新) of an order item on a token."""
 from __future__ import annotations
 
