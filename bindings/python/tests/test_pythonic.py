@@ -131,19 +131,29 @@ def test_ctrl_c_interrupts_a_wait(platform, make_world, scans, mode):
 
 
 def test_keyboard_interrupt_in_a_callback_is_not_turned_into_callback_stopped(platform, approved, pins):
-    """A KeyboardInterrupt raised by a callback on the main thread comes out unchanged."""
+    """A KeyboardInterrupt raised by a callback comes out unchanged (no CallbackStopped, no cause):
+    from an update's progress callback (run in the helper thread) and from a PIN callback of a
+    token login (run on the main thread)."""
     w = approved()
+    base = zrca._live_slots()
     calls: List[Any] = []
 
     def progress(step: Any, index: int) -> None:
         calls.append(step)
         raise KeyboardInterrupt
 
+    def pin(request: Any) -> str:
+        calls.append(request)
+        raise KeyboardInterrupt
+
     with w.session() as s, s.order(w.order_number) as order, w.token() as t:
         with pytest.raises(KeyboardInterrupt) as ei:
             order.update_item(w.item_index, t, pin=pins(), progress=progress)
         assert ei.value.__cause__ is None and len(calls) == 1
-    assert zrca._live_slots() >= 0
+        with pytest.raises(KeyboardInterrupt) as ei:
+            t.login_with(pin)
+        assert ei.value.__cause__ is None and len(calls) == 2
+    assert zrca._live_slots() == base
 
 
 # ------------------------------------------------------------------------------- snapshots
