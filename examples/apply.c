@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * apply: file a renewal application (证书续期) for one holder's certificate:
  * find it in the account's 证书信息, tick its kind (the holder picked from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bid_guard: what a procurement client does before it signs a bid. A bid is
  * only worth signing with a certificate that is still valid when the tender

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * list_certs: the certificates on a USB key and when each one ends, the way
  * i信's home page shows the key (serial, owner, validity), flagging those

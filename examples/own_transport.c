@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * own_transport: plug the application's own transport into a session. An
  * application that already has a network stack (a gateway, an audit log, its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * update: the one-click update (更新 → 一键更新) of an approved order item on
  * the USB key that holds its certificate, with the key's PIN asked twice

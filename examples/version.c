@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * version: print the version of the libzrca found at run time and the
  * features it has, the way a binding probes before it calls.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * watch_order: wait until an order's review is done (审核通过 / 审核不通过),
  * polling as the platform allows (Retry-After, ETag), then show the SMS the

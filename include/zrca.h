@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libzrca - renewal of CA certificates held on USB keys.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The renewal application: the form, its local validation (every rule of
  * doc/protocol.md §8, every violation reported), the amount, and the

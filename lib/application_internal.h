@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The application handle's insides, shared by application.c and order.c
  * (an order's edit sends an application).

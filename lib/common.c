@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Library lifetime, version and features.
  */

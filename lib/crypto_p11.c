@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The PKCS#11 crypto backend, through p11-kit.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The software token: a directory that behaves like a USB key, for CI,
  * examples and people without a key.

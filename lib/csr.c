@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The CSR builder: a PKCS#10 request whose signature a crypto backend
  * makes, since the private key never leaves the token.

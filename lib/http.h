@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The session's internal request API: what every module that talks to the
  * platform (session reads, application, order, update) uses.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libzrca internal declarations shared by every module. Nothing here is
  * exported: internal functions use the `zri_` prefix and hidden visibility;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * JSON for the platform API: a bounded reader and a generator.
  *

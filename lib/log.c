@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Logging through callbacks, and the redaction every message goes through
  * before a callback sees it.

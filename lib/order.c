@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Orders over the wire: read, refresh with ETag, act (every action checked
  * against the state machine first, then sent with an idempotency key),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The order JSON (doc/protocol.md §9) decoded into an order handle, and the
  * handle's accessors. Every string is copied out of the JSON document, so a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The order handle's insides, shared by the order and update modules.
  */

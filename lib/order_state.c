@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Order states, their labels, and the action table of doc/protocol.md §9.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The order state machine of doc/protocol.md §9, as pure functions: the
  * actions an order and its items allow, computed exactly as the platform

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Renewal planning, beyond i信: which certificates are due, the application
  * that renews them, and the whole seed flow in one call.

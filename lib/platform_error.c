@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The platform's error bodies (doc/protocol.md section 2) mapped to the
  * error record: a zrca_status chosen by the platform's code (then by the

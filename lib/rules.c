@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Local checks of the renewal form, byte for byte the platform's rules
  * (doc/protocol.md §8), so that the library refuses what the platform would

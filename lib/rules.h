@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The rules of the renewal form (doc/protocol.md §8), checked locally so
  * that bad input is refused before anything is sent. Each checker returns

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The session's private state, shared by session.c, session_reads.c and
  * http.c. Other modules use the functions of http.h, never these members.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zrca_token: the core over a crypto backend. Token selection, the PIN
  * policy, key IDs, certificate parsing and pairing, signatures in their

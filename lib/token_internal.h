@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The token module's internals: the built-in crypto backends, X.509
  * helpers, the CSR builder, and what the one-click update needs from a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The one-click update's insides: the journal, its paths and lock, and the
  * test-only hook that lets the crash tests kill the process at any step.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Memory helpers, the growable buffer and the checks of versioned structs.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Wire names and the seed's labels of the shared domain enums.
  */

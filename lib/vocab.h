@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tables that map enum values to wire names and the seed's labels; every
  * module's enums use the same three functions.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The main job (README's first command):
 #
 #     bash scripts/demo.sh

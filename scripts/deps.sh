@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Install the Debian 12 packages libzrca needs to build, test and run its
 # demo. Runs apt-get only when something is missing, so a second run costs
 # nothing. Needs root (or sudo) on a fresh machine.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Build the libFuzzer targets (tests/fuzz/fuzz_*.c) with clang, ASan and
 # UBSan in build/fuzz, then run each for $FUZZ_SECONDS seconds (default 60)
 # from its seed corpus tests/fuzz/corpus/<name>/. New inputs go to

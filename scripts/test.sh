@@ -1,11 +1,13 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The whole test suite, as CI runs it (README's second command):
-#   1. clang-format check of every C file;
+#   1. clang-format check of every C file; 1b. the SPDX header of every source file;
 #   2. a developer build with -Werror: every ctest test (unit tests against
 #      the shared and the static library, the ABI guard, header checks, the
 #      install check) and every C test once more under valgrind memcheck;
 #   3. an ASan+UBSan build running the C tests again;
 #   4. the Python suites (reference platform, bindings) with pytest;
+#   4b. the Debian packages (tests/packages/check-packages.sh);
 #   5. each fuzz target briefly.
 # Ends with one line "N passed, N failed".
 set -uo pipefail
@@ -29,6 +31,13 @@ if clang-format --dry-run --Werror "${cfiles[@]}" 2>"$BUILD/format.log"; then
     step_ok "clang-format (${#cfiles[@]} files)"
 else
     head -40 "$BUILD/format.log"; step_fail "clang-format"
+fi
+
+# 1b. Licence headers: every tracked source file starts with its SPDX line.
+if bash scripts/spdx-check.sh >"$BUILD/spdx.log" 2>&1; then
+    step_ok "SPDX headers ($(sed -n 's/^spdx: all \([0-9]*\) .*/\1/p' "$BUILD/spdx.log") files)"
+else
+    tail -40 "$BUILD/spdx.log"; step_fail "SPDX headers"
 fi
 
 # 2. Developer build: -Werror, every test, then memcheck.
@@ -75,6 +84,15 @@ for suite in tests/platform bindings/python/tests; do
         step_ok "pytest $suite"
     else step_fail "pytest $suite"; fi
 done
+
+# 4b. The Debian packages: built from a copy of the tree, linted, installed,
+# used (C with pkg-config and find_package, zrca, python3), purged.
+if bash tests/packages/check-packages.sh >"$BUILD/packages.log" 2>&1; then
+    grep "^packages: \|W: \|E: " "$BUILD/packages.log" | tail -12
+    step_ok "Debian packages (build, lintian, install, use, purge)"
+else
+    tail -60 "$BUILD/packages.log"; step_fail "Debian packages (build, lintian, install, use, purge)"
+fi
 
 # 5. Fuzz targets, briefly (scripts/fuzz.sh runs them for longer).
 if [ -x scripts/fuzz.sh ] && ls tests/fuzz/*.c >/dev/null 2>&1; then

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Every public declaration carries a Doxygen comment: doxygen over include/
 # with WARN_IF_UNDOCUMENTED and the parameter checks must print no warning.
 set -euo pipefail

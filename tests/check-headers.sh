@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Every public header compiles alone, as strict C11 and as C++.
 set -euo pipefail
 inc=$1 cc=${2:-cc}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zrca, the command-line tool: what its files share. Only the public API of
  * libzrca is used (<zrca.h>); everything here is the tool's own.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libzrca - the renewal application (续期申请) being filled and sent.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libzrca - orders (订单管理): list, read, act on and wait for an order.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libzrca - the one-click update (一键更新) of an order item on a token.
  */

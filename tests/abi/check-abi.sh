@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Compare the built library with the committed ABI baseline (abidiff from
 # abigail-tools). Additions pass; a removed or changed symbol or a changed
 # public type fails. To accept additions on purpose, regenerate the baseline:

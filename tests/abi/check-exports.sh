@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The shared library exports only zrca_* symbols, under SONAME libzrca.so.1.
 set -euo pipefail
 lib=$1

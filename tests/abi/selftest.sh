@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The ABI guard must bite: in a copy of the tree, remove one exported
 # function (zrca_has_feature), build the library, and expect check-abi.sh
 # to fail against the committed baseline.

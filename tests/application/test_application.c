@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Applications and orders against the reference platform: every form rule
  * broken once (locally, sending nothing, and on the platform with the local

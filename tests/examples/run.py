@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """The examples and the zrca command against the reference platform and SoftHSM.
 
     run.py BUILD_DIR TEST

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Shared by the libFuzzer targets: parse the input with the limits the
  * session uses for a 16 MiB body, hand the tree to a decoder, and check

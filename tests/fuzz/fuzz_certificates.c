@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the page decoder of GET /api/v1/certificates. */
 #include "fuzz.h"
 

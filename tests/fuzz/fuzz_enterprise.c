@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the decoder of GET /api/v1/enterprise. */
 #include "fuzz.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the platform's error bodies mapped to the error record. */
 #include "fuzz.h"
 

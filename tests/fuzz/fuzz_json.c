@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the bounded JSON reader, its getters, and a round trip through the generator.
  */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the decoder of the login response (POST /api/v1/session). */
 #include <string.h>
 

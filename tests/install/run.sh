@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Install the build into a temporary prefix, then build programs against it
 # the two ways an application does: pkg-config alone, and find_package(zrca).
 # Every example program is built with pkg-config alone as well.

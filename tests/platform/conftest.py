@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the reference platform's tests: each test gets its own data dir and its own server
 process on 127.0.0.1:0, always killed in teardown."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Test-side client for the reference platform: a strict HTTPS client, key/CSR helpers, multipart."""
 import base64
 import datetime as _dt

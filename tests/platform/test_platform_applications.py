@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """POST /api/v1/applications: every rule of the seed's form, each broken once, and idempotency."""
 import copy
 import datetime as _dt

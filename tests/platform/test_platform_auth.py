@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Sessions, tokens, the operator's token, the reads, and the HTTP-level rules (errors, limits)."""
 import http.client
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Faults switched per endpoint through the operator API, and what a retrying client sees."""
 import http.client
 import json

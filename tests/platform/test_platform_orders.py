@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Orders: list, filters, pagination, ETag and polling hints, and every legal and illegal transition."""
 import pytest
 

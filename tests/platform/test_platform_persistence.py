@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A restart (kill -9) in the middle of any flow loses nothing."""
 import signal
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """doc/protocol.md names everything the server does: every route, error code, rule and fault endpoint."""
 import os
 import re

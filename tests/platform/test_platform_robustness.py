@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Hostile input never crashes the server: every JSON endpoint, every field, every wrong JSON type."""
 import pytest
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Start-up, the JSON line, the CA files, TLS, restart, demo data, the CLI, concurrency."""
 import json
 import os

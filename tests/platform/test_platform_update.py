@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The update of an item: challenge, CSR, proof, issue, confirm, seal; every check broken once."""
 import base64
 import datetime as _dt

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The reference platform for C tests; see platform.h. */
 #include <errno.h>
 #include <fcntl.h>

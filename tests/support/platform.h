@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The reference platform for C tests: start tests/platform/zrca-platformd
  * in a fresh data directory on 127.0.0.1:0, talk to its operator API, stop

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A fresh SoftHSM for one test: its own token directory and softhsm2.conf
  * (SOFTHSM2_CONF), and a test-only p11-kit configuration (HOME points at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>

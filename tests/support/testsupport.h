@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Helpers shared by the C tests: cmocka, a log capture that records every
  * line a callback receives, and temporary directories.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A custom crypto backend (ZRCA_BACKEND_CUSTOM) holding one P-256 key that
  * needs the PIN for every signature, with a PIN counter the test controls:

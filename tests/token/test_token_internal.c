@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internals of the token module: what the update uses, and the encodings. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The PKCS#11 backend against the mock module: PIN flags and the final-try
  * refusal (asserted on the module's call log), CKR_PIN_LOCKED, a token

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The software token: every operation, the PIN counter, atomic files, fork. */
 #include <dirent.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The PKCS#11 backend on SoftHSM2 through p11-kit: a fresh token per test
  * under a temporary SOFTHSM2_CONF and a test-only p11-kit configuration.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the token tests: certificates, names, checks with OpenSSL. */
 #ifndef ZRCA_TT_H
 #define ZRCA_TT_H

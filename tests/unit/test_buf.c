@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The growable buffer and memory helpers. */
 #include <stdlib.h>
 #include <string.h>

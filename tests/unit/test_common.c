@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Public API of the foundation: lifetime, version, features, status codes. */
 #include <pthread.h>
 #include <stdlib.h>

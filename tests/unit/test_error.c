@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The thread-local error record and its setters. */
 #include <pthread.h>
 #include <string.h>

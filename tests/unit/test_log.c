@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Logging paths and the redaction of secrets. */
 #include <stdlib.h>
 #include <string.h>

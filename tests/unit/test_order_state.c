@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The action table of doc/protocol.md section 9, computed locally. */
 #include <string.h>
 

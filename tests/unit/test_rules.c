@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The local form rules: exactly the platform's (doc/protocol.md §8). */
 #include <string.h>
 #include <time.h>

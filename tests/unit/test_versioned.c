@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Versioned options structs and backend vtables: the extension shape. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The in-tree PEP 517 / PEP 660 build backend of the ``zrca`` package, on the standard library
 alone: ``pip install ./bindings/python`` needs nothing from an index, not even setuptools.
 

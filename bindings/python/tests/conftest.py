@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures of the bindings' tests: the reference platform (one per test session, in a temporary
 directory), SoftHSM (one per test module, with a test-only p11-kit configuration; HOME and
 SOFTHSM2_CONF set while the module runs and restored after), and "worlds": an account with a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Test helpers for the bindings: the reference platform (started as a process, driven through its
 operator API with urllib) and SoftHSM tokens in a temporary, test-only configuration."""
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Keys that need the user PIN for every signature (PKCS#11 CKA_ALWAYS_AUTHENTICATE) on a real
 SoftHSM token: made with Token.generate_key(always_authenticate=True), signed with the PIN asked
 through Token.set_pin_callback() once per signature (request.user == PinUser.CONTEXT), refused

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Loading, the version check, enums, handles' lifetime: close is idempotent, a closed handle
 refuses use, and no reference cycle keeps a handle alive (freed by reference counting alone)."""
 from __future__ import annotations
@@ -114,26 +115,26 @@ def test_no_cycle_keeps_a_session_alive(platform, tmp_path):
         gc.enable()
 
 
-def test_children_keep_parents_alive_and_close_with_them(platform, make_world):
-    w = make_world(kind=zrca.CertKind.ORG)
+def test_children_keep_parents_alive_and_close_with_them(platform, approved):
+    w = approved(kind=zrca.CertKind.ORG)
     gc.disable()
     try:
         s = w.session()
-        certs = s.certificates()
-        c = certs[0]
-        sref, lref = weakref.ref(s), weakref.ref(certs)
-        del s, certs
-        assert sref() is not None and lref() is not None   # the item holds its list, the list its session
-        assert c.holder
-        del c
-        assert sref() is None and lref() is None            # and nothing else held them
+        o = s.order(w.order_number)
+        it = o.items[0]
+        sref, oref = weakref.ref(s), weakref.ref(o)
+        del s, o
+        assert sref() is not None and oref() is not None   # the item holds its order, the order its session
+        assert it.holder
+        del it
+        assert sref() is None and oref() is None            # and nothing else held them
         # Closing a parent closes its children first; a child then refuses use.
         s = w.session()
-        certs = s.certificates()
-        c = certs[0]
+        o = s.order(w.order_number)
+        it = o.items[0]
         s.close()
-        assert certs.closed
+        assert o.closed
         with pytest.raises(ValueError):
-            c.holder
+            it.holder
     finally:
         gc.enable()

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Callbacks: PIN, wait and update progress, credentials, log. A callback that raises stops the
 call, the library returns ZRCA_EUSER, and the wrapper re-raises the callback's own exception
 (its __cause__ is the library's CallbackStopped)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Errors through the bindings: each failure is the exception class of its code and carries the
 error record (message, field, rule, the platform's code, HTTP status, PIN tries left, every
 violation of a form)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The seed, end to end through the bindings: log in, read the certificates, apply for the renewal
 with attachments, operator approval, wait, the SMS, one-click update with the PIN asked twice
 (certificate, then e-seal), the result as i信 shows it."""

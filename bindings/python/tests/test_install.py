@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Installing the package offline: ``pip install ./bindings/python`` (and ``-e``, and the sdist)
 into a fresh venv with no index, no find-links and no pip configuration, through the in-tree
 build backend ``_build/zrca_build.py`` (standard library only, so there is nothing to fetch);

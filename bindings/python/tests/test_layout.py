@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The ctypes structs match the C headers: a C probe compiled against include/ prints the size and
 each member's offset of every struct the bindings declare; ctypes must agree (an ABI guard for
 the bindings: a header that grows a member in the middle, or changes a type, fails here)."""

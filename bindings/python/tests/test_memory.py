@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """1,000 session cycles with a flat memory curve: the resident set after 100 cycles and after
 1,000 differ by less than 2 MiB (a leak of one handle, callback slot or option struct per cycle
 would show). The figures are printed (pytest -s shows them)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Renewal planning: nothing due (an empty plan, renew_auto reports nothing and files no order);
 a dry run (the plan matched to the token, the application it builds, every entry PLANNED and no
 order filed; a scan callback that raises stops the call); renew_auto end to end with a thread

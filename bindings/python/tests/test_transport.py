@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A transport written in Python (zrca.HttpTransport on http.client + ssl, and subclasses of
 zrca.Transport) carrying whole flows: login, every read, a multipart submit with file parts
 streamed, retries after platform faults, TLS verification, and a transport that raises."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libzrca for Python: renew CA certificates held on USB keys on the China Gas e-procurement
 platform (中燃电子招标采购交易平台).
 
@@ -49,13 +50,14 @@ def library_version() -> Tuple[int, int, int]:
 
 
 def library_version_string() -> str:
+    """The loaded library's version as a string, e.g. "1.0.0"."""
     return _lib.version()[3] or ""
 
 
 def has_feature(name: str) -> bool:
     """Whether the loaded library has a feature ("session", "pkcs11", "update", "always-authenticate",
     ...)."""
-    return bool(_lib.zrca_has_feature(name.encode("utf-8")))
+    return bool(_lib.zrca_has_feature(_lib.b(name, "a feature name")))
 
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations", "Tuple")]

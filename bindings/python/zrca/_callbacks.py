@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Callbacks from C into Python.
 
 Every C callback type has one module-level thunk (a CFUNCTYPE object created once, alive for the
@@ -8,15 +9,30 @@ handle can be kept alive by a callback and no callback can be called after its S
 A callable that raises: the exception is stored in its Slot and the thunk returns non-zero (stop),
 so the library returns ZRCA_EUSER; ``call()`` then re-raises the stored exception, chained to
 the library's error (``exc.__cause__`` is the CallbackStopped with code ZRCA_EUSER).
+
+Ctrl-C: a call that may block (everything a Session does over the network: reads, actions,
+``Order.wait()``, updates, renewal planning) runs, when made from the main thread, in a helper
+thread while the main thread waits for it in a way a signal interrupts. On KeyboardInterrupt the
+main thread stops waiting at once and re-raises it unchanged; the call's callbacks are told to
+stop (each answers "stop" without calling Python), so the library returns ZRCA_EUSER at its next
+callback (the next poll of a wait, the next step of an update), and the handles the call uses
+stay alive until it has: closing them meanwhile only marks them closed, the C objects are freed
+when the call ends, and using them meanwhile first waits for that. A KeyboardInterrupt raised
+inside a callback made on the main thread is re-raised unchanged as well, never turned into
+CallbackStopped, and a log callback's is re-raised once the C call returns.
 """
 from __future__ import annotations
 
 import ctypes
 import itertools
 import os
+import signal
 import sys
 import threading
-from typing import Any, Callable, Dict, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+if TYPE_CHECKING:
+    from ._handle import Handle
 
 from . import _lib
 from .errors import ZrcaError, error_from_record
@@ -29,35 +45,45 @@ _keys = itertools.count(1)
 class Slot:
     """A registered Python callable, addressed by ``key`` from C."""
 
-    __slots__ = ("key", "fn", "error", "extra", "__weakref__")
+    __slots__ = ("key", "fn", "error", "extra", "stopped", "__weakref__")
 
     def __init__(self, fn: Any, extra: Any = None) -> None:
+        """Register ``fn``; ``extra`` is kept for the thunk (e.g. the Order of a wait)."""
         self.fn = fn
         self.extra = extra
         self.error: Optional[BaseException] = None
+        #: Set on Ctrl-C: the thunk answers "stop" without calling ``fn``.
+        self.stopped = False
         with _lock:
             self.key = next(_keys)
             _registry[self.key] = self
 
     @property
     def payload(self) -> ctypes.c_void_p:
+        """The ``void *payload`` the library hands back to the thunk."""
         return ctypes.c_void_p(self.key)
 
     def release(self) -> None:
+        """Unregister: the thunk answers "stop" from now on."""
         with _lock:
             _registry.pop(self.key, None)
         self.fn = None
         self.extra = None
 
     def fail(self, exc: BaseException) -> None:
+        """Keep the callable's first exception, for ``call()`` to re-raise."""
         if self.error is None:
             self.error = exc
 
 
 def _slot(payload: Optional[int]) -> Optional[Slot]:
+    """The live Slot of a payload; None when it was released or stopped (the thunk stops)."""
     if not payload:
         return None
-    return _registry.get(payload)
+    sl = _registry.get(payload)
+    if sl is None or sl.stopped:
+        return None
+    return sl
 
 
 def live_slots() -> int:
@@ -65,23 +91,112 @@ def live_slots() -> int:
     return len(_registry)
 
 
-def call(fn: Callable[..., int], *args: Any, slots: Iterable[Optional[Slot]] = ()) -> int:
-    """Call a fallible C function; raise on a negative status. A callback's stored exception is
-    re-raised in preference to the library's own error (which becomes its __cause__)."""
-    rc = fn(*args)
+_pending = threading.local()
+
+
+def _note_interrupt(exc: BaseException) -> None:
+    """A KeyboardInterrupt that a callback could not pass on (a log line): re-raised by
+    ``call()`` once the C call returns."""
+    if getattr(_pending, "interrupt", None) is None:
+        _pending.interrupt = exc
+
+
+def _finish(rc: int, slots: Iterable[Optional[Slot]]) -> Any:
+    """After the C call, in its thread (the error record is thread-local): the exception to
+    raise, or None."""
     err = error_from_record(rc) if rc < 0 else None
+    ki = getattr(_pending, "interrupt", None)
+    if ki is not None:
+        _pending.interrupt = None
     for sl in slots:
         if sl is not None and sl.error is not None:
             exc, sl.error = sl.error, None
+            if isinstance(exc, KeyboardInterrupt):
+                return exc  # unchanged: not chained to CallbackStopped
             if err is not None:
-                raise exc from err
-            raise exc
-    if err is not None:
-        raise err
+                exc.__cause__ = err
+            return exc
+    if ki is not None:
+        return ki
+    return err
+
+
+def _raise(exc: BaseException) -> None:
+    if isinstance(exc, KeyboardInterrupt):
+        exc.__cause__ = None
+        exc.__suppress_context__ = True
+    raise exc
+
+
+def call(fn: Callable[..., int], *args: Any, slots: Iterable[Optional[Slot]] = (),
+         pins: Sequence["Handle"] = ()) -> int:
+    """Call a fallible C function; raise on a negative status. A callback's stored exception is
+    re-raised in preference to the library's own error (which becomes its __cause__); a
+    KeyboardInterrupt is re-raised unchanged.
+
+    With ``pins`` (the handles the call uses) and on the main thread, the call may block: it runs
+    in a helper thread and Ctrl-C interrupts the wait for it at once (the module's docstring)."""
+    slots = list(slots)
+    if pins and threading.current_thread() is threading.main_thread():
+        return _call_interruptible(fn, args, slots, pins)
+    rc = fn(*args)
+    exc = _finish(rc, slots)
+    if exc is not None:
+        _raise(exc)
     return rc
 
 
+def _call_interruptible(fn: Callable[..., int], args: Any, slots: List[Optional[Slot]],
+                        pins: Sequence["Handle"]) -> int:
+    for h in pins:
+        h._settle()  # a call cut short by Ctrl-C still running on one of them: wait for its end
+    done = threading.Event()
+    box: List[Any] = [0, None]
+
+    def run() -> None:
+        try:
+            try:
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # Ctrl-C is the main thread's
+            except (AttributeError, OSError, ValueError):  # pragma: no cover
+                pass
+            rc = fn(*args)
+            box[0], box[1] = rc, _finish(rc, slots)
+        except BaseException as e:  # pragma: no cover - a bug of the bindings, passed on
+            box[1] = e
+        finally:
+            for sl in slots:
+                if sl is not None:
+                    sl.stopped = False  # a session's own callbacks serve its next calls
+            done.set()
+            for h in pins:
+                h._unpin(done)
+
+    for h in pins:
+        h._pin(done)
+    worker = threading.Thread(target=run, name="zrca-call", daemon=True)
+    try:
+        worker.start()
+    except BaseException:
+        for h in pins:
+            h._unpin(done)
+        raise
+    try:
+        while not done.wait(0.25):
+            pass
+    except KeyboardInterrupt:
+        for sl in slots:
+            if sl is not None:
+                sl.stopped = True
+        for h in pins:
+            h._detach(done)
+        raise
+    if box[1] is not None:
+        _raise(box[1])
+    return int(box[0])
+
+
 def check(rc: int) -> int:
+    """Raise the error of a negative status (the calling thread's error record)."""
     if rc < 0:
         raise error_from_record(rc)
     return rc
@@ -116,6 +231,8 @@ def _log_thunk(level: int, domain: Optional[bytes], message: Optional[bytes], pa
         except ValueError:
             lv = LogLevel.TRACE
         sl.fn(lv, _lib.s(domain) or "", _lib.s(message) or "")
+    except KeyboardInterrupt as e:  # cannot stop the call: re-raised when it returns
+        _note_interrupt(e)
     except BaseException as e:  # a log callback cannot stop anything: report it, go on
         _unraisable(e, "a zrca log callback")
 

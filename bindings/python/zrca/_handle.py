@@ -1,8 +1,10 @@
+# SPDX-License-Identifier: MIT
 """Base of every object that owns a library handle."""
 from __future__ import annotations
 
 import datetime as _dt
 import os
+import threading
 import weakref
 from typing import Any, Callable, Optional, Tuple, Union
 
@@ -13,11 +15,16 @@ class Handle:
     A handle refers to the handles it borrows from (its parents) strongly, so a parent is never
     freed while a child lives. A parent knows its children only weakly (no reference cycle): when
     a parent is closed explicitly, it closes its children first.
+
+    A call that Ctrl-C cut short may still run in its helper thread (``_callbacks.call``); the
+    handles it uses are pinned until it ends: ``close()`` then only marks them closed and the C
+    handle is freed when the call ends, and any other use waits for that end first.
     """
 
     _free_fn: Optional[Callable[[Any], None]] = None
 
     def __init__(self, ptr: Any, *parents: "Handle") -> None:
+        """Own ``ptr``, a C handle made from ``parents`` (kept alive while this one lives)."""
         self._ptr = ptr
         self._parents: Tuple["Handle", ...] = parents
         self._children: Optional["weakref.WeakSet[Handle]"] = None
@@ -31,14 +38,51 @@ class Handle:
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called (or the handle's parent was closed)."""
         return getattr(self, "_ptr", None) is None
 
     @property
     def _h(self) -> Any:
+        if self.__dict__.get("_detached"):
+            self._settle()
         ptr = getattr(self, "_ptr", None)
         if ptr is None:
             raise ValueError("%s is closed" % type(self).__name__)
         return ptr
+
+    # -- calls in a helper thread (Ctrl-C) ------------------------------------------------------
+
+    def _pin(self, call: threading.Event) -> None:
+        with _pin_lock:
+            self.__dict__.setdefault("_calls", []).append(call)
+
+    def _unpin(self, call: threading.Event) -> None:
+        """The call ended: free the C handle if it was closed meanwhile."""
+        with _pin_lock:
+            calls = self.__dict__.get("_calls", [])
+            if call in calls:
+                calls.remove(call)
+            detached = self.__dict__.get("_detached", [])
+            if call in detached:
+                detached.remove(call)
+            ptr = None
+            if not calls and self.__dict__.get("_deferred") is not None:
+                ptr, self._deferred = self._deferred, None
+        if ptr is not None:
+            self._release(ptr)
+
+    def _detach(self, call: threading.Event) -> None:
+        """Ctrl-C left ``call`` running: later uses of this handle wait for its end."""
+        with _pin_lock:
+            self.__dict__.setdefault("_detached", []).append(call)
+
+    def _settle(self) -> None:
+        """Wait (interruptibly) for the calls Ctrl-C left running on this handle."""
+        for call in list(self.__dict__.get("_detached") or ()):
+            while not call.wait(0.25):
+                pass
+
+    # -- lifetime ---------------------------------------------------------------------------------
 
     def _release(self, ptr: Any) -> None:
         """Free the C handle; subclasses release their callbacks after calling this."""
@@ -47,6 +91,7 @@ class Handle:
             fn(ptr)
 
     def close(self) -> None:
+        """Free the C handle (its children first); idempotent."""
         ptr = getattr(self, "_ptr", None)
         if ptr is None:
             return
@@ -55,6 +100,10 @@ class Handle:
             for c in list(children):
                 c.close()
         self._ptr = None
+        with _pin_lock:
+            if self.__dict__.get("_calls"):
+                self._deferred = ptr  # freed by _unpin when the running call ends
+                return
         self._release(ptr)
 
     def __enter__(self: Any) -> Any:
@@ -68,6 +117,9 @@ class Handle:
             self.close()
         except Exception:
             pass
+
+
+_pin_lock = threading.Lock()
 
 
 def to_datetime(t: int) -> Optional[_dt.datetime]:

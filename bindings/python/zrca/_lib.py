@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ctypes declarations of libzrca: loading, structs, callback types and every prototype the
 package uses. Private: the rest of the package is the public API."""
 from __future__ import annotations
@@ -5,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import glob
+import operator
 import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int64, c_long, c_size_t,
                     c_ubyte, c_uint, c_uint64, c_void_p)
@@ -79,6 +81,100 @@ lib = _load()
 LIBRARY_PATH: str = getattr(lib, "_name", "")
 
 
+# ---------------------------------------------------------------------------------- conversion
+#
+# One conversion of Python values for C, used for every argument of every prototype (through
+# _proto) and every member of every struct (through Struct.__setattr__): a string is UTF-8 (a
+# path-like: the file system encoding) and may not hold a NUL, which C would take for its end;
+# an integer must fit the C type, which ctypes would otherwise wrap (-1 as an unsigned int is
+# 4294967295). Either raises ValueError / OverflowError naming what was refused.
+
+_INT_TYPES = (c_int, c_uint, c_long, ctypes.c_ulong, c_int64, c_uint64, c_size_t, ctypes.c_ssize_t,
+              ctypes.c_short, ctypes.c_ushort, ctypes.c_int8, ctypes.c_uint8, ctypes.c_int16,
+              ctypes.c_uint16, ctypes.c_int32, ctypes.c_uint32, ctypes.c_longlong, ctypes.c_ulonglong)
+
+
+def _int_range(ctype: Any) -> Tuple[int, int]:
+    bits = 8 * ctypes.sizeof(ctype)
+    if ctype(-1).value < 0:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+_RANGES: Dict[Any, Tuple[int, int]] = {t: _int_range(t) for t in _INT_TYPES}
+
+
+def to_c(value: Any, ctype: Any, what: str = "argument") -> Any:
+    """``value`` converted for a C parameter or struct member of type ``ctype``.
+
+    Strings (``c_char_p``): None stays NULL; ``str`` is encoded as UTF-8, a path-like with
+    ``os.fsencode``, ``bytes`` pass as they are; a NUL inside raises ValueError. A ctypes
+    character array (a secret's C buffer) passes untouched. Integers (every C integer type):
+    anything with ``__index__`` (int, bool, IntEnum, IntFlag); a value outside the type's range
+    raises OverflowError. Other types pass to ctypes unchanged."""
+    if ctype is c_char_p:
+        if value is None or isinstance(value, (ctypes.Array, ctypes.c_char_p)):
+            return value
+        if isinstance(value, (bytes, bytearray)):
+            data = bytes(value)
+        elif isinstance(value, str):
+            data = value.encode("utf-8")
+        elif isinstance(value, os.PathLike):
+            data = os.fsencode(value)
+        else:
+            raise TypeError("%s must be str, bytes or a path, not %s" % (what, type(value).__name__))
+        if b"\0" in data:
+            raise ValueError("%s contains a NUL character, which C would take for the end of the string: %r"
+                             % (what, value))
+        return data
+    rng = _RANGES.get(ctype)
+    if rng is not None:
+        try:
+            v = operator.index(value)
+        except TypeError:
+            raise TypeError("%s must be an integer, not %s" % (what, type(value).__name__)) from None
+        if not rng[0] <= v <= rng[1]:
+            raise OverflowError("%s %d is out of range for C %s (%d to %d)"
+                                % (what, v, ctype.__name__, rng[0], rng[1]))
+        return v
+    return value
+
+
+_MEMBER_TYPES: Dict[Any, Dict[str, Any]] = {}
+
+
+class Struct(Structure):
+    """A ctypes Structure whose members are set through ``to_c`` (checked, never cut or wrapped)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        types = _MEMBER_TYPES.get(type(self))
+        if types is None:
+            types = _MEMBER_TYPES[type(self)] = {f[0]: f[1] for f in getattr(type(self), "_fields_", ())}
+        t = types.get(name)
+        if t is not None:
+            value = to_c(value, t, "%s.%s" % (type(self).__name__, name))
+        super().__setattr__(name, value)
+
+
+def _checked(f: Any, name: str, argtypes: Tuple[Any, ...]) -> Any:
+    """``f`` with its arguments passed through ``to_c`` first (strings and integers only)."""
+    checks = [(i, t) for i, t in enumerate(argtypes) if t is c_char_p or t in _RANGES]
+    if not checks:
+        return f
+
+    def call(*args: Any) -> Any:
+        a = list(args)
+        for i, t in checks:
+            if i < len(a):
+                a[i] = to_c(a[i], t, "argument %d of %s()" % (i + 1, name))
+        return f(*a)
+
+    call.__name__ = name
+    call.__doc__ = "%s() with checked arguments." % name
+    call.__wrapped__ = f  # type: ignore[attr-defined]
+    return call
+
+
 def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
     try:
         f = getattr(lib, name)
@@ -86,7 +182,7 @@ def _proto(name: str, restype: Any, *argtypes: Any) -> Any:
         raise LibraryError("%s (%s) lacks %s(): too old for these bindings" % (LIBRARY_PATH, "libzrca", name)) from e
     f.restype = restype
     f.argtypes = list(argtypes)
-    return f
+    return _checked(f, name, argtypes)
 
 
 # Prototypes of optional features, resolved on first use (the module's __getattr__) so that the
@@ -147,33 +243,33 @@ class RenewReportP(c_void_p): pass
 
 # ---------------------------------------------------------------------------------- structs
 
-class Error(Structure):
+class Error(Struct):
     _fields_ = [("code", c_int), ("message", c_char_p), ("field", c_char_p), ("rule", c_char_p),
                 ("remote_code", c_char_p), ("http_status", c_int), ("tries_left", c_int),
                 ("violation_count", c_size_t)]
 
 
-class Violation(Structure):
+class Violation(Struct):
     _fields_ = [("field", c_char_p), ("rule", c_char_p), ("message", c_char_p)]
 
 
 LOG_FN = CFUNCTYPE(None, c_int, c_char_p, c_char_p, c_void_p)
 
 
-class LogOptions(Structure):
+class LogOptions(Struct):
     _fields_ = [("version", c_uint), ("level", c_int), ("callback", LOG_FN), ("payload", c_void_p)]
 
 
-class TransportHeader(Structure):
+class TransportHeader(Struct):
     _fields_ = [("name", c_char_p), ("value", c_char_p)]
 
 
-class TransportPart(Structure):
+class TransportPart(Struct):
     _fields_ = [("name", c_char_p), ("filename", c_char_p), ("content_type", c_char_p),
                 ("data", c_void_p), ("size", c_size_t), ("path", c_char_p)]
 
 
-class TransportRequest(Structure):
+class TransportRequest(Struct):
     _fields_ = [("method", c_char_p), ("url", c_char_p), ("headers", POINTER(TransportHeader)),
                 ("header_count", c_size_t), ("body", c_void_p), ("body_size", c_size_t),
                 ("content_type", c_char_p), ("parts", POINTER(TransportPart)), ("part_count", c_size_t),
@@ -186,14 +282,14 @@ FREE_FN = CFUNCTYPE(None, c_void_p)
 TRANSPORT_VERSION = 1
 
 
-class Transport(Structure):
+class Transport(Struct):
     _fields_ = [("version", c_uint), ("self", c_void_p), ("send", SEND_FN), ("free", FREE_FN)]
 
 
 CREDENTIAL_FN = CFUNCTYPE(c_int, c_char_p, c_void_p, c_size_t, c_void_p)
 
 
-class SessionOptions(Structure):
+class SessionOptions(Struct):
     _fields_ = [("version", c_uint), ("base_url", c_char_p), ("ca_file", c_char_p), ("ca_path", c_char_p),
                 ("pinned_public_key", c_char_p), ("insecure_skip_tls_verify", c_int),
                 ("connect_timeout_ms", c_long), ("timeout_ms", c_long), ("proxy", c_char_p),
@@ -204,33 +300,33 @@ class SessionOptions(Structure):
                 ("issuer_ca_file", c_char_p)]
 
 
-class TokenOptions(Structure):
+class TokenOptions(Struct):
     _fields_ = [("version", c_uint), ("backend", c_int), ("uri", c_char_p), ("serial", c_char_p),
                 ("label", c_char_p), ("module_path", c_char_p), ("soft_dir", c_char_p),
                 ("custom", c_void_p), ("log", POINTER(LogOptions))]
 
 
-class LoginOptions(Structure):
+class LoginOptions(Struct):
     _fields_ = [("version", c_uint), ("purpose", c_int), ("allow_final_try", c_int)]
 
 
-class KeygenOptions(Structure):
+class KeygenOptions(Struct):
     _fields_ = [("version", c_uint), ("type", c_int), ("bits", c_uint), ("label", c_char_p), ("flags", c_uint)]
 
 
-class SofttokenOptions(Structure):
+class SofttokenOptions(Struct):
     _fields_ = [("version", c_uint), ("label", c_char_p), ("serial", c_char_p), ("user_pin", c_char_p),
                 ("so_pin", c_char_p), ("max_tries", c_uint), ("kdf_iterations", c_uint)]
 
 
-class TokenInfo(Structure):
+class TokenInfo(Struct):
     _fields_ = [("label", c_char_p), ("serial", c_char_p), ("manufacturer", c_char_p), ("model", c_char_p),
                 ("backend", c_char_p), ("module", c_char_p), ("uri", c_char_p), ("flags", c_uint),
                 ("user_pin", c_uint), ("so_pin", c_uint), ("tries_left", c_int), ("min_pin_len", c_size_t),
                 ("max_pin_len", c_size_t), ("logged_in", c_int)]
 
 
-class PinRequest(Structure):
+class PinRequest(Struct):
     _fields_ = [("token_label", c_char_p), ("token_serial", c_char_p), ("purpose", c_int), ("user", c_int),
                 ("tries_left", c_int), ("final_try", c_int), ("pin_flags", c_uint), ("min_len", c_size_t),
                 ("max_len", c_size_t)]
@@ -240,7 +336,7 @@ PIN_FN = CFUNCTYPE(c_int, c_void_p, c_size_t, POINTER(PinRequest), c_void_p)
 FOREACH_FN = CFUNCTYPE(c_int, POINTER(TokenInfo), c_void_p)
 
 
-class OrderFilter(Structure):
+class OrderFilter(Struct):
     _fields_ = [("version", c_uint), ("business", c_int), ("kind", c_int), ("from_", c_char_p),
                 ("to", c_char_p), ("number", c_char_p), ("per_page", c_uint)]
 
@@ -248,7 +344,7 @@ class OrderFilter(Structure):
 WAIT_FN = CFUNCTYPE(c_int, c_void_p, c_uint64, c_void_p)
 
 
-class WaitOptions(Structure):
+class WaitOptions(Struct):
     _fields_ = [("version", c_uint), ("conditions", c_uint), ("timeout_ms", c_uint64),
                 ("min_interval_ms", c_uint), ("max_interval_ms", c_uint), ("progress", WAIT_FN),
                 ("payload", c_void_p)]
@@ -257,11 +353,11 @@ class WaitOptions(Structure):
 UPDATE_PROGRESS_FN = CFUNCTYPE(c_int, c_int, c_uint, c_void_p)
 
 
-class AbortOptions(Structure):
+class AbortOptions(Struct):
     _fields_ = [("version", c_uint), ("force", c_int)]
 
 
-class UpdateOptions(Structure):
+class UpdateOptions(Struct):
     _fields_ = [("version", c_uint), ("pin", PIN_FN), ("pin_payload", c_void_p), ("single_login", c_int),
                 ("allow_final_try", c_int), ("key_type", c_int), ("key_bits", c_uint), ("delete_old", c_int),
                 ("progress", UPDATE_PROGRESS_FN), ("progress_payload", c_void_p)]
@@ -272,13 +368,13 @@ class UpdateOptions(Structure):
 SCAN_FN = CFUNCTYPE(c_void_p, c_char_p, c_char_p, c_void_p)
 
 
-class PlanOptions(Structure):
+class PlanOptions(Struct):
     _fields_ = [("version", c_uint), ("window_days", c_uint), ("now", c_int64), ("include_absent", c_int),
                 ("commitment_letter", c_char_p), ("person_scan", SCAN_FN), ("scan_payload", c_void_p),
                 ("contact_name", c_char_p), ("contact_mobile", c_char_p), ("contact_email", c_char_p)]
 
 
-class RenewOptions(Structure):
+class RenewOptions(Struct):
     _fields_ = [("version", c_uint), ("plan", POINTER(PlanOptions)), ("update", POINTER(UpdateOptions)),
                 ("wait", POINTER(WaitOptions)), ("dry_run", c_int), ("no_wait", c_int)]
 
@@ -298,6 +394,8 @@ RENEW_OPTIONS_VERSION = 1
 
 PIN_MAX = 255
 BYTES = POINTER(c_ubyte)
+#: A buffer with its length (may hold NULs): passed as a pointer, never checked as a string.
+DATA = c_void_p
 SIZE_P = POINTER(c_size_t)
 CCP = c_char_p
 I64 = c_int64
@@ -408,7 +506,7 @@ zrca_application_add_known_person = _proto("zrca_application_add_known_person", 
                                            PersonP, c_uint, c_uint)
 zrca_application_person_count = _proto("zrca_application_person_count", c_size_t, ApplicationP)
 zrca_application_attach_file = _proto("zrca_application_attach_file", c_int, ApplicationP, CCP, CCP)
-zrca_application_attach_data = _proto("zrca_application_attach_data", c_int, ApplicationP, CCP, c_char_p,
+zrca_application_attach_data = _proto("zrca_application_attach_data", c_int, ApplicationP, CCP, DATA,
                                       c_size_t, CCP)
 zrca_application_set_contact = _proto("zrca_application_set_contact", c_int, ApplicationP, CCP, CCP, CCP)
 zrca_application_set_remark = _proto("zrca_application_set_remark", c_int, ApplicationP, CCP)
@@ -483,7 +581,7 @@ zrca_cert_key_type = _proto("zrca_cert_key_type", c_int, CertP)
 zrca_cert_key_bits = _proto("zrca_cert_key_bits", c_uint, CertP)
 zrca_cert_has_private_key = _proto("zrca_cert_has_private_key", c_int, CertP)
 zrca_cert_der = _proto("zrca_cert_der", BYTES, CertP, SIZE_P)
-zrca_token_write_cert = _proto("zrca_token_write_cert", c_int, TokenP, c_char_p, c_size_t, CCP)
+zrca_token_write_cert = _proto("zrca_token_write_cert", c_int, TokenP, DATA, c_size_t, CCP)
 zrca_token_cert_set_label = _proto("zrca_token_cert_set_label", c_int, TokenP, CertP, CCP)
 zrca_token_cert_delete = _proto("zrca_token_cert_delete", c_int, TokenP, CertP)
 zrca_token_generate_key = _proto("zrca_token_generate_key", c_int, POINTER(KeyP), TokenP, c_int, c_uint, CCP)
@@ -495,13 +593,13 @@ zrca_key_label = _proto("zrca_key_label", CCP, KeyP)
 zrca_key_get_type = _proto("zrca_key_get_type", c_int, KeyP)
 zrca_key_bits = _proto("zrca_key_bits", c_uint, KeyP)
 zrca_key_public_der = _proto("zrca_key_public_der", c_int, POINTER(BYTES), SIZE_P, KeyP)
-zrca_key_sign = _proto("zrca_key_sign", c_int, POINTER(BYTES), SIZE_P, KeyP, c_char_p, c_size_t)
-zrca_key_make_csr = _proto("zrca_key_make_csr", c_int, POINTER(BYTES), SIZE_P, KeyP, c_char_p, c_size_t)
-zrca_key_write_cert = _proto("zrca_key_write_cert", c_int, KeyP, c_char_p, c_size_t, CCP)
+zrca_key_sign = _proto("zrca_key_sign", c_int, POINTER(BYTES), SIZE_P, KeyP, DATA, c_size_t)
+zrca_key_make_csr = _proto("zrca_key_make_csr", c_int, POINTER(BYTES), SIZE_P, KeyP, DATA, c_size_t)
+zrca_key_write_cert = _proto("zrca_key_write_cert", c_int, KeyP, DATA, c_size_t, CCP)
 zrca_key_set_label = _proto("zrca_key_set_label", c_int, KeyP, CCP)
 zrca_key_delete = _proto("zrca_key_delete", c_int, KeyP)
 zrca_token_read_data = _proto("zrca_token_read_data", c_int, POINTER(BYTES), SIZE_P, TokenP, CCP)
-zrca_token_write_data = _proto("zrca_token_write_data", c_int, TokenP, CCP, c_char_p, c_size_t)
+zrca_token_write_data = _proto("zrca_token_write_data", c_int, TokenP, CCP, DATA, c_size_t)
 zrca_token_delete_data = _proto("zrca_token_delete_data", c_int, TokenP, CCP)
 zrca_softtoken_options_init = _proto("zrca_softtoken_options_init", c_int, POINTER(SofttokenOptions), c_uint)
 zrca_softtoken_create = _proto("zrca_softtoken_create", c_int, CCP, POINTER(SofttokenOptions))
@@ -573,13 +671,18 @@ def s(b: Optional[bytes]) -> Optional[str]:
     return None if b is None else b.decode("utf-8", "replace")
 
 
-def b(text: Optional[Any]) -> Optional[bytes]:
-    """A str (or path-like) as UTF-8 bytes for the library, None as NULL."""
-    if text is None:
-        return None
-    if isinstance(text, bytes):
-        return text
-    return os.fsencode(text) if isinstance(text, os.PathLike) else str(text).encode("utf-8")
+def b(text: Optional[Any], what: str = "a string") -> Optional[bytes]:
+    """A str (or path-like) as UTF-8 bytes for the library, None as NULL; a NUL inside raises
+    ValueError (``to_c``)."""
+    if text is not None and not isinstance(text, (str, bytes, bytearray, os.PathLike)):
+        text = str(text)
+    return to_c(text, c_char_p, what)
+
+
+def p(path: Optional[Any], what: str = "a path") -> Optional[bytes]:
+    """A file system path (str, bytes or path-like) as bytes for the library (``os.fsencode``),
+    None as NULL; a NUL inside raises ValueError (``to_c``)."""
+    return None if path is None else to_c(os.fsencode(path), c_char_p, what)
 
 
 def take_bytes(ptr: Any, size: c_size_t) -> bytes:

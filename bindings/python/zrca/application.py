@@ -1,10 +1,10 @@
+# SPDX-License-Identifier: MIT
 """The renewal application (续期申请): tick kinds, add people, attach scans, give a contact,
 validate locally (every violation at once), submit."""
 from __future__ import annotations
 
 import ctypes
 import json
-import os
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
@@ -51,7 +51,8 @@ class Application(Handle):
         return self
 
     def _call(self, fn: Any, *args: Any) -> int:
-        return self.session._call(fn, *args)
+        """Call a C function on this application through its session (``Session._call``)."""
+        return self.session._call(fn, *args, pins=(self,))
 
     def set_org(self, years: int = 1, count: int = 1) -> None:
         """Tick (count > 0) or untick (count 0) the organisation certificate (企业机构证书)."""
@@ -70,19 +71,19 @@ class Application(Handle):
         return int(idx.value)
 
     def add_known_person(self, person: "Person", years: int = 1, count: int = 1) -> int:
-        """Add a person applied for before (添加), as the platform has them on record."""
-        idx = ctypes.c_size_t()
-        self._call(_lib.zrca_application_add_known_person, self._h, ctypes.byref(idx), person._c, years, count)
-        return int(idx.value)
+        """Add a person applied for before (添加), as the platform has them on record (a ``Person``
+        from ``Session.persons()``; the library does the same from its C record)."""
+        return self.add_person(person.name, person.id_number, person.position, years, count)
 
     @property
     def person_count(self) -> int:
+        """How many persons the application lists."""
         return int(_lib.zrca_application_person_count(self._h))
 
     def attach_file(self, part: str, path: PathLike) -> None:
         """Attach a file by path; it is checked on validate and streamed on submit, so it must
         stay in place until then."""
-        self._call(_lib.zrca_application_attach_file, self._h, _lib.b(part), os.fsencode(path))
+        self._call(_lib.zrca_application_attach_file, self._h, _lib.b(part, "the part name"), _lib.p(path))
 
     def attach_data(self, part: str, data: bytes, filename: Optional[str] = None) -> None:
         """Attach bytes (copied)."""
@@ -94,6 +95,7 @@ class Application(Handle):
         self._call(_lib.zrca_application_set_contact, self._h, _lib.b(name), _lib.b(mobile), _lib.b(email))
 
     def set_remark(self, remark: Optional[str]) -> None:
+        """The remark (备注); None removes it."""
         self._call(_lib.zrca_application_set_remark, self._h, _lib.b(remark))
 
     def validate(self) -> None:
@@ -102,6 +104,7 @@ class Application(Handle):
 
     @property
     def amount_fen(self) -> int:
+        """The amount to pay in fen (分), as the library computes it from the fee schedule."""
         out = ctypes.c_int64()
         self._call(_lib.zrca_application_amount, ctypes.byref(out), self._h)
         return int(out.value)
@@ -113,6 +116,7 @@ class Application(Handle):
 
     @property
     def idempotency_key(self) -> str:
+        """The key that makes a resubmission of this application the same order (Idempotency-Key)."""
         return _lib.s(_lib.zrca_application_idempotency_key(self._h)) or ""
 
     def to_json(self) -> str:
@@ -125,6 +129,7 @@ class Application(Handle):
             _lib.zrca_free(out)
 
     def to_dict(self) -> Dict[str, Any]:
+        """The application's JSON part as a dict (``to_json()`` parsed)."""
         return json.loads(self.to_json())
 
     def submit(self) -> "Order":

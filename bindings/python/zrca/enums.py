@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The library's enumerations as Python enums, with the wire names and the seed's labels the
 library gives them."""
 from __future__ import annotations
@@ -82,10 +83,12 @@ class Status(enum.IntEnum):
 
     @property
     def description(self) -> str:
+        """The library's text for the code (``zrca_strerror``)."""
         return _lib.s(_lib.zrca_strerror(int(self))) or ""
 
 
 class CertKind(_Named):
+    """The kind of a certificate: organisation, legal representative, personal (ANY filters nothing)."""
     UNKNOWN = 0
     ANY = 0
     ORG = 1
@@ -94,18 +97,21 @@ class CertKind(_Named):
 
 
 class Business(_Named):
+    """The business of an application or order (证书续期 renewal, new certificate, ...)."""
     UNKNOWN = 0
     RENEWAL = 1
     NEW = 2
 
 
 class IdType(_Named):
+    """The type of an identity document (ID card, passport, ...)."""
     UNKNOWN = 0
     ID_CARD = 1
     PASSPORT = 2
 
 
 class Role(_Named):
+    """The account's role on the platform: tenderer (招标人), tendering agent (招标代理) or bidder (投标人)."""
     UNKNOWN = 0
     TENDERER = 1
     TENDERING_AGENT = 2
@@ -113,6 +119,8 @@ class Role(_Named):
 
 
 class CertStatus(enum.IntEnum):
+    """The state of a certificate on the platform (valid, expired, pending confirmation, superseded,
+    revoked); ANY filters nothing."""
     ANY = 0
     VALID = 1
     EXPIRED = 2
@@ -126,6 +134,7 @@ class CertStatus(enum.IntEnum):
 
 
 class ReviewStatus(_Named):
+    """The platform's review of an order (not reviewed, approved, rejected)."""
     UNKNOWN = 0
     NOT_REVIEWED = 1
     APPROVED = 2
@@ -133,6 +142,7 @@ class ReviewStatus(_Named):
 
 
 class OrderStatus(_Named):
+    """The state of an order: awaiting verification, awaiting issuance, completed, closed."""
     UNKNOWN = 0
     AWAITING_VERIFICATION = 1
     AWAITING_ISSUANCE = 2
@@ -141,6 +151,7 @@ class OrderStatus(_Named):
 
 
 class PaymentStatus(_Named):
+    """Whether an order is paid (or needs no payment)."""
     UNKNOWN = 0
     UNPAID = 1
     PAID = 2
@@ -148,6 +159,7 @@ class PaymentStatus(_Named):
 
 
 class PaymentMethod(_Named):
+    """How an order is paid."""
     NONE = 0
     ALIPAY = 1
     WECHAT = 2
@@ -155,6 +167,7 @@ class PaymentMethod(_Named):
 
 
 class ShippingStatus(_Named):
+    """Whether a USB key shipped for the order was received (NONE: nothing shipped)."""
     UNKNOWN = 0
     NONE = 1
     AWAITING_RECEIPT = 2
@@ -162,6 +175,7 @@ class ShippingStatus(_Named):
 
 
 class ItemStatus(_Named):
+    """The state of one order item (one certificate) through review, issuance and update."""
     UNKNOWN = 0
     PENDING = 1
     ISSUED = 2
@@ -200,6 +214,7 @@ class WaitFor(enum.IntFlag):
 
 
 class LogLevel(enum.IntEnum):
+    """Severity of a log line, from ERROR to TRACE."""
     NONE = 0
     ERROR = 1
     WARN = 2
@@ -209,10 +224,13 @@ class LogLevel(enum.IntEnum):
 
     @property
     def wire_name(self) -> str:
+        """The level's name as the library writes it (``zrca_log_level_name``)."""
         return _lib.s(_lib.zrca_log_level_name(int(self))) or ""
 
 
 class KeyType(enum.IntEnum):
+    """The type of a key pair: RSA, EC P-256 (OTHER: a type the library does not name; NONE: keep
+    the old key's type where an option takes one)."""
     NONE = 0
     RSA = 1
     EC_P256 = 2
@@ -220,18 +238,22 @@ class KeyType(enum.IntEnum):
 
 
 class Backend(enum.IntEnum):
+    """Where a token lives: PKCS#11 through p11-kit, the software token, or a custom backend."""
     PKCS11 = 0
     SOFT = 1
     CUSTOM = 2
 
 
 class PinUser(enum.IntEnum):
+    """Whose PIN: the user's, the security officer's, or the context-specific one of a signature."""
     USER = 0
     SO = 1
     CONTEXT = 2  # the user PIN again, for one signature by a key with KeyFlags.ALWAYS_AUTHENTICATE
 
 
 class PinPurpose(enum.IntEnum):
+    """Why a PIN is asked (shown to the person): a login, the certificate update, the e-seal update,
+    an unlock, a PIN change."""
     LOGIN = 0
     CERT_UPDATE = 1
     SEAL_UPDATE = 2
@@ -240,6 +262,8 @@ class PinPurpose(enum.IntEnum):
 
 
 class TokenFlag(enum.IntFlag):
+    """What a token reports of itself (PKCS#11 token flags: login required, write-protected, PIN
+    pad, ...)."""
     LOGIN_REQUIRED = 0x01
     WRITE_PROTECTED = 0x02
     USER_PIN_INITIALIZED = 0x04
@@ -254,6 +278,7 @@ class KeyFlags(enum.IntFlag):
 
 
 class PinFlag(enum.IntFlag):
+    """What a token says of its PIN (count low, final try, locked, to be changed)."""
     COUNT_LOW = 0x01
     FINAL_TRY = 0x02
     LOCKED = 0x04
@@ -261,6 +286,7 @@ class PinFlag(enum.IntFlag):
 
 
 class UpdateStep(enum.IntEnum):
+    """A step of the one-click update, in order; DONE after the last."""
     NONE = 0
     CHECK = 1
     LOGIN = 2
@@ -279,10 +305,12 @@ class UpdateStep(enum.IntEnum):
 
     @property
     def wire_name(self) -> str:
+        """The step's name as the journal writes it (``zrca_update_step_name``)."""
         return _lib.s(_lib.zrca_update_step_name(int(self))) or ""
 
     @property
     def label(self) -> str:
+        """The step as the CA's client shows it (the seed's Chinese)."""
         return _lib.s(_lib.zrca_update_step_label(int(self))) or ""
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Exceptions: every failure of the library is a ZrcaError carrying the thread's error record
 (code, message, field, rule, the platform's code and HTTP status, PIN tries left and every
 violation of a form), raised as the subclass that matches its code."""
@@ -47,6 +48,7 @@ class ZrcaError(Exception):
 
     @property
     def status(self) -> Status:
+        """The code as a ``Status`` (``Status.ERROR`` for a code these bindings do not know)."""
         try:
             return Status(self.code)
         except ValueError:

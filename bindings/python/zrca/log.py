@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Logging: the library never prints; it hands redacted lines to a callback. ``set_global_log``
 sets the process-wide callback; a Session or Token takes its own ``log=`` callback."""
 from __future__ import annotations

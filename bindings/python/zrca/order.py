@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Orders (我的账户 → 订单管理): read, list, act, wait; items and their one-click update."""
 from __future__ import annotations
 
@@ -44,29 +45,53 @@ class OrderItem:
         """The platform's item number (1-based, 序号), as the update wants it."""
         return int(_lib.zrca_order_item_index(self._c))
     @property
-    def kind(self) -> CertKind: return CertKind(_lib.zrca_order_item_kind(self._c))
+    def kind(self) -> CertKind:
+        """The kind of certificate."""
+        return CertKind(_lib.zrca_order_item_kind(self._c))
     @property
-    def holder(self) -> str: return _lib.s(_lib.zrca_order_item_holder(self._c)) or ""
+    def holder(self) -> str:
+        """The holder: a person's name or the enterprise."""
+        return _lib.s(_lib.zrca_order_item_holder(self._c)) or ""
     @property
-    def holder_id_number(self) -> Optional[str]: return _lib.s(_lib.zrca_order_item_holder_id_number(self._c))
+    def holder_id_number(self) -> Optional[str]:
+        """The holder's ID number, or None (organisation certificates)."""
+        return _lib.s(_lib.zrca_order_item_holder_id_number(self._c))
     @property
-    def certificate_name(self) -> str: return _lib.s(_lib.zrca_order_item_certificate_name(self._c)) or ""
+    def certificate_name(self) -> str:
+        """The certificate's name as the platform lists it."""
+        return _lib.s(_lib.zrca_order_item_certificate_name(self._c)) or ""
     @property
-    def certificate_type(self) -> str: return _lib.s(_lib.zrca_order_item_certificate_type(self._c)) or ""
+    def certificate_type(self) -> str:
+        """The certificate's type as the platform lists it."""
+        return _lib.s(_lib.zrca_order_item_certificate_type(self._c)) or ""
     @property
-    def years(self) -> int: return int(_lib.zrca_order_item_years(self._c))
+    def years(self) -> int:
+        """How many years the certificate is renewed for."""
+        return int(_lib.zrca_order_item_years(self._c))
     @property
-    def quantity(self) -> int: return int(_lib.zrca_order_item_quantity(self._c))
+    def quantity(self) -> int:
+        """How many certificates the item is for."""
+        return int(_lib.zrca_order_item_quantity(self._c))
     @property
-    def price_fen(self) -> int: return int(_lib.zrca_order_item_price_fen(self._c))
+    def price_fen(self) -> int:
+        """The item's price in fen."""
+        return int(_lib.zrca_order_item_price_fen(self._c))
     @property
-    def status(self) -> ItemStatus: return ItemStatus(_lib.zrca_order_item_status(self._c))
+    def status(self) -> ItemStatus:
+        """The item's state."""
+        return ItemStatus(_lib.zrca_order_item_status(self._c))
     @property
-    def old_serial(self) -> Optional[str]: return _lib.s(_lib.zrca_order_item_old_serial(self._c))
+    def old_serial(self) -> Optional[str]:
+        """The serial of the certificate being renewed."""
+        return _lib.s(_lib.zrca_order_item_old_serial(self._c))
     @property
-    def new_serial(self) -> Optional[str]: return _lib.s(_lib.zrca_order_item_new_serial(self._c))
+    def new_serial(self) -> Optional[str]:
+        """The serial of the certificate issued by the update, once done."""
+        return _lib.s(_lib.zrca_order_item_new_serial(self._c))
     @property
-    def actions(self) -> OrderAction: return OrderAction(_lib.zrca_order_item_actions(self._c))
+    def actions(self) -> OrderAction:
+        """The actions allowed on this item now (``OrderAction`` flags), e.g. UPDATE."""
+        return OrderAction(_lib.zrca_order_item_actions(self._c))
 
     def update(self, token: "Token", **options: Any) -> "UpdateResult":
         """The one-click update of this item on ``token`` (see ``zrca.update_item``)."""
@@ -93,57 +118,102 @@ class Order(Handle):
         session._call(_lib.zrca_order_get, ctypes.byref(p), session._h, _lib.b(number))
         return cls(p, session)
 
-    def _call(self, fn: Any, *args: Any, extra: Any = ()) -> int:
-        return self.session._call(fn, *args, extra=extra)
+    def _call(self, fn: Any, *args: Any, extra: Any = (), pins: Any = ()) -> int:
+        """Call a C function on this order through its session (``Session._call``)."""
+        return self.session._call(fn, *args, extra=extra, pins=(self,) + tuple(pins))
 
     def refresh(self) -> bool:
         """Read the order again; True if it changed."""
         return self._call(_lib.zrca_order_refresh, self._h) == 1
 
     @property
-    def number(self) -> str: return _lib.s(_lib.zrca_order_number(self._h)) or ""
+    def number(self) -> str:
+        """The platform's order number (订单编号)."""
+        return _lib.s(_lib.zrca_order_number(self._h)) or ""
     @property
-    def business(self) -> Business: return Business(_lib.zrca_order_business(self._h))
+    def business(self) -> Business:
+        """The order's business (renewal, new certificate, ...)."""
+        return Business(_lib.zrca_order_business(self._h))
     @property
-    def created_at(self) -> Optional[_dt.datetime]: return to_datetime(_lib.zrca_order_created_at(self._h))
+    def created_at(self) -> Optional[_dt.datetime]:
+        """When the order was filed (aware datetime, UTC)."""
+        return to_datetime(_lib.zrca_order_created_at(self._h))
     @property
-    def updated_at(self) -> Optional[_dt.datetime]: return to_datetime(_lib.zrca_order_updated_at(self._h))
+    def updated_at(self) -> Optional[_dt.datetime]:
+        """When the order last changed (aware datetime, UTC)."""
+        return to_datetime(_lib.zrca_order_updated_at(self._h))
     @property
-    def summary(self) -> str: return _lib.s(_lib.zrca_order_summary(self._h)) or ""
+    def summary(self) -> str:
+        """The platform's one-line summary of the order."""
+        return _lib.s(_lib.zrca_order_summary(self._h)) or ""
     @property
-    def quantity(self) -> int: return int(_lib.zrca_order_quantity(self._h))
+    def quantity(self) -> int:
+        """How many certificates the order holds."""
+        return int(_lib.zrca_order_quantity(self._h))
     @property
-    def amount_fen(self) -> int: return int(_lib.zrca_order_amount_fen(self._h))
+    def amount_fen(self) -> int:
+        """The amount in fen (分)."""
+        return int(_lib.zrca_order_amount_fen(self._h))
     @property
-    def amount(self) -> Decimal: return Decimal(self.amount_fen) / 100
+    def amount(self) -> Decimal:
+        """The amount in yuan, as a Decimal."""
+        return Decimal(self.amount_fen) / 100
     @property
-    def issuer(self) -> str: return _lib.s(_lib.zrca_order_issuer(self._h)) or ""
+    def issuer(self) -> str:
+        """The CA that issues the order's certificates."""
+        return _lib.s(_lib.zrca_order_issuer(self._h)) or ""
     @property
-    def review_status(self) -> ReviewStatus: return ReviewStatus(_lib.zrca_order_review_status(self._h))
+    def review_status(self) -> ReviewStatus:
+        """The platform's review (审核状态)."""
+        return ReviewStatus(_lib.zrca_order_review_status(self._h))
     @property
-    def review_comment(self) -> Optional[str]: return _lib.s(_lib.zrca_order_review_comment(self._h))
+    def review_comment(self) -> Optional[str]:
+        """The reviewer's comment (why it was rejected), or None."""
+        return _lib.s(_lib.zrca_order_review_comment(self._h))
     @property
-    def reviewed_at(self) -> Optional[_dt.datetime]: return to_datetime(_lib.zrca_order_reviewed_at(self._h))
+    def reviewed_at(self) -> Optional[_dt.datetime]:
+        """When the order was reviewed, or None."""
+        return to_datetime(_lib.zrca_order_reviewed_at(self._h))
     @property
-    def status(self) -> OrderStatus: return OrderStatus(_lib.zrca_order_state(self._h))
+    def status(self) -> OrderStatus:
+        """The order's state (订单状态)."""
+        return OrderStatus(_lib.zrca_order_state(self._h))
     @property
-    def payment_status(self) -> PaymentStatus: return PaymentStatus(_lib.zrca_order_payment_status(self._h))
+    def payment_status(self) -> PaymentStatus:
+        """Whether the order is paid."""
+        return PaymentStatus(_lib.zrca_order_payment_status(self._h))
     @property
-    def payment_method(self) -> PaymentMethod: return PaymentMethod(_lib.zrca_order_payment_method(self._h))
+    def payment_method(self) -> PaymentMethod:
+        """How the order was paid."""
+        return PaymentMethod(_lib.zrca_order_payment_method(self._h))
     @property
-    def paid_at(self) -> Optional[_dt.datetime]: return to_datetime(_lib.zrca_order_paid_at(self._h))
+    def paid_at(self) -> Optional[_dt.datetime]:
+        """When the order was paid, or None."""
+        return to_datetime(_lib.zrca_order_paid_at(self._h))
     @property
-    def shipping_status(self) -> ShippingStatus: return ShippingStatus(_lib.zrca_order_shipping_status(self._h))
+    def shipping_status(self) -> ShippingStatus:
+        """Whether a USB key was shipped for the order."""
+        return ShippingStatus(_lib.zrca_order_shipping_status(self._h))
     @property
-    def contact_name(self) -> str: return _lib.s(_lib.zrca_order_contact_name(self._h)) or ""
+    def contact_name(self) -> str:
+        """The contact person (联系人)."""
+        return _lib.s(_lib.zrca_order_contact_name(self._h)) or ""
     @property
-    def contact_mobile(self) -> str: return _lib.s(_lib.zrca_order_contact_mobile(self._h)) or ""
+    def contact_mobile(self) -> str:
+        """The contact's mobile number (手机号码), where the SMS goes."""
+        return _lib.s(_lib.zrca_order_contact_mobile(self._h)) or ""
     @property
-    def contact_email(self) -> str: return _lib.s(_lib.zrca_order_contact_email(self._h)) or ""
+    def contact_email(self) -> str:
+        """The contact's e-mail address (电子邮箱)."""
+        return _lib.s(_lib.zrca_order_contact_email(self._h)) or ""
     @property
-    def rating(self) -> int: return int(_lib.zrca_order_rating(self._h))
+    def rating(self) -> int:
+        """The rating given, 0 when none."""
+        return int(_lib.zrca_order_rating(self._h))
     @property
-    def actions(self) -> OrderAction: return OrderAction(_lib.zrca_order_actions(self._h))
+    def actions(self) -> OrderAction:
+        """The actions the platform allows on the order now (``OrderAction`` flags)."""
+        return OrderAction(_lib.zrca_order_actions(self._h))
 
     @property
     def items(self) -> List[OrderItem]:
@@ -160,18 +230,23 @@ class Order(Handle):
     # -------------------------------------------------------------- actions
 
     def cancel(self, reason: Optional[str] = None) -> None:
+        """Cancel the order (撤销), with an optional reason; StateError when not allowed now."""
         self._call(_lib.zrca_order_cancel, self._h, _lib.b(reason))
 
     def pay(self, method: PaymentMethod) -> None:
+        """Pay the order with ``method`` (支付)."""
         self._call(_lib.zrca_order_pay, self._h, int(method))
 
     def resubmit(self) -> None:
+        """Submit a rejected order again (重新提交)."""
         self._call(_lib.zrca_order_resubmit, self._h)
 
     def edit(self, application: "Application") -> None:
+        """Replace the order's application with ``application`` (修改) while that is allowed."""
         self._call(_lib.zrca_order_edit, self._h, application._h)
 
     def rate(self, score: int, comment: Optional[str] = None) -> None:
+        """Rate the service (评价): ``score`` 1 to 5, an optional comment."""
         self._call(_lib.zrca_order_rate, self._h, int(score), _lib.b(comment))
 
     def wait(self, conditions: Union[WaitFor, int] = 0, *, timeout: Seconds = None,
@@ -215,7 +290,7 @@ def _date(v: Union[str, _dt.date, None]) -> Optional[bytes]:
         v = v.astimezone(_dt.timezone.utc).date() if v.tzinfo else v.date()
     if isinstance(v, _dt.date):
         return v.isoformat().encode("ascii")
-    return str(v).encode("utf-8")
+    return _lib.b(str(v), "a date")
 
 
 class OrderIterator(Handle, Iterator[Order]):

@@ -1,10 +1,10 @@
+# SPDX-License-Identifier: MIT
 """Renewal planning (beyond i信): which certificates are due, the application that renews them,
 and the whole seed flow in one call (plan, submit, wait for the approval, update each token)."""
 from __future__ import annotations
 
 import ctypes
 import datetime as _dt
-import os
 from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union,
                     overload)
@@ -145,7 +145,7 @@ class _PlanOptions:
         o.window_days = int(window_days)
         o.now = _unix(now)
         o.include_absent = 1 if include_absent else 0
-        o.commitment_letter = os.fsencode(commitment_letter) if commitment_letter is not None else None
+        o.commitment_letter = _lib.p(commitment_letter, "commitment_letter")
         o.contact_name = _lib.b(contact_name)
         o.contact_mobile = _lib.b(contact_mobile)
         o.contact_email = _lib.b(contact_email)
@@ -195,7 +195,7 @@ class RenewalPlan(Handle, Sequence[PlanEntry]):
         p = _lib.RenewalPlanP()
         try:
             session._call(_lib.zrca_renewal_plan_new, ctypes.byref(p), session._h, _token_array(toks), len(toks),
-                          ctypes.byref(self._opts.c), extra=self._opts.slots)
+                          ctypes.byref(self._opts.c), extra=self._opts.slots, pins=tuple(toks))
         except BaseException:
             self._opts.release()
             raise
@@ -241,7 +241,7 @@ class RenewalPlan(Handle, Sequence[PlanEntry]):
         p = _lib.ApplicationP()
         try:
             self.session._call(_lib.zrca_renewal_plan_application, ctypes.byref(p), self._h,
-                               extra=self._opts.slots)
+                               extra=self._opts.slots, pins=(self,))
         except BaseException:
             if p.value:
                 _lib.zrca_application_free(p)
@@ -292,7 +292,7 @@ def renew_auto(session: "Session", tokens: Tokens = (), *, commitment_letter: Op
         try:
             session._call(_lib.zrca_renew_auto, ctypes.byref(out), session._h, _token_array(toks), len(toks),
                           ctypes.byref(ro), extra=plan.slots + update.slots + ([wait_slot] if wait_slot else [])
-                          + [sl for t in toks for sl in t._pin_slots()])
+                          + [sl for t in toks for sl in t._pin_slots()], pins=tuple(toks))
         except BaseException as e:
             # The library reports what it did also on a failure after planning: attach it to the
             # library's error (the exception itself, or the __cause__ of a callback's).

@@ -1,11 +1,13 @@
+# SPDX-License-Identifier: MIT
 """The session: one account on one platform (login, 我的账户 reads)."""
 from __future__ import annotations
 
 import ctypes
 import datetime as _dt
-from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Any, Callable, Generic, Iterator, List, Optional, Sequence, TypeVar,
-                    Union, overload)
+import operator
+from dataclasses import dataclass, field
+from typing import (TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, List, Optional, Sequence, Tuple,
+                    TypeVar, Union, overload)
 
 from . import _lib
 from ._callbacks import CREDENTIALS_THUNK, SecretBuffer, Slot, call
@@ -25,20 +27,22 @@ CredentialsCallback = Callable[[str], Union[str, bytes, bytearray, None]]
 T = TypeVar("T")
 
 
-class _List(Handle, Sequence[T], Generic[T]):
-    """A list handle read from the platform: a sequence whose items borrow from it (an item keeps
-    its list alive; reading an item of a closed list raises ValueError)."""
+class RecordList(Sequence[T], Generic[T]):
+    """Records read from the platform in one call: an immutable sequence of snapshots.
 
-    _count_fn: Any = None
-    _get_fn: Any = None
-    _item_cls: Any = None
+    The C list is copied into Python objects and freed before the method that read it returns,
+    so a list and its records outlive the Session (and anything else) they were read from.
+    ``close()`` and ``with`` are accepted and do nothing (the handle-backed lists of earlier
+    releases needed them)."""
 
-    def __init__(self, ptr: Any, session: "Session") -> None:
-        super().__init__(ptr, session)
-        self.session = session
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        """A list of ``items`` (snapshots)."""
+        self._items: Tuple[T, ...] = tuple(items)
 
     def __len__(self) -> int:
-        return int(type(self)._count_fn(self._h))
+        return len(self._items)
 
     @overload
     def __getitem__(self, i: int) -> T: ...
@@ -47,197 +51,187 @@ class _List(Handle, Sequence[T], Generic[T]):
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        i = seq_index(i, len(self))
-        p = type(self)._get_fn(self._h, i)
-        if not p:
-            raise IndexError("list index out of range")
-        return type(self)._item_cls(self, p)
+            return list(self._items[i])
+        return self._items[seq_index(operator.index(i), len(self._items))]
 
     def __iter__(self) -> Iterator[T]:
-        for i in range(len(self)):
-            yield self[i]
+        return iter(self._items)
+
+    def __eq__(self, other: Any) -> bool:
+        if isinstance(other, RecordList):
+            return type(self) is type(other) and self._items == other._items
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def closed(self) -> bool:
+        """Always False: a snapshot has nothing to close."""
+        return False
+
+    def close(self) -> None:
+        """Nothing to free (the C list was freed when it was read); kept for older code."""
+
+    def __enter__(self: Any) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
 
     def __repr__(self) -> str:
-        return "<%s of %s>" % (type(self).__name__, "closed" if self.closed else len(self))
+        return "<%s of %d>" % (type(self).__name__, len(self._items))
 
 
-class _Item:
-    """An item borrowed from a list: holds the list (so it stays alive) and the C pointer."""
-
-    __slots__ = ("_list", "_p")
-
-    def __init__(self, lst: Handle, p: Any) -> None:
-        self._list = lst
-        self._p = p
-
-    @property
-    def _c(self) -> Any:
-        self._list._h  # raises if the list was closed
-        return self._p
+def _read_list(ptr: Any, free: Any, count: Any, get: Any, make: Callable[[Any], T]) -> List[T]:
+    """Every item of a C list as a snapshot; the list is freed, whatever happens."""
+    try:
+        out = []
+        for i in range(count(ptr)):
+            p = get(ptr, i)
+            if p:
+                out.append(make(p))
+        return out
+    finally:
+        free(ptr)
 
 
-class Certificate(_Item):
-    """One certificate of the account (证书信息), as the platform lists it."""
+@dataclass(frozen=True)
+class Certificate:
+    """One certificate of the account (证书信息), as the platform listed it when it was read: a
+    snapshot that outlives its Session. ``days_left`` is as of the read."""
+    id: int
+    kind: CertKind
+    holder: str
+    holder_id_number: Optional[str]
+    serial: str
+    subject: str
+    issuer: str
+    not_before: Optional[_dt.datetime]
+    not_after: Optional[_dt.datetime]
+    status: CertStatus
+    key_serial: Optional[str]
+    days_left: int
+    renewal_opens_at: Optional[_dt.datetime]
+    renewal_closes_at: Optional[_dt.datetime]
+    renewable: bool
+    der: bytes = field(repr=False)
 
-    __slots__ = ()
-
-    @property
-    def id(self) -> int: return int(_lib.zrca_certificate_id(self._c))
-    @property
-    def kind(self) -> CertKind: return CertKind(_lib.zrca_certificate_kind(self._c))
-    @property
-    def holder(self) -> str: return _lib.s(_lib.zrca_certificate_holder(self._c)) or ""
-    @property
-    def holder_id_number(self) -> Optional[str]: return _lib.s(_lib.zrca_certificate_holder_id_number(self._c))
-    @property
-    def serial(self) -> str: return _lib.s(_lib.zrca_certificate_serial(self._c)) or ""
-    @property
-    def subject(self) -> str: return _lib.s(_lib.zrca_certificate_subject(self._c)) or ""
-    @property
-    def issuer(self) -> str: return _lib.s(_lib.zrca_certificate_issuer(self._c)) or ""
-    @property
-    def not_before(self) -> Optional[_dt.datetime]: return to_datetime(_lib.zrca_certificate_not_before(self._c))
-    @property
-    def not_after(self) -> Optional[_dt.datetime]: return to_datetime(_lib.zrca_certificate_not_after(self._c))
-    @property
-    def status(self) -> CertStatus: return CertStatus(_lib.zrca_certificate_status(self._c))
-    @property
-    def key_serial(self) -> Optional[str]: return _lib.s(_lib.zrca_certificate_key_serial(self._c))
-    @property
-    def days_left(self) -> int: return int(_lib.zrca_certificate_days_left(self._c))
-    @property
-    def renewal_opens_at(self) -> Optional[_dt.datetime]:
-        return to_datetime(_lib.zrca_certificate_renewal_opens_at(self._c))
-    @property
-    def renewal_closes_at(self) -> Optional[_dt.datetime]:
-        return to_datetime(_lib.zrca_certificate_renewal_closes_at(self._c))
-    @property
-    def renewable(self) -> bool: return bool(_lib.zrca_certificate_renewable(self._c))
-
-    @property
-    def der(self) -> bytes:
+    @classmethod
+    def _from_c(cls, c: Any) -> "Certificate":
         n = ctypes.c_size_t()
-        p = _lib.zrca_certificate_der(self._c, ctypes.byref(n))
-        return _lib.borrowed_bytes(p, n)
+        der = _lib.borrowed_bytes(_lib.zrca_certificate_der(c, ctypes.byref(n)), n)
+        return cls(int(_lib.zrca_certificate_id(c)), CertKind(_lib.zrca_certificate_kind(c)),
+                   _lib.s(_lib.zrca_certificate_holder(c)) or "", _lib.s(_lib.zrca_certificate_holder_id_number(c)),
+                   _lib.s(_lib.zrca_certificate_serial(c)) or "", _lib.s(_lib.zrca_certificate_subject(c)) or "",
+                   _lib.s(_lib.zrca_certificate_issuer(c)) or "",
+                   to_datetime(_lib.zrca_certificate_not_before(c)), to_datetime(_lib.zrca_certificate_not_after(c)),
+                   CertStatus(_lib.zrca_certificate_status(c)), _lib.s(_lib.zrca_certificate_key_serial(c)),
+                   int(_lib.zrca_certificate_days_left(c)),
+                   to_datetime(_lib.zrca_certificate_renewal_opens_at(c)),
+                   to_datetime(_lib.zrca_certificate_renewal_closes_at(c)),
+                   bool(_lib.zrca_certificate_renewable(c)), der)
 
     def __repr__(self) -> str:
         return "<Certificate %s %s %s until %s>" % (self.kind.wire_name, self.holder, self.serial, self.not_after)
 
 
-class CertificateList(_List[Certificate]):
-    _free_fn = _lib.zrca_certificate_list_free
-    _count_fn = _lib.zrca_certificate_list_count
-    _get_fn = _lib.zrca_certificate_list_get
-    _item_cls = Certificate
-
-
-class Person(_Item):
-    """A person applied for before (添加 picks from these)."""
+class CertificateList(RecordList[Certificate]):
+    """The account's certificates (``Session.certificates()``): a sequence of ``Certificate``."""
 
     __slots__ = ()
 
-    @property
-    def id(self) -> int: return int(_lib.zrca_person_id(self._c))
-    @property
-    def name(self) -> str: return _lib.s(_lib.zrca_person_name(self._c)) or ""
-    @property
-    def id_type(self) -> IdType: return IdType(_lib.zrca_person_id_type(self._c))
-    @property
-    def id_number(self) -> str: return _lib.s(_lib.zrca_person_id_number(self._c)) or ""
-    @property
-    def position(self) -> str: return _lib.s(_lib.zrca_person_position(self._c)) or ""
-    @property
-    def first_applied_at(self) -> Optional[_dt.datetime]:
-        return to_datetime(_lib.zrca_person_first_applied_at(self._c))
-    @property
-    def last_applied_at(self) -> Optional[_dt.datetime]:
-        return to_datetime(_lib.zrca_person_last_applied_at(self._c))
+
+@dataclass(frozen=True)
+class Person:
+    """A person applied for before (添加 picks from these): a snapshot that outlives its
+    Session."""
+    id: int
+    name: str
+    id_type: IdType
+    id_number: str
+    position: str
+    first_applied_at: Optional[_dt.datetime]
+    last_applied_at: Optional[_dt.datetime]
+
+    @classmethod
+    def _from_c(cls, c: Any) -> "Person":
+        return cls(int(_lib.zrca_person_id(c)), _lib.s(_lib.zrca_person_name(c)) or "",
+                   IdType(_lib.zrca_person_id_type(c)), _lib.s(_lib.zrca_person_id_number(c)) or "",
+                   _lib.s(_lib.zrca_person_position(c)) or "", to_datetime(_lib.zrca_person_first_applied_at(c)),
+                   to_datetime(_lib.zrca_person_last_applied_at(c)))
 
     def __repr__(self) -> str:
         return "<Person %s %s>" % (self.name, self.position)
 
 
-class PersonList(_List[Person]):
-    _free_fn = _lib.zrca_person_list_free
-    _count_fn = _lib.zrca_person_list_count
-    _get_fn = _lib.zrca_person_list_get
-    _item_cls = Person
-
-
-class Fee(_Item):
-    """One entry of the fee schedule (收费标准)."""
+class PersonList(RecordList[Person]):
+    """The persons applied for before (``Session.persons()``): a sequence of ``Person``."""
 
     __slots__ = ()
 
-    @property
-    def business(self) -> Business: return Business(_lib.zrca_fee_business(self._c))
-    @property
-    def kind(self) -> CertKind: return CertKind(_lib.zrca_fee_kind(self._c))
-    @property
-    def years(self) -> int: return int(_lib.zrca_fee_years(self._c))
-    @property
-    def price_fen(self) -> int: return int(_lib.zrca_fee_price_fen(self._c))
+
+@dataclass(frozen=True)
+class Fee:
+    """One entry of the fee schedule (收费标准): a snapshot."""
+    business: Business
+    kind: CertKind
+    years: int
+    price_fen: int
+
+    @classmethod
+    def _from_c(cls, c: Any) -> "Fee":
+        return cls(Business(_lib.zrca_fee_business(c)), CertKind(_lib.zrca_fee_kind(c)),
+                   int(_lib.zrca_fee_years(c)), int(_lib.zrca_fee_price_fen(c)))
 
     def __repr__(self) -> str:
         return "<Fee %s %s %dy %d fen>" % (self.business.wire_name, self.kind.wire_name, self.years, self.price_fen)
 
 
-class FeeSchedule(_List[Fee]):
-    _free_fn = _lib.zrca_fee_schedule_free
-    _count_fn = _lib.zrca_fee_schedule_count
-    _get_fn = _lib.zrca_fee_schedule_get
-    _item_cls = Fee
+class FeeSchedule(RecordList[Fee]):
+    """The fee schedule (``Session.fees()``): a sequence of ``Fee``, its currency and what the
+    prices include."""
 
-    @property
-    def currency(self) -> str:
-        return _lib.s(_lib.zrca_fee_schedule_currency(self._h)) or ""
+    __slots__ = ("currency", "includes")
 
-    @property
-    def includes(self) -> List[str]:
-        h = self._h
-        return [_lib.s(_lib.zrca_fee_schedule_includes(h, i)) or ""
-                for i in range(_lib.zrca_fee_schedule_includes_count(h))]
+    def __init__(self, items: Iterable[Fee] = (), currency: str = "", includes: Iterable[str] = ()) -> None:
+        """A schedule of ``items`` priced in ``currency``; ``includes``: what a price covers."""
+        super().__init__(items)
+        self.currency: str = currency
+        self.includes: List[str] = list(includes)
 
     def price(self, business: Business, kind: CertKind, years: int) -> Optional[int]:
         """Price of one certificate in fen, or None when not offered."""
-        out = ctypes.c_int64()
-        rc = _lib.zrca_fee_schedule_price(ctypes.byref(out), self._h, int(business), int(kind), int(years))
-        if rc == -9:  # ZRCA_ENOTFOUND: not offered
-            _lib.zrca_error_clear()
-            return None
-        from ._callbacks import check
-        check(rc)
-        return int(out.value)
+        for f in self._items:
+            if f.business == business and f.kind == kind and f.years == years:
+                return f.price_fen
+        return None
 
 
-class Notification(_Item):
-    """One notification sent to the account (the SMS)."""
+@dataclass(frozen=True)
+class Notification:
+    """One notification sent to the account (the SMS): a snapshot."""
+    id: int
+    channel: str
+    mobile: str
+    text: str
+    order_number: Optional[str]
+    sent_at: Optional[_dt.datetime]
 
-    __slots__ = ()
-
-    @property
-    def id(self) -> int: return int(_lib.zrca_notification_id(self._c))
-    @property
-    def channel(self) -> str: return _lib.s(_lib.zrca_notification_channel(self._c)) or ""
-    @property
-    def mobile(self) -> str: return _lib.s(_lib.zrca_notification_mobile(self._c)) or ""
-    @property
-    def text(self) -> str: return _lib.s(_lib.zrca_notification_text(self._c)) or ""
-    @property
-    def order_number(self) -> Optional[str]: return _lib.s(_lib.zrca_notification_order_number(self._c))
-    @property
-    def sent_at(self) -> Optional[_dt.datetime]: return to_datetime(_lib.zrca_notification_sent_at(self._c))
+    @classmethod
+    def _from_c(cls, c: Any) -> "Notification":
+        return cls(int(_lib.zrca_notification_id(c)), _lib.s(_lib.zrca_notification_channel(c)) or "",
+                   _lib.s(_lib.zrca_notification_mobile(c)) or "", _lib.s(_lib.zrca_notification_text(c)) or "",
+                   _lib.s(_lib.zrca_notification_order_number(c)), to_datetime(_lib.zrca_notification_sent_at(c)))
 
     def __repr__(self) -> str:
         return "<Notification %s to %s: %s>" % (self.channel, self.mobile, self.text)
 
 
-class NotificationList(_List[Notification]):
-    _free_fn = _lib.zrca_notification_list_free
-    _count_fn = _lib.zrca_notification_list_count
-    _get_fn = _lib.zrca_notification_list_get
-    _item_cls = Notification
+class NotificationList(RecordList[Notification]):
+    """The account's notifications (``Session.notifications()``): a sequence of
+    ``Notification``."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
@@ -329,9 +323,11 @@ class Session(Handle):
         for sl in slots:
             sl.release()
 
-    def _call(self, fn: Any, *args: Any, extra: Any = ()) -> int:
-        """Call a C function that may reach this session's callbacks."""
-        return call(fn, *args, slots=list(self._slots) + list(extra))
+    def _call(self, fn: Any, *args: Any, extra: Any = (), pins: Any = ()) -> int:
+        """Call a C function that may reach this session's callbacks and may block (the network):
+        from the main thread, Ctrl-C interrupts it (``_callbacks.call``). ``pins``: the other
+        handles it uses."""
+        return call(fn, *args, slots=list(self._slots) + list(extra), pins=(self,) + tuple(pins))
 
     # -------------------------------------------------------------- login
 
@@ -342,27 +338,33 @@ class Session(Handle):
             self._call(_lib.zrca_session_login, self._h, _lib.b(account), pw)
 
     def logout(self) -> None:
+        """Log out (the platform token is revoked); the session can log in again."""
         self._call(_lib.zrca_session_logout, self._h)
 
     @property
     def account(self) -> Optional[str]:
+        """The logged-in account, or None before ``login()``."""
         return _lib.s(_lib.zrca_session_account(self._h))
 
     @property
     def role(self) -> Role:
+        """The account's role."""
         return Role(_lib.zrca_session_role(self._h))
 
     @property
     def expires_at(self) -> Optional[_dt.datetime]:
+        """When the platform token expires (aware datetime, UTC), or None."""
         return to_datetime(_lib.zrca_session_expires_at(self._h))
 
     @property
     def state_dir(self) -> str:
+        """The directory of the session's journals and archives."""
         return _lib.s(_lib.zrca_session_state_dir(self._h)) or ""
 
     # -------------------------------------------------------------- reads
 
     def enterprise(self) -> Enterprise:
+        """The enterprise's record (企业基本信息): a frozen snapshot."""
         p = _lib.EnterpriseP()
         self._call(_lib.zrca_session_enterprise, ctypes.byref(p), self._h)
         try:
@@ -377,32 +379,49 @@ class Session(Handle):
             _lib.zrca_enterprise_free(p)
 
     def certificates(self, kind: CertKind = CertKind.ANY, status: CertStatus = CertStatus.ANY) -> CertificateList:
+        """The account's certificates (证书信息), filtered by ``kind`` and ``status``: snapshots."""
         p = _lib.CertificateListP()
         self._call(_lib.zrca_session_certificates, ctypes.byref(p), self._h, int(kind), int(status))
-        return CertificateList(p, self)
+        return CertificateList(_read_list(p, _lib.zrca_certificate_list_free, _lib.zrca_certificate_list_count,
+                                          _lib.zrca_certificate_list_get, Certificate._from_c))
 
     def persons(self) -> PersonList:
+        """The persons applied for before: snapshots."""
         p = _lib.PersonListP()
         self._call(_lib.zrca_session_persons, ctypes.byref(p), self._h)
-        return PersonList(p, self)
+        return PersonList(_read_list(p, _lib.zrca_person_list_free, _lib.zrca_person_list_count,
+                                     _lib.zrca_person_list_get, Person._from_c))
 
     def fees(self) -> FeeSchedule:
+        """The fee schedule (收费标准): a snapshot."""
         p = _lib.FeeScheduleP()
         self._call(_lib.zrca_session_fees, ctypes.byref(p), self._h)
-        return FeeSchedule(p, self)
+        try:
+            currency = _lib.s(_lib.zrca_fee_schedule_currency(p)) or ""
+            includes = [_lib.s(_lib.zrca_fee_schedule_includes(p, i)) or ""
+                        for i in range(_lib.zrca_fee_schedule_includes_count(p))]
+            fees = [Fee._from_c(_lib.zrca_fee_schedule_get(p, i)) for i in range(_lib.zrca_fee_schedule_count(p))]
+        finally:
+            _lib.zrca_fee_schedule_free(p)
+        return FeeSchedule(fees, currency, includes)
 
     def notifications(self) -> NotificationList:
+        """The notifications sent to the account (the SMS): snapshots."""
         p = _lib.NotificationListP()
         self._call(_lib.zrca_session_notifications, ctypes.byref(p), self._h)
-        return NotificationList(p, self)
+        return NotificationList(_read_list(p, _lib.zrca_notification_list_free,
+                                           _lib.zrca_notification_list_count, _lib.zrca_notification_list_get,
+                                           Notification._from_c))
 
     # -------------------------------------------------------------- applications and orders
 
     def new_application(self, business: Business = Business.RENEWAL) -> "Application":
+        """A new, empty application for ``business`` (an ``Application``)."""
         from .application import Application
         return Application(self, business)
 
     def order(self, number: str) -> "Order":
+        """The order with this number (an ``Order``); NotFound when there is none."""
         from .order import Order
         return Order._get(self, number)
 

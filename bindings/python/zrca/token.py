@@ -1,9 +1,9 @@
+# SPDX-License-Identifier: MIT
 """The USB key (天威盾) or a software token: information, PIN, certificates, keys, data objects."""
 from __future__ import annotations
 
 import ctypes
 import datetime as _dt
-import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
@@ -79,8 +79,8 @@ def _token_options(backend: Backend, uri: Optional[str], serial: Optional[str], 
     o.uri = _lib.b(uri)
     o.serial = _lib.b(serial)
     o.label = _lib.b(label)
-    o.module_path = os.fsencode(module_path) if module_path is not None else None
-    o.soft_dir = os.fsencode(soft_dir) if soft_dir is not None else None
+    o.module_path = _lib.p(module_path, "module_path")
+    o.soft_dir = _lib.p(soft_dir, "soft_dir")
     keep: List[Any] = []
     slot = None
     if log is not None:
@@ -132,7 +132,7 @@ def create_softtoken(directory: PathLike, *, label: str, user_pin: Secret, so_pi
         o.user_pin = ctypes.cast(up, ctypes.c_char_p)
         o.so_pin = ctypes.cast(sp, ctypes.c_char_p)
         try:
-            call(_lib.zrca_softtoken_create, os.fsencode(directory), ctypes.byref(o))
+            call(_lib.zrca_softtoken_create, _lib.p(directory, "directory"), ctypes.byref(o))
         finally:
             o.user_pin = None
             o.so_pin = None
@@ -175,6 +175,7 @@ class Token(Handle):
         return [] if self._pin_slot is None else [self._pin_slot]
 
     def info(self) -> TokenInfo:
+        """What the token reports of itself (a ``TokenInfo``)."""
         out = ctypes.POINTER(_lib.TokenInfo)()
         call(_lib.zrca_token_info_get, ctypes.byref(out), self._h)
         return TokenInfo._from_c(out.contents)
@@ -234,9 +235,11 @@ class Token(Handle):
         return None if self._pin_slot is None else self._pin_slot.fn
 
     def logout(self) -> None:
+        """Log out of the token."""
         call(_lib.zrca_token_logout, self._h)
 
     def change_pin(self, old_pin: Secret, new_pin: Secret, *, allow_final_try: bool = False) -> None:
+        """Change the user PIN from ``old_pin`` to ``new_pin`` (PinIncorrect on a wrong old PIN)."""
         lo = _login_options(PinPurpose.CHANGE, allow_final_try)
         with SecretBuffer(old_pin) as a, SecretBuffer(new_pin) as b:
             call(_lib.zrca_token_change_pin, self._h, a, b, ctypes.byref(lo))
@@ -250,11 +253,13 @@ class Token(Handle):
     # -------------------------------------------------------------- certificates
 
     def certificates(self) -> "TokenCertList":
+        """The certificates on the token (a ``TokenCertList``)."""
         p = _lib.CertListP()
         call(_lib.zrca_token_list_certs, ctypes.byref(p), self._h)
         return TokenCertList(p, self)
 
     def write_cert(self, der: bytes, label: Optional[str] = None) -> None:
+        """Write a certificate (DER) on the token, labelled ``label``."""
         der = bytes(der)
         call(_lib.zrca_token_write_cert, self._h, der, len(der), _lib.b(label))
 
@@ -280,6 +285,7 @@ class Token(Handle):
         return Key(p, self)
 
     def find_key(self, id_hex: str) -> "Key":
+        """The key with CKA_ID ``id_hex`` (NotFound when there is none)."""
         p = _lib.KeyP()
         call(_lib.zrca_token_find_key, ctypes.byref(p), self._h, _lib.b(id_hex))
         return Key(p, self)
@@ -287,15 +293,18 @@ class Token(Handle):
     # -------------------------------------------------------------- data objects
 
     def read_data(self, label: str) -> bytes:
+        """The bytes of the data object labelled ``label`` (NotFound when there is none)."""
         out, n = _lib.BYTES(), ctypes.c_size_t()
         call(_lib.zrca_token_read_data, ctypes.byref(out), ctypes.byref(n), self._h, _lib.b(label))
         return _lib.take_bytes(out, n)
 
     def write_data(self, label: str, data: bytes) -> None:
+        """Write ``data`` as a data object labelled ``label`` (replacing one of that label)."""
         data = bytes(data)
         call(_lib.zrca_token_write_data, self._h, _lib.b(label), data, len(data))
 
     def delete_data(self, label: str) -> None:
+        """Delete the data object labelled ``label``."""
         call(_lib.zrca_token_delete_data, self._h, _lib.b(label))
 
     def __repr__(self) -> str:
@@ -320,36 +329,61 @@ class TokenCertificate:
         return self._p
 
     @property
-    def token(self) -> Token: return self._list.token
+    def token(self) -> Token:
+        """The token the certificate was read from."""
+        return self._list.token
     @property
-    def subject(self) -> str: return _lib.s(_lib.zrca_cert_subject(self._c)) or ""
+    def subject(self) -> str:
+        """The subject's distinguished name."""
+        return _lib.s(_lib.zrca_cert_subject(self._c)) or ""
     @property
-    def holder(self) -> str: return _lib.s(_lib.zrca_cert_holder(self._c)) or ""
+    def holder(self) -> str:
+        """The holder (the subject's common name)."""
+        return _lib.s(_lib.zrca_cert_holder(self._c)) or ""
     @property
-    def issuer(self) -> str: return _lib.s(_lib.zrca_cert_issuer(self._c)) or ""
+    def issuer(self) -> str:
+        """The issuer's distinguished name."""
+        return _lib.s(_lib.zrca_cert_issuer(self._c)) or ""
     @property
     def serial(self) -> str:
         """Upper-case hex as on the token (the platform prints lower-case)."""
         return _lib.s(_lib.zrca_cert_serial(self._c)) or ""
     @property
-    def not_before(self) -> Optional[_dt.datetime]: return to_datetime(_lib.zrca_cert_not_before(self._c))
+    def not_before(self) -> Optional[_dt.datetime]:
+        """Start of validity (aware datetime, UTC)."""
+        return to_datetime(_lib.zrca_cert_not_before(self._c))
     @property
-    def not_after(self) -> Optional[_dt.datetime]: return to_datetime(_lib.zrca_cert_not_after(self._c))
+    def not_after(self) -> Optional[_dt.datetime]:
+        """End of validity (aware datetime, UTC)."""
+        return to_datetime(_lib.zrca_cert_not_after(self._c))
     @property
-    def key_type(self) -> KeyType: return KeyType(_lib.zrca_cert_key_type(self._c))
+    def key_type(self) -> KeyType:
+        """The type of the certificate's key."""
+        return KeyType(_lib.zrca_cert_key_type(self._c))
     @property
-    def key_bits(self) -> int: return int(_lib.zrca_cert_key_bits(self._c))
+    def key_bits(self) -> int:
+        """The size of the certificate's key in bits."""
+        return int(_lib.zrca_cert_key_bits(self._c))
     @property
-    def fingerprint(self) -> str: return _lib.s(_lib.zrca_cert_fingerprint(self._c)) or ""
+    def fingerprint(self) -> str:
+        """The SHA-256 fingerprint of the certificate, hex."""
+        return _lib.s(_lib.zrca_cert_fingerprint(self._c)) or ""
     @property
-    def id(self) -> str: return _lib.s(_lib.zrca_cert_id(self._c)) or ""
+    def id(self) -> str:
+        """The object's CKA_ID, hex (shared with its key)."""
+        return _lib.s(_lib.zrca_cert_id(self._c)) or ""
     @property
-    def label(self) -> str: return _lib.s(_lib.zrca_cert_label(self._c)) or ""
+    def label(self) -> str:
+        """The object's label on the token."""
+        return _lib.s(_lib.zrca_cert_label(self._c)) or ""
     @property
-    def has_private_key(self) -> bool: return bool(_lib.zrca_cert_has_private_key(self._c))
+    def has_private_key(self) -> bool:
+        """Whether the token holds the private key of this certificate."""
+        return bool(_lib.zrca_cert_has_private_key(self._c))
 
     @property
     def der(self) -> bytes:
+        """The certificate, DER-encoded."""
         n = ctypes.c_size_t()
         return _lib.borrowed_bytes(_lib.zrca_cert_der(self._c, ctypes.byref(n)), n)
 
@@ -360,6 +394,7 @@ class TokenCertificate:
         return Key(p, self.token)
 
     def set_label(self, label: str) -> None:
+        """Set the certificate's label on the token."""
         call(_lib.zrca_token_cert_set_label, self.token._h, self._c, _lib.b(label))
 
     def delete(self) -> None:
@@ -413,13 +448,21 @@ class Key(Handle):
         self.token = token
 
     @property
-    def id(self) -> str: return _lib.s(_lib.zrca_key_id(self._h)) or ""
+    def id(self) -> str:
+        """The key's CKA_ID as hex."""
+        return _lib.s(_lib.zrca_key_id(self._h)) or ""
     @property
-    def label(self) -> str: return _lib.s(_lib.zrca_key_label(self._h)) or ""
+    def label(self) -> str:
+        """The key's label."""
+        return _lib.s(_lib.zrca_key_label(self._h)) or ""
     @property
-    def type(self) -> KeyType: return KeyType(_lib.zrca_key_get_type(self._h))
+    def type(self) -> KeyType:
+        """The key's type."""
+        return KeyType(_lib.zrca_key_get_type(self._h))
     @property
-    def bits(self) -> int: return int(_lib.zrca_key_bits(self._h))
+    def bits(self) -> int:
+        """The key size in bits."""
+        return int(_lib.zrca_key_bits(self._h))
 
     @property
     def flags(self) -> KeyFlags:
@@ -459,13 +502,16 @@ class Key(Handle):
         return _lib.take_bytes(out, n)
 
     def write_cert(self, der: bytes, label: Optional[str] = None) -> None:
+        """Write the certificate ``der`` next to this key (same ID), labelled ``label``."""
         der = bytes(der)
         call(_lib.zrca_key_write_cert, self._h, der, len(der), _lib.b(label))
 
     def set_label(self, label: str) -> None:
+        """Set the key's label."""
         call(_lib.zrca_key_set_label, self._h, _lib.b(label))
 
     def delete(self) -> None:
+        """Delete the key pair from the token."""
         call(_lib.zrca_key_delete, self._h)
 
     def __repr__(self) -> str:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Transports written in Python.
 
 A Session sends every HTTP exchange through a transport: libcurl's by default, or a
@@ -127,10 +128,12 @@ class Response:
         self._resp = _lib.TransportResponseP(resp)
 
     def set_status(self, status: int) -> None:
+        """Report the HTTP status code."""
         if _lib.zrca_transport_response_set_status(self._resp, int(status)) < 0:
             raise TransportError(Status.EPROTOCOL, "HTTP status %r out of range" % status)
 
     def add_header(self, name: str, value: str) -> None:
+        """Report a response header."""
         rc = _lib.zrca_transport_response_add_header(self._resp, name.encode("latin-1", "replace"),
                                                      value.encode("latin-1", "replace"))
         if rc < 0:
@@ -150,9 +153,12 @@ class Transport:
     the session that owns the transport is freed."""
 
     def send(self, request: Request, response: Response) -> None:
+        """Do one HTTP exchange: read ``request``, report into ``response``; raise TransportError on
+        failure."""
         raise NotImplementedError
 
     def close(self) -> None:
+        """Called once when the session that uses the transport is freed; does nothing by default."""
         pass
 
 
@@ -210,6 +216,7 @@ FREE_THUNK = _lib.FREE_FN(_free_thunk)
 
 
 def make_vtable(transport: Transport) -> Tuple[_lib.Transport, Slot]:
+    """The C vtable of a Python transport and the Slot that holds it (for Session)."""
     slot = Slot(transport)
     vt = _lib.Transport()
     vt.version = _lib.TRANSPORT_VERSION
@@ -236,6 +243,7 @@ class HttpTransport(Transport):
         self._target: Optional[Tuple[str, int]] = None
 
     def close(self) -> None:
+        """Close the kept-alive connection."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -264,6 +272,7 @@ class HttpTransport(Transport):
         return conn
 
     def send(self, request: Request, response: Response) -> None:
+        """One HTTP exchange over the kept-alive connection (a fresh one when asked), TLS verified."""
         u = urllib.parse.urlsplit(request.url)
         if u.scheme != "https" or not u.hostname:
             raise TransportError(Status.ENETWORK, "HttpTransport sends https:// URLs only", False)

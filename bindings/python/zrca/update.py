@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The one-click update (更新 → 一键更新 → PIN → 签章更新) of an order item on a token."""
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def update_item(order: "Order", item_index: int, token: "Token", *, pin: Optiona
     out = _lib.UpdateResultP()
     try:
         order._call(_lib.zrca_update_item, ctypes.byref(out), order._h, int(item_index), token._h,
-                    ctypes.byref(opts.c), extra=opts.slots + token._pin_slots())
+                    ctypes.byref(opts.c), extra=opts.slots + token._pin_slots(), pins=(token,))
         result = _take_result(out)
     finally:
         opts.release()
@@ -124,7 +125,7 @@ def resume(session: "Session", order_number: str, item_index: int, token: "Token
     out = _lib.UpdateResultP()
     try:
         session._call(_lib.zrca_update_resume, ctypes.byref(out), session._h, _lib.b(order_number),
-                      int(item_index), token._h, ctypes.byref(opts.c), extra=opts.slots + token._pin_slots())
+                      int(item_index), token._h, ctypes.byref(opts.c), extra=opts.slots + token._pin_slots(), pins=(token,))
         result = _take_result(out)
     finally:
         opts.release()
@@ -153,7 +154,7 @@ def abort(session: "Session", order_number: str, item_index: int, token: "Token"
     try:
         session._call(_lib.zrca_update_abort_ex, ctypes.byref(removed), session._h, _lib.b(order_number),
                       int(item_index), token._h, ctypes.byref(opts.c), ctypes.byref(ao),
-                      extra=opts.slots + token._pin_slots())
+                      extra=opts.slots + token._pin_slots(), pins=(token,))
     finally:
         opts.release()
     return removed.value
@@ -186,7 +187,7 @@ class Update(Handle):
         p = _lib.UpdateP()
         try:
             order._call(_lib.zrca_update_begin, ctypes.byref(p), order._h, int(item_index), token._h,
-                        ctypes.byref(self._opts.c), extra=self._opts.slots + token._pin_slots())
+                        ctypes.byref(self._opts.c), extra=self._opts.slots + token._pin_slots(), pins=(token,))
         except BaseException:
             self._opts.release()
             raise
@@ -206,7 +207,7 @@ class Update(Handle):
     def run_step(self) -> bool:
         """Run the next step; True while more steps follow."""
         return self.order._call(_lib.zrca_update_step_run, self._h,
-                                extra=self._opts.slots + self.token._pin_slots()) == 1
+                                extra=self._opts.slots + self.token._pin_slots(), pins=(self, self.token)) == 1
 
     def __iter__(self) -> Iterator[UpdateStep]:
         while True:

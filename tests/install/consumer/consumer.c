@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A program that knows libzrca only from its installed headers. */
 #include <stdio.h>
 #include <string.h>

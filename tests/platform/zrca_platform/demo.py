@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """--demo: a tenderer account with fictional people, certificates and orders in every state of the
 seed's order list. Every name and number here is made up; the ID numbers are generated with valid
 GB 11643 check digits."""

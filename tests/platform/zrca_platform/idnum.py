@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Chinese resident ID numbers (GB 11643-1999) and unified social credit codes (GB 32100-2015)."""
 import datetime as _dt
 import re

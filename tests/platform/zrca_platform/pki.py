@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The reference platform's CAs: root, issuing CA, TLS CA and server certificate; issuance; proofs; seals."""
 import datetime as _dt
 import hashlib

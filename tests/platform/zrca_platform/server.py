@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """HTTPS front of the reference platform: routing, limits, auth, idempotency, faults."""
 import email.message
 import email.utils

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Business rules of the platform API v1 (doc/protocol.md): accounts, reads, applications,
 orders, the update of an item, seals, and the operator's side. HTTP-free: the server and the
 CLI both call these with a sqlite3 connection."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The data directory: SQLite database, settings, operator token, CA material."""
 import contextlib
 import os

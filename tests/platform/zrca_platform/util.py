@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Small shared helpers: time, JSON, base64, the API error type."""
 import base64
 import binascii

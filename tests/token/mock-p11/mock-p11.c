@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A mock PKCS#11 module, built as a real shared object and loaded through
  * p11-kit like any module, for what SoftHSM cannot show: the final-try and
