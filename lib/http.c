@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Requests to the platform: building them, the retry loop, the automatic
  * re-login, the capped response and its bounded parse. See http.h.

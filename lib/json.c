@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The bounded JSON reader (yajl's callback parser into our own tree) and
  * the generator (yajl_gen with UTF-8 validation and a wiping allocator).

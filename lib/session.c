@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The session handle: options, login with the password wiped after use,
  * the automatic re-login through the credential callback, logout, and the

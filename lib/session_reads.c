@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The account reads (doc/protocol.md section 7): enterprise, certificates,
  * persons, fees, notifications. Each decoder takes a parsed body and checks

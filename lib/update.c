@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The one-click update of an order item (doc/protocol.md §10-11): a new key
  * on the token, certified on the proof of the old key, verified, written,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The update journal: one JSON file per order item, rewritten whole and
  * atomically (temporary file, fsync, rename, fsync of the directory) before

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The verification contract of an issued certificate (doc/security.md,
  * "What an issued certificate must be"): every rule the certificate the

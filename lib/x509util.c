@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * X.509 and key helpers of the token module: key IDs, certificate
  * information, ECDSA signature encoding, signature checks.

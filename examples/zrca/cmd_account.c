@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zrca: the account's side of the seed (steps 1-6): login, 证书信息, the
  * people applied for before, the SMS, the renewal application, 订单管理.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zrca token: the USB key (天威盾) itself: list, info, PIN state, key
  * generation, certificate requests, certificates written next to their

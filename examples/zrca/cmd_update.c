@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zrca: the seed's steps 6-11 (更新 → 一键更新 → PIN → 签章更新 → 证书更新成功),
  * the e-seal records on the key, and renew --auto (the renewal planning API).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zrca: the command-line tool of libzrca. Renews the CA certificates on USB
  * keys for the China Gas e-procurement platform the way the seed's portal

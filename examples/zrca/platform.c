@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zrca: reaching the platform (a session logged in for each command) and
  * the token (selected by options or the environment), and the PIN prompt.

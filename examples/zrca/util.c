@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zrca: output, errors, secrets, files and the small encoders the tool
  * needs (JSON, PEM, an X.509 Name in DER).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Outside attacks on `zrca update` (i11-attack): every exit code must be the one doc/zrca.1 names,
 and no failure may print success or "aborted" when nothing happened.
 

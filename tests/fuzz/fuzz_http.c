@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: an HTTP response as the session receives it (lib/http.c):
  * status, headers (ETag, Retry-After, Location, X-Request-Id,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the order decoder (lib/order_decode.c), with its action check. */
 #include "fuzz.h"
 #include "order_internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: the form rules (lib/rules.c). The first byte picks the
  * rule, the rest is the value (made a C string for the text rules, raw bytes

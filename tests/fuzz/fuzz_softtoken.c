@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: the software token's file readers (lib/crypto_soft.c:
  * token.state and obj-<n>, "key=hex" lines), driven through the backend's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: the certificate and key readers of lib/x509util.c, as
  * fed by the platform (a certificate's DER) and by a token (CKA_VALUE of a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The faulty issuer (doc/protocol.md section 13) and the operator's way out (reissue, release, section 12).
 
 Every kind in both modes: the answered certificate has exactly the intended defect (the facts of a good

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """A tiny HTTP CONNECT proxy for the session tests, loopback only.
 
 Usage: connect_proxy.py STATS_FILE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Bounded against a hostile platform (issue 13, item 4), through a scripted
  * transport: a list that never ends (small pages, huge pages) costs a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The bounded JSON reader, the generator, times, base64 and UTF-8. */
 #include <stdlib.h>
 #include <string.h>

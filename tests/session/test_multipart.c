@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A multipart upload of ten 3 MiB attachments to the reference platform
  * (the application submit's shape), from files and from memory: the parts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The session against the reference platform over real HTTPS: login with
  * right and wrong passwords, every read, one TCP connection for a whole flow

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Secrets leave memory (issue 13, item 5): log in to the reference platform
  * with a password made at run time, read, log out, free the session, then

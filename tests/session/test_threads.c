@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * One session used from eight threads at once against the reference
  * platform, while its token keeps expiring: every read succeeds, the

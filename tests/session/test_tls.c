@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * TLS through the libcurl transport: verification on by default (unknown
  * CA, expired and wrong-host certificates refused), public-key pinning

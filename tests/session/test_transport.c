@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The session through a scripted transport (the public zrca/sys/transport.h
  * vtable): what a real server would not send — hostile bodies, exact fault

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """A TLS server with a chosen certificate problem, for the session tests.
 
 Usage: tls_server.py DIR MODE   (MODE: good, unknown_ca, expired, wrong_host)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The one-click update against the reference platform, on SoftHSM (EC P-256
  * and RSA 2048) and on the software token: the whole seed flow for an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Outside attacks on the one-click update's promise (issue 11, i11-attack):
  * whatever the platform answers, the key keeps a working certificate, never

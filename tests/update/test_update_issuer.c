@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Update safety against a faulty issuer (doc/security.md, "What an issued
  * certificate must be"; doc/design.md, "No dead end"):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The journal cannot hurt the key (doc/design.md, "The journal and the
  * state directory"): an edited journal (step set to archive, its integrity

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The world of the update tests: a reference platform, an account, a token
  * (SoftHSM or the software token) holding a certificate the platform

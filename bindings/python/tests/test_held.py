@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Update safety through the bindings: a recorded bad certificate holds the update (UpdateHeld with
 the rule), the journal says so, abort refuses to delete a certified key unless forced, and the
 operator's re-issue lets the same call finish."""

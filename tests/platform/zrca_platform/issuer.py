@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The issuer behind POST …/issue and the operator's reissue, with the switchable faulty issuer of
 doc/protocol.md section 13 ("The faulty issuer"): each fault kind breaks exactly one rule a client must
 check before it writes a certificate to the key; two more kinds are good variants a client must accept."""
