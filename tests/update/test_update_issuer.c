@@ -229,9 +229,11 @@ static void issuer_case(const token_kind *tk, const bad_cert *b, const char *mod
         if (rc != 0)
             fail_msg("%s/%s/%s after %s: rc %d (%s)\n%s", tk->name, b->kind, mode,
                      reissue ? "reissue" : "release", rc, zrca_error_last()->message, world_log());
-        /* One more certificate: re-issued for the same staged key, or issued for a new one. */
+        /* One more certificate: re-issued by the operator for the same staged key, or issued
+         * for a new key after the release; never twice for one key by the client. */
         assert_int_equal(issuances_all(&w), 2);
     }
+    assert_int_equal(client_issuances_per_key(&w), 1);
     assert_renewed(&w, false);
     world_free(&w);
 }

@@ -494,6 +494,33 @@ size_t issuances(world *w)
     return count_issuances(w, true);
 }
 
+size_t client_issuances_per_key(world *w)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/orders/%s/items/%u/issuances", w->order, w->item);
+    char *resp = operator_json("GET", path, NULL);
+    zri_json_doc *doc;
+    assert_int_equal(zri_json_parse(&doc, resp, strlen(resp), NULL), 0);
+    const zri_json *items = zri_json_member(zri_json_root(doc), "items");
+    size_t most = 0, n = zri_json_count(items);
+    for (size_t i = 0; i < n; i++) {
+        const zri_json *a = zri_json_at(items, i);
+        const char *ka = zri_json_string(zri_json_member(a, "public_key_sha256"), NULL);
+        size_t same = 0;
+        for (size_t k = 0; k < n; k++) {
+            const zri_json *b = zri_json_at(items, k);
+            bool reissue = false;
+            zri_json_get_bool(b, "reissue", &reissue, ZRI_JSON_OPTIONAL);
+            const char *kb = zri_json_string(zri_json_member(b, "public_key_sha256"), NULL);
+            same += !reissue && ka && kb && strcmp(ka, kb) == 0;
+        }
+        most = same > most ? same : most;
+    }
+    zri_json_doc_free(doc);
+    free(resp);
+    return most;
+}
+
 size_t issuances_all(world *w)
 {
     return count_issuances(w, false);

@@ -81,6 +81,9 @@ char *operator_json(const char *method, const char *path, const char *body);
 /* Certificates issued for the item and not revoked; all of them. */
 size_t issuances(world *w);
 size_t issuances_all(world *w);
+/* The most certificates the client's requests got issued for one public key (an operator's
+ * re-issue not counted): 1 when nothing was ever issued twice. */
+size_t client_issuances_per_key(world *w);
 /* Switch the platform's faulty issuer (kind NULL: off). */
 void issuer_fault(const char *kind, const char *mode);
 /* An operator action on the world's item ("reissue", "release"); the HTTP status. */
