@@ -55,6 +55,9 @@ void jw_kint(jw *w, const char *k, int64_t v);
 void jw_kbool(jw *w, const char *k, int v);
 void jw_ktime(jw *w, const char *k, int64_t t);
 void jw_end(jw *w); /* newline after the document */
+/* stderr (and stdout when `out_too`: not with --json, whose writer escapes) through a filter that
+ * escapes control characters, so that text from the platform cannot draw on the terminal. */
+void safe_terminal_streams(int out_too);
 /* The members "exit" and "error" (the documented error shape) into an open object; `status`
  * 0 for a tool error, else the library's record is read. */
 void jw_error(jw *w, int code, int status, const char *message);

@@ -28,23 +28,34 @@ typedef struct command {
     int platform; /* takes the platform options */
     int token;    /* takes the token options */
     const char *summary;
+    const char *synopsis; /* the arguments, for `zrca help CMD` */
 } command;
 
 static int cmd_version(cli *c);
+static int cmd_help(cli *c);
 
 static const command COMMANDS[] = {
-    {"login", cmd_login, 1, 0, "check the account: print the account, enterprise and role"},
-    {"certs", cmd_certs, 1, 0, "证书信息: the account's certificates and their validity"},
-    {"persons", cmd_persons, 1, 0, "the people applied for before (添加 picks from them)"},
-    {"notifications", cmd_notifications, 1, 0, "the SMS the platform sent (通知短信)"},
-    {"apply", cmd_apply, 1, 0, "证书续期: fill, check and file a renewal application"},
-    {"orders", cmd_orders, 1, 0, "订单管理: the order list; --watch until reviewed"},
-    {"order", cmd_order, 1, 0, "one order's detail; --wait for the review; pay, cancel, ..."},
-    {"update", cmd_update, 1, 1, "更新 → 一键更新: renew an approved item on the key (PIN twice)"},
-    {"seal", cmd_seal, 0, 1, "the e-seal records (电子签章) on the key"},
-    {"renew", cmd_renew, 1, 1, "renew --auto: plan, apply, wait, update every due certificate"},
-    {"token", cmd_token, 0, 1, "the key: list, info, pin, keygen, csr, import-cert, unlock, ..."},
-    {"version", cmd_version, 0, 0, "the library's version"},
+    {"login", cmd_login, 1, 0, "check the account: print the account, enterprise and role", ""},
+    {"certs", cmd_certs, 1, 0, "证书信息: the account's certificates and their validity",
+     "[--kind K] [--status S]"},
+    {"persons", cmd_persons, 1, 0, "the people applied for before (添加 picks from them)", ""},
+    {"notifications", cmd_notifications, 1, 0, "the SMS the platform sent (通知短信)", ""},
+    {"apply", cmd_apply, 1, 0, "证书续期: fill, check and file a renewal application",
+     "[--org] [--legal-rep[=ID]] [--person NAME --id-scan FILE ...] --letter FILE --contact N "
+     "--mobile M --email E [--dry-run]"},
+    {"orders", cmd_orders, 1, 0, "订单管理: the order list; --watch until reviewed",
+     "[--business B] [--from D] [--to D] [--number N] [--watch]"},
+    {"order", cmd_order, 1, 0, "one order's detail; --wait for the review; pay, cancel, ...",
+     "NUMBER [--wait] [--pay METHOD] [--cancel --reason R] [--resubmit] [--rate N]"},
+    {"update", cmd_update, 1, 1, "更新 → 一键更新: renew an approved item on the key (PIN twice)",
+     "NUMBER [ITEM ...] [--single-login] [--delete-old] [--key K] [--abort [--force]]"},
+    {"seal", cmd_seal, 0, 1, "the e-seal records (电子签章) on the key", "[--serial S]"},
+    {"renew", cmd_renew, 1, 1, "renew --auto: plan, apply, wait, update every due certificate",
+     "--auto [--window-days N] [--dry-run] [--no-wait] [--scan NAME=FILE] --letter FILE ..."},
+    {"token", cmd_token, 0, 1, "the key: list, info, pin, keygen, csr, import-cert, unlock, ...",
+     "list|info|pin|keygen|csr|provision-csr|import-cert|change-pin|unlock|init-soft ..."},
+    {"version", cmd_version, 0, 0, "the library's version (also: zrca --version)", ""},
+    {"help", cmd_help, 0, 0, "this list, or one command's options: zrca help COMMAND", "[COMMAND]"},
 };
 
 enum {
@@ -97,6 +108,7 @@ enum {
     O_KEY,
     O_ABORT,
     O_FORCE,
+    O_VERSION,
     O_SERIAL,
     O_AUTO,
     O_WINDOW_DAYS,
@@ -175,6 +187,7 @@ static const struct option LONG_OPTS[] = {
     {"subject", required_argument, NULL, O_SUBJECT},
     {"out", required_argument, NULL, O_OUT},
     {"pem", no_argument, NULL, O_PEM},
+    {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -249,6 +262,7 @@ static const struct {
     {O_SUBJECT, " token "},
     {O_OUT, " token "},
     {O_PEM, " token "},
+    {O_VERSION, "*"},
 };
 
 static const char *opt_name(int opt)
@@ -296,7 +310,46 @@ static void help(FILE *f)
                "A PIN or password is never taken on the command line.\n"
                "exit: 0 ok (also: nothing to renew), 1 error, 2 usage, 3 auth, 4 invalid form,\n"
                "      5 network, 6 PIN, 7 token, 8 not found, 9 state, 10 rejected, 11 timeout,\n"
-               "      12 verify, 13 cancelled. See man zrca.\n");
+               "      12 verify, 13 cancelled, 14 held. See man zrca; zrca help COMMAND.\n");
+}
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(COMMANDS) / sizeof(COMMANDS[0]); i++)
+        if (strcmp(COMMANDS[i].name, name) == 0)
+            return &COMMANDS[i];
+    return NULL;
+}
+
+static int opt_allowed(const command *cmd, int opt);
+
+/* One command: its synopsis, what it does, and every option it takes. */
+static void command_help(FILE *f, const command *cmd)
+{
+    fprintf(f, "usage: zrca [options] %s%s%s\n\n%s\n\noptions:\n", cmd->name,
+            cmd->synopsis[0] ? " " : "", cmd->synopsis, cmd->summary);
+    for (const struct option *o = LONG_OPTS; o->name; o++) {
+        if (o->val == 'h' || o->val == O_VERSION || !opt_allowed(cmd, o->val))
+            continue;
+        fprintf(f, "  --%s%s\n", o->name,
+                o->has_arg == required_argument   ? "=VALUE"
+                : o->has_arg == optional_argument ? "[=VALUE]"
+                                                  : "");
+    }
+    fprintf(f, "  --help, -h\n\nSee man zrca, section COMMANDS, \"%s\".\n", cmd->name);
+}
+
+static int cmd_help(cli *c)
+{
+    if (c->nargs == 0) {
+        help(stdout);
+        return EXIT_OK;
+    }
+    const command *cmd = find_command(c->args[0]);
+    if (!cmd)
+        return usage_error(c, "help: no command '%s'", c->args[0]);
+    command_help(stdout, cmd);
+    return EXIT_OK;
 }
 
 static int cmd_version(cli *c)
@@ -549,16 +602,22 @@ int main(int argc, char **argv)
         opts[nopt] = o;
         vals[nopt++] = optarg;
     }
-    if (want_help || optind >= argc) {
+    for (int i = 0; i < nopt; i++)
+        if (opts[i] == O_VERSION) {
+            c.args = argv + argc;
+            return cmd_version(&c);
+        }
+    if (optind >= argc) {
         help(want_help ? stdout : stderr);
         return want_help ? EXIT_OK : EXIT_USAGE;
     }
-    const command *cmd = NULL;
-    for (size_t i = 0; i < sizeof(COMMANDS) / sizeof(COMMANDS[0]); i++)
-        if (strcmp(COMMANDS[i].name, argv[optind]) == 0)
-            cmd = &COMMANDS[i];
+    const command *cmd = find_command(argv[optind]);
     if (!cmd)
-        return usage_error(&c, "unknown command '%s'", argv[optind]);
+        return usage_error(&c, "unknown command '%s' (zrca help lists them)", argv[optind]);
+    if (want_help) {
+        command_help(stdout, cmd);
+        return EXIT_OK;
+    }
     for (int i = 0; i < nopt; i++) {
         if (!opt_allowed(cmd, opts[i]))
             return usage_error(&c, "%s does not take --%s", cmd->name, opt_name(opts[i]));
@@ -568,6 +627,7 @@ int main(int argc, char **argv)
     }
     c.args = argv + optind + 1;
     c.nargs = argc - optind - 1;
+    safe_terminal_streams(!c.json);
     if (zrca_init() < 0) {
         fprintf(stderr, "zrca: the library did not initialise: %s\n",
                 zrca_error_last() ? zrca_error_last()->message : "?");

@@ -3,11 +3,13 @@
  * zrca: output, errors, secrets, files and the small encoders the tool
  * needs (JSON, PEM, an X.509 Name in DER).
  */
+#define _GNU_SOURCE /* fopencookie */
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,99 @@
 #include <unistd.h>
 
 #include "cli.h"
+
+/* ---- text from the platform on a terminal ------------------------------------------------ */
+
+/*
+ * Everything the tool prints for a person goes through this filter: a C0
+ * control other than newline and tab, DEL, and a C1 control (U+0080 to
+ * U+009F, 0xC2 0x80-0x9F in UTF-8) become visible escapes such as \x1b, so
+ * that text from a hostile platform (a review comment, a holder's name) can
+ * neither move the cursor nor change the terminal. JSON output needs none:
+ * the writer escapes controls itself.
+ */
+typedef struct safe_stream {
+    int fd;
+    int pending_c2; /* the last byte written was 0xC2 */
+} safe_stream;
+
+static int write_fd(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static ssize_t safe_write(void *cookie, const char *buf, size_t size)
+{
+    safe_stream *st = cookie;
+    char out[4096 + 16];
+    size_t o = 0;
+    for (size_t i = 0; i < size; i++) {
+        unsigned char ch = (unsigned char)buf[i];
+        if (st->pending_c2) {
+            st->pending_c2 = 0;
+            if (ch >= 0x80 && ch <= 0x9F) {
+                o += (size_t)snprintf(out + o, sizeof(out) - o, "\\u%04x", ch);
+                goto flush;
+            }
+            out[o++] = (char)0xC2;
+        }
+        if (ch == 0xC2) {
+            st->pending_c2 = 1;
+        } else if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7F) {
+            o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", ch);
+        } else {
+            out[o++] = (char)ch;
+        }
+    flush:
+        if (o >= 4096 && write_fd(st->fd, out, o) < 0)
+            return -1;
+        if (o >= 4096)
+            o = 0;
+    }
+    if (o && write_fd(st->fd, out, o) < 0)
+        return -1;
+    return (ssize_t)size;
+}
+
+static int safe_close(void *cookie)
+{
+    safe_stream *st = cookie;
+    if (st->pending_c2)
+        write_fd(st->fd, "\xC2", 1);
+    return 0;
+}
+
+static FILE *safe_stream_open(int fd, safe_stream *st)
+{
+    st->fd = fd;
+    st->pending_c2 = 0;
+    cookie_io_functions_t io = {NULL, safe_write, NULL, safe_close};
+    return fopencookie(st, "w", io);
+}
+
+void safe_terminal_streams(int out_too)
+{
+    static safe_stream out, err;
+    FILE *o = out_too ? safe_stream_open(STDOUT_FILENO, &out) : NULL,
+         *e = safe_stream_open(STDERR_FILENO, &err);
+    if (o) {
+        setvbuf(o, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, 0);
+        stdout = o;
+    }
+    if (e) {
+        setvbuf(e, NULL, _IOLBF, 0);
+        stderr = e;
+    }
+}
 
 /* ---- JSON ---------------------------------------------------------------------------- */
 
@@ -492,19 +587,64 @@ static int secret_from_file(const char *path, char *buf, size_t size)
     return 0;
 }
 
+/*
+ * The terminal as it was before a no-echo prompt, put back by the signal
+ * handler when a signal ends the program in the middle of one (Ctrl-C,
+ * Ctrl-\, a hang-up, kill): the user's shell is never left without echo.
+ */
+static struct termios saved_tty;
+static volatile sig_atomic_t saved_tty_fd = -1;
+static const int restore_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+static void restore_tty_and_reraise(int sig)
+{
+    int fd = saved_tty_fd;
+    if (fd >= 0) {
+        tcsetattr(fd, TCSAFLUSH, &saved_tty);
+        ssize_t w = write(fd, "\n", 1);
+        (void)w;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void tty_guard(int fd, const struct termios *old, struct sigaction *prev)
+{
+    saved_tty = *old;
+    saved_tty_fd = fd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = restore_tty_and_reraise;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(restore_signals) / sizeof(restore_signals[0]); i++)
+        sigaction(restore_signals[i], &sa, &prev[i]);
+}
+
+static void tty_unguard(const struct sigaction *prev)
+{
+    for (size_t i = 0; i < sizeof(restore_signals) / sizeof(restore_signals[0]); i++)
+        sigaction(restore_signals[i], &prev[i], NULL);
+    saved_tty_fd = -1;
+}
+
 static int tty_read(int fd, const char *prompt, char *buf, size_t size)
 {
     struct termios old, quiet;
+    struct sigaction prev[sizeof(restore_signals) / sizeof(restore_signals[0])];
     /* Echo off first, then the prompt: what is typed after the prompt is never shown. */
     if (tcgetattr(fd, &old) != 0)
         return -1;
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
     quiet.c_lflag |= ICANON;
-    if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0)
+    tty_guard(fd, &old, prev);
+    if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
+        tty_unguard(prev);
         return -1;
+    }
     if (write(fd, prompt, strlen(prompt)) < 0) {
         tcsetattr(fd, TCSAFLUSH, &old);
+        tty_unguard(prev);
         return -1;
     }
     size_t n = 0;
@@ -525,6 +665,7 @@ static int tty_read(int fd, const char *prompt, char *buf, size_t size)
     }
     buf[n] = '\0';
     tcsetattr(fd, TCSAFLUSH, &old);
+    tty_unguard(prev);
     if (write(fd, "\n", 1) < 0)
         rc = rc ? rc : 0;
     return rc;

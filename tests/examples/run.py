@@ -365,6 +365,65 @@ def test_zrca_exit_codes(w):
     w.zrca("token", "keygen", "--key-label", "x", expect=2, env={"ZRCA_PIN_FILE": empty})
 
 
+def test_zrca_conventions(w):
+    """--version, zrca help, zrca help CMD and CMD --help for every command; text from a hostile platform
+    cannot draw on the terminal (control characters escaped), while --json keeps it exact."""
+    r = w.zrca("--version")
+    check(r.stdout.startswith("zrca (libzrca ") and r.stdout == w.zrca("version").stdout, r.stdout)
+    check(json.loads(w.zrca("--json", "--version").stdout)["ok"] is True, "--json --version")
+    listed = w.zrca("help").stdout
+    commands = [l.split()[0] for l in listed.split("commands:\n")[1].split("\n\n")[0].splitlines()]
+    check(len(commands) >= 12 and "update" in commands and "14 held" in listed, listed)
+    for cmd in commands:
+        a = w.zrca("help", cmd).stdout
+        b = w.zrca(cmd, "--help").stdout
+        check(a == b and a.startswith("usage: zrca [options] %s" % cmd) and "--help" in a,
+              "help %s: %r / %r" % (cmd, a[:200], b[:200]))
+    check("--abort" in w.zrca("help", "update").stdout and "--abort" not in w.zrca("help", "certs").stdout,
+          "per-command options")
+    w.zrca("help", "nope", expect=2)
+    # A hostile review comment: ESC sequences, a bell, a C1 CSI.
+    w.provision(days=20)
+    letter, scan = w.attachments()
+    number = w.zjson("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)["order"]["number"]
+    evil = "清\x1b[2J\x1b]0;pwned\x07晰\u009b31m"
+    w.ctl("reject", number, "--comment", evil)
+    out = w.zrca("order", number).stdout
+    check("\x1b" not in out and "\x07" not in out and "\u009b" not in out, "raw controls reached the terminal: %r" % out)
+    check("\\x1b[2J" in out and "\\u009b" in out and "清" in out and "晰" in out, "escapes: %r" % out)
+    d = w.zjson("order", number)
+    check(d["order"]["review_comment"] == evil, "JSON keeps the text exact: %r" % d["order"]["review_comment"])
+
+
+def test_zrca_prompt_signals(w):
+    """A signal in the middle of a no-echo prompt (Ctrl-C, Ctrl-\\, hang-up, kill) puts the terminal
+    back as it was: echo on again, and the program ends by that signal."""
+    import pty
+    import select
+    import termios
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
+        e = dict(w.env)
+        e.update({"ZRCA_PASSWORD_FILE": "", "ZRCA_PASSWORD": ""})
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execve(w.zrca_bin, [w.zrca_bin, "login"], e)
+            finally:
+                os._exit(127)
+        out = b""
+        try:
+            while not out.rstrip().endswith(b":"):
+                check(select.select([fd], [], [], 30)[0], "no prompt: %r" % out)
+                out += os.read(fd, 4096)
+            check(not termios.tcgetattr(fd)[3] & termios.ECHO, "echo is on during the prompt")
+            os.kill(pid, sig)
+            status = reap(pid, 10)
+            check(os.waitstatus_to_exitcode(status) == -sig, "ended by %s: %r" % (sig, status))
+            check(termios.tcgetattr(fd)[3] & termios.ECHO, "echo left off after %s" % sig.name)
+        finally:
+            os.close(fd)
+
+
 def test_zrca_update_held(w):
     """zrca update against a faulty issuer: held (exit 14), abort refused and truthful, the operator's
     way out, then the update finishes; abort after the end and with nothing to abort exits non-zero."""
