@@ -58,6 +58,7 @@ void jw_end(jw *w); /* newline after the document */
 /* stderr (and stdout when `out_too`: not with --json, whose writer escapes) through a filter that
  * escapes control characters, so that text from the platform cannot draw on the terminal. */
 void safe_terminal_streams(int out_too);
+
 /* The members "exit" and "error" (the documented error shape) into an open object; `status`
  * 0 for a tool error, else the library's record is read. */
 void jw_error(jw *w, int code, int status, const char *message);
@@ -153,6 +154,8 @@ char *json_member(const char *json, const char *name);
 
 /* Make c->session and log in, from options and environment. */
 int connect_platform(cli *c);
+/* The log options -v / -vv ask for (stderr), or NULL. */
+const zrca_log_options *verbose_log(const cli *c);
 void disconnect_platform(cli *c);
 /* Open the selected token (options, environment), or the only one present. */
 int open_token(cli *c, zrca_token **out);

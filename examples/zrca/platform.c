@@ -38,6 +38,18 @@ static int relogin_password(const char *account, char *password, size_t size, vo
 
 static zrca_log_options g_log;
 
+/* -v: what the library does (HTTP, module loading, token operations); -vv: its debug lines too.
+ * Secrets are redacted by the library before a line reaches us. */
+const zrca_log_options *verbose_log(const cli *c)
+{
+    if (!c->verbose)
+        return NULL;
+    zrca_log_options_init(&g_log, ZRCA_LOG_OPTIONS_VERSION);
+    g_log.level = c->verbose > 1 ? ZRCA_LOG_DEBUG : ZRCA_LOG_INFO;
+    g_log.callback = log_stderr;
+    return &g_log;
+}
+
 int connect_platform(cli *c)
 {
     const char *url = opt_or_env(c->url, "ZRCA_URL");
@@ -56,12 +68,7 @@ int connect_platform(cli *c)
     o.state_dir = opt_or_env(c->state_dir, "ZRCA_STATE_DIR");
     o.credentials = relogin_password;
     o.credentials_payload = c;
-    if (c->verbose) {
-        zrca_log_options_init(&g_log, ZRCA_LOG_OPTIONS_VERSION);
-        g_log.level = c->verbose > 1 ? ZRCA_LOG_DEBUG : ZRCA_LOG_INFO;
-        g_log.callback = log_stderr;
-        o.log = &g_log;
-    }
+    o.log = verbose_log(c);
     int rc = zrca_session_new(&c->session, &o);
     if (rc < 0)
         return fail(c, rc, "session");
@@ -95,6 +102,7 @@ int token_selection(const cli *c, zrca_token_options *o)
     o->serial = opt_or_env(c->token_serial, "ZRCA_TOKEN_SERIAL");
     o->module_path = opt_or_env(c->module, "ZRCA_MODULE");
     o->soft_dir = opt_or_env(c->soft_dir, "ZRCA_SOFT_DIR");
+    o->log = verbose_log(c);
     if (o->soft_dir)
         o->backend = ZRCA_BACKEND_SOFT;
     return o->uri || o->label || o->serial || o->module_path || o->soft_dir;

@@ -424,6 +424,29 @@ def test_zrca_prompt_signals(w):
             os.close(fd)
 
 
+def test_zrca_completion_verbose(w):
+    """bash completion completes commands, a command's options and token subcommands from the program
+    itself; -v shows what the library does with the key (module, login, objects), -vv its debug lines,
+    never the PIN."""
+    comp = os.path.join(SRC, "examples", "zrca", "completion", "zrca.bash")
+    script = ('source "%s"; complete() { :; }; '
+              'for line in "zrca up" "zrca update --ab" "zrca token k" "zrca help re" "zrca --ver"; do '
+              'read -ra COMP_WORDS <<< "$line"; COMP_WORDS[0]=%s; COMP_CWORD=$((${#COMP_WORDS[@]}-1)); '
+              '_zrca; echo "${COMPREPLY[*]}"; done' % (comp, w.zrca_bin))
+    r = w.run(["bash", "-c", script])
+    check(r.stdout.split("\n")[:5] == ["update", "--abort", "keygen", "renew", "--version --verbose"], repr(r.stdout))
+    if shutil.which("zsh"):
+        w.run(["zsh", "-n", os.path.join(SRC, "examples", "zrca", "completion", "_zrca")])
+    quiet = w.zrca("token", "info")
+    check(quiet.stderr == "", "no -v, no log: %r" % quiet.stderr)
+    v = w.zrca("-v", "token", "keygen", "--key-label", "verbose-test")
+    check("token: opened token 'zrca-test'" in v.stderr and "before login" in v.stderr
+          and "labelled 'verbose-test'" in v.stderr and "[debug]" not in v.stderr, v.stderr)
+    vv = w.zrca("-v", "-v", "token", "info")
+    check("[debug] pkcs11: loaded PKCS#11 module" in vv.stderr, vv.stderr)
+    check(USER_PIN not in v.stderr + vv.stderr, "the PIN was logged")
+
+
 def test_zrca_update_held(w):
     """zrca update against a faulty issuer: held (exit 14), abort refused and truthful, the operator's
     way out, then the update finishes; abort after the end and with nothing to abort exits non-zero."""
