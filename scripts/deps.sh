@@ -9,7 +9,7 @@ PACKAGES=(
     libssl-dev libcurl4-openssl-dev libp11-kit-dev p11-kit libyajl-dev   # the four dependencies
     openssl softhsm2 opensc                                              # tokens for tests and the demo
     libcmocka-dev valgrind abigail-tools clang libclang-rt-14-dev clang-format doxygen
-    python3 python3-cryptography python3-pytest python3-venv python3-pip # reference platform, bindings
+    python3 python3-cryptography python3-pytest python3-venv python3-pip python3-jsonschema # reference platform, bindings
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -39,7 +39,12 @@ typedef struct jw {
     int after_key;
 } jw;
 
+/* The version of the JSON documents' shapes (doc/zrca-json.md, doc/zrca-json.schema.json). */
+#define ZRCA_JSON_SCHEMA 1
+
 void jw_init(jw *w, FILE *f);
+/* Name the command in the envelope of every document ("token" and "info": "token info"). */
+void jw_set_command(const char *name, const char *sub);
 void jw_obj(jw *w);
 void jw_obj_end(jw *w);
 void jw_arr(jw *w);

@@ -462,10 +462,8 @@ int cmd_seal(cli *c)
     if (c->json) {
         jw_arr_end(&c->w);
         jw_kbool(&c->w, "ok", code == EXIT_OK);
-        if (code) {
-            jw_kint(&c->w, "exit", code);
-            jw_kstr(&c->w, "message", msg);
-        }
+        if (code)
+            jw_error(&c->w, code, 0, msg);
         jw_obj_end(&c->w);
         jw_end(&c->w);
     } else if (shown == 0) {
@@ -584,11 +582,9 @@ int cmd_renew(cli *c)
     if (c->json) {
         jw_obj(&c->w);
         jw_kbool(&c->w, "ok", rc == 0);
-        if (rc < 0) {
-            jw_kint(&c->w, "exit", exit_for(rc));
-            jw_kstr(&c->w, "status", zrca_status_name(rc));
-            jw_kstr(&c->w, "message", zrca_error_last() ? zrca_error_last()->message : NULL);
-        }
+        if (rc < 0) /* the one error shape, beside what was planned */
+            jw_error(&c->w, exit_for(rc), rc,
+                     zrca_error_last() ? zrca_error_last()->message : zrca_strerror(rc));
         jw_kbool(&c->w, "nothing_to_renew", rep && n == 0);
         jw_kbool(&c->w, "dry_run", c->dry_run);
         jw_kstr(&c->w, "order", rep ? zrca_renew_report_order(rep) : NULL);

@@ -604,6 +604,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < nopt; i++)
         if (opts[i] == O_VERSION) {
+            jw_set_command("version", NULL);
             c.args = argv + argc;
             return cmd_version(&c);
         }
@@ -628,6 +629,7 @@ int main(int argc, char **argv)
     c.args = argv + optind + 1;
     c.nargs = argc - optind - 1;
     safe_terminal_streams(!c.json);
+    jw_set_command(cmd->name, cmd->fn == cmd_token && c.nargs > 0 ? c.args[0] : NULL);
     if (zrca_init() < 0) {
         fprintf(stderr, "zrca: the library did not initialise: %s\n",
                 zrca_error_last() ? zrca_error_last()->message : "?");

@@ -141,9 +141,24 @@ static void jw_open(jw *w, char ch)
     w->first[w->depth] = 1;
 }
 
+/* The command the documents of this run answer, for the envelope (set by main). */
+static char envelope_command[64] = "zrca";
+
+void jw_set_command(const char *name, const char *sub)
+{
+    snprintf(envelope_command, sizeof(envelope_command), "%s%s%s", name, sub ? " " : "",
+             sub ? sub : "");
+}
+
 void jw_obj(jw *w)
 {
+    int top = w->depth == 0;
     jw_open(w, '{');
+    /* Every document opens with the same envelope (doc/zrca-json.md). */
+    if (top) {
+        jw_kint(w, "schema", ZRCA_JSON_SCHEMA);
+        jw_kstr(w, "command", envelope_command);
+    }
 }
 
 void jw_arr(jw *w)

@@ -447,6 +447,54 @@ def test_zrca_completion_verbose(w):
     check(USER_PIN not in v.stderr + vv.stderr, "the PIN was logged")
 
 
+def test_zrca_json_schema(w):
+    """Every command's --json document, success and failure, validates against doc/zrca-json.schema.json:
+    one envelope (schema, command, ok), one error shape, each command's members."""
+    import jsonschema
+    with open(os.path.join(SRC, "doc", "zrca-json.schema.json"), encoding="utf-8") as f:
+        schema = json.load(f)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    seen = set()
+
+    def valid(*args, expect=0, env=None):
+        r = w.zrca("--json", *args, expect=expect, env=env)
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError:
+            raise Fail("zrca --json %s: not one JSON document: %r" % (" ".join(args), r.stdout[:300]))
+        whole = dict(schema)
+        if doc.get("ok") and doc.get("command") in schema["$defs"]:
+            whole = {"$defs": schema["$defs"], "allOf": schema["allOf"] + [{"$ref": "#/$defs/" + doc["command"]}]}
+        try:
+            jsonschema.validate(doc, whole, cls=jsonschema.Draft202012Validator)
+        except jsonschema.ValidationError as e:
+            raise Fail("zrca --json %s: %s\n%s" % (" ".join(args), e.message, r.stdout[:800]))
+        seen.add((doc["command"], doc["ok"]))
+        return doc
+
+    w.provision(days=20)
+    letter, scan = w.attachments()
+    for cmd in ("login", "certs", "persons", "notifications", "orders", "seal", "version"):
+        valid(cmd)
+    valid("token", "list")
+    valid("token", "info")
+    valid("renew", "--auto", "--dry-run", "--letter", letter, *CONTACT, expect=4)   # no ID scan
+    valid("renew", "--auto", "--dry-run", "--letter", letter, "--scan", "赵国栋=" + scan, *CONTACT)
+    d = valid("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)
+    number = d["order"]["number"]
+    valid("order", number)
+    valid("update", number, expect=9)                   # not approved yet: the error shape
+    valid("update", number, "--abort", expect=8)
+    valid("apply", "--person", "赵国栋", "--letter", scan, *CONTACT, expect=4)
+    valid("order", "Ca2020010100000000000000000", expect=8)
+    valid("certs", "--kind", "nonsense", expect=2)
+    valid("token", "info", expect=7, env={"ZRCA_TOKEN_LABEL": "no-such-key"})
+    w.ctl("approve", number)
+    valid("update", number)
+    valid("update", number, "--abort", expect=9)
+    check({("update", True), ("update", False), ("certs", True), ("token info", False)} <= seen, "%s" % seen)
+
+
 def test_zrca_update_held(w):
     """zrca update against a faulty issuer: held (exit 14), abort refused and truthful, the operator's
     way out, then the update finishes; abort after the end and with nothing to abort exits non-zero."""
