@@ -537,7 +537,7 @@ static CK_RV get_attr(p11_backend *b, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type
         return CKR_ATTRIBUTE_TYPE_INVALID;
     if (a.ulValueLen > 16u * 1024u * 1024u)
         return CKR_DEVICE_MEMORY;
-    a.pValue = malloc(a.ulValueLen + 1);
+    a.pValue = zri_malloc(a.ulValueLen + 1);
     if (!a.pValue)
         return CKR_HOST_MEMORY;
     rv = b->fl->C_GetAttributeValue(b->session, h, &a, 1);

@@ -151,10 +151,10 @@ static zrca_transport_part *add_part(zri_request *r, const char *name, const cha
     }
     if (r->nparts == r->aparts) {
         size_t n = r->aparts ? r->aparts * 2 : 8;
-        zrca_transport_part *p = realloc(r->parts, n * sizeof(*p));
+        zrca_transport_part *p = zri_realloc(r->parts, n * sizeof(*p));
         if (p)
             r->parts = p;
-        zri_jgen **g = p ? realloc(r->part_json, n * sizeof(*g)) : NULL;
+        zri_jgen **g = p ? zri_realloc(r->part_json, n * sizeof(*g)) : NULL;
         if (!p || !g) {
             req_fail(r, ZRCA_ENOMEM, "out of memory");
             return NULL;
@@ -231,7 +231,7 @@ void zri_request_header(zri_request *r, const char *name, const char *value)
     }
     if (r->nheaders == r->aheaders) {
         size_t n = r->aheaders ? r->aheaders * 2 : 4;
-        zrca_transport_header *h = realloc(r->headers, n * sizeof(*h));
+        zrca_transport_header *h = zri_realloc(r->headers, n * sizeof(*h));
         if (!h) {
             req_fail(r, ZRCA_ENOMEM, "out of memory");
             return;

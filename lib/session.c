@@ -106,7 +106,7 @@ ZRCA_API int zrca_session_new(zrca_session **out, const zrca_session_options *op
             return rc;
     }
 
-    zrca_session *s = calloc(1, sizeof(*s));
+    zrca_session *s = zri_calloc(1, sizeof(*s));
     if (!s)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     pthread_mutex_init(&s->send_lock, NULL);

@@ -53,7 +53,7 @@ char *zri_base64_encode(const unsigned char *in, size_t len)
     if (len > (SIZE_MAX / 4) * 3 - 3)
         return NULL;
     size_t n = 4 * ((len + 2) / 3);
-    char *out = malloc(n + 1);
+    char *out = zri_malloc(n + 1);
     if (!out)
         return NULL;
     /* EVP_EncodeBlock takes an int: encode in chunks that are multiples of 3. */
