@@ -223,7 +223,14 @@ int zri_error_set_field(int code, const char *field, const char *rule, const cha
 
 void zri_error_begin_validation(void)
 {
-    zri_error_set(ZRCA_EVALIDATION, "validation failed");
+    if (zri_error_set(ZRCA_EVALIDATION, "validation failed") == ZRCA_EVALIDATION)
+        return;
+    /* No memory for the message: collect on, and end as ZRCA_ENOMEM. */
+    zri_error_state *st = state_get(false);
+    if (st) {
+        st->lost = true;
+        publish(st, ZRCA_EVALIDATION);
+    }
 }
 
 void zri_error_add_violation(const char *field, const char *rule, const char *fmt, ...)

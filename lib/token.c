@@ -857,8 +857,12 @@ static int find(zrca_token *t, collect *c, zrca_object_class cls, const unsigned
     memset(c, 0, sizeof(*c));
     int rc = t->be.find_objects(t->be.self, cls, id, id_len, label, collect_cb, c);
     if (c->rc < 0) {
+        /* collect_free() clears c->rc: keep the code (an out-of-memory read as
+         * "found nothing" let an update skip the archive, a resume make a
+         * second key). */
+        int crc = c->rc;
         collect_free(c);
-        return zri_error_set(c->rc, "out of memory");
+        return zri_error_set(crc, "out of memory reading the token's objects");
     }
     if (rc < 0) {
         collect_free(c);

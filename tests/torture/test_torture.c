@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Allocation-failure torture, after curl's memdebug and `runtests.pl -t`
+ * (doc/design.md, "Failure as a feature"): each operation runs once to count
+ * its allocations K (zri_alloc_count), then again with the Nth allocation
+ * failed (zri_alloc_fail_at) for a deterministic sample of N in 1..K (every
+ * N with ZRCA_TORTURE_ALL=1). Whenever the failure was injected the call
+ * must return ZRCA_ENOMEM, with the error record saying so, and nothing may
+ * crash or leak (run under ASan: scripts/torture.sh). After a failed update
+ * the injection is turned off and the update finished: exactly one issuance,
+ * the new key paired with its certificate, the old pair archived, the seal.
+ *
+ * Operations: (a) a session: new, login and every account read; (b) an
+ * application: validate and submit; (c) a whole update on the software
+ * token and on SoftHSM; (d) the resume of an update interrupted before it
+ * wrote the new certificate. Updates need a fresh world (account, token,
+ * approved order) for each N, so their sample is smaller.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testsupport.h"
+#include "internal.h"
+#include "world.h"
+
+/* ---- the harness ---------------------------------------------------------------------- */
+
+typedef struct op {
+    const char *name;
+    /* Fresh state for one run, injection off. */
+    void (*prep)(void *ctx);
+    /* The operation: library calls only, from its first allocation to the end. */
+    int (*run)(void *ctx);
+    /* After a run (injection off): checks, cleanup. */
+    void (*after)(void *ctx, int rc, bool injected);
+    void *ctx;
+    unsigned long samples; /* N tried besides the first 10, spread over 1..K */
+} op;
+
+typedef struct outcome {
+    unsigned long k, tried, enomem, not_reached, bad;
+} outcome;
+
+static bool torture_all(void)
+{
+    const char *e = getenv("ZRCA_TORTURE_ALL");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+static int run_counted(const op *o, unsigned long fail_at, bool *injected)
+{
+    unsigned long inj0 = zri_alloc_injected;
+    zri_alloc_fail_at = fail_at;
+    int rc = o->run(o->ctx);
+    zri_alloc_fail_at = 0;
+    *injected = zri_alloc_injected != inj0;
+    return rc;
+}
+
+static void torture(const op *o, int expect_rc)
+{
+    outcome out = {0};
+    bool injected;
+    if (o->prep)
+        o->prep(o->ctx);
+    unsigned long c0 = zri_alloc_count;
+    int rc = run_counted(o, 0, &injected);
+    out.k = zri_alloc_count - c0;
+    if (rc != expect_rc)
+        fail_msg("%s: the run without failures returned %s: %s", o->name, zrca_status_name(rc),
+                 zrca_error_last() ? zrca_error_last()->message : "");
+    if (o->after)
+        o->after(o->ctx, rc, false);
+
+    unsigned long step =
+        torture_all() ? 1 : (out.k + o->samples - 1) / (o->samples ? o->samples : 1);
+    if (step == 0)
+        step = 1;
+    /* ZRCA_TORTURE_ONLY=N: that N alone (to debug one). */
+    const char *only = getenv("ZRCA_TORTURE_ONLY");
+    unsigned long first = only ? strtoul(only, NULL, 10) : 1;
+    /* ZRCA_TORTURE_OFFSET=d: the sample past the first 10 shifted by d (another sample). */
+    const char *off = getenv("ZRCA_TORTURE_OFFSET");
+    unsigned long shift = off ? strtoul(off, NULL, 10) % step : 0;
+    for (unsigned long n = first; n <= out.k; n += (only      ? out.k
+                                                    : n < 10  ? 1
+                                                    : n == 10 ? step + shift
+                                                              : step)) {
+        if (o->prep)
+            o->prep(o->ctx);
+        rc = run_counted(o, n, &injected);
+        out.tried++;
+        const zrca_error *e = zrca_error_last();
+        if (!injected) {
+            /* The run took a path with fewer than n allocations (a retry less, say). */
+            out.not_reached++;
+        } else if (rc == ZRCA_ENOMEM && e && e->code == ZRCA_ENOMEM) {
+            out.enomem++;
+        } else {
+            out.bad++;
+            print_message("%s: allocation %lu of %lu failed, the call returned %s (record: %s: "
+                          "%s)\n",
+                          o->name, n, out.k, zrca_status_name(rc),
+                          e ? zrca_status_name(e->code) : "none", e ? e->message : "");
+        }
+        if (o->after)
+            o->after(o->ctx, rc, injected);
+    }
+    print_message("torture %-22s K=%lu tried=%lu enomem=%lu not-reached=%lu misreported=%lu\n",
+                  o->name, out.k, out.tried, out.enomem, out.not_reached, out.bad);
+    if (out.bad)
+        fail_msg("%s: %lu of %lu failed allocations misreported", o->name, out.bad, out.tried);
+}
+
+/* ---- (a) a session: login and every read ------------------------------------------------ */
+
+static world shared; /* an account with a certificate, for the session reads */
+
+static int run_session(void *ctx)
+{
+    world *w = ctx;
+    zrca_session_options so;
+    ts_platform_session_options(plat, &so);
+    zrca_session *s = NULL;
+    int rc = zrca_session_new(&s, &so);
+    if (rc == 0)
+        rc = zrca_session_login(s, w->account, "Secret-pw-1");
+    zrca_enterprise *ent = NULL;
+    zrca_certificate_list *certs = NULL;
+    zrca_person_list *persons = NULL;
+    zrca_fee_schedule *fees = NULL;
+    zrca_notification_list *notes = NULL;
+    if (rc == 0)
+        rc = zrca_session_enterprise(&ent, s);
+    if (rc == 0)
+        rc = zrca_session_certificates(&certs, s, ZRCA_CERT_ANY, ZRCA_CERT_STATUS_ANY);
+    if (rc == 0)
+        rc = zrca_session_persons(&persons, s);
+    if (rc == 0)
+        rc = zrca_session_fees(&fees, s);
+    if (rc == 0)
+        rc = zrca_session_notifications(&notes, s);
+    if (rc == 0 && zrca_certificate_list_count(certs) != 1)
+        fail_msg("the account has %zu certificates, not 1", zrca_certificate_list_count(certs));
+    zrca_notification_list_free(notes);
+    zrca_fee_schedule_free(fees);
+    zrca_person_list_free(persons);
+    zrca_certificate_list_free(certs);
+    zrca_enterprise_free(ent);
+    zrca_session_free(s);
+    return rc;
+}
+
+static void test_session(void **state)
+{
+    (void)state;
+    op o = {"session+reads", NULL, run_session, NULL, &shared, 40};
+    torture(&o, 0);
+}
+
+/* ---- (b) an application: validate and submit -------------------------------------------- */
+
+typedef struct app_ctx {
+    world w;
+    zrca_session *s;
+} app_ctx;
+
+static void prep_app(void *ctx)
+{
+    app_ctx *a = ctx;
+    /* A fresh account: its certificate can be in one renewal only. */
+    world_setup_ex(&a->w, true, ZRCA_CERT_ORG, ZRCA_KEY_EC_P256, 256, false, 20);
+    a->s = open_session(&a->w, NULL);
+}
+
+static int run_app(void *ctx)
+{
+    app_ctx *a = ctx;
+    zrca_application *app = NULL;
+    zrca_order *o = NULL;
+    int rc = zrca_application_new(&app, a->s, ZRCA_BUSINESS_RENEWAL);
+    if (rc == 0)
+        rc = zrca_application_set_org(app, 1, 1);
+    if (rc == 0)
+        rc = zrca_application_attach_data(app, ZRCA_ATTACH_COMMITMENT_LETTER, "%PDF-1.4 letter", 15,
+                                          "letter.pdf");
+    if (rc == 0)
+        rc = zrca_application_set_contact(app, "许静怡", "13800138000", "xu@example.com");
+    if (rc == 0)
+        rc = zrca_application_validate(app);
+    if (rc == 0)
+        rc = zrca_application_submit(&o, app);
+    zrca_order_free(o);
+    zrca_application_free(app);
+    return rc;
+}
+
+static void after_app(void *ctx, int rc, bool injected)
+{
+    (void)rc;
+    (void)injected;
+    app_ctx *a = ctx;
+    zrca_session_free(a->s);
+    a->s = NULL;
+    world_free(&a->w);
+}
+
+static void test_application(void **state)
+{
+    (void)state;
+    static app_ctx a;
+    op o = {"application", prep_app, run_app, after_app, &a, 30};
+    torture(&o, 0);
+}
+
+/* A form with five mistakes reports five, or ZRCA_ENOMEM: never four. */
+static int run_five_mistakes(void *ctx)
+{
+    (void)ctx;
+    zri_error_begin_validation();
+    for (int i = 0; i < 5; i++) {
+        char field[32];
+        snprintf(field, sizeof(field), "persons[%d].id_number", i);
+        zri_error_add_violation(field, "checksum", "%s: the check digit is wrong", field);
+    }
+    int rc = zri_error_end_validation("the application is not valid");
+    if (rc == ZRCA_EVALIDATION && zrca_error_last()->violation_count != 5)
+        fail_msg("a form with five mistakes reports %zu", zrca_error_last()->violation_count);
+    return rc;
+}
+
+static void test_five_mistakes(void **state)
+{
+    (void)state;
+    op o = {"five violations", NULL, run_five_mistakes, NULL, NULL, 1000};
+    torture(&o, ZRCA_EVALIDATION);
+}
+
+/* ---- (c) a whole update, (d) a resume ----------------------------------------------------- */
+
+typedef struct upd_ctx {
+    world w;
+    bool soft;
+    zrca_update_step stop_before; /* (d): interrupt the first run here */
+} upd_ctx;
+
+static int stop_at(zrca_update_step step, unsigned int item, void *payload)
+{
+    (void)item;
+    return step == *(zrca_update_step *)payload;
+}
+
+static void prep_update(void *ctx)
+{
+    upd_ctx *u = ctx;
+    world_setup(&u->w, u->soft, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    if (u->stop_before) {
+        pins p = {0};
+        zrca_update_options o = opts_with(&p);
+        o.progress = stop_at;
+        o.progress_payload = &u->stop_before;
+        assert_int_equal(run_update(&u->w, &o, NULL), ZRCA_EUSER);
+    }
+}
+
+/* A session as open_session() makes it, without a log callback of the test's (it would
+ * allocate through zri_buf in the library's thread). */
+static int session_for(world *w, zrca_session **out)
+{
+    zrca_session_options so;
+    ts_platform_session_options(plat, &so);
+    so.state_dir = w->state_dir;
+    so.timeout_ms = session_timeout_ms;
+    int rc = zrca_session_new(out, &so);
+    if (rc == 0)
+        rc = zrca_session_login(*out, w->account, "Secret-pw-1");
+    return rc;
+}
+
+static int run_update_op(void *ctx)
+{
+    upd_ctx *u = ctx;
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    zrca_session *s = NULL;
+    zrca_token *t = NULL;
+    zrca_order *ord = NULL;
+    zrca_update_result *res = NULL;
+    int rc = session_for(&u->w, &s);
+    if (rc == 0)
+        rc = zrca_token_open(&t, &u->w.topts);
+    if (rc == 0 && !u->stop_before)
+        rc = zrca_order_get(&ord, s, u->w.order);
+    if (rc == 0)
+        rc = u->stop_before ? zrca_update_resume(&res, s, u->w.order, u->w.item, t, &o)
+                            : zrca_update_item(&res, ord, u->w.item, t, &o);
+    zrca_update_result_free(res);
+    zrca_order_free(ord);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    return rc;
+}
+
+static void after_update(void *ctx, int rc, bool injected)
+{
+    (void)injected;
+    upd_ctx *u = ctx;
+    if (rc != 0) {
+        pins p = {0};
+        zrca_update_options o = opts_with(&p);
+        rc = run_update(&u->w, &o, NULL);
+        if (rc != 0)
+            fail_msg("finishing the update after a failed allocation: %s: %s", zrca_status_name(rc),
+                     zrca_error_last()->message);
+    }
+    assert_renewed(&u->w, false);
+    world_free(&u->w);
+}
+
+static unsigned long update_samples(void)
+{
+    const char *e = getenv("ZRCA_TORTURE_UPDATE_SAMPLES");
+    return e ? strtoul(e, NULL, 10) : 12;
+}
+
+static void test_update_soft(void **state)
+{
+    (void)state;
+    static upd_ctx u = {.soft = true};
+    op o = {"update (software token)", prep_update, run_update_op, after_update, &u,
+            update_samples()};
+    torture(&o, 0);
+}
+
+static void test_update_softhsm(void **state)
+{
+    (void)state;
+    static upd_ctx u = {.soft = false};
+    op o = {"update (SoftHSM)", prep_update, run_update_op, after_update, &u, update_samples()};
+    torture(&o, 0);
+}
+
+static void test_resume(void **state)
+{
+    (void)state;
+    static upd_ctx u = {.soft = true, .stop_before = ZRCA_STEP_WRITE};
+    op o = {"resume", prep_update, run_update_op, after_update, &u, update_samples()};
+    torture(&o, 0);
+}
+
+static int group_setup(void **state)
+{
+    world_group_setup(state);
+    world_setup_ex(&shared, true, ZRCA_CERT_ORG, ZRCA_KEY_EC_P256, 256, false, 20);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    world_free(&shared);
+    return world_group_teardown(state);
+}
+
+int main(void)
+{
+    if (!ts_softhsm_available()) {
+        printf("SoftHSM is not installed\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_five_mistakes),  cmocka_unit_test(test_session),
+        cmocka_unit_test(test_application),    cmocka_unit_test(test_update_soft),
+        cmocka_unit_test(test_update_softhsm), cmocka_unit_test(test_resume),
+    };
+    if (getenv("ZRCA_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
