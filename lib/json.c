@@ -973,6 +973,20 @@ static void check(zri_jgen *g, yajl_gen_status st)
         g->err = ZRCA_ENOMEM;
 }
 
+void zri_jgen_fail(zri_jgen *g, int code, const char *fmt, ...)
+{
+    if (g->err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    g->err = zri_error_setv(code, fmt, ap);
+    va_end(ap);
+    const zrca_error *e = zrca_error_last();
+    g->msg = zri_strdup(e ? e->message : "JSON generator failed");
+    if (!g->msg)
+        g->err = ZRCA_ENOMEM;
+}
+
 void zri_jgen_object_begin(zri_jgen *g)
 {
     if (!g->err)

@@ -229,6 +229,19 @@ static int refresh(zrca_token *t)
     return 0;
 }
 
+/*
+ * Read the flags again after a login or PIN operation, for the log (and a
+ * wrong PIN's tries left, which the backend also gives): without memory for
+ * that the call's result stands, and the next call reads them anew.
+ */
+static bool refresh_for_log(zrca_token *t)
+{
+    int rc = refresh(t);
+    if (rc == ZRCA_ENOMEM)
+        zri_alloc_recovered++;
+    return rc == 0;
+}
+
 static const char *describe_pin(unsigned int f, char *buf, size_t n)
 {
     snprintf(buf, n, "%s%s%s%s%s", f ? "" : "ok", (f & ZRCA_PIN_COUNT_LOW) ? "count-low " : "",
@@ -554,7 +567,7 @@ static int pin_failure(zrca_token *t, int rc, zrca_pin_user user, const char *wh
     int backend_tries = zrca_error_last() ? zrca_error_last()->tries_left : -1;
     int tries = -1;
     unsigned int f = 0;
-    if (refresh(t) == 0) {
+    if (refresh_for_log(t)) {
         log_pin_state(t, user, "after the attempt");
         f = user == ZRCA_PIN_SO ? t->cinfo.so_pin : t->cinfo.user_pin;
         tries = user == ZRCA_PIN_SO ? ((f & ZRCA_PIN_LOCKED)      ? 0
@@ -650,7 +663,7 @@ int zri_token_login(zrca_token *t, const char *pin, zrca_pin_fn fn, void *payloa
         return rc;
     }
     t->logged_in = true;
-    if (refresh(t) == 0)
+    if (refresh_for_log(t))
         log_pin_state(t, ZRCA_PIN_USER, "after login");
     return zri_ok();
 }
@@ -777,7 +790,7 @@ static int pin_change(zrca_token *t, bool unlock, const char *old_pin, const cha
     zri_secret_pop(old_pin);
     if (rc < 0)
         return pin_failure(t, rc, who, what);
-    if (refresh(t) == 0)
+    if (refresh_for_log(t))
         log_pin_state(t, ZRCA_PIN_USER, unlock ? "after unlock" : "after PIN change");
     zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "%s done on token '%s'", what, t->cinfo.label);
     return zri_ok();
@@ -915,7 +928,9 @@ ZRCA_API int zrca_token_list_certs(zrca_cert_list **out, zrca_token *t)
     for (size_t i = 0; i < certs.count; i++) {
         const zrca_crypto_object *o = &certs.items[i];
         zrca_cert *c = &l->items[l->count];
-        if (zri_cert_info_parse(&c->ci, o->value, o->value_len) < 0) {
+        if ((rc = zri_cert_info_parse(&c->ci, o->value, o->value_len)) == ZRCA_ENOMEM)
+            goto out; /* not a certificate to skip: the list would be short of it */
+        if (rc < 0) {
             zri_log(t->log, ZRCA_LOG_WARN, DOMAIN, "skipping certificate object '%s': %s", o->label,
                     zrca_error_last()->message);
             continue;

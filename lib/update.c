@@ -1711,8 +1711,10 @@ static int abort_allowed(zrca_update *u, bool force)
     bool ours = false;
     X509 *x = NULL;
     EVP_PKEY *pk = NULL;
+    /* Out of memory reading the answer is not "not ours": abort would remove a key the
+     * platform certified. */
     if (zri_json_get_str(resp.json, "certificate", &b64, 0) == 0 &&
-        (x = zri_x509_from_b64(b64)) != NULL &&
+        (rc = zri_x509_from_b64(&x, b64)) != ZRCA_ENOMEM && x &&
         (rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) == 0 && ensure_new_key(u) == 0 &&
         zri_key_pkey(&pk, u->new_key) == 0)
         ours = EVP_PKEY_eq(X509_get0_pubkey(x), pk) == 1;

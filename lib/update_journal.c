@@ -73,7 +73,10 @@ int zri_b64_blob_set(zri_blob *b, const char *b64, const char *what)
     size_t n = 0;
     if (!b64)
         return zri_error_set(ZRCA_EPROTOCOL, "%s is missing", what);
-    if (zri_base64_decode(b64, strlen(b64), &d, &n) < 0)
+    int rc = zri_base64_decode(b64, strlen(b64), &d, &n);
+    if (rc == ZRCA_ENOMEM)
+        return rc;
+    if (rc < 0)
         return zri_error_set(ZRCA_EPROTOCOL, "%s is not valid base64", what);
     free(b->data);
     b->data = d;
@@ -259,7 +262,8 @@ static void kv_blob(zri_jgen *g, const char *key, const zri_blob *b)
         zri_jgen_kv_string(g, key, s);
         free(s);
     } else {
-        zri_jgen_kv_string(g, key, NULL); /* makes the generator fail: ENOMEM path */
+        /* Not `null`: a journal that forgot the old certificate would be written. */
+        zri_jgen_fail(g, ZRCA_ENOMEM, "out of memory encoding %s", key);
     }
 }
 

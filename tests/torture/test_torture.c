@@ -39,7 +39,7 @@ typedef struct op {
 } op;
 
 typedef struct outcome {
-    unsigned long k, tried, enomem, not_reached, bad;
+    unsigned long k, tried, enomem, recovered, not_reached, bad;
 } outcome;
 
 static bool torture_all(void)
@@ -48,24 +48,25 @@ static bool torture_all(void)
     return e && *e && strcmp(e, "0") != 0;
 }
 
-static int run_counted(const op *o, unsigned long fail_at, bool *injected)
+static int run_counted(const op *o, unsigned long fail_at, bool *injected, bool *recovered)
 {
-    unsigned long inj0 = zri_alloc_injected;
+    unsigned long inj0 = zri_alloc_injected, rec0 = zri_alloc_recovered;
     zri_alloc_fail_at = fail_at;
     int rc = o->run(o->ctx);
     zri_alloc_fail_at = 0;
     *injected = zri_alloc_injected != inj0;
+    *recovered = zri_alloc_recovered != rec0;
     return rc;
 }
 
 static void torture(const op *o, int expect_rc)
 {
     outcome out = {0};
-    bool injected;
+    bool injected, recovered;
     if (o->prep)
         o->prep(o->ctx);
     unsigned long c0 = zri_alloc_count;
-    int rc = run_counted(o, 0, &injected);
+    int rc = run_counted(o, 0, &injected, &recovered);
     out.k = zri_alloc_count - c0;
     if (rc != expect_rc)
         fail_msg("%s: the run without failures returned %s: %s", o->name, zrca_status_name(rc),
@@ -89,7 +90,7 @@ static void torture(const op *o, int expect_rc)
                                                               : step)) {
         if (o->prep)
             o->prep(o->ctx);
-        rc = run_counted(o, n, &injected);
+        rc = run_counted(o, n, &injected, &recovered);
         out.tried++;
         const zrca_error *e = zrca_error_last();
         if (!injected) {
@@ -97,6 +98,10 @@ static void torture(const op *o, int expect_rc)
             out.not_reached++;
         } else if (rc == ZRCA_ENOMEM && e && e->code == ZRCA_ENOMEM) {
             out.enomem++;
+        } else if (recovered && rc == expect_rc) {
+            /* The library said where it recovers with the result unchanged (zri_alloc_recovered:
+             * a log line or a re-read of PIN flags for the log). */
+            out.recovered++;
         } else {
             out.bad++;
             print_message("%s: allocation %lu of %lu failed, the call returned %s (record: %s: "
@@ -107,8 +112,9 @@ static void torture(const op *o, int expect_rc)
         if (o->after)
             o->after(o->ctx, rc, injected);
     }
-    print_message("torture %-22s K=%lu tried=%lu enomem=%lu not-reached=%lu misreported=%lu\n",
-                  o->name, out.k, out.tried, out.enomem, out.not_reached, out.bad);
+    print_message("torture %-24s K=%lu tried=%lu enomem=%lu recovered=%lu not-reached=%lu "
+                  "misreported=%lu\n",
+                  o->name, out.k, out.tried, out.enomem, out.recovered, out.not_reached, out.bad);
     if (out.bad)
         fail_msg("%s: %lu of %lu failed allocations misreported", o->name, out.bad, out.tried);
 }
