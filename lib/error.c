@@ -133,7 +133,7 @@ int zri_error_setv(int code, const char *fmt, va_list ap)
         return code; /* no memory for a record: the code still tells */
     state_reset(st);
     st->pub.tries_left = -1;
-    st->message = fmt ? zri_vsprintf(fmt, ap) : NULL;
+    st->message = fmt ? zri_vsprintf_quiet(fmt, ap) : NULL;
     if (fmt && !st->message) {
         /* No memory for the message: the record says so, and so does the
          * code, since a caller that handles `code` (ENOTFOUND, say) would
@@ -242,7 +242,7 @@ void zri_error_add_violation(const char *field, const char *rule, const char *fm
         zri_error_begin_validation();
     va_list ap;
     va_start(ap, fmt);
-    char *msg = zri_vsprintf(fmt, ap);
+    char *msg = zri_vsprintf_quiet(fmt, ap);
     va_end(ap);
     add_violation(st, field, rule, msg);
     publish(st, ZRCA_EVALIDATION);
@@ -263,11 +263,12 @@ int zri_error_end_validation(const char *summary)
         return zri_ok();
     char *msg;
     if (st->nviolations == 1)
-        msg = zri_sprintf("%s: %s", summary ? summary : "validation failed",
-                          st->violations[0].message);
+        msg = zri_sprintf_quiet("%s: %s", summary ? summary : "validation failed",
+                                st->violations[0].message);
     else
-        msg = zri_sprintf("%s: %zu problems, first: %s", summary ? summary : "validation failed",
-                          st->nviolations, st->violations[0].message);
+        msg = zri_sprintf_quiet("%s: %zu problems, first: %s",
+                                summary ? summary : "validation failed", st->nviolations,
+                                st->violations[0].message);
     if (!msg)
         return record_lost(st);
     if (st->message != oom_message)
@@ -306,11 +307,11 @@ int zri_error_prefix(const char *fmt, ...)
         return 0;
     va_list ap;
     va_start(ap, fmt);
-    char *ctx = zri_vsprintf(fmt, ap);
+    char *ctx = zri_vsprintf_quiet(fmt, ap);
     va_end(ap);
     if (!ctx)
         return record_lost(st);
-    char *msg = zri_sprintf("%s: %s", ctx, st->pub.message);
+    char *msg = zri_sprintf_quiet("%s: %s", ctx, st->pub.message);
     free(ctx);
     if (!msg)
         return record_lost(st);

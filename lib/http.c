@@ -31,7 +31,7 @@ static void req_fail(zri_request *r, int code, const char *fmt, ...)
     va_start(ap, fmt);
     r->err_msg = zri_vsprintf(fmt, ap);
     va_end(ap);
-    r->err = code;
+    r->err = r->err_msg ? code : ZRCA_ENOMEM;
 }
 
 static void req_put(zri_request *r, const char *s)

@@ -131,8 +131,8 @@ int zri_options_init(const char *what, void *opts, size_t size, unsigned int ver
 /*
  * Every allocation of the library goes through these (free() releases
  * them). On failure they return NULL and set ZRCA_ENOMEM in the error
- * record; the _quiet variants and zri_sprintf()/zri_vsprintf() leave the
- * record alone (the error record allocates with them).
+ * record; the _quiet variants leave the record alone (the error record and
+ * the logger allocate with them).
  */
 void *zri_malloc(size_t n);
 void *zri_calloc(size_t count, size_t size);
@@ -143,6 +143,8 @@ void *zri_malloc_quiet(size_t n);
 char *zri_strndup_quiet(const char *s, size_t n);
 char *zri_sprintf(const char *fmt, ...) ZRCA_PRINTF(1, 2);
 char *zri_vsprintf(const char *fmt, va_list ap);
+char *zri_sprintf_quiet(const char *fmt, ...) ZRCA_PRINTF(1, 2);
+char *zri_vsprintf_quiet(const char *fmt, va_list ap);
 
 /*
  * The allocation-failure injector, for tests (tests/torture), after curl's

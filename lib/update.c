@@ -116,10 +116,12 @@ static void ulog(zrca_update *u, zrca_log_level lvl, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *m = zri_vsprintf(fmt, ap);
+    char *m = zri_vsprintf_quiet(fmt, ap);
     va_end(ap);
     if (m)
         zri_session_log(u->session, lvl, "update", "%s item %u: %s", u->j.order, u->j.item, m);
+    else
+        zri_alloc_recovered++; /* a log line lost; the update is not changed by it */
     free(m);
 }
 
@@ -1577,7 +1579,11 @@ ZRCA_API int zrca_update_step_run(zrca_update *u)
         if ((rc = zri_journal_write(&u->paths, &u->j)) < 0 ||
             (rc = make_result(&u->result, &u->j)) < 0)
             return rc;
-        zrca_order_refresh(u->order);
+        /* A courtesy to the caller's order handle, like a network failure here: the
+         * update is done and journalled, and a handle that could not be refreshed keeps
+         * its last state (zrca_order_refresh() later brings it up to date). */
+        if (zrca_order_refresh(u->order) == ZRCA_ENOMEM)
+            zri_alloc_recovered++;
         ulog(u, ZRCA_LOG_INFO, "证书更新成功: %s, serial %s, valid to %lld", u->j.holder,
              u->j.new_serial, (long long)u->j.not_after);
         return zri_ok();

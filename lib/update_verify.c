@@ -27,8 +27,9 @@ static int refuse(const char *rule, const char *fmt, ...)
     va_start(ap, fmt);
     char *m = zri_vsprintf(fmt, ap);
     va_end(ap);
-    int rc = zri_error_set_field(ZRCA_EVERIFY, "certificate", rule, "%s",
-                                 m ? m : "the certificate was refused");
+    if (!m)
+        return ZRCA_ENOMEM; /* not a refusal: the certificate was not judged */
+    int rc = zri_error_set_field(ZRCA_EVERIFY, "certificate", rule, "%s", m);
     free(m);
     return rc;
 }

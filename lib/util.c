@@ -84,7 +84,7 @@ char *zri_strdup(const char *s)
     return s ? zri_strndup(s, strlen(s)) : NULL;
 }
 
-char *zri_vsprintf(const char *fmt, va_list ap)
+char *zri_vsprintf_quiet(const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
@@ -99,11 +99,28 @@ char *zri_vsprintf(const char *fmt, va_list ap)
     return s;
 }
 
+char *zri_vsprintf(const char *fmt, va_list ap)
+{
+    char *s = zri_vsprintf_quiet(fmt, ap);
+    if (!s)
+        zri_error_set(ZRCA_ENOMEM, "out of memory formatting a string");
+    return s;
+}
+
 char *zri_sprintf(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     char *s = zri_vsprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *zri_sprintf_quiet(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = zri_vsprintf_quiet(fmt, ap);
     va_end(ap);
     return s;
 }
