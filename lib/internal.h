@@ -141,6 +141,7 @@ char *zri_strdup(const char *s);
 char *zri_strndup(const char *s, size_t n);
 void *zri_malloc_quiet(size_t n);
 char *zri_strndup_quiet(const char *s, size_t n);
+char *zri_strdup_quiet(const char *s);
 char *zri_sprintf(const char *fmt, ...) ZRCA_PRINTF(1, 2);
 char *zri_vsprintf(const char *fmt, va_list ap);
 char *zri_sprintf_quiet(const char *fmt, ...) ZRCA_PRINTF(1, 2);

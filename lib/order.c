@@ -84,10 +84,14 @@ static int order_apply(zrca_order *o, const zri_response *resp)
 static void keep_hints(zrca_order *o, const zri_response *resp)
 {
     if (resp->etag) {
-        char *e = zri_strdup(resp->etag);
+        /* A hint for the next refresh (If-None-Match): without memory for it the order
+         * is as read, and the next refresh is a full GET (a recovery, not a failure). */
+        char *e = zri_strdup_quiet(resp->etag);
         if (e) {
             free(o->etag);
             o->etag = e;
+        } else {
+            zri_alloc_recovered++;
         }
     }
     o->retry_after_ms = resp->retry_after > 0 ? resp->retry_after * 1000 : 0;

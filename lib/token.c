@@ -170,16 +170,22 @@ static void to_ck_info(CK_TOKEN_INFO *ti, const zrca_crypto_token_info *ci)
     pad(ti->serialNumber, sizeof(ti->serialNumber), ci->serial);
 }
 
+/* The token's RFC 7512 URI, or NULL with ZRCA_ENOMEM in the record (p11-kit's
+ * formatter fails only for lack of memory). */
 static char *format_uri(const zrca_crypto_token_info *ci)
 {
     P11KitUri *uri = p11_kit_uri_new();
-    if (!uri)
+    if (!uri) {
+        zri_error_set(ZRCA_ENOMEM, "out of memory formatting the token's URI");
         return NULL;
+    }
     to_ck_info(p11_kit_uri_get_token_info(uri), ci);
     char *s = NULL, *r = NULL;
     if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_TOKEN, &s) == P11_KIT_URI_OK && s) {
         r = zri_strdup(s);
         free(s);
+    } else {
+        zri_error_set(ZRCA_ENOMEM, "out of memory formatting the token's URI");
     }
     p11_kit_uri_free(uri);
     return r;
@@ -220,10 +226,10 @@ static int refresh(zrca_token *t)
     ci.module[sizeof(ci.module) - 1] = '\0';
     t->cinfo = ci;
     char *uri = format_uri(&ci);
-    if (uri) {
-        free(t->uri);
-        t->uri = uri;
-    }
+    if (!uri)
+        return ZRCA_ENOMEM; /* not the last URI kept, or none: the info would be wrong */
+    free(t->uri);
+    t->uri = uri;
     public_info(&t->info, &t->cinfo, t->backend_name, t->uri);
     t->info.logged_in = t->logged_in;
     return 0;

@@ -79,6 +79,11 @@ char *zri_strndup(const char *s, size_t n)
     return d;
 }
 
+char *zri_strdup_quiet(const char *s)
+{
+    return s ? zri_strndup_quiet(s, strlen(s)) : NULL;
+}
+
 char *zri_strdup(const char *s)
 {
     return s ? zri_strndup(s, strlen(s)) : NULL;

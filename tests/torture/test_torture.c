@@ -22,6 +22,7 @@
 
 #include "testsupport.h"
 #include "internal.h"
+#include "json.h"
 #include "world.h"
 
 /* ---- the harness ---------------------------------------------------------------------- */
@@ -117,6 +118,57 @@ static void torture(const op *o, int expect_rc)
                   o->name, out.k, out.tried, out.enomem, out.recovered, out.not_reached, out.bad);
     if (out.bad)
         fail_msg("%s: %lu of %lu failed allocations misreported", o->name, out.bad, out.tried);
+}
+
+/* ---- the JSON reader and generator ------------------------------------------------------ */
+
+/* Objects past the scan limit (the name table), escapes (yajl's decode buffer), a number cut by
+ * the end of the input (yajl's lexer buffer), nesting. */
+static int run_json(void *ctx)
+{
+    (void)ctx;
+    char doc[4096];
+    size_t n = 0;
+    n += (size_t)snprintf(doc + n, sizeof(doc) - n, "[{");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(doc + n, sizeof(doc) - n, "%s\"k%d\": \"v\\u00e9\\n%d\"",
+                              i ? "," : "", i, i);
+    n += (size_t)snprintf(doc + n, sizeof(doc) - n, "}, [[[[true, null, -1.5e3]]]], 12345]");
+    zri_json_doc *d = NULL;
+    int rc = zri_json_parse(&d, doc, n, NULL);
+    if (rc == 0 && zri_json_count(zri_json_at(zri_json_root(d), 0)) != 40)
+        fail_msg("the object lost members");
+    zri_json_doc_free(d);
+    if (rc < 0)
+        return rc;
+    rc = zri_json_parse(&d, "12345", 5, NULL); /* a number yajl holds until the end */
+    zri_json_doc_free(d);
+    if (rc < 0)
+        return rc;
+    zri_jgen *g = zri_jgen_new();
+    if (!g)
+        return ZRCA_ENOMEM;
+    zri_jgen_object_begin(g);
+    for (int i = 0; i < 200; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "key%d", i);
+        zri_jgen_kv_string(g, k, "a value long enough to make the buffer grow \"quoted\"");
+    }
+    zri_jgen_object_end(g);
+    const char *out;
+    size_t len;
+    rc = zri_jgen_result(g, &out, &len);
+    if (rc == 0 && (len < 200 * 50 || out[len - 1] != '}'))
+        fail_msg("the generated document is short");
+    zri_jgen_free(g);
+    return rc;
+}
+
+static void test_json(void **state)
+{
+    (void)state;
+    op o = {"json parse+generate", NULL, run_json, NULL, NULL, 1000};
+    torture(&o, 0);
 }
 
 /* ---- (a) a session: login and every read ------------------------------------------------ */
@@ -216,7 +268,7 @@ static void test_application(void **state)
 {
     (void)state;
     static app_ctx a;
-    op o = {"application", prep_app, run_app, after_app, &a, 30};
+    op o = {"application", prep_app, run_app, after_app, &a, 40};
     torture(&o, 0);
 }
 
@@ -375,9 +427,10 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_five_mistakes),  cmocka_unit_test(test_session),
-        cmocka_unit_test(test_application),    cmocka_unit_test(test_update_soft),
-        cmocka_unit_test(test_update_softhsm), cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_five_mistakes), cmocka_unit_test(test_json),
+        cmocka_unit_test(test_session),       cmocka_unit_test(test_application),
+        cmocka_unit_test(test_update_soft),   cmocka_unit_test(test_update_softhsm),
+        cmocka_unit_test(test_resume),
     };
     if (getenv("ZRCA_TEST_FILTER"))
         cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));
