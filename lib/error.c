@@ -322,6 +322,26 @@ int zri_error_prefix(const char *fmt, ...)
     return st->pub.code;
 }
 
+int zri_error_prefix_rc(int rc, const char *fmt, ...)
+{
+    zri_error_state *st = state_get(false);
+    if (!st || !st->set)
+        return rc;
+    va_list ap;
+    va_start(ap, fmt);
+    char *ctx = zri_vsprintf_quiet(fmt, ap);
+    va_end(ap);
+    char *msg = ctx ? zri_sprintf_quiet("%s: %s", ctx, st->pub.message) : NULL;
+    free(ctx);
+    if (!msg)
+        return record_lost(st);
+    if (st->message != oom_message)
+        free(st->message);
+    st->message = msg;
+    publish(st, st->pub.code);
+    return rc;
+}
+
 int zri_error_code(void)
 {
     zri_error_state *st = state_get(false);

@@ -54,6 +54,9 @@ void zri_error_set_tries_left(int tries_left);
 
 /* Prefix the current message with context: "context: old message". */
 int zri_error_prefix(const char *fmt, ...) ZRCA_PRINTF(1, 2);
+/* The same for a failure being returned as `rc`: returns rc, or ZRCA_ENOMEM
+ * when the prefix could not be stored (the record then says so too). */
+int zri_error_prefix_rc(int rc, const char *fmt, ...) ZRCA_PRINTF(2, 3);
 
 /* The code of the current record, or 0. */
 int zri_error_code(void);

@@ -167,7 +167,7 @@ static int order_post(zrca_order *o, zrca_order_action action, const char *verb,
         zri_session_log(o->session, ZRCA_LOG_INFO, "order", "order %s: %s done (%s)", o->f.number,
                         verb, zrca_order_action_label(action));
     } else {
-        zri_error_prefix("%s order %s", verb, o->f.number);
+        rc = zri_error_prefix_rc(rc, "%s order %s", verb, o->f.number);
     }
     zri_response_free(&resp);
     zri_request_free(req);

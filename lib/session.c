@@ -304,7 +304,7 @@ int zri_session_relogin(zrca_session *s, unsigned long gen, int64_t deadline)
         rc = do_login(s, account, password, deadline);
         zri_secret_pop(password);
         if (rc < 0)
-            zri_error_prefix("logging in again after the token expired");
+            rc = zri_error_prefix_rc(rc, "logging in again after the token expired");
     }
     zri_wipe(password, sizeof(password));
     pthread_mutex_unlock(&s->login_lock);

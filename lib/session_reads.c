@@ -283,7 +283,7 @@ static int fetch_all(zrca_session *s, const char *path, const char *qname, const
         int rc = zri_session_request(s, &req, &resp);
         zri_request_free(&req);
         if (rc < 0 && page > 1)
-            zri_error_prefix("GET %s page %" PRId64 " of the list", path, page);
+            rc = zri_error_prefix_rc(rc, "GET %s page %" PRId64 " of the list", path, page);
         if (rc == 0 && !resp.doc)
             rc = zri_error_set(ZRCA_EPROTOCOL, "GET %s: HTTP %d without a body", path, resp.status);
         if (rc == 0) {
@@ -301,7 +301,7 @@ static int fetch_all(zrca_session *s, const char *path, const char *qname, const
         if (rc == 0) {
             rc = decode(list, resp.json, &pages);
             if (rc < 0)
-                zri_error_prefix("GET %s page %" PRId64, path, page);
+                rc = zri_error_prefix_rc(rc, "GET %s page %" PRId64, path, page);
         }
         if (rc == 0) {
             rc = keep(list, resp.doc);
@@ -664,7 +664,7 @@ int zri_decode_fees(zrca_fee_schedule **out, const zri_json *root)
                 0 ||
             (rc = zri_json_get_int(v, "years", &years, 1, 100, 0)) < 0 ||
             (rc = zri_json_get_int(v, "price_fen", &e->price_fen, 0, INT64_MAX / 1000, 0)) < 0) {
-            zri_error_prefix("items[%zu]", i);
+            rc = zri_error_prefix_rc(rc, "items[%zu]", i);
             goto fail;
         }
         e->business = (zrca_business)b;
@@ -674,7 +674,7 @@ int zri_decode_fees(zrca_fee_schedule **out, const zri_json *root)
     *out = f;
     return 0;
 fail:
-    zri_error_prefix("fees");
+    rc = zri_error_prefix_rc(rc, "fees");
     zrca_fee_schedule_free(f);
     return rc;
 }

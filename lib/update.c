@@ -399,7 +399,7 @@ static int step_challenge(zrca_update *u)
                     (rc = zri_json_get_array(resp.json, "key_usage", &ku, 0)) < 0 ||
                     (rc = zri_json_get_array(resp.json, "extended_key_usage", &xku, 0)) < 0 ||
                     (rc = zri_json_get_int(resp.json, "years", &years, 1, 10, 0)) < 0))
-        zri_error_prefix("challenge");
+        rc = zri_error_prefix_rc(rc, "challenge");
     if (rc == 0) {
         zri_blob check = {NULL, 0};
         if ((rc = zri_b64_blob_set(&check, nonce, "challenge nonce")) == 0 && check.len != 32)
@@ -946,9 +946,12 @@ static int step_verify(zrca_update *u)
 {
     int rc = check_contract(u);
     if (rc == ZRCA_EVERIFY) {
-        zri_error_prefix("the certificate %s the platform sent for item %u was refused, nothing "
-                         "was written to the token",
-                         u->j.new_serial ? u->j.new_serial : "?", u->j.item);
+        if (zri_error_prefix_rc(
+                rc,
+                "the certificate %s the platform sent for item %u was refused, nothing "
+                "was written to the token",
+                u->j.new_serial ? u->j.new_serial : "?", u->j.item) == ZRCA_ENOMEM)
+            return ZRCA_ENOMEM; /* the refusal is not recorded; a resume verifies again */
         ulog(u, ZRCA_LOG_ERROR, "%s", zrca_error_last()->message);
         return next_route(u);
     }
@@ -1141,12 +1144,12 @@ static int seal_verify(zrca_update *u, const zri_json *seal, const unsigned char
     X509 *ca = NULL;
     if (rc == 0 && (rc = zri_issuer_of(&ca, u->j.cert, u->j.chain, u->j.nchain,
                                        zri_session_issuer_ca_file(u->session))) < 0)
-        zri_error_prefix("no issuing CA certificate to check the seal with");
+        rc = zri_error_prefix_rc(rc, "no issuing CA certificate to check the seal with");
     if (rc == 0)
         rc = zri_verify_sha256(X509_get0_pubkey(ca), (const unsigned char *)m.data, m.len, s.data,
                                s.len);
     if (rc < 0 && zri_error_code() == ZRCA_EVERIFY)
-        zri_error_prefix("the e-seal record's signature (%s) does not verify", alg);
+        rc = zri_error_prefix_rc(rc, "the e-seal record's signature (%s) does not verify", alg);
     X509_free(ca);
     zri_buf_free(&m);
     free(s.data);
@@ -1166,7 +1169,7 @@ static int step_seal(zrca_update *u)
     zri_request_free(&req);
     const zri_json *seal = NULL;
     if (rc == 0 && (rc = zri_json_get_object(resp.json, "seal", &seal, 0)) < 0)
-        zri_error_prefix("seal");
+        rc = zri_error_prefix_rc(rc, "seal");
     zri_blob der = {NULL, 0};
     if (rc == 0)
         rc = zri_b64_blob_set(&der, u->j.cert, "certificate");
@@ -1413,9 +1416,11 @@ static int update_open(zrca_update **out, zrca_session *s, const char *number, u
         goto fail;
     rc = zri_journal_read(&u->paths, &u->j);
     if (rc == ZRCA_EPROTOCOL)
-        zri_error_prefix("the journal of %s item %u cannot be used (abort the update to set it "
-                         "aside; the token is not touched)",
-                         number, item);
+        rc = zri_error_prefix_rc(
+            rc,
+            "the journal of %s item %u cannot be used (abort the update to set it "
+            "aside; the token is not touched)",
+            number, item);
     if (rc == ZRCA_ENOTFOUND && !need_journal) {
         zri_ok();
         snprintf(u->j.order, sizeof(u->j.order), "%s", number);

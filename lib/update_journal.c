@@ -564,10 +564,16 @@ int zri_journal_read(const zri_update_paths *p, zri_journal *j)
         goto out;
     for (size_t i = 0; chain && i < zri_json_count(chain) && i < ZRI_MAX_CHAIN; i++) {
         const char *c = zri_json_string(zri_json_at(chain, i), NULL);
-        if (!c || !(j->chain[j->nchain++] = zri_strdup(c))) {
+        if (!c) {
             rc = zri_error_set(ZRCA_EPROTOCOL, "journal chain[%zu] is not a string", i);
             goto out;
         }
+        /* Not "damaged": a journal read as damaged is one an abort sets aside. */
+        if (!(j->chain[j->nchain] = zri_strdup(c))) {
+            rc = ZRCA_ENOMEM;
+            goto out;
+        }
+        j->nchain++;
     }
     if ((rc = get_dup(o, "new_serial", &j->new_serial)) < 0 ||
         (rc = zri_json_get_int(o, "not_before", &j->not_before, INT64_MIN, INT64_MAX, 0)) < 0 ||
