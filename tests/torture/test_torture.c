@@ -22,6 +22,7 @@
 
 #include "testsupport.h"
 #include "internal.h"
+#include "http.h"
 #include "json.h"
 #include "world.h"
 
@@ -288,11 +289,38 @@ static int run_five_mistakes(void *ctx)
     return rc;
 }
 
+/* The same from the platform: a 422 validation_failed with five errors. */
+static int run_platform_five(void *ctx)
+{
+    int rc = zri_platform_error(422, zri_json_root(ctx));
+    if (rc == ZRCA_EVALIDATION && zrca_error_last()->violation_count != 5)
+        fail_msg("the platform's five mistakes read as %zu", zrca_error_last()->violation_count);
+    if (rc == ZRCA_EVALIDATION &&
+        (!zrca_error_last()->remote_code || zrca_error_last()->http_status != 422))
+        fail_msg("the platform's code and status are not in the record");
+    return rc;
+}
+
 static void test_five_mistakes(void **state)
 {
     (void)state;
     op o = {"five violations", NULL, run_five_mistakes, NULL, NULL, 1000};
     torture(&o, ZRCA_EVALIDATION);
+    char body[2048];
+    size_t n = (size_t)snprintf(body, sizeof(body),
+                                "{\"error\": {\"code\": \"validation_failed\", "
+                                "\"message\": \"5 problems\", \"errors\": [");
+    for (int i = 0; i < 5; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n,
+                              "%s{\"field\": \"persons[%d].id_number\", \"rule\": \"checksum\", "
+                              "\"message\": \"wrong check digit\"}",
+                              i ? ", " : "", i);
+    n += (size_t)snprintf(body + n, sizeof(body) - n, "]}}");
+    zri_json_doc *doc;
+    assert_int_equal(zri_json_parse(&doc, body, n, NULL), 0);
+    op p = {"platform's five violations", NULL, run_platform_five, NULL, doc, 1000};
+    torture(&p, ZRCA_EVALIDATION);
+    zri_json_doc_free(doc);
 }
 
 /* ---- (c) a whole update, (d) a resume ----------------------------------------------------- */
