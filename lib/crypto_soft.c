@@ -155,7 +155,6 @@ static int read_file(char **out, const char *dir, const char *name)
     return *out ? 0 : zri_error_set(ZRCA_ENOMEM, "out of memory");
 }
 
-/* The value of `key` in a "key=value" file, or NULL (pointer into a copy). */
 /* A field's value in place (NULL when absent): reading one allocates nothing, so
  * "absent" and "out of memory" cannot be confused. */
 static const char *field_at(const char *text, const char *key, size_t *vlen)
