@@ -30,6 +30,8 @@
  * should the bound ever be wrong, a block comes from malloc() rather than
  * NULL, so a wrong bound costs memory, never a crash.
  */
+_Thread_local unsigned long zri_json_arena_overruns;
+
 typedef struct arena {
     unsigned char *base;
     size_t size;
@@ -59,6 +61,7 @@ static void *arena_malloc(void *ctx, size_t n)
             a->top = a->used;
         return p + ARENA_HDR;
     }
+    zri_json_arena_overruns++;
     return malloc(n ? n : 1); /* not reached within the bound (see above) */
 }
 
@@ -90,6 +93,7 @@ static void *arena_realloc(void *ctx, void *p, size_t n)
     if (!p)
         return arena_malloc(ctx, n);
     if (!in_arena(a, p)) {
+        zri_json_arena_overruns++;
         void *q = realloc(p, n ? n : 1); /* as above: not reached */
         return q ? q : p;
     }

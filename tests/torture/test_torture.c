@@ -170,6 +170,35 @@ static void test_json(void **state)
     (void)state;
     op o = {"json parse+generate", NULL, run_json, NULL, NULL, 1000};
     torture(&o, 0);
+    /* yajl's worst cases for its arena: a token cut by the end of the input (the lexer
+     * buffers it), long strings of escapes (the decoder's buffer), deep nesting. */
+    size_t big = 300000;
+    char *d = malloc(big + 16);
+    zri_json_doc *doc = NULL;
+    d[0] = '"';
+    for (size_t i = 1; i + 2 <= big; i += 2)
+        memcpy(d + i, "\\n", 2);
+    assert_int_equal(zri_json_parse(&doc, d, big, NULL), ZRCA_EPROTOCOL); /* unterminated */
+    d[big - 1] = '"';
+    assert_int_equal(zri_json_parse(&doc, d, big, NULL), 0);
+    size_t slen = 0;
+    const char *str = zri_json_string(zri_json_root(doc), &slen);
+    assert_int_equal(slen, (big - 2) / 2);
+    assert_true(str[0] == '\n' && str[slen - 1] == '\n');
+    zri_json_doc_free(doc);
+    memset(d, '7', big);
+    assert_int_equal(zri_json_parse(&doc, d, big, NULL), 0); /* one long number */
+    zri_json_doc_free(doc);
+    memset(d, '[', 64);
+    memset(d + 64, ']', 64);
+    assert_int_equal(zri_json_parse(&doc, d, 128, NULL), 0);
+    zri_json_doc_free(doc);
+    memset(d, '[', big);
+    assert_int_equal(zri_json_parse(&doc, d, big, NULL), ZRCA_ETOOBIG);
+    assert_int_equal(zri_json_parse(&doc, "", 0, NULL), ZRCA_EPROTOCOL);
+    assert_int_equal(zri_json_parse(&doc, "{\"a\": tru", 10, NULL), ZRCA_EPROTOCOL);
+    free(d);
+    assert_int_equal(zri_json_arena_overruns, 0);
 }
 
 /* ---- (a) a session: login and every read ------------------------------------------------ */
