@@ -618,7 +618,7 @@ static int keep_issue_answer(zrca_update *u, const zri_json *root)
  * certificate (a wrong serial named), so an answer counts as "the same" only
  * when all of it is.
  */
-static void answer_digest(const zrca_update *u, char out[65])
+static int answer_digest(const zrca_update *u, char out[65])
 {
     zri_buf m = ZRI_BUF_INIT;
     char num[48];
@@ -632,10 +632,16 @@ static void answer_digest(const zrca_update *u, char out[65])
         if ((rc = zri_buf_puts(&m, u->j.chain[i])) == 0)
             rc = zri_buf_put(&m, "", 1);
     out[0] = '\0';
-    if (rc < 0 || zri_der_sha256_hex(out, (const unsigned char *)m.data, m.len) < 0)
-        out[0] = '\0';
+    if (rc == 0)
+        rc = zri_der_sha256_hex(out, (const unsigned char *)m.data, m.len);
     zri_buf_free(&m);
-    zri_ok();
+    /* Without it an answer refused before would be looked at afresh, and a refusal
+     * recorded without it: ZRCA_ENOMEM (a resume asks again), not "not the same". */
+    if (rc < 0) {
+        out[0] = '\0';
+        return rc;
+    }
+    return zri_ok();
 }
 
 /* The certificate the staged key was written with, on the token now (borrowed from *list). */
@@ -696,8 +702,8 @@ static int next_route(zrca_update *u)
     snprintf(why, sizeof(why), "%s", e && e->message ? e->message : "refused");
     snprintf(rule, sizeof(rule), "%s", e && e->rule ? e->rule : "refused");
     snprintf(u->j.refused_rule, sizeof(u->j.refused_rule), "%s", rule);
-    if (u->j.cert)
-        answer_digest(u, u->j.refused_sha256);
+    if (u->j.cert && answer_digest(u, u->j.refused_sha256) < 0)
+        return ZRCA_ENOMEM; /* nothing recorded: a resume verifies again */
     u->j.refusals++;
     clear_answer(u);
     u->dirty = true;
@@ -729,7 +735,9 @@ static int next_route(zrca_update *u)
 static int refused_before(zrca_update *u)
 {
     char d[65];
-    answer_digest(u, d);
+    int rc = answer_digest(u, d);
+    if (rc < 0)
+        return rc;
     if (!d[0] || strcmp(d, u->j.refused_sha256) != 0)
         return 0;
     zri_error_set_field(ZRCA_EVERIFY, "certificate",

@@ -104,6 +104,8 @@ static void torture(const op *o, int expect_rc)
             /* The library said where it recovers with the result unchanged (zri_alloc_recovered:
              * a log line or a re-read of PIN flags for the log). */
             out.recovered++;
+            if (getenv("ZRCA_TORTURE_VERBOSE"))
+                print_message("%s: allocation %lu: declared recovery\n", o->name, n);
         } else {
             out.bad++;
             print_message("%s: allocation %lu of %lu failed, the call returned %s (record: %s: "
