@@ -26,7 +26,7 @@
  * (checked, before yajl runs), served by bump allocation. Each block carries
  * its size in front (for realloc); the last block grows in place and is
  * given back when freed; any other free is a no-op (the arena goes at once).
- * The reservation is sized so that it cannot run out (see PARSE_ARENA_SIZE);
+ * The reservation is sized so that it cannot run out (see PARSE_ARENA_FIXED);
  * should the bound ever be wrong, a block comes from malloc() rather than
  * NULL, so a wrong bound costs memory, never a crash.
  */
