@@ -1730,18 +1730,21 @@ static int abort_allowed(zrca_update *u, bool force)
     bool ours = false;
     X509 *x = NULL;
     EVP_PKEY *pk = NULL;
-    /* Out of memory reading the answer is not "not ours": abort would remove a key the
-     * platform certified. */
+    /* Out of memory reading the answer or the staged key is not "not ours": the abort
+     * would remove a key the platform certified. */
+    int xrc = 0, krc = 0;
     if (zri_json_get_str(resp.json, "certificate", &b64, 0) == 0 &&
-        (rc = zri_x509_from_b64(&x, b64)) != ZRCA_ENOMEM && x &&
-        (rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) == 0 && ensure_new_key(u) == 0 &&
-        zri_key_pkey(&pk, u->new_key) == 0)
+        (xrc = zri_x509_from_b64(&x, b64)) == 0 &&
+        (rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) == 0 &&
+        (krc = ensure_new_key(u)) == 0 && (krc = zri_key_pkey(&pk, u->new_key)) == 0)
         ours = EVP_PKEY_eq(X509_get0_pubkey(x), pk) == 1;
     EVP_PKEY_free(pk);
     X509_free(x);
     zri_response_free(&resp);
     if (rc < 0)
         return rc;
+    if (xrc == ZRCA_ENOMEM || krc == ZRCA_ENOMEM)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory checking the staged key, nothing removed");
     zri_ok();
     if (!ours)
         return 0;

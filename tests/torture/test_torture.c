@@ -468,6 +468,42 @@ static void test_resume(void **state)
     torture(&o, 0);
 }
 
+/* (e) An abort of an update interrupted after the platform certified the staged key: it
+ * must refuse (ZRCA_ESTATE), and an allocation failure must never make it remove that key
+ * (after each N the update is finished and checked: one issuance, the new pair). */
+static int run_abort(void *ctx)
+{
+    upd_ctx *u = ctx;
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    zrca_session *s = NULL;
+    zrca_token *t = NULL;
+    int rc = session_for(&u->w, &s);
+    if (rc == 0)
+        rc = zrca_token_open(&t, &u->w.topts);
+    if (rc == 0)
+        rc = zrca_update_abort(s, u->w.order, u->w.item, t, &o);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    return rc;
+}
+
+static void after_abort(void *ctx, int rc, bool injected)
+{
+    (void)injected;
+    if (rc != ZRCA_ESTATE && rc != ZRCA_ENOMEM)
+        fail_msg("abort of a certified staged key: %s", zrca_status_name(rc));
+    after_update(ctx, ZRCA_ENOMEM, injected); /* finish the update, then check it */
+}
+
+static void test_abort(void **state)
+{
+    (void)state;
+    static upd_ctx u = {.soft = true, .stop_before = ZRCA_STEP_WRITE};
+    op o = {"abort (certified)", prep_update, run_abort, after_abort, &u, update_samples()};
+    torture(&o, ZRCA_ESTATE);
+}
+
 static int group_setup(void **state)
 {
     world_group_setup(state);
@@ -491,7 +527,7 @@ int main(void)
         cmocka_unit_test(test_five_mistakes), cmocka_unit_test(test_json),
         cmocka_unit_test(test_session),       cmocka_unit_test(test_application),
         cmocka_unit_test(test_update_soft),   cmocka_unit_test(test_update_softhsm),
-        cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_resume),        cmocka_unit_test(test_abort),
     };
     if (getenv("ZRCA_TEST_FILTER"))
         cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));
