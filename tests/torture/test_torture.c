@@ -13,8 +13,10 @@
  * Operations: (a) a session: new, login and every account read; (b) an
  * application: validate and submit; (c) a whole update on the software
  * token and on SoftHSM; (d) the resume of an update interrupted before it
- * wrote the new certificate. Updates need a fresh world (account, token,
- * approved order) for each N, so their sample is smaller.
+ * wrote the new certificate; (e) the abort of such an update, which must
+ * refuse (the platform certified the staged key) and never remove it. Also
+ * the JSON reader and generator, and validation lists of five mistakes.
+ * Updates need a fresh world (account, token, approved order) for each N.
  */
 #include <stdio.h>
 #include <stdlib.h>
