@@ -207,6 +207,20 @@ static void test_json(void **state)
     assert_int_equal(zri_json_arena_overruns, 0);
 }
 
+/* A session as open_session() makes it, without a log callback of the test's (it would
+ * allocate through zri_buf in the library's thread). */
+static int session_for(world *w, zrca_session **out)
+{
+    zrca_session_options so;
+    ts_platform_session_options(plat, &so);
+    so.state_dir = w->state_dir;
+    so.timeout_ms = session_timeout_ms;
+    int rc = zrca_session_new(out, &so);
+    if (rc == 0)
+        rc = zrca_session_login(*out, w->account, "Secret-pw-1");
+    return rc;
+}
+
 /* ---- (a) a session: login and every read ------------------------------------------------ */
 
 static world shared; /* an account with a certificate, for the session reads */
@@ -250,6 +264,35 @@ static void test_session(void **state)
 {
     (void)state;
     op o = {"session+reads", NULL, run_session, NULL, &shared, 40};
+    torture(&o, 0);
+}
+
+/* A renewal plan: the account's due certificate matched with the token holding it. */
+static int run_plan(void *ctx)
+{
+    world *w = ctx;
+    zrca_session *s = NULL;
+    zrca_token *t = NULL;
+    zrca_renewal_plan *plan = NULL;
+    int rc = session_for(w, &s);
+    if (rc == 0)
+        rc = zrca_token_open(&t, &w->topts);
+    if (rc == 0)
+        rc = zrca_renewal_plan_new(&plan, s, &t, 1, NULL);
+    if (rc == 0 && (zrca_renewal_plan_count(plan) != 1 || zrca_renewal_plan_token(plan, 0) != t))
+        fail_msg("the plan has %zu certificates, the first %s its token",
+                 zrca_renewal_plan_count(plan),
+                 zrca_renewal_plan_token(plan, 0) ? "with" : "without");
+    zrca_renewal_plan_free(plan);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    return rc;
+}
+
+static void test_plan(void **state)
+{
+    (void)state;
+    op o = {"renewal plan", NULL, run_plan, NULL, &shared, 40};
     torture(&o, 0);
 }
 
@@ -385,20 +428,6 @@ static void prep_update(void *ctx)
     }
 }
 
-/* A session as open_session() makes it, without a log callback of the test's (it would
- * allocate through zri_buf in the library's thread). */
-static int session_for(world *w, zrca_session **out)
-{
-    zrca_session_options so;
-    ts_platform_session_options(plat, &so);
-    so.state_dir = w->state_dir;
-    so.timeout_ms = session_timeout_ms;
-    int rc = zrca_session_new(out, &so);
-    if (rc == 0)
-        rc = zrca_session_login(*out, w->account, "Secret-pw-1");
-    return rc;
-}
-
 static int run_update_op(void *ctx)
 {
     upd_ctx *u = ctx;
@@ -526,10 +555,11 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_five_mistakes), cmocka_unit_test(test_json),
-        cmocka_unit_test(test_session),       cmocka_unit_test(test_application),
-        cmocka_unit_test(test_update_soft),   cmocka_unit_test(test_update_softhsm),
-        cmocka_unit_test(test_resume),        cmocka_unit_test(test_abort),
+        cmocka_unit_test(test_five_mistakes),  cmocka_unit_test(test_json),
+        cmocka_unit_test(test_session),        cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_application),    cmocka_unit_test(test_update_soft),
+        cmocka_unit_test(test_update_softhsm), cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_abort),
     };
     if (getenv("ZRCA_TEST_FILTER"))
         cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));
