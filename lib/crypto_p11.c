@@ -537,7 +537,7 @@ static CK_RV get_attr(p11_backend *b, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type
         return CKR_ATTRIBUTE_TYPE_INVALID;
     if (a.ulValueLen > 16u * 1024u * 1024u)
         return CKR_DEVICE_MEMORY;
-    a.pValue = malloc(a.ulValueLen + 1);
+    a.pValue = zri_malloc(a.ulValueLen + 1);
     if (!a.pValue)
         return CKR_HOST_MEMORY;
     rv = b->fl->C_GetAttributeValue(b->session, h, &a, 1);
@@ -636,8 +636,12 @@ static int key_spki(p11_backend *b, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt, bool is_
         unsigned char *n = NULL, *e = NULL;
         size_t nlen, elen;
         int rc = 0;
-        if (get_attr(b, h, CKA_MODULUS, &n, &nlen) == CKR_OK &&
-            get_attr(b, h, CKA_PUBLIC_EXPONENT, &e, &elen) == CKR_OK && nlen > 0 && elen > 0) {
+        CK_RV rv = get_attr(b, h, CKA_MODULUS, &n, &nlen);
+        if (rv == CKR_OK)
+            rv = get_attr(b, h, CKA_PUBLIC_EXPONENT, &e, &elen);
+        if (rv == CKR_HOST_MEMORY) {
+            rc = ZRCA_ENOMEM; /* not "the token does not tell the key" */
+        } else if (rv == CKR_OK && nlen > 0 && elen > 0) {
             rc = rsa_spki(out, len, n, nlen, e, elen);
             BIGNUM *bn = BN_bin2bn(n, (int)nlen, NULL);
             *bits = bn ? (unsigned int)BN_num_bits(bn) : 0;
@@ -651,10 +655,17 @@ static int key_spki(p11_backend *b, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt, bool is_
         unsigned char *params = NULL, *point = NULL;
         size_t plen, ptlen;
         int rc = 0;
-        if (get_attr(b, h, CKA_EC_PARAMS, &params, &plen) == CKR_OK && plen == sizeof(p256_oid) &&
-            memcmp(params, p256_oid, plen) == 0) {
+        CK_RV rv = get_attr(b, h, CKA_EC_PARAMS, &params, &plen);
+        if (rv == CKR_HOST_MEMORY) {
+            rc = ZRCA_ENOMEM;
+        } else if (rv == CKR_OK && plen == sizeof(p256_oid) &&
+                   memcmp(params, p256_oid, plen) == 0) {
             *bits = 256;
-            if (is_public && get_attr(b, h, CKA_EC_POINT, &point, &ptlen) == CKR_OK)
+            rv = is_public ? get_attr(b, h, CKA_EC_POINT, &point, &ptlen)
+                           : CKR_ATTRIBUTE_TYPE_INVALID;
+            if (rv == CKR_HOST_MEMORY)
+                rc = ZRCA_ENOMEM;
+            else if (rv == CKR_OK)
                 rc = ec_spki(out, len, point, ptlen);
         }
         free(params);
@@ -714,24 +725,31 @@ static int report_object(p11_backend *b, CK_OBJECT_HANDLE h, zrca_crypto_object_
     unsigned char *label = NULL, *id = NULL, *value = NULL, *app = NULL;
     size_t label_len, id_len = 0, value_len = 0, app_len;
     int rc = 0;
+    /* Attributes an object may lack are optional; a copy we could not make is not a lack. */
     rv = get_attr(b, h, CKA_LABEL, &label, &label_len);
     if (rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_ERROR ||
-        rv == CKR_SESSION_HANDLE_INVALID) {
+        rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_HOST_MEMORY) {
         rc = ck_error(rv, "C_GetAttributeValue(CKA_LABEL)");
         goto out;
     }
-    get_attr(b, h, CKA_ID, &id, &id_len);
+    if ((rv = get_attr(b, h, CKA_ID, &id, &id_len)) == CKR_HOST_MEMORY) {
+        rc = ck_error(rv, "C_GetAttributeValue(CKA_ID)");
+        goto out;
+    }
     o.label = label ? (const char *)label : "";
     o.id = id;
     o.id_len = id_len;
     if (o.object_class == ZRCA_OBJECT_CERTIFICATE || o.object_class == ZRCA_OBJECT_DATA) {
         rv = get_attr(b, h, CKA_VALUE, &value, &value_len);
-        if (rv != CKR_OK && o.object_class == ZRCA_OBJECT_CERTIFICATE) {
+        if (rv != CKR_OK && (o.object_class == ZRCA_OBJECT_CERTIFICATE || rv == CKR_HOST_MEMORY)) {
             rc = ck_error(rv, "C_GetAttributeValue(CKA_VALUE)");
             goto out;
         }
         if (o.object_class == ZRCA_OBJECT_DATA) {
-            get_attr(b, h, CKA_APPLICATION, &app, &app_len);
+            if ((rv = get_attr(b, h, CKA_APPLICATION, &app, &app_len)) == CKR_HOST_MEMORY) {
+                rc = ck_error(rv, "C_GetAttributeValue(CKA_APPLICATION)");
+                goto out;
+            }
             o.application = app ? (const char *)app : NULL;
         }
     } else {

@@ -155,29 +155,48 @@ static int read_file(char **out, const char *dir, const char *name)
     return *out ? 0 : zri_error_set(ZRCA_ENOMEM, "out of memory");
 }
 
-/* The value of `key` in a "key=value" file, or NULL (pointer into a copy). */
-static char *field(const char *text, const char *key)
+/* A field's value in place (NULL when absent): reading one allocates nothing, so
+ * "absent" and "out of memory" cannot be confused. */
+static const char *field_at(const char *text, const char *key, size_t *vlen)
 {
     size_t klen = strlen(key);
     for (const char *p = text; p && *p;) {
         const char *eol = strchr(p, '\n');
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=')
-            return zri_strndup(p + klen + 1, len - klen - 1);
+        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            *vlen = len - klen - 1;
+            return p + klen + 1;
+        }
         p = eol ? eol + 1 : NULL;
     }
     return NULL;
 }
 
+static bool field_is(const char *text, const char *key, const char *want)
+{
+    size_t n = 0;
+    const char *v = field_at(text, key, &n);
+    return v && n == strlen(want) && memcmp(v, want, n) == 0;
+}
+
+/* 0 with *out a copy of the value or NULL when absent; ZRCA_ENOMEM. */
+static int field(char **out, const char *text, const char *key)
+{
+    size_t n = 0;
+    const char *v = field_at(text, key, &n);
+    *out = v ? zri_strndup(v, n) : NULL;
+    return v && !*out ? ZRCA_ENOMEM : 0;
+}
+
 static int field_hex(unsigned char **out, size_t *len, const char *text, const char *key)
 {
-    char *h = field(text, key);
-    if (!h) {
-        *out = NULL;
-        *len = 0;
-        return 0;
-    }
-    int rc = zri_unhex(out, len, h, key);
+    char *h = NULL;
+    *out = NULL;
+    *len = 0;
+    int rc = field(&h, text, key);
+    if (rc < 0 || !h)
+        return rc;
+    rc = zri_unhex(out, len, h, key);
     free(h);
     return rc;
 }
@@ -197,10 +216,14 @@ static int field_fixed(unsigned char *out, size_t want, const char *text, const 
 
 static unsigned int field_uint(const char *text, const char *key)
 {
-    char *v = field(text, key);
-    unsigned long n = v ? strtoul(v, NULL, 10) : 0;
-    free(v);
-    return (unsigned int)n;
+    size_t n = 0;
+    const char *v = field_at(text, key, &n);
+    char num[24];
+    if (!v || n >= sizeof(num))
+        return 0;
+    memcpy(num, v, n);
+    num[n] = '\0';
+    return (unsigned int)strtoul(num, NULL, 10);
 }
 
 static int put_hex(zri_buf *b, const char *key, const unsigned char *p, size_t n)
@@ -231,25 +254,23 @@ static int state_load(soft_state *s, const char *dir)
         return zri_error_set(ZRCA_ETOKEN_ABSENT, "no soft token in %s", dir);
     if (rc < 0)
         return rc;
-    char *fmt = field(text, "format");
-    if (!fmt || strcmp(fmt, STATE_FORMAT) != 0) {
-        free(fmt);
+    if (!field_is(text, "format", STATE_FORMAT)) {
         free(text);
         return zri_error_set(ZRCA_ETOKEN, "%s/" STATE_FILE " is not a libzrca soft token", dir);
     }
-    free(fmt);
     unsigned char *label = NULL;
     size_t llen = 0;
     rc = field_hex(&label, &llen, text, "label");
     if (rc == 0) {
         s->label = zri_strndup((const char *)(label ? label : (const unsigned char *)""),
                                label ? llen : 0);
-        s->serial = field(text, "serial");
+        rc = s->label ? field(&s->serial, text, "serial") : ZRCA_ENOMEM;
         s->max_tries = field_uint(text, "max_tries");
         s->user_tries = field_uint(text, "user_tries");
         s->so_tries = field_uint(text, "so_tries");
         s->kdf_iter = field_uint(text, "kdf_iter");
-        rc = field_fixed(s->user_salt, SALT_LEN, text, "user_salt");
+        if (rc == 0)
+            rc = field_fixed(s->user_salt, SALT_LEN, text, "user_salt");
     }
     free(label);
     if (rc == 0)
@@ -440,14 +461,11 @@ static int object_load(soft_object *o, const char *dir, uint64_t handle)
     if (rc < 0)
         return rc;
     o->handle = handle;
-    char *cls = field(text, "class");
-    o->cls = !cls                       ? ZRCA_OBJECT_ANY
-             : strcmp(cls, "cert") == 0 ? ZRCA_OBJECT_CERTIFICATE
-             : strcmp(cls, "priv") == 0 ? ZRCA_OBJECT_PRIVATE_KEY
-             : strcmp(cls, "pub") == 0  ? ZRCA_OBJECT_PUBLIC_KEY
-             : strcmp(cls, "data") == 0 ? ZRCA_OBJECT_DATA
-                                        : ZRCA_OBJECT_ANY;
-    free(cls);
+    o->cls = field_is(text, "class", "cert")   ? ZRCA_OBJECT_CERTIFICATE
+             : field_is(text, "class", "priv") ? ZRCA_OBJECT_PRIVATE_KEY
+             : field_is(text, "class", "pub")  ? ZRCA_OBJECT_PUBLIC_KEY
+             : field_is(text, "class", "data") ? ZRCA_OBJECT_DATA
+                                               : ZRCA_OBJECT_ANY;
     unsigned char *label = NULL, *app = NULL;
     size_t llen = 0, alen = 0;
     rc = field_hex(&label, &llen, text, "label");
@@ -465,7 +483,9 @@ static int object_load(soft_object *o, const char *dir, uint64_t handle)
         o->is_private = (int)field_uint(text, "private");
         o->key_type = (zrca_key_type)field_uint(text, "key_type");
         o->key_bits = field_uint(text, "key_bits");
-        if (!o->label || o->cls == ZRCA_OBJECT_ANY)
+        if (!o->label || (app && !o->app))
+            rc = ZRCA_ENOMEM;
+        else if (o->cls == ZRCA_OBJECT_ANY)
             rc = zri_error_set(ZRCA_ETOKEN, "soft token object %s is damaged", name);
     }
     free(label);

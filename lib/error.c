@@ -23,12 +23,19 @@ typedef struct zri_error_state {
     zrca_violation *violations; /* owned strings inside */
     size_t nviolations;
     size_t alloc;
+    bool lost; /* a violation could not be recorded: the list ends as ZRCA_ENOMEM */
 } zri_error_state;
 
 static pthread_key_t error_key;
 static pthread_once_t error_once = PTHREAD_ONCE_INIT;
 
 static const char oom_message[] = "out of memory";
+
+/*
+ * A thread's record when there is no memory for one: the record always
+ * exists, so that zri_error_code() never reads "no error" after a failure.
+ */
+static _Thread_local zri_error_state emergency;
 
 static void state_reset(zri_error_state *st)
 {
@@ -50,7 +57,8 @@ static void state_destroy(void *p)
     if (!st)
         return;
     state_reset(st);
-    free(st);
+    if (st != &emergency)
+        free(st);
 }
 
 static void make_key(void)
@@ -63,9 +71,14 @@ static zri_error_state *state_get(bool create)
     pthread_once(&error_once, make_key);
     zri_error_state *st = pthread_getspecific(error_key);
     if (!st && create) {
-        st = calloc(1, sizeof(*st));
-        if (st && pthread_setspecific(error_key, st) != 0) {
-            free(st);
+        st = zri_malloc_quiet(sizeof(*st));
+        if (st)
+            memset(st, 0, sizeof(*st));
+        else
+            st = &emergency;
+        if (pthread_setspecific(error_key, st) != 0) {
+            if (st != &emergency)
+                free(st);
             st = NULL;
         }
     }
@@ -120,9 +133,14 @@ int zri_error_setv(int code, const char *fmt, va_list ap)
         return code; /* no memory for a record: the code still tells */
     state_reset(st);
     st->pub.tries_left = -1;
-    st->message = fmt ? zri_vsprintf(fmt, ap) : NULL;
-    if (fmt && !st->message)
+    st->message = fmt ? zri_vsprintf_quiet(fmt, ap) : NULL;
+    if (fmt && !st->message) {
+        /* No memory for the message: the record says so, and so does the
+         * code, since a caller that handles `code` (ENOTFOUND, say) would
+         * carry on as if nothing had failed. */
         st->message = (char *)oom_message;
+        code = ZRCA_ENOMEM;
+    }
     publish(st, code);
     return code;
 }
@@ -131,49 +149,73 @@ int zri_error_set(int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    zri_error_setv(code, fmt, ap);
+    code = zri_error_setv(code, fmt, ap);
     va_end(ap);
     return code;
 }
 
-static void add_violation(zri_error_state *st, const char *field, const char *rule, char *msg)
+/*
+ * Append a violation (taking msg, NULL when it could not be made). The
+ * record's own allocations never set the record (the _quiet allocators): a
+ * violation that cannot be recorded marks the list lost, and the list then
+ * ends as ZRCA_ENOMEM rather than as a shorter list.
+ */
+static bool add_violation(zri_error_state *st, const char *field, const char *rule, char *msg)
 {
     if (st->nviolations >= ZRI_MAX_VIOLATIONS) {
         free(msg);
-        return;
+        return true; /* the documented cap: the count says how many were kept */
     }
     if (st->nviolations == st->alloc) {
         size_t n = st->alloc ? st->alloc * 2 : 8;
-        zrca_violation *v = realloc(st->violations, n * sizeof(*v));
+        zrca_violation *v = zri_malloc_quiet(n * sizeof(*v));
         if (!v) {
             free(msg);
-            return;
+            st->lost = true;
+            return false;
         }
+        if (st->nviolations)
+            memcpy(v, st->violations, st->nviolations * sizeof(*v));
+        free(st->violations);
         st->violations = v;
         st->alloc = n;
     }
     zrca_violation *v = &st->violations[st->nviolations];
-    v->field = field ? zri_strdup(field) : NULL;
-    v->rule = rule ? zri_strdup(rule) : NULL;
+    v->field = field ? zri_strndup_quiet(field, strlen(field)) : NULL;
+    v->rule = rule ? zri_strndup_quiet(rule, strlen(rule)) : NULL;
     v->message = msg;
     if ((field && !v->field) || (rule && !v->rule) || !msg) {
         free((char *)v->field);
         free((char *)v->rule);
         free(msg);
-        return;
+        st->lost = true;
+        return false;
     }
     st->nviolations++;
+    return true;
+}
+
+/* The record could not hold what it was asked to: it says ZRCA_ENOMEM. */
+static int record_lost(zri_error_state *st)
+{
+    if (st->message != oom_message)
+        free(st->message);
+    st->message = (char *)oom_message;
+    publish(st, ZRCA_ENOMEM);
+    return ZRCA_ENOMEM;
 }
 
 int zri_error_set_field(int code, const char *field, const char *rule, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    zri_error_setv(code, fmt, ap);
+    code = zri_error_setv(code, fmt, ap);
     va_end(ap);
     zri_error_state *st = state_get(false);
-    if (st) {
-        add_violation(st, field, rule, zri_strdup(st->message ? st->message : ""));
+    if (st && code != ZRCA_ENOMEM) {
+        const char *m = st->message ? st->message : "";
+        if (!add_violation(st, field, rule, zri_strndup_quiet(m, strlen(m))))
+            return record_lost(st);
         publish(st, code);
     }
     return code;
@@ -181,7 +223,14 @@ int zri_error_set_field(int code, const char *field, const char *rule, const cha
 
 void zri_error_begin_validation(void)
 {
-    zri_error_set(ZRCA_EVALIDATION, "validation failed");
+    if (zri_error_set(ZRCA_EVALIDATION, "validation failed") == ZRCA_EVALIDATION)
+        return;
+    /* No memory for the message: collect on, and end as ZRCA_ENOMEM. */
+    zri_error_state *st = state_get(false);
+    if (st) {
+        st->lost = true;
+        publish(st, ZRCA_EVALIDATION);
+    }
 }
 
 void zri_error_add_violation(const char *field, const char *rule, const char *fmt, ...)
@@ -193,7 +242,7 @@ void zri_error_add_violation(const char *field, const char *rule, const char *fm
         zri_error_begin_validation();
     va_list ap;
     va_start(ap, fmt);
-    char *msg = zri_vsprintf(fmt, ap);
+    char *msg = zri_vsprintf_quiet(fmt, ap);
     va_end(ap);
     add_violation(st, field, rule, msg);
     publish(st, ZRCA_EVALIDATION);
@@ -208,20 +257,23 @@ size_t zri_error_violation_count(void)
 int zri_error_end_validation(const char *summary)
 {
     zri_error_state *st = state_get(false);
+    if (st && st->set && st->pub.code == ZRCA_EVALIDATION && st->lost)
+        return record_lost(st);
     if (!st || !st->set || st->pub.code != ZRCA_EVALIDATION || st->nviolations == 0)
         return zri_ok();
     char *msg;
     if (st->nviolations == 1)
-        msg = zri_sprintf("%s: %s", summary ? summary : "validation failed",
-                          st->violations[0].message);
+        msg = zri_sprintf_quiet("%s: %s", summary ? summary : "validation failed",
+                                st->violations[0].message);
     else
-        msg = zri_sprintf("%s: %zu problems, first: %s", summary ? summary : "validation failed",
-                          st->nviolations, st->violations[0].message);
-    if (msg) {
-        if (st->message != oom_message)
-            free(st->message);
-        st->message = msg;
-    }
+        msg = zri_sprintf_quiet("%s: %zu problems, first: %s",
+                                summary ? summary : "validation failed", st->nviolations,
+                                st->violations[0].message);
+    if (!msg)
+        return record_lost(st);
+    if (st->message != oom_message)
+        free(st->message);
+    st->message = msg;
     publish(st, ZRCA_EVALIDATION);
     return ZRCA_EVALIDATION;
 }
@@ -233,7 +285,11 @@ void zri_error_set_remote(int http_status, const char *remote_code)
         return;
     st->pub.http_status = http_status;
     free(st->remote_code);
-    st->remote_code = remote_code ? zri_strdup(remote_code) : NULL;
+    st->remote_code = remote_code ? zri_strndup_quiet(remote_code, strlen(remote_code)) : NULL;
+    if (remote_code && !st->remote_code) {
+        record_lost(st);
+        return;
+    }
     publish(st, st->pub.code);
 }
 
@@ -251,19 +307,39 @@ int zri_error_prefix(const char *fmt, ...)
         return 0;
     va_list ap;
     va_start(ap, fmt);
-    char *ctx = zri_vsprintf(fmt, ap);
+    char *ctx = zri_vsprintf_quiet(fmt, ap);
     va_end(ap);
     if (!ctx)
-        return st->pub.code;
-    char *msg = zri_sprintf("%s: %s", ctx, st->pub.message);
+        return record_lost(st);
+    char *msg = zri_sprintf_quiet("%s: %s", ctx, st->pub.message);
     free(ctx);
-    if (msg) {
-        if (st->message != oom_message)
-            free(st->message);
-        st->message = msg;
-        publish(st, st->pub.code);
-    }
+    if (!msg)
+        return record_lost(st);
+    if (st->message != oom_message)
+        free(st->message);
+    st->message = msg;
+    publish(st, st->pub.code);
     return st->pub.code;
+}
+
+int zri_error_prefix_rc(int rc, const char *fmt, ...)
+{
+    zri_error_state *st = state_get(false);
+    if (!st || !st->set)
+        return rc;
+    va_list ap;
+    va_start(ap, fmt);
+    char *ctx = zri_vsprintf_quiet(fmt, ap);
+    va_end(ap);
+    char *msg = ctx ? zri_sprintf_quiet("%s: %s", ctx, st->pub.message) : NULL;
+    free(ctx);
+    if (!msg)
+        return record_lost(st);
+    if (st->message != oom_message)
+        free(st->message);
+    st->message = msg;
+    publish(st, st->pub.code);
+    return rc;
 }
 
 int zri_error_code(void)

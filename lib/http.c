@@ -31,7 +31,7 @@ static void req_fail(zri_request *r, int code, const char *fmt, ...)
     va_start(ap, fmt);
     r->err_msg = zri_vsprintf(fmt, ap);
     va_end(ap);
-    r->err = code;
+    r->err = r->err_msg ? code : ZRCA_ENOMEM;
 }
 
 static void req_put(zri_request *r, const char *s)
@@ -151,10 +151,10 @@ static zrca_transport_part *add_part(zri_request *r, const char *name, const cha
     }
     if (r->nparts == r->aparts) {
         size_t n = r->aparts ? r->aparts * 2 : 8;
-        zrca_transport_part *p = realloc(r->parts, n * sizeof(*p));
+        zrca_transport_part *p = zri_realloc(r->parts, n * sizeof(*p));
         if (p)
             r->parts = p;
-        zri_jgen **g = p ? realloc(r->part_json, n * sizeof(*g)) : NULL;
+        zri_jgen **g = p ? zri_realloc(r->part_json, n * sizeof(*g)) : NULL;
         if (!p || !g) {
             req_fail(r, ZRCA_ENOMEM, "out of memory");
             return NULL;
@@ -231,7 +231,7 @@ void zri_request_header(zri_request *r, const char *name, const char *value)
     }
     if (r->nheaders == r->aheaders) {
         size_t n = r->aheaders ? r->aheaders * 2 : 4;
-        zrca_transport_header *h = realloc(r->headers, n * sizeof(*h));
+        zrca_transport_header *h = zri_realloc(r->headers, n * sizeof(*h));
         if (!h) {
             req_fail(r, ZRCA_ENOMEM, "out of memory");
             return;
@@ -660,7 +660,8 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
             lim.max_bytes = tr.body.len;
         rc = zri_json_parse(&resp->doc, tr.body.data, tr.body.len, &lim);
         if (rc < 0)
-            zri_error_prefix("%s %s: HTTP %d response body", r->method, r->path.data, tr.status);
+            rc = zri_error_prefix_rc(rc, "%s %s: HTTP %d response body", r->method, r->path.data,
+                                     tr.status);
         else
             resp->json = zri_json_root(resp->doc);
     }
@@ -674,9 +675,9 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
                            r->path.data, st);
     } else if (st >= 400) {
         if (rc < 0)
-            zri_error_prefix("HTTP %d with an unreadable error body", st);
+            rc = zri_error_prefix_rc(rc, "HTTP %d with an unreadable error body", st);
         rc = zri_platform_error(st, rc < 0 ? NULL : resp->json);
-        zri_error_prefix("%s %s", r->method, r->path.data);
+        rc = zri_error_prefix_rc(rc, "%s %s", r->method, r->path.data);
     }
     if (rc < 0 && resp->status) {
         const zrca_error *e = zrca_error_last();
@@ -774,9 +775,10 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
         if (resp->retry_after >= 0 && resp->retry_after * 1000 > d)
             d = resp->retry_after * 1000;
         if (zri_now_ms() + d >= deadline) {
-            zri_error_prefix("gave up after %u attempts: the next one (in %" PRId64
-                             " ms) would pass the %ld ms time budget",
-                             attempt, d, budget);
+            rc = zri_error_prefix_rc(rc,
+                                     "gave up after %u attempts: the next one (in %" PRId64
+                                     " ms) would pass the %ld ms time budget",
+                                     attempt, d, budget);
             break;
         }
         zri_session_log(s, ZRCA_LOG_INFO, "http", "%s %s: retrying in %" PRId64 " ms (%s)",

@@ -54,6 +54,9 @@ void zri_error_set_tries_left(int tries_left);
 
 /* Prefix the current message with context: "context: old message". */
 int zri_error_prefix(const char *fmt, ...) ZRCA_PRINTF(1, 2);
+/* The same for a failure being returned as `rc`: returns rc, or ZRCA_ENOMEM
+ * when the prefix could not be stored (the record then says so too). */
+int zri_error_prefix_rc(int rc, const char *fmt, ...) ZRCA_PRINTF(2, 3);
 
 /* The code of the current record, or 0. */
 int zri_error_code(void);
@@ -128,13 +131,40 @@ int zri_options_init(const char *what, void *opts, size_t size, unsigned int ver
 
 /* ---- memory ----------------------------------------------------------- */
 
+/*
+ * Every allocation of the library goes through these (free() releases
+ * them). On failure they return NULL and set ZRCA_ENOMEM in the error
+ * record; the _quiet variants leave the record alone (the error record and
+ * the logger allocate with them).
+ */
 void *zri_malloc(size_t n);
 void *zri_calloc(size_t count, size_t size);
 void *zri_realloc(void *p, size_t n);
 char *zri_strdup(const char *s);
 char *zri_strndup(const char *s, size_t n);
+void *zri_malloc_quiet(size_t n);
+char *zri_strndup_quiet(const char *s, size_t n);
+char *zri_strdup_quiet(const char *s);
 char *zri_sprintf(const char *fmt, ...) ZRCA_PRINTF(1, 2);
 char *zri_vsprintf(const char *fmt, va_list ap);
+char *zri_sprintf_quiet(const char *fmt, ...) ZRCA_PRINTF(1, 2);
+char *zri_vsprintf_quiet(const char *fmt, va_list ap);
+
+/*
+ * The allocation-failure injector, for tests (tests/torture), after curl's
+ * memdebug: each allocation through the functions above adds one to
+ * zri_alloc_count; while zri_alloc_fail_at is not 0 it is counted down and
+ * the allocation that brings it to 0 returns NULL (as if out of memory) and
+ * adds one to zri_alloc_injected. 0 is off, and costs one branch. Per
+ * thread. Code that recovers from a failed allocation with the result
+ * unchanged (a log message dropped) adds one to zri_alloc_recovered, so that
+ * the torture test can tell it from a misreport. Allocations we hand to
+ * others (libcurl's wiping allocator, OpenSSL's own) are not counted.
+ */
+extern _Thread_local unsigned long zri_alloc_fail_at;
+extern _Thread_local unsigned long zri_alloc_count;
+extern _Thread_local unsigned long zri_alloc_injected;
+extern _Thread_local unsigned long zri_alloc_recovered;
 
 /* Overwrite memory in a way the compiler cannot drop (OPENSSL_cleanse). */
 void zri_wipe(void *p, size_t n);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The bounded JSON reader (yajl's callback parser into our own tree) and
- * the generator (yajl_gen with UTF-8 validation and a wiping allocator).
- * See json.h for why yajl_tree_parse() is not used.
+ * the generator (yajl_gen with UTF-8 validation, printing into our own
+ * buffer). See json.h for why yajl_tree_parse() is not used, and the arena
+ * below for how yajl is kept away from failing allocations.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +15,136 @@
 #include <yajl/yajl_parse.h>
 
 #include "json.h"
+
+/* ---- the arena yajl allocates from ---------------------------------------------- */
+
+/*
+ * yajl 2.1 does not check every allocation it makes: yajl_buf_ensure_available()
+ * writes through whatever its realloc returned, yajl_buf_alloc() and
+ * yajl_gen_alloc()'s buffer memset theirs. So yajl never gets an allocator
+ * that can fail: it gets memory reserved up front, in one allocation of ours
+ * (checked, before yajl runs), served by bump allocation. Each block carries
+ * its size in front (for realloc); the last block grows in place and is
+ * given back when freed; any other free is a no-op (the arena goes at once).
+ * The reservation is sized so that it cannot run out (see PARSE_ARENA_FIXED);
+ * should the bound ever be wrong, a block comes from malloc() rather than
+ * NULL, so a wrong bound costs memory, never a crash.
+ */
+_Thread_local unsigned long zri_json_arena_overruns;
+
+typedef struct arena {
+    unsigned char *base;
+    size_t size;
+    size_t used; /* bump pointer */
+    size_t top;  /* high-water mark: what is wiped at the end */
+    size_t last; /* offset of the last block's data, 0 = none */
+} arena;
+
+#define ARENA_HDR      16u /* a block's size, in front; keeps 16-byte alignment */
+#define ARENA_ROUND(n) (((n) + 15u) & ~(size_t)15u)
+
+static bool in_arena(const arena *a, const void *p)
+{
+    const unsigned char *q = p;
+    return q >= a->base && q < a->base + a->size;
+}
+
+static void *arena_malloc(void *ctx, size_t n)
+{
+    arena *a = ctx;
+    if (n <= a->size && ARENA_HDR + ARENA_ROUND(n) <= a->size - a->used) {
+        unsigned char *p = a->base + a->used;
+        memcpy(p, &n, sizeof(n));
+        a->last = a->used + ARENA_HDR;
+        a->used += ARENA_HDR + ARENA_ROUND(n);
+        if (a->used > a->top)
+            a->top = a->used;
+        return p + ARENA_HDR;
+    }
+    zri_json_arena_overruns++;
+    return malloc(n ? n : 1); /* not reached within the bound (see above) */
+}
+
+static size_t arena_block_size(const void *p)
+{
+    size_t n;
+    memcpy(&n, (const unsigned char *)p - ARENA_HDR, sizeof(n));
+    return n;
+}
+
+static void arena_free(void *ctx, void *p)
+{
+    arena *a = ctx;
+    if (!p)
+        return;
+    if (!in_arena(a, p)) {
+        free(p);
+        return;
+    }
+    if ((size_t)((unsigned char *)p - a->base) == a->last) {
+        a->used = a->last - ARENA_HDR;
+        a->last = 0;
+    }
+}
+
+static void *arena_realloc(void *ctx, void *p, size_t n)
+{
+    arena *a = ctx;
+    if (!p)
+        return arena_malloc(ctx, n);
+    if (!in_arena(a, p)) {
+        zri_json_arena_overruns++;
+        void *q = realloc(p, n ? n : 1); /* as above: not reached */
+        return q ? q : p;
+    }
+    size_t off = (size_t)((unsigned char *)p - a->base);
+    size_t old = arena_block_size(p);
+    if (off == a->last && n <= a->size && ARENA_ROUND(n) <= a->size - off) {
+        memcpy(a->base + off - ARENA_HDR, &n, sizeof(n));
+        a->used = off + ARENA_ROUND(n);
+        if (a->used > a->top)
+            a->top = a->used;
+        return p;
+    }
+    void *q = arena_malloc(ctx, n);
+    memcpy(q, p, old < n ? old : n);
+    return q;
+}
+
+static void arena_funcs(arena *a, yajl_alloc_funcs *afs)
+{
+    afs->malloc = arena_malloc;
+    afs->realloc = arena_realloc;
+    afs->free = arena_free;
+    afs->ctx = a;
+}
+
+/*
+ * What one parse of `len` bytes can ask of the arena (yajl 2.1.0, summed as
+ * if nothing were ever given back or grown in place, which only uses less):
+ *
+ * - yajl_buf data, two of them: the lexer's (a token cut by the end of the
+ *   input, at most len + 1 bytes with the " " yajl_complete_parse() feeds)
+ *   and the string decoder's (one decoded string, at most len bytes). A
+ *   buffer starts at 2048 bytes and doubles while `want >= need - used`, so
+ *   its final size F <= max(2048, 2 * (content + 1)), and its blocks 2048,
+ *   4096, ..., F sum to < 2F: at most max(4096, 4 * (len + 2)) each.
+ * - fixed: the handle (~120 bytes), the lexer (~64), two yajl_buf structs
+ *   (32 each), the state stack (grows by 128 bytes; at most depth + 1 <= 65
+ *   entries of one byte, since the start callback refuses depth 65 before
+ *   yajl pushes), an error string (verbose off: < 256 bytes), and per block
+ *   a header and rounding (< 32 bytes; at most 6 + 2 * 64 blocks): < 6 KiB,
+ *   reserved as 16 KiB.
+ */
+#define PARSE_ARENA_FIXED  (16u * 1024u)
+#define PARSE_BUF_MAX(len) ((len) + 2 > 1024 ? 4 * ((len) + 2) : 4096)
+
+/* The generator's arena lives in the zri_jgen: yajl_gen_alloc() asks for its
+ * state (~600 bytes: a 128-entry state stack of ints, the print function, the
+ * allocator) and for a yajl_buf struct (32 bytes) that yajl_gen_config()
+ * frees when the print callback replaces it. Nothing else: with a print
+ * callback yajl_gen formats numbers on its stack and prints pieces. */
+#define GEN_ARENA_SIZE 2048u
 
 struct zri_json {
     zri_json_type type;
@@ -93,9 +224,8 @@ static int fail(parse_ctx *c, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    zri_error_setv(code, fmt, ap);
+    c->err = zri_error_setv(code, fmt, ap); /* ENOMEM if the record could not be made */
     va_end(ap);
-    c->err = code;
     return 0; /* cancels the parse */
 }
 
@@ -118,7 +248,7 @@ static zri_json *new_node(parse_ctx *c, zri_json_type type)
     }
     if (!account(c, sizeof(zri_json)))
         return NULL;
-    zri_json *v = calloc(1, sizeof(*v));
+    zri_json *v = zri_calloc(1, sizeof(*v));
     if (!v) {
         fail(c, ZRCA_ENOMEM, "out of memory parsing JSON");
         return NULL;
@@ -146,7 +276,7 @@ static char *copy_string(parse_ctx *c, const unsigned char *s, size_t len, const
     }
     if (!account(c, len + 1))
         return NULL;
-    char *p = malloc(len + 1);
+    char *p = zri_malloc(len + 1);
     if (!p) {
         fail(c, ZRCA_ENOMEM, "out of memory parsing JSON");
         return NULL;
@@ -171,14 +301,14 @@ static int attach(parse_ctx *c, zri_json *v)
             node_free(v);
             return 0;
         }
-        zri_json **items = realloc(parent->items, n * sizeof(*items));
+        zri_json **items = zri_realloc(parent->items, n * sizeof(*items));
         if (!items) {
             node_free(v);
             return fail(c, ZRCA_ENOMEM, "out of memory parsing JSON");
         }
         parent->items = items;
         if (parent->type == ZRI_JSON_OBJECT) {
-            char **keys = realloc(parent->keys, n * sizeof(*keys));
+            char **keys = zri_realloc(parent->keys, n * sizeof(*keys));
             if (!keys) {
                 node_free(v);
                 return fail(c, ZRCA_ENOMEM, "out of memory parsing JSON");
@@ -277,7 +407,7 @@ static int table_add(parse_ctx *c, const zri_json *obj, const char *key, int *ad
         size_t n = c->akeys ? c->akeys * 2 : 64;
         if (!account(c, n * sizeof(key_slot)))
             return 0;
-        key_slot *tab = calloc(n, sizeof(*tab));
+        key_slot *tab = zri_calloc(n, sizeof(*tab));
         if (!tab)
             return fail(c, ZRCA_ENOMEM, "out of memory parsing JSON");
         for (size_t i = 0; i < c->akeys; i++)
@@ -381,9 +511,17 @@ int zri_json_parse(zri_json_doc **out, const char *data, size_t len, const zri_j
                              len, c.lim.max_bytes);
     c.bytes = len;
 
-    yajl_handle h = yajl_alloc(&callbacks, NULL, &c);
-    if (!h)
-        return zri_error_set(ZRCA_ENOMEM, "out of memory creating the JSON parser");
+    /* yajl's memory, reserved before it runs (see PARSE_ARENA_FIXED). */
+    if (len > (SIZE_MAX - PARSE_ARENA_FIXED) / 8 - 4)
+        return zri_error_set(ZRCA_ETOOBIG, "JSON document of %zu bytes is too large", len);
+    arena ar = {0};
+    ar.size = PARSE_ARENA_FIXED + 2 * PARSE_BUF_MAX(len);
+    ar.base = zri_malloc(ar.size);
+    if (!ar.base)
+        return ZRCA_ENOMEM;
+    yajl_alloc_funcs afs;
+    arena_funcs(&ar, &afs);
+    yajl_handle h = yajl_alloc(&callbacks, &afs, &c);
     /* Defaults of yajl 2.1, stated so that they cannot drift. */
     yajl_config(h, yajl_allow_comments, 0);
     yajl_config(h, yajl_dont_validate_strings, 0);
@@ -397,8 +535,8 @@ int zri_json_parse(zri_json_doc **out, const char *data, size_t len, const zri_j
     int rc = 0;
     if (st != yajl_status_ok) {
         if (c.err) {
-            rc = c.err;
-            zri_error_prefix("at byte %zu", yajl_get_bytes_consumed(h));
+            int prc = zri_error_prefix("at byte %zu", yajl_get_bytes_consumed(h));
+            rc = prc == ZRCA_ENOMEM ? prc : c.err;
         } else {
             unsigned char *msg = yajl_get_error(h, 0, NULL, 0);
             rc = zri_error_set(ZRCA_EPROTOCOL, "malformed JSON at byte %zu: %s",
@@ -410,13 +548,17 @@ int zri_json_parse(zri_json_doc **out, const char *data, size_t len, const zri_j
         rc = zri_error_set(ZRCA_EPROTOCOL, "empty JSON document");
     }
     yajl_free(h);
+    /* The lexer's and decoder's buffers held pieces of the input (a login
+     * answer carries the bearer token). */
+    zri_wipe(ar.base, ar.top);
+    free(ar.base);
     free(c.key);
     free(c.keys);
     if (rc < 0) {
         node_free(c.root);
         return rc;
     }
-    zri_json_doc *doc = calloc(1, sizeof(*doc));
+    zri_json_doc *doc = zri_calloc(1, sizeof(*doc));
     if (!doc) {
         node_free(c.root);
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
@@ -741,75 +883,50 @@ bool zri_utf8_valid(const char *str, size_t len)
 /* ---- generator ----------------------------------------------------------------- */
 
 /*
- * yajl_gen's allocations carry their size in front so that every byte can
- * be wiped when it is released: a request body may hold a password.
+ * yajl_gen prints through a callback into a zri_buf of ours: our appends are
+ * checked (a failed one makes the generator's sticky error ZRCA_ENOMEM), and
+ * the buffer is wiped whenever it moves and when it is freed, since a
+ * request body may hold a password. yajl_gen's own state comes from an
+ * arena inside the zri_jgen, so nothing yajl_gen asks for can fail.
  */
-#define WIPE_HDR 16
-
-static void *wipe_malloc(void *ctx, size_t n)
-{
-    (void)ctx;
-    if (n > SIZE_MAX - WIPE_HDR)
-        return NULL;
-    unsigned char *p = malloc(n + WIPE_HDR);
-    if (!p)
-        return NULL;
-    memcpy(p, &n, sizeof(n));
-    return p + WIPE_HDR;
-}
-
-static void wipe_free(void *ctx, void *ptr)
-{
-    (void)ctx;
-    if (!ptr)
-        return;
-    unsigned char *p = (unsigned char *)ptr - WIPE_HDR;
-    size_t n;
-    memcpy(&n, p, sizeof(n));
-    zri_wipe(p, n + WIPE_HDR);
-    free(p);
-}
-
-static void *wipe_realloc(void *ctx, void *ptr, size_t n)
-{
-    if (!ptr)
-        return wipe_malloc(ctx, n);
-    size_t old;
-    memcpy(&old, (unsigned char *)ptr - WIPE_HDR, sizeof(old));
-    void *q = wipe_malloc(ctx, n);
-    if (!q)
-        return NULL;
-    memcpy(q, ptr, old < n ? old : n);
-    wipe_free(ctx, ptr);
-    return q;
-}
-
 struct zri_jgen {
     yajl_gen gen;
     yajl_alloc_funcs afs;
+    arena ar;
+    zri_buf out;
+    int out_rc; /* a failed append, reported by check() */
     int err;
     char *msg;          /* the first error's message */
     unsigned int depth; /* open objects and arrays */
     bool started;       /* a top-level value was begun */
+    _Alignas(16) unsigned char space[GEN_ARENA_SIZE];
 };
+
+static void gen_print(void *ctx, const char *str, size_t len)
+{
+    zri_jgen *g = ctx;
+    if (g->out_rc < 0)
+        return;
+    int rc = zri_buf_put(&g->out, str, len);
+    if (rc < 0)
+        g->out_rc = rc;
+}
 
 zri_jgen *zri_jgen_new(void)
 {
-    zri_jgen *g = calloc(1, sizeof(*g));
-    if (!g) {
-        zri_error_set(ZRCA_ENOMEM, "out of memory");
+    zri_jgen *g = zri_calloc(1, sizeof(*g));
+    if (!g)
         return NULL;
-    }
-    g->afs.malloc = wipe_malloc;
-    g->afs.realloc = wipe_realloc;
-    g->afs.free = wipe_free;
-    g->afs.ctx = NULL;
+    g->ar.base = g->space;
+    g->ar.size = sizeof(g->space);
+    arena_funcs(&g->ar, &g->afs);
     g->gen = yajl_gen_alloc(&g->afs);
-    if (!g->gen) {
+    if (!g->gen) { /* cannot happen: the arena cannot fail */
         free(g);
         zri_error_set(ZRCA_ENOMEM, "out of memory creating the JSON generator");
         return NULL;
     }
+    yajl_gen_config(g->gen, yajl_gen_print_callback, gen_print, g);
     yajl_gen_config(g->gen, yajl_gen_validate_utf8, 1);
     yajl_gen_config(g->gen, yajl_gen_beautify, 0);
     return g;
@@ -820,7 +937,9 @@ void zri_jgen_free(zri_jgen *g)
     if (!g)
         return;
     yajl_gen_free(g->gen);
+    zri_buf_wipe_free(&g->out);
     free(g->msg);
+    zri_wipe(g, sizeof(*g));
     free(g);
 }
 
@@ -828,11 +947,15 @@ static void check(zri_jgen *g, yajl_gen_status st)
 {
     if (g->err)
         return;
-    if (st == yajl_gen_status_ok) {
+    if (g->out_rc < 0) {
+        g->err = g->out_rc; /* the record says so already (zri_buf_put) */
+    } else if (st == yajl_gen_status_ok) {
         g->started = true;
         return;
     }
-    switch (st) {
+    switch (g->err ? yajl_gen_status_ok : st) {
+    case yajl_gen_status_ok:
+        break;
     case yajl_gen_invalid_string:
         g->err = ZRCA_EINVAL;
         zri_error_set(g->err, "JSON generator: a string is not valid UTF-8");
@@ -846,8 +969,26 @@ static void check(zri_jgen *g, yajl_gen_status st)
         zri_error_set(g->err, "JSON generator: value out of place (yajl_gen status %d)", (int)st);
         break;
     }
+    if (g->err != zri_error_code())
+        g->err = ZRCA_ENOMEM; /* the record could not be written */
     const zrca_error *e = zrca_error_last();
     g->msg = zri_strdup(e ? e->message : "JSON generator failed");
+    if (!g->msg)
+        g->err = ZRCA_ENOMEM;
+}
+
+void zri_jgen_fail(zri_jgen *g, int code, const char *fmt, ...)
+{
+    if (g->err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    g->err = zri_error_setv(code, fmt, ap);
+    va_end(ap);
+    const zrca_error *e = zrca_error_last();
+    g->msg = zri_strdup(e ? e->message : "JSON generator failed");
+    if (!g->msg)
+        g->err = ZRCA_ENOMEM;
 }
 
 void zri_jgen_object_begin(zri_jgen *g)
@@ -949,11 +1090,7 @@ int zri_jgen_result(zri_jgen *g, const char **buf, size_t *len)
         return zri_error_set(g->err, "%s", g->msg ? g->msg : "JSON generator failed");
     if (!g->started || g->depth != 0)
         return zri_error_set(ZRCA_EINVAL, "JSON generator: document not complete");
-    const unsigned char *b;
-    size_t n;
-    if (yajl_gen_get_buf(g->gen, &b, &n) != yajl_gen_status_ok)
-        return zri_error_set(ZRCA_EINVAL, "JSON generator has no output");
-    *buf = (const char *)b;
-    *len = n;
+    *buf = g->out.data ? g->out.data : "";
+    *len = g->out.len;
     return 0;
 }

@@ -152,6 +152,13 @@ void zri_jgen_null(zri_jgen *g);
 void zri_jgen_kv_string(zri_jgen *g, const char *key, const char *s);
 void zri_jgen_kv_int(zri_jgen *g, const char *key, int64_t v);
 void zri_jgen_kv_bool(zri_jgen *g, const char *key, bool v);
+/* Make the generator fail with `code` (sticky, as its own errors are): a value
+ * the caller could not produce (out of memory) must not be written as another. */
+/* Blocks yajl got from malloc() because its arena ran out: 0 unless the bound in
+ * json.c is wrong (the tests check it stays 0). */
+extern _Thread_local unsigned long zri_json_arena_overruns;
+
+void zri_jgen_fail(zri_jgen *g, int code, const char *fmt, ...) ZRCA_PRINTF(3, 4);
 
 /*
  * The first error (ZRCA_EINVAL for invalid UTF-8 or a misplaced value,

@@ -417,9 +417,14 @@ void zri_logv(const zri_logger *lg, zrca_log_level level, const char *domain, co
     if (!use.callback || level == ZRCA_LOG_NONE || level > use.level)
         return;
 
-    char *raw = zri_vsprintf(fmt, ap);
-    if (!raw)
+    /* Without memory a message is dropped: logging never changes a call's result
+     * (zri_alloc_recovered tells the torture test so), nor its error record, which
+     * the redaction's buffers would otherwise overwrite with ZRCA_ENOMEM. */
+    char *raw = zri_vsprintf_quiet(fmt, ap);
+    if (!raw) {
+        zri_alloc_recovered++;
         return;
+    }
     const char *secrets[ZRI_LOG_MAX_SECRETS + ZRI_SCOPE_MAX];
     size_t n = 0;
     for (size_t i = 0; i < ZRI_LOG_MAX_SECRETS; i++)
@@ -427,10 +432,15 @@ void zri_logv(const zri_logger *lg, zrca_log_level level, const char *domain, co
             secrets[n++] = use.secrets[i];
     for (size_t i = 0; i < nscope; i++)
         secrets[n++] = scope[i];
+    zri_error_save saved;
+    zri_error_stash(&saved);
     char *clean = zri_redact(raw, secrets, n);
+    zri_error_unstash(&saved);
     zri_free_secret(raw);
-    if (!clean)
+    if (!clean) {
+        zri_alloc_recovered++;
         return;
+    }
     size_t len = strlen(clean);
     if (len > ZRI_LOG_MAX_MESSAGE)
         memcpy(clean + ZRI_LOG_MAX_MESSAGE - 16, "...[truncated]", 15);

@@ -84,10 +84,14 @@ static int order_apply(zrca_order *o, const zri_response *resp)
 static void keep_hints(zrca_order *o, const zri_response *resp)
 {
     if (resp->etag) {
-        char *e = zri_strdup(resp->etag);
+        /* A hint for the next refresh (If-None-Match): without memory for it the order
+         * is as read, and the next refresh is a full GET (a recovery, not a failure). */
+        char *e = zri_strdup_quiet(resp->etag);
         if (e) {
             free(o->etag);
             o->etag = e;
+        } else {
+            zri_alloc_recovered++;
         }
     }
     o->retry_after_ms = resp->retry_after > 0 ? resp->retry_after * 1000 : 0;
@@ -163,7 +167,7 @@ static int order_post(zrca_order *o, zrca_order_action action, const char *verb,
         zri_session_log(o->session, ZRCA_LOG_INFO, "order", "order %s: %s done (%s)", o->f.number,
                         verb, zrca_order_action_label(action));
     } else {
-        zri_error_prefix("%s order %s", verb, o->f.number);
+        rc = zri_error_prefix_rc(rc, "%s order %s", verb, o->f.number);
     }
     zri_response_free(&resp);
     zri_request_free(req);

@@ -211,7 +211,7 @@ int zri_order_decode(const zri_json *o, zri_order_fields *f)
     for (size_t i = 0; i < n; i++) {
         f->nitems = i + 1;
         if ((rc = decode_item(zri_json_at(items, i), &f->items[i], f)) < 0) {
-            zri_error_prefix("items[%zu]", i);
+            rc = zri_error_prefix_rc(rc, "items[%zu]", i);
             goto fail;
         }
     }

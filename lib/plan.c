@@ -171,7 +171,7 @@ ZRCA_API int zrca_renewal_plan_new(zrca_renewal_plan **out, zrca_session *sessio
             goto out;
         if (!tok && !opts->include_absent)
             continue;
-        plan_entry *e = &p->e[p->n];
+        plan_entry *e = &p->e[p->n++]; /* counted now: a failed copy below is freed with it */
         e->kind = zrca_certificate_kind(c);
         e->not_after = na;
         e->token = tok;
@@ -181,7 +181,6 @@ ZRCA_API int zrca_renewal_plan_new(zrca_renewal_plan **out, zrca_session *sessio
             (rc = dup_opt(&e->serial, zrca_certificate_serial(c))) < 0 ||
             (rc = dup_opt(&e->position, position_of(persons, hid))) < 0)
             goto out;
-        p->n++;
         zri_session_log(session, ZRCA_LOG_INFO, "plan",
                         "%s certificate %s of %s ends in %lld days: due%s",
                         zrca_cert_kind_name(e->kind), e->serial, e->holder,

@@ -57,6 +57,16 @@ static const char *str_member(const zri_json *obj, const char *key)
     return zri_json_string(zri_json_member(obj, key), NULL);
 }
 
+/*
+ * The code to return once the record is written: ZRCA_ENOMEM when the record
+ * could not hold the platform's error (its message, a violation, its code),
+ * so that a form with five mistakes never reads as four.
+ */
+static int recorded(int zc)
+{
+    return zri_error_code() == ZRCA_ENOMEM ? ZRCA_ENOMEM : zc;
+}
+
 int zri_platform_error(int status, const zri_json *body)
 {
     const zri_json *err = zri_json_member(body, "error");
@@ -77,7 +87,7 @@ int zri_platform_error(int status, const zri_json *body)
     if (!err) {
         zri_error_set(zc, "the platform answered HTTP %d without a platform error body", status);
         zri_error_set_remote(status, NULL);
-        return zc;
+        return recorded(zc);
     }
     if (!message)
         message = code ? code : "no message";
@@ -100,5 +110,5 @@ int zri_platform_error(int status, const zri_json *body)
                       code ? code : "no code", status);
     }
     zri_error_set_remote(status, code);
-    return zc;
+    return recorded(zc);
 }

@@ -106,7 +106,7 @@ ZRCA_API int zrca_session_new(zrca_session **out, const zrca_session_options *op
             return rc;
     }
 
-    zrca_session *s = calloc(1, sizeof(*s));
+    zrca_session *s = zri_calloc(1, sizeof(*s));
     if (!s)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     pthread_mutex_init(&s->send_lock, NULL);
@@ -304,7 +304,7 @@ int zri_session_relogin(zrca_session *s, unsigned long gen, int64_t deadline)
         rc = do_login(s, account, password, deadline);
         zri_secret_pop(password);
         if (rc < 0)
-            zri_error_prefix("logging in again after the token expired");
+            rc = zri_error_prefix_rc(rc, "logging in again after the token expired");
     }
     zri_wipe(password, sizeof(password));
     pthread_mutex_unlock(&s->login_lock);

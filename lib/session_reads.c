@@ -26,7 +26,7 @@ static void *grow(void **items, size_t *count, size_t *alloc, size_t size)
 {
     if (*count == *alloc) {
         size_t n = *alloc ? *alloc * 2 : 16;
-        void *p = realloc(*items, n * size);
+        void *p = zri_realloc(*items, n * size);
         if (!p) {
             zri_error_set(ZRCA_ENOMEM, "out of memory");
             return NULL;
@@ -105,7 +105,7 @@ int zri_base64_decode(const char *in, size_t len, unsigned char **out, size_t *o
     size_t pad = 0;
     if (len && in[len - 1] == '=')
         pad = (len >= 2 && in[len - 2] == '=') ? 2 : 1;
-    unsigned char *buf = malloc(len / 4 * 3 + 1);
+    unsigned char *buf = zri_malloc(len / 4 * 3 + 1);
     if (!buf)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     size_t o = 0;
@@ -159,7 +159,7 @@ struct zrca_enterprise {
 
 int zri_decode_enterprise(zrca_enterprise **out, const zri_json *root)
 {
-    zrca_enterprise *e = calloc(1, sizeof(*e));
+    zrca_enterprise *e = zri_calloc(1, sizeof(*e));
     const zri_json *lr;
     int t = 0, role = 0, rc;
     *out = NULL;
@@ -283,7 +283,7 @@ static int fetch_all(zrca_session *s, const char *path, const char *qname, const
         int rc = zri_session_request(s, &req, &resp);
         zri_request_free(&req);
         if (rc < 0 && page > 1)
-            zri_error_prefix("GET %s page %" PRId64 " of the list", path, page);
+            rc = zri_error_prefix_rc(rc, "GET %s page %" PRId64 " of the list", path, page);
         if (rc == 0 && !resp.doc)
             rc = zri_error_set(ZRCA_EPROTOCOL, "GET %s: HTTP %d without a body", path, resp.status);
         if (rc == 0) {
@@ -301,7 +301,7 @@ static int fetch_all(zrca_session *s, const char *path, const char *qname, const
         if (rc == 0) {
             rc = decode(list, resp.json, &pages);
             if (rc < 0)
-                zri_error_prefix("GET %s page %" PRId64, path, page);
+                rc = zri_error_prefix_rc(rc, "GET %s page %" PRId64, path, page);
         }
         if (rc == 0) {
             rc = keep(list, resp.doc);
@@ -335,7 +335,7 @@ struct zrca_certificate_list {
 
 zrca_certificate_list *zri_certificate_list_new(void)
 {
-    zrca_certificate_list *l = calloc(1, sizeof(*l));
+    zrca_certificate_list *l = zri_calloc(1, sizeof(*l));
     if (!l)
         zri_error_set(ZRCA_ENOMEM, "out of memory");
     return l;
@@ -500,7 +500,7 @@ struct zrca_person_list {
 
 zrca_person_list *zri_person_list_new(void)
 {
-    zrca_person_list *l = calloc(1, sizeof(*l));
+    zrca_person_list *l = zri_calloc(1, sizeof(*l));
     if (!l)
         zri_error_set(ZRCA_ENOMEM, "out of memory");
     return l;
@@ -627,7 +627,7 @@ int zri_decode_fees(zrca_fee_schedule **out, const zri_json *root)
     const zri_json *inc, *items;
     int rc;
     *out = NULL;
-    zrca_fee_schedule *f = calloc(1, sizeof(*f));
+    zrca_fee_schedule *f = zri_calloc(1, sizeof(*f));
     if (!f)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     if ((rc = zri_json_get_str(root, "currency", &f->currency, 0)) < 0 ||
@@ -635,7 +635,7 @@ int zri_decode_fees(zrca_fee_schedule **out, const zri_json *root)
         (rc = zri_json_get_array(root, "items", &items, 0)) < 0)
         goto fail;
     if (zri_json_count(inc)) {
-        f->includes = calloc(zri_json_count(inc), sizeof(*f->includes));
+        f->includes = zri_calloc(zri_json_count(inc), sizeof(*f->includes));
         if (!f->includes) {
             rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
             goto fail;
@@ -664,7 +664,7 @@ int zri_decode_fees(zrca_fee_schedule **out, const zri_json *root)
                 0 ||
             (rc = zri_json_get_int(v, "years", &years, 1, 100, 0)) < 0 ||
             (rc = zri_json_get_int(v, "price_fen", &e->price_fen, 0, INT64_MAX / 1000, 0)) < 0) {
-            zri_error_prefix("items[%zu]", i);
+            rc = zri_error_prefix_rc(rc, "items[%zu]", i);
             goto fail;
         }
         e->business = (zrca_business)b;
@@ -674,7 +674,7 @@ int zri_decode_fees(zrca_fee_schedule **out, const zri_json *root)
     *out = f;
     return 0;
 fail:
-    zri_error_prefix("fees");
+    rc = zri_error_prefix_rc(rc, "fees");
     zrca_fee_schedule_free(f);
     return rc;
 }
@@ -772,7 +772,7 @@ struct zrca_notification_list {
 
 zrca_notification_list *zri_notification_list_new(void)
 {
-    zrca_notification_list *l = calloc(1, sizeof(*l));
+    zrca_notification_list *l = zri_calloc(1, sizeof(*l));
     if (!l)
         zri_error_set(ZRCA_ENOMEM, "out of memory");
     return l;

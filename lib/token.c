@@ -170,16 +170,22 @@ static void to_ck_info(CK_TOKEN_INFO *ti, const zrca_crypto_token_info *ci)
     pad(ti->serialNumber, sizeof(ti->serialNumber), ci->serial);
 }
 
+/* The token's RFC 7512 URI, or NULL with ZRCA_ENOMEM in the record (p11-kit's
+ * formatter fails only for lack of memory). */
 static char *format_uri(const zrca_crypto_token_info *ci)
 {
     P11KitUri *uri = p11_kit_uri_new();
-    if (!uri)
+    if (!uri) {
+        zri_error_set(ZRCA_ENOMEM, "out of memory formatting the token's URI");
         return NULL;
+    }
     to_ck_info(p11_kit_uri_get_token_info(uri), ci);
     char *s = NULL, *r = NULL;
     if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_TOKEN, &s) == P11_KIT_URI_OK && s) {
         r = zri_strdup(s);
         free(s);
+    } else {
+        zri_error_set(ZRCA_ENOMEM, "out of memory formatting the token's URI");
     }
     p11_kit_uri_free(uri);
     return r;
@@ -220,13 +226,26 @@ static int refresh(zrca_token *t)
     ci.module[sizeof(ci.module) - 1] = '\0';
     t->cinfo = ci;
     char *uri = format_uri(&ci);
-    if (uri) {
-        free(t->uri);
-        t->uri = uri;
-    }
+    if (!uri)
+        return ZRCA_ENOMEM; /* not the last URI kept, or none: the info would be wrong */
+    free(t->uri);
+    t->uri = uri;
     public_info(&t->info, &t->cinfo, t->backend_name, t->uri);
     t->info.logged_in = t->logged_in;
     return 0;
+}
+
+/*
+ * Read the flags again after a login or PIN operation, for the log (and a
+ * wrong PIN's tries left, which the backend also gives): without memory for
+ * that the call's result stands, and the next call reads them anew.
+ */
+static bool refresh_for_log(zrca_token *t)
+{
+    int rc = refresh(t);
+    if (rc == ZRCA_ENOMEM)
+        zri_alloc_recovered++;
+    return rc == 0;
 }
 
 static const char *describe_pin(unsigned int f, char *buf, size_t n)
@@ -554,7 +573,7 @@ static int pin_failure(zrca_token *t, int rc, zrca_pin_user user, const char *wh
     int backend_tries = zrca_error_last() ? zrca_error_last()->tries_left : -1;
     int tries = -1;
     unsigned int f = 0;
-    if (refresh(t) == 0) {
+    if (refresh_for_log(t)) {
         log_pin_state(t, user, "after the attempt");
         f = user == ZRCA_PIN_SO ? t->cinfo.so_pin : t->cinfo.user_pin;
         tries = user == ZRCA_PIN_SO ? ((f & ZRCA_PIN_LOCKED)      ? 0
@@ -650,7 +669,7 @@ int zri_token_login(zrca_token *t, const char *pin, zrca_pin_fn fn, void *payloa
         return rc;
     }
     t->logged_in = true;
-    if (refresh(t) == 0)
+    if (refresh_for_log(t))
         log_pin_state(t, ZRCA_PIN_USER, "after login");
     return zri_ok();
 }
@@ -777,7 +796,7 @@ static int pin_change(zrca_token *t, bool unlock, const char *old_pin, const cha
     zri_secret_pop(old_pin);
     if (rc < 0)
         return pin_failure(t, rc, who, what);
-    if (refresh(t) == 0)
+    if (refresh_for_log(t))
         log_pin_state(t, ZRCA_PIN_USER, unlock ? "after unlock" : "after PIN change");
     zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "%s done on token '%s'", what, t->cinfo.label);
     return zri_ok();
@@ -857,8 +876,12 @@ static int find(zrca_token *t, collect *c, zrca_object_class cls, const unsigned
     memset(c, 0, sizeof(*c));
     int rc = t->be.find_objects(t->be.self, cls, id, id_len, label, collect_cb, c);
     if (c->rc < 0) {
+        /* collect_free() clears c->rc: keep the code (an out-of-memory read as
+         * "found nothing" let an update skip the archive, a resume make a
+         * second key). */
+        int crc = c->rc;
         collect_free(c);
-        return zri_error_set(c->rc, "out of memory");
+        return zri_error_set(crc, "out of memory reading the token's objects");
     }
     if (rc < 0) {
         collect_free(c);
@@ -911,7 +934,9 @@ ZRCA_API int zrca_token_list_certs(zrca_cert_list **out, zrca_token *t)
     for (size_t i = 0; i < certs.count; i++) {
         const zrca_crypto_object *o = &certs.items[i];
         zrca_cert *c = &l->items[l->count];
-        if (zri_cert_info_parse(&c->ci, o->value, o->value_len) < 0) {
+        if ((rc = zri_cert_info_parse(&c->ci, o->value, o->value_len)) == ZRCA_ENOMEM)
+            goto out; /* not a certificate to skip: the list would be short of it */
+        if (rc < 0) {
             zri_log(t->log, ZRCA_LOG_WARN, DOMAIN, "skipping certificate object '%s': %s", o->label,
                     zrca_error_last()->message);
             continue;

@@ -263,7 +263,7 @@ static int curl_send(void *self, const zrca_transport_request *req, zrca_transpo
 
     if (req->parts) {
         mime = curl_mime_init(e);
-        readers = calloc(req->part_count ? req->part_count : 1, sizeof(*readers));
+        readers = zri_calloc(req->part_count ? req->part_count : 1, sizeof(*readers));
         if (!mime || !readers)
             goto nomem;
         for (size_t i = 0; i < req->part_count; i++) {
@@ -398,7 +398,7 @@ static bool dup_opt(char **dst, const char *src)
 
 int zri_transport_curl_new(zrca_transport *out, const zri_curl_config *cfg)
 {
-    curl_transport *t = calloc(1, sizeof(*t));
+    curl_transport *t = zri_calloc(1, sizeof(*t));
     if (!t)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     t->insecure = cfg->insecure;

@@ -116,10 +116,12 @@ static void ulog(zrca_update *u, zrca_log_level lvl, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *m = zri_vsprintf(fmt, ap);
+    char *m = zri_vsprintf_quiet(fmt, ap);
     va_end(ap);
     if (m)
         zri_session_log(u->session, lvl, "update", "%s item %u: %s", u->j.order, u->j.item, m);
+    else
+        zri_alloc_recovered++; /* a log line lost; the update is not changed by it */
     free(m);
 }
 
@@ -397,7 +399,7 @@ static int step_challenge(zrca_update *u)
                     (rc = zri_json_get_array(resp.json, "key_usage", &ku, 0)) < 0 ||
                     (rc = zri_json_get_array(resp.json, "extended_key_usage", &xku, 0)) < 0 ||
                     (rc = zri_json_get_int(resp.json, "years", &years, 1, 10, 0)) < 0))
-        zri_error_prefix("challenge");
+        rc = zri_error_prefix_rc(rc, "challenge");
     if (rc == 0) {
         zri_blob check = {NULL, 0};
         if ((rc = zri_b64_blob_set(&check, nonce, "challenge nonce")) == 0 && check.len != 32)
@@ -616,7 +618,7 @@ static int keep_issue_answer(zrca_update *u, const zri_json *root)
  * certificate (a wrong serial named), so an answer counts as "the same" only
  * when all of it is.
  */
-static void answer_digest(const zrca_update *u, char out[65])
+static int answer_digest(const zrca_update *u, char out[65])
 {
     zri_buf m = ZRI_BUF_INIT;
     char num[48];
@@ -630,10 +632,16 @@ static void answer_digest(const zrca_update *u, char out[65])
         if ((rc = zri_buf_puts(&m, u->j.chain[i])) == 0)
             rc = zri_buf_put(&m, "", 1);
     out[0] = '\0';
-    if (rc < 0 || zri_der_sha256_hex(out, (const unsigned char *)m.data, m.len) < 0)
-        out[0] = '\0';
+    if (rc == 0)
+        rc = zri_der_sha256_hex(out, (const unsigned char *)m.data, m.len);
     zri_buf_free(&m);
-    zri_ok();
+    /* Without it an answer refused before would be looked at afresh, and a refusal
+     * recorded without it: ZRCA_ENOMEM (a resume asks again), not "not the same". */
+    if (rc < 0) {
+        out[0] = '\0';
+        return rc;
+    }
+    return zri_ok();
 }
 
 /* The certificate the staged key was written with, on the token now (borrowed from *list). */
@@ -694,8 +702,8 @@ static int next_route(zrca_update *u)
     snprintf(why, sizeof(why), "%s", e && e->message ? e->message : "refused");
     snprintf(rule, sizeof(rule), "%s", e && e->rule ? e->rule : "refused");
     snprintf(u->j.refused_rule, sizeof(u->j.refused_rule), "%s", rule);
-    if (u->j.cert)
-        answer_digest(u, u->j.refused_sha256);
+    if (u->j.cert && answer_digest(u, u->j.refused_sha256) < 0)
+        return ZRCA_ENOMEM; /* nothing recorded: a resume verifies again */
     u->j.refusals++;
     clear_answer(u);
     u->dirty = true;
@@ -727,7 +735,9 @@ static int next_route(zrca_update *u)
 static int refused_before(zrca_update *u)
 {
     char d[65];
-    answer_digest(u, d);
+    int rc = answer_digest(u, d);
+    if (rc < 0)
+        return rc;
     if (!d[0] || strcmp(d, u->j.refused_sha256) != 0)
         return 0;
     zri_error_set_field(ZRCA_EVERIFY, "certificate",
@@ -944,9 +954,12 @@ static int step_verify(zrca_update *u)
 {
     int rc = check_contract(u);
     if (rc == ZRCA_EVERIFY) {
-        zri_error_prefix("the certificate %s the platform sent for item %u was refused, nothing "
-                         "was written to the token",
-                         u->j.new_serial ? u->j.new_serial : "?", u->j.item);
+        if (zri_error_prefix_rc(
+                rc,
+                "the certificate %s the platform sent for item %u was refused, nothing "
+                "was written to the token",
+                u->j.new_serial ? u->j.new_serial : "?", u->j.item) == ZRCA_ENOMEM)
+            return ZRCA_ENOMEM; /* the refusal is not recorded; a resume verifies again */
         ulog(u, ZRCA_LOG_ERROR, "%s", zrca_error_last()->message);
         return next_route(u);
     }
@@ -1139,12 +1152,12 @@ static int seal_verify(zrca_update *u, const zri_json *seal, const unsigned char
     X509 *ca = NULL;
     if (rc == 0 && (rc = zri_issuer_of(&ca, u->j.cert, u->j.chain, u->j.nchain,
                                        zri_session_issuer_ca_file(u->session))) < 0)
-        zri_error_prefix("no issuing CA certificate to check the seal with");
+        rc = zri_error_prefix_rc(rc, "no issuing CA certificate to check the seal with");
     if (rc == 0)
         rc = zri_verify_sha256(X509_get0_pubkey(ca), (const unsigned char *)m.data, m.len, s.data,
                                s.len);
     if (rc < 0 && zri_error_code() == ZRCA_EVERIFY)
-        zri_error_prefix("the e-seal record's signature (%s) does not verify", alg);
+        rc = zri_error_prefix_rc(rc, "the e-seal record's signature (%s) does not verify", alg);
     X509_free(ca);
     zri_buf_free(&m);
     free(s.data);
@@ -1164,7 +1177,7 @@ static int step_seal(zrca_update *u)
     zri_request_free(&req);
     const zri_json *seal = NULL;
     if (rc == 0 && (rc = zri_json_get_object(resp.json, "seal", &seal, 0)) < 0)
-        zri_error_prefix("seal");
+        rc = zri_error_prefix_rc(rc, "seal");
     zri_blob der = {NULL, 0};
     if (rc == 0)
         rc = zri_b64_blob_set(&der, u->j.cert, "certificate");
@@ -1411,9 +1424,11 @@ static int update_open(zrca_update **out, zrca_session *s, const char *number, u
         goto fail;
     rc = zri_journal_read(&u->paths, &u->j);
     if (rc == ZRCA_EPROTOCOL)
-        zri_error_prefix("the journal of %s item %u cannot be used (abort the update to set it "
-                         "aside; the token is not touched)",
-                         number, item);
+        rc = zri_error_prefix_rc(
+            rc,
+            "the journal of %s item %u cannot be used (abort the update to set it "
+            "aside; the token is not touched)",
+            number, item);
     if (rc == ZRCA_ENOTFOUND && !need_journal) {
         zri_ok();
         snprintf(u->j.order, sizeof(u->j.order), "%s", number);
@@ -1577,7 +1592,11 @@ ZRCA_API int zrca_update_step_run(zrca_update *u)
         if ((rc = zri_journal_write(&u->paths, &u->j)) < 0 ||
             (rc = make_result(&u->result, &u->j)) < 0)
             return rc;
-        zrca_order_refresh(u->order);
+        /* A courtesy to the caller's order handle, like a network failure here: the
+         * update is done and journalled, and a handle that could not be refreshed keeps
+         * its last state (zrca_order_refresh() later brings it up to date). */
+        if (zrca_order_refresh(u->order) == ZRCA_ENOMEM)
+            zri_alloc_recovered++;
         ulog(u, ZRCA_LOG_INFO, "证书更新成功: %s, serial %s, valid to %lld", u->j.holder,
              u->j.new_serial, (long long)u->j.not_after);
         return zri_ok();
@@ -1711,16 +1730,21 @@ static int abort_allowed(zrca_update *u, bool force)
     bool ours = false;
     X509 *x = NULL;
     EVP_PKEY *pk = NULL;
+    /* Out of memory reading the answer or the staged key is not "not ours": the abort
+     * would remove a key the platform certified. */
+    int xrc = 0, krc = 0;
     if (zri_json_get_str(resp.json, "certificate", &b64, 0) == 0 &&
-        (x = zri_x509_from_b64(b64)) != NULL &&
-        (rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) == 0 && ensure_new_key(u) == 0 &&
-        zri_key_pkey(&pk, u->new_key) == 0)
+        (xrc = zri_x509_from_b64(&x, b64)) == 0 &&
+        (rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) == 0 &&
+        (krc = ensure_new_key(u)) == 0 && (krc = zri_key_pkey(&pk, u->new_key)) == 0)
         ours = EVP_PKEY_eq(X509_get0_pubkey(x), pk) == 1;
     EVP_PKEY_free(pk);
     X509_free(x);
     zri_response_free(&resp);
     if (rc < 0)
         return rc;
+    if (xrc == ZRCA_ENOMEM || krc == ZRCA_ENOMEM)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory checking the staged key, nothing removed");
     zri_ok();
     if (!ours)
         return 0;

@@ -53,7 +53,7 @@ char *zri_base64_encode(const unsigned char *in, size_t len)
     if (len > (SIZE_MAX / 4) * 3 - 3)
         return NULL;
     size_t n = 4 * ((len + 2) / 3);
-    char *out = malloc(n + 1);
+    char *out = zri_malloc(n + 1);
     if (!out)
         return NULL;
     /* EVP_EncodeBlock takes an int: encode in chunks that are multiples of 3. */
@@ -73,7 +73,10 @@ int zri_b64_blob_set(zri_blob *b, const char *b64, const char *what)
     size_t n = 0;
     if (!b64)
         return zri_error_set(ZRCA_EPROTOCOL, "%s is missing", what);
-    if (zri_base64_decode(b64, strlen(b64), &d, &n) < 0)
+    int rc = zri_base64_decode(b64, strlen(b64), &d, &n);
+    if (rc == ZRCA_ENOMEM)
+        return rc;
+    if (rc < 0)
         return zri_error_set(ZRCA_EPROTOCOL, "%s is not valid base64", what);
     free(b->data);
     b->data = d;
@@ -259,7 +262,8 @@ static void kv_blob(zri_jgen *g, const char *key, const zri_blob *b)
         zri_jgen_kv_string(g, key, s);
         free(s);
     } else {
-        zri_jgen_kv_string(g, key, NULL); /* makes the generator fail: ENOMEM path */
+        /* Not `null`: a journal that forgot the old certificate would be written. */
+        zri_jgen_fail(g, ZRCA_ENOMEM, "out of memory encoding %s", key);
     }
 }
 
@@ -560,10 +564,16 @@ int zri_journal_read(const zri_update_paths *p, zri_journal *j)
         goto out;
     for (size_t i = 0; chain && i < zri_json_count(chain) && i < ZRI_MAX_CHAIN; i++) {
         const char *c = zri_json_string(zri_json_at(chain, i), NULL);
-        if (!c || !(j->chain[j->nchain++] = zri_strdup(c))) {
+        if (!c) {
             rc = zri_error_set(ZRCA_EPROTOCOL, "journal chain[%zu] is not a string", i);
             goto out;
         }
+        /* Not "damaged": a journal read as damaged is one an abort sets aside. */
+        if (!(j->chain[j->nchain] = zri_strdup(c))) {
+            rc = ZRCA_ENOMEM;
+            goto out;
+        }
+        j->nchain++;
     }
     if ((rc = get_dup(o, "new_serial", &j->new_serial)) < 0 ||
         (rc = zri_json_get_int(o, "not_before", &j->not_before, INT64_MIN, INT64_MAX, 0)) < 0 ||

@@ -27,8 +27,9 @@ static int refuse(const char *rule, const char *fmt, ...)
     va_start(ap, fmt);
     char *m = zri_vsprintf(fmt, ap);
     va_end(ap);
-    int rc = zri_error_set_field(ZRCA_EVERIFY, "certificate", rule, "%s",
-                                 m ? m : "the certificate was refused");
+    if (!m)
+        return ZRCA_ENOMEM; /* not a refusal: the certificate was not judged */
+    int rc = zri_error_set_field(ZRCA_EVERIFY, "certificate", rule, "%s", m);
     free(m);
     return rc;
 }
@@ -46,14 +47,18 @@ X509 *zri_x509_from_der(const unsigned char *der, size_t len)
     return x;
 }
 
-X509 *zri_x509_from_b64(const char *b64)
+int zri_x509_from_b64(X509 **out, const char *b64)
 {
     zri_blob b = {NULL, 0};
-    if (zri_b64_blob_set(&b, b64, "certificate") < 0)
-        return NULL;
-    X509 *x = zri_x509_from_der(b.data, b.len);
+    *out = NULL;
+    int rc = zri_b64_blob_set(&b, b64, "certificate");
+    if (rc < 0)
+        return rc;
+    *out = zri_x509_from_der(b.data, b.len);
     free(b.data);
-    return x;
+    if (!*out)
+        return zri_error_set(ZRCA_EPROTOCOL, "certificate is not one DER X.509 certificate");
+    return 0;
 }
 
 /* ---- the names of usages, as doc/protocol.md §10.1 spells them ---------------------------- */
@@ -343,9 +348,12 @@ static int chain_pool(STACK_OF(X509) * *out, char *const *chain, size_t nchain)
     if (!pool)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     for (size_t i = 0; i < nchain; i++) {
-        X509 *c = zri_x509_from_b64(chain[i]);
-        if (!c) {
+        X509 *c = NULL;
+        int rc = zri_x509_from_b64(&c, chain[i]);
+        if (rc < 0) {
             sk_X509_pop_free(pool, X509_free);
+            if (rc == ZRCA_ENOMEM)
+                return rc;
             return refuse("chain", "chain[%zu] is not a DER X.509 certificate", i);
         }
         if (!sk_X509_push(pool, c)) {
@@ -365,8 +373,9 @@ int zri_verify_issued(const zri_issued_expect *e, const char *cert_b64, char *co
     STACK_OF(X509) *pool = NULL;
     zri_blob der = {NULL, 0};
     int rc;
-    if (zri_b64_blob_set(&der, cert_b64, "certificate") < 0 ||
-        !(x = zri_x509_from_der(der.data, der.len))) {
+    if ((rc = zri_b64_blob_set(&der, cert_b64, "certificate")) == ZRCA_ENOMEM)
+        goto out;
+    if (rc < 0 || !(x = zri_x509_from_der(der.data, der.len))) {
         rc = refuse("der", "it is not one DER X.509 certificate");
         goto out;
     }
@@ -413,10 +422,12 @@ int zri_issuer_of(X509 **out, const char *cert_b64, char *const *chain, size_t n
                   const char *anchors)
 {
     *out = NULL;
-    X509 *x = zri_x509_from_b64(cert_b64);
+    X509 *x = NULL;
     STACK_OF(X509) *pool = NULL;
-    int rc;
-    if (!x)
+    int rc = zri_x509_from_b64(&x, cert_b64);
+    if (rc == ZRCA_ENOMEM)
+        ;
+    else if (rc < 0)
         rc = refuse("der", "it is not one DER X.509 certificate");
     else if ((rc = chain_pool(&pool, chain, nchain)) == 0)
         rc = check_chain(x, pool, anchors, out);

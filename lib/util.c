@@ -12,9 +12,32 @@
 
 #include "internal.h"
 
+/* ---- the one allocator, and its failure injector ----------------------- */
+
+_Thread_local unsigned long zri_alloc_fail_at;
+_Thread_local unsigned long zri_alloc_count;
+_Thread_local unsigned long zri_alloc_injected;
+_Thread_local unsigned long zri_alloc_recovered;
+
+/* Whether the injector fails this allocation: one branch when it is off. */
+static bool injected(void)
+{
+    zri_alloc_count++;
+    if (__builtin_expect(zri_alloc_fail_at != 0, 0) && --zri_alloc_fail_at == 0) {
+        zri_alloc_injected++;
+        return true;
+    }
+    return false;
+}
+
+void *zri_malloc_quiet(size_t n)
+{
+    return injected() ? NULL : malloc(n ? n : 1);
+}
+
 void *zri_malloc(size_t n)
 {
-    void *p = malloc(n ? n : 1);
+    void *p = zri_malloc_quiet(n);
     if (!p)
         zri_error_set(ZRCA_ENOMEM, "out of memory (%zu bytes)", n);
     return p;
@@ -22,7 +45,7 @@ void *zri_malloc(size_t n)
 
 void *zri_calloc(size_t count, size_t size)
 {
-    void *p = calloc(count ? count : 1, size ? size : 1);
+    void *p = injected() ? NULL : calloc(count ? count : 1, size ? size : 1);
     if (!p)
         zri_error_set(ZRCA_ENOMEM, "out of memory (%zu x %zu bytes)", count, size);
     return p;
@@ -30,17 +53,17 @@ void *zri_calloc(size_t count, size_t size)
 
 void *zri_realloc(void *p, size_t n)
 {
-    void *q = realloc(p, n ? n : 1);
+    void *q = injected() ? NULL : realloc(p, n ? n : 1);
     if (!q)
         zri_error_set(ZRCA_ENOMEM, "out of memory (%zu bytes)", n);
     return q;
 }
 
-char *zri_strndup(const char *s, size_t n)
+char *zri_strndup_quiet(const char *s, size_t n)
 {
     if (!s)
         return NULL;
-    char *d = malloc(n + 1);
+    char *d = n < SIZE_MAX ? zri_malloc_quiet(n + 1) : NULL;
     if (!d)
         return NULL;
     memcpy(d, s, n);
@@ -48,12 +71,25 @@ char *zri_strndup(const char *s, size_t n)
     return d;
 }
 
+char *zri_strndup(const char *s, size_t n)
+{
+    char *d = zri_strndup_quiet(s, n);
+    if (s && !d)
+        zri_error_set(ZRCA_ENOMEM, "out of memory (%zu bytes)", n);
+    return d;
+}
+
+char *zri_strdup_quiet(const char *s)
+{
+    return s ? zri_strndup_quiet(s, strlen(s)) : NULL;
+}
+
 char *zri_strdup(const char *s)
 {
     return s ? zri_strndup(s, strlen(s)) : NULL;
 }
 
-char *zri_vsprintf(const char *fmt, va_list ap)
+char *zri_vsprintf_quiet(const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
@@ -61,10 +97,18 @@ char *zri_vsprintf(const char *fmt, va_list ap)
     va_end(ap2);
     if (n < 0)
         return NULL;
-    char *s = malloc((size_t)n + 1);
+    char *s = zri_malloc_quiet((size_t)n + 1);
     if (!s)
         return NULL;
     vsnprintf(s, (size_t)n + 1, fmt, ap);
+    return s;
+}
+
+char *zri_vsprintf(const char *fmt, va_list ap)
+{
+    char *s = zri_vsprintf_quiet(fmt, ap);
+    if (!s)
+        zri_error_set(ZRCA_ENOMEM, "out of memory formatting a string");
     return s;
 }
 
@@ -73,6 +117,15 @@ char *zri_sprintf(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     char *s = zri_vsprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *zri_sprintf_quiet(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = zri_vsprintf_quiet(fmt, ap);
     va_end(ap);
     return s;
 }
@@ -133,7 +186,13 @@ void *zri_wipe_realloc(void *p, size_t n)
 
 char *zri_wipe_strdup(const char *s)
 {
-    return s ? zri_strndup(s, strlen(s)) : NULL;
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *d = malloc(n + 1); /* libcurl's, not ours to fail */
+    if (d)
+        memcpy(d, s, n + 1);
+    return d;
 }
 
 void zri_free_secret(char *s)

@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Allocation-failure torture, after curl's memdebug and `runtests.pl -t`
+ * (doc/design.md, "Failure as a feature"): each operation runs once to count
+ * its allocations K (zri_alloc_count), then again with the Nth allocation
+ * failed (zri_alloc_fail_at) for a deterministic sample of N in 1..K (every
+ * N with ZRCA_TORTURE_ALL=1). Whenever the failure was injected the call
+ * must return ZRCA_ENOMEM, with the error record saying so, and nothing may
+ * crash or leak (run under ASan: scripts/torture.sh). After a failed update
+ * the injection is turned off and the update finished: exactly one issuance,
+ * the new key paired with its certificate, the old pair archived, the seal.
+ *
+ * Operations: (a) a session: new, login and every account read; (b) an
+ * application: validate and submit; (c) a whole update on the software
+ * token and on SoftHSM; (d) the resume of an update interrupted before it
+ * wrote the new certificate; (e) the abort of such an update, which must
+ * refuse (the platform certified the staged key) and never remove it. Also
+ * the JSON reader and generator, and validation lists of five mistakes.
+ * Updates need a fresh world (account, token, approved order) for each N.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testsupport.h"
+#include "internal.h"
+#include "http.h"
+#include "json.h"
+#include "world.h"
+
+/* ---- the harness ---------------------------------------------------------------------- */
+
+typedef struct op {
+    const char *name;
+    /* Fresh state for one run, injection off. */
+    void (*prep)(void *ctx);
+    /* The operation: library calls only, from its first allocation to the end. */
+    int (*run)(void *ctx);
+    /* After a run (injection off): checks, cleanup. */
+    void (*after)(void *ctx, int rc, bool injected);
+    void *ctx;
+    unsigned long samples; /* N tried besides the first 10, spread over 1..K */
+} op;
+
+typedef struct outcome {
+    unsigned long k, tried, enomem, recovered, not_reached, bad;
+} outcome;
+
+static bool torture_all(void)
+{
+    const char *e = getenv("ZRCA_TORTURE_ALL");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+static int run_counted(const op *o, unsigned long fail_at, bool *injected, bool *recovered)
+{
+    unsigned long inj0 = zri_alloc_injected, rec0 = zri_alloc_recovered;
+    zri_alloc_fail_at = fail_at;
+    int rc = o->run(o->ctx);
+    zri_alloc_fail_at = 0;
+    *injected = zri_alloc_injected != inj0;
+    *recovered = zri_alloc_recovered != rec0;
+    return rc;
+}
+
+static void torture(const op *o, int expect_rc)
+{
+    outcome out = {0};
+    bool injected, recovered;
+    if (o->prep)
+        o->prep(o->ctx);
+    unsigned long c0 = zri_alloc_count;
+    int rc = run_counted(o, 0, &injected, &recovered);
+    out.k = zri_alloc_count - c0;
+    if (rc != expect_rc)
+        fail_msg("%s: the run without failures returned %s: %s", o->name, zrca_status_name(rc),
+                 zrca_error_last() ? zrca_error_last()->message : "");
+    if (o->after)
+        o->after(o->ctx, rc, false);
+
+    /* Under valgrind (scripts/test.sh runs every test again there) a tenth of the sample. */
+    unsigned long samples = under_valgrind ? o->samples / 10 + 1 : o->samples;
+    unsigned long head = under_valgrind ? 3 : 10;
+    unsigned long step = torture_all() ? 1 : (out.k + samples - 1) / (samples ? samples : 1);
+    if (step == 0)
+        step = 1;
+    /* ZRCA_TORTURE_ONLY=N: that N alone (to debug one). */
+    const char *only = getenv("ZRCA_TORTURE_ONLY");
+    unsigned long first = only ? strtoul(only, NULL, 10) : 1;
+    /* ZRCA_TORTURE_OFFSET=d: the sample past the first 10 shifted by d (another sample). */
+    const char *off = getenv("ZRCA_TORTURE_OFFSET");
+    unsigned long shift = off ? strtoul(off, NULL, 10) % step : 0;
+    for (unsigned long n = first; n <= out.k; n += (only        ? out.k
+                                                    : n < head  ? 1
+                                                    : n == head ? step + shift
+                                                                : step)) {
+        if (o->prep)
+            o->prep(o->ctx);
+        rc = run_counted(o, n, &injected, &recovered);
+        out.tried++;
+        const zrca_error *e = zrca_error_last();
+        if (!injected) {
+            /* The run took a path with fewer than n allocations (a retry less, say). */
+            out.not_reached++;
+        } else if (rc == ZRCA_ENOMEM && e && e->code == ZRCA_ENOMEM) {
+            out.enomem++;
+        } else if (recovered && rc == expect_rc) {
+            /* The library said where it recovers with the result unchanged (zri_alloc_recovered:
+             * a log line or a re-read of PIN flags for the log). */
+            out.recovered++;
+            if (getenv("ZRCA_TORTURE_VERBOSE"))
+                print_message("%s: allocation %lu: declared recovery\n", o->name, n);
+        } else {
+            out.bad++;
+            print_message("%s: allocation %lu of %lu failed, the call returned %s (record: %s: "
+                          "%s)\n",
+                          o->name, n, out.k, zrca_status_name(rc),
+                          e ? zrca_status_name(e->code) : "none", e ? e->message : "");
+        }
+        if (o->after)
+            o->after(o->ctx, rc, injected);
+    }
+    print_message("torture %-24s K=%lu tried=%lu enomem=%lu recovered=%lu not-reached=%lu "
+                  "misreported=%lu\n",
+                  o->name, out.k, out.tried, out.enomem, out.recovered, out.not_reached, out.bad);
+    if (out.bad)
+        fail_msg("%s: %lu of %lu failed allocations misreported", o->name, out.bad, out.tried);
+}
+
+/* ---- the JSON reader and generator ------------------------------------------------------ */
+
+/* Objects past the scan limit (the name table), escapes (yajl's decode buffer), a number cut by
+ * the end of the input (yajl's lexer buffer), nesting. */
+static int run_json(void *ctx)
+{
+    (void)ctx;
+    char doc[4096];
+    size_t n = 0;
+    n += (size_t)snprintf(doc + n, sizeof(doc) - n, "[{");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(doc + n, sizeof(doc) - n, "%s\"k%d\": \"v\\u00e9\\n%d\"",
+                              i ? "," : "", i, i);
+    n += (size_t)snprintf(doc + n, sizeof(doc) - n, "}, [[[[true, null, -1.5e3]]]], 12345]");
+    zri_json_doc *d = NULL;
+    int rc = zri_json_parse(&d, doc, n, NULL);
+    if (rc == 0 && zri_json_count(zri_json_at(zri_json_root(d), 0)) != 40)
+        fail_msg("the object lost members");
+    zri_json_doc_free(d);
+    if (rc < 0)
+        return rc;
+    rc = zri_json_parse(&d, "12345", 5, NULL); /* a number yajl holds until the end */
+    zri_json_doc_free(d);
+    if (rc < 0)
+        return rc;
+    zri_jgen *g = zri_jgen_new();
+    if (!g)
+        return ZRCA_ENOMEM;
+    zri_jgen_object_begin(g);
+    for (int i = 0; i < 200; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "key%d", i);
+        zri_jgen_kv_string(g, k, "a value long enough to make the buffer grow \"quoted\"");
+    }
+    zri_jgen_object_end(g);
+    const char *out;
+    size_t len;
+    rc = zri_jgen_result(g, &out, &len);
+    if (rc == 0 && (len < 200 * 50 || out[len - 1] != '}'))
+        fail_msg("the generated document is short");
+    zri_jgen_free(g);
+    return rc;
+}
+
+static void test_json(void **state)
+{
+    (void)state;
+    op o = {"json parse+generate", NULL, run_json, NULL, NULL, 1000};
+    torture(&o, 0);
+    /* yajl's worst cases for its arena: a token cut by the end of the input (the lexer
+     * buffers it), long strings of escapes (the decoder's buffer), deep nesting. */
+    size_t big = 300000;
+    char *d = malloc(big + 16);
+    zri_json_doc *doc = NULL;
+    d[0] = '"';
+    for (size_t i = 1; i + 2 <= big; i += 2)
+        memcpy(d + i, "\\n", 2);
+    assert_int_equal(zri_json_parse(&doc, d, big, NULL), ZRCA_EPROTOCOL); /* unterminated */
+    d[big - 1] = '"';
+    assert_int_equal(zri_json_parse(&doc, d, big, NULL), 0);
+    size_t slen = 0;
+    const char *str = zri_json_string(zri_json_root(doc), &slen);
+    assert_int_equal(slen, (big - 2) / 2);
+    assert_true(str[0] == '\n' && str[slen - 1] == '\n');
+    zri_json_doc_free(doc);
+    memset(d, '7', big);
+    assert_int_equal(zri_json_parse(&doc, d, big, NULL), 0); /* one long number */
+    zri_json_doc_free(doc);
+    memset(d, '[', 64);
+    memset(d + 64, ']', 64);
+    assert_int_equal(zri_json_parse(&doc, d, 128, NULL), 0);
+    zri_json_doc_free(doc);
+    memset(d, '[', big);
+    assert_int_equal(zri_json_parse(&doc, d, big, NULL), ZRCA_ETOOBIG);
+    assert_int_equal(zri_json_parse(&doc, "", 0, NULL), ZRCA_EPROTOCOL);
+    assert_int_equal(zri_json_parse(&doc, "{\"a\": tru", 10, NULL), ZRCA_EPROTOCOL);
+    free(d);
+    assert_int_equal(zri_json_arena_overruns, 0);
+}
+
+/* A session as open_session() makes it, without a log callback of the test's (it would
+ * allocate through zri_buf in the library's thread). */
+static int session_for(world *w, zrca_session **out)
+{
+    zrca_session_options so;
+    ts_platform_session_options(plat, &so);
+    so.state_dir = w->state_dir;
+    so.timeout_ms = session_timeout_ms;
+    int rc = zrca_session_new(out, &so);
+    if (rc == 0)
+        rc = zrca_session_login(*out, w->account, "Secret-pw-1");
+    return rc;
+}
+
+/* ---- (a) a session: login and every read ------------------------------------------------ */
+
+static world shared; /* an account with a certificate, for the session reads */
+
+static int run_session(void *ctx)
+{
+    world *w = ctx;
+    zrca_session_options so;
+    ts_platform_session_options(plat, &so);
+    zrca_session *s = NULL;
+    int rc = zrca_session_new(&s, &so);
+    if (rc == 0)
+        rc = zrca_session_login(s, w->account, "Secret-pw-1");
+    zrca_enterprise *ent = NULL;
+    zrca_certificate_list *certs = NULL;
+    zrca_person_list *persons = NULL;
+    zrca_fee_schedule *fees = NULL;
+    zrca_notification_list *notes = NULL;
+    if (rc == 0)
+        rc = zrca_session_enterprise(&ent, s);
+    if (rc == 0)
+        rc = zrca_session_certificates(&certs, s, ZRCA_CERT_ANY, ZRCA_CERT_STATUS_ANY);
+    if (rc == 0)
+        rc = zrca_session_persons(&persons, s);
+    if (rc == 0)
+        rc = zrca_session_fees(&fees, s);
+    if (rc == 0)
+        rc = zrca_session_notifications(&notes, s);
+    if (rc == 0 && zrca_certificate_list_count(certs) != 1)
+        fail_msg("the account has %zu certificates, not 1", zrca_certificate_list_count(certs));
+    zrca_notification_list_free(notes);
+    zrca_fee_schedule_free(fees);
+    zrca_person_list_free(persons);
+    zrca_certificate_list_free(certs);
+    zrca_enterprise_free(ent);
+    zrca_session_free(s);
+    return rc;
+}
+
+static void test_session(void **state)
+{
+    (void)state;
+    op o = {"session+reads", NULL, run_session, NULL, &shared, 40};
+    torture(&o, 0);
+}
+
+/* A renewal plan: the account's due certificate matched with the token holding it. */
+static int run_plan(void *ctx)
+{
+    world *w = ctx;
+    zrca_session *s = NULL;
+    zrca_token *t = NULL;
+    zrca_renewal_plan *plan = NULL;
+    int rc = session_for(w, &s);
+    if (rc == 0)
+        rc = zrca_token_open(&t, &w->topts);
+    if (rc == 0)
+        rc = zrca_renewal_plan_new(&plan, s, &t, 1, NULL);
+    if (rc == 0 && (zrca_renewal_plan_count(plan) != 1 || zrca_renewal_plan_token(plan, 0) != t))
+        fail_msg("the plan has %zu certificates, the first %s its token",
+                 zrca_renewal_plan_count(plan),
+                 zrca_renewal_plan_token(plan, 0) ? "with" : "without");
+    zrca_renewal_plan_free(plan);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    return rc;
+}
+
+static void test_plan(void **state)
+{
+    (void)state;
+    op o = {"renewal plan", NULL, run_plan, NULL, &shared, 40};
+    torture(&o, 0);
+}
+
+/* ---- (b) an application: validate and submit -------------------------------------------- */
+
+typedef struct app_ctx {
+    world w;
+    zrca_session *s;
+} app_ctx;
+
+static void prep_app(void *ctx)
+{
+    app_ctx *a = ctx;
+    /* A fresh account: its certificate can be in one renewal only. */
+    world_setup_ex(&a->w, true, ZRCA_CERT_ORG, ZRCA_KEY_EC_P256, 256, false, 20);
+    a->s = open_session(&a->w, NULL);
+}
+
+static int run_app(void *ctx)
+{
+    app_ctx *a = ctx;
+    zrca_application *app = NULL;
+    zrca_order *o = NULL;
+    int rc = zrca_application_new(&app, a->s, ZRCA_BUSINESS_RENEWAL);
+    if (rc == 0)
+        rc = zrca_application_set_org(app, 1, 1);
+    if (rc == 0)
+        rc = zrca_application_attach_data(app, ZRCA_ATTACH_COMMITMENT_LETTER, "%PDF-1.4 letter", 15,
+                                          "letter.pdf");
+    if (rc == 0)
+        rc = zrca_application_set_contact(app, "许静怡", "13800138000", "xu@example.com");
+    if (rc == 0)
+        rc = zrca_application_validate(app);
+    if (rc == 0)
+        rc = zrca_application_submit(&o, app);
+    zrca_order_free(o);
+    zrca_application_free(app);
+    return rc;
+}
+
+static void after_app(void *ctx, int rc, bool injected)
+{
+    (void)rc;
+    (void)injected;
+    app_ctx *a = ctx;
+    zrca_session_free(a->s);
+    a->s = NULL;
+    world_free(&a->w);
+}
+
+static void test_application(void **state)
+{
+    (void)state;
+    static app_ctx a;
+    op o = {"application", prep_app, run_app, after_app, &a, 40};
+    torture(&o, 0);
+}
+
+/* A form with five mistakes reports five, or ZRCA_ENOMEM: never four. */
+static int run_five_mistakes(void *ctx)
+{
+    (void)ctx;
+    zri_error_begin_validation();
+    for (int i = 0; i < 5; i++) {
+        char field[32];
+        snprintf(field, sizeof(field), "persons[%d].id_number", i);
+        zri_error_add_violation(field, "checksum", "%s: the check digit is wrong", field);
+    }
+    int rc = zri_error_end_validation("the application is not valid");
+    if (rc == ZRCA_EVALIDATION && zrca_error_last()->violation_count != 5)
+        fail_msg("a form with five mistakes reports %zu", zrca_error_last()->violation_count);
+    return rc;
+}
+
+/* The same from the platform: a 422 validation_failed with five errors. */
+static int run_platform_five(void *ctx)
+{
+    int rc = zri_platform_error(422, zri_json_root(ctx));
+    if (rc == ZRCA_EVALIDATION && zrca_error_last()->violation_count != 5)
+        fail_msg("the platform's five mistakes read as %zu", zrca_error_last()->violation_count);
+    if (rc == ZRCA_EVALIDATION &&
+        (!zrca_error_last()->remote_code || zrca_error_last()->http_status != 422))
+        fail_msg("the platform's code and status are not in the record");
+    return rc;
+}
+
+static void test_five_mistakes(void **state)
+{
+    (void)state;
+    op o = {"five violations", NULL, run_five_mistakes, NULL, NULL, 1000};
+    torture(&o, ZRCA_EVALIDATION);
+    char body[2048];
+    size_t n = (size_t)snprintf(body, sizeof(body),
+                                "{\"error\": {\"code\": \"validation_failed\", "
+                                "\"message\": \"5 problems\", \"errors\": [");
+    for (int i = 0; i < 5; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n,
+                              "%s{\"field\": \"persons[%d].id_number\", \"rule\": \"checksum\", "
+                              "\"message\": \"wrong check digit\"}",
+                              i ? ", " : "", i);
+    n += (size_t)snprintf(body + n, sizeof(body) - n, "]}}");
+    zri_json_doc *doc;
+    assert_int_equal(zri_json_parse(&doc, body, n, NULL), 0);
+    op p = {"platform's five violations", NULL, run_platform_five, NULL, doc, 1000};
+    torture(&p, ZRCA_EVALIDATION);
+    zri_json_doc_free(doc);
+}
+
+/* ---- (c) a whole update, (d) a resume ----------------------------------------------------- */
+
+typedef struct upd_ctx {
+    world w;
+    bool soft;
+    zrca_update_step stop_before; /* (d): interrupt the first run here */
+} upd_ctx;
+
+static int stop_at(zrca_update_step step, unsigned int item, void *payload)
+{
+    (void)item;
+    return step == *(zrca_update_step *)payload;
+}
+
+static void prep_update(void *ctx)
+{
+    upd_ctx *u = ctx;
+    world_setup(&u->w, u->soft, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    if (u->stop_before) {
+        pins p = {0};
+        zrca_update_options o = opts_with(&p);
+        o.progress = stop_at;
+        o.progress_payload = &u->stop_before;
+        assert_int_equal(run_update(&u->w, &o, NULL), ZRCA_EUSER);
+    }
+}
+
+static int run_update_op(void *ctx)
+{
+    upd_ctx *u = ctx;
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    zrca_session *s = NULL;
+    zrca_token *t = NULL;
+    zrca_order *ord = NULL;
+    zrca_update_result *res = NULL;
+    int rc = session_for(&u->w, &s);
+    if (rc == 0)
+        rc = zrca_token_open(&t, &u->w.topts);
+    if (rc == 0 && !u->stop_before)
+        rc = zrca_order_get(&ord, s, u->w.order);
+    if (rc == 0)
+        rc = u->stop_before ? zrca_update_resume(&res, s, u->w.order, u->w.item, t, &o)
+                            : zrca_update_item(&res, ord, u->w.item, t, &o);
+    zrca_update_result_free(res);
+    zrca_order_free(ord);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    return rc;
+}
+
+static void after_update(void *ctx, int rc, bool injected)
+{
+    (void)injected;
+    upd_ctx *u = ctx;
+    if (rc != 0) {
+        pins p = {0};
+        zrca_update_options o = opts_with(&p);
+        rc = run_update(&u->w, &o, NULL);
+        if (rc != 0)
+            fail_msg("finishing the update after a failed allocation: %s: %s", zrca_status_name(rc),
+                     zrca_error_last()->message);
+    }
+    assert_renewed(&u->w, false);
+    world_free(&u->w);
+}
+
+static unsigned long update_samples(void)
+{
+    const char *e = getenv("ZRCA_TORTURE_UPDATE_SAMPLES");
+    return e ? strtoul(e, NULL, 10) : 40;
+}
+
+static void test_update_soft(void **state)
+{
+    (void)state;
+    static upd_ctx u = {.soft = true};
+    op o = {"update (software token)", prep_update, run_update_op, after_update, &u,
+            update_samples()};
+    torture(&o, 0);
+}
+
+static void test_update_softhsm(void **state)
+{
+    (void)state;
+    static upd_ctx u = {.soft = false};
+    op o = {"update (SoftHSM)", prep_update, run_update_op, after_update, &u, update_samples()};
+    torture(&o, 0);
+}
+
+static void test_resume(void **state)
+{
+    (void)state;
+    static upd_ctx u = {.soft = true, .stop_before = ZRCA_STEP_WRITE};
+    op o = {"resume", prep_update, run_update_op, after_update, &u, update_samples()};
+    torture(&o, 0);
+}
+
+/* (e) An abort of an update interrupted after the platform certified the staged key: it
+ * must refuse (ZRCA_ESTATE), and an allocation failure must never make it remove that key
+ * (after each N the update is finished and checked: one issuance, the new pair). */
+static int run_abort(void *ctx)
+{
+    upd_ctx *u = ctx;
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    zrca_session *s = NULL;
+    zrca_token *t = NULL;
+    int rc = session_for(&u->w, &s);
+    if (rc == 0)
+        rc = zrca_token_open(&t, &u->w.topts);
+    if (rc == 0)
+        rc = zrca_update_abort(s, u->w.order, u->w.item, t, &o);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    return rc;
+}
+
+static void after_abort(void *ctx, int rc, bool injected)
+{
+    (void)injected;
+    if (rc != ZRCA_ESTATE && rc != ZRCA_ENOMEM)
+        fail_msg("abort of a certified staged key: %s", zrca_status_name(rc));
+    after_update(ctx, ZRCA_ENOMEM, injected); /* finish the update, then check it */
+}
+
+static void test_abort(void **state)
+{
+    (void)state;
+    static upd_ctx u = {.soft = true, .stop_before = ZRCA_STEP_WRITE};
+    op o = {"abort (certified)", prep_update, run_abort, after_abort, &u, update_samples()};
+    torture(&o, ZRCA_ESTATE);
+}
+
+static int group_setup(void **state)
+{
+    world_group_setup(state);
+    world_setup_ex(&shared, true, ZRCA_CERT_ORG, ZRCA_KEY_EC_P256, 256, false, 20);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    world_free(&shared);
+    return world_group_teardown(state);
+}
+
+int main(void)
+{
+    if (!ts_softhsm_available()) {
+        printf("SoftHSM is not installed\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_five_mistakes),  cmocka_unit_test(test_json),
+        cmocka_unit_test(test_session),        cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_application),    cmocka_unit_test(test_update_soft),
+        cmocka_unit_test(test_update_softhsm), cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_abort),
+    };
+    if (getenv("ZRCA_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
