@@ -81,52 +81,6 @@ typedef struct atk {
 
 static atk *g_atk;
 
-static size_t raw_write(char *p, size_t size, size_t n, void *ud)
-{
-    zri_buf *b = ud;
-    return zri_buf_put(b, p, size * n) < 0 ? 0 : size * n;
-}
-
-static int raw_fetch(const zrca_transport_request *req, int *status, char **body)
-{
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    zri_buf b = ZRI_BUF_INIT;
-    for (size_t i = 0; i < req->header_count; i++) {
-        char line[2048];
-        snprintf(line, sizeof(line), "%s: %s", req->headers[i].name, req->headers[i].value);
-        h = curl_slist_append(h, line);
-    }
-    if (req->content_type) {
-        char line[256];
-        snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
-        h = curl_slist_append(h, line);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, req->url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_CAINFO, plat->ca_file);
-    curl_easy_setopt(c, CURLOPT_PROXY, "");
-    if (req->body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_size);
-    }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, raw_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    CURLcode cc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (cc != CURLE_OK) {
-        zri_buf_free(&b);
-        return -1;
-    }
-    *status = (int)code;
-    *body = zri_buf_detach(&b, NULL);
-    return 0;
-}
-
 /* Re-sign `x` by `issuer`/`key`, its AKI following the signer. */
 static void resign(X509 *x, X509 *issuer, EVP_PKEY *key)
 {
@@ -726,24 +680,6 @@ WIRE_TEST(test_wire_tz_not_after, A_TZ_NOT_AFTER)
 WIRE_TEST(test_wire_old_in_chain, A_OLD_IN_CHAIN)
 
 /* ---- journals edited by hand ---------------------------------------------------------------- */
-
-static zrca_update_step stop_before;
-
-static int stop_at(zrca_update_step step, unsigned int item, void *payload)
-{
-    (void)item;
-    (void)payload;
-    return step == stop_before;
-}
-
-static void stop_before_step(world *w, zrca_update_step step)
-{
-    stop_before = step;
-    pins p = {0};
-    zrca_update_options o = opts_with(&p);
-    o.progress = stop_at;
-    assert_int_equal(run_update(w, &o, NULL), ZRCA_EUSER);
-}
 
 /* Point the journal's staged key at the old certificate's key. */
 static void journal_key_is_old(world *w)

@@ -317,29 +317,6 @@ static void test_refused_confirm(void **state)
 
 /* ---- resume and abort in every journal state ------------------------------------------- */
 
-static zrca_update_step stop_before;
-
-static int stop_at(zrca_update_step step, unsigned int item, void *payload)
-{
-    (void)item;
-    (void)payload;
-    return step == stop_before;
-}
-
-/*
- * Run the update and stop it before `step` runs: the journal then holds the
- * state in which `step - 1` is about to run again (the progress callback is
- * asked before the journal of the next step is written).
- */
-static void stop_before_step(world *w, zrca_update_step step)
-{
-    stop_before = step;
-    pins p = {0};
-    zrca_update_options o = opts_with(&p);
-    o.progress = stop_at;
-    assert_int_equal(run_update(w, &o, NULL), ZRCA_EUSER);
-}
-
 static int abort_world(world *w, bool force, unsigned int *removed)
 {
     zrca_session *s = open_session(w, NULL);

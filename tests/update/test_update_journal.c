@@ -25,24 +25,6 @@
 #include "update_internal.h"
 #include "world.h"
 
-static zrca_update_step stop_before;
-
-static int stop_at(zrca_update_step step, unsigned int item, void *payload)
-{
-    (void)item;
-    (void)payload;
-    return step == stop_before;
-}
-
-static void stop_before_step(world *w, zrca_update_step step)
-{
-    stop_before = step;
-    pins p = {0};
-    zrca_update_options o = opts_with(&p);
-    o.progress = stop_at;
-    assert_int_equal(run_update(w, &o, NULL), ZRCA_EUSER);
-}
-
 static void journal_paths(world *w, zri_update_paths *paths)
 {
     zrca_session *s = open_session(w, NULL);

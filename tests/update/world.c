@@ -293,7 +293,7 @@ static size_t raw_write(char *p, size_t size, size_t n, void *ud)
 }
 
 /* The same request, sent by libcurl directly (the test's own client). */
-static int raw_fetch(const zrca_transport_request *req, int *status, char **body)
+int raw_fetch(const zrca_transport_request *req, int *status, char **body)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
@@ -869,4 +869,24 @@ int world_group_teardown(void **state)
     ts_rmtree(work);
     zrca_shutdown();
     return 0;
+}
+
+/* ---- stopping an update before a step ---------------------------------------------------- */
+
+zrca_update_step stop_before;
+
+int stop_at(zrca_update_step step, unsigned int item, void *payload)
+{
+    (void)item;
+    (void)payload;
+    return step == stop_before;
+}
+
+void stop_before_step(world *w, zrca_update_step step)
+{
+    stop_before = step;
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    o.progress = stop_at;
+    assert_int_equal(run_update(w, &o, NULL), ZRCA_EUSER);
 }

@@ -106,6 +106,16 @@ char *b64_of_x509(X509 *x);
 X509 *x509_from_b64s(const char *b64);
 X509 *make_ca(const char *cn, EVP_PKEY *key, X509 *signer, EVP_PKEY *signer_key, long from_days,
               long to_days);
+/* The same request, sent by libcurl directly (the test's own client); 0 or -1. */
+int raw_fetch(const zrca_transport_request *req, int *status, char **body);
+/*
+ * Run the world's update and stop it before `step` runs (ZRCA_EUSER): the journal then holds
+ * the state in which the step before is about to run again (the progress callback is asked
+ * before the journal of the next step is written). stop_at() is that progress callback.
+ */
+extern zrca_update_step stop_before;
+int stop_at(zrca_update_step step, unsigned int item, void *payload);
+void stop_before_step(world *w, zrca_update_step step);
 int world_group_setup(void **state);
 int world_group_teardown(void **state);
 
