@@ -2,7 +2,8 @@
 /*
  * list_certs: the certificates on a USB key and when each one ends, the way
  * i信's home page shows the key (serial, owner, validity), flagging those
- * that end within the renewal window.
+ * that are due by the library's one definition (zrca_cert_due(): inside
+ * the ZRCA_DUE_WINDOW_DAYS window before their end, not ended).
  *
  *   cc list_certs.c $(pkg-config --cflags --libs zrca) -o list_certs
  *   ./list_certs                                  # the only key present (p11-kit)
@@ -16,8 +17,6 @@
 #include <time.h>
 
 #include <zrca.h>
-
-#define WINDOW_DAYS 90 /* Chinese CAs open the renewal 90 days before the end */
 
 int main(int argc, char **argv)
 {
@@ -65,13 +64,15 @@ int main(int argc, char **argv)
         long days = (long)((end - now) / 86400);
         char until[32];
         strftime(until, sizeof(until), "%Y-%m-%d", gmtime(&end));
-        const char *state = end <= now ? "EXPIRED" : days < WINDOW_DAYS ? "renew now" : "ok";
-        due += end > now && days < WINDOW_DAYS;
+        const char *state = zrca_cert_expired(c, 0)  ? "EXPIRED"
+                            : zrca_cert_due(c, 0, 0) ? "renew now"
+                                                     : "ok";
+        due += zrca_cert_due(c, 0, 0);
         printf("  %-20s serial %s  until %s  %4ld days  %s\n", zrca_cert_holder(c),
                zrca_cert_serial(c), until, days, state);
     }
     if (due)
-        printf("%d certificate(s) inside the %d-day renewal window\n", due, WINDOW_DAYS);
+        printf("%d certificate(s) inside the %d-day renewal window\n", due, ZRCA_DUE_WINDOW_DAYS);
     zrca_cert_list_free(certs);
     zrca_token_free(token);
     zrca_shutdown();

@@ -188,6 +188,11 @@ void zri_wipe_free(void *p);
 /* Whether two certificate serials in hex are the same number (case and
  * leading zeros do not matter; the platform and tokens write them apart). */
 bool zri_serial_eq(const char *a, const char *b);
+/* Canonical serial into out; ZRCA_EINVAL/ZRCA_ETOOBIG, no error record. */
+int zri_serial_canon(char *out, size_t size, const char *in);
+/* The one rule of "due" (zrca_certificate_due()): inside the window before
+ * not_after, never before opens_at (0: no platform window), not ended. */
+int zri_due(int64_t not_after, int64_t opens_at, unsigned int window_days, int64_t now);
 
 /* Constant-time comparison of n bytes: true when equal. */
 bool zri_memeq_ct(const void *a, const void *b, size_t n);

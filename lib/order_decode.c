@@ -107,6 +107,18 @@ static int decode_item(const zri_json *o, zrca_order_item *it, const zri_order_f
         (rc = dup_opt(o, "old_certificate_serial", &it->old_serial, ZRI_JSON_OPTIONAL)) < 0 ||
         (rc = dup_opt(o, "certificate_serial", &it->new_serial, ZRI_JSON_OPTIONAL)) < 0)
         return rc;
+    /* Serials in the canonical form of doc/protocol.md, refused otherwise. */
+    const char *const serials[2][2] = {{"old_certificate_serial", it->old_serial},
+                                       {"certificate_serial", it->new_serial}};
+    for (int k = 0; k < 2; k++) {
+        char canon[ZRCA_SERIAL_BUFSIZE];
+        if (serials[k][1] && (zri_serial_canon(canon, sizeof(canon), serials[k][1]) < 0 ||
+                              strcmp(canon, serials[k][1]) != 0))
+            return zri_error_set(
+                ZRCA_EPROTOCOL,
+                "member '%s' is not a serial in lowercase hex of whole bytes: %.40s", serials[k][0],
+                serials[k][1]);
+    }
     if ((rc = zri_json_get_int(o, "years", &v, 0, 100, 0)) < 0)
         return rc;
     it->years = (unsigned int)v;

@@ -16,8 +16,7 @@
 #include "internal.h"
 #include "order_internal.h"
 
-#define DEFAULT_WINDOW_DAYS 90
-#define FALLBACK_POSITION   "持证人"
+#define FALLBACK_POSITION "持证人"
 
 typedef struct plan_entry {
     zrca_cert_kind kind;
@@ -145,7 +144,6 @@ ZRCA_API int zrca_renewal_plan_new(zrca_renewal_plan **out, zrca_session *sessio
         return rc;
     }
     int64_t now = opts->now ? opts->now : (int64_t)time(NULL);
-    int64_t window = (int64_t)(opts->window_days ? opts->window_days : DEFAULT_WINDOW_DAYS) * 86400;
 
     zrca_certificate_list *certs = NULL;
     zrca_person_list *persons = NULL;
@@ -161,10 +159,7 @@ ZRCA_API int zrca_renewal_plan_new(zrca_renewal_plan **out, zrca_session *sessio
     for (size_t i = 0; i < n; i++) {
         const zrca_certificate *c = zrca_certificate_list_get(certs, i);
         int64_t na = zrca_certificate_not_after(c);
-        int64_t opens = zrca_certificate_renewal_opens_at(c);
-        int64_t due = na - window > opens ? na - window : opens;
-        if (zrca_certificate_status(c) != ZRCA_CERT_STATUS_VALID ||
-            !zrca_certificate_renewable(c) || now < due || now >= na)
+        if (!zrca_certificate_due(c, opts->window_days, now))
             continue;
         zrca_token *tok = NULL;
         if ((rc = token_for(&tok, tokens, ntokens, zrca_certificate_serial(c))) < 0)

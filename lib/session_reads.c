@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "session_int.h"
 
@@ -64,9 +65,13 @@ static void free_docs(doc_set *d)
 /* Lowercase hex, even length, not empty. */
 static int check_hex(const char *what, const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n % 2 || n > 128 || strspn(s, "0123456789abcdef") != n)
-        return zri_error_set(ZRCA_EPROTOCOL, "member '%s' is not lowercase hex: %.40s", what, s);
+    /* The wire's serial is the canonical form (doc/protocol.md): lowercase
+     * hex, whole bytes, no extra leading zero byte. */
+    char canon[ZRCA_SERIAL_BUFSIZE];
+    if (zri_serial_canon(canon, sizeof(canon), s) < 0 || strcmp(canon, s) != 0)
+        return zri_error_set(ZRCA_EPROTOCOL,
+                             "member '%s' is not a serial in lowercase hex of whole bytes: %.40s",
+                             what, s);
     return 0;
 }
 
@@ -476,6 +481,20 @@ CERT_GET(days_left, days_left, int64_t, 0)
 CERT_GET(renewal_opens_at, opens_at, int64_t, 0)
 CERT_GET(renewal_closes_at, closes_at, int64_t, 0)
 CERT_GET(renewable, renewable, int, 0)
+
+ZRCA_API int zrca_certificate_expired(const zrca_certificate *c, int64_t now)
+{
+    if (!c)
+        return 0;
+    return (now ? now : (int64_t)time(NULL)) >= c->not_after;
+}
+
+ZRCA_API int zrca_certificate_due(const zrca_certificate *c, unsigned int window_days, int64_t now)
+{
+    if (!c || c->status != ZRCA_CERT_STATUS_VALID || !c->renewable)
+        return 0;
+    return zri_due(c->not_after, c->opens_at, window_days, now);
+}
 
 ZRCA_API const unsigned char *zrca_certificate_der(const zrca_certificate *c, size_t *size)
 {

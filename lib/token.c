@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <p11-kit/pkcs11.h>
@@ -1011,6 +1012,18 @@ CERT_STR(zrca_cert_fingerprint, ci.fingerprint)
 CERT_STR(zrca_cert_id, id_hex)
 CERT_STR(zrca_cert_label, label)
 
+ZRCA_API int zrca_cert_expired(const zrca_cert *c, int64_t now)
+{
+    if (!c)
+        return 0;
+    return (now ? now : (int64_t)time(NULL)) >= c->ci.not_after;
+}
+
+ZRCA_API int zrca_cert_due(const zrca_cert *c, unsigned int window_days, int64_t now)
+{
+    return c ? zri_due(c->ci.not_after, 0, window_days, now) : 0;
+}
+
 ZRCA_API int64_t zrca_cert_not_before(const zrca_cert *c)
 {
     return c ? c->ci.not_before : 0;
@@ -1110,9 +1123,13 @@ ZRCA_API int zrca_token_write_cert(zrca_token *t, const unsigned char *der, size
                                    const char *label)
 {
     int rc = check_token(t);
-    if (rc < 0 || (rc = write_cert_id(t, der, len, label, NULL, 0)) < 0)
-        return rc;
-    return zri_ok();
+    unsigned char *owned = NULL;
+    if (rc == 0)
+        rc = zri_cert_input(der, len, &owned, &der, &len);
+    if (rc == 0)
+        rc = write_cert_id(t, der, len, label, NULL, 0);
+    free(owned);
+    return rc < 0 ? rc : zri_ok();
 }
 
 ZRCA_API int zrca_token_cert_set_label(zrca_token *t, const zrca_cert *c, const char *label)
@@ -1638,6 +1655,29 @@ ZRCA_API int zrca_key_make_csr(unsigned char **out, size_t *out_len, zrca_key *k
     return zri_ok();
 }
 
+ZRCA_API int zrca_subject_to_der(unsigned char **out, size_t *out_len, const char *subject)
+{
+    if (!out || !out_len)
+        return zri_error_set(ZRCA_EINVAL, "out and out_len are required");
+    int rc = zri_name_from_string(out, out_len, subject);
+    return rc < 0 ? rc : zri_ok();
+}
+
+ZRCA_API int zrca_key_make_csr_subject(unsigned char **out, size_t *out_len, zrca_key *k,
+                                       const char *subject)
+{
+    if (!out || !out_len || !k)
+        return zri_error_set(ZRCA_EINVAL, "out, out_len and key are required");
+    *out = NULL;
+    unsigned char *name = NULL;
+    size_t name_len = 0;
+    int rc = zri_name_from_string(&name, &name_len, subject);
+    if (rc == 0)
+        rc = zrca_key_make_csr(out, out_len, k, name, name_len);
+    free(name);
+    return rc;
+}
+
 int zri_key_matches_cert(const zrca_key *k, const unsigned char *der, size_t len)
 {
     const unsigned char *p = der;
@@ -1663,15 +1703,17 @@ ZRCA_API int zrca_key_write_cert(zrca_key *k, const unsigned char *der, size_t l
     int rc = check_fork(k->token);
     if (rc < 0)
         return rc;
+    unsigned char *owned = NULL;
+    if ((rc = zri_cert_input(der, len, &owned, &der, &len)) < 0)
+        return rc;
     rc = zri_key_matches_cert(k, der, len);
-    if (rc < 0)
-        return rc;
     if (rc == 0)
-        return zri_error_set(
+        rc = zri_error_set(
             ZRCA_EVERIFY, "the certificate is for another key than %s; nothing written", k->id_hex);
-    if ((rc = write_cert_id(k->token, der, len, label, k->id, k->id_len)) < 0)
-        return rc;
-    return zri_ok();
+    if (rc > 0)
+        rc = write_cert_id(k->token, der, len, label, k->id, k->id_len);
+    free(owned);
+    return rc < 0 ? rc : zri_ok();
 }
 
 ZRCA_API int zrca_key_set_label(zrca_key *k, const char *label)

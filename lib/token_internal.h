@@ -72,6 +72,15 @@ int zri_ecdsa_raw_to_der(unsigned char **out, size_t *out_len, const unsigned ch
 int zri_verify_sha256(EVP_PKEY *pkey, const unsigned char *data, size_t len,
                       const unsigned char *sig, size_t sig_len);
 
+/* A certificate given as DER or PEM: *der points at the DER (in `in`, or in
+ * *owned, to free, when it was PEM). ZRCA_EINVAL (field certificate, rule
+ * pem) for PEM that does not hold exactly one certificate. */
+int zri_cert_input(const unsigned char *in, size_t len, unsigned char **owned,
+                   const unsigned char **der, size_t *der_len);
+/* An X.509 Name in DER from an RFC 4514 string or OpenSSL's /A=b/C=d form;
+ * ZRCA_EINVAL with field "subject" and the rule broken. Free with free(). */
+int zri_name_from_string(unsigned char **out, size_t *out_len, const char *dn);
+
 /* Parsed certificate information (the zrca_cert accessors read these). */
 typedef struct zri_cert_info {
     char *subject;

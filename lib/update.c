@@ -27,6 +27,7 @@
 #include "order_internal.h"
 #include "session_int.h"
 #include "token_internal.h"
+#include "seal_internal.h"
 #include "update_internal.h"
 
 void (*zri_update_test_hook)(zrca_update_step step, int phase) = NULL;
@@ -596,7 +597,11 @@ static int keep_issue_answer(zrca_update *u, const zri_json *root)
                                    "the answer's chain has %zu certificates (1 to %d)", n,
                                    ZRI_MAX_CHAIN);
     int rc;
-    if ((rc = set_str(&u->j.cert, cert)) < 0 || (rc = set_str(&u->j.new_serial, serial)) < 0)
+    char canon[ZRCA_SERIAL_BUFSIZE];
+    if (zri_serial_canon(canon, sizeof(canon), serial) < 0)
+        return zri_error_set_field(ZRCA_EVERIFY, "certificate", "serial",
+                                   "the answer's serial is not a serial: %.40s", serial);
+    if ((rc = set_str(&u->j.cert, cert)) < 0 || (rc = set_str(&u->j.new_serial, canon)) < 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
         const char *c = zri_json_string(zri_json_at(chain, i), NULL);
@@ -1107,60 +1112,19 @@ static int step_seal_login(zrca_update *u)
 static int seal_verify(zrca_update *u, const zri_json *seal, const unsigned char *cert_der,
                        size_t cert_len)
 {
-    const char *id, *serial, *sha, *name, *itype, *image, *from, *to, *alg, *sig;
-    int rc;
-    if ((rc = zri_json_get_str(seal, "seal_id", &id, 0)) < 0 ||
-        (rc = zri_json_get_str(seal, "certificate_serial", &serial, 0)) < 0 ||
-        (rc = zri_json_get_str(seal, "certificate_sha256", &sha, 0)) < 0 ||
-        (rc = zri_json_get_str(seal, "name", &name, 0)) < 0 ||
-        (rc = zri_json_get_str(seal, "image_type", &itype, 0)) < 0 ||
-        (rc = zri_json_get_str(seal, "image", &image, 0)) < 0 ||
-        (rc = zri_json_get_str(seal, "valid_from", &from, 0)) < 0 ||
-        (rc = zri_json_get_str(seal, "valid_to", &to, 0)) < 0 ||
-        (rc = zri_json_get_str(seal, "signature_algorithm", &alg, 0)) < 0 ||
-        (rc = zri_json_get_str(seal, "signature", &sig, 0)) < 0)
-        return zri_error_prefix("seal record");
-    unsigned char cdig[32], idig[32];
-    char hex[65];
-    if ((rc = zri_der_sha256_hex(hex, cert_der, cert_len)) < 0)
-        return rc;
-    EVP_Digest(cert_der, cert_len, cdig, NULL, EVP_sha256(), NULL);
-    if (strcmp(hex, sha) != 0 || !zri_serial_eq(serial, u->j.new_serial))
-        return zri_error_set(ZRCA_EVERIFY,
-                             "the seal record is bound to another certificate (%s), not %s", serial,
-                             u->j.new_serial);
-    zri_blob img = {NULL, 0}, s = {NULL, 0};
-    if ((rc = zri_b64_blob_set(&img, image, "seal image")) < 0)
-        return rc;
-    EVP_Digest(img.data, img.len, idig, NULL, EVP_sha256(), NULL);
-    free(img.data);
-    if ((rc = zri_b64_blob_set(&s, sig, "seal signature")) < 0)
-        return rc;
-    zri_buf m = ZRI_BUF_INIT;
-    const char *parts[] = {"ZRCA-SEAL-V1", id, serial};
-    for (int i = 0; i < 3 && rc == 0; i++)
-        if ((rc = zri_buf_puts(&m, parts[i])) == 0)
-            rc = zri_buf_put(&m, "\0", 1);
+    zri_seal_fields f;
+    int rc = zri_seal_decode(&f, seal);
     if (rc == 0)
-        rc = zri_buf_put(&m, cdig, 32);
-    if (rc == 0 && (rc = zri_buf_puts(&m, name)) == 0 && (rc = zri_buf_put(&m, "\0", 1)) == 0 &&
-        (rc = zri_buf_puts(&m, itype)) == 0 && (rc = zri_buf_put(&m, "\0", 1)) == 0 &&
-        (rc = zri_buf_put(&m, idig, 32)) == 0 && (rc = zri_buf_puts(&m, from)) == 0 &&
-        (rc = zri_buf_put(&m, "\0", 1)) == 0 && (rc = zri_buf_puts(&m, to)) == 0)
-        rc = zri_buf_put(&m, "\0", 1);
+        rc = zri_seal_bound(&f, cert_der, cert_len, u->j.new_serial);
     /* The issuing CA is found in the chain by name and key identifier, never by position. */
     X509 *ca = NULL;
     if (rc == 0 && (rc = zri_issuer_of(&ca, u->j.cert, u->j.chain, u->j.nchain,
                                        zri_session_issuer_ca_file(u->session))) < 0)
         rc = zri_error_prefix_rc(rc, "no issuing CA certificate to check the seal with");
     if (rc == 0)
-        rc = zri_verify_sha256(X509_get0_pubkey(ca), (const unsigned char *)m.data, m.len, s.data,
-                               s.len);
-    if (rc < 0 && zri_error_code() == ZRCA_EVERIFY)
-        rc = zri_error_prefix_rc(rc, "the e-seal record's signature (%s) does not verify", alg);
+        rc = zri_seal_signed_by(&f, cert_der, cert_len, X509_get0_pubkey(ca));
     X509_free(ca);
-    zri_buf_free(&m);
-    free(s.data);
+    zri_seal_fields_free(&f);
     return rc;
 }
 

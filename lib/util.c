@@ -2,6 +2,8 @@
 /*
  * Memory helpers, the growable buffer and the checks of versioned structs.
  */
+#include <ctype.h>
+#include <time.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,15 +205,101 @@ void zri_free_secret(char *s)
     free(s);
 }
 
+/* The canonical serial (see zrca_serial_canonical()) without touching the
+ * error record: ZRCA_EINVAL for a string that is not a serial. */
+int zri_serial_canon(char *out, size_t size, const char *in)
+{
+    if (!in)
+        return ZRCA_EINVAL;
+    const char *p = in;
+    while (*p == ' ')
+        p++;
+    int neg = *p == '-';
+    p += neg;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        p += 2;
+    char digits[ZRCA_SERIAL_BUFSIZE];
+    size_t n = 0;
+    int seen = 0;
+    for (; *p; p++) {
+        int ch = (unsigned char)*p;
+        if (ch == ':' || ch == ' ')
+            continue;
+        if (!isxdigit(ch))
+            return ZRCA_EINVAL;
+        seen = 1;
+        if (n == 0 && ch == '0')
+            continue; /* leading zero */
+        if (n >= 128)
+            return ZRCA_EINVAL; /* more than 64 bytes */
+        digits[n++] = (char)tolower(ch);
+    }
+    if (!seen)
+        return ZRCA_EINVAL;
+    if (n == 0)
+        digits[n++] = '0';
+    neg = neg && !(n == 1 && digits[0] == '0');
+    size_t need = (size_t)neg + n + (n % 2) + 1;
+    if (need > size)
+        return ZRCA_ETOOBIG;
+    size_t k = 0;
+    if (neg)
+        out[k++] = '-';
+    if (n % 2)
+        out[k++] = '0';
+    memcpy(out + k, digits, n);
+    out[k + n] = '\0';
+    return 0;
+}
+
+ZRCA_API int zrca_serial_canonical(char *out, size_t size, const char *serial)
+{
+    if (!out || size == 0)
+        return zri_error_set(ZRCA_EINVAL, "out and size are required");
+    out[0] = '\0';
+    int rc = zri_serial_canon(out, size, serial);
+    if (rc == ZRCA_ETOOBIG)
+        return zri_error_set(rc, "a buffer of %zu bytes cannot hold the serial", size);
+    if (rc < 0)
+        return zri_error_set_field(ZRCA_EINVAL, "serial", "format",
+                                   "not a certificate serial: give hex digits (up to 64 bytes)");
+    return zri_ok();
+}
+
+ZRCA_API int zrca_serial_cmp(const char *a, const char *b)
+{
+    char ca[ZRCA_SERIAL_BUFSIZE], cb[ZRCA_SERIAL_BUFSIZE];
+    int va = zri_serial_canon(ca, sizeof(ca), a) == 0;
+    int vb = zri_serial_canon(cb, sizeof(cb), b) == 0;
+    if (!va || !vb) {
+        if (va != vb)
+            return va ? 1 : -1;
+        if (!a || !b)
+            return !a && !b ? 0 : !a ? -1 : 1;
+        return strcmp(a, b);
+    }
+    int na = ca[0] == '-', nb = cb[0] == '-';
+    if (na != nb)
+        return na ? -1 : 1;
+    size_t la = strlen(ca), lb = strlen(cb);
+    int r = la != lb ? (la < lb ? -1 : 1) : strcmp(ca, cb);
+    return na ? -r : r;
+}
+
+int zri_due(int64_t not_after, int64_t opens_at, unsigned int window_days, int64_t now)
+{
+    if (!now)
+        now = (int64_t)time(NULL);
+    int64_t window = (int64_t)(window_days ? window_days : ZRCA_DUE_WINDOW_DAYS) * 86400;
+    int64_t due = not_after - window > opens_at ? not_after - window : opens_at;
+    return now >= due && now < not_after;
+}
+
 bool zri_serial_eq(const char *a, const char *b)
 {
     if (!a || !b)
         return false;
-    while (*a == '0')
-        a++;
-    while (*b == '0')
-        b++;
-    return strcasecmp(a, b) == 0;
+    return zrca_serial_cmp(a, b) == 0;
 }
 
 bool zri_memeq_ct(const void *a, const void *b, size_t n)

@@ -3,6 +3,7 @@
  * X.509 and key helpers of the token module: key IDs, certificate
  * information, ECDSA signature encoding, signature checks.
  */
+#include <ctype.h>
 #include <string.h>
 
 #include <openssl/asn1.h>
@@ -255,7 +256,14 @@ int zri_cert_info_parse(zri_cert_info *out, const unsigned char *der, size_t len
     out->issuer = name_oneline(X509_get_issuer_name(x));
     bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
     bnhex = bn ? BN_bn2hex(bn) : NULL;
-    out->serial = bnhex ? zri_strdup(bnhex) : NULL;
+    char canon[ZRCA_SERIAL_BUFSIZE];
+    if (bnhex && zri_serial_canon(canon, sizeof(canon), bnhex) == 0)
+        out->serial = zri_strdup(canon);
+    else if (bnhex) { /* a serial of more than 64 bytes: kept as OpenSSL writes it */
+        for (char *q = bnhex; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        out->serial = zri_strdup(bnhex);
+    }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     if (X509_digest(x, EVP_sha256(), md, &mdlen))

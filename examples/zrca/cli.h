@@ -129,10 +129,6 @@ void put_col(const char *s, int width);
 /* Label of a certificate status on the platform (有效, 已过期, ...). */
 const char *cert_status_label(zrca_cert_status s);
 const char *cert_status_name(zrca_cert_status s);
-/* Serials compared as numbers written in hex (case, leading zeros ignored). */
-int serial_eq(const char *a, const char *b);
-/* Lower-case copy without leading zeros, into buf. */
-const char *serial_norm(const char *s, char *buf, size_t size);
 
 /*
  * Secrets. A secret comes from, in order: the file named by an option or
@@ -150,10 +146,6 @@ int write_file(const char *path, const void *data, size_t len);
 unsigned char *pem_or_der(const unsigned char *data, size_t len, size_t *out_len);
 /* DER to PEM text (malloc'd) under a label such as "CERTIFICATE REQUEST". */
 char *to_pem(const unsigned char *der, size_t len, const char *label);
-/* An RFC 4514 name ("CN=..,O=..,C=CN") as a DER X.509 Name (malloc'd). */
-unsigned char *dn_to_der(const char *dn, size_t *out_len, char *err, size_t errsize);
-/* One string member of a flat JSON object (malloc'd), or NULL. */
-char *json_member(const char *json, const char *name);
 
 /* ---- platform.c ---------------------------------------------------------------------- */
 

@@ -103,7 +103,7 @@ int cmd_certs(cli *c)
         put_col("序列号", 34);
         put_col("有效期", 24);
         put_col("状态", 8);
-        put_col("剩余天数", 8);
+        put_col("剩余天数", 10);
         put_col("可续期", 6);
         printf("\n");
     }
@@ -127,18 +127,25 @@ int cmd_certs(cli *c)
             jw_kstr(&c->w, "key_serial", zrca_certificate_key_serial(ce));
             jw_kint(&c->w, "days_left", zrca_certificate_days_left(ce));
             jw_kbool(&c->w, "renewable", zrca_certificate_renewable(ce));
+            jw_kbool(&c->w, "expired", zrca_certificate_expired(ce, 0));
+            jw_kbool(&c->w, "due", zrca_certificate_due(ce, 0, 0));
             jw_obj_end(&c->w);
         } else {
             char a[32], b[32], v[80], dl[16];
             snprintf(v, sizeof(v), "%s 至 %s", fmt_date(zrca_certificate_not_before(ce), a),
                      fmt_date(zrca_certificate_not_after(ce), b));
-            snprintf(dl, sizeof(dl), "%lld", (long long)zrca_certificate_days_left(ce));
+            /* Ended and ending today both have 0 days left: say which. */
+            if (zrca_certificate_expired(ce, 0))
+                snprintf(dl, sizeof(dl), "已过期");
+            else
+                snprintf(dl, sizeof(dl), "%lld%s", (long long)zrca_certificate_days_left(ce),
+                         zrca_certificate_due(ce, 0, 0) ? " 到期" : "");
             put_col(zrca_cert_kind_label(k), 14);
             put_col(zrca_certificate_holder(ce), 24);
             put_col(zrca_certificate_serial(ce), 34);
             put_col(v, 24);
             put_col(cert_status_label(st), 8);
-            put_col(dl, 8);
+            put_col(dl, 10);
             put_col(zrca_certificate_renewable(ce) ? "是" : "否", 6);
             printf("\n");
         }

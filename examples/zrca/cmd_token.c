@@ -123,8 +123,8 @@ static void certs_of(cli *c, zrca_cert_list *l)
     }
     for (size_t k = 0; k < zrca_cert_list_count(l); k++) {
         const zrca_cert *ce = zrca_cert_list_get(l, k);
-        char a[32], b[32], norm[160];
-        serial_norm(zrca_cert_serial(ce), norm, sizeof(norm));
+        char a[32], b[32];
+        const char *norm = zrca_cert_serial(ce);
         if (c->json) {
             jw_obj(&c->w);
             jw_kstr(&c->w, "holder", zrca_cert_holder(ce));
@@ -218,17 +218,18 @@ static int token_keys(cli *c, int gen, int csr)
     unsigned char *name = NULL;
     size_t name_len = 0;
     if (csr) {
-        char err[256];
         if (!c->subject || !c->out)
             return usage_error(c, "give --subject \"CN=...,O=...,C=CN\" and --out FILE");
-        if (!(name = dn_to_der(c->subject, &name_len, err, sizeof(err))))
-            return usage_error(c, "--subject: %s", err);
+        /* Checked before the PIN is asked for. */
+        int src = zrca_subject_to_der(&name, &name_len, c->subject);
+        if (src < 0)
+            return usage_error(c, "--subject: %s", zrca_error_last()->message);
     }
     zrca_token *t = NULL;
     zrca_key *k = NULL;
     if ((code = open_token(c, &t)) || (code = login(c, t, ZRCA_PIN_PURPOSE_LOGIN))) {
         zrca_token_free(t);
-        free(name);
+        zrca_free(name);
         return code;
     }
     const char *what = gen ? "keygen" : "key";
@@ -248,7 +249,7 @@ static int token_keys(cli *c, int gen, int csr)
             zrca_free(req);
             zrca_key_free(k);
             zrca_token_free(t);
-            free(name);
+            zrca_free(name);
             return tool_error(c, EXIT_FAIL, "cannot write %s", c->out);
         }
         free(pem);
@@ -278,7 +279,7 @@ static int token_keys(cli *c, int gen, int csr)
     zrca_free(req);
     zrca_key_free(k);
     zrca_token_free(t);
-    free(name);
+    zrca_free(name);
     return rc < 0 ? fail(c, rc, what) : EXIT_OK;
 }
 
@@ -336,8 +337,8 @@ static int token_import(cli *c)
     if (rc == 0 && strcmp(zrca_key_label(k), zrca_cert_label(mine)) != 0)
         rc = zrca_key_set_label(k, zrca_cert_label(mine));
     if (rc == 0) {
-        char a[32], b[32], norm[160];
-        serial_norm(zrca_cert_serial(mine), norm, sizeof(norm));
+        char a[32], b[32];
+        const char *norm = zrca_cert_serial(mine);
         if (c->json) {
             jw_obj(&c->w);
             jw_kbool(&c->w, "ok", 1);

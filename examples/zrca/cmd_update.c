@@ -46,9 +46,9 @@ static void find_old(zrca_token *t, const char *serial, old_cert *out)
         return;
     for (size_t i = 0; i < zrca_cert_list_count(l); i++) {
         const zrca_cert *ce = zrca_cert_list_get(l, i);
-        if (serial_eq(zrca_cert_serial(ce), serial)) {
+        if (zrca_serial_cmp(zrca_cert_serial(ce), serial) == 0) {
             snprintf(out->holder, sizeof(out->holder), "%s", zrca_cert_holder(ce));
-            serial_norm(zrca_cert_serial(ce), out->serial, sizeof(out->serial));
+            snprintf(out->serial, sizeof(out->serial), "%s", zrca_cert_serial(ce));
             out->not_before = zrca_cert_not_before(ce);
             out->not_after = zrca_cert_not_after(ce);
             out->found = 1;
@@ -372,11 +372,18 @@ int cmd_seal(cli *c)
     int code = open_token(c, &t);
     if (code)
         return code;
-    zrca_cert_list *l = NULL;
-    int rc = zrca_token_list_certs(&l, t);
+    /* The records are judged by the library; their signatures when the
+     * issuing CA is known (--issuer-ca-file or ZRCA_ISSUER_CA_FILE). */
+    zrca_seal_options so = ZRCA_SEAL_OPTIONS_INIT;
+    so.serial = c->serial;
+    so.issuer_ca_file = c->issuer_ca_file ? c->issuer_ca_file : getenv("ZRCA_ISSUER_CA_FILE");
+    if (so.issuer_ca_file && !*so.issuer_ca_file)
+        so.issuer_ca_file = NULL;
+    zrca_seal_list *l = NULL;
+    int rc = zrca_token_seals(&l, t, &so);
     if (rc < 0) {
         zrca_token_free(t);
-        return fail(c, rc, "certificates");
+        return fail(c, rc, "seal");
     }
     if (c->json) {
         jw_obj(&c->w);
@@ -385,79 +392,55 @@ int cmd_seal(cli *c)
     } else {
         printf("电子签章 (e-seal records on the key)\n");
     }
-    size_t shown = 0, bad = 0;
-    for (size_t i = 0; i < zrca_cert_list_count(l); i++) {
-        const zrca_cert *ce = zrca_cert_list_get(l, i);
-        if (c->serial && !serial_eq(c->serial, zrca_cert_serial(ce)))
-            continue;
-        /* The label carries the serial as the platform writes it: lowercase
-         * hex with an even number of digits (a leading 0 kept). */
-        char norm[160], label[200];
-        size_t k = 0;
-        for (const char *q = zrca_cert_serial(ce); *q && k + 1 < sizeof(norm); q++)
-            norm[k++] = (char)(*q >= 'A' && *q <= 'F' ? *q + 32 : *q);
-        norm[k] = '\0';
-        snprintf(label, sizeof(label), ZRCA_SEAL_LABEL_PREFIX "%s", norm);
-        unsigned char *data = NULL;
-        size_t len = 0;
-        rc = zrca_token_read_data(&data, &len, t, label);
-        if (rc == ZRCA_ENOTFOUND) {
-            rc = 0;
-            continue;
-        }
-        if (rc < 0)
-            break;
-        char *sid = json_member((const char *)data, "seal_id");
-        char *name = json_member((const char *)data, "name");
-        char *from = json_member((const char *)data, "valid_from");
-        char *to = json_member((const char *)data, "valid_to");
-        char *sha = json_member((const char *)data, "certificate_sha256");
-        char *img = json_member((const char *)data, "image_type");
-        char fp[80];
-        serial_norm(zrca_cert_fingerprint(ce), fp, sizeof(fp));
-        int bound = sha && strlen(sha) == strlen(zrca_cert_fingerprint(ce)) &&
-                    strcmp(serial_norm(sha, label, sizeof(label)), fp) == 0;
-        bad += !bound;
-        shown++;
+    size_t n = zrca_seal_list_count(l), bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const zrca_seal *s = zrca_seal_list_get(l, i);
+        const zrca_cert *ce = zrca_seal_cert(s);
+        zrca_seal_verdict st = zrca_seal_state(s);
+        int bound = st == ZRCA_SEAL_VERIFIED || st == ZRCA_SEAL_BOUND ||
+                    st == ZRCA_SEAL_BAD_SIGNATURE || st == ZRCA_SEAL_NO_ISSUER;
+        /* A record whose signature could not be checked (no issuer given,
+         * or none that reaches its certificate) is reported, not refused. */
+        int good = st == ZRCA_SEAL_VERIFIED || st == ZRCA_SEAL_BOUND || st == ZRCA_SEAL_NO_ISSUER;
+        bad += !good;
         if (c->json) {
             jw_obj(&c->w);
-            jw_kstr(&c->w, "seal_id", sid);
-            jw_kstr(&c->w, "name", name);
-            jw_kstr(&c->w, "valid_from", from);
-            jw_kstr(&c->w, "valid_to", to);
-            jw_kstr(&c->w, "image_type", img);
-            jw_kstr(&c->w, "certificate_serial", norm);
+            jw_kstr(&c->w, "seal_id", zrca_seal_id(s));
+            jw_kstr(&c->w, "name", zrca_seal_name(s));
+            jw_ktime(&c->w, "valid_from", zrca_seal_valid_from(s));
+            jw_ktime(&c->w, "valid_to", zrca_seal_valid_to(s));
+            jw_kstr(&c->w, "image_type", zrca_seal_image_type(s));
+            jw_kstr(&c->w, "certificate_serial", zrca_cert_serial(ce));
             jw_kstr(&c->w, "certificate_holder", zrca_cert_holder(ce));
             jw_kbool(&c->w, "bound_to_certificate", bound);
+            jw_kstr(&c->w, "state", zrca_seal_state_name(st));
+            jw_kstr(&c->w, "problem", zrca_seal_problem(s));
             jw_obj_end(&c->w);
         } else {
-            printf("  签章 %s: %s\n", sid ? sid : "?", name ? name : "?");
-            printf("    签章有效期: 从 %.10s 到 %.10s\n", from ? from : "?", to ? to : "?");
-            printf("    绑定证书:   %s (%s) %s\n", norm, zrca_cert_holder(ce),
-                   bound ? "✓ 与证书一致" : "✗ 与证书不一致 (bound to another certificate)");
+            char from[32], to[32];
+            const char *id = zrca_seal_id(s), *name = zrca_seal_name(s);
+            printf("  签章 %s: %s\n", id ? id : "?", name ? name : "?");
+            if (st != ZRCA_SEAL_MALFORMED)
+                printf("    签章有效期: 从 %s 到 %s\n", fmt_date(zrca_seal_valid_from(s), from),
+                       fmt_date(zrca_seal_valid_to(s), to));
+            printf("    绑定证书:   %s (%s) %s\n", zrca_cert_serial(ce), zrca_cert_holder(ce),
+                   st == ZRCA_SEAL_VERIFIED ? "✓ 与证书一致, 签发机构签名有效 (verified)"
+                   : good ? "✓ 与证书一致 (bound; the CA's signature not checked)"
+                          : "✗ 无效 (not valid)");
+            if (zrca_seal_problem(s))
+                printf("    问题:       %s\n", zrca_seal_problem(s));
         }
-        free(sid);
-        free(name);
-        free(from);
-        free(to);
-        free(sha);
-        free(img);
-        zrca_free(data);
     }
-    zrca_cert_list_free(l);
+    zrca_seal_list_free(l);
     zrca_token_free(t);
-    if (rc < 0) {
-        c->json = 0; /* the document is open: the error goes to stderr */
-        return fail(c, rc, "seal");
-    }
     char msg[256] = "";
     code = EXIT_OK;
-    if (c->serial && shown == 0) {
+    if (c->serial && n == 0) {
         code = EXIT_NOTFOUND;
         snprintf(msg, sizeof(msg), "no e-seal record for certificate %s", c->serial);
     } else if (bad) {
         code = EXIT_VERIFY;
-        snprintf(msg, sizeof(msg), "%zu e-seal record(s) not bound to their certificate", bad);
+        snprintf(msg, sizeof(msg), "%zu e-seal record(s) not valid for their certificate", bad);
     }
     if (c->json) {
         jw_arr_end(&c->w);
@@ -466,7 +449,7 @@ int cmd_seal(cli *c)
             jw_error(&c->w, code, 0, msg);
         jw_obj_end(&c->w);
         jw_end(&c->w);
-    } else if (shown == 0) {
+    } else if (n == 0) {
         printf("  (none: a seal is written by the e-seal update that follows a certificate "
                "update)\n");
     }

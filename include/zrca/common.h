@@ -337,6 +337,55 @@ ZRCA_API zrca_role zrca_role_from_name(const char *name);
 
 /** @} */
 
+/** @name Serial numbers and renewal dates
+ * One spelling of a certificate serial everywhere: every accessor of this
+ * library that returns a certificate serial returns its canonical form,
+ * the serial's integer in lowercase hexadecimal with an even number of
+ * digits (whole bytes, a leading `0` kept: `0a3f`), without the sign byte
+ * DER may add; a negative serial (not conforming to RFC 5280, but seen)
+ * keeps a leading `-`. This is the form the platform writes
+ * (doc/protocol.md) and the one in token labels. Compare serials with
+ * zrca_serial_cmp(), never with strcmp().
+ * @{ */
+
+/** Buffer size that holds any canonical serial (64 bytes of serial). */
+#define ZRCA_SERIAL_BUFSIZE 132
+
+/**
+ * The canonical form of a serial written in any common spelling: hex digits
+ * of either case, optionally with a `0x` prefix, byte separators `:` or
+ * spaces (as OpenSSL and Windows print them), and leading zeros.
+ *
+ * @param out receives the canonical form, NUL-terminated
+ * @param size size of out; ::ZRCA_SERIAL_BUFSIZE is always enough
+ * @param serial the serial as written
+ * @return ::ZRCA_OK; ::ZRCA_EINVAL (field `serial`) for NULL, an empty
+ *         string, a character that is not a hex digit or separator, or more
+ *         than 64 bytes; ::ZRCA_ETOOBIG when out is too small
+ */
+ZRCA_API int zrca_serial_canonical(char *out, size_t size, const char *serial);
+
+/**
+ * Compare two serials by value, whatever their spelling (see
+ * zrca_serial_canonical()): `"0A3F"`, `"a3f"` and `"0a:3f"` are equal.
+ *
+ * @return 0 when equal, a negative value when `a` is the smaller, positive
+ *         when larger. A string that is not a serial (or NULL) sorts before
+ *         every serial; two such strings compare as strcmp() does (NULL first).
+ */
+ZRCA_API int zrca_serial_cmp(const char *a, const char *b);
+
+/**
+ * The library's default renewal window: a certificate is due this many days
+ * before its end (Chinese CAs open the renewal 90 days before). The one
+ * definition of "due" is zrca_certificate_due() for the platform's
+ * certificates and zrca_cert_due() for a token's; zrca_renewal_plan_new()
+ * plans exactly the certificates the first calls due.
+ */
+#define ZRCA_DUE_WINDOW_DAYS 90
+
+/** @} */
+
 /** @name Logging
  * The library never prints. It logs through a callback: one per session
  * (see the session options) and one global, used where no session is

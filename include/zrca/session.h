@@ -322,7 +322,7 @@ ZRCA_API zrca_cert_kind zrca_certificate_kind(const zrca_certificate *c);
 ZRCA_API const char *zrca_certificate_holder(const zrca_certificate *c);
 /** Holder's ID number, NULL for `org`. */
 ZRCA_API const char *zrca_certificate_holder_id_number(const zrca_certificate *c);
-/** Serial number, lowercase hex. */
+/** Serial number, in the canonical form (see zrca_serial_canonical()). */
 ZRCA_API const char *zrca_certificate_serial(const zrca_certificate *c);
 /** Subject as the platform prints it. */
 ZRCA_API const char *zrca_certificate_subject(const zrca_certificate *c);
@@ -336,7 +336,11 @@ ZRCA_API int64_t zrca_certificate_not_after(const zrca_certificate *c);
 ZRCA_API zrca_cert_status zrca_certificate_status(const zrca_certificate *c);
 /** Serial of the USB key it was written to, or NULL. */
 ZRCA_API const char *zrca_certificate_key_serial(const zrca_certificate *c);
-/** Whole days left until `not_after`, 0 when past. */
+/**
+ * Whole days left until `not_after` as the platform counted them when the
+ * list was read: 0 both for a certificate that ends later today and for one
+ * that has ended. Tell them apart with zrca_certificate_expired().
+ */
 ZRCA_API int64_t zrca_certificate_days_left(const zrca_certificate *c);
 /** When the renewal window opens. */
 ZRCA_API int64_t zrca_certificate_renewal_opens_at(const zrca_certificate *c);
@@ -344,6 +348,28 @@ ZRCA_API int64_t zrca_certificate_renewal_opens_at(const zrca_certificate *c);
 ZRCA_API int64_t zrca_certificate_renewal_closes_at(const zrca_certificate *c);
 /** 1 when the platform accepts a renewal of it now, else 0. */
 ZRCA_API int zrca_certificate_renewable(const zrca_certificate *c);
+/**
+ * Whether the certificate has ended: 1 when `now` is at or past its
+ * `not_after`, else 0 (also for NULL).
+ *
+ * @param c the certificate
+ * @param now the time to judge at (Unix seconds); 0 for the current time
+ */
+ZRCA_API int zrca_certificate_expired(const zrca_certificate *c, int64_t now);
+/**
+ * Whether the certificate is due for renewal: the library's one definition
+ * of "due", the one zrca_renewal_plan_new() plans by. Due means: valid
+ * (::ZRCA_CERT_STATUS_VALID), accepted for renewal by the platform
+ * (zrca_certificate_renewable()), not ended, and `now` inside the window of
+ * `window_days` before `not_after`, but never before the platform's own
+ * renewal window opens (zrca_certificate_renewal_opens_at()).
+ *
+ * @param c the certificate
+ * @param window_days the window; 0 for ::ZRCA_DUE_WINDOW_DAYS
+ * @param now the time to judge at (Unix seconds); 0 for the current time
+ * @return 1 when due, else 0 (also for NULL)
+ */
+ZRCA_API int zrca_certificate_due(const zrca_certificate *c, unsigned int window_days, int64_t now);
 /**
  * The certificate itself, DER.
  *

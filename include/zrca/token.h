@@ -439,12 +439,32 @@ ZRCA_API const char *zrca_cert_subject(const zrca_cert *cert);
 ZRCA_API const char *zrca_cert_holder(const zrca_cert *cert);
 /** Issuer as a one-line RFC 2253 string. */
 ZRCA_API const char *zrca_cert_issuer(const zrca_cert *cert);
-/** Serial number, upper-case hex. */
+/** Serial number, in the canonical form (see zrca_serial_canonical()). */
 ZRCA_API const char *zrca_cert_serial(const zrca_cert *cert);
 /** Start of validity, Unix time. */
 ZRCA_API int64_t zrca_cert_not_before(const zrca_cert *cert);
 /** End of validity (expiry), Unix time. */
 ZRCA_API int64_t zrca_cert_not_after(const zrca_cert *cert);
+/**
+ * Whether the certificate has ended: 1 when `now` is at or past its
+ * `notAfter`, else 0 (also for NULL).
+ *
+ * @param cert the certificate
+ * @param now the time to judge at (Unix seconds); 0 for the current time
+ */
+ZRCA_API int zrca_cert_expired(const zrca_cert *cert, int64_t now);
+/**
+ * Whether a certificate on the token is due for renewal by the same rule as
+ * zrca_certificate_due(), without what only the platform knows (its status
+ * and its renewal window): not ended, and `now` within `window_days` of its
+ * `notAfter`.
+ *
+ * @param cert the certificate
+ * @param window_days the window; 0 for ::ZRCA_DUE_WINDOW_DAYS
+ * @param now the time to judge at (Unix seconds); 0 for the current time
+ * @return 1 when due, else 0 (also for NULL)
+ */
+ZRCA_API int zrca_cert_due(const zrca_cert *cert, unsigned int window_days, int64_t now);
 /** Type of the certified key. */
 ZRCA_API zrca_key_type zrca_cert_key_type(const zrca_cert *cert);
 /** Size of the certified key in bits. */
@@ -470,11 +490,12 @@ ZRCA_API const unsigned char *zrca_cert_der(const zrca_cert *cert, size_t *len);
  * Write a certificate to the token with the ID computed from its public key
  * (so it pairs with its key) and its subject, issuer and serial attributes.
  *
- * @param der the certificate
+ * @param der the certificate, DER or PEM (one `CERTIFICATE` block)
  * @param len its length
  * @param label the object's label (NULL: the holder)
  * @param token the token
- * @return ::ZRCA_OK, ::ZRCA_EINVAL for a malformed certificate,
+ * @return ::ZRCA_OK, ::ZRCA_EINVAL for a malformed certificate (field
+ *         `certificate`, rule `der` or `pem`),
  *         ::ZRCA_ESTATE when not logged in, ::ZRCA_ETOKEN
  */
 ZRCA_API int zrca_token_write_cert(zrca_token *token, const unsigned char *der, size_t len,
@@ -610,12 +631,45 @@ ZRCA_API int zrca_key_make_csr(unsigned char **out, size_t *out_len, zrca_key *k
                                const unsigned char *subject_der, size_t subject_len);
 
 /**
+ * zrca_key_make_csr() with the subject written as a string: RFC 4514
+ * (`CN=张三,O=某某有限公司,C=CN`, most specific first, `\,` and `\XX` escapes,
+ * `+` for a multi-valued RDN) or OpenSSL's `/C=CN/O=某某有限公司/CN=张三`
+ * (root first). Attribute types are short names (C, ST, L, O, OU, CN,
+ * serialNumber, emailAddress, ...), long names or dotted OIDs; OpenSSL
+ * gives each value its standard string type (PrintableString for C,
+ * UTF8String for names).
+ *
+ * @param out the DER request, free with zrca_free()
+ * @param out_len its length
+ * @param key the key pair
+ * @param subject the subject (UTF-8, at most 4096 bytes)
+ * @return ::ZRCA_OK; ::ZRCA_EINVAL with field `subject` and rule `required`,
+ *         `length`, `attribute` (unknown type, empty or missing value) or
+ *         `value` (a value its type does not allow, e.g. `C=China`);
+ *         as zrca_key_make_csr()
+ */
+ZRCA_API int zrca_key_make_csr_subject(unsigned char **out, size_t *out_len, zrca_key *key,
+                                       const char *subject);
+
+/**
+ * A subject string, as zrca_key_make_csr_subject() takes it, as a DER
+ * X.509 Name: to check a subject before asking for a PIN, or to build one
+ * for zrca_key_make_csr().
+ *
+ * @param out the DER Name, free with zrca_free()
+ * @param out_len its length
+ * @param subject the subject
+ * @return ::ZRCA_OK; ::ZRCA_EINVAL with field `subject` and the rule broken
+ */
+ZRCA_API int zrca_subject_to_der(unsigned char **out, size_t *out_len, const char *subject);
+
+/**
  * Write a certificate for this key: its public key must be this key's
  * (else ::ZRCA_EVERIFY and nothing is written); it gets the key's ID.
  *
  * @param label the certificate's label (NULL: the holder)
  * @param key the key pair
- * @param der the DER certificate
+ * @param der the certificate, DER or PEM (one `CERTIFICATE` block)
  * @param len their length
  * @return ::ZRCA_OK, ::ZRCA_EVERIFY, ::ZRCA_EINVAL, ::ZRCA_ETOKEN
  */

@@ -494,6 +494,104 @@ ZRCA_API void zrca_renew_report_free(zrca_renew_report *report);
 
 /** @} */
 
+/** @name E-seal records on a token (电子签章)
+ * The update writes, beside the new certificate, the platform's e-seal
+ * record bound to it: a data object labelled ::ZRCA_SEAL_LABEL_PREFIX and
+ * the certificate's canonical serial. zrca_token_seals() reads them back
+ * and judges each one by the rules the update applies to the platform's
+ * answer (doc/protocol.md, "The e-seal record"): every member present and
+ * well-formed, bound to the certificate it sits beside (its serial and the
+ * SHA-256 of its DER), and, when the issuing CA is given, signed by it.
+ * @{ */
+
+/** Current version of ::zrca_seal_options. */
+#define ZRCA_SEAL_OPTIONS_VERSION 1
+
+/** Options of zrca_token_seals(). */
+typedef struct zrca_seal_options {
+    unsigned int version; /**< ::ZRCA_SEAL_OPTIONS_VERSION */
+    /** Only the record of the certificate with this serial (any spelling), or NULL for all. */
+    const char *serial;
+    /**
+     * A PEM file of the platform's CA certificates: the root, the issuing
+     * CA, or both (intermediates are also looked for among the token's
+     * certificates). Each record's signature is checked with the CA that
+     * issued its certificate, found by building the certificate's chain up
+     * to a certificate of this file; dates are not judged (the seal of a
+     * certificate that has ended is still authentic). NULL: signatures are
+     * not checked and a well-bound record is ::ZRCA_SEAL_BOUND.
+     */
+    const char *issuer_ca_file;
+} zrca_seal_options;
+
+/** Static initialiser for ::zrca_seal_options. */
+#define ZRCA_SEAL_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        ZRCA_SEAL_OPTIONS_VERSION, NULL, NULL                                                      \
+    }
+
+/** Initialise seal options. @return ::ZRCA_OK, ::ZRCA_EINVAL, ::ZRCA_EVERSION */
+ZRCA_API int zrca_seal_options_init(zrca_seal_options *opts, unsigned int version);
+
+/** What zrca_token_seals() found of one record. Append-only. */
+typedef enum zrca_seal_verdict {
+    ZRCA_SEAL_VERIFIED = 0,      /**< Bound to its certificate and signed by its issuer. */
+    ZRCA_SEAL_BOUND = 1,         /**< Bound to its certificate; no issuer given to check with. */
+    ZRCA_SEAL_UNBOUND = 2,       /**< Names another certificate (serial or SHA-256). */
+    ZRCA_SEAL_BAD_SIGNATURE = 3, /**< The issuer's signature does not verify. */
+    ZRCA_SEAL_NO_ISSUER = 4, /**< Bound, but no chain to the issuer file: signature unchecked. */
+    ZRCA_SEAL_MALFORMED = 5  /**< Not a seal record: a member missing or malformed. */
+} zrca_seal_verdict;
+
+/** The records read from a token. */
+typedef struct zrca_seal_list zrca_seal_list;
+/** One record, borrowed from its list. */
+typedef struct zrca_seal zrca_seal;
+
+/**
+ * Read and judge the e-seal records of the certificates on a token. A
+ * certificate without a record is skipped; a record that fails a rule is
+ * listed with its state and zrca_seal_problem(), not an error of the call.
+ * No login is needed (the records are public data objects).
+ *
+ * @param out receives the list; free with zrca_seal_list_free()
+ * @param token the token
+ * @param opts options, or NULL (all records, signatures not checked)
+ * @return ::ZRCA_OK (possibly an empty list); ::ZRCA_EINVAL (field
+ *         `serial` or `issuer_ca_file`); ::ZRCA_EIO for an unreadable issuer
+ *         file; token errors
+ */
+ZRCA_API int zrca_token_seals(zrca_seal_list **out, zrca_token *token,
+                              const zrca_seal_options *opts);
+/** Free a list; accepts NULL. */
+ZRCA_API void zrca_seal_list_free(zrca_seal_list *list);
+/** Number of records. */
+ZRCA_API size_t zrca_seal_list_count(const zrca_seal_list *list);
+/** Record `index`, or NULL when out of range. */
+ZRCA_API const zrca_seal *zrca_seal_list_get(const zrca_seal_list *list, size_t index);
+/** The certificate the record sits beside (borrowed from the list). */
+ZRCA_API const zrca_cert *zrca_seal_cert(const zrca_seal *seal);
+/** How the record was judged. */
+ZRCA_API zrca_seal_verdict zrca_seal_state(const zrca_seal *seal);
+/** Why the record is not ::ZRCA_SEAL_VERIFIED or ::ZRCA_SEAL_BOUND, else NULL. */
+ZRCA_API const char *zrca_seal_problem(const zrca_seal *seal);
+/** The platform's seal id, or NULL for a malformed record. */
+ZRCA_API const char *zrca_seal_id(const zrca_seal *seal);
+/** The seal's name (e.g. the enterprise's), or NULL for a malformed record. */
+ZRCA_API const char *zrca_seal_name(const zrca_seal *seal);
+/** Image media type (e.g. `image/png`), or NULL for a malformed record. */
+ZRCA_API const char *zrca_seal_image_type(const zrca_seal *seal);
+/** The seal image, borrowed from the list; NULL for a malformed record. */
+ZRCA_API const unsigned char *zrca_seal_image(const zrca_seal *seal, size_t *len);
+/** Start of the seal's validity (Unix seconds), 0 for a malformed record. */
+ZRCA_API int64_t zrca_seal_valid_from(const zrca_seal *seal);
+/** End of the seal's validity (Unix seconds), 0 for a malformed record. */
+ZRCA_API int64_t zrca_seal_valid_to(const zrca_seal *seal);
+/** Wire name of a state ("verified", "bound", ...); "unknown" otherwise. */
+ZRCA_API const char *zrca_seal_state_name(zrca_seal_verdict state);
+
+/** @} */
+
 #ifdef __cplusplus
 }
 #endif

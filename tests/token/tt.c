@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "tt.h"
@@ -208,6 +209,14 @@ void tt_exercise_keys(zrca_token *tok, zrca_key_type type, unsigned int bits, in
                      ZRCA_EINVAL);
     assert_string_equal(zrca_error_last()->field, "subject");
     free(subj);
+    /* The subject as a string, parsed by the library (RFC 4514, most specific first). */
+    assert_zrca_ok(zrca_key_make_csr_subject(&csr, &csr_len, key, "CN=刘翀,O=中燃测试供应商,C=CN"));
+    tt_assert_csr(csr, csr_len, "刘翀", cli);
+    zrca_free(csr);
+    csr = NULL;
+    assert_int_equal(zrca_key_make_csr_subject(&csr, &csr_len, key, "CN=刘翀,C=中国"), ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->rule, "value");
+    assert_null(csr);
 
     /* A certificate for another key is refused and nothing is written. */
     EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -225,7 +234,18 @@ void tt_exercise_keys(zrca_token *tok, zrca_key_type type, unsigned int bits, in
     unsigned char *cert;
     size_t cert_len;
     tt_make_cert(&cert, &cert_len, spki, spki_len, "刘翀", 365);
-    assert_zrca_ok(zrca_key_write_cert(key, cert, cert_len, NULL));
+    /* Given as PEM: the library takes it as it takes DER. */
+    {
+        const unsigned char *p = cert;
+        X509 *x = d2i_X509(NULL, &p, (long)cert_len);
+        BIO *bio = BIO_new(BIO_s_mem());
+        assert_true(x && bio && PEM_write_bio_X509(bio, x) == 1);
+        char *pem;
+        long pem_len = BIO_get_mem_data(bio, &pem);
+        assert_zrca_ok(zrca_key_write_cert(key, (const unsigned char *)pem, (size_t)pem_len, NULL));
+        BIO_free(bio);
+        X509_free(x);
+    }
     assert_zrca_ok(zrca_key_set_label(key, "刘翀"));
     assert_string_equal(zrca_key_label(key), "刘翀");
 
@@ -248,6 +268,15 @@ void tt_exercise_keys(zrca_token *tok, zrca_key_type type, unsigned int bits, in
         llabs((long long)(zrca_cert_not_after(c) - (zrca_cert_not_before(c) + 365 * 86400LL))) < 5);
     assert_int_equal(strlen(zrca_cert_serial(c)), 18);
     assert_string_equal(zrca_cert_serial(c) + 16, "00");
+    /* Due and expired by the library's one rule: a year left is not due in the
+     * 90-day window, is in a 400-day one; ended the second its validity ends. */
+    assert_false(zrca_cert_due(c, 0, 0));
+    assert_true(zrca_cert_due(c, 400, 0));
+    assert_false(zrca_cert_expired(c, 0));
+    assert_true(zrca_cert_due(c, 0, zrca_cert_not_after(c) - 1));
+    assert_false(zrca_cert_due(c, 0, zrca_cert_not_after(c)));
+    assert_true(zrca_cert_expired(c, zrca_cert_not_after(c)));
+    assert_false(zrca_cert_expired(c, zrca_cert_not_after(c) - 1));
     size_t der_len = 0;
     const unsigned char *der = zrca_cert_der(c, &der_len);
     assert_int_equal(der_len, cert_len);

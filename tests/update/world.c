@@ -752,16 +752,11 @@ void assert_renewed(world *w, bool deleted_old)
     const zrca_cert *newc = NULL, *oldc = NULL;
     for (size_t i = 0; i < zrca_cert_list_count(l); i++) {
         const zrca_cert *c = zrca_cert_list_get(l, i);
-        char low[80];
-        snprintf(low, sizeof(low), "%s", zrca_cert_serial(c));
-        for (char *p = low; *p; p++)
-            *p = (char)(*p >= 'A' && *p <= 'F' ? *p + 32 : *p);
-        const char *a = low, *b = w->old_serial;
-        while (*a == '0')
-            a++;
-        while (*b == '0')
-            b++;
-        if (strcmp(a, b) == 0)
+        char canon[ZRCA_SERIAL_BUFSIZE];
+        /* The token gives the canonical serial, the platform's spelling. */
+        assert_true(zrca_serial_canonical(canon, sizeof(canon), zrca_cert_serial(c)) == 0 &&
+                    strcmp(canon, zrca_cert_serial(c)) == 0);
+        if (zrca_serial_cmp(zrca_cert_serial(c), w->old_serial) == 0)
             oldc = c;
         else
             newc = c;

@@ -5,7 +5,10 @@ with attachments, operator approval, wait, the SMS, one-click update with the PI
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+
+import pytest
 
 import zrca
 from conftest import Pins, fill_application
@@ -103,12 +106,28 @@ def test_seed_flow(make_world, scans, pins):
     with w.token() as token:
         token.login(bytearray(b"246810"))
         with token.certificates() as certs:
-            new = [c for c in certs if c.serial.lower().lstrip("0") == result.serial.lstrip("0")]
+            # One spelling of a serial: the token's certificate says what the platform said.
+            new = [c for c in certs if c.serial == result.serial]
             assert len(new) == 1 and new[0].has_private_key and new[0].holder == w.holder
+            assert zrca.serial_cmp(new[0].serial.upper(), result.serial) == 0
+            assert not new[0].expired() and not new[0].due()
+            assert new[0].due(window_days=400) and new[0].expired(now=result.not_after)
             assert new[0].der == result.der
             with new[0].key() as k:
                 assert k.label == w.holder
         assert result.seal_label and token.read_data(result.seal_label)
+        # The e-seal record read back and judged by the library: bound without the CA, verified
+        # with the issuing CA (it sits beside the platform's root).
+        seals = token.seals()
+        assert [(x.state, x.seal_id, x.certificate_serial) for x in seals] == \
+            [(zrca.SealState.BOUND, result.seal_id, result.serial)]
+        issuing = os.path.join(os.path.dirname(w.platform.platform_ca_file), "issuing.pem")
+        seals = token.seals(serial="0x" + result.serial.upper(), issuer_ca_file=issuing)
+        assert len(seals) == 1 and seals[0].state == zrca.SealState.VERIFIED and seals[0].valid
+        assert seals[0].image and seals[0].valid_to > seals[0].valid_from
+        assert token.seals(serial="01") == []
+        with pytest.raises(zrca.InvalidArgument):
+            token.seals(serial="not a serial")
     # Logged, and never the password or the PIN.
     assert any(dom == "http" for _, dom, _ in logs)
     assert not any(PASSWORD in m or "246810" in m for _, _, m in logs)

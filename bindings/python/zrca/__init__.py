@@ -22,7 +22,8 @@ from .application import (ATTACH_COMMITMENT_LETTER, ATTACH_LEGAL_REP_ID_SCAN, AT
                           person_scan_part)
 from .enums import (Backend, Business, CertKind, CertStatus, IdType, ItemStatus, KeyFlags, KeyType, LogLevel,
                     OrderAction, OrderStatus, PaymentMethod, PaymentStatus, PinFlag, PinPurpose, PinUser,
-                    RenewOutcome, ReviewStatus, Role, ShippingStatus, Status, TokenFlag, UpdateStep, WaitFor)
+                    RenewOutcome, ReviewStatus, Role, SealState, ShippingStatus, Status, TokenFlag, UpdateStep,
+                    WaitFor)
 from .errors import (AlreadyExists, AuthError, Busy, CallbackStopped, Cancelled, Conflict, CryptoError, ForkError,
                      Forbidden, InvalidArgument, IOFailure, Locked, NetworkError, NotFound, NotInitialized,
                      NotSupported, OutOfMemory, PinError, PinFinalTry, PinIncorrect, PinLocked, PinRequired,
@@ -34,7 +35,8 @@ from .order import Order, OrderItem, OrderIterator
 from .plan import PlanEntry, RenewalPlan, RenewEntry, RenewReport
 from .session import (Certificate, CertificateList, Enterprise, Fee, FeeSchedule, Notification, NotificationList,
                       Person, PersonList, Session)
-from .token import (Key, PinRequest, Token, TokenCertificate, TokenCertList, TokenInfo, create_softtoken,
+from .serial import DUE_WINDOW_DAYS, SERIAL_BUFSIZE, serial_canonical, serial_cmp, subject_to_der
+from .token import (Key, PinRequest, Seal, Token, TokenCertificate, TokenCertList, TokenInfo, create_softtoken,
                     list_tokens)
 from .transport import HttpTransport, Part, Request, Response, Transport, TransportError
 from .update import (ABORT_REMOVED_CERTIFICATE, ABORT_REMOVED_JOURNAL, ABORT_REMOVED_KEY, UPDATE_ABORTING,

@@ -239,6 +239,8 @@ class UpdateP(c_void_p): pass
 class TransportResponseP(c_void_p): pass
 class RenewalPlanP(c_void_p): pass
 class RenewReportP(c_void_p): pass
+class SealListP(c_void_p): pass
+class SealP(c_void_p): pass
 
 
 # ---------------------------------------------------------------------------------- structs
@@ -312,6 +314,10 @@ class LoginOptions(Struct):
 
 class KeygenOptions(Struct):
     _fields_ = [("version", c_uint), ("type", c_int), ("bits", c_uint), ("label", c_char_p), ("flags", c_uint)]
+
+
+class SealOptions(Struct):
+    _fields_ = [("version", c_uint), ("serial", c_char_p), ("issuer_ca_file", c_char_p)]
 
 
 class SofttokenOptions(Struct):
@@ -448,6 +454,8 @@ for _n in ("holder", "holder_id_number", "serial", "subject", "issuer", "key_ser
     globals()["zrca_certificate_" + _n] = _proto("zrca_certificate_" + _n, CCP, CertificateP)
 for _n in ("kind", "status", "renewable"):
     globals()["zrca_certificate_" + _n] = _proto("zrca_certificate_" + _n, c_int, CertificateP)
+zrca_certificate_expired = _proto("zrca_certificate_expired", c_int, CertificateP, I64)
+zrca_certificate_due = _proto("zrca_certificate_due", c_int, CertificateP, c_uint, I64)
 zrca_certificate_der = _proto("zrca_certificate_der", BYTES, CertificateP, SIZE_P)
 
 zrca_session_persons = _proto("zrca_session_persons", c_int, POINTER(PersonListP), SessionP)
@@ -595,6 +603,25 @@ zrca_key_bits = _proto("zrca_key_bits", c_uint, KeyP)
 zrca_key_public_der = _proto("zrca_key_public_der", c_int, POINTER(BYTES), SIZE_P, KeyP)
 zrca_key_sign = _proto("zrca_key_sign", c_int, POINTER(BYTES), SIZE_P, KeyP, DATA, c_size_t)
 zrca_key_make_csr = _proto("zrca_key_make_csr", c_int, POINTER(BYTES), SIZE_P, KeyP, DATA, c_size_t)
+zrca_key_make_csr_subject = _proto("zrca_key_make_csr_subject", c_int, POINTER(BYTES), SIZE_P, KeyP, CCP)
+zrca_subject_to_der = _proto("zrca_subject_to_der", c_int, POINTER(BYTES), SIZE_P, CCP)
+zrca_serial_canonical = _proto("zrca_serial_canonical", c_int, c_void_p, c_size_t, CCP)
+zrca_serial_cmp = _proto("zrca_serial_cmp", c_int, CCP, CCP)
+zrca_cert_expired = _proto("zrca_cert_expired", c_int, CertP, I64)
+zrca_cert_due = _proto("zrca_cert_due", c_int, CertP, c_uint, I64)
+zrca_seal_options_init = _proto("zrca_seal_options_init", c_int, POINTER(SealOptions), c_uint)
+zrca_token_seals = _proto("zrca_token_seals", c_int, POINTER(SealListP), TokenP, POINTER(SealOptions))
+zrca_seal_list_free = _proto("zrca_seal_list_free", None, SealListP)
+zrca_seal_list_count = _proto("zrca_seal_list_count", c_size_t, SealListP)
+zrca_seal_list_get = _proto("zrca_seal_list_get", SealP, SealListP, c_size_t)
+zrca_seal_cert = _proto("zrca_seal_cert", CertP, SealP)
+zrca_seal_state = _proto("zrca_seal_state", c_int, SealP)
+for _n in ("problem", "id", "name", "image_type"):
+    globals()["zrca_seal_" + _n] = _proto("zrca_seal_" + _n, CCP, SealP)
+zrca_seal_image = _proto("zrca_seal_image", BYTES, SealP, SIZE_P)
+zrca_seal_valid_from = _proto("zrca_seal_valid_from", I64, SealP)
+zrca_seal_valid_to = _proto("zrca_seal_valid_to", I64, SealP)
+zrca_seal_state_name = _proto("zrca_seal_state_name", CCP, c_int)
 zrca_key_write_cert = _proto("zrca_key_write_cert", c_int, KeyP, DATA, c_size_t, CCP)
 zrca_key_set_label = _proto("zrca_key_set_label", c_int, KeyP, CCP)
 zrca_key_delete = _proto("zrca_key_delete", c_int, KeyP)

@@ -314,6 +314,21 @@ class UpdateStep(enum.IntEnum):
         return _lib.s(_lib.zrca_update_step_label(int(self))) or ""
 
 
+class SealState(enum.IntEnum):
+    """zrca_seal_verdict: how Token.seals() judged an e-seal record on the key."""
+    VERIFIED = 0       # bound to its certificate and signed by its issuing CA
+    BOUND = 1          # bound to its certificate; no CA given to check the signature with
+    UNBOUND = 2        # names another certificate
+    BAD_SIGNATURE = 3  # the issuing CA's signature does not verify
+    NO_ISSUER = 4      # bound, but no chain from the certificate to the CA file: signature unchecked
+    MALFORMED = 5      # not a seal record
+
+    @property
+    def wire_name(self) -> str:
+        """The state's name ("verified", "bound", ...)."""
+        return _lib.s(_lib.zrca_seal_state_name(int(self))) or ""
+
+
 class RenewOutcome(enum.IntEnum):
     """zrca_renew_outcome: what Session.renew_auto() did with one certificate of the plan."""
     PLANNED = 0    # dry run: would be renewed

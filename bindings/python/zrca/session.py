@@ -98,7 +98,11 @@ def _read_list(ptr: Any, free: Any, count: Any, get: Any, make: Callable[[Any], 
 @dataclass(frozen=True)
 class Certificate:
     """One certificate of the account (证书信息), as the platform listed it when it was read: a
-    snapshot that outlives its Session. ``days_left`` is as of the read."""
+    snapshot that outlives its Session. ``days_left``, ``expired`` and ``due`` are as of the read:
+    ``days_left`` is 0 both for a certificate ending later today and for one that has ended, which
+    ``expired`` tells apart; ``due`` is the library's one definition (``zrca_certificate_due()``,
+    the renewal plan's: inside the 90-day window before the end, never before the platform's window
+    opens, valid and renewable)."""
     id: int
     kind: CertKind
     holder: str
@@ -114,6 +118,8 @@ class Certificate:
     renewal_opens_at: Optional[_dt.datetime]
     renewal_closes_at: Optional[_dt.datetime]
     renewable: bool
+    expired: bool
+    due: bool
     der: bytes = field(repr=False)
 
     @classmethod
@@ -129,7 +135,8 @@ class Certificate:
                    int(_lib.zrca_certificate_days_left(c)),
                    to_datetime(_lib.zrca_certificate_renewal_opens_at(c)),
                    to_datetime(_lib.zrca_certificate_renewal_closes_at(c)),
-                   bool(_lib.zrca_certificate_renewable(c)), der)
+                   bool(_lib.zrca_certificate_renewable(c)), bool(_lib.zrca_certificate_expired(c, 0)),
+                   bool(_lib.zrca_certificate_due(c, 0, 0)), der)
 
     def __repr__(self) -> str:
         return "<Certificate %s %s %s until %s>" % (self.kind.wire_name, self.holder, self.serial, self.not_after)

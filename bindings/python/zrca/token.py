@@ -10,7 +10,8 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Uni
 from . import _lib
 from ._callbacks import FOREACH_THUNK, PIN_THUNK, SecretBuffer, Slot, call
 from ._handle import Handle, PathLike, to_datetime, seq_index
-from .enums import Backend, KeyFlags, KeyType, LogLevel, PinFlag, PinPurpose, PinUser, Status, TokenFlag
+from .enums import (Backend, KeyFlags, KeyType, LogLevel, PinFlag, PinPurpose, PinUser, SealState, Status,
+                    TokenFlag)
 from .errors import NotSupported
 from .log import LogCallback, make_log_options
 
@@ -259,7 +260,7 @@ class Token(Handle):
         return TokenCertList(p, self)
 
     def write_cert(self, der: bytes, label: Optional[str] = None) -> None:
-        """Write a certificate (DER) on the token, labelled ``label``."""
+        """Write a certificate (DER or PEM) on the token, labelled ``label``."""
         der = bytes(der)
         call(_lib.zrca_token_write_cert, self._h, der, len(der), _lib.b(label))
 
@@ -292,6 +293,23 @@ class Token(Handle):
 
     # -------------------------------------------------------------- data objects
 
+    def seals(self, serial: Optional[str] = None, issuer_ca_file: Optional[PathLike] = None) -> List["Seal"]:
+        """The e-seal records on the token (电子签章), each judged by the library
+        (``zrca_token_seals()``): bound to its certificate, and signed by the issuing CA when
+        ``issuer_ca_file`` (the platform's root and/or issuing CA, PEM) is given. ``serial``
+        (any spelling) keeps the record of one certificate."""
+        o = _lib.SealOptions()
+        call(_lib.zrca_seal_options_init, ctypes.byref(o), 1)
+        o.serial = _lib.b(serial, "a serial")
+        o.issuer_ca_file = _lib.b(issuer_ca_file, "a path")
+        lst = _lib.SealListP()
+        call(_lib.zrca_token_seals, ctypes.byref(lst), self._h, ctypes.byref(o))
+        try:
+            return [Seal._from_c(_lib.zrca_seal_list_get(lst, i))
+                    for i in range(_lib.zrca_seal_list_count(lst))]
+        finally:
+            _lib.zrca_seal_list_free(lst)
+
     def read_data(self, label: str) -> bytes:
         """The bytes of the data object labelled ``label`` (NotFound when there is none)."""
         out, n = _lib.BYTES(), ctypes.c_size_t()
@@ -312,6 +330,47 @@ class Token(Handle):
             return "<Token closed>"
         i = self.info()
         return "<Token %s serial=%s (%s)>" % (i.label, i.serial, i.backend)
+
+
+def _unix(t: Optional[_dt.datetime]) -> int:
+    """A datetime as Unix seconds for the library; None (or 0) as 0, "now"."""
+    if t is None:
+        return 0
+    if t.tzinfo is None:
+        raise ValueError("give an aware datetime (with tzinfo)")
+    return int(t.timestamp())
+
+
+@dataclass(frozen=True)
+class Seal:
+    """An e-seal record on a token (``Token.seals()``), a snapshot: the record's fields, the
+    certificate it sits beside, and how the library judged it."""
+    state: SealState
+    problem: Optional[str]
+    seal_id: Optional[str]
+    name: Optional[str]
+    image_type: Optional[str]
+    image: bytes
+    valid_from: Optional[_dt.datetime]
+    valid_to: Optional[_dt.datetime]
+    certificate_serial: str
+    certificate_holder: str
+
+    @property
+    def valid(self) -> bool:
+        """Verified, or bound with its signature not checked (no CA given, or none reaching it)."""
+        return self.state in (SealState.VERIFIED, SealState.BOUND, SealState.NO_ISSUER)
+
+    @classmethod
+    def _from_c(cls, p: Any) -> "Seal":
+        n = ctypes.c_size_t()
+        img = _lib.borrowed_bytes(_lib.zrca_seal_image(p, ctypes.byref(n)), n)
+        c = _lib.zrca_seal_cert(p)
+        return cls(SealState(_lib.zrca_seal_state(p)), _lib.s(_lib.zrca_seal_problem(p)),
+                   _lib.s(_lib.zrca_seal_id(p)), _lib.s(_lib.zrca_seal_name(p)),
+                   _lib.s(_lib.zrca_seal_image_type(p)), img, to_datetime(_lib.zrca_seal_valid_from(p)),
+                   to_datetime(_lib.zrca_seal_valid_to(p)), _lib.s(_lib.zrca_cert_serial(c)) or "",
+                   _lib.s(_lib.zrca_cert_holder(c)) or "")
 
 
 class TokenCertificate:
@@ -346,8 +405,18 @@ class TokenCertificate:
         return _lib.s(_lib.zrca_cert_issuer(self._c)) or ""
     @property
     def serial(self) -> str:
-        """Upper-case hex as on the token (the platform prints lower-case)."""
+        """The serial in the library's canonical form (lowercase hex, whole bytes), as the platform
+        writes it; compare serials with ``zrca.serial_cmp()``."""
         return _lib.s(_lib.zrca_cert_serial(self._c)) or ""
+
+    def expired(self, now: Optional[_dt.datetime] = None) -> bool:
+        """Whether the certificate has ended at ``now`` (default: the current time)."""
+        return bool(_lib.zrca_cert_expired(self._c, _unix(now)))
+
+    def due(self, window_days: int = 0, now: Optional[_dt.datetime] = None) -> bool:
+        """Whether the certificate is due for renewal at ``now`` by the library's one rule
+        (``zrca_cert_due()``): not ended, and inside ``window_days`` (0: 90) of its end."""
+        return bool(_lib.zrca_cert_due(self._c, window_days, _unix(now)))
     @property
     def not_before(self) -> Optional[_dt.datetime]:
         """Start of validity (aware datetime, UTC)."""
@@ -493,16 +562,23 @@ class Key(Handle):
              slots=self.token._pin_slots())
         return _lib.take_bytes(out, n)
 
-    def make_csr(self, subject_der: bytes) -> bytes:
-        """A DER PKCS#10 request for ``subject_der`` (a DER X.509 Name), signed on the token."""
-        subject_der = bytes(subject_der)
+    def make_csr(self, subject: Union[str, bytes]) -> bytes:
+        """A DER PKCS#10 request signed on the token, for ``subject``: a DN string (RFC 4514,
+        ``"CN=张三,O=某某有限公司,C=CN"``, or OpenSSL's ``"/C=CN/O=…/CN=…"``) or a DER X.509 Name
+        (bytes). A bad string raises InvalidArgument naming the rule broken."""
         out, n = _lib.BYTES(), ctypes.c_size_t()
+        if isinstance(subject, str):
+            call(_lib.zrca_key_make_csr_subject, ctypes.byref(out), ctypes.byref(n), self._h, subject,
+                 slots=self.token._pin_slots())
+            return _lib.take_bytes(out, n)
+        subject_der = bytes(subject)
         call(_lib.zrca_key_make_csr, ctypes.byref(out), ctypes.byref(n), self._h, subject_der, len(subject_der),
              slots=self.token._pin_slots())
         return _lib.take_bytes(out, n)
 
     def write_cert(self, der: bytes, label: Optional[str] = None) -> None:
-        """Write the certificate ``der`` next to this key (same ID), labelled ``label``."""
+        """Write the certificate ``der`` (DER or PEM) next to this key (same ID), labelled
+        ``label``."""
         der = bytes(der)
         call(_lib.zrca_key_write_cert, self._h, der, len(der), _lib.b(label))
 
