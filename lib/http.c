@@ -516,6 +516,7 @@ void zri_response_free(zri_response *resp)
     if (!resp)
         return;
     zri_json_doc_free(resp->doc);
+    free(resp->raw);
     free(resp->etag);
     free(resp->location);
     free(resp->request_id);
@@ -648,7 +649,18 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
     session_log_request(s, r, p, tr.status, 0, zri_now_ms() - t0, resp->attempts);
 
     rc = 0;
-    if (tr.body.len > 0 && tr.status != 204 && tr.status != 304) {
+    if ((r->flags & ZRI_REQ_RAW_BODY) && tr.status >= 200 && tr.status < 300) {
+        /* Not JSON (a receipt's PDF): the bytes themselves, bounded like any body. */
+        if (tr.body.len > 0) {
+            if (!(resp->raw = zri_malloc(tr.body.len + 1))) {
+                tresp_reset(&tr);
+                return ZRCA_ENOMEM;
+            }
+            memcpy(resp->raw, tr.body.data, tr.body.len);
+            resp->raw[tr.body.len] = '\0';
+            resp->raw_len = tr.body.len;
+        }
+    } else if (tr.body.len > 0 && tr.status != 204 && tr.status != 304) {
         if (!(r->flags & ZRI_REQ_SECRET) && zri_log_enabled(&s->logger, ZRCA_LOG_TRACE))
             zri_session_log(s, ZRCA_LOG_TRACE, "http", "response body: %.*s",
                             (int)(tr.body.len > 4096 ? 4096 : tr.body.len), tr.body.data);

@@ -62,10 +62,11 @@
 #include "zrca/sys/transport.h"
 
 /* Flags of a request. */
-#define ZRI_REQ_NO_AUTH     0x1u /* no Authorization header (login) */
-#define ZRI_REQ_NO_RELOGIN  0x2u /* 401 token_expired is returned, not handled */
-#define ZRI_REQ_SECRET      0x4u /* bodies are never logged, even redacted */
-#define ZRI_REQ_RETRY_SAFE  0x8u /* may be repeated though it is not a GET and has no key */
+#define ZRI_REQ_NO_AUTH     0x1u  /* no Authorization header (login) */
+#define ZRI_REQ_NO_RELOGIN  0x2u  /* 401 token_expired is returned, not handled */
+#define ZRI_REQ_SECRET      0x4u  /* bodies are never logged, even redacted */
+#define ZRI_REQ_RETRY_SAFE  0x8u  /* may be repeated though it is not a GET and has no key */
+#define ZRI_REQ_RAW_BODY    0x10u /* a 2xx body is kept as bytes (resp->raw), not parsed as JSON */
 #define ZRI_IDEMPOTENCY_MAX 128
 
 typedef struct zri_request {
@@ -148,6 +149,8 @@ typedef struct zri_response {
     int64_t retry_after;  /* Retry-After in seconds, -1 when absent */
     bool replayed;        /* Idempotent-Replayed: true */
     unsigned attempts;    /* attempts made, retries included */
+    unsigned char *raw;   /* with ZRI_REQ_RAW_BODY: the 2xx body (malloc'd, NUL-terminated) */
+    size_t raw_len;
 } zri_response;
 
 /* Send. See the top of this file. */

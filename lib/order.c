@@ -272,6 +272,39 @@ ZRCA_API int zrca_order_rate(zrca_order *order, int score, const char *comment)
     return zri_done(order_post(order, ZRCA_ACTION_RATE, "rate", &req));
 }
 
+/* A receipt is one page; a PDF past this is not one the platform made. */
+#define MAX_RECEIPT_BYTES (16u * 1024u * 1024u)
+
+ZRCA_API int zrca_order_receipt(unsigned char **pdf, size_t *len, zrca_order *order)
+{
+    if (!pdf || !len || !order)
+        return zri_error_set(ZRCA_EINVAL, "pdf, len and order are required");
+    *pdf = NULL;
+    *len = 0;
+    zri_request req;
+    zri_response resp;
+    memset(&resp, 0, sizeof(resp));
+    zri_request_init(&req, "GET", "/orders");
+    zri_request_segment(&req, order->f.number);
+    zri_request_path(&req, "/receipt");
+    zri_request_set_flags(&req, ZRI_REQ_RAW_BODY);
+    req.max_response = MAX_RECEIPT_BYTES;
+    int rc = zri_session_request(order->session, &req, &resp);
+    zri_request_free(&req);
+    if (rc == 0 && (resp.raw_len < 8 || memcmp(resp.raw, "%PDF-", 5) != 0))
+        rc = zri_error_set(ZRCA_EPROTOCOL, "the receipt of order %s is not a PDF (%zu bytes)",
+                           order->f.number, resp.raw_len);
+    if (rc == 0) {
+        *pdf = resp.raw;
+        *len = resp.raw_len;
+        resp.raw = NULL;
+        zri_session_log(order->session, ZRCA_LOG_INFO, "order", "receipt of order %s: %zu bytes",
+                        order->f.number, *len);
+    }
+    zri_response_free(&resp);
+    return rc < 0 ? rc : zri_ok();
+}
+
 ZRCA_API int zrca_order_edit(zrca_order *order, zrca_application *app)
 {
     zri_request req;

@@ -162,5 +162,11 @@ zrca orders --number "$ORDER"
 zrca renew --auto --json --window-days 30 --letter "$TMP/commitment-letter.pdf" \
     --contact 许静怡 --mobile 13905710000 --email xu.jingyi@demo.example.com
 
+step "回执打印: the order's receipt, a PDF to print (its first lines, as pdftotext reads them)"
+zrca receipt "$ORDER" --out "$TMP/receipt.pdf"
+if command -v pdftotext >/dev/null; then
+    pdftotext -layout -l 1 "$TMP/receipt.pdf" - | sed -e '/^[[:space:]]*$/d' | head -12
+fi
+
 step "11. 证书更新成功 (i信): $HOLDER's certificate on key $KEY_SERIAL"
 sed -n '/证书更新成功/,$p' "$TMP/update.out"

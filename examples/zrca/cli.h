@@ -174,6 +174,7 @@ int cmd_notifications(cli *c);
 int cmd_apply(cli *c);
 int cmd_orders(cli *c);
 int cmd_order(cli *c);
+int cmd_receipt(cli *c);
 int cmd_update(cli *c);
 int cmd_seal(cli *c);
 int cmd_renew(cli *c);

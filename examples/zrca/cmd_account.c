@@ -719,6 +719,46 @@ static int wait_progress(const zrca_order *o, uint64_t elapsed_ms, void *payload
     return 0;
 }
 
+int cmd_receipt(cli *c)
+{
+    if (c->nargs != 1 || !c->out)
+        return usage_error(c, "receipt: give one order number and --out FILE");
+    int code = connect_platform(c);
+    if (code)
+        return code;
+    zrca_order *o = NULL;
+    unsigned char *pdf = NULL;
+    size_t len = 0;
+    int rc = zrca_order_get(&o, c->session, c->args[0]);
+    if (rc == 0)
+        rc = zrca_order_receipt(&pdf, &len, o);
+    if (rc < 0) {
+        zrca_order_free(o);
+        return fail(c, rc, "receipt");
+    }
+    int wrc = write_file(c->out, pdf, len);
+    zrca_free(pdf);
+    if (wrc != 0) {
+        zrca_order_free(o);
+        return tool_error(c, EXIT_FAIL, "cannot write %s", c->out);
+    }
+    if (c->json) {
+        jw_obj(&c->w);
+        jw_kbool(&c->w, "ok", 1);
+        jw_kstr(&c->w, "order", zrca_order_number(o));
+        jw_kstr(&c->w, "file", c->out);
+        jw_kint(&c->w, "bytes", (int64_t)len);
+        jw_kstr(&c->w, "content_type", "application/pdf");
+        jw_obj_end(&c->w);
+        jw_end(&c->w);
+    } else {
+        printf("回执 (receipt) of order %s written to %s (%zu bytes, PDF)\n", zrca_order_number(o),
+               c->out, len);
+    }
+    zrca_order_free(o);
+    return EXIT_OK;
+}
+
 int cmd_order(cli *c)
 {
     if (c->nargs != 1)

@@ -47,6 +47,8 @@ static const command COMMANDS[] = {
      "[--business B] [--from D] [--to D] [--number N] [--watch]"},
     {"order", cmd_order, 1, 0, "one order's detail; --wait for the review; pay, cancel, ...",
      "NUMBER [--wait] [--pay METHOD] [--cancel --reason R] [--resubmit] [--rate N]"},
+    {"receipt", cmd_receipt, 1, 0, "回执打印: save an order's receipt (PDF) to print",
+     "NUMBER --out FILE"},
     {"update", cmd_update, 1, 1, "更新 → 一键更新: renew an approved item on the key (PIN twice)",
      "NUMBER [ITEM ...] [--single-login] [--delete-old] [--key K] [--abort [--force]]"},
     {"seal", cmd_seal, 0, 1, "the e-seal records (电子签章) on the key", "[--serial S]"},
@@ -260,7 +262,7 @@ static const struct {
     {O_KEY_LABEL, " token "},
     {O_KEY_ID, " token "},
     {O_SUBJECT, " token "},
-    {O_OUT, " token "},
+    {O_OUT, " token receipt "},
     {O_PEM, " token "},
     {O_VERSION, "*"},
 };

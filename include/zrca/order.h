@@ -267,6 +267,21 @@ ZRCA_API int zrca_order_edit(zrca_order *order, zrca_application *app);
 /** Rate (评价) a completed order: score 1-5, optional comment (≤ 500). */
 ZRCA_API int zrca_order_rate(zrca_order *order, int score, const char *comment);
 
+/**
+ * The order's receipt (回执打印) as the platform prints it: a PDF of one A4
+ * page (the order, its items, the amounts, the payment and the platform's
+ * stamp), for a person to print or file. Available once the order is paid
+ * (or needs no payment).
+ *
+ * @param pdf receives the PDF bytes, free with zrca_free()
+ * @param len receives their size
+ * @param order the order
+ * @return ::ZRCA_OK; ::ZRCA_ECONFLICT (remote code `not_paid`) for an unpaid
+ *         order; ::ZRCA_EPROTOCOL when the answer is not a PDF; network
+ *         and platform errors
+ */
+ZRCA_API int zrca_order_receipt(unsigned char **pdf, size_t *len, zrca_order *order);
+
 /** @} */
 
 /** @name Listing orders

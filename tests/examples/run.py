@@ -493,6 +493,9 @@ def test_zrca_json_schema(w):
     valid("order", "Ca2020010100000000000000000", expect=8)
     valid("certs", "--kind", "nonsense", expect=2)
     valid("token", "info", expect=7, env={"ZRCA_TOKEN_LABEL": "no-such-key"})
+    by_payment = {o["payment_status"]: o["number"] for o in w.zjson("orders")["orders"]}
+    valid("receipt", by_payment["unpaid"], "--out", w.path("r.pdf"), expect=9)
+    valid("receipt", by_payment["paid"], "--out", w.path("r.pdf"))
     w.ctl("approve", number)
     valid("update", number)
     valid("update", number, "--abort", expect=9)
@@ -690,6 +693,48 @@ def test_zrca_json(w):
         check(word in r.stdout, "orders: no %s" % word)
 
 
+def test_zrca_receipt(w):
+    """回执打印 through the library and the command: a paid order's receipt is a PDF whose first page,
+    rendered, is not blank and carries the order number; an unpaid order has none (exit 9)."""
+    orders = w.zjson("orders")["orders"]
+    paid = [o for o in orders if o["payment_status"] == "paid"]
+    unpaid = [o for o in orders if o["payment_status"] == "unpaid"]
+    check(paid and unpaid, "the demo has paid and unpaid orders: %s" % [o["payment_status"] for o in orders])
+    number = paid[0]["number"]
+    out = w.path("receipt.pdf")
+    d = w.zjson("receipt", number, "--out", out)
+    check(d["ok"] and d["order"] == number and d["file"] == out, "%s" % d)
+    data = open(out, "rb").read()
+    check(data.startswith(b"%PDF-") and len(data) == d["bytes"], "not the PDF: %r" % data[:20])
+    text = subprocess.run(["pdftotext", "-layout", out, "-"], check=True, capture_output=True).stdout.decode()
+    check(number in text and "业务回执" in text and "合计金额" in text, text)
+    png = w.path("page")
+    subprocess.run(["pdftoppm", "-f", "1", "-l", "1", "-r", "30", "-gray", out, png], check=True)
+    pgm = [f for f in os.listdir(os.path.dirname(png)) if f.startswith("page") and f.endswith(".pgm")]
+    raw = open(os.path.join(os.path.dirname(png), pgm[0]), "rb").read()
+    body = raw[raw.index(b"255\n") + 4:]
+    ink = sum(1 for b in body if b < 200) / float(len(body))
+    check(0.01 < ink < 0.5, "page 1 ink %.3f: blank or black" % ink)
+    # Human output, and the refusals.
+    r = w.zrca("receipt", number, "--out", w.path("again.pdf"))
+    check("回执" in r.stdout and number in r.stdout, r.stdout)
+    d = w.zjson("receipt", unpaid[0]["number"], "--out", w.path("none.pdf"), expect=9)
+    check(d["ok"] is False and d["error"]["remote_code"] == "not_paid", "%s" % d)
+    check(not os.path.exists(w.path("none.pdf")), "a file was written for an unpaid order")
+    w.zjson("receipt", number, expect=2)                      # no --out
+    # A hostile answer in place of the PDF is refused, and nothing is written.
+    # (a GET is retried: the truncation must last longer than the retries)
+    for kind, code in (("malformed", 5), ("truncate", 5)):
+        w.ctl("fault", "orders.receipt", kind, "--count", "20")
+        bad = w.path("bad-%s.pdf" % kind)
+        d = w.zjson("receipt", number, "--out", bad, expect=code)
+        check(d["ok"] is False and not os.path.exists(bad), "%s: %s" % (kind, d))
+        w.ctl("faults", "--clear")
+    d = w.zjson("receipt", number, "--out", out)  # and once the platform is well again
+    check(d["ok"], "%s" % d)
+    w.zjson("receipt", "Ca2020010100000000000000000", "--out", out, expect=8)
+
+
 def test_zrca_orders_watch(w):
     letter, scan = w.attachments()
     w.provision(days=20)
@@ -779,7 +824,7 @@ def test_demo(build):
         check(r.returncode == 0, "demo: exit %d\n%s\n%s" % (r.returncode, r.stdout[-4000:], r.stderr[-3000:]))
         out = r.stdout
         for word in ("登录成功", "续期申请已提交审核", "审核通过", "短信 (SMS)", "[证书更新]", "[签章更新]",
-                     "证书更新成功", "已完成", "\"nothing_to_renew\":true", "demo done"):
+                     "证书更新成功", "已完成", "\"nothing_to_renew\":true", "业务回执", "demo done"):
             check(word in out, "the demo did not show %s:\n%s" % (word, out[-3000:]))
         tail = out[out.rindex("证书更新成功"):]
         check("所有者" in tail and "序列号" in tail and "有效期" in tail and "旧证书" in tail and "新证书" in tail,

@@ -100,6 +100,9 @@ def test_seed_flow(make_world, scans, pins):
         assert order.status == zrca.OrderStatus.COMPLETED
         assert order.items[0].status == zrca.ItemStatus.COMPLETED
         assert order.items[0].new_serial == result.serial
+        # 回执打印: the receipt, a PDF carrying the order number (rendered and read in the CLI's test).
+        pdf = order.receipt()
+        assert pdf.startswith(b"%PDF-") and b"%%EOF" in pdf[-1024:]
         order.close()
 
     # The token holds the new certificate next to its new key, and the e-seal record.

@@ -237,6 +237,14 @@ class Order(Handle):
         """Pay the order with ``method`` (支付)."""
         self._call(_lib.zrca_order_pay, self._h, int(method))
 
+    def receipt(self) -> bytes:
+        """The order's receipt (回执打印) as PDF bytes, as the platform prints it: the order, its items,
+        the amounts, the payment and the platform's stamp. Conflict (remote code ``not_paid``) for an
+        unpaid order."""
+        out, n = _lib.BYTES(), ctypes.c_size_t()
+        self._call(_lib.zrca_order_receipt, ctypes.byref(out), ctypes.byref(n), self._h)
+        return _lib.take_bytes(out, n)
+
     def resubmit(self) -> None:
         """Submit a rejected order again (重新提交)."""
         self._call(_lib.zrca_order_resubmit, self._h)

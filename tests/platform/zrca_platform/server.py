@@ -44,6 +44,7 @@ ROUTES = [
     ("POST", r"/api/v1/orders/" + N + "/pay", "orders.pay", "pay", "account", "required", "json"),
     ("POST", r"/api/v1/orders/" + N + "/resubmit", "orders.resubmit", "resubmit", "account", "required", "json"),
     ("POST", r"/api/v1/orders/" + N + "/rate", "orders.rate", "rate", "account", "required", "json"),
+    ("GET", r"/api/v1/orders/" + N + "/receipt", "orders.receipt", "receipt", "account", None, None),
     ("GET", r"/api/v1/orders/" + N + "/items/" + I, "items.get", "item", "account", None, None),
     ("POST", r"/api/v1/orders/" + N + "/items/" + I + "/challenge", "items.challenge", "challenge", "account",
      "optional", "json"),
@@ -573,6 +574,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def h_rate(self, acct, p, q, body):
         return Response(200, self.svc.order_action(self.db, acct, p["number"], "rate", body))
+
+    def h_receipt(self, acct, p, q, body):
+        pdf = self.svc.receipt(self.db, acct, p["number"])
+        return Response(200, raw=pdf, headers={
+            "Content-Type": "application/pdf",
+            "Content-Disposition": 'attachment; filename="receipt-%s.pdf"' % p["number"]})
 
     def h_item(self, acct, p, q, body):
         return Response(200, self.svc.get_item(self.db, acct, p["number"], p["idx"]))

@@ -14,7 +14,7 @@ import secrets
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import idnum, issuer, pki
+from . import idnum, issuer, pki, receipt
 from .util import (ApiError, Violations, b64d, b64e, conflict, dumps, has_control, is_int, not_found,
                    now_dt, parse_ts, sha256_hex, ts, UTC, validation_error)
 
@@ -28,6 +28,7 @@ FEES = {("renewal", k, 1): 0 for k in KINDS}
 FEES.update({("new", k, 1): 40000 for k in KINDS})
 FEE_INCLUDES = ["年认证服务费用", "年电子签章费用", "USB-KEY费用"]
 ISSUER_NAME = "ZRCA参考数字认证中心"
+PLATFORM_NAME = "中燃电子招标采购交易平台"
 SMS_PREFIX = "【中燃电子招标采购交易平台】"
 MAX_ATTACHMENT = 3 * 1024 * 1024
 MAX_PERSONS = 50
@@ -1032,6 +1033,17 @@ class Service:
         seal["signature"] = b64e(sig)
         conn.execute("INSERT OR REPLACE INTO seals(serial, record) VALUES (?,?)",
                      (cert_row["serial"], json.dumps(seal, ensure_ascii=False)))
+
+    def receipt(self, conn, acct, number):
+        """回执打印: the order's receipt as PDF bytes, once the order is paid (or free)."""
+        o = self.order_row(conn, number, acct["id"])
+        if o["payment_status"] not in ("paid", "not_required"):
+            raise conflict("not_paid", "the receipt is printed once the order is paid")
+        if not receipt.available():
+            raise ApiError(503, "receipt_unavailable", "this platform cannot print receipts "
+                           "(python3-reportlab and fonts-wqy-microhei are needed)")
+        ent = acct["enterprise"]["name"] if acct["enterprise"] else None
+        return receipt.make(self.order_json(conn, o), acct["account"], ent, PLATFORM_NAME, ts(now_dt()))
 
     def seal(self, conn, acct, number, idx):
         self.order_row(conn, number, acct["id"])
