@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
+#include <openssl/pem.h>
 #include <yajl/yajl_gen.h>
 
 #include "cli.h"
@@ -946,31 +949,19 @@ unsigned char *pem_or_der(const unsigned char *data, size_t len, size_t *out_len
 
 char *to_pem(const unsigned char *der, size_t len, const char *label)
 {
-    size_t b64len = (len + 2) / 3 * 4;
-    char *out = malloc(b64len + b64len / 64 + 2 + 2 * strlen(label) + 40);
-    if (!out)
+    /* OpenSSL's PEM writer: base64 in lines of 64 columns between the BEGIN and END lines. */
+    if (len > LONG_MAX)
         return NULL;
-    char *p = out + sprintf(out, "-----BEGIN %s-----\n", label);
-    size_t col = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)der[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned)der[i + 1] << 8;
-        if (i + 2 < len)
-            v |= der[i + 2];
-        char q[4] = {B64[(v >> 18) & 63], B64[(v >> 12) & 63],
-                     i + 1 < len ? B64[(v >> 6) & 63] : '=', i + 2 < len ? B64[v & 63] : '='};
-        for (int k = 0; k < 4; k++) {
-            *p++ = q[k];
-            if (++col == 64) {
-                *p++ = '\n';
-                col = 0;
-            }
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *out = NULL, *data;
+    if (bio && PEM_write_bio(bio, label, "", der, (long)len) > 0) {
+        long n = BIO_get_mem_data(bio, &data);
+        if (n > 0 && (out = malloc((size_t)n + 1)) != NULL) {
+            memcpy(out, data, (size_t)n);
+            out[n] = '\0';
         }
     }
-    if (col)
-        *p++ = '\n';
-    sprintf(p, "-----END %s-----\n", label);
+    BIO_free(bio);
     return out;
 }
 
