@@ -178,8 +178,8 @@ static void jw_string(jw *w, const char *s)
         return;
     }
     unsigned char *fixed = n <= SIZE_MAX / 3 ? malloc(n * 3) : NULL;
-    if (!fixed) {
-        yajl_gen_null(w->g); /* out of memory: keep the document's shape */
+    if (!fixed) { /* out of memory: one U+FFFD for it all keeps the document's shape */
+        yajl_gen_string(w->g, (const unsigned char *)"\xEF\xBF\xBD", 3);
         return;
     }
     size_t o = 0;
