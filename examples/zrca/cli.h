@@ -31,12 +31,18 @@ enum {
     EXIT_HELD = 14,      /* update held: the platform's operator must re-issue or release it */
 };
 
-/* A tiny JSON writer to stdout: compact, one document per command. */
+/*
+ * The JSON writer: yajl's generator streaming to a FILE (compact, one
+ * document per command). jw_end() ends the document and frees the generator;
+ * the next value starts a new one.
+ */
 typedef struct jw {
     FILE *f;
-    int depth;
-    unsigned char first[64]; /* per level: no member/element written yet */
-    int after_key;
+    struct yajl_gen_t *g; /* NULL between documents */
+    int depth;            /* open objects and arrays */
+    size_t used;          /* of the arena */
+    /* What yajl_gen_alloc() asks for (~600 bytes): yajl does not check all its allocations. */
+    _Alignas(max_align_t) unsigned char arena[2048];
 } jw;
 
 /* The version of the JSON documents' shapes (doc/zrca-json.md, doc/zrca-json.schema.json). */

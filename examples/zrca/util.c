@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -16,6 +17,10 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <yajl/yajl_gen.h>
 
 #include "cli.h"
 
@@ -26,8 +31,8 @@
  * control other than newline and tab, DEL, and a C1 control (U+0080 to
  * U+009F, 0xC2 0x80-0x9F in UTF-8) become visible escapes such as \x1b, so
  * that text from a hostile platform (a review comment, a holder's name) can
- * neither move the cursor nor change the terminal. JSON output needs none:
- * the writer escapes controls itself.
+ * neither move the cursor nor change the terminal. JSON output (--json) does
+ * not go through it: yajl's generator escapes the C0 controls itself.
  */
 typedef struct safe_stream {
     int fd;
@@ -114,31 +119,156 @@ void safe_terminal_streams(int out_too)
 
 /* ---- JSON ---------------------------------------------------------------------------- */
 
+/*
+ * yajl's generator writes the documents: compact, strings escaped (quote,
+ * backslash and every control below U+0020), and streamed through a print
+ * callback to the FILE, so nothing is held back. yajl_gen_validate_utf8 is
+ * on, but yajl checks only the shape of a sequence; text from the platform
+ * that is not strict UTF-8 (RFC 3629: no overlong forms, no surrogates,
+ * nothing past U+10FFFF, no stray bytes) is written with each bad byte
+ * replaced by U+FFFD, so the document stays valid and the rest of the text
+ * is kept (doc/zrca-json.md).
+ */
+
+static void jw_print(void *ctx, const char *s, size_t len)
+{
+    fwrite(s, 1, len, (FILE *)ctx);
+}
+
+/* The length of the well-formed UTF-8 sequence at p (n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        len = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        len = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        len = 4;
+    else
+        return 0;
+    if (c == 0xE0)
+        lo = 0xA0; /* overlong */
+    else if (c == 0xED)
+        hi = 0x9F; /* surrogates */
+    else if (c == 0xF0)
+        lo = 0x90; /* overlong */
+    else if (c == 0xF4)
+        hi = 0x8F; /* past U+10FFFF */
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* A string (a member's name or a value), bad UTF-8 replaced. */
+static void jw_string(jw *w, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), i = 0, k;
+    while (i < n && (k = utf8_seq(p + i, n - i)) > 0)
+        i += k;
+    if (i == n) {
+        yajl_gen_string(w->g, p, n);
+        return;
+    }
+    unsigned char *fixed = n <= SIZE_MAX / 3 ? malloc(n * 3) : NULL;
+    if (!fixed) { /* out of memory: one U+FFFD for it all keeps the document's shape */
+        yajl_gen_string(w->g, (const unsigned char *)"\xEF\xBF\xBD", 3);
+        return;
+    }
+    size_t o = 0;
+    for (i = 0; i < n;) {
+        k = utf8_seq(p + i, n - i);
+        if (k) {
+            memcpy(fixed + o, p + i, k);
+            o += k;
+            i += k;
+        } else {
+            memcpy(fixed + o, "\xEF\xBF\xBD", 3); /* U+FFFD for one bad byte */
+            o += 3;
+            i++;
+        }
+    }
+    yajl_gen_string(w->g, fixed, o);
+    free(fixed);
+}
+
 void jw_init(jw *w, FILE *f)
 {
     memset(w, 0, sizeof(*w));
     w->f = f;
-    w->first[0] = 1;
 }
 
-static void jw_sep(jw *w)
+/*
+ * yajl_gen_alloc() memsets the buffer it allocates without checking it, so
+ * the generator's memory comes from an arena in the jw that cannot fail (it
+ * needs about 600 bytes of the 2 KiB; past them, malloc, and abort rather
+ * than hand yajl a NULL). Freed all at once by jw_end().
+ */
+static int in_arena(const jw *w, const void *p)
 {
-    if (w->after_key) {
-        w->after_key = 0;
-        return;
+    const unsigned char *q = p;
+    return q >= w->arena && q < w->arena + sizeof(w->arena);
+}
+
+static void *jw_malloc(void *ctx, size_t n)
+{
+    jw *w = ctx;
+    size_t a = (n + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+    if (a >= n && a <= sizeof(w->arena) - w->used) {
+        void *p = w->arena + w->used;
+        w->used += a;
+        return p;
     }
-    if (!w->first[w->depth])
-        fputc(',', w->f);
-    w->first[w->depth] = 0;
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        abort();
+    return p;
 }
 
-static void jw_open(jw *w, char ch)
+static void jw_free(void *ctx, void *p)
 {
-    jw_sep(w);
-    fputc(ch, w->f);
-    if (w->depth < (int)sizeof(w->first) - 1)
-        w->depth++;
-    w->first[w->depth] = 1;
+    if (!in_arena(ctx, p))
+        free(p);
+}
+
+static void *jw_realloc(void *ctx, void *p, size_t n)
+{
+    jw *w = ctx;
+    if (!p)
+        return jw_malloc(ctx, n);
+    if (in_arena(w, p)) {
+        size_t left = (size_t)(w->arena + sizeof(w->arena) - (unsigned char *)p);
+        void *q = jw_malloc(ctx, n);
+        memmove(q, p, n < left ? n : left);
+        return q;
+    }
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        abort();
+    return q;
+}
+
+/* Before any value: the generator of the document, made by its first value. */
+static int jw_ready(jw *w)
+{
+    if (!w->g) {
+        yajl_alloc_funcs afs = {jw_malloc, jw_realloc, jw_free, w};
+        w->used = 0;
+        w->g = yajl_gen_alloc(&afs);
+        if (!w->g)
+            return 0;
+        yajl_gen_config(w->g, yajl_gen_print_callback, jw_print, (void *)w->f);
+        yajl_gen_config(w->g, yajl_gen_validate_utf8, 1);
+        w->depth = 0;
+    }
+    return 1;
 }
 
 /* The command the documents of this run answer, for the envelope (set by main). */
@@ -152,8 +282,10 @@ void jw_set_command(const char *name, const char *sub)
 
 void jw_obj(jw *w)
 {
-    int top = w->depth == 0;
-    jw_open(w, '{');
+    if (!jw_ready(w))
+        return;
+    int top = w->depth++ == 0;
+    yajl_gen_map_open(w->g);
     /* Every document opens with the same envelope (doc/zrca-json.md). */
     if (top) {
         jw_kint(w, "schema", ZRCA_JSON_SCHEMA);
@@ -163,74 +295,60 @@ void jw_obj(jw *w)
 
 void jw_arr(jw *w)
 {
-    jw_open(w, '[');
+    if (!jw_ready(w))
+        return;
+    w->depth++;
+    yajl_gen_array_open(w->g);
 }
 
 void jw_obj_end(jw *w)
 {
+    if (!w->g)
+        return;
     w->depth--;
-    fputc('}', w->f);
+    yajl_gen_map_close(w->g);
 }
 
 void jw_arr_end(jw *w)
 {
+    if (!w->g)
+        return;
     w->depth--;
-    fputc(']', w->f);
-}
-
-static void jw_quoted(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", f);
-        else if (*p == '\r')
-            fputs("\\r", f);
-        else if (*p == '\t')
-            fputs("\\t", f);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
+    yajl_gen_array_close(w->g);
 }
 
 void jw_key(jw *w, const char *k)
 {
-    jw_sep(w);
-    jw_quoted(w->f, k);
-    fputc(':', w->f);
-    w->after_key = 1;
+    if (jw_ready(w))
+        jw_string(w, k);
 }
 
 void jw_str(jw *w, const char *s)
 {
-    jw_sep(w);
+    if (!jw_ready(w))
+        return;
     if (s)
-        jw_quoted(w->f, s);
+        jw_string(w, s);
     else
-        fputs("null", w->f);
+        yajl_gen_null(w->g);
 }
 
 void jw_int(jw *w, int64_t v)
 {
-    jw_sep(w);
-    fprintf(w->f, "%lld", (long long)v);
+    if (jw_ready(w))
+        yajl_gen_integer(w->g, (long long)v);
 }
 
 void jw_bool(jw *w, int v)
 {
-    jw_sep(w);
-    fputs(v ? "true" : "false", w->f);
+    if (jw_ready(w))
+        yajl_gen_bool(w->g, v != 0);
 }
 
 void jw_null(jw *w)
 {
-    jw_sep(w);
-    fputs("null", w->f);
+    if (jw_ready(w))
+        yajl_gen_null(w->g);
 }
 
 void jw_time(jw *w, int64_t t)
@@ -273,6 +391,12 @@ void jw_ktime(jw *w, const char *k, int64_t t)
 
 void jw_end(jw *w)
 {
+    if (w->g) {
+        yajl_gen_free(w->g);
+        w->g = NULL;
+    }
+    w->depth = 0;
+    w->used = 0;
     fputc('\n', w->f);
     fflush(w->f);
 }
@@ -803,30 +927,18 @@ unsigned char *pem_or_der(const unsigned char *data, size_t len, size_t *out_len
 
 char *to_pem(const unsigned char *der, size_t len, const char *label)
 {
-    size_t b64len = (len + 2) / 3 * 4;
-    char *out = malloc(b64len + b64len / 64 + 2 + 2 * strlen(label) + 40);
-    if (!out)
+    /* OpenSSL's PEM writer: base64 in lines of 64 columns between the BEGIN and END lines. */
+    if (len > LONG_MAX)
         return NULL;
-    char *p = out + sprintf(out, "-----BEGIN %s-----\n", label);
-    size_t col = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)der[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned)der[i + 1] << 8;
-        if (i + 2 < len)
-            v |= der[i + 2];
-        char q[4] = {B64[(v >> 18) & 63], B64[(v >> 12) & 63],
-                     i + 1 < len ? B64[(v >> 6) & 63] : '=', i + 2 < len ? B64[v & 63] : '='};
-        for (int k = 0; k < 4; k++) {
-            *p++ = q[k];
-            if (++col == 64) {
-                *p++ = '\n';
-                col = 0;
-            }
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *out = NULL, *data;
+    if (bio && PEM_write_bio(bio, label, "", der, (long)len) > 0) {
+        long n = BIO_get_mem_data(bio, &data);
+        if (n > 0 && (out = malloc((size_t)n + 1)) != NULL) {
+            memcpy(out, data, (size_t)n);
+            out[n] = '\0';
         }
     }
-    if (col)
-        *p++ = '\n';
-    sprintf(p, "-----END %s-----\n", label);
+    BIO_free(bio);
     return out;
 }

@@ -855,8 +855,9 @@ def test_cli_pkgconfig(build):
         check(os.path.exists(os.path.join(tmp, "prefix/bin/zrca")), "zrca not installed to bin")
         check(os.path.exists(os.path.join(tmp, "prefix/share/man/man1/zrca.1")), "man page not installed")
         env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]), LD_LIBRARY_PATH=libdir)
-        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "zrca"], env=env, check=True,
-                               capture_output=True, text=True).stdout.split()
+        # The tool itself writes JSON with yajl and PEM with OpenSSL.
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "zrca", "yajl", "libcrypto"], env=env,
+                               check=True, capture_output=True, text=True).stdout.split()
         srcs = sorted(os.path.join(SRC, "examples/zrca", f) for f in os.listdir(os.path.join(SRC, "examples/zrca"))
                       if f.endswith(".c"))
         exe = os.path.join(tmp, "zrca")

@@ -40,7 +40,8 @@ for ex in "$src"/examples/*.c; do
     cc -std=c11 -Wall -Wextra -Werror "$ex" $(pkg-config --cflags --libs zrca) -o "$tmp/ex$n"
     n=$((n + 1))
 done
-# 4. The zrca command, with pkg-config alone.
-cc -std=c11 -Wall -Wextra -Werror "$src"/examples/zrca/*.c $(pkg-config --cflags --libs zrca) -o "$tmp/zrca"
+# 4. The zrca command, with pkg-config alone (it writes JSON with yajl and PEM with OpenSSL).
+cc -std=c11 -Wall -Wextra -Werror "$src"/examples/zrca/*.c $(pkg-config --cflags --libs zrca) \
+    $(pkg-config --cflags --libs yajl libcrypto) -o "$tmp/zrca"
 "$tmp/zrca" version >/dev/null
 echo "ok: installed; pkg-config (shared, static) and find_package (shared, static) consumers run; $n examples and the zrca command build"

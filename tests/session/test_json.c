@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "testsupport.h"
 #include "json.h"
 #include "session_int.h"
@@ -241,6 +243,89 @@ static void test_base64(void **state)
     assert_int_equal(zri_base64_decode("TWFu====", 8, &out, &n), ZRCA_EPROTOCOL);
 }
 
+/* base64 that is refused: the status, the message, and no output. */
+static void b64_refused(const char *in, size_t len, const char *message)
+{
+    unsigned char *out = (unsigned char *)(uintptr_t)1;
+    size_t n = 99;
+    assert_int_equal(zri_base64_decode(in, len, &out, &n), ZRCA_EPROTOCOL);
+    assert_null(out);
+    assert_int_equal(n, 0);
+    assert_string_equal(zrca_error_last()->message, message);
+}
+
+static void b64_decodes(const char *in, const char *want, size_t want_len)
+{
+    unsigned char *out = NULL;
+    size_t n = 99;
+    assert_int_equal(zri_base64_decode(in, strlen(in), &out, &n), 0);
+    assert_non_null(out);
+    assert_int_equal(n, want_len);
+    assert_memory_equal(out, want, want_len);
+    free(out);
+}
+
+/* The strict contract, edge by edge (EVP_DecodeBlock alone would take some of these). */
+static void test_base64_strict(void **state)
+{
+    (void)state;
+    /* padding: none, "=", "==", after several groups */
+    b64_decodes("TWFu", "Man", 3);
+    b64_decodes("TWE=", "Ma", 2);
+    b64_decodes("TQ==", "M", 1);
+    b64_decodes("TWFuTWFuTQ==", "ManManM", 7);
+    b64_decodes("AAAA", "\0\0\0", 3);
+    b64_decodes("+/+/", "\xfb\xff\xbf", 3);
+    /* empty: nothing, but a buffer */
+    b64_decodes("", "", 0);
+    /* length not a multiple of 4 */
+    b64_refused("TWF", 3, "base64 of 3 characters (not a multiple of 4)");
+    b64_refused("TWFuT", 5, "base64 of 5 characters (not a multiple of 4)");
+    b64_refused("TWFu\n", 5, "base64 of 5 characters (not a multiple of 4)");
+    b64_refused("=", 1, "base64 of 1 characters (not a multiple of 4)");
+    /* '=' anywhere but the last one or two */
+    b64_refused("T=Fu", 4, "invalid base64 at character 1");
+    b64_refused("TW=u", 4, "invalid base64 at character 2");
+    b64_refused("TQ=A", 4, "invalid base64 at character 2");
+    b64_refused("T===", 4, "invalid base64 at character 1");
+    b64_refused("====", 4, "invalid base64 at character 0");
+    b64_refused("TWE=TWFu", 8, "invalid base64 at character 3");
+    b64_refused("TWFu====", 8, "invalid base64 at character 4");
+    /* whitespace, leading, inside or trailing (EVP_DecodeBlock skips the outer) */
+    b64_refused(" TWF", 4, "invalid base64 at character 0");
+    b64_refused("TW\nu", 4, "invalid base64 at character 2");
+    b64_refused("TWF ", 4, "invalid base64 at character 3");
+    b64_refused("TWFu    ", 8, "invalid base64 at character 4");
+    b64_refused("TWFu\r\n\r\n", 8, "invalid base64 at character 4");
+    b64_refused("\tTWE=", 5, "base64 of 5 characters (not a multiple of 4)");
+    b64_refused("TWE=\n\n\n\n", 8, "invalid base64 at character 3");
+    /* outside the standard alphabet: base64url, NUL, bytes past ASCII */
+    b64_refused("TW-u", 4, "invalid base64 at character 2");
+    b64_refused("TW_u", 4, "invalid base64 at character 2");
+    b64_refused("TW\0u", 4, "invalid base64 at character 2");
+    b64_refused("TW\xc3\xa9", 4, "invalid base64 at character 2");
+    b64_refused("TWF.", 4, "invalid base64 at character 3");
+}
+
+/* Every byte value, through OpenSSL's encoder and back. */
+static void test_base64_round_trip(void **state)
+{
+    (void)state;
+    for (size_t len = 0; len <= 300; len++) {
+        unsigned char in[300] = {0}, enc[404];
+        for (size_t i = 0; i < len; i++)
+            in[i] = (unsigned char)(i * 7 + len);
+        int elen = EVP_EncodeBlock(enc, in, (int)len);
+        unsigned char *out = NULL;
+        size_t n = 0;
+        assert_int_equal(zri_base64_decode((const char *)enc, (size_t)elen, &out, &n), 0);
+        assert_int_equal(n, len);
+        if (len)
+            assert_memory_equal(out, in, len);
+        free(out);
+    }
+}
+
 static void test_generator(void **state)
 {
     (void)state;
@@ -303,6 +388,8 @@ int main(void)
         cmocka_unit_test_teardown(test_limits, teardown),
         cmocka_unit_test_teardown(test_time, teardown),
         cmocka_unit_test_teardown(test_base64, teardown),
+        cmocka_unit_test_teardown(test_base64_strict, teardown),
+        cmocka_unit_test_teardown(test_base64_round_trip, teardown),
         cmocka_unit_test_teardown(test_generator, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
