@@ -875,14 +875,6 @@ int write_file(const char *path, const void *data, size_t len)
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64_value(int ch)
-{
-    const char *p = ch ? strchr(B64, ch) : NULL;
-    return p ? (int)(p - B64) : -1;
-}
-
 unsigned char *pem_or_der(const unsigned char *data, size_t len, size_t *out_len)
 {
     const char *begin = len > 11 ? strstr((const char *)data, "-----BEGIN ") : NULL;
@@ -896,32 +888,23 @@ unsigned char *pem_or_der(const unsigned char *data, size_t len, size_t *out_len
         }
         return d;
     }
-    const char *body = strchr(begin, '\n');
-    const char *end = body ? strstr(body, "-----END ") : NULL;
-    if (!end)
+    /* PEM: OpenSSL's reader, the first block whatever its label. */
+    size_t skip = (size_t)(begin - (const char *)data);
+    if (len - skip > INT_MAX)
         return NULL;
-    unsigned char *out = malloc((size_t)(end - body) / 4 * 3 + 3);
-    if (!out)
-        return NULL;
-    size_t n = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (const char *p = body; p < end; p++) {
-        if (*p == '=' || *p == '\n' || *p == '\r' || *p == ' ' || *p == '\t')
-            continue;
-        int v = b64_value((unsigned char)*p);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char)(acc >> bits);
-        }
+    BIO *bio = BIO_new_mem_buf(begin, (int)(len - skip));
+    char *name = NULL, *header = NULL;
+    unsigned char *der = NULL, *out = NULL;
+    long n = 0;
+    if (bio && PEM_read_bio(bio, &name, &header, &der, &n) == 1 && n > 0 &&
+        (out = malloc((size_t)n))) {
+        memcpy(out, der, (size_t)n);
+        *out_len = (size_t)n;
     }
-    *out_len = n;
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(der);
+    BIO_free(bio);
     return out;
 }
 
