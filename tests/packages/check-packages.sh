@@ -15,7 +15,10 @@
 #
 # --build-only DIR: steps 1 and 2 only, then the .debs (and the .changes and
 # .buildinfo) are left in DIR; nothing is installed but the build
-# dependencies. tests/packages/fresh-machine.sh builds its packages so.
+# dependencies. tests/packages/fresh-machine.sh builds its packages so: it
+# then installs them in a debootstrapped Debian 12 that has none of the build
+# dependencies and renews the demo's key there (minutes, a download: not a
+# step of scripts/test.sh; run it by hand).
 set -euo pipefail
 trap 'echo "packages: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)

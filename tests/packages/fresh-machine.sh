@@ -355,9 +355,10 @@ if not seals:
 print(seals[0].get("id") or seals[0].get("seal_id") or "?")
 PY
 )
-uzrca renew --auto --json --window-days 30 --letter "$UH/commitment-letter.pdf" \
-    --contact 许静怡 --mobile 13905710000 --email xu.jingyi@demo.example.com >"$WORK/renew.json"
-echo "[chroot]\$ zrca renew --auto --json ...: $(head -c 300 "$WORK/renew.json")"
+echo "[chroot]\$ zrca renew --auto --json --window-days 30 ... (nothing left to renew)"
+as_user zrca renew --auto --json --window-days 30 --letter "$UH/commitment-letter.pdf" \
+    --contact 许静怡 --mobile 13905710000 --email xu.jingyi@demo.example.com | tee "$WORK/renew.json"
+[ "$(json 'd["nothing_to_renew"]' <"$WORK/renew.json")" = True ] || die "renew --auto found something to renew"
 
 # ---- 5. the key holds the new certificate ------------------------------------------------------
 as_user zrca token info --json >"$WORK/token-after.json"
