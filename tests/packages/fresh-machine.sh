@@ -304,9 +304,9 @@ mkdir -p "$CH$UH/softhsm/tokens"
 printf 'directories.tokendir = %s/softhsm/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' \
     "$UH" >"$CH$UH/softhsm/softhsm2.conf"
 as_root chown -R "$DEMO_USER:$DEMO_USER" "$UH"
-UENV=(ZRCA_URL="$url" ZRCA_CA_FILE=$UH/zrca/platform-tls-ca.pem ZRCA_ISSUER_CA_FILE=$UH/zrca/issuer-ca.pem
-      ZRCA_ACCOUNT=demo ZRCA_PASSWORD_FILE=$UH/zrca/password ZRCA_PIN_FILE=$UH/zrca/pin
-      SOFTHSM2_CONF=$UH/softhsm/softhsm2.conf ZRCA_MODULE=$SOFTHSM_MODULE ZRCA_TOKEN_LABEL=zrca-demo)
+UENV=("ZRCA_URL=$url" "ZRCA_CA_FILE=$UH/zrca/platform-tls-ca.pem" "ZRCA_ISSUER_CA_FILE=$UH/zrca/issuer-ca.pem"
+      ZRCA_ACCOUNT=demo "ZRCA_PASSWORD_FILE=$UH/zrca/password" "ZRCA_PIN_FILE=$UH/zrca/pin"
+      "SOFTHSM2_CONF=$UH/softhsm/softhsm2.conf" "ZRCA_MODULE=$SOFTHSM_MODULE" ZRCA_TOKEN_LABEL=zrca-demo)
 say "platform $url (on the host), account demo; in the chroot: ZRCA_URL, ZRCA_CA_FILE, ZRCA_ISSUER_CA_FILE, ZRCA_ACCOUNT, ZRCA_PASSWORD_FILE, ZRCA_PIN_FILE, ZRCA_MODULE=$SOFTHSM_MODULE"
 
 echo "[chroot]\$ softhsm2-util --init-token --free --label zrca-demo --so-pin ... --pin ..."
