@@ -382,6 +382,14 @@ PY
 )
 [ -n "${new_end:-}" ] || die "no new certificate on the key"
 
+# A user who names no module: zrca asks p11-kit for the modules it knows, and
+# libsofthsm2 registers its own there; the key must be found so too.
+echo "[chroot]\$ zrca token list   (no ZRCA_MODULE, no label: the modules p11-kit knows)"
+as_user env -u ZRCA_MODULE -u ZRCA_TOKEN_LABEL zrca token list --json >"$WORK/token-list.json"
+p11_found=$(json '",".join(t.get("label", "?") for t in d["tokens"])' <"$WORK/token-list.json")
+echo "  tokens: $p11_found"
+grep -qw zrca-demo <<<"$p11_found" || die "zrca token list without ZRCA_MODULE does not find the key (p11-kit)"
+
 # ---- summary ----------------------------------------------------------------------------------
 n_added=$(grep -c . <<<"$added" || true)
 echo
@@ -393,7 +401,7 @@ echo "build deps:    none in the chroot before or after (${#BUILD_DEPS[@]} packa
 echo "zrca:          $zrca_version"
 echo "python3-zrca:  zrca.library_version_string() = $pyver"
 echo "man pages:     ${#manpages[@]} rendered (zrca.1 and $man3_count man3; $manwarn troff layout warnings); reference $REF ($ref_pages pages)"
-echo "platform:      $url (host), account demo; key $KEY_SERIAL (SoftHSM in the chroot), order $ORDER"
+echo "platform:      $url (host), account demo; key $KEY_SERIAL (SoftHSM in the chroot, found through p11-kit too), order $ORDER"
 echo "renewal:       old serial $old_serial, ends $old_end (on the key now as: ${old_label/#-/removed})"
 echo "               new serial $new_serial, ends $new_end (a year later); e-seal $seal_id bound to it"
 echo "fresh-machine: ok"
