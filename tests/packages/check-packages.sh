@@ -12,10 +12,25 @@
 #   5. purge them, and check that nothing of them is left.
 # Needs root. Refuses to run when one of the packages is already installed
 # (it would not leave the machine as it found it).
+#
+# --build-only DIR: steps 1 and 2 only, then the .debs (and the .changes and
+# .buildinfo) are left in DIR; nothing is installed but the build
+# dependencies. tests/packages/fresh-machine.sh builds its packages so: it
+# then installs them in a debootstrapped Debian 12 that has none of the build
+# dependencies and renews the demo's key there (minutes, a download: not a
+# step of scripts/test.sh; run it by hand).
 set -euo pipefail
 trap 'echo "packages: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PKGS=(libzrca1 libzrca-dev zrca python3-zrca libzrca-doc)
+OUT=""
+if [ "${1:-}" = --build-only ]; then
+    [ -n "${2:-}" ] || { echo "usage: $0 [--build-only DIR]" >&2; exit 2; }
+    mkdir -p "$2"
+    OUT=$(cd "$2" && pwd)
+elif [ $# -gt 0 ]; then
+    echo "usage: $0 [--build-only DIR]" >&2; exit 2
+fi
 BUILD_DEPS=(build-essential dpkg-dev debhelper dh-python fakeroot lintian cmake pkg-config
             libssl-dev libcurl4-openssl-dev libp11-kit-dev libyajl-dev python3 doxygen)
 SUDO=""
@@ -33,6 +48,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 for p in "${PKGS[@]}"; do
+    [ -z "$OUT" ] || break # building only: what is installed does not matter
     if installed "$p" || dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "config-files"; then
         echo "packages: $p is already on this machine; purge it first (apt-get purge ${PKGS[*]})" >&2
         exit 1
@@ -49,7 +65,7 @@ purge() {
         $SUDO dpkg --purge "${any[@]}" >"$tmp/purge.log" 2>&1 || cat "$tmp/purge.log" >&2
     fi
 }
-cleanup() { purge; rm -rf "$tmp"; }
+cleanup() { [ -n "$OUT" ] || purge; rm -rf "$tmp"; } # building only: nothing to purge
 trap cleanup EXIT
 
 # 2. Build from a copy of the tree.
@@ -70,6 +86,11 @@ grep -A30 "dpkg-gensymbols: warning" "$tmp/build.log" | head -40 || true
 for p in "${PKGS[@]}"; do
     ls "$tmp/${p}_${version}_"*.deb >/dev/null
 done
+if [ -n "$OUT" ]; then
+    cp "$tmp"/*.deb "$tmp"/*.changes "$tmp"/*.buildinfo "$OUT/"
+    say "built only: $(cd "$OUT" && ls *.deb | tr '\n' ' ')in $OUT"
+    exit 0
+fi
 
 # 3. lintian: errors fail, warnings are shown.
 lintian --tag-display-limit 0 "$tmp"/*.changes >"$tmp/lintian.log" 2>&1 || true
