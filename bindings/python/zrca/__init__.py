@@ -23,12 +23,12 @@ from .application import (ATTACH_COMMITMENT_LETTER, ATTACH_LEGAL_REP_ID_SCAN, AT
 from .enums import (Backend, Business, CertKind, CertStatus, IdType, ItemStatus, KeyFlags, KeyType, LogLevel,
                     OrderAction, OrderStatus, PaymentMethod, PaymentStatus, PinFlag, PinPurpose, PinUser,
                     RenewOutcome, ReviewStatus, Role, ShippingStatus, Status, TokenFlag, UpdateStep, WaitFor)
-from .errors import (AlreadyExists, AuthError, Busy, CallbackStopped, Cancelled, Conflict, CryptoError, ForkError,
-                     Forbidden, InvalidArgument, IOFailure, Locked, NetworkError, NotFound, NotInitialized,
-                     NotSupported, OutOfMemory, PinError, PinFinalTry, PinIncorrect, PinLocked, PinRequired,
-                     PlatformError, ProtocolError, RateLimited, SessionExpired, StateError, Timeout, TLSError,
-                     TokenAbsent, TokenError, TooBig, UpdateHeld, ValidationError, VerifyError, VersionMismatch,
-                     Violation, ZrcaError)
+from .errors import (AlreadyExists, AmbiguousToken, AuthError, Busy, CallbackStopped, Cancelled, Conflict,
+                     CryptoError, ForkError, Forbidden, InvalidArgument, IOFailure, Locked, NetworkError, NotFound,
+                     NotInitialized, NotSupported, OutOfMemory, PinError, PinFinalTry, PinIncorrect, PinLocked,
+                     PinRequired, PlatformError, ProtocolError, RateLimited, SessionExpired, StateError, Timeout,
+                     TLSError, TokenAbsent, TokenError, TooBig, UpdateHeld, ValidationError, VerifyError,
+                     VersionMismatch, Violation, ZrcaError)
 from .log import set_global_log, to_logging
 from .order import Order, OrderItem, OrderIterator
 from .plan import PlanEntry, RenewalPlan, RenewEntry, RenewReport
