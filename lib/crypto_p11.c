@@ -223,18 +223,20 @@ static char *module_file(CK_FUNCTION_LIST *fl)
 }
 
 /*
- * The module's file as a full path: p11-kit looks a configured relative
- * name ("p11-kit-trust.so") up in its module directory. Malloc'd, or NULL.
+ * The module's file as a full path, into buf: p11-kit looks a configured
+ * relative name ("p11-kit-trust.so") up in its module directory. No
+ * allocation of ours (an allocation failure could not be told here).
  */
-static char *module_path_of(CK_FUNCTION_LIST *fl)
+static void module_path_of(CK_FUNCTION_LIST *fl, char *buf, size_t size)
 {
     char *f = p11_kit_module_get_filename(fl);
     if (!f)
-        return zri_strdup("");
-    char *r = (f[0] == '/' || !ZRI_P11_MODULE_DIR[0]) ? zri_strdup(f)
-                                                      : zri_sprintf("%s/%s", ZRI_P11_MODULE_DIR, f);
+        snprintf(buf, size, "%s", "");
+    else if (f[0] == '/' || !ZRI_P11_MODULE_DIR[0])
+        snprintf(buf, size, "%s", f);
+    else
+        snprintf(buf, size, "%s/%s", ZRI_P11_MODULE_DIR, f);
     free(f);
-    return r;
 }
 
 /* Length of a file name without its extension (".so", ".so.1", ".dylib", ".dll"). */
@@ -252,11 +254,11 @@ static size_t strip_extension(const char *base)
 }
 
 /*
- * RFC 7512 module-name: the module's library name without directory,
- * platform prefix ("lib") and extension: "softhsm2" for
- * /usr/lib/softhsm/libsofthsm2.so. Malloc'd, or NULL.
+ * RFC 7512 module-name, into buf: the module's library name without
+ * directory, platform prefix ("lib") and extension: "softhsm2" for
+ * /usr/lib/softhsm/libsofthsm2.so.
  */
-static char *module_name_of(const char *path)
+static void module_name_of(const char *path, char *buf, size_t size)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -265,7 +267,7 @@ static char *module_name_of(const char *path)
         base += 3;
         n -= 3;
     }
-    return zri_strndup(base, n);
+    snprintf(buf, size, "%.*s", (int)n, base);
 }
 
 /* Whether `want` names the module at `path` (with or without the "lib" prefix). */
@@ -299,14 +301,14 @@ static bool module_matches(p11_backend *b, CK_FUNCTION_LIST *fl)
     const char *want_path = p11_kit_uri_get_module_path(b->uri);
     if (!want_name && !want_path)
         return true;
-    char *path = module_path_of(fl);
+    char path[ZRCA_CRYPTO_PATH_SIZE];
+    module_path_of(fl, path, sizeof(path));
     char *file = p11_kit_module_get_filename(fl);
-    bool ok = path != NULL;
-    if (ok && want_name)
+    bool ok = true;
+    if (want_name)
         ok = module_name_matches(want_name, path);
     if (ok && want_path)
         ok = strcmp(path, want_path) == 0 || (file && strcmp(file, want_path) == 0);
-    free(path);
     free(file);
     return ok;
 }
@@ -417,9 +419,7 @@ static void fill_info(zrca_crypto_token_info *out, const CK_TOKEN_INFO *ti, CK_F
     copy_padded(out->manufacturer, sizeof(out->manufacturer), ti->manufacturerID,
                 sizeof(ti->manufacturerID));
     copy_padded(out->model, sizeof(out->model), ti->model, sizeof(ti->model));
-    char *f = module_path_of(fl);
-    snprintf(out->module, sizeof(out->module), "%s", f ? f : "");
-    free(f);
+    module_path_of(fl, out->module, sizeof(out->module));
     unsigned int fl_ = 0;
     if (ti->flags & CKF_LOGIN_REQUIRED)
         fl_ |= ZRCA_TOKEN_LOGIN_REQUIRED;
@@ -575,12 +575,13 @@ char *zri_crypto_p11_uri(void *self, uint64_t ref)
         return NULL;
     }
     P11KitUri *u = p11_kit_uri_new();
-    char *path = module_path_of(fl);
-    char *name = path ? module_name_of(path) : NULL;
+    char path[ZRCA_CRYPTO_PATH_SIZE], name[ZRCA_CRYPTO_PATH_SIZE];
+    module_path_of(fl, path, sizeof(path));
+    module_name_of(path, name, sizeof(name));
     char *s = NULL, *r = NULL;
     CK_TOKEN_INFO ti;
     CK_RV rv = fl->C_GetTokenInfo(slot, &ti);
-    if (!u || !path || !name) {
+    if (!u) {
         zri_error_set(ZRCA_ENOMEM, "out of memory formatting the token's URI");
         goto out;
     }
@@ -606,8 +607,6 @@ char *zri_crypto_p11_uri(void *self, uint64_t ref)
         zri_error_set(ZRCA_ENOMEM, "out of memory formatting the token's URI");
 out:
     free(s);
-    free(name);
-    free(path);
     if (u)
         p11_kit_uri_free(u);
     return r;
@@ -620,23 +619,16 @@ int zri_crypto_p11_can_make_keys(void *self, uint64_t ref)
     CK_SLOT_ID slot;
     if (b->pid != getpid() || !slot_of(b, ref, &fl, &slot))
         return -1;
-    CK_ULONG n = 0;
-    if (fl->C_GetMechanismList(slot, NULL, &n) != CKR_OK)
+    /* On the stack: no allocation whose failure could not be told. A token with more
+     * mechanisms than this (none known) counts as one that cannot tell. */
+    CK_MECHANISM_TYPE m[512];
+    CK_ULONG n = sizeof(m) / sizeof(m[0]);
+    if (fl->C_GetMechanismList(slot, m, &n) != CKR_OK)
         return -1;
-    if (n == 0)
-        return 0;
-    CK_MECHANISM_TYPE *m = zri_calloc(n, sizeof(*m));
-    if (!m)
-        return -1;
-    int r = -1;
-    if (fl->C_GetMechanismList(slot, m, &n) == CKR_OK) {
-        r = 0;
-        for (CK_ULONG i = 0; i < n; i++)
-            if (m[i] == CKM_EC_KEY_PAIR_GEN || m[i] == CKM_RSA_PKCS_KEY_PAIR_GEN)
-                r = 1;
-    }
-    free(m);
-    return r;
+    for (CK_ULONG i = 0; i < n; i++)
+        if (m[i] == CKM_EC_KEY_PAIR_GEN || m[i] == CKM_RSA_PKCS_KEY_PAIR_GEN)
+            return 1;
+    return 0;
 }
 
 /* ---- login and PINs ------------------------------------------------------------ */
