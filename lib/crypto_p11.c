@@ -208,7 +208,11 @@ static int need_token(const p11_backend *b)
     return 0;
 }
 
-/* ---- modules --------------------------------------------------------------- */
+/* ---- modules ---------------------------------------------------------------- */
+
+#ifndef ZRI_P11_MODULE_DIR
+#define ZRI_P11_MODULE_DIR ""
+#endif
 
 static char *module_file(CK_FUNCTION_LIST *fl)
 {
@@ -218,7 +222,72 @@ static char *module_file(CK_FUNCTION_LIST *fl)
     return s;
 }
 
-/* Whether a module passes the URI's module attributes. */
+/*
+ * The module's file as a full path, into buf: p11-kit looks a configured
+ * relative name ("p11-kit-trust.so") up in its module directory. No
+ * allocation of ours (an allocation failure could not be told here).
+ */
+static void module_path_of(CK_FUNCTION_LIST *fl, char *buf, size_t size)
+{
+    char *f = p11_kit_module_get_filename(fl);
+    if (!f)
+        snprintf(buf, size, "%s", "");
+    else if (f[0] == '/' || !ZRI_P11_MODULE_DIR[0])
+        snprintf(buf, size, "%s", f);
+    else
+        snprintf(buf, size, "%s/%s", ZRI_P11_MODULE_DIR, f);
+    free(f);
+}
+
+/* Length of a file name without its extension (".so", ".so.1", ".dylib", ".dll"). */
+static size_t strip_extension(const char *base)
+{
+    static const char *const ext[] = {".so", ".dylib", ".dll"};
+    size_t n = strlen(base);
+    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        size_t el = strlen(ext[i]);
+        for (const char *p = strstr(base, ext[i]); p; p = strstr(p + 1, ext[i]))
+            if (p > base && (p[el] == '\0' || p[el] == '.') && (size_t)(p - base) < n)
+                n = (size_t)(p - base);
+    }
+    return n;
+}
+
+/*
+ * RFC 7512 module-name, into buf: the module's library name without
+ * directory, platform prefix ("lib") and extension: "softhsm2" for
+ * /usr/lib/softhsm/libsofthsm2.so.
+ */
+static void module_name_of(const char *path, char *buf, size_t size)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strip_extension(base);
+    if (n > 3 && strncmp(base, "lib", 3) == 0) {
+        base += 3;
+        n -= 3;
+    }
+    snprintf(buf, size, "%.*s", (int)n, base);
+}
+
+/* Whether `want` names the module at `path` (with or without the "lib" prefix). */
+static bool module_name_matches(const char *want, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strip_extension(base);
+    if (strlen(want) == n && strncmp(want, base, n) == 0)
+        return true;
+    return n > 3 && strncmp(base, "lib", 3) == 0 && strlen(want) == n - 3 &&
+           strncmp(want, base + 3, n - 3) == 0;
+}
+
+/*
+ * Whether a module passes the URI's module attributes: library-description,
+ * library-manufacturer and library-version (its CK_INFO), and the query
+ * attributes module-name (RFC 7512: the library's name, see
+ * module_name_of) and module-path (its full path).
+ */
 static bool module_matches(p11_backend *b, CK_FUNCTION_LIST *fl)
 {
     if (!b->uri)
@@ -229,22 +298,36 @@ static bool module_matches(p11_backend *b, CK_FUNCTION_LIST *fl)
     if (!p11_kit_uri_match_module_info(b->uri, &info))
         return false;
     const char *want_name = p11_kit_uri_get_module_name(b->uri);
-    if (want_name) {
-        char *name = p11_kit_module_get_name(fl);
-        bool ok = name && strcmp(name, want_name) == 0;
-        free(name);
-        if (!ok)
-            return false;
-    }
     const char *want_path = p11_kit_uri_get_module_path(b->uri);
-    if (want_path) {
-        char *path = p11_kit_module_get_filename(fl);
-        bool ok = path && strcmp(path, want_path) == 0;
-        free(path);
-        if (!ok)
-            return false;
-    }
-    return true;
+    if (!want_name && !want_path)
+        return true;
+    char path[ZRCA_CRYPTO_PATH_SIZE];
+    module_path_of(fl, path, sizeof(path));
+    char *file = p11_kit_module_get_filename(fl);
+    bool ok = true;
+    if (want_name)
+        ok = module_name_matches(want_name, path);
+    if (ok && want_path)
+        ok = strcmp(path, want_path) == 0 || (file && strcmp(file, want_path) == 0);
+    free(file);
+    return ok;
+}
+
+/* Whether a slot passes the URI's slot attributes: slot-id, slot-description, slot-manufacturer. */
+static bool slot_matches(p11_backend *b, CK_FUNCTION_LIST *fl, CK_SLOT_ID slot)
+{
+    if (!b->uri)
+        return true;
+    CK_SLOT_ID want = p11_kit_uri_get_slot_id(b->uri);
+    if (want != (CK_SLOT_ID)-1 && want != slot)
+        return false;
+    CK_SLOT_INFO *ws = p11_kit_uri_get_slot_info(b->uri);
+    if (!ws->slotDescription[0] && !ws->manufacturerID[0])
+        return true;
+    CK_SLOT_INFO si;
+    if (fl->C_GetSlotInfo(slot, &si) != CKR_OK)
+        return false;
+    return p11_kit_uri_match_slot_info(b->uri, &si) != 0;
 }
 
 static int load_one(p11_backend *b, const char *path)
@@ -336,9 +419,7 @@ static void fill_info(zrca_crypto_token_info *out, const CK_TOKEN_INFO *ti, CK_F
     copy_padded(out->manufacturer, sizeof(out->manufacturer), ti->manufacturerID,
                 sizeof(ti->manufacturerID));
     copy_padded(out->model, sizeof(out->model), ti->model, sizeof(ti->model));
-    char *f = p11_kit_module_get_filename(fl);
-    snprintf(out->module, sizeof(out->module), "%s", f ? f : "");
-    free(f);
+    module_path_of(fl, out->module, sizeof(out->module));
     unsigned int fl_ = 0;
     if (ti->flags & CKF_LOGIN_REQUIRED)
         fl_ |= ZRCA_TOKEN_LOGIN_REQUIRED;
@@ -396,6 +477,8 @@ static int p11_enumerate(void *self, zrca_crypto_token_fn fn, void *payload)
             continue;
         }
         for (CK_ULONG i = 0; i < n; i++) {
+            if (!slot_matches(b, fl, ids[i]))
+                continue;
             CK_TOKEN_INFO ti;
             rv = fl->C_GetTokenInfo(ids[i], &ti);
             if (rv != CKR_OK)
@@ -458,6 +541,93 @@ static int p11_token_info(void *self, zrca_crypto_token_info *out)
     if (rv != CKR_OK)
         return ck_error(rv, "C_GetTokenInfo");
     fill_info(out, &ti, b->fl);
+    return 0;
+}
+
+/* ---- URIs and capabilities (token.c's selection) ------------------------------------- */
+
+/* Module and slot of `ref` (ZRI_P11_OPEN: the open token); false when there is none. */
+static bool slot_of(p11_backend *b, uint64_t ref, CK_FUNCTION_LIST **fl, CK_SLOT_ID *slot)
+{
+    if (ref == ZRI_P11_OPEN) {
+        if (!b->have_session)
+            return false;
+        *fl = b->fl;
+        *slot = b->slot;
+        return true;
+    }
+    if (ref >= b->nslots)
+        return false;
+    *fl = b->slots[ref].module;
+    *slot = b->slots[ref].slot;
+    return true;
+}
+
+char *zri_crypto_p11_uri(void *self, uint64_t ref)
+{
+    p11_backend *b = self;
+    CK_FUNCTION_LIST *fl;
+    CK_SLOT_ID slot;
+    if (check_pid(b) < 0)
+        return NULL;
+    if (!slot_of(b, ref, &fl, &slot)) {
+        zri_error_set(ZRCA_EINVAL, "no PKCS#11 slot %llu", (unsigned long long)ref);
+        return NULL;
+    }
+    P11KitUri *u = p11_kit_uri_new();
+    char path[ZRCA_CRYPTO_PATH_SIZE], name[ZRCA_CRYPTO_PATH_SIZE];
+    module_path_of(fl, path, sizeof(path));
+    module_name_of(path, name, sizeof(name));
+    char *s = NULL, *r = NULL;
+    CK_TOKEN_INFO ti;
+    CK_RV rv = fl->C_GetTokenInfo(slot, &ti);
+    if (!u) {
+        zri_error_set(ZRCA_ENOMEM, "out of memory formatting the token's URI");
+        goto out;
+    }
+    if (rv != CKR_OK) {
+        ck_error(rv, "C_GetTokenInfo");
+        goto out;
+    }
+    CK_INFO info;
+    if (fl->C_GetInfo(&info) == CKR_OK)
+        *p11_kit_uri_get_module_info(u) = info;
+    CK_SLOT_INFO si;
+    if (fl->C_GetSlotInfo(slot, &si) == CKR_OK)
+        *p11_kit_uri_get_slot_info(u) = si;
+    p11_kit_uri_set_slot_id(u, slot);
+    *p11_kit_uri_get_token_info(u) = ti;
+    p11_kit_uri_set_module_name(u, name);
+    p11_kit_uri_set_module_path(u, path);
+    if (p11_kit_uri_format(u, P11_KIT_URI_FOR_MODULE | P11_KIT_URI_FOR_SLOT | P11_KIT_URI_FOR_TOKEN,
+                           &s) == P11_KIT_URI_OK &&
+        s)
+        r = zri_strdup(s);
+    else
+        zri_error_set(ZRCA_ENOMEM, "out of memory formatting the token's URI");
+out:
+    free(s);
+    if (u)
+        p11_kit_uri_free(u);
+    return r;
+}
+
+int zri_crypto_p11_can_make_keys(void *self, uint64_t ref)
+{
+    p11_backend *b = self;
+    CK_FUNCTION_LIST *fl;
+    CK_SLOT_ID slot;
+    if (b->pid != getpid() || !slot_of(b, ref, &fl, &slot))
+        return -1;
+    /* On the stack: no allocation whose failure could not be told. A token with more
+     * mechanisms than this (none known) counts as one that cannot tell. */
+    CK_MECHANISM_TYPE m[512];
+    CK_ULONG n = sizeof(m) / sizeof(m[0]);
+    if (fl->C_GetMechanismList(slot, m, &n) != CKR_OK)
+        return -1;
+    for (CK_ULONG i = 0; i < n; i++)
+        if (m[i] == CKM_EC_KEY_PAIR_GEN || m[i] == CKM_RSA_PKCS_KEY_PAIR_GEN)
+            return 1;
     return 0;
 }
 
@@ -1086,14 +1256,27 @@ int zri_crypto_p11_new(zrca_crypto_backend *out, const char *module_path, const 
             p11_destroy(b);
             return rc;
         }
-        if (!module_path)
-            module_path = p11_kit_uri_get_module_path(b->uri);
+    }
+    if (!module_path && b->uri && p11_kit_uri_get_module_path(b->uri)) {
+        /* The configured module of that path (with its options), else that file alone. */
+        rc = load_config(b);
+        bool found = false;
+        for (size_t i = 0; rc == 0 && b->modules[i] && !found; i++)
+            found = module_matches(b, b->modules[i]);
+        if (rc == 0 && found)
+            goto loaded;
+        if (rc == 0) {
+            p11_kit_modules_finalize_and_release(b->modules);
+            b->modules = NULL;
+        }
+        module_path = p11_kit_uri_get_module_path(b->uri);
     }
     rc = module_path ? load_one(b, module_path) : load_config(b);
     if (rc < 0) {
         p11_destroy(b);
         return rc;
     }
+loaded:
     memset(out, 0, sizeof(*out));
     out->version = ZRCA_CRYPTO_BACKEND_VERSION;
     out->name = "pkcs11";

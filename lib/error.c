@@ -221,6 +221,17 @@ int zri_error_set_field(int code, const char *field, const char *rule, const cha
     return code;
 }
 
+int zri_error_add_detail(const char *field, const char *rule, const char *message)
+{
+    zri_error_state *st = state_get(false);
+    if (!st || !st->set)
+        return ZRCA_ENOMEM;
+    if (!add_violation(st, field, rule, zri_strndup_quiet(message, strlen(message))))
+        return record_lost(st);
+    publish(st, st->pub.code);
+    return st->pub.code;
+}
+
 void zri_error_begin_validation(void)
 {
     if (zri_error_set(ZRCA_EVALIDATION, "validation failed") == ZRCA_EVALIDATION)

@@ -48,6 +48,15 @@ void zri_error_add_violation(const char *field, const char *rule, const char *fm
 size_t zri_error_violation_count(void);
 int zri_error_end_validation(const char *summary);
 
+/*
+ * Append one more violation (field, rule, message) to the current record,
+ * whatever its code, after zri_error_set_field(): a detail a caller can read
+ * with zrca_error_violation() (the candidates of an ambiguous token choice).
+ * Returns the record's code, or ZRCA_ENOMEM when it could not be kept (the
+ * record then says so).
+ */
+int zri_error_add_detail(const char *field, const char *rule, const char *message);
+
 /* Annotate the current record (after a setter). */
 void zri_error_set_remote(int http_status, const char *remote_code);
 void zri_error_set_tries_left(int tries_left);

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ const size_t zri_crypto_nmethods = sizeof(zri_crypto_methods) / sizeof(zri_crypt
 struct zrca_token {
     zrca_crypto_backend be;
     bool have_be;
+    bool p11; /* the built-in PKCS#11 backend: full URIs (zri_crypto_p11_uri) */
     char *backend_name;
     pid_t pid;
     zri_logger own_log;
@@ -226,9 +228,11 @@ static int refresh(zrca_token *t)
     ci.manufacturer[sizeof(ci.manufacturer) - 1] = ci.model[sizeof(ci.model) - 1] = '\0';
     ci.module[sizeof(ci.module) - 1] = '\0';
     t->cinfo = ci;
-    char *uri = format_uri(&ci);
+    char *uri = t->p11 ? zri_crypto_p11_uri(t->be.self, ZRI_P11_OPEN) : format_uri(&ci);
     if (!uri)
-        return ZRCA_ENOMEM; /* not the last URI kept, or none: the info would be wrong */
+        return zri_error_code() < 0
+                   ? zri_error_code()
+                   : ZRCA_ENOMEM; /* not the last URI kept: the info would be wrong */
     free(t->uri);
     t->uri = uri;
     public_info(&t->info, &t->cinfo, t->backend_name, t->uri);
@@ -271,16 +275,58 @@ static void log_pin_state(const zrca_token *t, zrca_pin_user user, const char *w
 
 /* ---- selection and opening ---------------------------------------------------------- */
 
+/* Most candidate URIs an ambiguous choice lists. */
+#define MAX_CANDIDATES 32
+
 typedef struct selector {
+    zrca_token *t;
     P11KitUri *uri;
     const char *serial;
     const char *label;
+    bool any_selector; /* a URI, serial or label was given */
+    bool candidates;   /* with none: keep only tokens that can hold keys (zrca_token_open) */
+    int rc;            /* an error of this callback (not the user's) */
     size_t matches;
+    size_t skipped; /* tokens left out by the candidate rule */
     uint64_t ref;
     const char *backend;
+    char *uris[MAX_CANDIDATES]; /* the candidates' URIs (zrca_token_open) */
     int (*user_fn)(const zrca_token_info *info, void *payload);
     void *user_payload;
 } selector;
+
+static void selector_clear(selector *s)
+{
+    for (size_t i = 0; i < MAX_CANDIDATES; i++)
+        free(s->uris[i]);
+    memset(s->uris, 0, sizeof(s->uris));
+}
+
+/* The URI of a token being enumerated: the full one through PKCS#11. */
+static char *candidate_uri(const zrca_token *t, const zrca_crypto_token_info *ci)
+{
+    char *u = t->p11 ? zri_crypto_p11_uri(t->be.self, ci->ref) : format_uri(ci);
+    if (!u && zri_error_code() != ZRCA_ENOMEM)
+        u = format_uri(ci); /* the slot went away meanwhile: its token attributes still tell */
+    return u;
+}
+
+/*
+ * Whether a token can hold the holder's keys, the rule when no selector is
+ * given: not write-protected, has a user login, and (PKCS#11) lists a
+ * key-pair mechanism libzrca uses or cannot tell. p11-kit's "System Trust"
+ * token (no login, no mechanism) is not one.
+ */
+static bool can_hold_keys(const zrca_token *t, const zrca_crypto_token_info *ci)
+{
+    if (ci->flags & ZRCA_TOKEN_WRITE_PROTECTED)
+        return false;
+    if (!(ci->flags & ZRCA_TOKEN_LOGIN_REQUIRED))
+        return false;
+    if (t->p11 && zri_crypto_p11_can_make_keys(t->be.self, ci->ref) == 0)
+        return false;
+    return true;
+}
 
 static int select_cb(const zrca_crypto_token_info *ci, void *payload)
 {
@@ -298,11 +344,30 @@ static int select_cb(const zrca_crypto_token_info *ci, void *payload)
         return 0;
     if (s->label && strcmp(s->label, ci->label) != 0)
         return 0;
+    if (s->candidates && !s->any_selector && !can_hold_keys(s->t, ci)) {
+        zri_log(s->t->log, ZRCA_LOG_DEBUG, DOMAIN,
+                "token '%s' (%s, %s) skipped: it cannot hold keys (read-only, no login or no "
+                "key-pair generation)",
+                ci->label, ci->model, ci->module);
+        s->skipped++;
+        return 0;
+    }
     if (s->matches++ == 0)
         s->ref = ci->ref;
+    if (s->candidates && s->matches <= MAX_CANDIDATES) {
+        s->uris[s->matches - 1] = candidate_uri(s->t, ci);
+        if (!s->uris[s->matches - 1]) {
+            s->rc = ZRCA_ENOMEM;
+            return 1;
+        }
+    }
     if (s->user_fn) {
         zrca_token_info pi;
-        char *uri = format_uri(ci);
+        char *uri = candidate_uri(s->t, ci);
+        if (!uri) {
+            s->rc = ZRCA_ENOMEM;
+            return 1;
+        }
         public_info(&pi, ci, s->backend, uri);
         int r = s->user_fn(&pi, s->user_payload);
         free(uri);
@@ -324,6 +389,7 @@ static int make_backend(zrca_token *t, const zrca_token_options *o)
     switch (o->backend) {
     case ZRCA_BACKEND_PKCS11:
         rc = zri_crypto_p11_new(&t->be, o->module_path, o->uri, &t->own_log);
+        t->p11 = true;
         break;
     case ZRCA_BACKEND_SOFT:
         rc = zri_crypto_soft_new(&t->be, o->soft_dir, &t->own_log);
@@ -371,6 +437,88 @@ static int parse_uri(P11KitUri **out, const char *uri)
     return 0;
 }
 
+/* The attributes of RFC 7512 (section 2.3) a token selector may carry. */
+static const char *const uri_path_attrs[] = {
+    "token",
+    "manufacturer",
+    "model",
+    "serial",
+    "library-description",
+    "library-manufacturer",
+    "library-version",
+    "slot-description",
+    "slot-manufacturer",
+    "slot-id",
+    "id",
+    "object",
+    "type",
+};
+static const char *const uri_query_attrs[] = {"module-name", "module-path", "pin-source",
+                                              "pin-value"};
+
+static bool known_attr(const char *const *names, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * What p11-kit's parser lets through silently: an attribute RFC 7512 does
+ * not define (p11-kit drops a path one and keeps a query one as a vendor
+ * query), the same attribute twice (the last wins), an empty or
+ * non-decimal slot-id. Each is refused, naming the attribute.
+ */
+static int check_uri_attributes(const char *uri)
+{
+    if (strncasecmp(uri, P11_KIT_URI_SCHEME ":", P11_KIT_URI_SCHEME_LEN + 1) != 0)
+        return 0; /* p11-kit's parser words that */
+    const char *p = uri + P11_KIT_URI_SCHEME_LEN + 1;
+    const char *seen[32];
+    size_t seen_len[32], nseen = 0;
+    bool query = false;
+    while (*p) {
+        const char *end = p + strcspn(p, query ? "&" : ";?");
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (end > p) {
+            if (!eq)
+                return zri_error_set_field(ZRCA_EINVAL, "uri", "pkcs11_uri",
+                                           "not a PKCS#11 URI: '%.*s' has no '='", (int)(end - p),
+                                           p);
+            size_t nlen = (size_t)(eq - p);
+            if (!(query ? known_attr(uri_query_attrs,
+                                     sizeof(uri_query_attrs) / sizeof(uri_query_attrs[0]), p, nlen)
+                        : known_attr(uri_path_attrs,
+                                     sizeof(uri_path_attrs) / sizeof(uri_path_attrs[0]), p, nlen)))
+                return zri_error_set_field(ZRCA_EINVAL, "uri", "unknown_attribute",
+                                           "the pkcs11: URI has a %s attribute RFC 7512 does not "
+                                           "define: '%.*s'",
+                                           query ? "query" : "path", (int)nlen, p);
+            for (size_t i = 0; i < nseen; i++)
+                if (seen_len[i] == nlen && memcmp(seen[i], p, nlen) == 0)
+                    return zri_error_set_field(ZRCA_EINVAL, "uri", "duplicate_attribute",
+                                               "the pkcs11: URI gives '%.*s' twice", (int)nlen, p);
+            if (nseen < sizeof(seen) / sizeof(seen[0])) {
+                seen[nseen] = p;
+                seen_len[nseen++] = nlen;
+            }
+            if (nlen == 7 && memcmp(p, "slot-id", 7) == 0) {
+                size_t vlen = (size_t)(end - eq - 1);
+                if (vlen == 0 || vlen > 20 || strspn(eq + 1, "0123456789") < vlen)
+                    return zri_error_set_field(ZRCA_EINVAL, "uri", "slot_id",
+                                               "the pkcs11: URI's slot-id must be a decimal "
+                                               "number: '%.*s'",
+                                               (int)vlen, eq + 1);
+            }
+        }
+        if (*end == '?')
+            query = true;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
 static int check_options(const zrca_token_options **opts, zrca_token_options *defaults)
 {
     if (!*opts) {
@@ -384,6 +532,8 @@ static int check_options(const zrca_token_options **opts, zrca_token_options *de
     if (rc == 0 && (*opts)->log)
         rc = zri_check_version("zrca_log_options", (*opts)->log, (*opts)->log->version,
                                ZRCA_LOG_OPTIONS_VERSION);
+    if (rc == 0 && (*opts)->uri)
+        rc = check_uri_attributes((*opts)->uri);
     return rc;
 }
 
@@ -392,13 +542,49 @@ static int enumerate_select(zrca_token *t, const zrca_token_options *o, selector
     int rc = parse_uri(&s->uri, o->uri);
     if (rc < 0)
         return rc;
+    s->t = t;
     s->serial = o->serial;
     s->label = o->label;
+    s->any_selector = o->uri || o->serial || o->label;
     s->backend = t->backend_name;
-    rc = be_rc(t, t->be.enumerate(t->be.self, select_cb, s), "enumerate");
+    int erc = t->be.enumerate(t->be.self, select_cb, s);
+    rc = s->rc < 0 ? zri_error_set(s->rc, "out of memory listing the tokens")
+                   : be_rc(t, erc, "enumerate");
     if (s->uri)
         p11_kit_uri_free(s->uri);
     s->uri = NULL;
+    return rc;
+}
+
+/*
+ * Several tokens match: EINVAL (field "uri", rule "ambiguous") whose
+ * message lists every candidate's URI, and one more violation per
+ * candidate (field "uri", rule "candidate", the URI as message) for
+ * programs (zrca_error_violation()).
+ */
+static int ambiguous(const selector *s)
+{
+    size_t listed = s->matches < MAX_CANDIDATES ? s->matches : MAX_CANDIDATES;
+    size_t len = 1;
+    for (size_t i = 0; i < listed; i++)
+        len += strlen(s->uris[i]) + 2;
+    char *list = zri_malloc(len);
+    if (!list)
+        return ZRCA_ENOMEM;
+    list[0] = '\0';
+    for (size_t i = 0; i < listed; i++) {
+        if (i)
+            strcat(list, ", ");
+        strcat(list, s->uris[i]);
+    }
+    int rc = zri_error_set_field(ZRCA_EINVAL, "uri", "ambiguous",
+                                 "%zu tokens match%s; choose one with its pkcs11: URI, a serial or "
+                                 "a label: %s%s",
+                                 s->matches, s->any_selector ? "" : " and none was selected", list,
+                                 s->matches > listed ? ", ..." : "");
+    free(list);
+    for (size_t i = 0; i < listed && rc == ZRCA_EINVAL; i++)
+        rc = zri_error_add_detail("uri", "candidate", s->uris[i]);
     return rc;
 }
 
@@ -416,15 +602,24 @@ ZRCA_API int zrca_token_open(zrca_token **out, const zrca_token_options *opts)
     zrca_token *t = zri_calloc(1, sizeof(*t));
     if (!t)
         return ZRCA_ENOMEM;
+    selector s;
+    memset(&s, 0, sizeof(s));
+    s.candidates = true;
     t->pid = getpid();
     zri_logger_init(&t->own_log, opts->log);
     t->log = &t->own_log;
     if ((rc = make_backend(t, opts)) < 0)
         goto fail;
-    selector s;
-    memset(&s, 0, sizeof(s));
     if ((rc = enumerate_select(t, opts, &s)) < 0)
         goto fail;
+    if (s.matches == 0 && s.skipped > 0) {
+        rc = zri_error_set(ZRCA_ETOKEN_ABSENT,
+                           "no token that can hold keys found through backend '%s'; %zu token%s "
+                           "skipped (read-only, no login or no key-pair generation, such as "
+                           "p11-kit's System Trust): select one by URI, serial or label to use it",
+                           t->backend_name, s.skipped, s.skipped == 1 ? "" : "s");
+        goto fail;
+    }
     if (s.matches == 0) {
         rc = zri_error_set(ZRCA_ETOKEN_ABSENT, "no token%s%s found through backend '%s'",
                            opts->uri || opts->serial || opts->label ? " matching " : "",
@@ -436,10 +631,7 @@ ZRCA_API int zrca_token_open(zrca_token **out, const zrca_token_options *opts)
         goto fail;
     }
     if (s.matches > 1) {
-        rc = zri_error_set_field(ZRCA_EINVAL, "uri", "ambiguous",
-                                 "%zu tokens match; choose one with a pkcs11: URI, a serial or "
-                                 "a label",
-                                 s.matches);
+        rc = ambiguous(&s);
         goto fail;
     }
     if ((rc = be_rc(t, t->be.open_token(t->be.self, s.ref), "open_token")) < 0 ||
@@ -447,9 +639,11 @@ ZRCA_API int zrca_token_open(zrca_token **out, const zrca_token_options *opts)
         goto fail;
     zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "opened token '%s' (serial %s, %s) through %s",
             t->cinfo.label, t->cinfo.serial, t->cinfo.manufacturer, t->backend_name);
+    selector_clear(&s);
     *out = t;
     return zri_ok();
 fail:
+    selector_clear(&s);
     zrca_token_free(t);
     return rc;
 }

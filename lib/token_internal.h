@@ -31,11 +31,33 @@
 /*
  * Make the PKCS#11 backend: one module by path, or the modules of the
  * user's p11-kit configuration; `uri` (may be NULL) filters modules by
- * its module attributes. Modules are loaded and initialised in managed
- * mode here; the vtable's destroy finalises and releases them.
+ * its module attributes and slots by its slot attributes. A URI's
+ * module-path picks the configured module of that path (keeping its
+ * configuration), else that file is loaded on its own. Modules are loaded and initialised in
+ * managed mode here; the vtable's destroy finalises and releases them.
  */
 int zri_crypto_p11_new(zrca_crypto_backend *out, const char *module_path, const char *uri,
                        const zri_logger *log);
+
+/* The open token, as `ref` of the two calls below. */
+#define ZRI_P11_OPEN UINT64_MAX
+
+/*
+ * The built-in PKCS#11 backend only (`self` of zri_crypto_p11_new()): the
+ * full RFC 7512 URI of token `ref` of the last enumerate (valid during and
+ * after it) or of the open token: library-description and
+ * library-manufacturer, slot-description, slot-manufacturer and slot-id,
+ * the token's attributes, and the query attributes module-name and
+ * module-path. Malloc'd; NULL with the record set on failure.
+ */
+char *zri_crypto_p11_uri(void *self, uint64_t ref);
+
+/*
+ * Whether token `ref` lists a key-pair mechanism libzrca uses
+ * (CKM_EC_KEY_PAIR_GEN or CKM_RSA_PKCS_KEY_PAIR_GEN): 1 yes, 0 no, -1 when
+ * the token cannot tell (no mechanism list).
+ */
+int zri_crypto_p11_can_make_keys(void *self, uint64_t ref);
 
 /* Make the software-token backend on a directory created by zrca_softtoken_create(). */
 int zri_crypto_soft_new(zrca_crypto_backend *out, const char *dir, const zri_logger *log);

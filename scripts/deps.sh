@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential cmake pkg-config git ca-certificates
     libssl-dev libcurl4-openssl-dev libp11-kit-dev p11-kit libyajl-dev   # the four dependencies
-    openssl softhsm2 opensc                                              # tokens for tests and the demo
+    openssl softhsm2 opensc p11-kit-modules                              # tokens for tests and the demo (p11-kit-trust)
     libcmocka-dev valgrind abigail-tools clang libclang-rt-14-dev clang-format doxygen
     python3 python3-cryptography python3-pytest python3-venv python3-pip python3-jsonschema # reference platform, bindings
     python3-reportlab fonts-wqy-microhei poppler-utils                   # receipts: made as PDF, rendered in tests

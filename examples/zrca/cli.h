@@ -29,6 +29,7 @@ enum {
     EXIT_VERIFY = 12,    /* a certificate or seal did not verify: nothing was written */
     EXIT_CANCELLED = 13, /* a prompt was declined (end of input) or the user stopped it */
     EXIT_HELD = 14,      /* update held: the platform's operator must re-issue or release it */
+    EXIT_AMBIGUOUS = 17, /* several keys match and none was chosen: their URIs are listed */
 };
 
 /*

@@ -452,9 +452,10 @@ int exit_for(int status)
 
 static const char *exit_name(int code)
 {
-    static const char *const names[] = {"ok",       "error",   "usage",  "auth",      "invalid",
-                                        "network",  "pin",     "token",  "not_found", "state",
-                                        "rejected", "timeout", "verify", "cancelled", "held"};
+    static const char *const names[] = {
+        "ok",     "error",     "usage",     "auth",           "invalid",       "network",
+        "pin",    "token",     "not_found", "state",          "rejected",      "timeout",
+        "verify", "cancelled", "held",      "pending_review", "action_needed", "ambiguous"};
     return code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])) ? names[code] : "error";
 }
 
@@ -513,8 +514,24 @@ int fail(cli *c, int status, const char *what)
     const zrca_error *e = zrca_error_last();
     const char *msg = e && e->message ? e->message : zrca_strerror(status);
     int code = exit_for(status);
-    fprintf(stderr, "zrca: %s: %s (%s)\n", what, msg, zrca_status_name(status));
-    if (e && e->violation_count > 0) {
+    if (status == ZRCA_EINVAL && e && e->rule && strcmp(e->rule, "ambiguous") == 0) {
+        /* Several keys match: each candidate's URI, which --token-uri takes back. */
+        code = EXIT_AMBIGUOUS;
+        fprintf(stderr,
+                "zrca: %s: %zu keys match and none was chosen; choose one with --token-uri URI "
+                "(or --token-serial, --token-label):\n",
+                what, e->violation_count > 0 ? e->violation_count - 1 : 0);
+        for (size_t i = 1; i < e->violation_count; i++) {
+            const zrca_violation *v = zrca_error_violation(i);
+            if (v && v->message)
+                fprintf(stderr, "  %s\n", v->message);
+        }
+    } else {
+        fprintf(stderr, "zrca: %s: %s (%s)\n", what, msg, zrca_status_name(status));
+    }
+    if (code == EXIT_AMBIGUOUS) {
+        /* listed above */
+    } else if (e && e->violation_count > 0) {
         for (size_t i = 0; i < e->violation_count; i++) {
             const zrca_violation *v = zrca_error_violation(i);
             if (v)

@@ -142,14 +142,23 @@ typedef struct zrca_token_info {
     const char *model;        /**< Model. */
     const char *backend;      /**< Backend name: "pkcs11", "soft", or the custom one's. */
     const char *module;       /**< PKCS#11 module file, soft token directory, or "". */
-    const char *uri;          /**< A `pkcs11:` URI naming this token. */
-    unsigned int flags;       /**< `ZRCA_TOKEN_*` flags. */
-    unsigned int user_pin;    /**< `ZRCA_PIN_*` flags of the user PIN. */
-    unsigned int so_pin;      /**< `ZRCA_PIN_*` flags of the SO PIN. */
-    int tries_left;           /**< User PIN tries left if known, else -1. */
-    size_t min_pin_len;       /**< Shortest PIN the token accepts, or 0. */
-    size_t max_pin_len;       /**< Longest PIN the token accepts, or 0. */
-    int logged_in;            /**< 1 when this handle is logged in as the user. */
+    /**
+     * An RFC 7512 `pkcs11:` URI naming this token. Through PKCS#11 it is
+     * full: library-description and library-manufacturer, slot-description,
+     * slot-manufacturer and slot-id, the token's attributes, and the query
+     * attributes module-name and module-path; given back as
+     * zrca_token_options::uri it selects exactly this token (slot-id may
+     * change when the key is plugged elsewhere: drop it for a lasting
+     * selector). Other backends: the token's attributes.
+     */
+    const char *uri;
+    unsigned int flags;    /**< `ZRCA_TOKEN_*` flags. */
+    unsigned int user_pin; /**< `ZRCA_PIN_*` flags of the user PIN. */
+    unsigned int so_pin;   /**< `ZRCA_PIN_*` flags of the SO PIN. */
+    int tries_left;        /**< User PIN tries left if known, else -1. */
+    size_t min_pin_len;    /**< Shortest PIN the token accepts, or 0. */
+    size_t max_pin_len;    /**< Longest PIN the token accepts, or 0. */
+    int logged_in;         /**< 1 when this handle is logged in as the user. */
 } zrca_token_info;
 
 /** What a PIN callback is asked. Owned by the library, valid during the call. */
@@ -185,10 +194,18 @@ typedef struct zrca_token_options {
     unsigned int version;       /**< ::ZRCA_TOKEN_OPTIONS_VERSION */
     zrca_token_backend backend; /**< Default ::ZRCA_BACKEND_PKCS11. */
     /**
-     * An RFC 7512 `pkcs11:` URI choosing the token (token, serial,
-     * manufacturer, model; library-description and library-manufacturer,
-     * and the query attributes `?module-name=` and `?module-path=` choose
-     * the module). NULL: no filter.
+     * An RFC 7512 `pkcs11:` URI choosing the token: token, serial,
+     * manufacturer, model; the slot by slot-id (decimal `CK_SLOT_ID`),
+     * slot-description and slot-manufacturer; the module by
+     * library-description, library-manufacturer, library-version and the
+     * query attributes `module-name` (the library's file name without
+     * directory, "lib" prefix and extension: `softhsm2` for
+     * `/usr/lib/softhsm/libsofthsm2.so`) and `module-path` (its full path).
+     * Object attributes (id, object, type) are accepted and ignored. An
+     * attribute RFC 7512 does not define, one given twice, or an empty or
+     * non-decimal slot-id is refused with ::ZRCA_EINVAL (field `uri`, rule
+     * `unknown_attribute`, `duplicate_attribute` or `slot_id`; a URI
+     * p11-kit cannot parse: rule `pkcs11_uri`). NULL: no filter.
      */
     const char *uri;
     const char *serial; /**< Token serial number to match, or NULL. */
@@ -274,14 +291,29 @@ ZRCA_API int zrca_keygen_options_init(zrca_keygen_options *opts, unsigned int ve
  * @{ */
 
 /**
- * Open a token. Among the tokens the backend sees, the one matching every
- * selector given (URI, serial, label) is opened; with no selector, the only
- * token present.
+ * Open a token. Among the initialised tokens the backend sees, the one
+ * matching every selector given (URI, serial, label) is opened.
+ *
+ * With no selector, only tokens that can hold the holder's keys are
+ * candidates: not write-protected, with a user login and, through PKCS#11,
+ * a key-pair mechanism libzrca uses (`CKM_EC_KEY_PAIR_GEN` or
+ * `CKM_RSA_PKCS_KEY_PAIR_GEN`; a token without a mechanism list counts as
+ * able). So p11-kit's read-only "System Trust" token is never opened by
+ * default; it opens when a selector chooses it.
+ *
+ * When several tokens are candidates the call fails with ::ZRCA_EINVAL,
+ * field `uri`, rule `ambiguous`; the message lists each candidate's full
+ * URI (zrca_token_info::uri), and the record has one more violation per
+ * candidate (at most 32), read with zrca_error_violation(1 ..): field
+ * `uri`, rule `candidate`, message the URI, which given back as
+ * zrca_token_options::uri opens exactly that token.
  *
  * @param out the new handle, free with zrca_token_free()
  * @param opts how to find it (NULL: defaults, the configured PKCS#11 modules)
- * @return ::ZRCA_OK; ::ZRCA_ETOKEN_ABSENT when no token matches;
- *         ::ZRCA_EINVAL (field `uri`, rule `ambiguous`) when several do;
+ * @return ::ZRCA_OK; ::ZRCA_ETOKEN_ABSENT when no token matches (the
+ *         message says how many were skipped as unable to hold keys);
+ *         ::ZRCA_EINVAL (field `uri`, rule `ambiguous`) when several do,
+ *         or for a URI refused as zrca_token_options::uri says;
  *         ::ZRCA_ETOKEN when a module fails; ::ZRCA_EVERSION
  */
 ZRCA_API int zrca_token_open(zrca_token **out, const zrca_token_options *opts);
@@ -290,8 +322,11 @@ ZRCA_API int zrca_token_open(zrca_token **out, const zrca_token_options *opts);
 ZRCA_API void zrca_token_free(zrca_token *token);
 
 /**
- * Call `fn` with the information of every token the backend of `opts`
- * sees that matches its selectors, without opening one.
+ * Call `fn` with the information of every initialised token the backend of
+ * `opts` sees that matches its selectors, without opening one. With no
+ * selector every token is listed, also those zrca_token_open() would not
+ * choose by default (such as p11-kit's "System Trust"); each has its full
+ * URI.
  *
  * @param opts backend and selectors (NULL: defaults)
  * @param fn called once per token; non-zero stops with ::ZRCA_EUSER

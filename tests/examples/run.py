@@ -813,6 +813,48 @@ def test_zrca_token(w):
     check(d["key_label"] == "k3", "%s" % d)
 
 
+def test_zrca_token_select(w):
+    """Token selection (issue 12): a stock p11-kit configuration picks the SoftHSM key, not System Trust;
+    several keys: exit 17 with every candidate's full URI, each of which selects its key when passed back."""
+    env = {"ZRCA_TOKEN_LABEL": ""}
+    # As root p11-kit reads only the system's configuration: where it is Debian's stock one (the trust module
+    # and SoftHSM's), a command without a selector must choose the SoftHSM key (SOFTHSM2_CONF is this test's).
+    stock = "/usr/share/p11-kit/modules"
+    if os.getuid() == 0 and all(os.path.exists(os.path.join(stock, m)) for m in
+                                ("p11-kit-trust.module", "softhsm2.module")):
+        listed = w.zjson("token", "list", env=dict(env, ZRCA_MODULE=""))
+        models = [t["model"] for t in listed["tokens"]]
+        check("p11-kit-trust" in models and "SoftHSM v2" in models, "stock modules: %s" % models)
+        d = w.zjson("token", "info", env=dict(env, ZRCA_MODULE=""))
+        check(d["label"] == "zrca-test" and "module-name=softhsm2" in d["uri"], "stock choice: %s" % d)
+    else:
+        print("note: not root or no stock p11-kit modules: the stock configuration is left to test_token_softhsm")
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "zrca-second", "--so-pin", SO_PIN,
+                    "--pin", USER_PIN], env=w.env, check=True, stdout=subprocess.DEVNULL)
+    r = w.zrca("token", "info", expect=17, env=env)
+    check("2 keys match" in r.stderr and "--token-uri" in r.stderr, r.stderr)
+    listed = [line.strip() for line in r.stderr.splitlines() if line.startswith("  pkcs11:")]
+    d = w.zjson("token", "info", expect=17, env=env)
+    check(d["error"]["kind"] == "ambiguous" and d["error"]["rule"] == "ambiguous", "%s" % d)
+    uris = [v["message"] for v in d["error"]["violations"] if v["rule"] == "candidate"]
+    check(sorted(uris) == sorted(listed) and len(uris) == 2, "%s / %s" % (uris, listed))
+    labels = set()
+    for uri in uris:
+        check("?module-name=softhsm2&module-path=" in uri and ";slot-id=" in uri and ";token=" in uri, uri)
+        info = w.zjson("token", "info", "--token-uri", uri, env=env)
+        check(info["uri"] == uri, "%s != %s" % (info["uri"], uri))
+        labels.add(info["label"])
+    check(labels == {"zrca-test", "zrca-second"}, "%s" % labels)
+    listed = w.zjson("token", "list", env=env)
+    check(sorted(t["uri"] for t in listed["tokens"]) == sorted(uris), "%s" % listed)
+    # What p11-kit would silently drop is refused, naming the attribute.
+    d = w.zjson("token", "info", "--token-uri", "pkcs11:token=zrca-test;colour=blue", expect=1, env=env)
+    check(d["error"]["rule"] == "unknown_attribute" and "colour" in d["error"]["message"], "%s" % d)
+    w.zjson("token", "info", "--token-uri", "pkcs11:token=zrca-test?module-name=softhsm2", env=env)
+    d = w.zjson("token", "info", "--token-uri", "pkcs11:token=zrca-test?module-name=opensc-pkcs11", expect=7,
+                env=env)
+
+
 def test_demo(build):
     """scripts/demo.sh on this build: the seed's flow end to end, exit 0, nothing left behind."""
     env = dict(os.environ)

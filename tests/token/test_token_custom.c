@@ -26,11 +26,12 @@ typedef struct aa_backend {
     unsigned char spki[128];
     size_t spki_len;
     unsigned char id[20];
-    int tries;        /* left before the PIN locks */
-    int logged_in;    /* after the user login */
-    int report_flags; /* key_flags says ZRCA_KEY_ALWAYS_AUTHENTICATE */
-    int pins_sent;    /* PINs the backend was given for signatures */
-    int plain_signs;  /* sign calls */
+    int tries;                           /* left before the PIN locks */
+    int logged_in;                       /* after the user login */
+    int report_flags;                    /* key_flags says ZRCA_KEY_ALWAYS_AUTHENTICATE */
+    int pins_sent;                       /* PINs the backend was given for signatures */
+    int plain_signs;                     /* sign calls */
+    unsigned int set_flags, clear_flags; /* ZRCA_TOKEN_* reported besides / removed */
 } aa_backend;
 
 static void fill_info(aa_backend *b, zrca_crypto_token_info *i)
@@ -40,7 +41,10 @@ static void fill_info(aa_backend *b, zrca_crypto_token_info *i)
     snprintf(i->serial, sizeof(i->serial), "AA000001");
     snprintf(i->manufacturer, sizeof(i->manufacturer), "libzrca tests");
     snprintf(i->model, sizeof(i->model), "always-authenticate");
-    i->flags = ZRCA_TOKEN_INITIALIZED | ZRCA_TOKEN_LOGIN_REQUIRED | ZRCA_TOKEN_USER_PIN_INITIALIZED;
+    i->flags =
+        ((ZRCA_TOKEN_INITIALIZED | ZRCA_TOKEN_LOGIN_REQUIRED | ZRCA_TOKEN_USER_PIN_INITIALIZED) |
+         b->set_flags) &
+        ~b->clear_flags;
     i->user_pin = (b->tries < MAX_TRIES ? ZRCA_PIN_COUNT_LOW : 0) |
                   (b->tries == 1 ? ZRCA_PIN_FINAL_TRY : 0) | (b->tries <= 0 ? ZRCA_PIN_LOCKED : 0);
     i->tries_left = b->tries;
@@ -369,12 +373,70 @@ static void test_version_1_backend(void **state)
     zrca_key_free(k);
 }
 
+static int count_cb(const zrca_token_info *info, void *payload)
+{
+    (void)info;
+    (*(int *)payload)++;
+    return 0;
+}
+
+/*
+ * Without a selector only a token that can hold keys is a candidate (a
+ * login, not write-protected); it is still listed, and opens when chosen.
+ */
+static void test_selection_rule(void **state)
+{
+    fixture *f = *state;
+    make_backend(f, ZRCA_CRYPTO_BACKEND_VERSION);
+    zrca_token_options o = ZRCA_TOKEN_OPTIONS_INIT;
+    o.backend = ZRCA_BACKEND_CUSTOM;
+    o.custom = &f->be;
+    o.log = &f->lo;
+    const unsigned int cases[][2] = {{0, ZRCA_TOKEN_LOGIN_REQUIRED},
+                                     {ZRCA_TOKEN_WRITE_PROTECTED, 0}};
+    for (size_t c = 0; c < 2; c++) {
+        f->b.set_flags = cases[c][0];
+        f->b.clear_flags = cases[c][1];
+        o.label = NULL;
+        assert_int_equal(zrca_token_open(&f->tok, &o), ZRCA_ETOKEN_ABSENT);
+        assert_non_null(strstr(zrca_error_last()->message, "1 token skipped"));
+        int n = 0;
+        assert_int_equal(zrca_token_foreach(&o, count_cb, &n), 1);
+        assert_int_equal(n, 1);
+        o.label = "PIV key";
+        assert_zrca_ok(zrca_token_open(&f->tok, &o));
+        zrca_token_free(f->tok);
+        f->tok = NULL;
+    }
+    /* A token that can: chosen without a selector, and its URI (token attributes) chooses it. */
+    f->b.set_flags = f->b.clear_flags = 0;
+    o.label = NULL;
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    const zrca_token_info *i;
+    assert_zrca_ok(zrca_token_info_get(&i, f->tok));
+    /* (The model cut to the 16 bytes of CK_TOKEN_INFO, as the match cuts it too.) */
+    assert_string_equal(i->uri, "pkcs11:model=always-authentic;manufacturer=libzrca%20tests;"
+                                "serial=AA000001;token=PIV%20key");
+    char uri[256];
+    snprintf(uri, sizeof(uri), "%s", i->uri);
+    zrca_token_free(f->tok);
+    f->tok = NULL;
+    o.uri = uri;
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    zrca_token_free(f->tok);
+    f->tok = NULL;
+    o.uri = "pkcs11:token=PIV%20key;colour=blue";
+    assert_int_equal(zrca_token_open(&f->tok, &o), ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->rule, "unknown_attribute");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pin_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_found_out_when_signing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_1_backend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_selection_rule, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <p11-kit/p11-kit.h>
+#include <p11-kit/uri.h>
 
 #include "softhsm.h"
 #include "tt.h"
@@ -92,6 +97,83 @@ static void test_info_login(void **state)
     assert_true(ts_log_count(&f->log, "user PIN of token 'alpha'") >= 3);
 }
 
+/*
+ * The last error is an ambiguous choice listing `n` candidates: each has a
+ * full URI (module included) that p11-kit parses and that, passed back as
+ * the only selector, opens exactly one token, a different one each time.
+ * `labels` (or NULL) receives each candidate's label (n entries of 32).
+ */
+static void assert_uri_full(const char *uri);
+static void assert_candidates_select(const zrca_token_options *base, size_t n, char (*labels)[32])
+{
+    const zrca_error *e = zrca_error_last();
+    assert_int_equal(e->code, ZRCA_EINVAL);
+    assert_string_equal(e->field, "uri");
+    assert_string_equal(e->rule, "ambiguous");
+    assert_int_equal(e->violation_count, n + 1);
+    char uris[8][1024];
+    assert_true(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        const zrca_violation *v = zrca_error_violation(i + 1);
+        assert_non_null(v);
+        assert_string_equal(v->field, "uri");
+        assert_string_equal(v->rule, "candidate");
+        snprintf(uris[i], sizeof(uris[i]), "%s", v->message);
+        assert_non_null(strstr(e->message, uris[i]));
+    }
+    char serials[8][64], modules[8][512];
+    for (size_t i = 0; i < n; i++) {
+        assert_uri_full(uris[i]);
+        zrca_token_options o = *base;
+        o.uri = uris[i];
+        o.serial = o.label = NULL;
+        zrca_token *t = NULL;
+        assert_zrca_ok(zrca_token_open(&t, &o));
+        const zrca_token_info *info;
+        assert_zrca_ok(zrca_token_info_get(&info, t));
+        /* The open token's URI is the one that chose it. */
+        assert_string_equal(info->uri, uris[i]);
+        snprintf(serials[i], sizeof(serials[i]), "%s", info->serial);
+        snprintf(modules[i], sizeof(modules[i]), "%s", info->module);
+        if (labels)
+            snprintf(labels[i], 32, "%s", info->label);
+        for (size_t j = 0; j < i; j++)
+            assert_true(strcmp(serials[i], serials[j]) != 0 || strcmp(modules[i], modules[j]) != 0);
+        zrca_token_free(t);
+    }
+}
+
+/* A URI the library formats: RFC 7512 with module and slot, round-tripping through p11-kit. */
+static void assert_uri_full(const char *uri)
+{
+    P11KitUri *u = p11_kit_uri_new();
+    assert_int_equal(p11_kit_uri_parse(uri, P11_KIT_URI_FOR_ANY, u), P11_KIT_URI_OK);
+    assert_int_equal(p11_kit_uri_any_unrecognized(u), 0);
+    assert_non_null(p11_kit_uri_get_module_name(u));
+    assert_non_null(p11_kit_uri_get_module_path(u));
+    assert_true(p11_kit_uri_get_module_path(u)[0] == '/');
+    assert_true(p11_kit_uri_get_slot_id(u) != (CK_SLOT_ID)-1);
+    assert_true(p11_kit_uri_get_token_info(u)->label[0] != 0);
+    assert_true(p11_kit_uri_get_token_info(u)->serialNumber[0] != 0);
+    assert_true(p11_kit_uri_get_module_info(u)->manufacturerID[0] != 0);
+    assert_non_null(strstr(uri, "slot-description="));
+    /* p11-kit formats what it parsed back into the same attributes. */
+    char *again = NULL;
+    assert_int_equal(p11_kit_uri_format(u, P11_KIT_URI_FOR_ANY, &again), P11_KIT_URI_OK);
+    P11KitUri *u2 = p11_kit_uri_new();
+    assert_int_equal(p11_kit_uri_parse(again, P11_KIT_URI_FOR_ANY, u2), P11_KIT_URI_OK);
+    assert_true(p11_kit_uri_match_token_info(u2, p11_kit_uri_get_token_info(u)));
+    assert_true(p11_kit_uri_match_token_info(u, p11_kit_uri_get_token_info(u2)));
+    assert_true(p11_kit_uri_match_slot_info(u2, p11_kit_uri_get_slot_info(u)));
+    assert_true(p11_kit_uri_match_module_info(u2, p11_kit_uri_get_module_info(u)));
+    assert_int_equal(p11_kit_uri_get_slot_id(u2), p11_kit_uri_get_slot_id(u));
+    assert_string_equal(p11_kit_uri_get_module_name(u2), p11_kit_uri_get_module_name(u));
+    assert_string_equal(p11_kit_uri_get_module_path(u2), p11_kit_uri_get_module_path(u));
+    free(again);
+    p11_kit_uri_free(u2);
+    p11_kit_uri_free(u);
+}
+
 static int count_cb(const zrca_token_info *info, void *payload)
 {
     (void)info;
@@ -111,6 +193,8 @@ static void test_choose_among_two(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(zrca_token_open(&f->tok, &o), ZRCA_EINVAL);
     assert_string_equal(zrca_error_last()->rule, "ambiguous");
+    /* Every candidate is listed with its full URI, and each selects its token. */
+    assert_candidates_select(&o, 2, NULL);
     o.uri = "pkcs11:token=beta";
     assert_zrca_ok(zrca_token_open(&f->tok, &o));
     const zrca_token_info *i;
@@ -191,6 +275,216 @@ static void test_config_modules(void **state)
     fixture *f = *state;
     assert_int_equal(ts_softhsm_add_token(f->h, "beta", SO_PIN, USER_PIN), 0);
     assert_int_equal(ts_softhsm_run_unprivileged(f->h, config_child, NULL), 0);
+}
+
+/* Open with `uri` through SoftHSM by path: the status, and the token's label when opened. */
+static int open_uri(fixture *f, const char *uri)
+{
+    zrca_token_options o = ZRCA_TOKEN_OPTIONS_INIT;
+    o.module_path = ts_softhsm_module();
+    o.uri = uri;
+    o.log = &f->lo;
+    zrca_token *t = NULL;
+    int rc = zrca_token_open(&t, &o);
+    zrca_token_free(t);
+    return rc;
+}
+
+static void assert_refused(fixture *f, const char *uri, const char *rule, const char *named)
+{
+    assert_int_equal(open_uri(f, uri), ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->field, "uri");
+    assert_string_equal(zrca_error_last()->rule, rule);
+    if (named)
+        assert_non_null(strstr(zrca_error_last()->message, named));
+}
+
+/* RFC 7512: the URI of a token names its module and slot, and each attribute selects. */
+static void test_uri_attributes(void **state)
+{
+    fixture *f = *state;
+    zrca_token_options o = ZRCA_TOKEN_OPTIONS_INIT;
+    o.module_path = ts_softhsm_module();
+    o.log = &f->lo;
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    const zrca_token_info *i;
+    assert_zrca_ok(zrca_token_info_get(&i, f->tok));
+    assert_uri_full(i->uri);
+    assert_non_null(strstr(i->uri, "?module-name=softhsm2&module-path="));
+    assert_non_null(strstr(i->uri, "library-manufacturer=SoftHSM"));
+    assert_non_null(strstr(i->uri, "token=alpha"));
+    char uri[1024], module[512];
+    snprintf(uri, sizeof(uri), "%s", i->uri);
+    snprintf(module, sizeof(module), "%s", i->module);
+    P11KitUri *u = p11_kit_uri_new();
+    assert_int_equal(p11_kit_uri_parse(uri, P11_KIT_URI_FOR_ANY, u), P11_KIT_URI_OK);
+    /* module-path is the module's full path; slot-id its CK_SLOT_ID. */
+    assert_string_equal(p11_kit_uri_get_module_path(u), module);
+    assert_string_equal(p11_kit_uri_get_module_name(u), "softhsm2");
+    CK_SLOT_ID slot = p11_kit_uri_get_slot_id(u);
+    CK_SLOT_INFO *si = p11_kit_uri_get_slot_info(u);
+    char desc[65];
+    snprintf(desc, sizeof(desc), "%.*s", (int)p11_kit_space_strlen(si->slotDescription, 64),
+             (const char *)si->slotDescription);
+    p11_kit_uri_free(u);
+    zrca_token_free(f->tok);
+    f->tok = NULL;
+    assert_zrca_ok(open_uri(f, uri));
+
+    char buf[1200];
+    snprintf(buf, sizeof(buf), "pkcs11:slot-id=%lu", (unsigned long)slot);
+    assert_zrca_ok(open_uri(f, buf));
+    snprintf(buf, sizeof(buf), "pkcs11:slot-id=%lu", (unsigned long)slot + 1000);
+    assert_int_equal(open_uri(f, buf), ZRCA_ETOKEN_ABSENT);
+    u = p11_kit_uri_new();
+    memset(p11_kit_uri_get_slot_info(u)->slotDescription, ' ', 64);
+    memcpy(p11_kit_uri_get_slot_info(u)->slotDescription, desc, strlen(desc));
+    memset(p11_kit_uri_get_slot_info(u)->manufacturerID, ' ', 32);
+    memcpy(p11_kit_uri_get_slot_info(u)->manufacturerID, "SoftHSM project", 15);
+    char *s = NULL;
+    assert_int_equal(p11_kit_uri_format(u, P11_KIT_URI_FOR_SLOT, &s), P11_KIT_URI_OK);
+    p11_kit_uri_free(u);
+    assert_zrca_ok(open_uri(f, s));
+    free(s);
+    assert_int_equal(open_uri(f, "pkcs11:slot-description=another%20slot"), ZRCA_ETOKEN_ABSENT);
+    assert_int_equal(open_uri(f, "pkcs11:slot-manufacturer=OpenSC"), ZRCA_ETOKEN_ABSENT);
+    /* module-name as RFC 7512 says: the library's name (with or without "lib"). */
+    assert_zrca_ok(open_uri(f, "pkcs11:token=alpha?module-name=softhsm2"));
+    assert_zrca_ok(open_uri(f, "pkcs11:token=alpha?module-name=libsofthsm2"));
+    assert_int_equal(open_uri(f, "pkcs11:token=alpha?module-name=softhsm"), ZRCA_ETOKEN_ABSENT);
+    assert_int_equal(open_uri(f, "pkcs11:token=alpha?module-name=opensc-pkcs11"),
+                     ZRCA_ETOKEN_ABSENT);
+    snprintf(buf, sizeof(buf), "pkcs11:token=alpha?module-path=%s", module);
+    assert_zrca_ok(open_uri(f, buf));
+    assert_int_equal(open_uri(f, "pkcs11:token=alpha?module-path=/usr/lib/none.so"),
+                     ZRCA_ETOKEN_ABSENT);
+    /* What p11-kit's parser lets through is refused, naming the attribute. */
+    assert_refused(f, "pkcs11:token=alpha;color=blue", "unknown_attribute", "color");
+    assert_refused(f, "pkcs11:token=alpha?module=softhsm2", "unknown_attribute", "module");
+    assert_refused(f, "pkcs11:slot-id=", "slot_id", "slot-id");
+    assert_refused(f, "pkcs11:slot-id=0x1", "slot_id", "0x1");
+    assert_refused(f, "pkcs11:token=alpha;token=beta", "duplicate_attribute", "token");
+    assert_refused(f, "pkcs11:token", "pkcs11_uri", "token");
+    assert_refused(f, "pkcs11:token=%zz", "pkcs11_uri", NULL);
+}
+
+/* A module file for the configuration: a copy of SoftHSM under another name. */
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+static int label_cb(const zrca_token_info *info, void *payload)
+{
+    char *labels = payload;
+    size_t len = strlen(labels);
+    snprintf(labels + len, 512 - len, "%s/%s|", info->label, info->model);
+    return 0;
+}
+
+/*
+ * A stock p11-kit configuration: the trust module (its token is "System
+ * Trust" on Debian; here it reads a test directory, which it may write)
+ * next to SoftHSM. Without a selector SoftHSM's token is the one; the
+ * trust token is listed and still opens by its URI.
+ */
+static int trust_child(void *arg)
+{
+    (void)arg;
+    if (zrca_init() <= 0)
+        return 10;
+    int rc = 0;
+    zrca_token *t = NULL;
+    zrca_token_options o = ZRCA_TOKEN_OPTIONS_INIT;
+    char labels[512] = "";
+    int n = zrca_token_foreach(&o, label_cb, labels);
+    if (n != 2 || !strstr(labels, "/p11-kit-trust|") || !strstr(labels, "alpha/")) {
+        print_message("trust child: %d tokens: %s\n", n, labels);
+        rc = 11;
+    }
+    if (rc == 0 && zrca_token_open(&t, &o) != 0) {
+        print_message("trust child: %s\n", zrca_error_last()->message);
+        rc = 12;
+    }
+    const zrca_token_info *i;
+    if (rc == 0 && (zrca_token_info_get(&i, t) != 0 || strcmp(i->label, "alpha") != 0 ||
+                    !strstr(i->uri, "module-name=softhsm2")))
+        rc = 13;
+    zrca_token_free(t);
+    t = NULL;
+    /* Chosen by URI, the trust token opens. */
+    o.uri = "pkcs11:model=p11-kit-trust?module-name=p11-kit-trust";
+    if (rc == 0 && zrca_token_open(&t, &o) != 0) {
+        print_message("trust child: %s\n", zrca_error_last()->message);
+        rc = 14;
+    }
+    if (rc == 0 && (zrca_token_info_get(&i, t) != 0 || strcmp(i->model, "p11-kit-trust") != 0))
+        rc = 15;
+    zrca_token_free(t);
+    zrca_shutdown();
+    return rc;
+}
+
+static void test_trust_module(void **state)
+{
+    fixture *f = *state;
+    char path[4096], text[4600];
+    snprintf(path, sizeof(path), "%s/p11-kit-trust.so", ZRCA_TEST_P11_MODULE_DIR);
+    if (access(path, R_OK) != 0) {
+        print_message("no %s (Debian: p11-kit-modules): skipped\n", path);
+        skip();
+    }
+    const char *dir = ts_softhsm_dir(f->h);
+    snprintf(path, sizeof(path), "%s/trust", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    /* As Debian's p11-kit-modules configures it: by file name, in p11-kit's module directory. */
+    snprintf(text, sizeof(text),
+             "module: p11-kit-trust.so\npriority: 1\nx-trust-lookup: "
+             "pkcs11:library-description=PKCS%%2311%%20Kit%%20Trust%%20Module\n"
+             "x-init-reserved: paths=%s/trust\n",
+             dir);
+    snprintf(path, sizeof(path), "%s/.config/pkcs11/modules/p11-kit-trust.module", dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(ts_softhsm_run_unprivileged(f->h, trust_child, NULL), 0);
+}
+
+/*
+ * The same token through two modules: an ambiguous choice lists both with
+ * their module, and each URI opens the token through its own module.
+ */
+static int two_modules_child(void *arg)
+{
+    (void)arg;
+    if (zrca_init() <= 0)
+        return 10;
+    zrca_token_options o = ZRCA_TOKEN_OPTIONS_INIT;
+    if (zrca_token_open(&(zrca_token *){NULL}, &o) != ZRCA_EINVAL)
+        return 11;
+    /* (An assertion failing here fails the child, and so the test.) */
+    assert_candidates_select(&o, 2, NULL);
+    zrca_shutdown();
+    return 0;
+}
+
+static void test_two_modules(void **state)
+{
+    fixture *f = *state;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/libsofthsm2-copy.so", ts_softhsm_dir(f->h));
+    copy_file(ts_softhsm_module(), path);
+    assert_int_equal(ts_softhsm_add_module(f->h, "softhsm2-copy", path), 0);
+    assert_int_equal(ts_softhsm_run_unprivileged(f->h, two_modules_child, NULL), 0);
 }
 
 static void test_keys_ec(void **state)
@@ -408,6 +702,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_info_login, setup, teardown),
         cmocka_unit_test_setup_teardown(test_choose_among_two, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_modules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uri_attributes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trust_module, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_modules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_ec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_rsa2048, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_rsa3072, setup, teardown),

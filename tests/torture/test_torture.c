@@ -14,7 +14,8 @@
  * application: validate and submit; (c) a whole update on the software
  * token and on SoftHSM; (d) the resume of an update interrupted before it
  * wrote the new certificate; (e) the abort of such an update, which must
- * refuse (the platform certified the staged key) and never remove it. Also
+ * refuse (the platform certified the staged key) and never remove it; (f)
+ * token selection through PKCS#11, an ambiguous choice and a full URI. Also
  * the JSON reader and generator, and validation lists of five mistakes.
  * Updates need a fresh world (account, token, approved order) for each N.
  */
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "softhsm.h"
 #include "testsupport.h"
 #include "internal.h"
 #include "http.h"
@@ -525,6 +527,47 @@ static void test_abort(void **state)
     torture(&o, ZRCA_ESTATE);
 }
 
+/* (f) Token selection through PKCS#11 (issue 12): two SoftHSM tokens and no selector, an
+ * ambiguous choice listing both URIs; the first URI passed back opens its token. */
+static int run_select(void *ctx)
+{
+    (void)ctx;
+    zrca_token_options o = ZRCA_TOKEN_OPTIONS_INIT;
+    o.module_path = ts_softhsm_module();
+    zrca_token *t = NULL;
+    int rc = zrca_token_open(&t, &o);
+    zrca_token_free(t);
+    t = NULL;
+    if (rc != ZRCA_EINVAL)
+        return rc == 0 ? ZRCA_ERROR : rc;
+    const zrca_error *e = zrca_error_last();
+    if (!e || e->violation_count != 3)
+        return ZRCA_ERROR;
+    char uri[2048];
+    snprintf(uri, sizeof(uri), "%s", zrca_error_violation(1)->message);
+    o.uri = uri;
+    rc = zrca_token_open(&t, &o);
+    const zrca_token_info *i;
+    if (rc == 0)
+        rc = zrca_token_info_get(&i, t);
+    if (rc == 0 && strcmp(i->uri, uri) != 0)
+        rc = ZRCA_ERROR;
+    zrca_token_free(t);
+    return rc;
+}
+
+static void test_select(void **state)
+{
+    (void)state;
+    ts_softhsm *h = ts_softhsm_new();
+    assert_non_null(h);
+    assert_int_equal(ts_softhsm_add_token(h, "one", "87654321", "11223344"), 0);
+    assert_int_equal(ts_softhsm_add_token(h, "two", "87654321", "11223344"), 0);
+    op o = {"token selection (SoftHSM)", NULL, run_select, NULL, NULL, 200};
+    torture(&o, 0);
+    ts_softhsm_free(h);
+}
+
 static int group_setup(void **state)
 {
     world_group_setup(state);
@@ -549,7 +592,7 @@ int main(void)
         cmocka_unit_test(test_session),        cmocka_unit_test(test_plan),
         cmocka_unit_test(test_application),    cmocka_unit_test(test_update_soft),
         cmocka_unit_test(test_update_softhsm), cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_abort),
+        cmocka_unit_test(test_abort),          cmocka_unit_test(test_select),
     };
     if (getenv("ZRCA_TEST_FILTER"))
         cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));

@@ -24,12 +24,12 @@ from .enums import (Backend, Business, CertKind, CertStatus, IdType, ItemStatus,
                     OrderAction, OrderStatus, PaymentMethod, PaymentStatus, PinFlag, PinPurpose, PinUser,
                     RenewOutcome, ReviewStatus, Role, SealState, ShippingStatus, Status, TokenFlag, UpdateStep,
                     WaitFor)
-from .errors import (AlreadyExists, AuthError, Busy, CallbackStopped, Cancelled, Conflict, CryptoError, ForkError,
-                     Forbidden, InvalidArgument, IOFailure, Locked, NetworkError, NotFound, NotInitialized,
-                     NotSupported, OutOfMemory, PinError, PinFinalTry, PinIncorrect, PinLocked, PinRequired,
-                     PlatformError, ProtocolError, RateLimited, SessionExpired, StateError, Timeout, TLSError,
-                     TokenAbsent, TokenError, TooBig, UpdateHeld, ValidationError, VerifyError, VersionMismatch,
-                     Violation, ZrcaError)
+from .errors import (AlreadyExists, AmbiguousToken, AuthError, Busy, CallbackStopped, Cancelled, Conflict,
+                     CryptoError, ForkError, Forbidden, InvalidArgument, IOFailure, Locked, NetworkError, NotFound,
+                     NotInitialized, NotSupported, OutOfMemory, PinError, PinFinalTry, PinIncorrect, PinLocked,
+                     PinRequired, PlatformError, ProtocolError, RateLimited, SessionExpired, StateError, Timeout,
+                     TLSError, TokenAbsent, TokenError, TooBig, UpdateHeld, ValidationError, VerifyError,
+                     VersionMismatch, Violation, ZrcaError)
 from .log import set_global_log, to_logging
 from .order import Order, OrderItem, OrderIterator
 from .plan import PlanEntry, RenewalPlan, RenewEntry, RenewReport

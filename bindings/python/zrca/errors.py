@@ -82,6 +82,17 @@ class VersionMismatch(ZrcaError):
     """ZRCA_EVERSION: options or vtable of an unknown version."""
 
 
+class AmbiguousToken(InvalidArgument):
+    """ZRCA_EINVAL with rule ``ambiguous``: several tokens match and none was chosen (without a
+    selector only tokens that can hold keys count). ``candidates`` lists each one's full RFC 7512
+    URI; pass one back as ``Token(uri=...)`` to open exactly that token."""
+
+    @property
+    def candidates(self) -> List[str]:
+        """The candidates' ``pkcs11:`` URIs, in the order the backend listed them (at most 32)."""
+        return [v.message for v in self.violations if v.field == "uri" and v.rule == "candidate"]
+
+
 class ValidationError(ZrcaError, ValueError):
     """ZRCA_EVALIDATION: input broke rules; ``violations`` lists every one."""
 
@@ -238,6 +249,8 @@ def error_from_record(rc: int) -> ZrcaError:
     after the failing call, before any other libzrca call on this thread."""
     rec = _lib.zrca_error_last()
     cls = ERROR_CLASSES.get(rc, ZrcaError)
+    if rec and rec.contents.code == rc == Status.EINVAL and _lib.s(rec.contents.rule) == "ambiguous":
+        cls = AmbiguousToken
     if not rec or rec.contents.code != rc:
         # No record (or one of another call): the status alone.
         return cls(rc, _lib.s(_lib.zrca_strerror(rc)) or "error")

@@ -37,7 +37,9 @@
  * - strings are UTF-8 and NUL-terminated; what the backend hands to a
  *   callback only needs to live during the call.
  *
- * The core does the rest: token selection by URI, serial and label, the
+ * The core does the rest: token selection by URI (token attributes),
+ * serial and label, and without any the rule of zrca_token_open() (only
+ * tokens that can hold keys), the
  * PIN policy (lock and final-try refusals), key IDs (SHA-1 of the public
  * key bits), certificate parsing, the ECDSA signature encoding and CSRs.
  */
@@ -88,7 +90,12 @@ typedef struct zrca_crypto_token_info {
     char manufacturer[ZRCA_CRYPTO_LABEL_SIZE]; /**< Manufacturer. */
     char model[ZRCA_CRYPTO_SERIAL_SIZE];       /**< Model. */
     char module[ZRCA_CRYPTO_PATH_SIZE];        /**< Module file or directory, or "". */
-    /** `ZRCA_TOKEN_*`; a token without ::ZRCA_TOKEN_INITIALIZED is never offered. */
+    /**
+     * `ZRCA_TOKEN_*`; a token without ::ZRCA_TOKEN_INITIALIZED is never
+     * offered. With no selector, zrca_token_open() only considers a token
+     * with ::ZRCA_TOKEN_LOGIN_REQUIRED and without
+     * ::ZRCA_TOKEN_WRITE_PROTECTED (one that can hold the holder's keys).
+     */
     unsigned int flags;
     unsigned int user_pin; /**< `ZRCA_PIN_*` of the user PIN. */
     unsigned int so_pin;   /**< `ZRCA_PIN_*` of the SO PIN. */

@@ -150,6 +150,16 @@ static CK_RV m_GetSlotList(CK_BBOOL present, CK_SLOT_ID_PTR list, CK_ULONG_PTR c
     return CKR_OK;
 }
 
+/* A key that does not list its mechanisms: the library cannot tell whether it makes keys. */
+static CK_RV m_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count)
+{
+    (void)slot;
+    (void)list;
+    (void)count;
+    CK_RV rv = enter("C_GetMechanismList");
+    return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
 static CK_RV m_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO_PTR info)
 {
     CK_RV rv = enter("C_GetSlotInfo");
@@ -409,6 +419,7 @@ __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUNCTION_LIST_
     mock_functions.C_GetFunctionList = C_GetFunctionList;
     mock_functions.C_GetSlotList = m_GetSlotList;
     mock_functions.C_GetSlotInfo = m_GetSlotInfo;
+    mock_functions.C_GetMechanismList = m_GetMechanismList;
     mock_functions.C_GetTokenInfo = m_GetTokenInfo;
     mock_functions.C_OpenSession = m_OpenSession;
     mock_functions.C_CloseSession = m_CloseSession;
