@@ -434,7 +434,7 @@ def test_zrca_completion_verbose(w):
     never the PIN."""
     comp = os.path.join(SRC, "examples", "zrca", "completion", "zrca.bash")
     script = ('source "%s"; complete() { :; }; '
-              'for line in "zrca up" "zrca update --ab" "zrca token k" "zrca help re" "zrca --ver"; do '
+              'for line in "zrca up" "zrca update --ab" "zrca token k" "zrca help ren" "zrca --ver"; do '
               'read -ra COMP_WORDS <<< "$line"; COMP_WORDS[0]=%s; COMP_CWORD=$((${#COMP_WORDS[@]}-1)); '
               '_zrca; echo "${COMPREPLY[*]}"; done' % (comp, w.zrca_bin))
     r = w.run(["bash", "-c", script])
