@@ -563,7 +563,7 @@ void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, 
     char body[4096];
     snprintf(body, sizeof(body),
              "{\"account\": \"%s\", \"password\": \"Secret-pw-1\", \"role\": \"tenderer\", "
-             "\"password_hash\": \"pbkdf2\", \"enterprise\": {\"name\": \"" ENT_NAME
+             "\"password_hash\": \"test\", \"enterprise\": {\"name\": \"" ENT_NAME
              "\", \"legal_representative\": {\"name\": \"" LR_NAME
              "\", \"id_type\": \"id_card\", \"id_number\": \"" LR_ID "\"}}}",
              w->account);
