@@ -60,6 +60,10 @@ struct zrca_update {
     bool dirty;            /* the journal changed outside the step's own advance */
     bool verified;         /* the answer passed the contract in this call */
     bool confirmed;        /* the platform confirmed it in this call */
+    bool order_unchecked;  /* check trusted the order in hand (the challenge asks the platform) */
+    bool order_current;    /* the order handle holds the confirm's answer */
+    zri_json_doc *confirm_doc;    /* the confirm's answer, while its seal is needed */
+    const zri_json *confirm_seal; /* its `seal` member (doc/protocol.md §10.5), or NULL */
     zrca_update_result *result;
 };
 
@@ -238,12 +242,9 @@ static const zrca_order_item *find_item(zrca_order *o, unsigned int index)
     return NULL;
 }
 
-static int step_check(zrca_update *u)
+/* ZRCA_ESTATE unless the order lets the item be updated now. */
+static int item_updatable(zrca_update *u, const zrca_order_item *it)
 {
-    int rc = zrca_order_refresh(u->order);
-    if (rc < 0)
-        return rc;
-    const zrca_order_item *it = find_item(u->order, u->j.item);
     if (!it)
         return zri_error_set(ZRCA_ENOTFOUND, "order %s has no item %u", u->j.order, u->j.item);
     if (!(zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE))
@@ -254,6 +255,25 @@ static int step_check(zrca_update *u)
                                    zrca_order_status_name(zrca_order_state(u->order)),
                                    zrca_review_status_name(zrca_order_review_status(u->order)),
                                    zrca_item_status_name(zrca_order_item_status(it)));
+    return 0;
+}
+
+static int step_check(zrca_update *u)
+{
+    /* An order in hand that lets the item be updated is taken as it is: the platform checks
+     * again at the challenge, which is refused (409) if the order moved on meanwhile. Only an
+     * order that does not is read again (it may have been approved since). */
+    const zrca_order_item *it = find_item(u->order, u->j.item);
+    int rc = 0;
+    u->order_unchecked =
+        it && (zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE) && zrca_order_item_old_serial(it);
+    if (!u->order_unchecked) {
+        if ((rc = zrca_order_refresh(u->order)) < 0)
+            return rc;
+        it = find_item(u->order, u->j.item);
+    }
+    if ((rc = item_updatable(u, it)) < 0)
+        return rc;
     if (!zrca_order_item_old_serial(it))
         return zri_error_set(ZRCA_EPROTOCOL, "item %u names no certificate to renew", u->j.item);
     if ((rc = set_str(&u->j.holder, zrca_order_item_holder(it))) < 0 ||
@@ -389,6 +409,20 @@ static int step_challenge(zrca_update *u)
     }
     int rc = zri_session_request(u->session, &req, &resp);
     zri_request_free(&req);
+    if (rc == ZRCA_ECONFLICT && u->order_unchecked) {
+        /* The order in hand was out of date: say what the order is now, as check would have. */
+        zri_error_save refused;
+        zri_error_stash(&refused);
+        int r2 = zrca_order_refresh(u->order);
+        if (r2 >= 0)
+            r2 = item_updatable(u, find_item(u->order, u->j.item));
+        if (r2 == ZRCA_ESTATE || r2 == ZRCA_ENOTFOUND || r2 == ZRCA_ENOMEM) {
+            zri_error_stash_drop(&refused);
+            zri_response_free(&resp);
+            return r2;
+        }
+        zri_error_unstash(&refused);
+    }
     const char *cid, *nonce, *subj;
     const zri_json *algs, *ku = NULL, *xku = NULL;
     int64_t years = 0;
@@ -1061,6 +1095,26 @@ static int step_confirm(zrca_update *u)
     }
     int rc = zri_session_request(u->session, &req, &resp);
     zri_request_free(&req);
+    if (rc == 0) {
+        /* The answer is the order (the caller's handle takes it: no refresh after the update)
+         * with the item's e-seal record (kept for the seal step: no GET …/seal). An answer
+         * without them (an older platform) or one that does not decode costs those requests,
+         * nothing else: the confirm itself succeeded. */
+        int arc = resp.json ? zri_order_apply_json(u->order, resp.json) : ZRCA_EPROTOCOL;
+        if (arc == ZRCA_ENOMEM) {
+            zri_response_free(&resp);
+            return arc;
+        }
+        u->order_current = arc == 0;
+        const zri_json *seal = NULL;
+        if (zri_json_get_object(resp.json, "seal", &seal, ZRI_JSON_OPTIONAL) == 0 && seal) {
+            zri_json_doc_free(u->confirm_doc);
+            u->confirm_doc = resp.doc;
+            u->confirm_seal = seal;
+            resp.doc = NULL;
+        }
+        zri_ok();
+    }
     zri_response_free(&resp);
     if (rc == ZRCA_EVALIDATION || rc == ZRCA_ECONFLICT) {
         /* Refused, not lost: what was written goes, and the update looks for another way. */
@@ -1172,12 +1226,18 @@ static int step_seal(zrca_update *u)
     zri_request req;
     zri_response resp;
     memset(&resp, 0, sizeof(resp));
-    item_path(&req, u, "GET", "seal");
-    rc = zri_session_request(u->session, &req, &resp);
-    zri_request_free(&req);
-    const zri_json *seal = NULL;
-    if (rc == 0 && (rc = zri_json_get_object(resp.json, "seal", &seal, 0)) < 0)
-        rc = zri_error_prefix_rc(rc, "seal");
+    const zri_json *seal = u->confirm_seal;
+    if (seal) {
+        /* The record came with the confirm's answer in this call: verified as if fetched. A
+         * refusal drops it, so that the step run again reads GET …/seal. */
+        u->confirm_seal = NULL;
+    } else {
+        item_path(&req, u, "GET", "seal");
+        rc = zri_session_request(u->session, &req, &resp);
+        zri_request_free(&req);
+        if (rc == 0 && (rc = zri_json_get_object(resp.json, "seal", &seal, 0)) < 0)
+            rc = zri_error_prefix_rc(rc, "seal");
+    }
     zri_blob der = {NULL, 0};
     if (rc == 0)
         rc = zri_b64_blob_set(&der, u->j.cert, "certificate");
@@ -1212,6 +1272,8 @@ static int step_seal(zrca_update *u)
     }
     zri_jgen_free(g);
     zri_response_free(&resp);
+    zri_json_doc_free(u->confirm_doc);
+    u->confirm_doc = NULL;
     return rc;
 }
 
@@ -1383,6 +1445,7 @@ ZRCA_API void zrca_update_free(zrca_update *u)
     zri_journal_unlock(u->token_lock_fd);
     zrca_update_result_free(u->result);
     zrca_order_free(u->owned_order);
+    zri_json_doc_free(u->confirm_doc);
     free(u);
 }
 
@@ -1595,7 +1658,7 @@ ZRCA_API int zrca_update_step_run(zrca_update *u)
         /* A courtesy to the caller's order handle, like a network failure here: the
          * update is done and journalled, and a handle that could not be refreshed keeps
          * its last state (zrca_order_refresh() later brings it up to date). */
-        if (zrca_order_refresh(u->order) == ZRCA_ENOMEM)
+        if (!u->order_current && zrca_order_refresh(u->order) == ZRCA_ENOMEM)
             zri_alloc_recovered++;
         ulog(u, ZRCA_LOG_INFO, "证书更新成功: %s, serial %s, valid to %lld", u->j.holder,
              u->j.new_serial, (long long)u->j.not_after);

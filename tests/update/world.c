@@ -337,7 +337,9 @@ static int t_send(void *self, const zrca_transport_request *req, zrca_transport_
 {
     tamper *t = self;
     bool issue = strstr(req->url, "/issue") != NULL;
-    bool seal = strstr(req->url, "/seal") != NULL;
+    /* The seal travels in the confirm's answer too (doc/protocol.md §10.5): tampered there as
+     * well as on GET …/seal. */
+    bool seal = strstr(req->url, "/seal") != NULL || strstr(req->url, "/confirm") != NULL;
     if (issue)
         t->issue_requests++;
     if (t->bad == BAD_NONE || (!issue && !seal) || (seal && t->bad != BAD_SEAL_SIGNATURE) ||
