@@ -88,6 +88,8 @@ typedef struct zri_cert_info {
 
 int zri_cert_info_parse(zri_cert_info *out, const unsigned char *der, size_t len);
 void zri_cert_info_clear(zri_cert_info *info);
+/* A deep copy; ZRCA_ENOMEM (out left empty) if a string cannot be copied. */
+int zri_cert_info_copy(zri_cert_info *out, const zri_cert_info *in);
 
 /* ---- the CSR builder (csr.c) ------------------------------------------- */
 

@@ -63,6 +63,7 @@ struct zrca_update {
     bool order_unchecked;  /* check trusted the order in hand (the challenge asks the platform) */
     bool order_current;    /* the order handle holds the confirm's answer */
     zri_json_doc *confirm_doc;    /* the confirm's answer, while its seal is needed */
+    zrca_cert_list *certs;        /* the token's certificates, until the update changes them */
     const zri_json *confirm_seal; /* its `seal` member (doc/protocol.md §10.5), or NULL */
     zrca_update_result *result;
 };
@@ -150,23 +151,47 @@ static void item_path(zri_request *r, zrca_update *u, const char *method, const 
     zri_request_path(r, lit);
 }
 
-/* The certificate on the token with the journal's old serial. */
-static int find_old_cert(zrca_update *u, zrca_cert_list **list, const zrca_cert **cert)
+/*
+ * The token's certificates (borrowed), read once and kept until the update changes the
+ * token's objects or logs in or out (certs_changed()): the steps of one call read the list
+ * once instead of once each. Another process cannot change the item's objects meanwhile (the
+ * update holds the item's locks); a change by anything else is what a list read a moment
+ * earlier would have missed too.
+ */
+static int token_certs(zrca_update *u, const zrca_cert_list **list)
 {
-    int rc = zrca_token_list_certs(list, u->token);
+    if (!u->certs) {
+        int rc = zrca_token_list_certs(&u->certs, u->token);
+        if (rc < 0)
+            return rc;
+    }
+    *list = u->certs;
+    return 0;
+}
+
+/* After the update wrote, relabelled or deleted an object, logged in or out. */
+static void certs_changed(zrca_update *u)
+{
+    zrca_cert_list_free(u->certs);
+    u->certs = NULL;
+}
+
+/* The certificate on the token with the journal's old serial (borrowed from token_certs()). */
+static int find_old_cert(zrca_update *u, const zrca_cert **cert)
+{
+    const zrca_cert_list *list;
+    int rc = token_certs(u, &list);
     if (rc < 0)
         return rc;
     *cert = NULL;
-    for (size_t i = 0; i < zrca_cert_list_count(*list); i++) {
-        const zrca_cert *c = zrca_cert_list_get(*list, i);
+    for (size_t i = 0; i < zrca_cert_list_count(list); i++) {
+        const zrca_cert *c = zrca_cert_list_get(list, i);
         if (zri_serial_eq(zrca_cert_serial(c), u->j.old_serial)) {
             *cert = c;
             break;
         }
     }
     if (!*cert) {
-        zrca_cert_list_free(*list);
-        *list = NULL;
         return zri_error_set(ZRCA_ENOTFOUND,
                              "the certificate %s of %s (this item's) is not on token %s",
                              u->j.old_serial, u->j.holder ? u->j.holder : "?",
@@ -186,6 +211,7 @@ static int ensure_login(zrca_update *u, zrca_pin_purpose purpose)
                              u->opts.allow_final_try != 0);
     if (rc < 0)
         return rc;
+    certs_changed(u); /* private keys are seen now */
     u->logged_in_by_us = true;
     u->login_purpose = purpose;
     return 0;
@@ -195,13 +221,11 @@ static int ensure_old_key(zrca_update *u)
 {
     if (u->old_key)
         return 0;
-    zrca_cert_list *list;
     const zrca_cert *c;
-    int rc = find_old_cert(u, &list, &c);
+    int rc = find_old_cert(u, &c);
     if (rc < 0)
         return rc;
     rc = zrca_cert_key(&u->old_key, u->token, c);
-    zrca_cert_list_free(list);
     if (rc == ZRCA_ENOTFOUND)
         return zri_error_set(ZRCA_ENOTFOUND,
                              "the private key of certificate %s is not on the token (or the "
@@ -280,24 +304,19 @@ static int step_check(zrca_update *u)
         (rc = set_str(&u->j.old_serial, zrca_order_item_old_serial(it))) < 0)
         return rc;
 
-    zrca_cert_list *list;
     const zrca_cert *c;
-    if ((rc = find_old_cert(u, &list, &c)) < 0)
+    if ((rc = find_old_cert(u, &c)) < 0)
         return rc;
-    if (u->j.holder && strcmp(zrca_cert_holder(c), u->j.holder) != 0) {
-        rc = zri_error_set(ZRCA_ESTATE, "certificate %s on the token belongs to %s, the item to %s",
-                           u->j.old_serial, zrca_cert_holder(c), u->j.holder);
-        zrca_cert_list_free(list);
-        return rc;
-    }
+    if (u->j.holder && strcmp(zrca_cert_holder(c), u->j.holder) != 0)
+        return zri_error_set(ZRCA_ESTATE,
+                             "certificate %s on the token belongs to %s, the item to %s",
+                             u->j.old_serial, zrca_cert_holder(c), u->j.holder);
     size_t dlen;
     const unsigned char *der = zrca_cert_der(c, &dlen);
     free(u->j.old_der);
     u->j.old_der = zri_malloc(dlen);
-    if (!u->j.old_der) {
-        zrca_cert_list_free(list);
+    if (!u->j.old_der)
         return ZRCA_ENOMEM;
-    }
     memcpy(u->j.old_der, der, dlen);
     u->j.old_der_len = dlen;
     u->j.old_not_after = zrca_cert_not_after(c);
@@ -309,7 +328,6 @@ static int step_check(zrca_update *u)
         u->j.key_type = u->opts.key_type;
         u->j.key_bits = u->opts.key_type == ZRCA_KEY_RSA ? u->opts.key_bits : 256;
     }
-    zrca_cert_list_free(list);
     if (rc == 0)
         ulog(u, ZRCA_LOG_INFO, "renewing certificate %s of %s, valid to %lld", u->j.old_serial,
              u->j.holder, (long long)u->j.old_not_after);
@@ -679,7 +697,7 @@ static int answer_digest(const zrca_update *u, char out[65])
 }
 
 /* The certificate the staged key was written with, on the token now (borrowed from *list). */
-static const zrca_cert *find_cert_der(zrca_cert_list *list, const zri_blob *der)
+static const zrca_cert *find_cert_der(const zrca_cert_list *list, const zri_blob *der)
 {
     for (size_t i = 0; list && i < zrca_cert_list_count(list); i++) {
         size_t len;
@@ -699,6 +717,7 @@ static const zrca_cert *find_cert_der(zrca_cert_list *list, const zri_blob *der)
 static int unwrite(zrca_update *u, unsigned int *removed)
 {
     zrca_cert_list *list = NULL;
+    certs_changed(u);
     int rc = zrca_token_list_certs(&list, u->token);
     for (size_t i = 0; rc == 0 && i < zrca_cert_list_count(list); i++) {
         const zrca_cert *c = zrca_cert_list_get(list, i);
@@ -1019,14 +1038,14 @@ static int step_write(zrca_update *u)
     if ((rc = zri_b64_blob_set(&der, u->j.cert, "certificate")) < 0)
         return rc;
     /* Written before a crash? Then it is there already. */
-    zrca_cert_list *list = NULL;
+    const zrca_cert_list *list = NULL;
     bool present = false;
-    if ((rc = zrca_token_list_certs(&list, u->token)) == 0) {
+    if ((rc = token_certs(u, &list)) == 0)
         present = find_cert_der(list, &der) != NULL;
-        zrca_cert_list_free(list);
-    }
-    if (rc == 0 && !present)
+    if (rc == 0 && !present) {
         rc = zrca_key_write_cert(u->new_key, der.data, der.len, u->j.staging_label);
+        certs_changed(u);
+    }
     free(der.data);
     if (rc == 0) {
         ulog(u, ZRCA_LOG_INFO, "certificate %s %s the token under %s, next to key %s",
@@ -1065,18 +1084,22 @@ static int promote(zrca_update *u)
     zri_blob der = {NULL, 0};
     if ((rc = zri_b64_blob_set(&der, u->j.cert, "certificate")) < 0)
         return rc;
-    zrca_cert_list *list = NULL;
-    if ((rc = zrca_token_list_certs(&list, u->token)) == 0) {
+    const zrca_cert_list *list = NULL;
+    if ((rc = token_certs(u, &list)) == 0) {
         const zrca_cert *c = find_cert_der(list, &der);
-        if (!c)
+        if (!c) {
             rc = zrca_key_write_cert(u->new_key, der.data, der.len, final);
-        else if (strcmp(zrca_cert_label(c), final) != 0)
+            certs_changed(u);
+        } else if (strcmp(zrca_cert_label(c), final) != 0) {
             rc = zrca_token_cert_set_label(u->token, c, final);
-        zrca_cert_list_free(list);
+            certs_changed(u);
+        }
     }
     free(der.data);
-    if (rc == 0 && strcmp(zrca_key_label(u->new_key), final) != 0)
+    if (rc == 0 && strcmp(zrca_key_label(u->new_key), final) != 0) {
         rc = zrca_key_set_label(u->new_key, final);
+        certs_changed(u);
+    }
     return rc;
 }
 
@@ -1148,6 +1171,7 @@ static int step_seal_login(zrca_update *u)
     /* i信 asks for the PIN again for the e-seal: log out, log in anew. */
     if (u->logged_in_by_us && u->login_purpose != ZRCA_PIN_PURPOSE_SEAL_UPDATE) {
         int rc = zrca_token_logout(u->token);
+        certs_changed(u);
         if (rc < 0)
             return rc;
         zrca_key_free(u->old_key);
@@ -1309,9 +1333,8 @@ static int step_archive(zrca_update *u)
         rc = promote(u);
     if (rc < 0)
         return rc;
-    zrca_cert_list *list = NULL;
     const zrca_cert *old = NULL;
-    rc = find_old_cert(u, &list, &old);
+    rc = find_old_cert(u, &old);
     if (rc == ZRCA_ENOTFOUND) {
         zri_ok(); /* gone already: archived or deleted before a crash */
         return 0;
@@ -1345,7 +1368,7 @@ static int step_archive(zrca_update *u)
         zrca_key_free(u->old_key);
         u->old_key = NULL;
     }
-    zrca_cert_list_free(list);
+    certs_changed(u);
     return rc;
 }
 
@@ -1446,6 +1469,7 @@ ZRCA_API void zrca_update_free(zrca_update *u)
     zrca_update_result_free(u->result);
     zrca_order_free(u->owned_order);
     zri_json_doc_free(u->confirm_doc);
+    zrca_cert_list_free(u->certs);
     free(u);
 }
 

@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "token_internal.h"
+#include "update_internal.h"
 
 char *zri_hex(const unsigned char *p, size_t n, bool upper)
 {
@@ -237,13 +238,26 @@ void zri_cert_info_clear(zri_cert_info *info)
     memset(info, 0, sizeof(*info));
 }
 
+int zri_cert_info_copy(zri_cert_info *out, const zri_cert_info *in)
+{
+    *out = *in;
+    out->subject = zri_strdup(in->subject);
+    out->holder = zri_strdup(in->holder);
+    out->issuer = zri_strdup(in->issuer);
+    out->serial = zri_strdup(in->serial);
+    out->fingerprint = zri_strdup(in->fingerprint);
+    if (!out->subject || !out->holder || !out->issuer || !out->serial || !out->fingerprint) {
+        zri_cert_info_clear(out);
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 int zri_cert_info_parse(zri_cert_info *out, const unsigned char *der, size_t len)
 {
     memset(out, 0, sizeof(*out));
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)len);
-    if (!x || p != der + len) {
-        X509_free(x);
+    X509 *x = zri_x509_from_der(der, len); /* parsed once per process (update_verify.c) */
+    if (!x) {
         ERR_clear_error();
         return zri_error_set(ZRCA_EINVAL, "malformed certificate (%zu bytes)", len);
     }

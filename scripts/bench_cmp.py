@@ -14,7 +14,8 @@ interleaved, RUNS times each, on the same token:
            certConf) against `openssl cmp -port` (OpenSSL's CMP mock server, plain HTTP), then
            `pkcs11-tool --write-object` (the certificate onto the token).
 
-Measured per update: wall time of the client's processes, their CPU (user + system, from
+libzrca's state directory (the update's journal, fsynced at every step) is on the same storage
+as the token. Measured per update: wall time of the client's processes, their CPU (user + system, from
 wait4), their peak RSS (the largest of them), the requests and TCP connections the server saw
 (libzrca: the platform's operator stats; peer: a counting forwarder in this process between the
 client and the mock server), and the server's own CPU in that time ("platform": the reference
@@ -240,7 +241,8 @@ class Zrca:
         for path, text in ((pw, PASSWORD), (pin, PIN)):
             with open(path, "w") as f:
                 f.write(text + "\n")
-        self.state = os.path.join(work, "state")
+        # the journal on the same storage as the token: tmpfs in the tmpfs run, disk in the disk run
+        self.state = os.path.join(token.dir, "state")
         os.makedirs(self.state, mode=0o700, exist_ok=True)
         self.env = dict(token.env, ZRCA_URL=plat.url, ZRCA_ACCOUNT=self.account, ZRCA_PASSWORD_FILE=pw,
                         ZRCA_PIN_FILE=pin, ZRCA_CA_FILE=plat.ca_file,
