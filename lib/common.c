@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "internal.h"
+#include "token_internal.h"
 #include "update_internal.h"
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -80,6 +81,7 @@ ZRCA_API int zrca_shutdown(void)
     if (rc == 0) {
         curl_global_cleanup();
         zri_x509_cache_clear();
+        zri_pkey_cache_clear();
     }
     pthread_mutex_unlock(&init_lock);
     zri_error_thread_cleanup();
