@@ -153,10 +153,12 @@ static void item_path(zri_request *r, zrca_update *u, const char *method, const 
 
 /*
  * The token's certificates (borrowed), read once and kept until the update changes the
- * token's objects or logs in or out (certs_changed()): the steps of one call read the list
- * once instead of once each. Another process cannot change the item's objects meanwhile (the
- * update holds the item's locks); a change by anything else is what a list read a moment
- * earlier would have missed too.
+ * token's objects (certs_changed()): the steps of one call read the list once instead of
+ * once each. Another process cannot change the item's objects meanwhile (the update holds
+ * the item's locks); a change by anything else is what a list read a moment earlier would
+ * have missed too. A login or logout does not change it for the update, which reads only the
+ * certificates (the check, which finds the old one, runs before the login), never their
+ * has_private_key.
  */
 static int token_certs(zrca_update *u, const zrca_cert_list **list)
 {
@@ -169,7 +171,7 @@ static int token_certs(zrca_update *u, const zrca_cert_list **list)
     return 0;
 }
 
-/* After the update wrote, relabelled or deleted an object, logged in or out. */
+/* After the update wrote, relabelled or deleted an object. */
 static void certs_changed(zrca_update *u)
 {
     zrca_cert_list_free(u->certs);
@@ -211,7 +213,6 @@ static int ensure_login(zrca_update *u, zrca_pin_purpose purpose)
                              u->opts.allow_final_try != 0);
     if (rc < 0)
         return rc;
-    certs_changed(u); /* private keys are seen now */
     u->logged_in_by_us = true;
     u->login_purpose = purpose;
     return 0;
@@ -1171,7 +1172,6 @@ static int step_seal_login(zrca_update *u)
     /* i信 asks for the PIN again for the e-seal: log out, log in anew. */
     if (u->logged_in_by_us && u->login_purpose != ZRCA_PIN_PURPOSE_SEAL_UPDATE) {
         int rc = zrca_token_logout(u->token);
-        certs_changed(u);
         if (rc < 0)
             return rc;
         zrca_key_free(u->old_key);
