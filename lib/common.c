@@ -10,6 +10,8 @@
 #include <openssl/ssl.h>
 
 #include "internal.h"
+#include "token_internal.h"
+#include "update_internal.h"
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int init_count;
@@ -76,8 +78,11 @@ ZRCA_API int zrca_shutdown(void)
         return zri_error_set(ZRCA_ENOTINIT, "zrca_shutdown() without a matching zrca_init()");
     }
     rc = --init_count;
-    if (rc == 0)
+    if (rc == 0) {
         curl_global_cleanup();
+        zri_x509_cache_clear();
+        zri_pkey_cache_clear();
+    }
     pthread_mutex_unlock(&init_lock);
     zri_error_thread_cleanup();
     return rc;

@@ -721,6 +721,49 @@ static CK_RV get_attr(p11_backend *b, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type
     return CKR_OK;
 }
 
+/*
+ * Several attributes in two calls (sizes, then values) instead of two calls each: a token
+ * such as SoftHSM re-reads the object for every call. Any answer but CKR_OK for all of them
+ * (one missing or sensitive) returns that answer and nothing, and the caller reads them one
+ * by one; CKR_HOST_MEMORY is an allocation that failed.
+ */
+static CK_RV get_attrs(p11_backend *b, CK_OBJECT_HANDLE h, const CK_ATTRIBUTE_TYPE *types, size_t n,
+                       unsigned char **out, size_t *lens)
+{
+    CK_ATTRIBUTE a[4];
+    if (n > 4)
+        return CKR_ARGUMENTS_BAD;
+    for (size_t i = 0; i < n; i++) {
+        a[i] = (CK_ATTRIBUTE){types[i], NULL, 0};
+        out[i] = NULL;
+        lens[i] = 0;
+    }
+    CK_RV rv = b->fl->C_GetAttributeValue(b->session, h, a, (CK_ULONG)n);
+    if (rv != CKR_OK)
+        return rv;
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].ulValueLen == (CK_ULONG)-1)
+            return CKR_ATTRIBUTE_TYPE_INVALID;
+        if (a[i].ulValueLen > 16u * 1024u * 1024u)
+            return CKR_DEVICE_MEMORY;
+    }
+    for (size_t i = 0; i < n && rv == CKR_OK; i++)
+        if (!(a[i].pValue = zri_malloc(a[i].ulValueLen + 1)))
+            rv = CKR_HOST_MEMORY;
+    if (rv == CKR_OK)
+        rv = b->fl->C_GetAttributeValue(b->session, h, a, (CK_ULONG)n);
+    for (size_t i = 0; i < n; i++) {
+        if (rv != CKR_OK) {
+            free(a[i].pValue);
+            continue;
+        }
+        ((unsigned char *)a[i].pValue)[a[i].ulValueLen] = 0;
+        out[i] = a[i].pValue;
+        lens[i] = a[i].ulValueLen;
+    }
+    return rv;
+}
+
 static CK_RV get_ulong(p11_backend *b, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, CK_ULONG *v)
 {
     CK_ATTRIBUTE a = {type, v, sizeof(*v)};
@@ -895,22 +938,49 @@ static int report_object(p11_backend *b, CK_OBJECT_HANDLE h, zrca_crypto_object_
     unsigned char *label = NULL, *id = NULL, *value = NULL, *app = NULL;
     size_t label_len, id_len = 0, value_len = 0, app_len;
     int rc = 0;
-    /* Attributes an object may lack are optional; a copy we could not make is not a lack. */
-    rv = get_attr(b, h, CKA_LABEL, &label, &label_len);
-    if (rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_ERROR ||
-        rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_HOST_MEMORY) {
-        rc = ck_error(rv, "C_GetAttributeValue(CKA_LABEL)");
-        goto out;
+    /* The usual case in one go: label, ID and (certificates) value. */
+    bool cert = o.object_class == ZRCA_OBJECT_CERTIFICATE;
+    const CK_ATTRIBUTE_TYPE batch[] = {CKA_LABEL, CKA_ID, CKA_VALUE};
+    unsigned char *got[3];
+    size_t lens[3];
+    bool batched = false;
+    if (o.object_class != ZRCA_OBJECT_DATA) {
+        rv = get_attrs(b, h, batch, cert ? 3 : 2, got, lens);
+        if (rv == CKR_HOST_MEMORY) {
+            rc = ck_error(rv, "C_GetAttributeValue(CKA_LABEL, CKA_ID)");
+            goto out;
+        }
+        if (rv == CKR_OK) {
+            batched = true;
+            label = got[0];
+            label_len = lens[0];
+            id = got[1];
+            id_len = lens[1];
+            if (cert) {
+                value = got[2];
+                value_len = lens[2];
+            }
+        }
     }
-    if ((rv = get_attr(b, h, CKA_ID, &id, &id_len)) == CKR_HOST_MEMORY) {
-        rc = ck_error(rv, "C_GetAttributeValue(CKA_ID)");
-        goto out;
+    /* Otherwise one by one: attributes an object may lack are optional; a copy we could not
+     * make is not a lack. */
+    if (!batched) {
+        rv = get_attr(b, h, CKA_LABEL, &label, &label_len);
+        if (rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_DEVICE_ERROR ||
+            rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_HOST_MEMORY) {
+            rc = ck_error(rv, "C_GetAttributeValue(CKA_LABEL)");
+            goto out;
+        }
+        if ((rv = get_attr(b, h, CKA_ID, &id, &id_len)) == CKR_HOST_MEMORY) {
+            rc = ck_error(rv, "C_GetAttributeValue(CKA_ID)");
+            goto out;
+        }
     }
     o.label = label ? (const char *)label : "";
     o.id = id;
     o.id_len = id_len;
     if (o.object_class == ZRCA_OBJECT_CERTIFICATE || o.object_class == ZRCA_OBJECT_DATA) {
-        rv = get_attr(b, h, CKA_VALUE, &value, &value_len);
+        rv = batched && cert ? CKR_OK : get_attr(b, h, CKA_VALUE, &value, &value_len);
         if (rv != CKR_OK && (o.object_class == ZRCA_OBJECT_CERTIFICATE || rv == CKR_HOST_MEMORY)) {
             rc = ck_error(rv, "C_GetAttributeValue(CKA_VALUE)");
             goto out;

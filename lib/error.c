@@ -115,6 +115,13 @@ void zri_error_unstash(zri_error_save *save)
     save->state = NULL;
 }
 
+void zri_error_stash_drop(zri_error_save *save)
+{
+    if (save->state)
+        state_destroy(save->state);
+    save->state = NULL;
+}
+
 static void publish(zri_error_state *st, int code)
 {
     st->set = true;

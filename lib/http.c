@@ -538,6 +538,7 @@ typedef struct prepared {
     size_t body_len;
     const char *content_type;
     bool idempotent;
+    bool reuse_safe; /* idempotent, or harmless if executed twice: may ride a reused connection */
 } prepared;
 
 static void session_log_request(zrca_session *s, const zri_request *r, const prepared *p,
@@ -601,7 +602,7 @@ static int send_once(zrca_session *s, zri_request *r, const prepared *p, zri_res
         .max_response_size = r->max_response ? r->max_response : s->max_response,
         .connect_timeout_ms = s->connect_timeout_ms < left ? s->connect_timeout_ms : (long)left,
         .timeout_ms = (long)left,
-        .fresh_connection = !p->idempotent,
+        .fresh_connection = !p->reuse_safe,
     };
     memset(&tr, 0, sizeof(tr));
     tr.max = treq.max_response_size;
@@ -726,6 +727,7 @@ static int prepare(zrca_session *s, zri_request *r, prepared *p)
     }
     p->idempotent =
         strcmp(r->method, "GET") == 0 || r->idempotency_key[0] || (r->flags & ZRI_REQ_RETRY_SAFE);
+    p->reuse_safe = p->idempotent || (r->flags & ZRI_REQ_REUSE_SAFE);
     return 0;
 }
 

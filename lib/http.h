@@ -62,11 +62,16 @@
 #include "zrca/sys/transport.h"
 
 /* Flags of a request. */
-#define ZRI_REQ_NO_AUTH     0x1u  /* no Authorization header (login) */
-#define ZRI_REQ_NO_RELOGIN  0x2u  /* 401 token_expired is returned, not handled */
-#define ZRI_REQ_SECRET      0x4u  /* bodies are never logged, even redacted */
-#define ZRI_REQ_RETRY_SAFE  0x8u  /* may be repeated though it is not a GET and has no key */
-#define ZRI_REQ_RAW_BODY    0x10u /* a 2xx body is kept as bytes (resp->raw), not parsed as JSON */
+#define ZRI_REQ_NO_AUTH    0x1u /* no Authorization header (login) */
+#define ZRI_REQ_NO_RELOGIN 0x2u /* 401 token_expired is returned, not handled */
+#define ZRI_REQ_SECRET     0x4u /* bodies are never logged, even redacted */
+#define ZRI_REQ_RETRY_SAFE 0x8u /* may be repeated though it is not a GET and has no key */
+/* May ride a reused connection though it is neither a GET nor keyed: a second execution of it,
+ * should libcurl re-send it on a reused connection that died before any answer, is harmless
+ * (login: one more token that no one holds and that expires; logout: the second is answered
+ * 401, which a logout takes as done). Not retried by the library unless also RETRY_SAFE. */
+#define ZRI_REQ_REUSE_SAFE  0x10u
+#define ZRI_REQ_RAW_BODY    0x20u /* a 2xx body is kept as bytes (resp->raw), not parsed as JSON */
 #define ZRI_IDEMPOTENCY_MAX 128
 
 typedef struct zri_request {

@@ -80,6 +80,8 @@ typedef struct zri_error_save {
 } zri_error_save;
 void zri_error_stash(zri_error_save *save);
 void zri_error_unstash(zri_error_save *save);
+/* Forget a record set aside (the current one stays). */
+void zri_error_stash_drop(zri_error_save *save);
 
 /* Clear the record and return 0: `return zri_ok();` ends a successful call. */
 int zri_ok(void);

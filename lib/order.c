@@ -81,6 +81,19 @@ static int order_apply(zrca_order *o, const zri_response *resp)
     return 0;
 }
 
+int zri_order_apply_json(zrca_order *o, const zri_json *obj)
+{
+    zri_response r;
+    memset(&r, 0, sizeof(r));
+    r.json = obj;
+    int rc = order_apply(o, &r);
+    if (rc == 0) {
+        free(o->etag);
+        o->etag = NULL;
+    }
+    return rc;
+}
+
 static void keep_hints(zrca_order *o, const zri_response *resp)
 {
     if (resp->etag) {

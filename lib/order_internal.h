@@ -58,6 +58,10 @@ struct zrca_order {
 int zri_order_decode(const zri_json *obj, zri_order_fields *f);
 void zri_order_fields_clear(zri_order_fields *f);
 
+/* Replace an order's fields with a decoded order JSON object (an action's answer); its ETag
+ * is dropped (the next refresh is a full GET). */
+int zri_order_apply_json(zrca_order *o, const zri_json *obj);
+
 /* A new order handle from an order JSON object. */
 int zri_order_from_json(zrca_order **out, zrca_session *session, const zri_json *obj);
 

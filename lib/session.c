@@ -180,7 +180,27 @@ ZRCA_API void zrca_session_free(zrca_session *session)
  * zri_now_ms() time, 0 for the session's budget) is the caller's: a
  * re-login spends what is left of the request that met the expiry.
  */
-static int do_login(zrca_session *s, const char *account, const char *password, int64_t deadline)
+static const char *const role_names[] = {"tenderer", "tendering_agent", "bidder", NULL};
+
+/*
+ * The role in the login's answer (doc/protocol.md §3): -1 when the answer has none (an older
+ * platform), names another account, or is not a string; then GET /account tells.
+ */
+static int login_answer_role(const zri_json *root, const char *account)
+{
+    const char *acct = NULL, *role = NULL;
+    if (zri_json_get_str(root, "account", &acct, ZRI_JSON_OPTIONAL) < 0 ||
+        zri_json_get_str(root, "role", &role, ZRI_JSON_OPTIONAL) < 0 || !acct || !role ||
+        strcmp(acct, account) != 0)
+        return -1;
+    int r = 0;
+    if (zri_json_get_enum(root, "role", role_names, ZRCA_ROLE_TENDERER, &r, ZRI_JSON_LENIENT) < 0)
+        return -1;
+    return r;
+}
+
+static int do_login(zrca_session *s, const char *account, const char *password, int64_t deadline,
+                    int *role)
 {
     zri_request req;
     zri_response resp;
@@ -189,7 +209,8 @@ static int do_login(zrca_session *s, const char *account, const char *password, 
     int rc;
 
     zri_request_init(&req, "POST", "/session");
-    zri_request_set_flags(&req, ZRI_REQ_NO_AUTH | ZRI_REQ_NO_RELOGIN | ZRI_REQ_SECRET);
+    zri_request_set_flags(&req, ZRI_REQ_NO_AUTH | ZRI_REQ_NO_RELOGIN | ZRI_REQ_SECRET |
+                                    ZRI_REQ_REUSE_SAFE);
     if (deadline)
         zri_request_deadline(&req, deadline, s->timeout_ms);
     zri_jgen *g = zri_request_json(&req);
@@ -208,6 +229,8 @@ static int do_login(zrca_session *s, const char *account, const char *password, 
         rc = zri_error_set(ZRCA_EPROTOCOL, "login answered HTTP %d", resp.status);
     if (rc == 0)
         rc = zri_decode_login(resp.json, &token, &expires_at);
+    if (rc == 0 && role)
+        *role = login_answer_role(resp.json, account);
     if (rc == 0) {
         char *acct = zri_strdup(account);
         if (!acct) {
@@ -235,8 +258,6 @@ static int do_login(zrca_session *s, const char *account, const char *password, 
     return rc;
 }
 
-static const char *const role_names[] = {"tenderer", "tendering_agent", "bidder", NULL};
-
 ZRCA_API int zrca_session_login(zrca_session *session, const char *account, const char *password)
 {
     int rc;
@@ -249,23 +270,27 @@ ZRCA_API int zrca_session_login(zrca_session *session, const char *account, cons
     if (pl == 0 || pl > ZRI_PASSWORD_MAX * 4)
         return zri_error_set_field(ZRCA_EINVAL, "password", "max_length",
                                    "password must be 1-128 characters");
-    rc = do_login(session, account, password, 0);
+    int role = -1;
+    rc = do_login(session, account, password, 0, &role);
     if (rc < 0)
         return zri_error_prefix("login as '%.64s'", account);
 
-    /* The role decides what an application may contain. */
-    zri_request req;
-    zri_response resp;
-    zri_request_init(&req, "GET", "/account");
-    rc = zri_session_request(session, &req, &resp);
-    zri_request_free(&req);
-    int role = 0;
-    if (rc == 0)
-        rc = zri_json_get_enum(resp.json, "role", role_names, ZRCA_ROLE_TENDERER, &role,
-                               ZRI_JSON_LENIENT);
-    zri_response_free(&resp);
-    if (rc < 0)
-        return zri_error_prefix("reading the account after login");
+    /* The role decides what an application may contain: from the login's answer, else (an
+     * older platform) from GET /account. */
+    if (role < 0) {
+        zri_request req;
+        zri_response resp;
+        zri_request_init(&req, "GET", "/account");
+        rc = zri_session_request(session, &req, &resp);
+        zri_request_free(&req);
+        role = 0;
+        if (rc == 0)
+            rc = zri_json_get_enum(resp.json, "role", role_names, ZRCA_ROLE_TENDERER, &role,
+                                   ZRI_JSON_LENIENT);
+        zri_response_free(&resp);
+        if (rc < 0)
+            return zri_error_prefix("reading the account after login");
+    }
     pthread_rwlock_wrlock(&session->token_lock);
     session->role = (zrca_role)role;
     pthread_rwlock_unlock(&session->token_lock);
@@ -301,7 +326,7 @@ int zri_session_relogin(zrca_session *s, unsigned long gen, int64_t deadline)
     } else {
         password[sizeof(password) - 1] = '\0';
         zri_secret_push(password);
-        rc = do_login(s, account, password, deadline);
+        rc = do_login(s, account, password, deadline, NULL);
         zri_secret_pop(password);
         if (rc < 0)
             rc = zri_error_prefix_rc(rc, "logging in again after the token expired");
@@ -336,7 +361,7 @@ ZRCA_API int zrca_session_logout(zrca_session *session)
     zri_request req;
     zri_response resp;
     zri_request_init(&req, "DELETE", "/session");
-    zri_request_set_flags(&req, ZRI_REQ_NO_RELOGIN);
+    zri_request_set_flags(&req, ZRI_REQ_NO_RELOGIN | ZRI_REQ_REUSE_SAFE);
     /* Cleanup after a failure must not cost another full budget (a read that
      * timed out is often followed by a logout): a short one of its own. */
     long budget =

@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "token_internal.h"
+#include "update_internal.h"
 
 #define DOMAIN            "token"
 #define DATA_PENDING      ".new"
@@ -57,6 +58,14 @@ struct zrca_token {
     char *uri;
     bool logged_in;
     zri_pin_context pin_ctx; /* per-signature PINs */
+    /* Certificates parsed before, by the SHA-256 of their DER: a list parses each certificate
+     * once per handle (OpenSSL 3.0 spends most of a d2i_X509 decoding the public key). */
+    struct {
+        unsigned char sha[32];
+        size_t len;
+        zri_cert_info ci;
+    } parsed[16];
+    size_t nparsed, next_parsed;
 };
 
 struct zrca_cert {
@@ -685,6 +694,8 @@ ZRCA_API void zrca_token_free(zrca_token *t)
     backend_release(t);
     free(t->backend_name);
     free(t->uri);
+    for (size_t i = 0; i < t->nparsed; i++)
+        zri_cert_info_clear(&t->parsed[i].ci);
     zri_wipe(&t->cinfo, sizeof(t->cinfo));
     free(t);
 }
@@ -1104,6 +1115,33 @@ ZRCA_API void zrca_cert_list_free(zrca_cert_list *l)
     free(l);
 }
 
+/* The information of a certificate's DER: parsed, or copied from an earlier parse. */
+static int cert_info(zrca_token *t, zri_cert_info *out, const unsigned char *der, size_t len)
+{
+    unsigned char sha[32];
+    if (!EVP_Digest(der, len, sha, NULL, EVP_sha256(), NULL)) {
+        ERR_clear_error();
+        return zri_cert_info_parse(out, der, len);
+    }
+    for (size_t i = 0; i < t->nparsed; i++)
+        if (t->parsed[i].len == len && memcmp(t->parsed[i].sha, sha, 32) == 0)
+            return zri_cert_info_copy(out, &t->parsed[i].ci);
+    int rc = zri_cert_info_parse(out, der, len);
+    if (rc < 0)
+        return rc;
+    size_t n = sizeof(t->parsed) / sizeof(t->parsed[0]);
+    size_t slot = t->nparsed < n ? t->nparsed++ : (t->next_parsed++ % n);
+    zri_cert_info_clear(&t->parsed[slot].ci);
+    t->parsed[slot].len = 0;
+    if ((rc = zri_cert_info_copy(&t->parsed[slot].ci, out)) < 0) {
+        zri_cert_info_clear(out);
+        return rc;
+    }
+    memcpy(t->parsed[slot].sha, sha, 32);
+    t->parsed[slot].len = len;
+    return 0;
+}
+
 ZRCA_API int zrca_token_list_certs(zrca_cert_list **out, zrca_token *t)
 {
     if (!out)
@@ -1129,7 +1167,7 @@ ZRCA_API int zrca_token_list_certs(zrca_cert_list **out, zrca_token *t)
     for (size_t i = 0; i < certs.count; i++) {
         const zrca_crypto_object *o = &certs.items[i];
         zrca_cert *c = &l->items[l->count];
-        if ((rc = zri_cert_info_parse(&c->ci, o->value, o->value_len)) == ZRCA_ENOMEM)
+        if ((rc = cert_info(t, &c->ci, o->value, o->value_len)) == ZRCA_ENOMEM)
             goto out; /* not a certificate to skip: the list would be short of it */
         if (rc < 0) {
             zri_log(t->log, ZRCA_LOG_WARN, DOMAIN, "skipping certificate object '%s': %s", o->label,
@@ -1265,10 +1303,8 @@ static int write_cert_id(zrca_token *t, const unsigned char *der, size_t len, co
     if ((rc = NEED(t, create_object, "write objects")) < 0 ||
         (rc = need_login(t, "write a certificate")) < 0)
         return rc;
-    const unsigned char *p = der;
-    X509 *x = der ? d2i_X509(NULL, &p, (long)len) : NULL;
-    if (!x || p != der + len) {
-        X509_free(x);
+    X509 *x = zri_x509_from_der(der, len); /* parsed once per process */
+    if (!x) {
         ERR_clear_error();
         return zri_error_set_field(ZRCA_EINVAL, "certificate", "der",
                                    "not a DER X.509 certificate");
@@ -1874,10 +1910,8 @@ ZRCA_API int zrca_key_make_csr_subject(unsigned char **out, size_t *out_len, zrc
 
 int zri_key_matches_cert(const zrca_key *k, const unsigned char *der, size_t len)
 {
-    const unsigned char *p = der;
-    X509 *x = der ? d2i_X509(NULL, &p, (long)len) : NULL;
-    if (!x || p != der + len) {
-        X509_free(x);
+    X509 *x = zri_x509_from_der(der, len); /* parsed once per process */
+    if (!x) {
         ERR_clear_error();
         return zri_error_set_field(ZRCA_EINVAL, "certificate", "der",
                                    "not a DER X.509 certificate");

@@ -84,7 +84,10 @@ int zri_key_id_from_pkey(unsigned char id[20], EVP_PKEY *pkey);
 void zri_pkey_describe(EVP_PKEY *pkey, zrca_key_type *type, unsigned int *bits);
 
 /* Parse DER SubjectPublicKeyInfo. */
+/* Decoded once per process and shared (reference-counted): never change the key. */
 int zri_pkey_from_spki(EVP_PKEY **out, const unsigned char *spki, size_t len);
+/* Forget the keys zri_pkey_from_spki() keeps (the last zrca_shutdown()). */
+void zri_pkey_cache_clear(void);
 
 /* Raw r||s (2n bytes) into a DER ECDSA-Sig-Value (malloc'd). */
 int zri_ecdsa_raw_to_der(unsigned char **out, size_t *out_len, const unsigned char *raw,
@@ -119,6 +122,8 @@ typedef struct zri_cert_info {
 
 int zri_cert_info_parse(zri_cert_info *out, const unsigned char *der, size_t len);
 void zri_cert_info_clear(zri_cert_info *info);
+/* A deep copy; ZRCA_ENOMEM (out left empty) if a string cannot be copied. */
+int zri_cert_info_copy(zri_cert_info *out, const zri_cert_info *in);
 
 /* ---- the CSR builder (csr.c) ------------------------------------------- */
 

@@ -61,6 +61,11 @@ struct zrca_update {
     bool dirty;            /* the journal changed outside the step's own advance */
     bool verified;         /* the answer passed the contract in this call */
     bool confirmed;        /* the platform confirmed it in this call */
+    bool order_unchecked;  /* check trusted the order in hand (the challenge asks the platform) */
+    bool order_current;    /* the order handle holds the confirm's answer */
+    zri_json_doc *confirm_doc;    /* the confirm's answer, while its seal is needed */
+    zrca_cert_list *certs;        /* the token's certificates, until the update changes them */
+    const zri_json *confirm_seal; /* its `seal` member (doc/protocol.md §10.5), or NULL */
     zrca_update_result *result;
 };
 
@@ -147,23 +152,49 @@ static void item_path(zri_request *r, zrca_update *u, const char *method, const 
     zri_request_path(r, lit);
 }
 
-/* The certificate on the token with the journal's old serial. */
-static int find_old_cert(zrca_update *u, zrca_cert_list **list, const zrca_cert **cert)
+/*
+ * The token's certificates (borrowed), read once and kept until the update changes the
+ * token's objects (certs_changed()): the steps of one call read the list once instead of
+ * once each. Another process cannot change the item's objects meanwhile (the update holds
+ * the item's locks); a change by anything else is what a list read a moment earlier would
+ * have missed too. A login or logout does not change it for the update, which reads only the
+ * certificates (the check, which finds the old one, runs before the login), never their
+ * has_private_key.
+ */
+static int token_certs(zrca_update *u, const zrca_cert_list **list)
 {
-    int rc = zrca_token_list_certs(list, u->token);
+    if (!u->certs) {
+        int rc = zrca_token_list_certs(&u->certs, u->token);
+        if (rc < 0)
+            return rc;
+    }
+    *list = u->certs;
+    return 0;
+}
+
+/* After the update wrote, relabelled or deleted an object. */
+static void certs_changed(zrca_update *u)
+{
+    zrca_cert_list_free(u->certs);
+    u->certs = NULL;
+}
+
+/* The certificate on the token with the journal's old serial (borrowed from token_certs()). */
+static int find_old_cert(zrca_update *u, const zrca_cert **cert)
+{
+    const zrca_cert_list *list;
+    int rc = token_certs(u, &list);
     if (rc < 0)
         return rc;
     *cert = NULL;
-    for (size_t i = 0; i < zrca_cert_list_count(*list); i++) {
-        const zrca_cert *c = zrca_cert_list_get(*list, i);
+    for (size_t i = 0; i < zrca_cert_list_count(list); i++) {
+        const zrca_cert *c = zrca_cert_list_get(list, i);
         if (zri_serial_eq(zrca_cert_serial(c), u->j.old_serial)) {
             *cert = c;
             break;
         }
     }
     if (!*cert) {
-        zrca_cert_list_free(*list);
-        *list = NULL;
         return zri_error_set(ZRCA_ENOTFOUND,
                              "the certificate %s of %s (this item's) is not on token %s",
                              u->j.old_serial, u->j.holder ? u->j.holder : "?",
@@ -192,13 +223,11 @@ static int ensure_old_key(zrca_update *u)
 {
     if (u->old_key)
         return 0;
-    zrca_cert_list *list;
     const zrca_cert *c;
-    int rc = find_old_cert(u, &list, &c);
+    int rc = find_old_cert(u, &c);
     if (rc < 0)
         return rc;
     rc = zrca_cert_key(&u->old_key, u->token, c);
-    zrca_cert_list_free(list);
     if (rc == ZRCA_ENOTFOUND)
         return zri_error_set(ZRCA_ENOTFOUND,
                              "the private key of certificate %s is not on the token (or the "
@@ -239,12 +268,9 @@ static const zrca_order_item *find_item(zrca_order *o, unsigned int index)
     return NULL;
 }
 
-static int step_check(zrca_update *u)
+/* ZRCA_ESTATE unless the order lets the item be updated now. */
+static int item_updatable(zrca_update *u, const zrca_order_item *it)
 {
-    int rc = zrca_order_refresh(u->order);
-    if (rc < 0)
-        return rc;
-    const zrca_order_item *it = find_item(u->order, u->j.item);
     if (!it)
         return zri_error_set(ZRCA_ENOTFOUND, "order %s has no item %u", u->j.order, u->j.item);
     if (!(zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE))
@@ -255,30 +281,44 @@ static int step_check(zrca_update *u)
                                    zrca_order_status_name(zrca_order_state(u->order)),
                                    zrca_review_status_name(zrca_order_review_status(u->order)),
                                    zrca_item_status_name(zrca_order_item_status(it)));
+    return 0;
+}
+
+static int step_check(zrca_update *u)
+{
+    /* An order in hand that lets the item be updated is taken as it is: the platform checks
+     * again at the challenge, which is refused (409) if the order moved on meanwhile. Only an
+     * order that does not is read again (it may have been approved since). */
+    const zrca_order_item *it = find_item(u->order, u->j.item);
+    int rc = 0;
+    u->order_unchecked =
+        it && (zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE) && zrca_order_item_old_serial(it);
+    if (!u->order_unchecked) {
+        if ((rc = zrca_order_refresh(u->order)) < 0)
+            return rc;
+        it = find_item(u->order, u->j.item);
+    }
+    if ((rc = item_updatable(u, it)) < 0)
+        return rc;
     if (!zrca_order_item_old_serial(it))
         return zri_error_set(ZRCA_EPROTOCOL, "item %u names no certificate to renew", u->j.item);
     if ((rc = set_str(&u->j.holder, zrca_order_item_holder(it))) < 0 ||
         (rc = set_str(&u->j.old_serial, zrca_order_item_old_serial(it))) < 0)
         return rc;
 
-    zrca_cert_list *list;
     const zrca_cert *c;
-    if ((rc = find_old_cert(u, &list, &c)) < 0)
+    if ((rc = find_old_cert(u, &c)) < 0)
         return rc;
-    if (u->j.holder && strcmp(zrca_cert_holder(c), u->j.holder) != 0) {
-        rc = zri_error_set(ZRCA_ESTATE, "certificate %s on the token belongs to %s, the item to %s",
-                           u->j.old_serial, zrca_cert_holder(c), u->j.holder);
-        zrca_cert_list_free(list);
-        return rc;
-    }
+    if (u->j.holder && strcmp(zrca_cert_holder(c), u->j.holder) != 0)
+        return zri_error_set(ZRCA_ESTATE,
+                             "certificate %s on the token belongs to %s, the item to %s",
+                             u->j.old_serial, zrca_cert_holder(c), u->j.holder);
     size_t dlen;
     const unsigned char *der = zrca_cert_der(c, &dlen);
     free(u->j.old_der);
     u->j.old_der = zri_malloc(dlen);
-    if (!u->j.old_der) {
-        zrca_cert_list_free(list);
+    if (!u->j.old_der)
         return ZRCA_ENOMEM;
-    }
     memcpy(u->j.old_der, der, dlen);
     u->j.old_der_len = dlen;
     u->j.old_not_after = zrca_cert_not_after(c);
@@ -290,7 +330,6 @@ static int step_check(zrca_update *u)
         u->j.key_type = u->opts.key_type;
         u->j.key_bits = u->opts.key_type == ZRCA_KEY_RSA ? u->opts.key_bits : 256;
     }
-    zrca_cert_list_free(list);
     if (rc == 0)
         ulog(u, ZRCA_LOG_INFO, "renewing certificate %s of %s, valid to %lld", u->j.old_serial,
              u->j.holder, (long long)u->j.old_not_after);
@@ -390,6 +429,20 @@ static int step_challenge(zrca_update *u)
     }
     int rc = zri_session_request(u->session, &req, &resp);
     zri_request_free(&req);
+    if (rc == ZRCA_ECONFLICT && u->order_unchecked) {
+        /* The order in hand was out of date: say what the order is now, as check would have. */
+        zri_error_save refused;
+        zri_error_stash(&refused);
+        int r2 = zrca_order_refresh(u->order);
+        if (r2 >= 0)
+            r2 = item_updatable(u, find_item(u->order, u->j.item));
+        if (r2 == ZRCA_ESTATE || r2 == ZRCA_ENOTFOUND || r2 == ZRCA_ENOMEM) {
+            zri_error_stash_drop(&refused);
+            zri_response_free(&resp);
+            return r2;
+        }
+        zri_error_unstash(&refused);
+    }
     const char *cid, *nonce, *subj;
     const zri_json *algs, *ku = NULL, *xku = NULL;
     int64_t years = 0;
@@ -650,7 +703,7 @@ static int answer_digest(const zrca_update *u, char out[65])
 }
 
 /* The certificate the staged key was written with, on the token now (borrowed from *list). */
-static const zrca_cert *find_cert_der(zrca_cert_list *list, const zri_blob *der)
+static const zrca_cert *find_cert_der(const zrca_cert_list *list, const zri_blob *der)
 {
     for (size_t i = 0; list && i < zrca_cert_list_count(list); i++) {
         size_t len;
@@ -670,6 +723,7 @@ static const zrca_cert *find_cert_der(zrca_cert_list *list, const zri_blob *der)
 static int unwrite(zrca_update *u, unsigned int *removed)
 {
     zrca_cert_list *list = NULL;
+    certs_changed(u);
     int rc = zrca_token_list_certs(&list, u->token);
     for (size_t i = 0; rc == 0 && i < zrca_cert_list_count(list); i++) {
         const zrca_cert *c = zrca_cert_list_get(list, i);
@@ -990,14 +1044,14 @@ static int step_write(zrca_update *u)
     if ((rc = zri_b64_blob_set(&der, u->j.cert, "certificate")) < 0)
         return rc;
     /* Written before a crash? Then it is there already. */
-    zrca_cert_list *list = NULL;
+    const zrca_cert_list *list = NULL;
     bool present = false;
-    if ((rc = zrca_token_list_certs(&list, u->token)) == 0) {
+    if ((rc = token_certs(u, &list)) == 0)
         present = find_cert_der(list, &der) != NULL;
-        zrca_cert_list_free(list);
-    }
-    if (rc == 0 && !present)
+    if (rc == 0 && !present) {
         rc = zrca_key_write_cert(u->new_key, der.data, der.len, u->j.staging_label);
+        certs_changed(u);
+    }
     free(der.data);
     if (rc == 0) {
         ulog(u, ZRCA_LOG_INFO, "certificate %s %s the token under %s, next to key %s",
@@ -1036,18 +1090,22 @@ static int promote(zrca_update *u)
     zri_blob der = {NULL, 0};
     if ((rc = zri_b64_blob_set(&der, u->j.cert, "certificate")) < 0)
         return rc;
-    zrca_cert_list *list = NULL;
-    if ((rc = zrca_token_list_certs(&list, u->token)) == 0) {
+    const zrca_cert_list *list = NULL;
+    if ((rc = token_certs(u, &list)) == 0) {
         const zrca_cert *c = find_cert_der(list, &der);
-        if (!c)
+        if (!c) {
             rc = zrca_key_write_cert(u->new_key, der.data, der.len, final);
-        else if (strcmp(zrca_cert_label(c), final) != 0)
+            certs_changed(u);
+        } else if (strcmp(zrca_cert_label(c), final) != 0) {
             rc = zrca_token_cert_set_label(u->token, c, final);
-        zrca_cert_list_free(list);
+            certs_changed(u);
+        }
     }
     free(der.data);
-    if (rc == 0 && strcmp(zrca_key_label(u->new_key), final) != 0)
+    if (rc == 0 && strcmp(zrca_key_label(u->new_key), final) != 0) {
         rc = zrca_key_set_label(u->new_key, final);
+        certs_changed(u);
+    }
     return rc;
 }
 
@@ -1066,6 +1124,26 @@ static int step_confirm(zrca_update *u)
     }
     int rc = zri_session_request(u->session, &req, &resp);
     zri_request_free(&req);
+    if (rc == 0) {
+        /* The answer is the order (the caller's handle takes it: no refresh after the update)
+         * with the item's e-seal record (kept for the seal step: no GET …/seal). An answer
+         * without them (an older platform) or one that does not decode costs those requests,
+         * nothing else: the confirm itself succeeded. */
+        int arc = resp.json ? zri_order_apply_json(u->order, resp.json) : ZRCA_EPROTOCOL;
+        if (arc == ZRCA_ENOMEM) {
+            zri_response_free(&resp);
+            return arc;
+        }
+        u->order_current = arc == 0;
+        const zri_json *seal = NULL;
+        if (zri_json_get_object(resp.json, "seal", &seal, ZRI_JSON_OPTIONAL) == 0 && seal) {
+            zri_json_doc_free(u->confirm_doc);
+            u->confirm_doc = resp.doc;
+            u->confirm_seal = seal;
+            resp.doc = NULL;
+        }
+        zri_ok();
+    }
     zri_response_free(&resp);
     if (rc == ZRCA_EVALIDATION || rc == ZRCA_ECONFLICT) {
         /* Refused, not lost: what was written goes, and the update looks for another way. */
@@ -1136,12 +1214,18 @@ static int step_seal(zrca_update *u)
     zri_request req;
     zri_response resp;
     memset(&resp, 0, sizeof(resp));
-    item_path(&req, u, "GET", "seal");
-    rc = zri_session_request(u->session, &req, &resp);
-    zri_request_free(&req);
-    const zri_json *seal = NULL;
-    if (rc == 0 && (rc = zri_json_get_object(resp.json, "seal", &seal, 0)) < 0)
-        rc = zri_error_prefix_rc(rc, "seal");
+    const zri_json *seal = u->confirm_seal;
+    if (seal) {
+        /* The record came with the confirm's answer in this call: verified as if fetched. A
+         * refusal drops it, so that the step run again reads GET …/seal. */
+        u->confirm_seal = NULL;
+    } else {
+        item_path(&req, u, "GET", "seal");
+        rc = zri_session_request(u->session, &req, &resp);
+        zri_request_free(&req);
+        if (rc == 0 && (rc = zri_json_get_object(resp.json, "seal", &seal, 0)) < 0)
+            rc = zri_error_prefix_rc(rc, "seal");
+    }
     zri_blob der = {NULL, 0};
     if (rc == 0)
         rc = zri_b64_blob_set(&der, u->j.cert, "certificate");
@@ -1176,6 +1260,8 @@ static int step_seal(zrca_update *u)
     }
     zri_jgen_free(g);
     zri_response_free(&resp);
+    zri_json_doc_free(u->confirm_doc);
+    u->confirm_doc = NULL;
     return rc;
 }
 
@@ -1211,9 +1297,8 @@ static int step_archive(zrca_update *u)
         rc = promote(u);
     if (rc < 0)
         return rc;
-    zrca_cert_list *list = NULL;
     const zrca_cert *old = NULL;
-    rc = find_old_cert(u, &list, &old);
+    rc = find_old_cert(u, &old);
     if (rc == ZRCA_ENOTFOUND) {
         zri_ok(); /* gone already: archived or deleted before a crash */
         return 0;
@@ -1247,7 +1332,7 @@ static int step_archive(zrca_update *u)
         zrca_key_free(u->old_key);
         u->old_key = NULL;
     }
-    zrca_cert_list_free(list);
+    certs_changed(u);
     return rc;
 }
 
@@ -1347,6 +1432,8 @@ ZRCA_API void zrca_update_free(zrca_update *u)
     zri_journal_unlock(u->token_lock_fd);
     zrca_update_result_free(u->result);
     zrca_order_free(u->owned_order);
+    zri_json_doc_free(u->confirm_doc);
+    zrca_cert_list_free(u->certs);
     free(u);
 }
 
@@ -1559,7 +1646,7 @@ ZRCA_API int zrca_update_step_run(zrca_update *u)
         /* A courtesy to the caller's order handle, like a network failure here: the
          * update is done and journalled, and a handle that could not be refreshed keeps
          * its last state (zrca_order_refresh() later brings it up to date). */
-        if (zrca_order_refresh(u->order) == ZRCA_ENOMEM)
+        if (!u->order_current && zrca_order_refresh(u->order) == ZRCA_ENOMEM)
             zri_alloc_recovered++;
         ulog(u, ZRCA_LOG_INFO, "证书更新成功: %s, serial %s, valid to %lld", u->j.holder,
              u->j.new_serial, (long long)u->j.not_after);

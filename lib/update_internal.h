@@ -132,6 +132,8 @@ int zri_issuer_of(X509 **out, const char *cert_b64, char *const *chain, size_t n
 /* The KU_* or XKU_* bit of a usage named as in doc/protocol.md §10.1; ZRCA_ENOTFOUND. */
 int zri_usage_bit(const char *name, bool extended, unsigned int *bit);
 X509 *zri_x509_from_der(const unsigned char *der, size_t len);
+/* Forget the certificates and trust stores zri_x509_from_der() and the chain checks keep. */
+void zri_x509_cache_clear(void);
 /* 0 and *out; ZRCA_ENOMEM; ZRCA_EPROTOCOL when it is not base64 of one DER certificate. */
 int zri_x509_from_b64(X509 **out, const char *b64);
 int zri_der_sha256_hex(char out[65], const unsigned char *der, size_t len);

@@ -7,7 +7,10 @@
  * name, so that a caller (and a test) can tell which rule failed. The rules
  * are checked in the order of that list; the first that fails is reported.
  */
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/bn.h>
@@ -34,17 +37,128 @@ static int refuse(const char *rule, const char *fmt, ...)
     return rc;
 }
 
+/*
+ * Certificates and trust stores, made once per process. OpenSSL 3.0 spends about 1.5 million
+ * instructions in a d2i_X509 (most of it finding a decoder for the public key) and loads a CA
+ * file into a new store for every check; an update met the same few certificates (its new
+ * one, the chain, the issuer CA file) a dozen times. Parsed certificates are kept by the
+ * SHA-256 of their DER (the same bytes give the same certificate; X509 objects are
+ * reference-counted and not changed after parsing), stores by the file's path, device, inode,
+ * size and modification time (a changed file is loaded again). Both are bounded and freed by
+ * the last zrca_shutdown().
+ */
+#define X509_CACHE  16
+#define STORE_CACHE 4
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    unsigned char sha[32];
+    size_t len;
+    X509 *x;
+} x509_cache[X509_CACHE];
+static size_t x509_next;
+static struct {
+    char *path; /* "" for the system's default paths */
+    struct stat st;
+    X509_STORE *store;
+} store_cache[STORE_CACHE];
+static size_t store_next;
+
+void zri_x509_cache_clear(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < X509_CACHE; i++) {
+        X509_free(x509_cache[i].x);
+        x509_cache[i].x = NULL;
+        x509_cache[i].len = 0;
+    }
+    for (size_t i = 0; i < STORE_CACHE; i++) {
+        X509_STORE_free(store_cache[i].store);
+        OPENSSL_free(store_cache[i].path);
+        store_cache[i].store = NULL;
+        store_cache[i].path = NULL;
+    }
+    pthread_mutex_unlock(&cache_lock);
+}
+
 X509 *zri_x509_from_der(const unsigned char *der, size_t len)
 {
     if (!der || len == 0 || len > 1024 * 1024)
         return NULL;
+    unsigned char sha[32];
+    bool hashed = EVP_Digest(der, len, sha, NULL, EVP_sha256(), NULL) == 1;
+    if (hashed) {
+        pthread_mutex_lock(&cache_lock);
+        for (size_t i = 0; i < X509_CACHE; i++) {
+            if (x509_cache[i].x && x509_cache[i].len == len &&
+                memcmp(x509_cache[i].sha, sha, 32) == 0 && X509_up_ref(x509_cache[i].x)) {
+                X509 *x = x509_cache[i].x;
+                pthread_mutex_unlock(&cache_lock);
+                return x;
+            }
+        }
+        pthread_mutex_unlock(&cache_lock);
+    }
     const unsigned char *p = der;
     X509 *x = d2i_X509(NULL, &p, (long)len);
     if (x && p != der + len) {
         X509_free(x);
         x = NULL;
     }
+    if (x && hashed && X509_up_ref(x)) {
+        pthread_mutex_lock(&cache_lock);
+        size_t slot = x509_next++ % X509_CACHE;
+        X509_free(x509_cache[slot].x);
+        x509_cache[slot].x = x;
+        x509_cache[slot].len = len;
+        memcpy(x509_cache[slot].sha, sha, 32);
+        pthread_mutex_unlock(&cache_lock);
+    }
     return x;
+}
+
+/* The trust store of `anchors` (a PEM file, or NULL for the system's), shared: free it. */
+static X509_STORE *anchors_store(const char *anchors)
+{
+    struct stat st;
+    memset(&st, 0, sizeof(st));
+    if (anchors && stat(anchors, &st) != 0)
+        return NULL;
+    const char *key = anchors ? anchors : "";
+    pthread_mutex_lock(&cache_lock);
+    for (size_t i = 0; i < STORE_CACHE; i++) {
+        const struct stat *c = &store_cache[i].st;
+        if (store_cache[i].store && strcmp(store_cache[i].path, key) == 0 &&
+            c->st_dev == st.st_dev && c->st_ino == st.st_ino && c->st_size == st.st_size &&
+            c->st_mtim.tv_sec == st.st_mtim.tv_sec && c->st_mtim.tv_nsec == st.st_mtim.tv_nsec &&
+            X509_STORE_up_ref(store_cache[i].store)) {
+            X509_STORE *s = store_cache[i].store;
+            pthread_mutex_unlock(&cache_lock);
+            return s;
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    X509_STORE *store = X509_STORE_new();
+    if (!store)
+        return NULL;
+    if (anchors ? X509_STORE_load_file(store, anchors) != 1
+                : X509_STORE_set_default_paths(store) != 1) {
+        X509_STORE_free(store);
+        return NULL;
+    }
+    char *path = OPENSSL_strdup(key);
+    if (path && X509_STORE_up_ref(store)) {
+        pthread_mutex_lock(&cache_lock);
+        size_t slot = store_next++ % STORE_CACHE;
+        X509_STORE_free(store_cache[slot].store);
+        OPENSSL_free(store_cache[slot].path);
+        store_cache[slot].store = store;
+        store_cache[slot].path = path;
+        store_cache[slot].st = st;
+        pthread_mutex_unlock(&cache_lock);
+    } else {
+        OPENSSL_free(path);
+    }
+    return store;
 }
 
 int zri_x509_from_b64(X509 **out, const char *b64)
@@ -293,14 +407,13 @@ static int check_validity(X509 *x, const zri_issued_expect *e)
 static int check_chain(X509 *x, STACK_OF(X509) * pool, const char *anchors, X509 **issuer_out)
 {
     int rc = 0;
-    X509_STORE *store = X509_STORE_new();
+    X509_STORE *store = anchors_store(anchors);
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    if (!store || !ctx) {
+    if (!ctx) {
         rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
         goto out;
     }
-    if (anchors ? X509_STORE_load_file(store, anchors) != 1
-                : X509_STORE_set_default_paths(store) != 1) {
+    if (!store) {
         rc = zri_error_set(ZRCA_EIO, "cannot load the trust anchors %s",
                            anchors ? anchors : "(system)");
         goto out;

@@ -12,6 +12,11 @@ PACKAGES=(
     python3 python3-cryptography python3-pytest python3-venv python3-pip python3-jsonschema # reference platform, bindings
     python3-reportlab fonts-wqy-microhei poppler-utils                   # receipts: made as PDF, rendered in tests
 )
+# `deps.sh bench`: also what scripts/bench-cmp.sh needs (OpenSSL's pkcs11 engine for
+# `openssl cmp`, GNU time for the peak RSS of a process).
+if [ "${1:-}" = bench ]; then
+    PACKAGES+=(libengine-pkcs11-openssl time)
+fi
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -88,7 +88,7 @@ static char *new_account(const char *role)
     char body[1024];
     snprintf(body, sizeof(body),
              "{\"account\": \"%s\", \"password\": \"Secret-pw-1\", \"role\": \"%s\", "
-             "\"password_hash\": \"pbkdf2\", "
+             "\"password_hash\": \"test\", "
              "\"enterprise\": {\"name\": \"测试燃气工程有限公司%d\", \"legal_representative\": "
              "{\"name\": \"周明远\", \"id_type\": \"id_card\", \"id_number\": \"" LR_ID "\"}}}",
              name, role, account_seq);

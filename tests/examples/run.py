@@ -218,7 +218,7 @@ def test_examples_own_transport(w):
     r = w.example("own_transport")
     check("江南示范燃气工程有限公司" in r.stdout, r.stdout)
     n = int(r.stdout.split("transport: ")[1].split(" exchanges")[0])
-    check(n >= 5, "exchanges: %d" % n)
+    check(n >= 4, "exchanges: %d" % n)  # login (with the role), the reads, logout
     # Multipart, streamed from the files: 林晓雯's certificate ends within 30 days in the demo data.
     r = w.example("own_transport", "林晓雯", letter, scan, "13905710000")
     number = r.stdout.split("order ")[1].split(" ")[0]
@@ -541,7 +541,8 @@ def test_zrca_update_resume_confirmed(w):
     letter, scan = w.attachments()
     number = w.zjson("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)["order"]["number"]
     w.ctl("approve", number)
-    w.ctl("fault", "items.seal", "status", "--status", "500", "--count", "50")
+    # The confirm lands but its answer (which carries the seal, doc/protocol.md §10.5) is lost.
+    w.ctl("fault", "items.confirm", "drop_after", "--count", "50")
     r = w.zrca("update", number, expect=5)
     check("run 'zrca update %s' again" % number in r.stderr, r.stderr)
     check(w.zjson("order", number)["order"]["order_status"] == "completed", "the confirm did not land")

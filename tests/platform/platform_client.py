@@ -279,7 +279,7 @@ class Platform:
         ent = enterprise or {"name": "测试%s有限公司" % account, "legal_representative": {
             "name": "钱测试", "id_type": "id_card", "id_number": lr_id or valid_id("330106", "19700101", "011")}}
         r = self.op.post("/api/v1/operator/accounts", {"account": account, "password": password, "role": role,
-                                                        "enterprise": ent, "password_hash": "pbkdf2"})
+                                                        "enterprise": ent, "password_hash": "test"})
         assert r.status == 201, r
         return self.login(account, password)
 

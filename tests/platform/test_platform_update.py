@@ -116,6 +116,27 @@ def test_whole_update(platform, old, new):
     assert certs[res.json["serial"]]["status"] == "valid"
     assert len(issuances(platform, r.number)) == 1
     check_seal(platform, c, r, res.json, cert)
+    # the confirm's answer carries the same e-seal record (§10.5), again on a repeated confirm
+    assert o["seal"] == c.get(r.path("/seal")).json["seal"]
+    again = c.post(r.path("/confirm"), {"serial": res.json["serial"]})
+    assert again.status == 200 and again.json["seal"] == o["seal"]
+
+
+def test_stats_count_requests_and_connections(platform):
+    """The operator's stats count the account side's requests and the connections that carried them."""
+    r = Renewal(platform)
+    assert platform.op.call("DELETE", "/api/v1/operator/stats").status == 204
+    c = r.client
+    c.get(r.path())
+    c.get(r.path("/certificate"))
+    c.close()
+    c.get(r.path())
+    st = platform.op.get("/api/v1/operator/stats").json
+    assert st["requests"] == 3 and st["connections"] == 2, st
+    assert [(x["method"], x["path"]) for x in st["items"]] == [("GET", r.path()), ("GET", r.path("/certificate")),
+                                                               ("GET", r.path())]
+    assert platform.op.call("DELETE", "/api/v1/operator/stats").status == 204
+    assert platform.op.get("/api/v1/operator/stats").json == {"requests": 0, "connections": 0, "items": []}
 
 
 def check_seal(p, c, r, issued, cert):

@@ -300,7 +300,8 @@ void ts_platform_create_account(ts_platform *p, const char *account, const char 
 {
     char body[1024];
     snprintf(body, sizeof(body),
-             "{\"account\": \"%s\", \"password\": \"%s\", \"role\": \"%s\", \"enterprise\": "
+             "{\"account\": \"%s\", \"password\": \"%s\", \"role\": \"%s\", "
+             "\"password_hash\": \"test\", \"enterprise\": "
              "{\"name\": \"测试燃气有限公司\", \"legal_representative\": {\"name\": \"王测试\", "
              "\"id_type\": \"id_card\", \"id_number\": \"330102197806154513\"}}}",
              account, password, role);

@@ -386,6 +386,22 @@ static int a_send(void *self, const zrca_transport_request *req, zrca_transport_
         return 0;
     }
     bool seal = strstr(req->url, "/seal") != NULL && strcmp(req->method, "GET") == 0;
+    if (a->seal_by_root && strstr(req->url, "/confirm") != NULL) {
+        /* The confirm's answer loses its seal record (an older platform's answer): the client
+         * reads GET …/seal, which the attacker re-signs. */
+        int status = 0;
+        char *body = NULL;
+        if (raw_fetch(req, &status, &body) < 0)
+            return zrca_transport_response_fail(resp, ZRCA_ENETWORK, 1, "test fetch failed");
+        char *cut = status == 200 ? strstr(body, ",\"seal\":{") : NULL;
+        if (cut)
+            strcpy(cut, "}");
+        zrca_transport_response_set_status(resp, status);
+        zrca_transport_response_add_header(resp, "Content-Type", "application/json");
+        zrca_transport_response_write(resp, body, strlen(body));
+        free(body);
+        return 0;
+    }
     if (seal && a->seal_by_root) {
         int status = 0;
         char *body = NULL;

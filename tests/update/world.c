@@ -337,7 +337,9 @@ static int t_send(void *self, const zrca_transport_request *req, zrca_transport_
 {
     tamper *t = self;
     bool issue = strstr(req->url, "/issue") != NULL;
-    bool seal = strstr(req->url, "/seal") != NULL;
+    /* The seal travels in the confirm's answer too (doc/protocol.md §10.5): tampered there as
+     * well as on GET …/seal. */
+    bool seal = strstr(req->url, "/seal") != NULL || strstr(req->url, "/confirm") != NULL;
     if (issue)
         t->issue_requests++;
     if (t->bad == BAD_NONE || (!issue && !seal) || (seal && t->bad != BAD_SEAL_SIGNATURE) ||
@@ -563,7 +565,7 @@ void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, 
     char body[4096];
     snprintf(body, sizeof(body),
              "{\"account\": \"%s\", \"password\": \"Secret-pw-1\", \"role\": \"tenderer\", "
-             "\"password_hash\": \"pbkdf2\", \"enterprise\": {\"name\": \"" ENT_NAME
+             "\"password_hash\": \"test\", \"enterprise\": {\"name\": \"" ENT_NAME
              "\", \"legal_representative\": {\"name\": \"" LR_NAME
              "\", \"id_type\": \"id_card\", \"id_number\": \"" LR_ID "\"}}}",
              w->account);

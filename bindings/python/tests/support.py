@@ -121,7 +121,7 @@ class Platform:
 
     def create_account(self, account: str, role: str = "tenderer") -> None:
         self.operator("POST", "/accounts", {
-            "account": account, "password": PASSWORD, "role": role, "password_hash": "pbkdf2",
+            "account": account, "password": PASSWORD, "role": role, "password_hash": "test",
             "enterprise": {"name": ENTERPRISE, "legal_representative": {
                 "name": LEGAL_REP, "id_type": "id_card", "id_number": LEGAL_REP_ID}}})
 

@@ -80,9 +80,11 @@ typedef struct zrca_transport_request {
     long timeout_ms;                      /**< Time allowed for the whole exchange. */
     /**
      * Non-zero when the request must not be sent on a reused connection: it
-     * changes state and has no idempotency key, so it may never be sent
-     * twice, and a client that silently re-sends a request whose reused
-     * connection turned out dead (libcurl does) could repeat it.
+     * changes state, has no idempotency key and must never execute twice,
+     * and a client that silently re-sends a request whose reused connection
+     * turned out dead (libcurl does) could repeat it. GETs, keyed requests,
+     * and the login and logout (harmless if executed twice) are not flagged,
+     * so a whole flow may run on one connection.
      */
     int fresh_connection;
 } zrca_transport_request;

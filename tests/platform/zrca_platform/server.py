@@ -75,6 +75,8 @@ ROUTES = [
     ("POST", r"/api/v1/operator/certificates", None, "op_provision", "operator", "optional", "json"),
     ("GET", r"/api/v1/operator/settings", None, "op_settings", "operator", None, None),
     ("PUT", r"/api/v1/operator/settings", None, "op_put_settings", "operator", "optional", "json"),
+    ("GET", r"/api/v1/operator/stats", None, "op_stats", "operator", None, None),
+    ("DELETE", r"/api/v1/operator/stats", None, "op_clear_stats", "operator", None, None),
     ("GET", r"/api/v1/operator/faults", None, "op_faults", "operator", None, None),
     ("POST", r"/api/v1/operator/faults", None, "op_add_fault", "operator", "optional", "json"),
     ("DELETE", r"/api/v1/operator/faults", None, "op_clear_faults", "operator", None, None),
@@ -242,6 +244,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.conn_id = self.server.next_connection_id()
         self.db = self.server.store.connect()
         self.svc = self.server.service
 
@@ -331,6 +334,7 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self, method):
         self.req_id = secrets.token_hex(16)
         fault = None
+        self.server.count_request(self.conn_id, method, self.path)
         try:
             resp, fault = self._process(method)
         except ApiError as e:
@@ -648,6 +652,13 @@ class Handler(BaseHTTPRequestHandler):
     def h_op_put_settings(self, acct, p, q, body):
         return Response(200, self.svc.put_settings(self.db, body))
 
+    def h_op_stats(self, acct, p, q, body):
+        return Response(200, self.server.stats_json())
+
+    def h_op_clear_stats(self, acct, p, q, body):
+        self.server.clear_stats()
+        return Response(204)
+
     def h_op_faults(self, acct, p, q, body):
         return Response(200, self.svc.list_faults(self.db))
 
@@ -677,9 +688,37 @@ class PlatformServer(ThreadingHTTPServer):
         self.inflight = set()
         self.inflight_lock = threading.Lock()
         self.log = log
+        # The account side's requests and the TLS connections that carried them (§12, stats): what a
+        # client costs the platform, counted here rather than trusted from the client.
+        self.stats_lock = threading.Lock()
+        self.connection_seq = 0
+        self.stats = []
         if ":" in addr[0]:
             self.address_family = socket.AF_INET6
         super().__init__(addr, Handler)
+
+    def next_connection_id(self):
+        with self.stats_lock:
+            self.connection_seq += 1
+            return self.connection_seq
+
+    def count_request(self, conn_id, method, target):
+        path = urlsplit(target).path
+        if path.startswith("/api/v1/operator"):
+            return
+        with self.stats_lock:
+            if len(self.stats) < 100000:
+                self.stats.append((conn_id, method, path))
+
+    def clear_stats(self):
+        with self.stats_lock:
+            self.stats = []
+
+    def stats_json(self):
+        with self.stats_lock:
+            items = list(self.stats)
+        return {"requests": len(items), "connections": len({c for c, _, _ in items}),
+                "items": [{"connection": c, "method": m, "path": p} for c, m, p in items]}
 
     def finish_request(self, request, client_address):
         request.settimeout(60)
