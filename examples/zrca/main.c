@@ -51,7 +51,8 @@ static const command COMMANDS[] = {
      "NUMBER [ITEM ...] [--single-login] [--delete-old] [--key K] [--abort [--force]]"},
     {"seal", cmd_seal, 0, 1, "the e-seal records (电子签章) on the key", "[--serial S]"},
     {"renew", cmd_renew, 1, 1, "renew --auto: plan, apply, wait, update every due certificate",
-     "--auto [--window-days N] [--dry-run] [--no-wait] [--scan NAME=FILE] --letter FILE ..."},
+     "--auto [--window-days N] [--dry-run] [--no-wait] [--scan NAME=FILE] --letter FILE "
+     "[--quiet] [--lock-wait S] [--deploy-hook CMD] [--notify-hook CMD] ..."},
     {"token", cmd_token, 0, 1, "the key: list, info, pin, keygen, csr, import-cert, unlock, ...",
      "list|info|pin|keygen|csr|provision-csr|import-cert|change-pin|unlock|init-soft ..."},
     {"version", cmd_version, 0, 0, "the library's version (also: zrca --version)", ""},
@@ -121,6 +122,10 @@ enum {
     O_SUBJECT,
     O_OUT,
     O_PEM,
+    O_QUIET,
+    O_LOCK_WAIT,
+    O_DEPLOY_HOOK,
+    O_NOTIFY_HOOK,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -187,6 +192,10 @@ static const struct option LONG_OPTS[] = {
     {"subject", required_argument, NULL, O_SUBJECT},
     {"out", required_argument, NULL, O_OUT},
     {"pem", no_argument, NULL, O_PEM},
+    {"quiet", no_argument, NULL, O_QUIET},
+    {"lock-wait", required_argument, NULL, O_LOCK_WAIT},
+    {"deploy-hook", required_argument, NULL, O_DEPLOY_HOOK},
+    {"notify-hook", required_argument, NULL, O_NOTIFY_HOOK},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
 };
@@ -262,6 +271,10 @@ static const struct {
     {O_SUBJECT, " token "},
     {O_OUT, " token "},
     {O_PEM, " token "},
+    {O_QUIET, " renew "},
+    {O_LOCK_WAIT, " renew "},
+    {O_DEPLOY_HOOK, " renew "},
+    {O_NOTIFY_HOOK, " renew "},
     {O_VERSION, "*"},
 };
 
@@ -310,7 +323,8 @@ static void help(FILE *f)
                "A PIN or password is never taken on the command line.\n"
                "exit: 0 ok (also: nothing to renew), 1 error, 2 usage, 3 auth, 4 invalid form,\n"
                "      5 network, 6 PIN, 7 token, 8 not found, 9 state, 10 rejected, 11 timeout,\n"
-               "      12 verify, 13 cancelled, 14 held. See man zrca; zrca help COMMAND.\n");
+               "      12 verify, 13 cancelled, 14 held; renew --auto: 15 waiting for review,\n"
+               "      16 a person must act. See man zrca; zrca help COMMAND.\n");
 }
 
 static const command *find_command(const char *name)
@@ -566,6 +580,17 @@ static int set_option(cli *c, int opt, char *arg)
         break;
     case O_PEM:
         c->pem = 1;
+        break;
+    case O_QUIET:
+        c->quiet = 1;
+        break;
+    case O_LOCK_WAIT:
+        return number_arg(c, "lock-wait", arg, 0, 86400, &c->lock_wait_s);
+    case O_DEPLOY_HOOK:
+        c->deploy_hook = arg;
+        break;
+    case O_NOTIFY_HOOK:
+        c->notify_hook = arg;
         break;
     default:
         return usage_error(c, "unknown option");

@@ -328,9 +328,10 @@ int exit_for(int status)
 
 static const char *exit_name(int code)
 {
-    static const char *const names[] = {"ok",       "error",   "usage",  "auth",      "invalid",
-                                        "network",  "pin",     "token",  "not_found", "state",
-                                        "rejected", "timeout", "verify", "cancelled", "held"};
+    static const char *const names[] = {
+        "ok",     "error",     "usage",     "auth",           "invalid",      "network",
+        "pin",    "token",     "not_found", "state",          "rejected",     "timeout",
+        "verify", "cancelled", "held",      "pending_review", "action_needed"};
     return code >= 0 && code < (int)(sizeof(names) / sizeof(names[0])) ? names[code] : "error";
 }
 
@@ -470,6 +471,15 @@ const char *fmt_datetime(int64_t t, char buf[32])
     struct tm tm;
     localtime_r(&tt, &tm);
     strftime(buf, 32, "%Y/%m/%d %H:%M:%S", &tm);
+    return buf;
+}
+
+const char *fmt_rfc3339(int64_t t, char buf[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
 }
 
