@@ -10,6 +10,7 @@ PACKAGES=(
     openssl softhsm2 opensc                                              # tokens for tests and the demo
     libcmocka-dev valgrind abigail-tools clang libclang-rt-14-dev clang-format doxygen
     python3 python3-cryptography python3-pytest python3-venv python3-pip python3-jsonschema # reference platform, bindings
+    systemd                                                              # systemd-analyze verify of the timer
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

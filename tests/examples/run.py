@@ -444,6 +444,42 @@ def test_zrca_renew_concurrent(w):
     check(r.stdout == "", repr(r.stdout))
 
 
+def test_zrca_systemd_units(build):
+    """The systemd service and timer (examples/zrca/systemd) pass systemd-analyze verify without a
+    single warning, with ExecStart on the zrca just built; the service is hardened; the cron line is
+    one line that runs zrca renew --auto."""
+    sa = shutil.which("systemd-analyze")
+    if not sa:
+        print("SKIP: no systemd-analyze (Debian package systemd)")
+        raise SystemExit(77)
+    src = os.path.join(SRC, "examples", "zrca", "systemd")
+    tmp = tempfile.mkdtemp(prefix="zrca-units-")
+    try:
+        with open(os.path.join(src, "zrca-renew.service.in")) as f:
+            service = f.read().replace("@ZRCA_BINDIR@", os.path.abspath(os.path.join(build, "examples", "bin")))
+        with open(os.path.join(tmp, "zrca-renew.service"), "w") as f:
+            f.write(service)
+        shutil.copy(os.path.join(src, "zrca-renew.timer"), tmp)
+        units = [os.path.join(tmp, u) for u in ("zrca-renew.service", "zrca-renew.timer")]
+        r = subprocess.run([sa, "verify", "--man=no"] + units, capture_output=True, text=True)
+        check(r.returncode == 0 and r.stderr.strip() == "" and r.stdout.strip() == "",
+              "systemd-analyze verify: %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+        for want in ("RandomizedDelaySec=", "Persistent=true"):
+            check(want in open(units[1]).read(), want)
+        for want in ("LoadCredential=password:", "LoadCredential=pin:", "%d/password", "%d/pin",
+                     "SuccessExitStatus=15 16", "NoNewPrivileges=yes", "ProtectSystem=strict"):
+            check(want in service, want)
+        check("ZRCA_PIN=" not in service and "ZRCA_PASSWORD=" not in service, "a secret in the unit")
+        r = subprocess.run([sa, "security", "--offline=yes", units[0]], capture_output=True, text=True)
+        if r.returncode == 0 or "exposure level" in r.stdout:
+            level = float(r.stdout.rsplit("exposure level for zrca-renew.service:", 1)[1].split()[0])
+            check(level <= 3.0, "exposure %.1f" % level)
+        cron = [l for l in open(os.path.join(src, "zrca-renew.cron")) if l.strip() and not l.startswith("#")]
+        check(cron[0].startswith("SHELL=") and len(cron) == 2 and "renew --auto" in cron[1], "%s" % cron)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_zrca_exit_codes(w):
     letter, scan = w.attachments()
     # 2: usage.
@@ -961,7 +997,7 @@ def test_cli_pkgconfig(build):
 
 
 TESTS = {name[5:].replace("_", "-"): fn for name, fn in globals().items() if name.startswith("test_")}
-NO_PLATFORM = {"demo", "cli-pkgconfig"}
+NO_PLATFORM = {"demo", "cli-pkgconfig", "zrca-systemd-units"}
 
 
 def main():
