@@ -65,6 +65,7 @@ class World:
                          "ZRCA_ISSUER_CA_FILE": self.info["platform_ca_file"], "ZRCA_ACCOUNT": "demo",
                          "ZRCA_PASSWORD_FILE": pw, "ZRCA_PIN_FILE": pin,
                          "ZRCA_STATE_DIR": os.path.join(self.tmp, "state"),
+                         "ZRCA_CONFIG": "",  # no configuration file of the machine or the user
                          "LD_LIBRARY_PATH": build})
         os.makedirs(os.path.join(self.tmp, "softhsm", "tokens"))
         conf = os.path.join(self.tmp, "softhsm", "softhsm2.conf")
@@ -478,6 +479,63 @@ def test_zrca_systemd_units(build):
         check(cron[0].startswith("SHELL=") and len(cron) == 2 and "renew --auto" in cron[1], "%s" % cron)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_zrca_config(w):
+    """Configuration files (man zrca, CONFIGURATION): every long option as a key, [COMMAND]
+    sections; the command line wins over the environment, which wins over the user's file, which
+    wins over the system's; a bad file is an error naming the file, the line and the key."""
+    letter, scan = w.attachments()
+    w.provision(days=20)
+    conf = w.path("zrca.conf")
+
+    def write(text):
+        with open(conf, "w") as f:
+            f.write(text)
+    use = {"ZRCA_CONFIG": conf}
+    # Errors name the file, the line and the key; nothing runs.
+    for text, words in (("# fleet\n\nwindw-days = 3\n", ["zrca.conf:3", "unknown key 'windw-days'"]),
+                        ("[renew]\nwindow-days = many\n", ["zrca.conf:2", "key 'window-days'", "many"]),
+                        ("json = yes\n", ["zrca.conf:1", "key 'json'", "command line only"]),
+                        ("include-absent = maybe\n", ["zrca.conf:1", "key 'include-absent'", "yes or no"]),
+                        ("[renw]\n", ["zrca.conf:1", "not a section"]),
+                        ("url\n", ["zrca.conf:1", "not 'key = value'"])):
+        write(text)
+        r = w.zrca("renew", "--auto", "--dry-run", env=use, expect=2)
+        check(all(x in r.stderr for x in words), "%r: %s" % (text, r.stderr))
+    d = w.zjson("renew", "--auto", "--dry-run", env=use, expect=2)
+    check(d["error"]["kind"] == "usage" and "zrca.conf:1" in d["error"]["message"], "%s" % d)
+    check("cannot read" in w.zrca("certs", env={"ZRCA_CONFIG": w.path("none.conf")}, expect=2).stderr, "missing")
+    # What renew --auto needs, from the file: a plan of one certificate (a dry run).
+    write("# the fleet's settings\naccount = demo\n[renew]\nwindow-days = 30\nletter = %s\nscan = 赵国栋=%s\n"
+          "contact = 许静怡\nmobile = '13905710000'\nemail = \"xu.jingyi@demo.example.com\"\n"
+          "include-absent = no\n[certs]\nkind = personal\n" % (letter, scan))
+    d = w.zjson("renew", "--auto", "--dry-run", env=use)
+    check(d["ok"] and [c["outcome"] for c in d["certificates"]] == ["planned"], "%s" % d)
+    # A key of another command's section is not read: certs --kind personal comes from [certs].
+    kinds = {c["kind"] for c in w.zjson("certs", env=use)["certificates"]}
+    check(kinds == {"personal"}, "%s" % kinds)
+    # The command line wins over the file.
+    d = w.zjson("renew", "--auto", "--dry-run", "--window-days", "5", env=use)
+    check(d["nothing_to_renew"], "%s" % d)
+    # The environment wins over the file; the file over nothing.
+    write("account = nobody\n")
+    w.zjson("login", env=use)                                            # ZRCA_ACCOUNT=demo
+    w.zjson("login", env=dict(use, ZRCA_ACCOUNT=""), expect=3)          # the file's: nobody
+    w.zjson("login", "--account", "demo", env=dict(use, ZRCA_ACCOUNT=""))
+    # Without ZRCA_CONFIG: the user's file ($XDG_CONFIG_HOME/zrca/config) is read.
+    xdg = w.path("xdg")
+    os.makedirs(os.path.join(xdg, "zrca"))
+    with open(os.path.join(xdg, "zrca", "config"), "w") as f:
+        f.write("[certs]\nkind = org\n")
+    env = dict(w.env)
+    del env["ZRCA_CONFIG"]
+    env["XDG_CONFIG_HOME"] = xdg
+    r = subprocess.run([w.zrca_bin, "--json", "certs"], env=env, capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=60)
+    check(r.returncode == 0, r.stderr)
+    kinds = {c["kind"] for c in json.loads(r.stdout)["certificates"]}
+    check(kinds == {"org"}, "%s" % kinds)
 
 
 def test_zrca_exit_codes(w):
