@@ -594,6 +594,21 @@ static int resume_journals(renew_run *run)
             urc = zrca_update_item(&res, o, (unsigned)item, tok, run->o.update);
         }
         zrca_order_free(o);
+        if (urc == ZRCA_ESTATE) {
+            /* The journal cannot go on (the item was cancelled, the order closed, ...): a person
+             * decides, with zrca_update_abort_ex(). */
+            const char *why = zrca_error_last() ? zrca_error_last()->message : "";
+            char *msg = zri_sprintf_quiet("%s; abort the interrupted update (zrca update %s %lu "
+                                          "--abort)",
+                                          why, names[i], item);
+            zri_session_log(run->session, ZRCA_LOG_ERROR, "plan", "update of %s item %lu: %s",
+                            names[i], item, msg ? msg : why);
+            set_outcome(run, k, ZRCA_RENEW_ACTION_NEEDED, urc, msg ? msg : why);
+            free(msg);
+            if (!run->first_error)
+                run->first_error = urc;
+            continue;
+        }
         rc = update_done(run, k, urc, res, ZRCA_RENEW_RESUMED);
     }
     for (size_t i = 0; i < n; i++)
