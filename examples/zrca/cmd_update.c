@@ -17,6 +17,8 @@
 
 #include "cli.h"
 
+extern char **environ;
+
 int parse_key_type(cli *c, zrca_key_type *type, unsigned *bits)
 {
     *type = ZRCA_KEY_NONE;
@@ -593,30 +595,58 @@ static int run_hook(const char *cmd, const zrca_renew_report *rep, size_t i)
         {"ZRCA_HOOK_MESSAGE", zrca_renew_report_message(rep, i)},
         {"ZRCA_HOOK_ERROR", err ? zrca_status_name(err) : NULL},
     };
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0)
+    /* The hook's environment, made before the fork (the child only calls what is safe there):
+     * ours without the secrets and without stale ZRCA_HOOK_* variables, then the hook's. */
+    static const char *const drop[] = {
+        "ZRCA_PASSWORD=", "ZRCA_PIN=", "ZRCA_SO_PIN=", "ZRCA_NEW_PIN=", "ZRCA_HOOK_"};
+    size_t nenv = 0;
+    while (environ[nenv])
+        nenv++;
+    const size_t nvars = sizeof(vars) / sizeof(vars[0]);
+    char **envp = calloc(nenv + nvars + 1, sizeof(*envp));
+    char *own[sizeof(vars) / sizeof(vars[0])] = {NULL};
+    if (!envp)
         return -1;
-    if (pid == 0) {
-        /* The secrets of the environment stay with zrca. */
-        static const char *const secret[] = {"ZRCA_PASSWORD", "ZRCA_PIN", "ZRCA_SO_PIN",
-                                             "ZRCA_NEW_PIN"};
-        for (size_t v = 0; v < sizeof(secret) / sizeof(secret[0]); v++)
-            unsetenv(secret[v]);
-        for (size_t v = 0; v < sizeof(vars) / sizeof(vars[0]); v++) {
-            if (vars[v].value)
-                setenv(vars[v].name, vars[v].value, 1);
-            else
-                unsetenv(vars[v].name);
+    size_t ne = 0;
+    for (size_t e = 0; e < nenv; e++) {
+        int keep = 1;
+        for (size_t d = 0; keep && d < sizeof(drop) / sizeof(drop[0]); d++)
+            keep = strncmp(environ[e], drop[d], strlen(drop[d])) != 0;
+        if (keep)
+            envp[ne++] = environ[e];
+    }
+    int oom = 0;
+    for (size_t v = 0; v < nvars; v++) {
+        if (!vars[v].value)
+            continue;
+        size_t len = strlen(vars[v].name) + strlen(vars[v].value) + 2;
+        if (!(own[v] = malloc(len))) {
+            oom = 1;
+            break;
         }
+        snprintf(own[v], len, "%s=%s", vars[v].name, vars[v].value);
+        envp[ne++] = own[v];
+    }
+    pid_t pid = -1;
+    if (!oom) {
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+    }
+    if (pid == 0) {
         dup2(STDERR_FILENO, STDOUT_FILENO); /* stdout may carry the JSON document */
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0)
             dup2(devnull, STDIN_FILENO);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        char *const argv[] = {"sh", "-c", (char *)cmd, NULL};
+        execve("/bin/sh", argv, envp);
         _exit(127);
     }
+    for (size_t v = 0; v < nvars; v++)
+        free(own[v]);
+    free(envp);
+    if (pid < 0)
+        return -1;
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
