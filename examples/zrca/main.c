@@ -654,6 +654,17 @@ static int env_overrides(int opt)
     return 0;
 }
 
+/* The values read, alive until the end of the process (options point into them). */
+static char *config_strings[1024];
+static size_t nconfig_strings;
+
+static void config_strings_free(void)
+{
+    for (size_t i = 0; i < nconfig_strings; i++)
+        free(config_strings[i]);
+    nconfig_strings = 0;
+}
+
 static char *trim(char *s)
 {
     while (isspace((unsigned char)*s))
@@ -747,10 +758,15 @@ static int load_config_file(cli *c, const command *cmd, const char *path, int mu
                 code = usage_error(c, "%s: key '%s' has no value", where, key);
                 break;
             }
+            if (nconfig_strings == sizeof(config_strings) / sizeof(config_strings[0])) {
+                code = usage_error(c, "%s: more than %zu settings", where, nconfig_strings);
+                break;
+            }
             if (!(arg = strdup(value))) {
                 code = tool_error(c, EXIT_FAIL, "out of memory");
                 break;
             }
+            config_strings[nconfig_strings++] = arg;
         }
         config_where = where;
         code = set_option(c, o->val, arg);
@@ -764,6 +780,7 @@ static int load_config_file(cli *c, const command *cmd, const char *path, int mu
 /* ZRCA_CONFIG names the one file to read ("" none); else /etc/zrca/zrca.conf, then the user's. */
 static int load_config(cli *c, const command *cmd)
 {
+    atexit(config_strings_free);
     const char *one = getenv("ZRCA_CONFIG");
     if (one)
         return *one ? load_config_file(c, cmd, one, 1) : 0;
