@@ -11,6 +11,7 @@ PACKAGES=(
     libcmocka-dev valgrind abigail-tools clang libclang-rt-14-dev clang-format doxygen
     python3 python3-cryptography python3-pytest python3-venv python3-pip python3-jsonschema # reference platform, bindings
     python3-reportlab fonts-wqy-microhei poppler-utils                   # receipts: made as PDF, rendered in tests
+    systemd                                                              # systemd-analyze verify of the timer
 )
 # `deps.sh bench`: also what scripts/bench-cmp.sh needs (OpenSSL's pkcs11 engine for
 # `openssl cmp`, GNU time for the peak RSS of a process).

@@ -29,6 +29,8 @@ enum {
     EXIT_VERIFY = 12,    /* a certificate or seal did not verify: nothing was written */
     EXIT_CANCELLED = 13, /* a prompt was declined (end of input) or the user stopped it */
     EXIT_HELD = 14,      /* update held: the platform's operator must re-issue or release it */
+    EXIT_PENDING = 15,   /* renew --auto: done what it could; an order waits for the review */
+    EXIT_ACTION = 16,    /* renew --auto: a person must act (rejected, held, key absent, PIN) */
     EXIT_AMBIGUOUS = 17, /* several keys match and none was chosen: their URIs are listed */
 };
 
@@ -92,7 +94,9 @@ typedef struct cli {
     const char *legal_rep_id, *legal_rep_scan, *letter, *contact, *mobile, *email, *remark;
     const char *persons[32], *scans[32], *scan_dir;
     size_t nperson, nscan;
-    long years, window_days;
+    long years, window_days, lock_wait_s;
+    int quiet;
+    const char *deploy_hook, *notify_hook;
     /* order actions */
     const char *pay, *reason, *comment;
     int cancel, resubmit;
@@ -128,6 +132,7 @@ void say(const cli *c, const char *fmt, ...) ZRCA_PRINTF(2, 3);
 /* Times: local date "2026-11-24", local date and time, RFC 3339 UTC. */
 const char *fmt_date(int64_t t, char buf[32]);
 const char *fmt_datetime(int64_t t, char buf[32]);
+const char *fmt_rfc3339(int64_t t, char buf[32]);
 /* Fen as yuan, "400.00". */
 const char *fmt_yuan(int64_t fen, char buf[32]);
 /* Print `s` padded with blanks to `width` display columns (CJK counts 2). */

@@ -9,9 +9,15 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
+
+extern char **environ;
 
 int parse_key_type(cli *c, zrca_key_type *type, unsigned *bits)
 {
@@ -60,7 +66,7 @@ static void find_old(zrca_token *t, const char *serial, old_cert *out)
 static int update_progress(zrca_update_step step, unsigned int item_index, void *payload)
 {
     const cli *c = payload;
-    if (!c->json && step != ZRCA_STEP_DONE)
+    if (!c->json && !c->quiet && step != ZRCA_STEP_DONE)
         printf("  [%2d/13] 第%u项 %s (%s)\n", (int)step, item_index, zrca_update_step_label(step),
                zrca_update_step_name(step));
     fflush(stdout);
@@ -486,18 +492,220 @@ static const char *find_scan(const char *holder, const char *id_number, void *pa
     return NULL;
 }
 
+#define NOUTCOMES 8
+
 static const char *outcome_name(zrca_renew_outcome o)
 {
-    static const char *const n[] = {"planned", "submitted", "updated", "no_token", "failed"};
-    return (unsigned)o < 5 ? n[o] : "unknown";
+    static const char *const n[NOUTCOMES] = {"planned",        "submitted",    "updated",
+                                             "no_token",       "failed",       "resumed",
+                                             "pending_review", "action_needed"};
+    return (unsigned)o < NOUTCOMES ? n[o] : "unknown";
 }
 
 static const char *outcome_label(zrca_renew_outcome o)
 {
-    static const char *const n[] = {"待续期 (would renew)", "已提交申请 (filed)",
-                                    "已更新 (renewed)", "未插入证书 (key not present)",
-                                    "更新失败 (failed)"};
-    return (unsigned)o < 5 ? n[o] : "未知";
+    static const char *const n[NOUTCOMES] = {"待续期 (would renew)",
+                                             "已提交申请 (filed)",
+                                             "已更新 (renewed)",
+                                             "未插入证书 (key not present)",
+                                             "更新失败 (failed)",
+                                             "已续完 (resumed and renewed)",
+                                             "审核中 (waiting for review)",
+                                             "需人工处理 (a person must act)"};
+    return (unsigned)o < NOUTCOMES ? n[o] : "未知";
+}
+
+/* One certificate of the report, as a line. */
+static void renew_line(const zrca_renew_report *rep, size_t i)
+{
+    char a[32], b[32];
+    zrca_renew_outcome oc = zrca_renew_report_outcome(rep, i);
+    zrca_cert_kind k = zrca_renew_report_kind(rep, i);
+    printf("  %s%s%s: %s", k == ZRCA_CERT_UNKNOWN ? "" : zrca_cert_kind_label(k),
+           k == ZRCA_CERT_UNKNOWN ? "" : " ",
+           zrca_renew_report_holder(rep, i) ? zrca_renew_report_holder(rep, i) : "?",
+           zrca_renew_report_old_serial(rep, i) ? zrca_renew_report_old_serial(rep, i) : "?");
+    if (zrca_renew_report_old_not_after(rep, i))
+        printf(" → %s", fmt_date(zrca_renew_report_old_not_after(rep, i), a));
+    printf("  %s", outcome_label(oc));
+    if (zrca_renew_report_item_order(rep, i))
+        printf(" [%s #%u]", zrca_renew_report_item_order(rep, i),
+               zrca_renew_report_item_index(rep, i));
+    if (oc == ZRCA_RENEW_UPDATED || oc == ZRCA_RENEW_RESUMED)
+        printf(": %s, 有效期至 %s", zrca_renew_report_new_serial(rep, i),
+               fmt_date(zrca_renew_report_new_not_after(rep, i), b));
+    else if (zrca_renew_report_message(rep, i) &&
+             (oc == ZRCA_RENEW_FAILED || oc == ZRCA_RENEW_ACTION_NEEDED))
+        printf(": %s", zrca_renew_report_message(rep, i));
+    printf("\n");
+}
+
+typedef struct renew_ctx {
+    cli *c;
+    int order_said; /* the new order's number is printed */
+    int hook_failed;
+} renew_ctx;
+
+/* Run a hook with the certificate's variables (doc/zrca.1, HOOKS); its output goes to stderr. */
+static int run_hook(const char *cmd, const zrca_renew_report *rep, size_t i)
+{
+    char a[32], b[32], item[16];
+    const zrca_token_info *ti = NULL;
+    zrca_token *t = zrca_renew_report_token(rep, i);
+    if (t && zrca_token_info_get(&ti, t) < 0)
+        ti = NULL;
+    snprintf(item, sizeof(item), "%u", zrca_renew_report_item_index(rep, i));
+    zrca_cert_kind k = zrca_renew_report_kind(rep, i);
+    int err = zrca_renew_report_error(rep, i);
+    struct {
+        const char *name, *value;
+    } vars[] = {
+        {"ZRCA_HOOK_OUTCOME", outcome_name(zrca_renew_report_outcome(rep, i))},
+        {"ZRCA_HOOK_HOLDER", zrca_renew_report_holder(rep, i)},
+        {"ZRCA_HOOK_KIND", k == ZRCA_CERT_UNKNOWN ? NULL : zrca_cert_kind_name(k)},
+        {"ZRCA_HOOK_OLD_SERIAL", zrca_renew_report_old_serial(rep, i)},
+        {"ZRCA_HOOK_OLD_NOT_AFTER", zrca_renew_report_old_not_after(rep, i)
+                                        ? fmt_rfc3339(zrca_renew_report_old_not_after(rep, i), a)
+                                        : NULL},
+        {"ZRCA_HOOK_SERIAL", zrca_renew_report_new_serial(rep, i)},
+        {"ZRCA_HOOK_NOT_AFTER", zrca_renew_report_new_not_after(rep, i)
+                                    ? fmt_rfc3339(zrca_renew_report_new_not_after(rep, i), b)
+                                    : NULL},
+        {"ZRCA_HOOK_TOKEN_URI", ti ? ti->uri : NULL},
+        {"ZRCA_HOOK_TOKEN_SERIAL", ti ? ti->serial : NULL},
+        {"ZRCA_HOOK_ORDER", zrca_renew_report_item_order(rep, i)},
+        {"ZRCA_HOOK_ITEM", zrca_renew_report_item_index(rep, i) ? item : NULL},
+        {"ZRCA_HOOK_MESSAGE", zrca_renew_report_message(rep, i)},
+        {"ZRCA_HOOK_ERROR", err ? zrca_status_name(err) : NULL},
+    };
+    /* The hook's environment, made before the fork (the child only calls what is safe there):
+     * ours without the secrets and without stale ZRCA_HOOK_* variables, then the hook's. */
+    static const char *const drop[] = {
+        "ZRCA_PASSWORD=", "ZRCA_PIN=", "ZRCA_SO_PIN=", "ZRCA_NEW_PIN=", "ZRCA_HOOK_"};
+    size_t nenv = 0;
+    while (environ[nenv])
+        nenv++;
+    const size_t nvars = sizeof(vars) / sizeof(vars[0]);
+    char **envp = calloc(nenv + nvars + 1, sizeof(*envp));
+    char *own[sizeof(vars) / sizeof(vars[0])] = {NULL};
+    if (!envp)
+        return -1;
+    size_t ne = 0;
+    for (size_t e = 0; e < nenv; e++) {
+        int keep = 1;
+        for (size_t d = 0; keep && d < sizeof(drop) / sizeof(drop[0]); d++)
+            keep = strncmp(environ[e], drop[d], strlen(drop[d])) != 0;
+        if (keep)
+            envp[ne++] = environ[e];
+    }
+    int oom = 0;
+    for (size_t v = 0; v < nvars; v++) {
+        if (!vars[v].value)
+            continue;
+        size_t len = strlen(vars[v].name) + strlen(vars[v].value) + 2;
+        if (!(own[v] = malloc(len))) {
+            oom = 1;
+            break;
+        }
+        snprintf(own[v], len, "%s=%s", vars[v].name, vars[v].value);
+        envp[ne++] = own[v];
+    }
+    pid_t pid = -1;
+    if (!oom) {
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+    }
+    if (pid == 0) {
+        dup2(STDERR_FILENO, STDOUT_FILENO); /* stdout may carry the JSON document */
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        char *const argv[] = {"sh", "-c", (char *)cmd, NULL};
+        execve("/bin/sh", argv, envp);
+        _exit(127);
+    }
+    for (size_t v = 0; v < nvars; v++)
+        free(own[v]);
+    free(envp);
+    if (pid < 0)
+        return -1;
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status)
+                             : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* zrca_renew_options::event: a line as each outcome is known, the hooks. */
+static void renew_event(const zrca_renew_report *rep, size_t i, void *payload)
+{
+    renew_ctx *x = payload;
+    cli *c = x->c;
+    zrca_renew_outcome oc = zrca_renew_report_outcome(rep, i);
+    if (!c->json && !c->quiet) {
+        if (oc == ZRCA_RENEW_SUBMITTED && !x->order_said && zrca_renew_report_order(rep)) {
+            printf("续期订单 (order): %s\n", zrca_renew_report_order(rep));
+            x->order_said = 1;
+        }
+        renew_line(rep, i);
+        fflush(stdout);
+    }
+    const char *hook = NULL;
+    if (oc == ZRCA_RENEW_UPDATED || oc == ZRCA_RENEW_RESUMED)
+        hook = c->deploy_hook;
+    else if (oc == ZRCA_RENEW_ACTION_NEEDED || oc == ZRCA_RENEW_NO_TOKEN)
+        hook = c->notify_hook;
+    if (hook) {
+        int st = run_hook(hook, rep, i);
+        if (st != 0) {
+            fprintf(stderr, "zrca: renew: the %s hook exited with %d\n",
+                    hook == c->deploy_hook ? "deploy" : "notify", st);
+            x->hook_failed = 1;
+        }
+    }
+}
+
+/* zrca_wait_options::progress: a line on every poll of the review wait. */
+static int renew_wait_progress(const zrca_order *o, uint64_t elapsed_ms, void *payload)
+{
+    renew_ctx *x = payload;
+    if (!x->c->json && !x->c->quiet) {
+        printf("  审核中 (waiting for review): %s %s, %llu s\n", zrca_order_number(o),
+               zrca_review_status_label(zrca_order_review_status(o)),
+               (unsigned long long)(elapsed_ms / 1000));
+        fflush(stdout);
+    }
+    return 0;
+}
+
+/* The exit code of a run: a failure, else a person must act, else waiting, else 0. */
+static int renew_exit(const zrca_renew_report *rep, int rc)
+{
+    size_t n = zrca_renew_report_count(rep);
+    int failed = 0, action = 0, pending = 0, explained = rc == 0;
+    for (size_t i = 0; i < n; i++) {
+        zrca_renew_outcome oc = zrca_renew_report_outcome(rep, i);
+        int err = zrca_renew_report_error(rep, i);
+        if (oc == ZRCA_RENEW_FAILED && !failed)
+            failed = err;
+        if (oc == ZRCA_RENEW_ACTION_NEEDED || oc == ZRCA_RENEW_NO_TOKEN)
+            action = 1;
+        if (oc == ZRCA_RENEW_PENDING_REVIEW)
+            pending = 1;
+        if (rc < 0 && (err == rc || (rc == ZRCA_ETIMEOUT && oc == ZRCA_RENEW_PENDING_REVIEW)))
+            explained = 1;
+    }
+    if (failed)
+        return exit_for(failed);
+    if (!explained)
+        return exit_for(rc);
+    if (action)
+        return EXIT_ACTION;
+    if (pending)
+        return EXIT_PENDING;
+    return EXIT_OK;
 }
 
 int cmd_renew(cli *c)
@@ -510,6 +718,7 @@ int cmd_renew(cli *c)
     int code = parse_key_type(c, &uo.key_type, &uo.key_bits);
     if (code)
         return code;
+    renew_ctx x = {c, 0, 0};
     uo.pin = pin_prompt;
     uo.pin_payload = c;
     uo.single_login = c->single_login;
@@ -530,6 +739,8 @@ int cmd_renew(cli *c)
     zrca_wait_options_init(&wo, ZRCA_WAIT_OPTIONS_VERSION);
     wo.timeout_ms = (uint64_t)(c->timeout_s > 0 ? c->timeout_s : 600) * 1000u;
     wo.min_interval_ms = (unsigned)(c->interval_s > 0 ? c->interval_s : 1) * 1000u;
+    wo.progress = renew_wait_progress;
+    wo.payload = &x;
     zrca_renew_options ro;
     zrca_renew_options_init(&ro, ZRCA_RENEW_OPTIONS_VERSION);
     ro.plan = &po;
@@ -537,6 +748,9 @@ int cmd_renew(cli *c)
     ro.wait = &wo;
     ro.dry_run = c->dry_run;
     ro.no_wait = c->no_wait;
+    ro.event = renew_event;
+    ro.event_payload = &x;
+    ro.lock_wait_ms = (uint64_t)(c->lock_wait_s > 0 ? c->lock_wait_s : 0) * 1000u;
 
     if ((code = connect_platform(c)))
         return code;
@@ -552,70 +766,81 @@ int cmd_renew(cli *c)
     if (rc < 0)
         return fail(c, rc, "token");
     zrca_renew_report *rep = NULL;
-    if (!c->json)
+    if (!c->json && !c->quiet) {
         printf("续期计划 (renewal plan): certificates ending within %u days%s\n",
                po.window_days ? po.window_days : 90u,
                c->dry_run ? ", dry run (nothing is sent)" : "");
+        fflush(stdout);
+    }
     rc = zrca_renew_auto(&rep, c->session, t ? &t : NULL, t ? 1 : 0, &ro);
     if (rc < 0 && !rep) {
         zrca_token_free(t);
         return fail(c, rc, "renew");
     }
+    code = renew_exit(rep, rc);
     size_t n = zrca_renew_report_count(rep);
     if (c->json) {
         jw_obj(&c->w);
-        jw_kbool(&c->w, "ok", rc == 0);
-        if (rc < 0) /* the one error shape, beside what was planned */
-            jw_error(&c->w, exit_for(rc), rc,
+        jw_kbool(&c->w, "ok", code == EXIT_OK);
+        if (code == EXIT_PENDING)
+            jw_error(&c->w, code, 0,
+                     "an order waits for the platform's review: run again once it is approved");
+        else if (code == EXIT_ACTION)
+            jw_error(&c->w, code, 0, "a person must act: see each certificate's message");
+        else if (code != EXIT_OK)
+            jw_error(&c->w, code, rc,
                      zrca_error_last() ? zrca_error_last()->message : zrca_strerror(rc));
+        else
+            jw_kint(&c->w, "exit", code);
         jw_kbool(&c->w, "nothing_to_renew", rep && n == 0);
         jw_kbool(&c->w, "dry_run", c->dry_run);
         jw_kstr(&c->w, "order", rep ? zrca_renew_report_order(rep) : NULL);
         jw_key(&c->w, "certificates");
         jw_arr(&c->w);
-    } else if (rep && n == 0) {
-        printf("没有需要续期的证书 (nothing to renew)\n");
-    } else if (rep && zrca_renew_report_order(rep)) {
-        printf("续期订单 (order): %s\n", zrca_renew_report_order(rep));
-    }
-    for (size_t i = 0; i < n; i++) {
-        zrca_renew_outcome oc = zrca_renew_report_outcome(rep, i);
-        if (c->json) {
+        for (size_t i = 0; i < n; i++) {
+            zrca_renew_outcome oc = zrca_renew_report_outcome(rep, i);
+            zrca_cert_kind k = zrca_renew_report_kind(rep, i);
             jw_obj(&c->w);
             jw_kstr(&c->w, "holder", zrca_renew_report_holder(rep, i));
-            jw_kstr(&c->w, "kind", zrca_cert_kind_name(zrca_renew_report_kind(rep, i)));
+            jw_kstr(&c->w, "kind", k == ZRCA_CERT_UNKNOWN ? NULL : zrca_cert_kind_name(k));
             jw_kstr(&c->w, "old_serial", zrca_renew_report_old_serial(rep, i));
             jw_ktime(&c->w, "old_not_after", zrca_renew_report_old_not_after(rep, i));
             jw_kstr(&c->w, "outcome", outcome_name(oc));
+            jw_kstr(&c->w, "order", zrca_renew_report_item_order(rep, i));
+            if (zrca_renew_report_item_index(rep, i))
+                jw_kint(&c->w, "item", zrca_renew_report_item_index(rep, i));
+            else
+                jw_kstr(&c->w, "item", NULL);
             jw_kstr(&c->w, "new_serial", zrca_renew_report_new_serial(rep, i));
             jw_ktime(&c->w, "new_not_after", zrca_renew_report_new_not_after(rep, i));
             int err = zrca_renew_report_error(rep, i);
             jw_kstr(&c->w, "error", err ? zrca_status_name(err) : NULL);
+            jw_kstr(&c->w, "message", zrca_renew_report_message(rep, i));
             jw_obj_end(&c->w);
-        } else {
-            char a[32], b[32];
-            printf("  %s %s: %s → %s  %s", zrca_cert_kind_label(zrca_renew_report_kind(rep, i)),
-                   zrca_renew_report_holder(rep, i), zrca_renew_report_old_serial(rep, i),
-                   fmt_date(zrca_renew_report_old_not_after(rep, i), a), outcome_label(oc));
-            if (oc == ZRCA_RENEW_UPDATED)
-                printf(": %s, 有效期至 %s", zrca_renew_report_new_serial(rep, i),
-                       fmt_date(zrca_renew_report_new_not_after(rep, i), b));
-            printf("\n");
         }
-    }
-    if (c->json) {
         jw_arr_end(&c->w);
         jw_obj_end(&c->w);
         jw_end(&c->w);
+    } else if (!c->quiet) {
+        if (rep && n == 0)
+            printf("没有需要续期的证书 (nothing to renew)\n");
+        else if (c->dry_run) /* no outcome was announced on the way */
+            for (size_t i = 0; i < n; i++)
+                if (zrca_renew_report_outcome(rep, i) == ZRCA_RENEW_PLANNED)
+                    renew_line(rep, i);
+        if (code == EXIT_PENDING)
+            printf("等待审核 (waiting for review): run zrca renew --auto again once it is "
+                   "approved\n");
+        else if (code == EXIT_ACTION)
+            printf("需人工处理 (a person must act): see the lines above\n");
     }
     zrca_renew_report_free(rep);
     zrca_token_free(t);
-    if (rc < 0) {
+    if (code != EXIT_OK && code != EXIT_PENDING && code != EXIT_ACTION && rc < 0) {
         int json = c->json;
         c->json = 0; /* the report is printed: the error goes to stderr */
-        code = fail(c, rc, "renew");
+        fail(c, rc, "renew");
         c->json = json;
-        return code;
     }
-    return EXIT_OK;
+    return code;
 }

@@ -16,7 +16,10 @@
 #define _DEFAULT_SOURCE
 #define _POSIX_C_SOURCE 200809L
 
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,7 +56,8 @@ static const command COMMANDS[] = {
      "NUMBER [ITEM ...] [--single-login] [--delete-old] [--key K] [--abort [--force]]"},
     {"seal", cmd_seal, 0, 1, "the e-seal records (电子签章) on the key", "[--serial S]"},
     {"renew", cmd_renew, 1, 1, "renew --auto: plan, apply, wait, update every due certificate",
-     "--auto [--window-days N] [--dry-run] [--no-wait] [--scan NAME=FILE] --letter FILE ..."},
+     "--auto [--window-days N] [--dry-run] [--no-wait] [--scan NAME=FILE] --letter FILE "
+     "[--quiet] [--lock-wait S] [--deploy-hook CMD] [--notify-hook CMD] ..."},
     {"token", cmd_token, 0, 1, "the key: list, info, pin, keygen, csr, import-cert, unlock, ...",
      "list|info|pin|keygen|csr|provision-csr|import-cert|change-pin|unlock|init-soft ..."},
     {"version", cmd_version, 0, 0, "the library's version (also: zrca --version)", ""},
@@ -123,6 +127,10 @@ enum {
     O_SUBJECT,
     O_OUT,
     O_PEM,
+    O_QUIET,
+    O_LOCK_WAIT,
+    O_DEPLOY_HOOK,
+    O_NOTIFY_HOOK,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -189,6 +197,10 @@ static const struct option LONG_OPTS[] = {
     {"subject", required_argument, NULL, O_SUBJECT},
     {"out", required_argument, NULL, O_OUT},
     {"pem", no_argument, NULL, O_PEM},
+    {"quiet", no_argument, NULL, O_QUIET},
+    {"lock-wait", required_argument, NULL, O_LOCK_WAIT},
+    {"deploy-hook", required_argument, NULL, O_DEPLOY_HOOK},
+    {"notify-hook", required_argument, NULL, O_NOTIFY_HOOK},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
 };
@@ -264,6 +276,10 @@ static const struct {
     {O_SUBJECT, " token "},
     {O_OUT, " token receipt "},
     {O_PEM, " token "},
+    {O_QUIET, " renew "},
+    {O_LOCK_WAIT, " renew "},
+    {O_DEPLOY_HOOK, " renew "},
+    {O_NOTIFY_HOOK, " renew "},
     {O_VERSION, "*"},
 };
 
@@ -312,7 +328,8 @@ static void help(FILE *f)
                "A PIN or password is never taken on the command line.\n"
                "exit: 0 ok (also: nothing to renew), 1 error, 2 usage, 3 auth, 4 invalid form,\n"
                "      5 network, 6 PIN, 7 token, 8 not found, 9 state, 10 rejected, 11 timeout,\n"
-               "      12 verify, 13 cancelled, 14 held. See man zrca; zrca help COMMAND.\n");
+               "      12 verify, 13 cancelled, 14 held; renew --auto: 15 waiting for review,\n"
+               "      16 a person must act. See man zrca; zrca help COMMAND.\n");
 }
 
 static const command *find_command(const char *name)
@@ -371,12 +388,19 @@ static int cmd_version(cli *c)
     return EXIT_OK;
 }
 
+/* While a configuration file is read: "FILE:LINE", for its errors. */
+static const char *config_where;
+
 static int number_arg(cli *c, const char *opt, const char *s, long lo, long hi, long *out)
 {
     char *end;
     long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end || v < lo || v > hi)
+    if (*s == '\0' || *end || v < lo || v > hi) {
+        if (config_where)
+            return usage_error(c, "%s: key '%s': a number from %ld to %ld, not '%s'", config_where,
+                               opt, lo, hi, s);
         return usage_error(c, "--%s: a number from %ld to %ld, not '%s'", opt, lo, hi, s);
+    }
     *out = v;
     return 0;
 }
@@ -569,10 +593,211 @@ static int set_option(cli *c, int opt, char *arg)
     case O_PEM:
         c->pem = 1;
         break;
+    case O_QUIET:
+        c->quiet = 1;
+        break;
+    case O_LOCK_WAIT:
+        return number_arg(c, "lock-wait", arg, 0, 86400, &c->lock_wait_s);
+    case O_DEPLOY_HOOK:
+        c->deploy_hook = arg;
+        break;
+    case O_NOTIFY_HOOK:
+        c->notify_hook = arg;
+        break;
     default:
         return usage_error(c, "unknown option");
     }
     return 0;
+}
+
+/* ---- configuration files (man zrca, CONFIGURATION) ------------------------------------- */
+
+#ifndef ZRCA_SYSCONFDIR
+#define ZRCA_SYSCONFDIR "/etc"
+#endif
+
+/* Options a configuration file may not set: they are about one invocation. */
+static int config_forbidden(int opt)
+{
+    return opt == 'h' || opt == O_VERSION || opt == O_JSON || opt == 'v' || opt == O_ABORT ||
+           opt == O_FORCE || opt == O_CANCEL || opt == O_RESUBMIT || opt == O_PAY ||
+           opt == O_RATE || opt == O_DRY_RUN;
+}
+
+/* The environment variable of an option, when it has one: an environment variable wins over the
+ * files (ZRCA_PIN and ZRCA_PASSWORD over pin-file and password-file too). */
+static int env_overrides(int opt)
+{
+    static const struct {
+        int opt;
+        const char *env[2];
+    } ENV[] = {
+        {O_URL, {"ZRCA_URL", NULL}},
+        {O_CA_FILE, {"ZRCA_CA_FILE", NULL}},
+        {O_ISSUER_CA_FILE, {"ZRCA_ISSUER_CA_FILE", NULL}},
+        {O_PINNED_KEY, {"ZRCA_PINNED_KEY", NULL}},
+        {O_ACCOUNT, {"ZRCA_ACCOUNT", NULL}},
+        {O_PASSWORD_FILE, {"ZRCA_PASSWORD_FILE", "ZRCA_PASSWORD"}},
+        {O_STATE_DIR, {"ZRCA_STATE_DIR", NULL}},
+        {O_TOKEN_URI, {"ZRCA_TOKEN_URI", NULL}},
+        {O_TOKEN_LABEL, {"ZRCA_TOKEN_LABEL", NULL}},
+        {O_TOKEN_SERIAL, {"ZRCA_TOKEN_SERIAL", NULL}},
+        {O_MODULE, {"ZRCA_MODULE", NULL}},
+        {O_SOFT_DIR, {"ZRCA_SOFT_DIR", NULL}},
+        {O_PIN_FILE, {"ZRCA_PIN_FILE", "ZRCA_PIN"}},
+        {O_SO_PIN_FILE, {"ZRCA_SO_PIN_FILE", "ZRCA_SO_PIN"}},
+        {O_NEW_PIN_FILE, {"ZRCA_NEW_PIN_FILE", "ZRCA_NEW_PIN"}},
+    };
+    for (size_t i = 0; i < sizeof(ENV) / sizeof(ENV[0]); i++)
+        if (ENV[i].opt == opt)
+            for (int k = 0; k < 2; k++)
+                if (ENV[i].env[k] && getenv(ENV[i].env[k]) && *getenv(ENV[i].env[k]))
+                    return 1;
+    return 0;
+}
+
+/* The values read, alive until the end of the process (options point into them). */
+static char *config_strings[1024];
+static size_t nconfig_strings;
+
+static void config_strings_free(void)
+{
+    for (size_t i = 0; i < nconfig_strings; i++)
+        free(config_strings[i]);
+    nconfig_strings = 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/*
+ * One file: "key = value" lines, key a long option without its dashes, '#' comments, and
+ * "[COMMAND]" sections whose keys only that command reads. Keys of options a command does not
+ * take are skipped (one file serves every command); an unknown key, a bad value or a bad line is
+ * an error naming the file, the line and the key. A missing file is no error.
+ */
+static int load_config_file(cli *c, const command *cmd, const char *path, int must_exist)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT && !must_exist)
+            return 0;
+        return usage_error(c, "%s: cannot read the configuration: %s", path, strerror(errno));
+    }
+    char *line = NULL, where[4200], section[64] = "";
+    size_t cap = 0;
+    unsigned lineno = 0;
+    int code = 0;
+    while (code == 0 && getline(&line, &cap, f) >= 0) {
+        lineno++;
+        snprintf(where, sizeof(where), "%s:%u", path, lineno);
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            char *end = strchr(s, ']');
+            if (!end || end[1] != '\0' || end - s - 1 <= 0 ||
+                end - s - 1 >= (long)sizeof(section) ||
+                (!find_command((*end = '\0', s + 1)) && strcmp(s + 1, "all") != 0)) {
+                code = usage_error(c, "%s: '%s' is not a section: [COMMAND] or [all]", where, s);
+                break;
+            }
+            snprintf(section, sizeof(section), "%s", strcmp(s + 1, "all") == 0 ? "" : s + 1);
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            code = usage_error(c, "%s: '%s' is not 'key = value'", where, s);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        size_t vl = strlen(value);
+        if (vl >= 2 && ((value[0] == '"' && value[vl - 1] == '"') ||
+                        (value[0] == '\'' && value[vl - 1] == '\''))) {
+            value[vl - 1] = '\0';
+            value++;
+        }
+        const struct option *o;
+        for (o = LONG_OPTS; o->name && strcmp(o->name, key) != 0; o++)
+            ;
+        if (!o->name) {
+            code = usage_error(c,
+                               "%s: unknown key '%s' (keys are the long options of zrca help "
+                               "COMMAND, without their dashes)",
+                               where, key);
+            break;
+        }
+        if (config_forbidden(o->val)) {
+            code = usage_error(c, "%s: key '%s' is for the command line only", where, key);
+            break;
+        }
+        if (section[0] && strcmp(section, cmd->name) != 0)
+            continue;
+        if (!opt_allowed(cmd, o->val) || env_overrides(o->val))
+            continue;
+        char *arg = NULL;
+        if (o->has_arg == no_argument) {
+            if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+                strcmp(value, "1") == 0) {
+                /* set below */
+            } else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+                       strcmp(value, "0") == 0) {
+                continue;
+            } else {
+                code = usage_error(c, "%s: key '%s': yes or no, not '%s'", where, key, value);
+                break;
+            }
+        } else {
+            if (!*value && o->has_arg == required_argument) {
+                code = usage_error(c, "%s: key '%s' has no value", where, key);
+                break;
+            }
+            if (nconfig_strings == sizeof(config_strings) / sizeof(config_strings[0])) {
+                code = usage_error(c, "%s: more than %zu settings", where, nconfig_strings);
+                break;
+            }
+            if (!(arg = strdup(value))) {
+                code = tool_error(c, EXIT_FAIL, "out of memory");
+                break;
+            }
+            config_strings[nconfig_strings++] = arg;
+        }
+        config_where = where;
+        code = set_option(c, o->val, arg);
+        config_where = NULL;
+    }
+    free(line);
+    fclose(f);
+    return code;
+}
+
+/* ZRCA_CONFIG names the one file to read ("" none); else /etc/zrca/zrca.conf, then the user's. */
+static int load_config(cli *c, const command *cmd)
+{
+    atexit(config_strings_free);
+    const char *one = getenv("ZRCA_CONFIG");
+    if (one)
+        return *one ? load_config_file(c, cmd, one, 1) : 0;
+    int code = load_config_file(c, cmd, ZRCA_SYSCONFDIR "/zrca/zrca.conf", 0);
+    if (code)
+        return code;
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    char path[4096];
+    if (xdg && *xdg == '/')
+        snprintf(path, sizeof(path), "%s/zrca/config", xdg);
+    else if (home && *home)
+        snprintf(path, sizeof(path), "%s/.config/zrca/config", home);
+    else
+        return 0;
+    return load_config_file(c, cmd, path, 0);
 }
 
 int main(int argc, char **argv)
@@ -621,11 +846,15 @@ int main(int argc, char **argv)
         command_help(stdout, cmd);
         return EXIT_OK;
     }
+    /* Precedence: the command line, then the environment, then the user's file, then the
+     * system's (man zrca, CONFIGURATION). */
+    int code = load_config(&c, cmd);
+    if (code)
+        return code;
     for (int i = 0; i < nopt; i++) {
         if (!opt_allowed(cmd, opts[i]))
             return usage_error(&c, "%s does not take --%s", cmd->name, opt_name(opts[i]));
-        int code = set_option(&c, opts[i], vals[i]);
-        if (code)
+        if ((code = set_option(&c, opts[i], vals[i])))
             return code;
     }
     c.args = argv + optind + 1;
@@ -637,7 +866,7 @@ int main(int argc, char **argv)
                 zrca_error_last() ? zrca_error_last()->message : "?");
         return EXIT_FAIL;
     }
-    int code = cmd->fn(&c);
+    code = cmd->fn(&c);
     disconnect_platform(&c);
     zrca_shutdown();
     return code;

@@ -614,6 +614,15 @@ const char *fmt_datetime(int64_t t, char buf[32])
     return buf;
 }
 
+const char *fmt_rfc3339(int64_t t, char buf[32])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
 const char *fmt_yuan(int64_t fen, char buf[32])
 {
     snprintf(buf, 32, "%s%lld.%02lld", fen < 0 ? "-" : "", (long long)(llabs(fen) / 100),

@@ -416,8 +416,24 @@ ZRCA_API zrca_token *zrca_renewal_plan_token(const zrca_renewal_plan *plan, size
  */
 ZRCA_API int zrca_renewal_plan_application(zrca_application **out, zrca_renewal_plan *plan);
 
-/** Current version of ::zrca_renew_options. */
-#define ZRCA_RENEW_OPTIONS_VERSION 1
+/** Current version of ::zrca_renew_options (2 added `event`, `event_payload`, `lock_wait_ms`). */
+#define ZRCA_RENEW_OPTIONS_VERSION 2
+
+/** What zrca_renew_auto() did. */
+typedef struct zrca_renew_report zrca_renew_report;
+
+/**
+ * Called by zrca_renew_auto() each time the outcome of a certificate of the
+ * report is set: resumed, updated, filed (the order number is known as soon
+ * as the order exists: zrca_renew_report_item_order()), waiting for review,
+ * a person must act, no token, failed. The report is the one the call will
+ * hand back, borrowed for the duration of the callback.
+ *
+ * @param report the report so far
+ * @param index the certificate whose outcome was just set
+ * @param payload zrca_renew_options::event_payload
+ */
+typedef void (*zrca_renew_event_fn)(const zrca_renew_report *report, size_t index, void *payload);
 
 /** Options of zrca_renew_auto(). */
 typedef struct zrca_renew_options {
@@ -429,42 +445,75 @@ typedef struct zrca_renew_options {
     int dry_run;
     /** Non-zero: submit and stop; do not wait for the approval nor update. */
     int no_wait;
+    /** Version 2: called when a certificate's outcome is set; optional. */
+    zrca_renew_event_fn event;
+    /** Version 2: handed to `event`. */
+    void *event_payload;
+    /**
+     * Version 2: how long to wait for the run lock of the account and state
+     * directory held by another run; 0: do not wait (::ZRCA_ELOCKED at once).
+     */
+    uint64_t lock_wait_ms;
 } zrca_renew_options;
 
 /** Static initialiser for ::zrca_renew_options. */
 #define ZRCA_RENEW_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        ZRCA_RENEW_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0                                         \
+        ZRCA_RENEW_OPTIONS_VERSION, NULL, NULL, NULL, 0, 0, NULL, NULL, 0                          \
     }
 
 /** Initialise renew options. @return ::ZRCA_OK, ::ZRCA_EINVAL, ::ZRCA_EVERSION */
 ZRCA_API int zrca_renew_options_init(zrca_renew_options *opts, unsigned int version);
 
-/** What zrca_renew_auto() did. */
-typedef struct zrca_renew_report zrca_renew_report;
-
-/** What happened to one certificate of the plan. */
+/** What happened to one certificate. */
 typedef enum zrca_renew_outcome {
     ZRCA_RENEW_PLANNED = 0,   /**< Dry run: would be renewed. */
     ZRCA_RENEW_SUBMITTED = 1, /**< In the submitted application, not updated (yet). */
     ZRCA_RENEW_UPDATED = 2,   /**< Renewed on its token. */
     ZRCA_RENEW_NO_TOKEN = 3,  /**< Approved, but its token is not present. */
-    ZRCA_RENEW_FAILED = 4     /**< The update failed; see zrca_renew_report_error(). */
+    ZRCA_RENEW_FAILED = 4,    /**< The update failed; see zrca_renew_report_error(). */
+    /** An interrupted update (its journal) was resumed and finished: renewed. */
+    ZRCA_RENEW_RESUMED = 5,
+    /** In an order still under review (未审核): the next run updates it once approved. */
+    ZRCA_RENEW_PENDING_REVIEW = 6,
+    /**
+     * A person must act: the order was rejected (审核不通过) or closed, the
+     * update is held by the platform (::ZRCA_EHELD), the PIN is locked, or an
+     * abort was interrupted; zrca_renew_report_message() says what.
+     */
+    ZRCA_RENEW_ACTION_NEEDED = 7
 } zrca_renew_outcome;
 
 /**
- * Carry certificates through the whole seed flow in one call: plan, submit
- * the application, wait for the approval, then update every item whose
- * token is present. Nothing to renew is success with an empty report.
+ * Carry certificates through the whole seed flow in one call, re-entrantly
+ * (doc/design.md, "renew --auto, run after run"). Under the run lock of the
+ * account and state directory (`<state dir>/renew-<account digest>.lock`,
+ * flock; ::ZRCA_ELOCKED naming the process that holds it, after waiting
+ * zrca_renew_options::lock_wait_ms), in this order:
+ *
+ * 1. resume every journaled update of the state directory (::ZRCA_RENEW_RESUMED);
+ * 2. update every item of the account's approved renewal orders (待制证) whose
+ *    certificate is on a token given (::ZRCA_RENEW_UPDATED);
+ * 3. report the orders still under review (::ZRCA_RENEW_PENDING_REVIEW) and
+ *    those a person must act on (::ZRCA_RENEW_ACTION_NEEDED);
+ * 4. plan what is newly due, submit the application, wait for the approval,
+ *    then update every item whose token is present.
+ *
+ * Items and journals of certificates on no token given are left alone
+ * unless zrca_plan_options::include_absent (then ::ZRCA_RENEW_NO_TOKEN). The
+ * token's certificates are read once per call. Nothing to do is success
+ * with an empty report.
  *
  * @param out receives the report (free with zrca_renew_report_free()), also on
  *        a failure after the plan was made
  * @param session a logged-in session
  * @param tokens the tokens present
  * @param ntokens the number of tokens
- * @param opts options, or NULL for the defaults
- * @return ::ZRCA_OK; ::ZRCA_EVALIDATION (application); ::ZRCA_ETIMEOUT (no
- *         review in time); the first update error when an update failed
+ * @param opts options (version 1 or 2)
+ * @return ::ZRCA_OK; ::ZRCA_ELOCKED (another run); ::ZRCA_EVALIDATION
+ *         (application); ::ZRCA_ETIMEOUT (no review in time: the certificates
+ *         are ::ZRCA_RENEW_PENDING_REVIEW); ::ZRCA_ESTATE (the new order was
+ *         rejected or closed); the first update error when an update failed
  */
 ZRCA_API int zrca_renew_auto(zrca_renew_report **out, zrca_session *session,
                              zrca_token *const *tokens, size_t ntokens,
@@ -489,6 +538,14 @@ ZRCA_API const char *zrca_renew_report_new_serial(const zrca_renew_report *repor
 ZRCA_API int64_t zrca_renew_report_new_not_after(const zrca_renew_report *report, size_t i);
 /** Status code of a failed update of certificate `i`, else 0. */
 ZRCA_API int zrca_renew_report_error(const zrca_renew_report *report, size_t i);
+/** Order of certificate `i` (filed, under review or updated), else NULL. */
+ZRCA_API const char *zrca_renew_report_item_order(const zrca_renew_report *report, size_t i);
+/** Item index (1-based) of certificate `i` in its order, else 0. */
+ZRCA_API unsigned int zrca_renew_report_item_index(const zrca_renew_report *report, size_t i);
+/** The token given that holds certificate `i`, else NULL. */
+ZRCA_API zrca_token *zrca_renew_report_token(const zrca_renew_report *report, size_t i);
+/** What happened, in words (the error, the review comment), else NULL. */
+ZRCA_API const char *zrca_renew_report_message(const zrca_renew_report *report, size_t i);
 /** Free a report. Accepts NULL. */
 ZRCA_API void zrca_renew_report_free(zrca_renew_report *report);
 

@@ -65,6 +65,7 @@ class World:
                          "ZRCA_ISSUER_CA_FILE": self.info["platform_ca_file"], "ZRCA_ACCOUNT": "demo",
                          "ZRCA_PASSWORD_FILE": pw, "ZRCA_PIN_FILE": pin,
                          "ZRCA_STATE_DIR": os.path.join(self.tmp, "state"),
+                         "ZRCA_CONFIG": "",  # no configuration file of the machine or the user
                          "LD_LIBRARY_PATH": build})
         os.makedirs(os.path.join(self.tmp, "softhsm", "tokens"))
         conf = os.path.join(self.tmp, "softhsm", "softhsm2.conf")
@@ -313,6 +314,234 @@ def test_zrca_renew_auto(w):
     check(d["nothing_to_renew"] is True, "%s" % d)
 
 
+def renewal_orders(w, but=()):
+    return [o for o in w.ctl("orders", "--account", "demo")["items"]
+            if o["business"] == "renewal" and o["number"] not in but]
+
+
+def issuances(w, number, index=1):
+    out = w.ctl("issuances", number, str(index))
+    return out["items"] if isinstance(out, dict) else out
+
+
+def test_zrca_renew_reentrant(w):
+    """renew --auto run after run (issue 12): a review wait that times out exits 15 and the next run,
+    after the approval, updates the key; an update killed halfway and one cut by the platform being
+    down are resumed by the next run; every time exactly one order and one issuance."""
+    letter, scan = w.attachments()
+    common = ["--window-days", "30", "--interval", "1", "--letter", letter, "--scan", "赵国栋=" + scan] + CONTACT
+    old, _ = w.provision(days=20)
+    demo = {o["number"] for o in renewal_orders(w)}  # the demo account's own orders
+    # 1. The review does not come in time: exit 15, the order number printed as soon as it exists.
+    r = w.zrca("renew", "--auto", "--timeout", "2", *common, expect=15)
+    check("续期订单 (order): Ca" in r.stdout and "审核中 (waiting for review)" in r.stdout, r.stdout)
+    orders = renewal_orders(w, demo)
+    check(len(orders) == 1, "%s" % orders)
+    number = orders[0]["number"]
+    # Still under review: the next run files nothing and says so with 15 again.
+    d = w.zjson("renew", "--auto", "--timeout", "2", *common, expect=15)
+    check(d["ok"] is False and d["exit"] == 15 and d["order"] is None and
+          [(c["outcome"], c["order"], c["item"]) for c in d["certificates"]] == [("pending_review", number, 1)],
+          "%s" % d)
+    check(len(renewal_orders(w, demo)) == 1, "a second order was filed")
+    # Approved later: the next run updates the key (no new order).
+    w.ctl("approve", number)
+    d = w.zjson("renew", "--auto", *common)
+    check(d["ok"] and d["exit"] == 0 and len(d["certificates"]) == 1, "%s" % d)
+    c = d["certificates"][0]
+    check(c["outcome"] == "updated" and c["order"] == number and
+          c["old_serial"].lstrip("0") == old["serial"].lstrip("0"), "%s" % c)
+    check(len(renewal_orders(w, demo)) == 1 and len(issuances(w, number)) == 1, "orders or issuances")
+    d = w.zjson("renew", "--auto", *common)
+    check(d["ok"] and d["nothing_to_renew"], "%s" % d)
+
+    # 2. Killed during an update: the next run resumes it.
+    old2, _ = w.provision(days=20, label="second")
+    d = w.zjson("renew", "--auto", "--no-wait", *common)
+    number2 = d["order"]
+    check(number2 and [c["outcome"] for c in d["certificates"]] == ["submitted"], "%s" % d)
+    w.ctl("approve", number2)
+    e = dict(w.env)
+    p = subprocess.Popen([w.zrca_bin, "renew", "--auto"] + common, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=e, text=True, stdin=subprocess.DEVNULL)
+    killed = False
+    for line in p.stdout:
+        if "(write)" in line:
+            p.send_signal(signal.SIGKILL)
+            killed = True
+            break
+    p.wait()
+    p.stdout.close()
+    p.stderr.close()
+    check(killed, "the update never reached the write step")
+    d = w.zjson("renew", "--auto", *common)
+    check(d["ok"] and [(c["outcome"], c["order"]) for c in d["certificates"]] == [("resumed", number2)] and
+          d["certificates"][0]["old_serial"].lstrip("0") == old2["serial"].lstrip("0") and
+          d["certificates"][0]["kind"] == "personal", "%s" % d)
+    check(len(renewal_orders(w, demo)) == 2 and len(issuances(w, number2)) == 1, "orders or issuances")
+
+    # 3. The platform is down when the certificate is issued: the next run finishes.
+    w.provision(days=20, label="third")
+    number3 = w.zjson("renew", "--auto", "--no-wait", *common)["order"]
+    w.ctl("approve", number3)
+    w.ctl("fault", "items.issue", "drop_before", "--count", "50")
+    d = w.zjson("renew", "--auto", *common, expect=5)
+    check(d["exit"] == 5 and d["certificates"][0]["outcome"] == "failed", "%s" % d)
+    w.ctl("faults", "--clear")
+    d = w.zjson("renew", "--auto", *common)
+    check(d["ok"] and [c["outcome"] for c in d["certificates"]] == ["resumed"], "%s" % d)
+    check(len(renewal_orders(w, demo)) == 3 and len(issuances(w, number3)) == 1, "orders or issuances")
+    check(all(o["order_status"] == "completed" for o in renewal_orders(w, demo)), "%s" % renewal_orders(w, demo))
+
+
+def test_zrca_renew_concurrent(w):
+    """Two renew --auto at once file one order: the second waits for the run lock (--lock-wait), or
+    says clearly that another run holds it (exit 9); a rejected order exits 16 and runs the notify
+    hook; an approved one runs the deploy hook with the documented variables."""
+    letter, scan = w.attachments()
+    common = ["--window-days", "30", "--interval", "1", "--letter", letter, "--scan", "赵国栋=" + scan] + CONTACT
+    old, _ = w.provision(days=20)
+    demo = {o["number"] for o in renewal_orders(w)}  # the demo account's own orders
+    e = dict(w.env)
+    first = subprocess.Popen([w.zrca_bin, "--json", "renew", "--auto", "--timeout", "4"] + common,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, text=True,
+                             stdin=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while not renewal_orders(w, demo) and time.time() < deadline:
+        time.sleep(0.2)
+    r = w.zrca("renew", "--auto", *common, expect=9)
+    check("another renew run of account demo is running" in r.stderr, r.stderr)
+    d = w.zjson("renew", "--auto", "--lock-wait", "60", *common, expect=15)
+    out, err = first.communicate(timeout=60)
+    check(first.returncode == 15, "first run: %d %s %s" % (first.returncode, out, err))
+    check([c["outcome"] for c in d["certificates"]] == ["pending_review"], "%s" % d)
+    orders = renewal_orders(w, demo)
+    check(len(orders) == 1, "two runs filed %d orders" % len(orders))
+    number = orders[0]["number"]
+    # Rejected: a person must act (16), the notify hook says so.
+    w.ctl("reject", number, "--comment", "承诺函不清晰")
+    env_out = w.path("hook.env")
+    hook = "env | grep ^ZRCA_HOOK_ | sort > %s; env | grep -c '^ZRCA_PIN=\\|^ZRCA_PASSWORD=' >> %s; true" % (
+        env_out, env_out)
+    secrets = {"ZRCA_PIN": USER_PIN, "ZRCA_PASSWORD": "Demo-2026!"}  # never handed to a hook
+    r = w.zrca("renew", "--auto", "--notify-hook", hook, *common, expect=16, env=secrets)
+    check("需人工处理" in r.stdout and "承诺函不清晰" in r.stdout, r.stdout)
+    lines = open(env_out).read().split("\n")
+    check("ZRCA_HOOK_OUTCOME=action_needed" in lines and "ZRCA_HOOK_ORDER=" + number in lines and
+          "ZRCA_HOOK_HOLDER=赵国栋" in lines and "0" in lines and
+          any(l.startswith("ZRCA_HOOK_MESSAGE=the order was rejected") for l in lines), "%s" % lines)
+    # Edited and resubmitted by a person, approved: the deploy hook runs once with the new certificate.
+    w.zjson("order", number, "--resubmit")
+    w.ctl("approve", number)
+    os.unlink(env_out)
+    d = w.zjson("renew", "--auto", "--quiet", "--deploy-hook", hook, *common, env=secrets)
+    c = d["certificates"][0]
+    check(d["ok"] and c["outcome"] == "updated", "%s" % d)
+    lines = open(env_out).read().split("\n")
+    uri = w.zjson("token", "info")["uri"]
+    for want in ("ZRCA_HOOK_OUTCOME=updated", "ZRCA_HOOK_HOLDER=赵国栋", "ZRCA_HOOK_KIND=personal",
+                 "ZRCA_HOOK_OLD_SERIAL=" + c["old_serial"], "ZRCA_HOOK_SERIAL=" + c["new_serial"],
+                 "ZRCA_HOOK_NOT_AFTER=" + c["new_not_after"], "ZRCA_HOOK_ORDER=" + number,
+                 "ZRCA_HOOK_ITEM=1", "ZRCA_HOOK_TOKEN_URI=" + uri, "0"):
+        check(want in lines, "%s not in %s" % (want, lines))
+    # --quiet: nothing on stdout.
+    r = w.zrca("renew", "--auto", "--quiet", *common)
+    check(r.stdout == "", repr(r.stdout))
+
+
+def test_zrca_systemd_units(build):
+    """The systemd service and timer (examples/zrca/systemd) pass systemd-analyze verify without a
+    single warning, with ExecStart on the zrca just built; the service is hardened; the cron line is
+    one line that runs zrca renew --auto."""
+    sa = shutil.which("systemd-analyze")
+    if not sa:
+        print("SKIP: no systemd-analyze (Debian package systemd)")
+        raise SystemExit(77)
+    src = os.path.join(SRC, "examples", "zrca", "systemd")
+    tmp = tempfile.mkdtemp(prefix="zrca-units-")
+    try:
+        with open(os.path.join(src, "zrca-renew.service.in")) as f:
+            service = f.read().replace("@ZRCA_BINDIR@", os.path.abspath(os.path.join(build, "examples", "bin")))
+        with open(os.path.join(tmp, "zrca-renew.service"), "w") as f:
+            f.write(service)
+        shutil.copy(os.path.join(src, "zrca-renew.timer"), tmp)
+        units = [os.path.join(tmp, u) for u in ("zrca-renew.service", "zrca-renew.timer")]
+        r = subprocess.run([sa, "verify", "--man=no"] + units, capture_output=True, text=True)
+        check(r.returncode == 0 and r.stderr.strip() == "" and r.stdout.strip() == "",
+              "systemd-analyze verify: %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+        for want in ("RandomizedDelaySec=", "Persistent=true"):
+            check(want in open(units[1]).read(), want)
+        for want in ("LoadCredential=password:", "LoadCredential=pin:", "%d/password", "%d/pin",
+                     "SuccessExitStatus=15 16", "NoNewPrivileges=yes", "ProtectSystem=strict"):
+            check(want in service, want)
+        check("ZRCA_PIN=" not in service and "ZRCA_PASSWORD=" not in service, "a secret in the unit")
+        r = subprocess.run([sa, "security", "--offline=yes", units[0]], capture_output=True, text=True)
+        if r.returncode == 0 or "exposure level" in r.stdout:
+            level = float(r.stdout.rsplit("exposure level for zrca-renew.service:", 1)[1].split()[0])
+            check(level <= 3.0, "exposure %.1f" % level)
+        cron = [l for l in open(os.path.join(src, "zrca-renew.cron")) if l.strip() and not l.startswith("#")]
+        check(cron[0].startswith("SHELL=") and len(cron) == 2 and "renew --auto" in cron[1], "%s" % cron)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_zrca_config(w):
+    """Configuration files (man zrca, CONFIGURATION): every long option as a key, [COMMAND]
+    sections; the command line wins over the environment, which wins over the user's file, which
+    wins over the system's; a bad file is an error naming the file, the line and the key."""
+    letter, scan = w.attachments()
+    w.provision(days=20)
+    conf = w.path("zrca.conf")
+
+    def write(text):
+        with open(conf, "w") as f:
+            f.write(text)
+    use = {"ZRCA_CONFIG": conf}
+    # Errors name the file, the line and the key; nothing runs.
+    for text, words in (("# fleet\n\nwindw-days = 3\n", ["zrca.conf:3", "unknown key 'windw-days'"]),
+                        ("[renew]\nwindow-days = many\n", ["zrca.conf:2", "key 'window-days'", "many"]),
+                        ("json = yes\n", ["zrca.conf:1", "key 'json'", "command line only"]),
+                        ("include-absent = maybe\n", ["zrca.conf:1", "key 'include-absent'", "yes or no"]),
+                        ("[renw]\n", ["zrca.conf:1", "not a section"]),
+                        ("url\n", ["zrca.conf:1", "not 'key = value'"])):
+        write(text)
+        r = w.zrca("renew", "--auto", "--dry-run", env=use, expect=2)
+        check(all(x in r.stderr for x in words), "%r: %s" % (text, r.stderr))
+    d = w.zjson("renew", "--auto", "--dry-run", env=use, expect=2)
+    check(d["error"]["kind"] == "usage" and "zrca.conf:1" in d["error"]["message"], "%s" % d)
+    check("cannot read" in w.zrca("certs", env={"ZRCA_CONFIG": w.path("none.conf")}, expect=2).stderr, "missing")
+    # What renew --auto needs, from the file: a plan of one certificate (a dry run).
+    write("# the fleet's settings\naccount = demo\n[renew]\nwindow-days = 30\nletter = %s\nscan = 赵国栋=%s\n"
+          "contact = 许静怡\nmobile = '13905710000'\nemail = \"xu.jingyi@demo.example.com\"\n"
+          "include-absent = no\n[certs]\nkind = personal\n" % (letter, scan))
+    d = w.zjson("renew", "--auto", "--dry-run", env=use)
+    check(d["ok"] and [c["outcome"] for c in d["certificates"]] == ["planned"], "%s" % d)
+    # A key of another command's section is not read: certs --kind personal comes from [certs].
+    kinds = {c["kind"] for c in w.zjson("certs", env=use)["certificates"]}
+    check(kinds == {"personal"}, "%s" % kinds)
+    # The command line wins over the file.
+    d = w.zjson("renew", "--auto", "--dry-run", "--window-days", "5", env=use)
+    check(d["nothing_to_renew"], "%s" % d)
+    # The environment wins over the file; the file over nothing.
+    write("account = nobody\n")
+    w.zjson("login", env=use)                                            # ZRCA_ACCOUNT=demo
+    w.zjson("login", env=dict(use, ZRCA_ACCOUNT=""), expect=3)          # the file's: nobody
+    w.zjson("login", "--account", "demo", env=dict(use, ZRCA_ACCOUNT=""))
+    # Without ZRCA_CONFIG: the user's file ($XDG_CONFIG_HOME/zrca/config) is read.
+    xdg = w.path("xdg")
+    os.makedirs(os.path.join(xdg, "zrca"))
+    with open(os.path.join(xdg, "zrca", "config"), "w") as f:
+        f.write("[certs]\nkind = org\n")
+    env = dict(w.env)
+    del env["ZRCA_CONFIG"]
+    env["XDG_CONFIG_HOME"] = xdg
+    r = subprocess.run([w.zrca_bin, "--json", "certs"], env=env, capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=60)
+    check(r.returncode == 0, r.stderr)
+    kinds = {c["kind"] for c in json.loads(r.stdout)["certificates"]}
+    check(kinds == {"org"}, "%s" % kinds)
+
+
 def test_zrca_exit_codes(w):
     letter, scan = w.attachments()
     # 2: usage.
@@ -499,7 +728,12 @@ def test_zrca_json_schema(w):
     w.ctl("approve", number)
     valid("update", number)
     valid("update", number, "--abort", expect=9)
-    check({("update", True), ("update", False), ("certs", True), ("token info", False)} <= seen, "%s" % seen)
+    # renew --auto waiting for the review (exit 15): the error shape beside the certificates.
+    w.provision(days=20, label="late")
+    valid("renew", "--auto", "--timeout", "1", "--window-days", "30", "--letter", letter, "--scan",
+          "赵国栋=" + scan, *CONTACT, expect=15)
+    check({("update", True), ("update", False), ("certs", True), ("token info", False),
+           ("renew", False)} <= seen, "%s" % seen)
 
 
 def test_zrca_update_held(w):
@@ -914,7 +1148,7 @@ def test_cli_pkgconfig(build):
 
 
 TESTS = {name[5:].replace("_", "-"): fn for name, fn in globals().items() if name.startswith("test_")}
-NO_PLATFORM = {"demo", "cli-pkgconfig"}
+NO_PLATFORM = {"demo", "cli-pkgconfig", "zrca-systemd-units"}
 
 
 def main():

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "softhsm.h"
 #include "testsupport.h"
@@ -297,6 +298,52 @@ static void test_plan(void **state)
     (void)state;
     op o = {"renewal plan", NULL, run_plan, NULL, &shared, 40};
     torture(&o, 0);
+}
+
+/* renew --auto as a dry run: the run lock, the tokens' certificates read once, the account's
+ * open orders, the plan and its application (issue 12). */
+static char renew_letter[64];
+
+static int run_renew(void *ctx)
+{
+    world *w = ctx;
+    zrca_session *s = NULL;
+    zrca_token *t = NULL;
+    zrca_renew_report *r = NULL;
+    zrca_plan_options po = ZRCA_PLAN_OPTIONS_INIT;
+    po.commitment_letter = renew_letter;
+    po.contact_name = "许静怡";
+    po.contact_mobile = "13800138000";
+    po.contact_email = "xu@example.com";
+    zrca_renew_options ro = ZRCA_RENEW_OPTIONS_INIT;
+    ro.plan = &po;
+    ro.dry_run = 1;
+    int rc = session_for(w, &s);
+    if (rc == 0)
+        rc = zrca_token_open(&t, &w->topts);
+    if (rc == 0)
+        rc = zrca_renew_auto(&r, s, &t, 1, &ro);
+    if (rc == 0 &&
+        (zrca_renew_report_count(r) != 1 || zrca_renew_report_outcome(r, 0) != ZRCA_RENEW_PLANNED ||
+         zrca_renew_report_token(r, 0) != t))
+        fail_msg("the dry run reports %zu certificates", zrca_renew_report_count(r));
+    zrca_renew_report_free(r);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    return rc;
+}
+
+static void test_renew(void **state)
+{
+    (void)state;
+    strcpy(renew_letter, "/tmp/zrca-torture-letter-XXXXXX");
+    int fd = mkstemp(renew_letter);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "%PDF-1.4 letter", 15), 15);
+    close(fd);
+    op o = {"renew --auto (dry run)", NULL, run_renew, NULL, &shared, 40};
+    torture(&o, 0);
+    unlink(renew_letter);
 }
 
 /* ---- (b) an application: validate and submit -------------------------------------------- */
@@ -588,11 +635,12 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_five_mistakes),  cmocka_unit_test(test_json),
-        cmocka_unit_test(test_session),        cmocka_unit_test(test_plan),
-        cmocka_unit_test(test_application),    cmocka_unit_test(test_update_soft),
-        cmocka_unit_test(test_update_softhsm), cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_abort),          cmocka_unit_test(test_select),
+        cmocka_unit_test(test_five_mistakes), cmocka_unit_test(test_json),
+        cmocka_unit_test(test_session),       cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_renew),         cmocka_unit_test(test_application),
+        cmocka_unit_test(test_update_soft),   cmocka_unit_test(test_update_softhsm),
+        cmocka_unit_test(test_resume),        cmocka_unit_test(test_abort),
+        cmocka_unit_test(test_select),
     };
     if (getenv("ZRCA_TEST_FILTER"))
         cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));

@@ -164,3 +164,41 @@ def test_renew_auto(make_world, scans):
         t.login(bytearray(b"246810"))
         with t.certificates() as certs:
             assert any(c.serial.lower().lstrip("0") == r.new_serial.lstrip("0") for c in certs)
+
+
+def test_renew_auto_again(make_world, scans):
+    """Re-entrant (issue 12): a review wait that times out raises Timeout with the entry
+    PENDING_REVIEW and its order; the next run files nothing and reports it again; after the
+    approval the next run updates it in the same order. on_event sees each outcome as it is set,
+    the order number with the first."""
+    w = make_world(kind=zrca.CertKind.PERSONAL, days=20)
+    pdf, jpg = scans
+    pins = Pins()
+    opts = dict(commitment_letter=pdf, person_scan=lambda holder, id_number: str(jpg), pin=pins,
+                wait_min_interval=0.1, **CONTACT)
+    base_slots = zrca._live_slots()
+    with w.session() as s, w.token() as t:
+        events = []
+        with pytest.raises(zrca.Timeout) as ei:
+            s.renew_auto([t], wait_timeout=1, on_event=events.append, **opts)
+        [r] = ei.value.report
+        number = ei.value.report.order_number
+        assert r.outcome == zrca.RenewOutcome.PENDING_REVIEW and r.order == number and r.token is t
+        assert [(e.outcome, e.order) for e in events] == [(zrca.RenewOutcome.SUBMITTED, number),
+                                                          (zrca.RenewOutcome.PENDING_REVIEW, number)]
+        report = s.renew_auto([t], wait_timeout=1, **opts)
+        assert report.order_number is None
+        [r] = report
+        assert (r.outcome, r.order, r.item, r.old_serial) == (
+            zrca.RenewOutcome.PENDING_REVIEW, number, 1, w.old_serial)
+        assert order_numbers(w) == [number]
+        w.platform.review(number, approve=True)
+        events = []
+        report = s.renew_auto([t], on_event=events.append, lock_wait=5, **opts)
+        [r] = report
+        assert (r.outcome, r.order, r.item, r.token) == (zrca.RenewOutcome.UPDATED, number, 1, t)
+        assert r.new_serial and r.message is None and r.error == zrca.Status.OK
+        assert events == [r]
+        assert order_numbers(w) == [number]
+        assert len(s.renew_auto([t], **opts)) == 0
+    assert zrca._live_slots() == base_slots

@@ -20,6 +20,7 @@ from ._callbacks import live_slots as _live_slots
 from ._lib import LIBRARY_PATH, LibraryError
 from .application import (ATTACH_COMMITMENT_LETTER, ATTACH_LEGAL_REP_ID_SCAN, ATTACHMENT_MAX_SIZE, Application,
                           person_scan_part)
+from .config import ConfigError, config_paths, load_config
 from .enums import (Backend, Business, CertKind, CertStatus, IdType, ItemStatus, KeyFlags, KeyType, LogLevel,
                     OrderAction, OrderStatus, PaymentMethod, PaymentStatus, PinFlag, PinPurpose, PinUser,
                     RenewOutcome, ReviewStatus, Role, SealState, ShippingStatus, Status, TokenFlag, UpdateStep,

@@ -402,6 +402,21 @@ def _renew_wait_thunk(order: Optional[int], elapsed_ms: int, payload: Optional[i
 RENEW_WAIT_THUNK = _lib.WAIT_FN(_renew_wait_thunk)
 
 
+def _renew_event_thunk(report: Optional[int], index: int, payload: Optional[int]) -> None:
+    """zrca_renew_options::event: the Slot's ``extra`` turns (report, index) into a RenewEntry
+    (zrca.plan._entry with the tokens given); the callable gets that entry."""
+    sl = _slot(payload)
+    if sl is None or sl.fn is None or not report:
+        return
+    try:
+        sl.fn(sl.extra(report, index))
+    except BaseException as e:
+        sl.fail(e)
+
+
+RENEW_EVENT_THUNK = _lib.RENEW_EVENT_FN(_renew_event_thunk)
+
+
 # ---------------------------------------------------------------------------------- scans
 
 def _scan_thunk(holder: Optional[bytes], id_number: Optional[bytes], payload: Optional[int]) -> Optional[int]:

@@ -380,9 +380,14 @@ class PlanOptions(Struct):
                 ("contact_name", c_char_p), ("contact_mobile", c_char_p), ("contact_email", c_char_p)]
 
 
+RENEW_EVENT_FN = CFUNCTYPE(None, c_void_p, c_size_t, c_void_p)
+
+
 class RenewOptions(Struct):
     _fields_ = [("version", c_uint), ("plan", POINTER(PlanOptions)), ("update", POINTER(UpdateOptions)),
-                ("wait", POINTER(WaitOptions)), ("dry_run", c_int), ("no_wait", c_int)]
+                ("wait", POINTER(WaitOptions)), ("dry_run", c_int), ("no_wait", c_int),
+                # version 2
+                ("event", RENEW_EVENT_FN), ("event_payload", c_void_p), ("lock_wait_ms", c_uint64)]
 
 
 # Versions of the option structs these bindings fill.
@@ -396,7 +401,7 @@ ORDER_FILTER_VERSION = 1
 WAIT_OPTIONS_VERSION = 1
 UPDATE_OPTIONS_VERSION = 1
 PLAN_OPTIONS_VERSION = 1
-RENEW_OPTIONS_VERSION = 1
+RENEW_OPTIONS_VERSION = 2
 
 PIN_MAX = 255
 BYTES = POINTER(c_ubyte)
@@ -683,12 +688,14 @@ zrca_renew_auto = _proto("zrca_renew_auto", c_int, POINTER(RenewReportP), Sessio
                          POINTER(RenewOptions))
 zrca_renew_report_count = _proto("zrca_renew_report_count", c_size_t, RenewReportP)
 zrca_renew_report_order = _proto("zrca_renew_report_order", CCP, RenewReportP)
-for _n in ("holder", "old_serial", "new_serial"):
+for _n in ("holder", "old_serial", "new_serial", "item_order", "message"):
     globals()["zrca_renew_report_" + _n] = _proto("zrca_renew_report_" + _n, CCP, RenewReportP, c_size_t)
 for _n in ("old_not_after", "new_not_after"):
     globals()["zrca_renew_report_" + _n] = _proto("zrca_renew_report_" + _n, I64, RenewReportP, c_size_t)
 for _n in ("kind", "outcome", "error"):
     globals()["zrca_renew_report_" + _n] = _proto("zrca_renew_report_" + _n, c_int, RenewReportP, c_size_t)
+zrca_renew_report_item_index = _proto("zrca_renew_report_item_index", c_uint, RenewReportP, c_size_t)
+zrca_renew_report_token = _proto("zrca_renew_report_token", c_void_p, RenewReportP, c_size_t)
 zrca_renew_report_free = _proto("zrca_renew_report_free", None, RenewReportP)
 
 

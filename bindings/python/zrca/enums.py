@@ -336,6 +336,9 @@ class RenewOutcome(enum.IntEnum):
     UPDATED = 2    # renewed on its token
     NO_TOKEN = 3   # approved, but its token is not present
     FAILED = 4     # the update failed (RenewEntry.error)
+    RESUMED = 5    # an interrupted update (its journal) was resumed and finished: renewed
+    PENDING_REVIEW = 6  # in an order still under review: a later run updates it once approved
+    ACTION_NEEDED = 7   # a person must act (rejected, held, PIN locked); RenewEntry.message says what
 
 
 _bind(CertKind, _lib.zrca_cert_kind_name, _lib.zrca_cert_kind_label)

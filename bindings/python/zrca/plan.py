@@ -10,7 +10,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Iterable, Iterator, List, Opti
                     overload)
 
 from . import _lib
-from ._callbacks import RENEW_WAIT_THUNK, SCAN_THUNK, Slot, call
+from ._callbacks import RENEW_EVENT_THUNK, RENEW_WAIT_THUNK, SCAN_THUNK, Slot, call
 from ._handle import Handle, PathLike, Seconds, to_datetime, to_ms, seq_index
 from .enums import CertKind, KeyType, RenewOutcome, Status
 from .errors import ZrcaError
@@ -27,6 +27,11 @@ ScanCallback = Callable[[str, str], Optional[PathLike]]
 
 #: The wait of renew_auto(): (order number, seconds waited) -> a true value to stop waiting.
 RenewWaitProgress = Callable[[str, float], Any]
+
+#: renew_auto(on_event=...): called with each RenewEntry as its outcome is set (resumed, updated,
+#: submitted with its order number as soon as the order exists, waiting for review, ...). An
+#: exception is kept and re-raised once the call returns.
+RenewEvent = Callable[["RenewEntry"], Any]
 
 Tokens = Union[Token, Iterable[Token], None]
 When = Union[int, float, _dt.datetime, None]
@@ -45,8 +50,10 @@ class PlanEntry:
 
 @dataclass(frozen=True)
 class RenewEntry:
-    """What renew_auto() did with one certificate: ``outcome``; once UPDATED the new serial and
-    end of validity; once FAILED the update's status code (``error``, Status.OK otherwise)."""
+    """What renew_auto() did with one certificate: ``outcome``; once UPDATED or RESUMED the new
+    serial and end of validity; once FAILED or ACTION_NEEDED the status code (``error``, Status.OK
+    otherwise); the ``order`` and ``item`` it is in, the Token given that holds it, and
+    ``message`` (what a person must do, the review comment, the error) when there is one."""
     kind: CertKind
     holder: str
     old_serial: str
@@ -55,6 +62,10 @@ class RenewEntry:
     new_serial: Optional[str]
     new_not_after: Optional[_dt.datetime]
     error: Status
+    order: Optional[str] = None
+    item: Optional[int] = None
+    token: Optional[Token] = None
+    message: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -86,20 +97,28 @@ def _status(code: int) -> Status:
         return Status.ERROR
 
 
-def _take_report(p: Any) -> Optional[RenewReport]:
+def _entry(p: Any, i: int, toks: Sequence[Token] = ()) -> RenewEntry:
+    """Certificate ``i`` of a C report; its token is one of ``toks`` (the tokens given)."""
+    r = _lib.RenewReportP(p) if isinstance(p, int) else p
+    tp = _lib.zrca_renew_report_token(r, i)
+    token = next((t for t in toks if t._h.value == tp), None) if tp else None
+    item = _lib.zrca_renew_report_item_index(r, i)
+    return RenewEntry(
+        CertKind(_lib.zrca_renew_report_kind(r, i)), _lib.s(_lib.zrca_renew_report_holder(r, i)) or "",
+        _lib.s(_lib.zrca_renew_report_old_serial(r, i)) or "",
+        to_datetime(_lib.zrca_renew_report_old_not_after(r, i)),
+        RenewOutcome(_lib.zrca_renew_report_outcome(r, i)), _lib.s(_lib.zrca_renew_report_new_serial(r, i)),
+        to_datetime(_lib.zrca_renew_report_new_not_after(r, i)),
+        _status(_lib.zrca_renew_report_error(r, i)), _lib.s(_lib.zrca_renew_report_item_order(r, i)),
+        item or None, token, _lib.s(_lib.zrca_renew_report_message(r, i)))
+
+
+def _take_report(p: Any, toks: Sequence[Token] = ()) -> Optional[RenewReport]:
     """The report as a snapshot; the C report is freed."""
     if not p:
         return None
     try:
-        entries = []
-        for i in range(_lib.zrca_renew_report_count(p)):
-            entries.append(RenewEntry(
-                CertKind(_lib.zrca_renew_report_kind(p, i)), _lib.s(_lib.zrca_renew_report_holder(p, i)) or "",
-                _lib.s(_lib.zrca_renew_report_old_serial(p, i)) or "",
-                to_datetime(_lib.zrca_renew_report_old_not_after(p, i)),
-                RenewOutcome(_lib.zrca_renew_report_outcome(p, i)), _lib.s(_lib.zrca_renew_report_new_serial(p, i)),
-                to_datetime(_lib.zrca_renew_report_new_not_after(p, i)),
-                _status(_lib.zrca_renew_report_error(p, i))))
+        entries = [_entry(p, i, toks) for i in range(_lib.zrca_renew_report_count(p))]
         return RenewReport(_lib.s(_lib.zrca_renew_report_order(p)), tuple(entries))
     finally:
         _lib.zrca_renew_report_free(p)
@@ -260,7 +279,8 @@ def renew_auto(session: "Session", tokens: Tokens = (), *, commitment_letter: Op
                key_bits: int = 0, delete_old: bool = False, progress: Optional["ProgressCallback"] = None,
                wait_timeout: Seconds = None, wait_min_interval: Seconds = None, wait_max_interval: Seconds = None,
                wait_progress: Optional[RenewWaitProgress] = None, dry_run: bool = False,
-               no_wait: bool = False) -> RenewReport:
+               no_wait: bool = False, on_event: Optional[RenewEvent] = None,
+               lock_wait: Seconds = None) -> RenewReport:
     """See Session.renew_auto()."""
     from .update import _options as _update_options
     toks = _token_list(tokens)
@@ -268,6 +288,7 @@ def renew_auto(session: "Session", tokens: Tokens = (), *, commitment_letter: Op
                         contact_mobile, contact_email)
     update = None
     wait_slot = None
+    event_slot = None
     try:
         update = _update_options(pin, single_login=single_login, allow_final_try=allow_final_try,
                                  key_type=key_type, key_bits=key_bits, delete_old=delete_old, progress=progress)
@@ -277,6 +298,11 @@ def renew_auto(session: "Session", tokens: Tokens = (), *, commitment_letter: Op
         ro.update = ctypes.pointer(update.c)
         ro.dry_run = 1 if dry_run else 0
         ro.no_wait = 1 if no_wait else 0
+        ro.lock_wait_ms = to_ms(lock_wait)
+        if on_event is not None:
+            event_slot = Slot(on_event, lambda rp, i: _entry(rp, i, toks))
+            ro.event = RENEW_EVENT_THUNK
+            ro.event_payload = event_slot.payload
         if any(v is not None for v in (wait_timeout, wait_min_interval, wait_max_interval, wait_progress)):
             wo = _lib.WaitOptions()
             call(_lib.zrca_wait_options_init, ctypes.byref(wo), _lib.WAIT_OPTIONS_VERSION)
@@ -292,21 +318,24 @@ def renew_auto(session: "Session", tokens: Tokens = (), *, commitment_letter: Op
         try:
             session._call(_lib.zrca_renew_auto, ctypes.byref(out), session._h, _token_array(toks), len(toks),
                           ctypes.byref(ro), extra=plan.slots + update.slots + ([wait_slot] if wait_slot else [])
+                          + ([event_slot] if event_slot else [])
                           + [sl for t in toks for sl in t._pin_slots()], pins=tuple(toks))
         except BaseException as e:
             # The library reports what it did also on a failure after planning: attach it to the
             # library's error (the exception itself, or the __cause__ of a callback's).
-            report = _take_report(out) if out.value else None
+            report = _take_report(out, toks) if out.value else None
             err = e if isinstance(e, ZrcaError) else e.__cause__
             if report is not None and isinstance(err, ZrcaError):
                 err.report = report
             raise
-        report = _take_report(out)
+        report = _take_report(out, toks)
     finally:
         plan.release()
         if update is not None:
             update.release()
         if wait_slot is not None:
             wait_slot.release()
+        if event_slot is not None:
+            event_slot.release()
     assert report is not None
     return report

@@ -449,9 +449,14 @@ class Session(Handle):
         return RenewalPlan(self, tokens, **options)
 
     def renew_auto(self, tokens: Any = (), **options: Any) -> "RenewReport":
-        """The whole seed flow in one call: plan the certificates due, submit the application
-        that renews them, wait for the approval, then update every one whose token is among
-        ``tokens``. Nothing due is success with an empty report (no order filed).
+        """The whole seed flow in one call, re-entrant: resume every interrupted update of the
+        state directory (RESUMED), update every approved item whose token is among ``tokens``
+        (UPDATED), report the orders under review (PENDING_REVIEW) and those a person must act on
+        (ACTION_NEEDED), then plan the certificates newly due, submit the application that renews
+        them, wait for the approval and update them. Run it again after a timeout, a kill or an
+        outage: it finishes with one order and one issuance per certificate. Nothing to do is
+        success with an empty report (no order filed). Runs of one account and state directory
+        take turns (a run lock): ``lock_wait`` seconds, 0 by default (Locked at once).
 
         Keywords: the plan's (``commitment_letter``, ``person_scan(holder, id_number) -> path``,
         ``contact_name``, ``contact_mobile``, ``contact_email``, ``window_days``, ``now``,
@@ -459,12 +464,14 @@ class Session(Handle):
         ``key_type``, ``key_bits``, ``delete_old``, ``progress``); the wait's (``wait_timeout``,
         10 min by default, ``wait_min_interval``, ``wait_max_interval``,
         ``wait_progress(order_number, seconds)``); ``dry_run`` (validate, send nothing: every
-        entry PLANNED) and ``no_wait`` (submit and stop: SUBMITTED).
+        entry PLANNED) and ``no_wait`` (submit and stop: SUBMITTED); ``on_event(entry)`` as each
+        certificate's outcome is set; ``lock_wait``.
 
-        Raises ValidationError (the application), Timeout (no review in time), StateError
-        (rejected or closed), or the first update's error; a failure after planning carries the
-        RenewReport as ``exc.report`` (on the library's error: the exception raised, or the
-        ``__cause__`` of a callback's exception, which is re-raised as always)."""
+        Raises ValidationError (the application), Timeout (no review in time: the entries are
+        PENDING_REVIEW), StateError (rejected or closed), or the first update's error; a failure
+        after planning carries the RenewReport as ``exc.report`` (on the library's error: the
+        exception raised, or the ``__cause__`` of a callback's exception, which is re-raised as
+        always)."""
         from .plan import renew_auto
         return renew_auto(self, tokens, **options)
 
