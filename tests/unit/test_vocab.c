@@ -13,6 +13,17 @@
 #include "testsupport.h"
 #include "token_internal.h"
 
+/* A NUL-terminated copy of `len` bytes that need not end in NUL (strndup
+ * may read past a buffer that has none). */
+static char *copy_bytes(const void *p, size_t len)
+{
+    char *s = malloc(len + 1);
+    assert_non_null(s);
+    memcpy(s, p, len);
+    s[len] = '\0';
+    return s;
+}
+
 static void canon_ok(const char *in, const char *want)
 {
     char out[ZRCA_SERIAL_BUFSIZE];
@@ -143,7 +154,7 @@ static char *name_text(const unsigned char *der, size_t len)
     X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
     char *data;
     long l = BIO_get_mem_data(b, &data);
-    char *s = strndup(data, (size_t)l);
+    char *s = copy_bytes(data, (size_t)l);
     BIO_free(b);
     X509_NAME_free(n);
     return s;

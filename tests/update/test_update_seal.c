@@ -16,6 +16,17 @@
 #include "testsupport.h"
 #include "world.h"
 
+/* A NUL-terminated copy of `len` bytes that need not end in NUL (strndup
+ * may read past a buffer that has none). */
+static char *copy_bytes(const void *p, size_t len)
+{
+    char *s = malloc(len + 1);
+    assert_non_null(s);
+    memcpy(s, p, len);
+    s[len] = '\0';
+    return s;
+}
+
 static char *issuer_file(const char *name)
 {
     /* DIR/ca/root.pem is the platform's root; its issuing CA sits beside it. */
@@ -64,7 +75,7 @@ static char *edited(const char *record, const char *key, const char *value)
     const char *buf;
     size_t len;
     assert_zrca_ok(zri_jgen_result(g, &buf, &len));
-    char *out = strndup(buf, len);
+    char *out = copy_bytes(buf, len);
     zri_jgen_free(g);
     zri_json_doc_free(doc);
     return out;
@@ -148,7 +159,7 @@ static void test_seals(void **state)
     unsigned char *data;
     size_t len;
     assert_zrca_ok(zrca_token_read_data(&data, &len, t, label));
-    record = strndup((const char *)data, len);
+    record = copy_bytes(data, len);
     zrca_free(data);
 
     struct {
