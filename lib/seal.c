@@ -10,9 +10,14 @@
  *   "ZRCA-SEAL-V1" 0 seal_id 0 serial 0 sha256(cert) name 0 image_type 0
  *   sha256(image) valid_from 0 valid_to 0
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -108,10 +113,15 @@ int zri_seal_bound(const zri_seal_fields *f, const unsigned char *cert_der, size
     int rc = zri_der_sha256_hex(hex, cert_der, cert_len);
     if (rc < 0)
         return rc;
-    if (strcmp(hex, f->cert_sha256) != 0 || !zri_serial_eq(f->serial, serial))
+    if (!zri_serial_eq(f->serial, serial))
         return zri_error_set(ZRCA_EVERIFY,
-                             "the seal record is bound to another certificate (%s), not %s",
+                             "the seal record is bound to another certificate (serial %s), not %s",
                              f->serial, serial);
+    if (strcasecmp(hex, f->cert_sha256) != 0)
+        return zri_error_set(ZRCA_EVERIFY,
+                             "the seal record is bound to another certificate of serial %s "
+                             "(its SHA-256 %.64s is not this one's)",
+                             serial, f->cert_sha256);
     return 0;
 }
 
@@ -179,28 +189,64 @@ ZRCA_API void zrca_seal_list_free(zrca_seal_list *l)
 }
 
 /* The issuing CA certificates of a PEM file, bounded. */
+/* PEM readers never ask for a pass phrase (OpenSSL's default prompts on the
+ * terminal): an encrypted block is simply not read. */
+static int no_pass_phrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/* The issuing CA certificates of a PEM file: a regular file (not a FIFO or
+ * a device that could block or never end), bounded, read once. */
 static int load_issuers(STACK_OF(X509) * *out, const char *path)
 {
     *out = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int regular = fd >= 0;
+        if (fd >= 0)
+            close(fd);
+        return zri_error_set_field(ZRCA_EIO, "issuer_ca_file", "readable",
+                                   regular ? "%s is not a regular file" : "cannot open %s", path);
+    }
+    if (st.st_size > (off_t)MAX_ISSUER_FILE_BYTES) {
+        close(fd);
+        return zri_error_set_field(ZRCA_ETOOBIG, "issuer_ca_file", "length",
+                                   "%s is larger than %u bytes", path, MAX_ISSUER_FILE_BYTES);
+    }
+    size_t cap = (size_t)st.st_size, len = 0;
+    char *data = zri_malloc(cap + 1);
+    if (!data) {
+        close(fd);
+        return ZRCA_ENOMEM;
+    }
+    while (len < cap) {
+        ssize_t n = read(fd, data + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
     int rc = 0;
     STACK_OF(X509) *sk = sk_X509_new_null();
-    BIO *b = BIO_new_file(path, "rb");
-    if (!sk) {
-        BIO_free(b);
-        return zri_error_set(ZRCA_ENOMEM, "out of memory");
-    }
-    if (!b) {
-        sk_X509_free(sk);
-        ERR_clear_error();
-        return zri_error_set_field(ZRCA_EIO, "issuer_ca_file", "readable", "cannot read %s", path);
+    BIO *b = len ? BIO_new_mem_buf(data, (int)len) : NULL;
+    if (!sk || (len && !b)) {
+        rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
+        goto out;
     }
     X509 *x;
-    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
-        if (sk_X509_num(sk) >= MAX_ISSUERS || BIO_tell(b) > (long)MAX_ISSUER_FILE_BYTES) {
+    while (b && (x = PEM_read_bio_X509(b, NULL, no_pass_phrase, NULL))) {
+        if (sk_X509_num(sk) >= MAX_ISSUERS) {
             X509_free(x);
-            rc = zri_error_set(ZRCA_ETOOBIG,
-                               "issuer CA file %s: more than %d certificates or %u bytes", path,
-                               MAX_ISSUERS, MAX_ISSUER_FILE_BYTES);
+            rc = zri_error_set_field(ZRCA_ETOOBIG, "issuer_ca_file", "length",
+                                     "%s: more than %d certificates", path, MAX_ISSUERS);
             goto out;
         }
         if (!sk_X509_push(sk, x)) {
@@ -215,6 +261,7 @@ static int load_issuers(STACK_OF(X509) * *out, const char *path)
 out:
     ERR_clear_error();
     BIO_free(b);
+    free(data);
     if (rc < 0)
         sk_X509_pop_free(sk, X509_free);
     else

@@ -256,8 +256,15 @@ ZRCA_API int zrca_serial_canonical(char *out, size_t size, const char *serial)
 {
     if (!out || size == 0)
         return zri_error_set(ZRCA_EINVAL, "out and size are required");
-    out[0] = '\0';
-    int rc = zri_serial_canon(out, size, serial);
+    /* Into a buffer of our own first: `out` may be `serial` itself. */
+    char tmp[ZRCA_SERIAL_BUFSIZE];
+    int rc = zri_serial_canon(tmp, sizeof(tmp), serial);
+    if (rc == 0 && strlen(tmp) + 1 > size)
+        rc = ZRCA_ETOOBIG;
+    if (rc == 0)
+        memcpy(out, tmp, strlen(tmp) + 1);
+    else if (out != serial)
+        out[0] = '\0';
     if (rc == ZRCA_ETOOBIG)
         return zri_error_set(rc, "a buffer of %zu bytes cannot hold the serial", size);
     if (rc < 0)

@@ -7,6 +7,7 @@
  * (PrintableString for C and serialNumber, IA5String for emailAddress,
  * UTF8String otherwise).
  */
+#define _GNU_SOURCE /* memmem */
 #include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -23,14 +24,26 @@
 #define MAX_SUBJECT_BYTES 4096
 #define MAX_RDNS          32
 
-/* Where the PEM begins (after leading white space), or `len` when the
- * input is not PEM. */
+/* Where the PEM begins, or `len` when the input is not PEM. DER starts with
+ * a SEQUENCE; text before the BEGIN line (as `openssl x509 -text` writes)
+ * is skipped, as OpenSSL's readers do. */
 static size_t pem_start(const unsigned char *in, size_t len)
 {
-    size_t i = 0;
-    while (i < len && isspace(in[i]))
-        i++;
-    return len - i >= 11 && memcmp(in + i, "-----BEGIN ", 11) == 0 ? i : len;
+    if (len == 0 || in[0] == 0x30)
+        return len;
+    const unsigned char *b = memmem(in, len, "-----BEGIN ", 11);
+    return b ? (size_t)(b - in) : len;
+}
+
+/* Never ask for a pass phrase (OpenSSL's default prompts on the terminal):
+ * an encrypted block is not read. */
+static int no_pass_phrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
 }
 
 int zri_cert_input(const unsigned char *in, size_t len, unsigned char **owned,
@@ -45,16 +58,17 @@ int zri_cert_input(const unsigned char *in, size_t len, unsigned char **owned,
     if (len > INT_MAX)
         return zri_error_set_field(ZRCA_EINVAL, "certificate", "pem", "PEM input too large");
     BIO *b = BIO_new_mem_buf(in + at, (int)(len - at));
-    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, no_pass_phrase, NULL) : NULL;
     int rc = 0;
     if (!b) {
         rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
     } else if (!x) {
         rc = zri_error_set_field(ZRCA_EINVAL, "certificate", "pem",
-                                 "PEM input without a CERTIFICATE block that decodes");
+                                 "PEM input without a CERTIFICATE block that decodes (an "
+                                 "encrypted block is not read)");
     } else {
         /* One certificate: a second block is refused rather than ignored. */
-        X509 *more = PEM_read_bio_X509(b, NULL, NULL, NULL);
+        X509 *more = PEM_read_bio_X509(b, NULL, no_pass_phrase, NULL);
         if (more) {
             X509_free(more);
             rc = zri_error_set_field(ZRCA_EINVAL, "certificate", "pem",
@@ -152,12 +166,26 @@ int zri_name_from_string(unsigned char **out, size_t *out_len, const char *dn)
     int eq_seen = 0, in_value = 0;
     char *w = copy, *start = copy, *keep = copy;
     for (const char *p = dn + slash;; p++) {
-        if (*p == '\\' && p[1]) {
+        if (*p == '\\') {
+            /* RFC 4514: a special character, or two hex digits of a byte
+             * (never 00: a value cannot hold a NUL). */
             if (isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2])) {
-                *w++ = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+                char ch = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+                if (ch == '\0') {
+                    rc = zri_error_set_field(ZRCA_EINVAL, "subject", "value",
+                                             "a value cannot hold a NUL (\\00)");
+                    break;
+                }
+                *w++ = ch;
                 p += 2;
-            } else {
+            } else if (p[1] && strchr(",+\"\\<>;=#/ ", p[1])) {
                 *w++ = *++p;
+            } else {
+                rc = zri_error_set_field(ZRCA_EINVAL, "subject", "value",
+                                         "a backslash escapes a special character (,+\"\\<>;=#/ "
+                                         "or a space) or two hex digits, not '%.1s'",
+                                         p[1] ? p + 1 : "");
+                break;
             }
             in_value = eq_seen;
             keep = w;
@@ -191,7 +219,8 @@ int zri_name_from_string(unsigned char **out, size_t *out_len, const char *dn)
             }
             joins[np] = join;
             parts[np++] = start;
-        } else if (*p != '\0' || np == 0) {
+        } else if (*p != '\0' || np == 0 ||
+                   (p > dn + slash && !slash && (p[-1] == ',' || p[-1] == '+'))) {
             rc = zri_error_set_field(ZRCA_EINVAL, "subject", "attribute",
                                      "an empty attribute in '%s'", dn);
             break;

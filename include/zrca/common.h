@@ -356,12 +356,14 @@ ZRCA_API zrca_role zrca_role_from_name(const char *name);
  * of either case, optionally with a `0x` prefix, byte separators `:` or
  * spaces (as OpenSSL and Windows print them), and leading zeros.
  *
- * @param out receives the canonical form, NUL-terminated
+ * @param out receives the canonical form, NUL-terminated; may be `serial`
+ *        itself (converted in place)
  * @param size size of out; ::ZRCA_SERIAL_BUFSIZE is always enough
  * @param serial the serial as written
- * @return ::ZRCA_OK; ::ZRCA_EINVAL (field `serial`) for NULL, an empty
- *         string, a character that is not a hex digit or separator, or more
- *         than 64 bytes; ::ZRCA_ETOOBIG when out is too small
+ * @return ::ZRCA_OK; ::ZRCA_EINVAL for a NULL `out` or a `size` of 0, and
+ *         (field `serial`) for NULL, an empty string, a character that is
+ *         not a hex digit or separator, or more than 64 bytes;
+ *         ::ZRCA_ETOOBIG when out is too small (then left as it was)
  */
 ZRCA_API int zrca_serial_canonical(char *out, size_t size, const char *serial);
 

@@ -525,7 +525,9 @@ ZRCA_API const unsigned char *zrca_cert_der(const zrca_cert *cert, size_t *len);
  * Write a certificate to the token with the ID computed from its public key
  * (so it pairs with its key) and its subject, issuer and serial attributes.
  *
- * @param der the certificate, DER or PEM (one `CERTIFICATE` block)
+ * @param der the certificate, DER or PEM (one `CERTIFICATE` block; text
+ *        before it is skipped; an encrypted block is refused, no pass phrase
+ *        is asked for)
  * @param len its length
  * @param label the object's label (NULL: the holder)
  * @param token the token
@@ -667,8 +669,9 @@ ZRCA_API int zrca_key_make_csr(unsigned char **out, size_t *out_len, zrca_key *k
 
 /**
  * zrca_key_make_csr() with the subject written as a string: RFC 4514
- * (`CN=张三,O=某某有限公司,C=CN`, most specific first, `\,` and `\XX` escapes,
- * `+` for a multi-valued RDN) or OpenSSL's `/C=CN/O=某某有限公司/CN=张三`
+ * (`CN=张三,O=某某有限公司,C=CN`, most specific first; a backslash escapes one
+ * of `,+"\<>;=#/` or a space, or gives a byte as two hex digits, never
+ * `\00`; `+` joins a multi-valued RDN) or OpenSSL's `/C=CN/O=某某有限公司/CN=张三`
  * (root first). Attribute types are short names (C, ST, L, O, OU, CN,
  * serialNumber, emailAddress, ...), long names or dotted OIDs; OpenSSL
  * gives each value its standard string type (PrintableString for C,

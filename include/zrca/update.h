@@ -576,7 +576,9 @@ typedef struct zrca_seal_options {
      * issued its certificate, found by building the certificate's chain up
      * to a certificate of this file; dates are not judged (the seal of a
      * certificate that has ended is still authentic). NULL: signatures are
-     * not checked and a well-bound record is ::ZRCA_SEAL_BOUND.
+     * not checked and a well-bound record is ::ZRCA_SEAL_BOUND. A regular
+     * file of at most 4 MiB and 64 certificates; encrypted PEM blocks are
+     * not read (no pass phrase is ever asked for).
      */
     const char *issuer_ca_file;
 } zrca_seal_options;
@@ -615,8 +617,11 @@ typedef struct zrca_seal zrca_seal;
  * @param token the token
  * @param opts options, or NULL (all records, signatures not checked)
  * @return ::ZRCA_OK (possibly an empty list); ::ZRCA_EINVAL (field
- *         `serial` or `issuer_ca_file`); ::ZRCA_EIO for an unreadable issuer
- *         file; token errors
+ *         `serial`, or `issuer_ca_file` holding no PEM certificate);
+ *         ::ZRCA_EIO (field `issuer_ca_file`) for a file that cannot be
+ *         opened or is not a regular file (a FIFO or device is refused, never
+ *         waited on); ::ZRCA_ETOOBIG (field `issuer_ca_file`) past 4 MiB or
+ *         64 certificates; token errors
  */
 ZRCA_API int zrca_token_seals(zrca_seal_list **out, zrca_token *token,
                               const zrca_seal_options *opts);

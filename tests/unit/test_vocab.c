@@ -84,6 +84,13 @@ static void test_serial_canonical(void **state)
     assert_int_equal(zrca_serial_canonical(small, sizeof(small), "0AB"), ZRCA_OK);
     assert_string_equal(small, "ab");
     assert_int_equal(zrca_serial_canonical(NULL, 10, "ab"), ZRCA_EINVAL);
+    /* In place: `out` may be the input itself. */
+    char inplace[ZRCA_SERIAL_BUFSIZE] = "0A:3F";
+    assert_int_equal(zrca_serial_canonical(inplace, sizeof(inplace), inplace), ZRCA_OK);
+    assert_string_equal(inplace, "0a3f");
+    char tiny[4] = "a3f";
+    assert_int_equal(zrca_serial_canonical(tiny, sizeof(tiny), tiny), ZRCA_ETOOBIG);
+    assert_string_equal(tiny, "a3f"); /* left as it was */
 }
 
 static void test_serial_cmp(void **state)
@@ -224,6 +231,17 @@ static void test_dn_string(void **state)
     dn_bad("CN", "attribute");
     dn_bad("Nickname=x", "attribute");
     dn_bad("C=China", "value");
+    /* Escapes: a NUL never enters a value; a lone or unknown escape is refused. */
+    dn_bad("CN=a\\00b,O=x", "value");
+    dn_bad("/O=x/CN=a\\00b/C=CN", "value");
+    dn_bad("CN=a\\", "value");
+    dn_bad("CN=\\4", "value");
+    dn_bad("CN=\\zz", "value");
+    dn_ok("CN=a\\;b\\=c\\#d", "CN=a\\;b=c#d"); /* as OpenSSL prints it back */
+    /* A separator with nothing after it. */
+    dn_bad("CN=x,", "attribute");
+    dn_bad("CN=x+", "attribute");
+    dn_bad(",CN=x", "attribute");
     char big[5000];
     memset(big, 'a', sizeof(big) - 1);
     memcpy(big, "CN=", 3);
@@ -281,6 +299,22 @@ static void test_cert_input(void **state)
     assert_string_equal(zrca_error_last()->rule, "pem");
     assert_int_equal(zri_cert_input((unsigned char *)pem, (size_t)plen / 2, &owned, &out, &olen),
                      ZRCA_EINVAL);
+    /* Text before the BEGIN line (as `openssl x509 -text` writes) is skipped. */
+    char *texted = malloc((size_t)plen + 64);
+    int tl = snprintf(texted, 64, "Certificate:\n    Data: (as openssl x509 -text)\n");
+    memcpy(texted + tl, pem, (size_t)plen);
+    assert_int_equal(
+        zri_cert_input((unsigned char *)texted, (size_t)tl + (size_t)plen, &owned, &out, &olen), 0);
+    assert_int_equal(olen, (size_t)dlen);
+    free(owned);
+    free(texted);
+    /* An encrypted block is not read, and no pass phrase is ever asked for. */
+    const char *enc = "-----BEGIN CERTIFICATE-----\nProc-Type: 4,ENCRYPTED\n"
+                      "DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n"
+                      "AAAAAAAAAAAAAAAAAAAAAA==\n-----END CERTIFICATE-----\n";
+    assert_int_equal(zri_cert_input((const unsigned char *)enc, strlen(enc), &owned, &out, &olen),
+                     ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->rule, "pem");
     const char *key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
     assert_int_equal(zri_cert_input((const unsigned char *)key, strlen(key), &owned, &out, &olen),
                      ZRCA_EINVAL);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 #include "json.h"
@@ -142,6 +143,31 @@ static void test_seals(void **state)
     expect_state(t, serial, root, ZRCA_SEAL_NO_ISSUER);
     expect_state(t, serial, plat->ca_file, ZRCA_SEAL_NO_ISSUER); /* the TLS CA: another CA */
 
+    /* The certificate's SHA-256 in upper case is the same digest: still verified. */
+    {
+        char lab[200];
+        snprintf(lab, sizeof(lab), ZRCA_SEAL_LABEL_PREFIX "%s", serial);
+        unsigned char *d0;
+        size_t l0;
+        assert_zrca_ok(zrca_token_read_data(&d0, &l0, t, lab));
+        char *rec = copy_bytes(d0, l0);
+        zrca_free(d0);
+        zri_json_doc *doc;
+        assert_zrca_ok(zri_json_parse(&doc, rec, strlen(rec), NULL));
+        char up[80];
+        snprintf(up, sizeof(up), "%s",
+                 zri_json_string(zri_json_member(zri_json_root(doc), "certificate_sha256"), NULL));
+        for (char *q = up; *q; q++)
+            *q = (char)(*q >= 'a' && *q <= 'f' ? *q - 32 : *q);
+        zri_json_doc_free(doc);
+        char *upper_sha = edited(rec, "certificate_sha256", up);
+        plant(t, serial, upper_sha);
+        expect_state(t, serial, both, ZRCA_SEAL_VERIFIED);
+        plant(t, serial, rec);
+        free(upper_sha);
+        free(rec);
+    }
+
     /* The serial in any spelling. */
     char upper[ZRCA_SERIAL_BUFSIZE + 4] = "0x";
     for (size_t i = 0; serial[i]; i++)
@@ -209,8 +235,17 @@ static void test_seals(void **state)
     so.serial = NULL;
     so.issuer_ca_file = "/nonexistent/ca.pem";
     assert_int_equal(zrca_token_seals(&l, t, &so), ZRCA_EIO);
-    so.issuer_ca_file = w.state_dir; /* a directory, no PEM */
-    assert_true(zrca_token_seals(&l, t, &so) < 0);
+    so.issuer_ca_file = w.state_dir; /* a directory */
+    assert_int_equal(zrca_token_seals(&l, t, &so), ZRCA_EIO);
+    /* A FIFO nobody writes to: refused at once, never waited on. */
+    char fifo[1100];
+    snprintf(fifo, sizeof(fifo), "%s/ca.fifo", w.state_dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    so.issuer_ca_file = fifo;
+    assert_int_equal(zrca_token_seals(&l, t, &so), ZRCA_EIO);
+    assert_string_equal(zrca_error_last()->field, "issuer_ca_file");
+    so.issuer_ca_file = "/dev/zero";
+    assert_int_equal(zrca_token_seals(&l, t, &so), ZRCA_EIO);
     so.version = 99;
     assert_int_equal(zrca_token_seals(&l, t, &so), ZRCA_EVERSION);
     assert_int_equal(zrca_token_seals(NULL, t, NULL), ZRCA_EINVAL);
