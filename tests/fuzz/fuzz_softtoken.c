@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target: the software token's file readers (lib/crypto_soft.c:
+ * libFuzzer target: the software token's file readers (lib/softtoken/crypto_soft.c:
  * token.state and obj-<n>, "key=hex" lines), driven through the backend's
  * own methods on a scratch directory. The input is the state file, a NUL,
  * then one object file (absent when there is no NUL). No PIN is tried: a
