@@ -26,11 +26,14 @@ static int set_algorithm(X509_REQ *req, EVP_PKEY *pkey)
     else if (type == ZRCA_KEY_EC_P256)
         /* RFC 5758: ecdsa-with-SHA256 has absent parameters. */
         ok = X509_ALGOR_set0(alg, OBJ_nid2obj(NID_ecdsa_with_SHA256), V_ASN1_UNDEF, NULL);
+    else if (type == ZRCA_KEY_SM2)
+        /* GM/T 0015: SM2-with-SM3 (1.2.156.10197.1.501), parameters absent. */
+        ok = X509_ALGOR_set0(alg, OBJ_nid2obj(NID_SM2_with_SM3), V_ASN1_UNDEF, NULL);
     else
         ok = -1;
     if (ok == -1) {
         X509_ALGOR_free(alg);
-        return zri_error_set(ZRCA_ENOTSUPPORTED, "a CSR needs an RSA or P-256 key");
+        return zri_error_set(ZRCA_ENOTSUPPORTED, "a CSR needs an RSA, P-256 or SM2 key");
     }
     ok = ok && X509_REQ_set1_signature_algo(req, alg);
     X509_ALGOR_free(alg);
@@ -39,7 +42,7 @@ static int set_algorithm(X509_REQ *req, EVP_PKEY *pkey)
 
 int zri_csr_build(unsigned char **out, size_t *out_len, EVP_PKEY *pkey,
                   const unsigned char *subject_der, size_t subject_len, zri_sign_fn sign,
-                  void *payload)
+                  void *payload, const unsigned char *sm2_id, size_t sm2_id_len)
 {
     int rc;
     X509_REQ *req = NULL;
@@ -47,6 +50,10 @@ int zri_csr_build(unsigned char **out, size_t *out_len, EVP_PKEY *pkey,
     unsigned char *tbs = NULL, *sig = NULL, *der = NULL;
     size_t sig_len = 0;
     ASN1_BIT_STRING *bits = NULL;
+    EVP_PKEY *sm2 = NULL;
+    zrca_key_type type;
+    unsigned int key_bits;
+    zri_pkey_describe(pkey, &type, &key_bits);
 
     const unsigned char *p = subject_der;
     if (!subject_der || subject_len == 0 || !(name = d2i_X509_NAME(NULL, &p, (long)subject_len)) ||
@@ -92,7 +99,19 @@ int zri_csr_build(unsigned char **out, size_t *out_len, EVP_PKEY *pkey,
     X509_REQ_set0_signature(req, bits);
     bits = NULL;
 
-    if (X509_REQ_verify(req, pkey) != 1) {
+    if (type == ZRCA_KEY_SM2) {
+        /* OpenSSL checks an SM2 signature only when told the signer's ID, with an "SM2" key. */
+        ASN1_OCTET_STRING *id = ASN1_OCTET_STRING_new();
+        if (!id || !ASN1_OCTET_STRING_set(id, sm2_id, (int)sm2_id_len)) {
+            ASN1_OCTET_STRING_free(id);
+            rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
+            goto out;
+        }
+        X509_REQ_set0_distinguishing_id(req, id);
+        if ((rc = zri_sm2_pkey(&sm2, pkey)) < 0)
+            goto out;
+    }
+    if (X509_REQ_verify(req, sm2 ? sm2 : pkey) != 1) {
         rc = zri_error_set(ZRCA_EVERIFY, "the CSR signed on the token does not verify");
         goto out;
     }
@@ -117,5 +136,6 @@ out:
     ASN1_BIT_STRING_free(bits);
     X509_NAME_free(name);
     X509_REQ_free(req);
+    EVP_PKEY_free(sm2);
     return rc;
 }

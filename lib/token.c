@@ -66,6 +66,9 @@ struct zrca_token {
         zri_cert_info ci;
     } parsed[16];
     size_t nparsed, next_parsed;
+    /* The SM2 user ID every SM2 signature of this token hashes (zrca_token_set_sm2_id()). */
+    unsigned char sm2_id[ZRCA_SM2_ID_MAX];
+    size_t sm2_id_len;
 };
 
 struct zrca_cert {
@@ -615,6 +618,8 @@ ZRCA_API int zrca_token_open(zrca_token **out, const zrca_token_options *opts)
     memset(&s, 0, sizeof(s));
     s.candidates = true;
     t->pid = getpid();
+    t->sm2_id_len = strlen(ZRCA_SM2_DEFAULT_ID);
+    memcpy(t->sm2_id, ZRCA_SM2_DEFAULT_ID, t->sm2_id_len);
     zri_logger_init(&t->own_log, opts->log);
     t->log = &t->own_log;
     if ((rc = make_backend(t, opts)) < 0)
@@ -939,6 +944,26 @@ void zri_token_pin_context_swap(zrca_token *t, const zri_pin_context *ctx, zri_p
     if (saved)
         *saved = t->pin_ctx;
     t->pin_ctx = *ctx;
+}
+
+ZRCA_API int zrca_token_set_sm2_id(zrca_token *t, const void *id, size_t len)
+{
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    if ((rc = zri_sm2_check_id(id, len)) < 0)
+        return rc;
+    memcpy(t->sm2_id, id, len);
+    t->sm2_id_len = len;
+    return zri_ok();
+}
+
+ZRCA_API const unsigned char *zrca_token_sm2_id(const zrca_token *t, size_t *len)
+{
+    if (!t || !len)
+        return NULL;
+    *len = t->sm2_id_len;
+    return t->sm2_id;
 }
 
 ZRCA_API int zrca_token_logout(zrca_token *t)
@@ -1494,8 +1519,10 @@ int zri_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type, un
         return zri_error_set_field(ZRCA_EINVAL, "bits", "range", "RSA keys have 2048 or 3072 bits");
     if (type == ZRCA_KEY_EC_P256 && bits != 0 && bits != 256)
         return zri_error_set_field(ZRCA_EINVAL, "bits", "range", "P-256 keys have 256 bits");
-    if (type != ZRCA_KEY_RSA && type != ZRCA_KEY_EC_P256)
-        return zri_error_set_field(ZRCA_EINVAL, "type", "range", "make RSA or P-256 keys");
+    if (type == ZRCA_KEY_SM2 && bits != 0 && bits != 256)
+        return zri_error_set_field(ZRCA_EINVAL, "bits", "range", "SM2 keys have 256 bits");
+    if (type != ZRCA_KEY_RSA && type != ZRCA_KEY_EC_P256 && type != ZRCA_KEY_SM2)
+        return zri_error_set_field(ZRCA_EINVAL, "type", "range", "make RSA, P-256 or SM2 keys");
     if (flags & ~ZRCA_KEY_ALWAYS_AUTHENTICATE)
         return zri_error_set_field(ZRCA_EINVAL, "flags", "known", "unknown key flags 0x%x",
                                    flags & ~ZRCA_KEY_ALWAYS_AUTHENTICATE);
@@ -1833,14 +1860,20 @@ static int key_sign(unsigned char **out, size_t *out_len, const unsigned char *d
         if (!EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL))
             return zri_error_set(ZRCA_ECRYPTO, "SHA-256 failed");
         rc = be_sign(t, k, ZRCA_MECH_ECDSA, digest, sizeof(digest), sig, &sig_len);
+    } else if (k->type == ZRCA_KEY_SM2) {
+        if ((rc = zri_sm2_digest(digest, k->pkey, t->sm2_id, t->sm2_id_len, data, len)) < 0)
+            return rc;
+        rc = be_sign(t, k, ZRCA_MECH_SM2, digest, sizeof(digest), sig, &sig_len);
+        if (rc == 0 && sig_len != 64)
+            return zri_error_set(ZRCA_ETOKEN, "the backend's SM2 signature is not r||s");
     } else {
-        return zri_error_set(ZRCA_ENOTSUPPORTED, "signing needs an RSA or P-256 key");
+        return zri_error_set(ZRCA_ENOTSUPPORTED, "signing needs an RSA, P-256 or SM2 key");
     }
     if (rc < 0)
         return rc;
     if (sig_len > sizeof(sig))
         return zri_error_set(ZRCA_ETOKEN, "the backend overflowed the signature buffer");
-    if (k->type == ZRCA_KEY_EC_P256) {
+    if (k->type == ZRCA_KEY_EC_P256 || k->type == ZRCA_KEY_SM2) {
         rc = zri_ecdsa_raw_to_der(out, out_len, sig, sig_len);
     } else {
         *out = zri_malloc(sig_len);
@@ -1852,7 +1885,15 @@ static int key_sign(unsigned char **out, size_t *out_len, const unsigned char *d
     }
     if (rc < 0)
         return rc;
-    if ((rc = zri_verify_sha256(k->pkey, data, len, *out, *out_len)) < 0) {
+    if (k->type == ZRCA_KEY_SM2) {
+        EVP_PKEY *sm2 = NULL;
+        if ((rc = zri_sm2_pkey(&sm2, k->pkey)) == 0)
+            rc = zri_sm2_verify(sm2, t->sm2_id, t->sm2_id_len, data, len, *out, *out_len);
+        EVP_PKEY_free(sm2);
+    } else {
+        rc = zri_verify_sha256(k->pkey, data, len, *out, *out_len);
+    }
+    if (rc < 0) {
         free(*out);
         *out = NULL;
     }
@@ -1878,7 +1919,8 @@ ZRCA_API int zrca_key_make_csr(unsigned char **out, size_t *out_len, zrca_key *k
     int rc = check_fork(k->token);
     if (rc < 0)
         return rc;
-    rc = zri_csr_build(out, out_len, k->pkey, subject_der, subject_len, key_sign, k);
+    rc = zri_csr_build(out, out_len, k->pkey, subject_der, subject_len, key_sign, k,
+                       k->token->sm2_id, k->token->sm2_id_len);
     if (rc < 0)
         return rc;
     zri_log(k->token->log, ZRCA_LOG_INFO, DOMAIN, "made a CSR with key %s", k->id_hex);

@@ -93,6 +93,22 @@ void zri_pkey_cache_clear(void);
 int zri_ecdsa_raw_to_der(unsigned char **out, size_t *out_len, const unsigned char *raw,
                          size_t raw_len);
 
+/* ---- SM2 with SM3 (sm2.c) ---------------------------------------------- */
+
+/* The ID's bounds (ZRCA_SM2_ID_MAX) checked: ZRCA_EINVAL, field sm2_id, rule length. */
+#define ZRI_SM2_ID_MAX ZRCA_SM2_ID_MAX
+int zri_sm2_check_id(const unsigned char *id, size_t id_len);
+/* e = SM3(Z || msg), Z from the ID and the public key (GM/T 0009 5.4.2): what a token signs. */
+int zri_sm2_digest(unsigned char e[32], EVP_PKEY *pkey, const unsigned char *id, size_t id_len,
+                   const unsigned char *msg, size_t len);
+/* An SM2-with-SM3 signature (DER) over data, checked by OpenSSL with the ID: ZRCA_EVERIFY. */
+int zri_sm2_verify(EVP_PKEY *pkey, const unsigned char *id, size_t id_len,
+                   const unsigned char *data, size_t len, const unsigned char *sig, size_t sig_len);
+/* The key as OpenSSL's "SM2" type (a new reference); ZRCA_ENOTSUPPORTED if not on the curve. */
+int zri_sm2_pkey(EVP_PKEY **out, EVP_PKEY *pkey);
+/* Tell OpenSSL the ID with which to check an SM2-signed certificate (no-op for others). */
+int zri_x509_sm2_id(X509 *x, const unsigned char *id, size_t id_len);
+
 /* Check a signature over data (SHA-256) with a public key: ZRCA_EVERIFY if bad. */
 int zri_verify_sha256(EVP_PKEY *pkey, const unsigned char *data, size_t len,
                       const unsigned char *sig, size_t sig_len);
@@ -136,11 +152,12 @@ typedef int (*zri_sign_fn)(unsigned char **sig, size_t *sig_len, const unsigned 
 
 /*
  * Build a PKCS#10 request for `subject_der` and `pkey`, signed by `sign`
- * (the backend), verified with X509_REQ_verify() before it is returned.
+ * (the backend), verified with X509_REQ_verify() before it is returned. An
+ * SM2 key signs SM2-with-SM3 with `sm2_id` (ignored for other keys).
  */
 int zri_csr_build(unsigned char **out, size_t *out_len, EVP_PKEY *pkey,
                   const unsigned char *subject_der, size_t subject_len, zri_sign_fn sign,
-                  void *payload);
+                  void *payload, const unsigned char *sm2_id, size_t sm2_id_len);
 
 /* ---- what the one-click update uses ------------------------------------ */
 

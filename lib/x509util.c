@@ -132,13 +132,19 @@ void zri_pkey_describe(EVP_PKEY *pkey, zrca_key_type *type, unsigned int *bits)
     *bits = (unsigned int)EVP_PKEY_get_bits(pkey);
     if (EVP_PKEY_is_a(pkey, "RSA")) {
         *type = ZRCA_KEY_RSA;
+    } else if (EVP_PKEY_is_a(pkey, "SM2")) {
+        *type = ZRCA_KEY_SM2;
     } else if (EVP_PKEY_is_a(pkey, "EC")) {
         char group[64] = "";
         size_t glen = 0;
         if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                           &glen) &&
-            strcmp(group, "prime256v1") == 0)
-            *type = ZRCA_KEY_EC_P256;
+                                           &glen)) {
+            if (strcmp(group, "prime256v1") == 0)
+                *type = ZRCA_KEY_EC_P256;
+            else if (strcmp(group, "SM2") == 0)
+                *type = ZRCA_KEY_SM2;
+        }
+        ERR_clear_error();
     }
 }
 

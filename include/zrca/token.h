@@ -69,8 +69,20 @@ typedef enum zrca_key_type {
     ZRCA_KEY_NONE = 0,    /**< Unknown or none. */
     ZRCA_KEY_RSA = 1,     /**< RSA (2048 or 3072 bits are made). */
     ZRCA_KEY_EC_P256 = 2, /**< ECDSA on NIST P-256 (prime256v1). */
-    ZRCA_KEY_OTHER = 3    /**< Another type, read but not used. */
+    ZRCA_KEY_OTHER = 3,   /**< Another type, read but not used. */
+    /**
+     * SM2 (GM/T 0003) on the SM2 curve (1.2.156.10197.1.301), signing
+     * SM2-with-SM3 with the token's SM2 ID (zrca_token_set_sm2_id()). The
+     * software token makes them; PKCS#11 modules without SM2 (SoftHSM) refuse
+     * with ::ZRCA_ENOTSUPPORTED.
+     */
+    ZRCA_KEY_SM2 = 4
 } zrca_key_type;
+
+/** The SM2 user ID of GM/T 0009 used when none is set: `1234567812345678`. */
+#define ZRCA_SM2_DEFAULT_ID "1234567812345678"
+/** Longest SM2 ID zrca_token_set_sm2_id() takes, in bytes. */
+#define ZRCA_SM2_ID_MAX 128
 
 /** Which backend a token is reached through. */
 typedef enum zrca_token_backend {
@@ -407,6 +419,29 @@ ZRCA_API int zrca_token_set_pin_callback(zrca_token *token, zrca_pin_fn fn, void
                                          const zrca_login_options *opts);
 
 /**
+ * Set the SM2 user ID (GM/T 0009's ID, hashed into Z) with which this token's
+ * SM2 keys sign and their CSRs are checked. Until set, it is
+ * ::ZRCA_SM2_DEFAULT_ID. A CA and a relying party must use the same ID to
+ * verify: the certificate's issuer is told it with the request.
+ *
+ * @param token an open token
+ * @param id the ID's bytes (not NUL-terminated; usually ASCII)
+ * @param len 1 to ::ZRCA_SM2_ID_MAX
+ * @return ::ZRCA_OK, ::ZRCA_EINVAL (field `sm2_id`, rule `length`)
+ */
+ZRCA_API int zrca_token_set_sm2_id(zrca_token *token, const void *id, size_t len);
+
+/**
+ * The SM2 user ID this token's SM2 keys sign with.
+ *
+ * @param token an open token
+ * @param[out] len its length in bytes
+ * @return the ID's bytes (not NUL-terminated), valid until the next
+ *         zrca_token_set_sm2_id() or zrca_token_free(); NULL if an argument is NULL
+ */
+ZRCA_API const unsigned char *zrca_token_sm2_id(const zrca_token *token, size_t *len);
+
+/**
  * Log out. Logging out when not logged in succeeds.
  *
  * @return ::ZRCA_OK, ::ZRCA_ETOKEN_ABSENT, ::ZRCA_ETOKEN
@@ -633,8 +668,11 @@ ZRCA_API int zrca_key_public_der(unsigned char **out, size_t *len, const zrca_ke
 /**
  * Sign data with SHA-256 on the token: RSA PKCS#1 v1.5
  * (`CKM_SHA256_RSA_PKCS`) or ECDSA (`CKM_ECDSA` over the digest, returned
- * as a DER `ECDSA-Sig-Value`). The signature is verified with the public
- * key before it is returned.
+ * as a DER `ECDSA-Sig-Value`). An SM2 key signs SM2-with-SM3 instead: the
+ * token signs SM3(Z || data), Z made from the token's SM2 ID
+ * (zrca_token_set_sm2_id()) and the public key (GM/T 0009), and the
+ * signature is returned as DER `SEQUENCE { r, s }`. The signature is
+ * verified with the public key before it is returned.
  *
  * @param out the signature, free with zrca_free()
  * @param out_len its length

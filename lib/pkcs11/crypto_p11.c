@@ -1077,6 +1077,9 @@ static int p11_generate_key_flags(void *self, zrca_key_type type, unsigned int b
     int rc = need_token(b);
     if (rc < 0)
         return rc;
+    /* PKCS#11 has no standard SM2 mechanism (vendors define their own): RSA and P-256 only. */
+    if (type != ZRCA_KEY_RSA && type != ZRCA_KEY_EC_P256)
+        return zri_error_set(ZRCA_ENOTSUPPORTED, "this PKCS#11 backend makes RSA and P-256 keys");
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ULONG modbits = bits;
     CK_BYTE exponent[] = {0x01, 0x00, 0x01};
@@ -1167,6 +1170,8 @@ static int sign_op(p11_backend *b, CK_OBJECT_HANDLE key, zrca_crypto_mech mech, 
     int rc = need_token(b);
     if (rc < 0)
         return rc;
+    if (mech != ZRCA_MECH_ECDSA && mech != ZRCA_MECH_SHA256_RSA_PKCS)
+        return zri_error_set(ZRCA_ENOTSUPPORTED, "this PKCS#11 backend signs RSA and ECDSA only");
     CK_MECHANISM m = {mech == ZRCA_MECH_ECDSA ? CKM_ECDSA : CKM_SHA256_RSA_PKCS, NULL, 0};
     CK_RV rv = b->fl->C_SignInit(b->session, &m, key);
     if (rv != CKR_OK)

@@ -780,8 +780,9 @@ static int soft_generate_key(void *self, zrca_key_type type, unsigned int bits, 
     int rc = need_login(b);
     if (rc < 0)
         return rc;
-    EVP_PKEY *pkey = type == ZRCA_KEY_RSA ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits)
-                                          : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    EVP_PKEY *pkey = type == ZRCA_KEY_RSA   ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits)
+                     : type == ZRCA_KEY_SM2 ? EVP_PKEY_Q_keygen(NULL, NULL, "SM2")
+                                            : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     if (!pkey) {
         ERR_clear_error();
         return zri_error_set(ZRCA_ECRYPTO, "key generation failed");
@@ -878,6 +879,31 @@ static int soft_sign(void *self, uint64_t key, zrca_crypto_mech mech, const unsi
         rc = zri_error_set(ZRCA_ETOKEN, "soft token key %llu is damaged", (unsigned long long)key);
         goto out;
     }
+    /* The mechanism must be the key's: an SM2 key never makes ECDSA, nor a P-256 key SM2. A key
+     * stored on the SM2 curve reads back as "EC" in OpenSSL 3.0; it signs SM2 as type "SM2". */
+    zrca_key_type kt;
+    unsigned int kbits;
+    zri_pkey_describe(pkey, &kt, &kbits);
+    if ((mech == ZRCA_MECH_SHA256_RSA_PKCS && kt != ZRCA_KEY_RSA) ||
+        (mech == ZRCA_MECH_ECDSA && kt != ZRCA_KEY_EC_P256) ||
+        (mech == ZRCA_MECH_SM2 && kt != ZRCA_KEY_SM2) ||
+        (mech != ZRCA_MECH_SHA256_RSA_PKCS && mech != ZRCA_MECH_ECDSA && mech != ZRCA_MECH_SM2)) {
+        rc = zri_error_set(ZRCA_ENOTSUPPORTED, "soft token key %llu cannot sign with mechanism %d",
+                           (unsigned long long)key, (int)mech);
+        goto out;
+    }
+    if (mech == ZRCA_MECH_SM2 && !EVP_PKEY_is_a(pkey, "SM2")) {
+        const unsigned char *q = plain;
+        EVP_PKEY *sm2 = d2i_PrivateKey(EVP_PKEY_SM2, NULL, &q, (long)plen);
+        if (!sm2 || !EVP_PKEY_is_a(sm2, "SM2")) {
+            EVP_PKEY_free(sm2);
+            rc = zri_error_set(ZRCA_ETOKEN, "soft token key %llu is not an SM2 key",
+                               (unsigned long long)key);
+            goto out;
+        }
+        EVP_PKEY_free(pkey);
+        pkey = sm2;
+    }
     rc = ZRCA_ECRYPTO;
     if (mech == ZRCA_MECH_SHA256_RSA_PKCS) {
         size_t n = *sig_len;
@@ -888,7 +914,7 @@ static int soft_sign(void *self, uint64_t key, zrca_crypto_mech mech, const unsi
         *sig_len = n;
         rc = 0;
     } else {
-        /* Like CKM_ECDSA: sign the given digest, return r||s. */
+        /* Like CKM_ECDSA (and SKF_ECCSignData for SM2): sign the given digest, return r||s. */
         size_t n = 0;
         if (!(pctx = EVP_PKEY_CTX_new(pkey, NULL)) || EVP_PKEY_sign_init(pctx) != 1 ||
             EVP_PKEY_sign(pctx, NULL, &n, in, in_len) != 1 || !(der = OPENSSL_malloc(n)) ||

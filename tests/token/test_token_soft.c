@@ -284,6 +284,17 @@ static void test_keys_ec(void **state)
     tt_exercise_keys(f->tok, ZRCA_KEY_EC_P256, 0, 1);
 }
 
+static void test_keys_sm2(void **state)
+{
+    fixture *f = *state;
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+    tt_exercise_keys(f->tok, ZRCA_KEY_SM2, 0, 1);
+    zrca_key *key = NULL;
+    assert_int_equal(zrca_token_generate_key(&key, f->tok, ZRCA_KEY_SM2, 384, NULL), ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->field, "bits");
+    assert_null(key);
+}
+
 static void test_keys_rsa(void **state)
 {
     fixture *f = *state;
@@ -431,6 +442,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pin_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_logged_in, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_ec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_sm2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_rsa, setup, teardown),
         cmocka_unit_test_setup_teardown(test_private_keys_hidden, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data, setup, teardown),

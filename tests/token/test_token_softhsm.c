@@ -494,6 +494,17 @@ static void test_keys_ec(void **state)
     tt_exercise_keys(f->tok, ZRCA_KEY_EC_P256, 256, 1);
 }
 
+static void test_keys_sm2_refused(void **state)
+{
+    /* PKCS#11 has no standard SM2 mechanism: the backend refuses rather than make a P-256 key. */
+    fixture *f = *state;
+    open_login(f, NULL);
+    zrca_key *key = NULL;
+    assert_int_equal(zrca_token_generate_key(&key, f->tok, ZRCA_KEY_SM2, 0, "sm2"),
+                     ZRCA_ENOTSUPPORTED);
+    assert_null(key);
+}
+
 static void test_keys_rsa2048(void **state)
 {
     fixture *f = *state;
@@ -706,6 +717,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trust_module, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_modules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_ec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_sm2_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_rsa2048, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_rsa3072, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_attributes, setup, teardown),

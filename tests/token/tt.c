@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/pem.h>
@@ -92,10 +93,81 @@ void tt_assert_sig(const unsigned char *spki, size_t spki_len, const void *data,
     EVP_PKEY *pub = d2i_PUBKEY(NULL, &p, (long)spki_len);
     assert_non_null(pub);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub), 1);
-    assert_int_equal(EVP_DigestVerify(ctx, sig, sig_len, data, len), 1);
-    EVP_MD_CTX_free(ctx);
+    if (EVP_PKEY_is_a(pub, "SM2")) {
+        /* SM2-with-SM3 with the default ID, as OpenSSL's SM2(7) page shows. */
+        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+        assert_non_null(pctx);
+        assert_true(EVP_PKEY_CTX_set1_id(pctx, ZRCA_SM2_DEFAULT_ID, 16) > 0);
+        EVP_MD_CTX_set_pkey_ctx(ctx, pctx);
+        assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, EVP_sm3(), NULL, pub), 1);
+        assert_int_equal(EVP_DigestVerify(ctx, sig, sig_len, data, len), 1);
+        EVP_MD_CTX_free(ctx);
+        EVP_PKEY_CTX_free(pctx);
+    } else {
+        assert_int_equal(EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, pub), 1);
+        assert_int_equal(EVP_DigestVerify(ctx, sig, sig_len, data, len), 1);
+        EVP_MD_CTX_free(ctx);
+    }
     EVP_PKEY_free(pub);
+}
+
+/* Run `openssl` with args; its stdout and stderr together in out (NUL-terminated). */
+static int run_openssl(char *out, size_t out_size, const char *const *args)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        execvp("openssl", (char *const *)args);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(fds[0], out + n, out_size - 1 - n)) > 0 && n + (size_t)r < out_size - 1)
+        n += (size_t)r;
+    if (r > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void tt_assert_sig_cli(const unsigned char *spki, size_t spki_len, const void *data, size_t len,
+                       const unsigned char *sig, size_t sig_len, const char *distid)
+{
+    char *dir = ts_tempdir("zrca-sig");
+    assert_non_null(dir);
+    char pub[4200], msg[4200], sg[4200], opt[128], out[4096];
+    snprintf(pub, sizeof(pub), "%s/pub.der", dir);
+    snprintf(msg, sizeof(msg), "%s/msg", dir);
+    snprintf(sg, sizeof(sg), "%s/sig", dir);
+    snprintf(opt, sizeof(opt), "distid:%s", distid);
+    const struct {
+        const char *path;
+        const void *p;
+        size_t n;
+    } files[] = {{pub, spki, spki_len}, {msg, data, len}, {sg, sig, sig_len}};
+    for (size_t i = 0; i < 3; i++) {
+        FILE *f = fopen(files[i].path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(files[i].p, 1, files[i].n, f), files[i].n);
+        fclose(f);
+    }
+    const char *args[] = {"openssl", "pkeyutl", "-verify", "-pubin",   "-keyform", "DER",
+                          "-inkey",  pub,       "-rawin",  "-digest",  "sm3",      "-pkeyopt",
+                          opt,       "-in",     msg,       "-sigfile", sg,         NULL};
+    int rc = run_openssl(out, sizeof(out), args);
+    ts_rmtree(dir);
+    if (rc != 0 || !strstr(out, "Signature Verified Successfully"))
+        fail_msg("openssl pkeyutl -verify (%s): exit %d: %s", opt, rc, out);
 }
 
 const char *tt_key_id(const unsigned char *spki, size_t spki_len)
@@ -115,7 +187,9 @@ const char *tt_key_id(const unsigned char *spki, size_t spki_len)
     return hex;
 }
 
-static int run_openssl_verify(const unsigned char *der, size_t len)
+/* `openssl req -verify` (OpenSSL 3.0 prints "verify failure" and still exits 0: the output is
+ * what tells). Returns 0 when it printed "verify OK". */
+static int run_openssl_verify(const unsigned char *der, size_t len, const char *distid)
 {
     char *dir = ts_tempdir("zrca-csr");
     assert_non_null(dir);
@@ -125,19 +199,17 @@ static int run_openssl_verify(const unsigned char *der, size_t len)
     assert_non_null(f);
     assert_int_equal(fwrite(der, 1, len, f), len);
     fclose(f);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        freopen("/dev/null", "w", stdout);
-        freopen("/dev/null", "w", stderr);
-        execlp("openssl", "openssl", "req", "-inform", "DER", "-in", path, "-verify", "-noout",
-               (char *)NULL);
-        _exit(127);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
+    char opt[128], out[4096];
+    snprintf(opt, sizeof(opt), "distid:%s", distid ? distid : "");
+    const char *args[] = {"openssl", "req",    "-inform",
+                          "DER",     "-in",    path,
+                          "-verify", "-noout", distid ? "-vfyopt" : NULL,
+                          opt,       NULL};
+    int rc = run_openssl(out, sizeof(out), args);
     ts_rmtree(dir);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (rc == 0 && strstr(out, "verify OK") && !strstr(out, "failure"))
+        return 0;
+    return rc ? rc : 1;
 }
 
 void tt_assert_csr(const unsigned char *der, size_t len, const char *cn, int cli)
@@ -148,13 +220,27 @@ void tt_assert_csr(const unsigned char *der, size_t len, const char *cn, int cli
     assert_ptr_equal(p, der + len);
     EVP_PKEY *pk = X509_REQ_get0_pubkey(req);
     assert_non_null(pk);
+    int sm2 = EVP_PKEY_is_a(pk, "SM2");
+    if (sm2) {
+        assert_int_equal(X509_REQ_get_signature_nid(req), NID_SM2_with_SM3);
+        /* Without the ID OpenSSL computes Z with an empty one: the signature must not verify. */
+        assert_int_not_equal(X509_REQ_verify(req, pk), 1);
+        ERR_clear_error();
+        ASN1_OCTET_STRING *id = ASN1_OCTET_STRING_new();
+        assert_true(id &&
+                    ASN1_OCTET_STRING_set(id, (const unsigned char *)ZRCA_SM2_DEFAULT_ID, 16));
+        X509_REQ_set0_distinguishing_id(req, id);
+    }
     assert_int_equal(X509_REQ_verify(req, pk), 1);
     char buf[256];
     X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req), NID_commonName, buf, sizeof(buf));
     assert_string_equal(buf, cn);
     X509_REQ_free(req);
-    if (cli)
-        assert_int_equal(run_openssl_verify(der, len), 0);
+    if (cli) {
+        assert_int_equal(run_openssl_verify(der, len, sm2 ? ZRCA_SM2_DEFAULT_ID : NULL), 0);
+        if (sm2) /* another ID: refused (and the output, not the exit status, says so) */
+            assert_int_not_equal(run_openssl_verify(der, len, "1234567812345679"), 0);
+    }
 }
 
 int tt_csr_sig_last_byte(const unsigned char *der, size_t len, size_t *sig_len)
@@ -177,6 +263,10 @@ void tt_exercise_keys(zrca_token *tok, zrca_key_type type, unsigned int bits, in
     assert_zrca_ok(zrca_token_generate_key(&key, tok, type, bits, "zrca-staging"));
     assert_int_equal(zrca_key_get_type(key), type);
     assert_int_equal(zrca_key_bits(key), type == ZRCA_KEY_RSA ? bits : 256);
+    size_t id_len = 0;
+    const unsigned char *sm2_id = zrca_token_sm2_id(tok, &id_len);
+    assert_int_equal(id_len, 16);
+    assert_memory_equal(sm2_id, ZRCA_SM2_DEFAULT_ID, 16);
     assert_string_equal(zrca_key_label(key), "zrca-staging");
     unsigned char *spki = NULL;
     size_t spki_len = 0;
@@ -196,6 +286,41 @@ void tt_exercise_keys(zrca_token *tok, zrca_key_type type, unsigned int bits, in
     else
         assert_int_equal(sig[0], 0x30); /* DER ECDSA-Sig-Value */
     tt_assert_sig(spki, spki_len, msg, strlen(msg), sig, sig_len);
+    if (type == ZRCA_KEY_SM2) {
+        if (cli)
+            tt_assert_sig_cli(spki, spki_len, msg, strlen(msg), sig, sig_len, ZRCA_SM2_DEFAULT_ID);
+        /* Another ID: the token hashes it into Z; OpenSSL agrees with that ID, not the default. */
+        static const char alice[] = "ALICE123@YAHOO.COM";
+        assert_zrca_ok(zrca_token_set_sm2_id(tok, alice, strlen(alice)));
+        unsigned char *sig2 = NULL;
+        size_t sig2_len = 0;
+        assert_zrca_ok(zrca_key_sign(&sig2, &sig2_len, key, msg, strlen(msg)));
+        if (cli)
+            tt_assert_sig_cli(spki, spki_len, msg, strlen(msg), sig2, sig2_len, alice);
+        const unsigned char *p = spki;
+        EVP_PKEY *pub = d2i_PUBKEY(NULL, &p, (long)spki_len);
+        EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+        EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, pub, NULL);
+        assert_true(pub && mctx && pctx && EVP_PKEY_CTX_set1_id(pctx, alice, 18) > 0);
+        EVP_MD_CTX_set_pkey_ctx(mctx, pctx);
+        assert_int_equal(EVP_DigestVerifyInit(mctx, NULL, EVP_sm3(), NULL, pub), 1);
+        assert_int_equal(
+            EVP_DigestVerify(mctx, sig2, sig2_len, (const unsigned char *)msg, strlen(msg)), 1);
+        EVP_MD_CTX_free(mctx);
+        EVP_PKEY_CTX_free(pctx);
+        EVP_PKEY_free(pub);
+        ERR_clear_error();
+        zrca_free(sig2);
+        /* Bounds: empty and too long IDs refused, the ID kept. */
+        char big[ZRCA_SM2_ID_MAX + 1];
+        memset(big, 'x', sizeof(big));
+        assert_int_equal(zrca_token_set_sm2_id(tok, big, sizeof(big)), ZRCA_EINVAL);
+        assert_string_equal(zrca_error_last()->field, "sm2_id");
+        assert_int_equal(zrca_token_set_sm2_id(tok, "", 0), ZRCA_EINVAL);
+        assert_int_equal(zrca_token_set_sm2_id(tok, NULL, 4), ZRCA_EINVAL);
+        assert_zrca_ok(zrca_token_set_sm2_id(tok, big, ZRCA_SM2_ID_MAX));
+        assert_zrca_ok(zrca_token_set_sm2_id(tok, ZRCA_SM2_DEFAULT_ID, 16));
+    }
     zrca_free(sig);
 
     /* A CSR signed on the token. */

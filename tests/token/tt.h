@@ -16,6 +16,9 @@ void tt_subject(unsigned char **der, size_t *len, const char *cn);
 /* Assert a SHA-256 signature over data verifies with spki (ECDSA sig in DER). */
 void tt_assert_sig(const unsigned char *spki, size_t spki_len, const void *data, size_t len,
                    const unsigned char *sig, size_t sig_len);
+/* Assert an SM2-with-SM3 signature verifies with `openssl pkeyutl` and the distinguishing ID. */
+void tt_assert_sig_cli(const unsigned char *spki, size_t spki_len, const void *data, size_t len,
+                       const unsigned char *sig, size_t sig_len, const char *distid);
 /* The expected key ID: SHA-1 of the public key bits, lower-case hex (static buffer). */
 const char *tt_key_id(const unsigned char *spki, size_t spki_len);
 /* Assert a DER CSR verifies with OpenSSL (and, when `cli`, with `openssl req -verify`). */

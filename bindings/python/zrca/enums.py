@@ -229,12 +229,13 @@ class LogLevel(enum.IntEnum):
 
 
 class KeyType(enum.IntEnum):
-    """The type of a key pair: RSA, EC P-256 (OTHER: a type the library does not name; NONE: keep
-    the old key's type where an option takes one)."""
+    """The type of a key pair: RSA, EC P-256, SM2 (OTHER: a type the library does not name; NONE:
+    keep the old key's type where an option takes one)."""
     NONE = 0
     RSA = 1
     EC_P256 = 2
     OTHER = 3
+    SM2 = 4
 
 
 class Backend(enum.IntEnum):

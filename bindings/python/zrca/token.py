@@ -235,6 +235,21 @@ class Token(Handle):
         """The callback of set_pin_callback(), or None."""
         return None if self._pin_slot is None else self._pin_slot.fn
 
+    @property
+    def sm2_id(self) -> bytes:
+        """The SM2 user ID (GM/T 0009) this token's SM2 keys sign with; b"1234567812345678" until
+        set. Setting it takes 1 to 128 bytes (a str is UTF-8 encoded); a bad one raises
+        InvalidArgument naming the field ``sm2_id``."""
+        n = ctypes.c_size_t(0)
+        p = _lib.zrca_token_sm2_id(self._h, ctypes.byref(n))
+        return ctypes.string_at(p, n.value) if p else b""
+
+    @sm2_id.setter
+    def sm2_id(self, value: Union[bytes, str]) -> None:
+        v = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        buf = ctypes.create_string_buffer(v, len(v) or 1)
+        call(_lib.zrca_token_set_sm2_id, self._h, buf if v else None, len(v))
+
     def logout(self) -> None:
         """Log out of the token."""
         call(_lib.zrca_token_logout, self._h)
@@ -554,7 +569,8 @@ class Key(Handle):
         return _lib.take_bytes(out, n)
 
     def sign(self, data: bytes) -> bytes:
-        """SHA-256 signature on the token (RSA PKCS#1 v1.5, or DER ECDSA). A key that needs the
+        """Signature on the token: SHA-256 with RSA PKCS#1 v1.5 or DER ECDSA; SM2-with-SM3 (DER r, s,
+        with the token's ``sm2_id``) for an SM2 key. A key that needs the
         PIN for every signature asks the token's PIN callback once (PinRequired without one)."""
         data = bytes(data)
         out, n = _lib.BYTES(), ctypes.c_size_t()

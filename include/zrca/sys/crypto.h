@@ -65,7 +65,14 @@ typedef enum zrca_crypto_mech {
     /** RSA PKCS#1 v1.5 with SHA-256 over the message (`CKM_SHA256_RSA_PKCS`). */
     ZRCA_MECH_SHA256_RSA_PKCS = 1,
     /** Raw ECDSA over a given digest, returning r||s (`CKM_ECDSA`). */
-    ZRCA_MECH_ECDSA = 2
+    ZRCA_MECH_ECDSA = 2,
+    /**
+     * Raw SM2 (GM/T 0003.2) over a given 32-byte digest e = SM3(Z || M), which
+     * the core computes with the token's SM2 ID; returns r||s, 64 bytes. Like
+     * SKF's `SKF_ECCSignData`. A backend without SM2 returns
+     * ::ZRCA_ENOTSUPPORTED.
+     */
+    ZRCA_MECH_SM2 = 3
 } zrca_crypto_mech;
 
 /** Size of the label and manufacturer of ::zrca_crypto_token_info, NUL included. */
