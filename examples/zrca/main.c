@@ -40,7 +40,7 @@ static int cmd_help(cli *c);
 static const command COMMANDS[] = {
     {"login", cmd_login, 1, 1,
      "check the account: print the account, enterprise and role; --key: 证书登录 with the USB key",
-     "[--key]"},
+     "[--key [--serial S]]"},
     {"certs", cmd_certs, 1, 0, "证书信息: the account's certificates and their validity",
      "[--kind K] [--status S]"},
     {"persons", cmd_persons, 1, 0, "the people applied for before (添加 picks from them)", ""},
@@ -269,7 +269,7 @@ static const struct {
     {O_KEY, " update renew token "},
     {O_ABORT, " update "},
     {O_FORCE, " update "},
-    {O_SERIAL, " seal "},
+    {O_SERIAL, " seal login "},
     {O_LOGIN_KEY, " login update renew "},
     {O_AUTO, " renew "},
     {O_WINDOW_DAYS, " renew "},

@@ -55,11 +55,16 @@ const zrca_log_options *verbose_log(const cli *c)
  * ends last and has not ended (after a renewal the new one, not the superseded one). When every
  * one has ended, the latest of them, so that the library's refusal (field and rule) is shown.
  */
-static const zrca_cert *login_cert(const zrca_cert_list *l)
+static const zrca_cert *login_cert(const zrca_cert_list *l, const char *serial)
 {
     const zrca_cert *best = NULL, *ended = NULL;
     for (size_t i = 0; i < zrca_cert_list_count(l); i++) {
         const zrca_cert *x = zrca_cert_list_get(l, i);
+        if (serial) { /* --serial: that one, whatever it is (the library and platform judge it) */
+            if (zrca_serial_cmp(zrca_cert_serial(x), serial) == 0)
+                return x;
+            continue;
+        }
         if (!zrca_cert_has_private_key(x))
             continue;
         const zrca_cert **slot = zrca_cert_expired(x, 0) ? &ended : &best;
@@ -85,11 +90,14 @@ static int connect_with_key(cli *c)
     zrca_cert_list *l = NULL;
     if ((rc = zrca_token_list_certs(&l, c->login_token)) < 0)
         return fail(c, rc, "token");
-    const zrca_cert *cert = login_cert(l);
+    const zrca_cert *cert = login_cert(l, c->serial);
     if (!cert) {
         zrca_cert_list_free(l);
-        return tool_error(c, EXIT_NOTFOUND,
-                          "证书登录: no certificate with its private key on the USB key");
+        return c->serial
+                   ? tool_error(c, EXIT_NOTFOUND, "证书登录: no certificate %s on the USB key",
+                                c->serial)
+                   : tool_error(c, EXIT_NOTFOUND,
+                                "证书登录: no certificate with its private key on the USB key");
     }
     rc = zrca_session_login_key(c->session, c->login_token, cert);
     zrca_cert_list_free(l);

@@ -1175,7 +1175,8 @@ def test_demo(build):
         check(r.returncode == 0, "demo: exit %d\n%s\n%s" % (r.returncode, r.stdout[-4000:], r.stderr[-3000:]))
         out = r.stdout
         for word in ("登录成功", "续期申请已提交审核", "审核通过", "短信 (SMS)", "[证书更新]", "[签章更新]",
-                     "证书更新成功", "已完成", "\"nothing_to_renew\":true", "业务回执", "demo done"):
+                     "证书更新成功", "已完成", "\"nothing_to_renew\":true", "业务回执", "证书登录 (key login)",
+                     "certificate_not_current", "demo done"):
             check(word in out, "the demo did not show %s:\n%s" % (word, out[-3000:]))
         tail = out[out.rindex("证书更新成功"):]
         check("所有者" in tail and "序列号" in tail and "有效期" in tail and "旧证书" in tail and "新证书" in tail,
