@@ -171,9 +171,11 @@ static int key_login_once(zrca_session *s, zrca_key *key, const unsigned char *d
         return rc;
     }
 
-    /* 3. the login: the challenge is used up by it, so never repeated blindly */
+    /* 3. the login: the challenge is used up by it, so never repeated blindly. Its answer carries
+     * the bearer token before it is registered as a secret: never logged (ZRI_REQ_SECRET). */
     zri_request_init(&req, "POST", "/session");
-    zri_request_set_flags(&req, ZRI_REQ_NO_AUTH | ZRI_REQ_NO_RELOGIN | ZRI_REQ_REUSE_SAFE);
+    zri_request_set_flags(&req, ZRI_REQ_NO_AUTH | ZRI_REQ_NO_RELOGIN | ZRI_REQ_SECRET |
+                                    ZRI_REQ_REUSE_SAFE);
     if (deadline)
         zri_request_deadline(&req, deadline, s->timeout_ms);
     g = zri_request_json(&req);

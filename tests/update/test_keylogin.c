@@ -16,13 +16,31 @@
 #include "testsupport.h"
 #include "world.h"
 
-/* A session with no credential callback and no password login. */
+/* Everything the library logged at TRACE, to look for the bearer token in it. */
+static char trace[1 << 20];
+static size_t trace_len;
+
+static void trace_cb(zrca_log_level level, const char *domain, const char *message, void *payload)
+{
+    (void)level;
+    (void)payload;
+    int n = snprintf(trace + trace_len, sizeof(trace) - trace_len, "%s: %s\n", domain, message);
+    if (n > 0 && (size_t)n < sizeof(trace) - trace_len)
+        trace_len += (size_t)n;
+}
+
+/* A session with no credential callback and no password login, logging at TRACE. */
 static zrca_session *bare_session(world *w)
 {
     zrca_session_options o;
     ts_platform_session_options(plat, &o);
     o.state_dir = w->state_dir;
     o.credentials = NULL;
+    static zrca_log_options lo;
+    zrca_log_options_init(&lo, ZRCA_LOG_OPTIONS_VERSION);
+    lo.level = ZRCA_LOG_TRACE;
+    lo.callback = trace_cb;
+    o.log = &lo;
     zrca_session *s = NULL;
     assert_zrca_ok(zrca_session_new(&s, &o));
     return s;
@@ -80,6 +98,10 @@ static void test_login_and_relogin(void **state)
     ts_platform_token_ttl(plat, 1);
     assert_zrca_ok(zrca_session_login_key(s, t, c));
     int64_t first = zrca_session_expires_at(s);
+    /* The login's answer (the bearer token) is never logged; the challenge's answer is. */
+    assert_non_null(strstr(trace, "challenge_id"));
+    assert_null(strstr(trace, "\"token\""));
+    assert_null(strstr(trace, "\"expires_in\""));
     sleep(2);
     zrca_certificate_list *cl = NULL;
     assert_zrca_ok(zrca_session_certificates(&cl, s, ZRCA_CERT_ANY, ZRCA_CERT_STATUS_ANY));
