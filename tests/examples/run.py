@@ -709,6 +709,9 @@ def test_zrca_json_schema(w):
     letter, scan = w.attachments()
     for cmd in ("login", "certs", "persons", "notifications", "orders", "seal", "version"):
         valid(cmd)
+    d = valid("login", "--key")                          # 证书登录: method and the bound certificate
+    check(d["method"] == "certificate" and d["certificate"]["holder"] == "赵国栋", "%s" % d)
+    valid("login", "--key", "--serial", "0badc0de", expect=8)
     valid("token", "list")
     valid("token", "info")
     valid("renew", "--auto", "--dry-run", "--letter", letter, *CONTACT, expect=4)   # no ID scan
