@@ -108,6 +108,14 @@ int zri_decode_notification_page(zrca_notification_list *list, const zri_json *r
 /* Decode the body of POST /session: token (checked) and expires_at. */
 int zri_decode_login(const zri_json *root, const char **token, int64_t *expires_at);
 
+/* The certificate login's answer (doc/protocol.md section 18.3) beyond zri_decode_login():
+ * account and role (required), method (`certificate` if present) and the bound certificate's
+ * members (each may be NULL); the strings point into the document. */
+typedef struct zri_key_login_answer {
+    const char *account, *role, *method, *serial, *holder, *enterprise, *kind;
+} zri_key_login_answer;
+int zri_decode_key_login(const zri_json *root, zri_key_login_answer *b);
+
 /* Strict standard base64 (RFC 4648 section 4, padded); *out freed with free(). */
 int zri_base64_decode(const char *in, size_t len, unsigned char **out, size_t *outlen);
 

@@ -58,14 +58,11 @@ static int login_message(zri_buf *m, const unsigned char nonce[32], const unsign
     return 0;
 }
 
-/* What the platform said the session is bound to (section 18.3); NULLs when it did not say. */
-typedef struct bound {
-    const char *account, *role, *method, *serial, *holder, *enterprise, *kind;
-} bound;
+typedef zri_key_login_answer bound;
 
 static const char *const role_names[] = {"tenderer", "tendering_agent", "bidder", NULL};
 
-static int decode_bound(const zri_json *root, bound *b)
+int zri_decode_key_login(const zri_json *root, zri_key_login_answer *b)
 {
     const zri_json *cert = NULL;
     memset(b, 0, sizeof(*b));
@@ -201,7 +198,7 @@ static int key_login_once(zrca_session *s, zrca_key *key, const unsigned char *d
     if (rc == 0)
         rc = zri_decode_login(resp.json, &token, &expires_at);
     if (rc == 0)
-        rc = decode_bound(resp.json, b);
+        rc = zri_decode_key_login(resp.json, b);
     if (rc == 0) {
         pthread_rwlock_rdlock(&s->token_lock);
         bool other = s->method == ZRCA_LOGIN_CERTIFICATE && s->account &&
