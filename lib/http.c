@@ -768,7 +768,7 @@ int zri_session_request(zrca_session *s, zri_request *r, zri_response *resp)
         if (rc == 0)
             break;
         if (rc == ZRCA_EEXPIRED && !relogged && !(r->flags & ZRI_REQ_NO_RELOGIN) &&
-            s->credentials) {
+            zri_session_can_relogin(s)) {
             relogged = true;
             zri_session_log(s, ZRCA_LOG_INFO, "session",
                             "token expired during %s %s; logging in again", r->method,

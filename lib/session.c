@@ -63,6 +63,7 @@ static void session_destroy(zrca_session *s)
     free(s->state_dir);
     free(s->issuer_ca_file);
     free(s->account);
+    zri_session_forget_key(s);
     pthread_mutex_destroy(&s->send_lock);
     pthread_mutex_destroy(&s->login_lock);
     pthread_rwlock_destroy(&s->token_lock);
@@ -199,6 +200,38 @@ static int login_answer_role(const zri_json *root, const char *account)
     return r;
 }
 
+int zri_session_set_token(zrca_session *s, const char *token, int64_t expires_at,
+                          const char *account)
+{
+    char *acct = zri_strdup(account);
+    if (!acct)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    pthread_rwlock_wrlock(&s->token_lock);
+    zri_wipe(s->token, sizeof(s->token));
+    memcpy(s->token, token, strlen(token) + 1);
+    s->token_gen++;
+    s->expires_at = expires_at;
+    /* An automatic re-login keeps the string zrca_session_account() handed out. */
+    if (s->account && strcmp(s->account, acct) == 0) {
+        free(acct);
+    } else {
+        free(s->account);
+        s->account = acct;
+    }
+    /* Registered by reference: the buffer lives as long as the session. */
+    zri_logger_add_secret(&s->logger, s->token);
+    pthread_rwlock_unlock(&s->token_lock);
+    return 0;
+}
+
+bool zri_session_can_relogin(zrca_session *s)
+{
+    pthread_rwlock_rdlock(&s->token_lock);
+    bool can = s->method == ZRCA_LOGIN_CERTIFICATE ? s->key_token != NULL : s->credentials != NULL;
+    pthread_rwlock_unlock(&s->token_lock);
+    return can;
+}
+
 static int do_login(zrca_session *s, const char *account, const char *password, int64_t deadline,
                     int *role)
 {
@@ -232,26 +265,7 @@ static int do_login(zrca_session *s, const char *account, const char *password, 
     if (rc == 0 && role)
         *role = login_answer_role(resp.json, account);
     if (rc == 0) {
-        char *acct = zri_strdup(account);
-        if (!acct) {
-            rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
-        } else {
-            pthread_rwlock_wrlock(&s->token_lock);
-            zri_wipe(s->token, sizeof(s->token));
-            memcpy(s->token, token, strlen(token) + 1);
-            s->token_gen++;
-            s->expires_at = expires_at;
-            /* An automatic re-login keeps the string zrca_session_account() handed out. */
-            if (s->account && strcmp(s->account, acct) == 0) {
-                free(acct);
-            } else {
-                free(s->account);
-                s->account = acct;
-            }
-            /* Registered by reference: the buffer lives as long as the session. */
-            zri_logger_add_secret(&s->logger, s->token);
-            pthread_rwlock_unlock(&s->token_lock);
-        }
+        rc = zri_session_set_token(s, token, expires_at, account);
         zri_wipe((char *)token, strlen(token));
     }
     zri_response_free(&resp);
@@ -274,6 +288,10 @@ ZRCA_API int zrca_session_login(zrca_session *session, const char *account, cons
     rc = do_login(session, account, password, 0, &role);
     if (rc < 0)
         return zri_error_prefix("login as '%.64s'", account);
+    pthread_rwlock_wrlock(&session->token_lock);
+    zri_session_forget_key(session);
+    session->method = ZRCA_LOGIN_PASSWORD;
+    pthread_rwlock_unlock(&session->token_lock);
 
     /* The role decides what an application may contain: from the login's answer, else (an
      * older platform) from GET /account. */
@@ -318,6 +336,21 @@ int zri_session_relogin(zrca_session *s, unsigned long gen, int64_t deadline)
         pthread_mutex_unlock(&s->login_lock);
         return zri_error_set(ZRCA_EEXPIRED, "the token expired and no account is known");
     }
+    pthread_rwlock_rdlock(&s->token_lock);
+    bool by_key = s->method == ZRCA_LOGIN_CERTIFICATE;
+    pthread_rwlock_unlock(&s->token_lock);
+    if (by_key) {
+        rc = zri_session_relogin_key(s, deadline);
+        pthread_mutex_unlock(&s->login_lock);
+        free(account);
+        return rc;
+    }
+    if (!s->credentials) {
+        pthread_mutex_unlock(&s->login_lock);
+        free(account);
+        return zri_error_set(ZRCA_EEXPIRED,
+                             "the token expired and no credential callback was given");
+    }
     memset(password, 0, sizeof(password));
     if (s->credentials(account, password, sizeof(password), s->credentials_payload) != 0) {
         rc = zri_error_set(ZRCA_EEXPIRED,
@@ -346,6 +379,8 @@ static void forget_token(zrca_session *s)
     free(s->account);
     s->account = NULL;
     s->role = ZRCA_ROLE_UNKNOWN;
+    zri_session_forget_key(s);
+    s->method = ZRCA_LOGIN_NONE;
     pthread_rwlock_unlock(&s->token_lock);
 }
 

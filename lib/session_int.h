@@ -56,7 +56,34 @@ struct zrca_session {
     int64_t expires_at;
     char *account;
     zrca_role role;
+
+    /* 证书登录 (session_keylogin.c): the method of the last login and, for a key login, what a
+     * re-login signs with again. Written under login_lock and token_lock; read under token_lock. */
+    zrca_login_method method;
+    zrca_token *key_token; /* not owned: the caller keeps it open */
+    char *key_cert_id;     /* the certificate's (and its key's) ID, hex */
+    unsigned char *key_cert_der;
+    size_t key_cert_len;
+    char *bound_serial, *bound_holder, *bound_enterprise;
+    zrca_cert_kind bound_kind;
 };
+
+/*
+ * Put a new token in place after a login (token_lock taken here): the token,
+ * its expiry and the account (kept when unchanged, so that a string
+ * zrca_session_account() handed out stays valid). ZRCA_ENOMEM.
+ */
+int zri_session_set_token(zrca_session *s, const char *token, int64_t expires_at,
+                          const char *account);
+
+/* Whether a 401 token_expired can be met with a re-login (a credential callback or a key). */
+bool zri_session_can_relogin(zrca_session *s);
+
+/* The re-login of a key session (session_keylogin.c), login_lock held by the caller. */
+int zri_session_relogin_key(zrca_session *s, int64_t deadline);
+
+/* Forget the key login's state (token_lock held by the caller). */
+void zri_session_forget_key(zrca_session *s);
 
 /*
  * Log in again after 401 token_expired seen with token generation `gen`:
@@ -80,6 +107,14 @@ int zri_decode_notification_page(zrca_notification_list *list, const zri_json *r
                                  int64_t *pages);
 /* Decode the body of POST /session: token (checked) and expires_at. */
 int zri_decode_login(const zri_json *root, const char **token, int64_t *expires_at);
+
+/* The certificate login's answer (doc/protocol.md section 18.3) beyond zri_decode_login():
+ * account and role (required), method (`certificate` if present) and the bound certificate's
+ * members (each may be NULL); the strings point into the document. */
+typedef struct zri_key_login_answer {
+    const char *account, *role, *method, *serial, *holder, *enterprise, *kind;
+} zri_key_login_answer;
+int zri_decode_key_login(const zri_json *root, zri_key_login_answer *b);
 
 /* Strict standard base64 (RFC 4648 section 4, padded); *out freed with free(). */
 int zri_base64_decode(const char *in, size_t len, unsigned char **out, size_t *outlen);

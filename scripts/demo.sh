@@ -168,5 +168,14 @@ if command -v pdftotext >/dev/null; then
     pdftotext -layout -l 1 "$TMP/receipt.pdf" - | sed -e '/^[[:space:]]*$/d' | head -12
 fi
 
+step "证书登录: log in with the USB key and its PIN, no account, no password (the new certificate)"
+(unset ZRCA_PASSWORD_FILE ZRCA_ACCOUNT && zrca login --key)
+OLD_SERIAL=$(openssl x509 -in "$TMP/old.pem" -noout -serial | cut -d= -f2)
+step "证书登录 with the old certificate $OLD_SERIAL: superseded by the renewal, the platform refuses it"
+if (unset ZRCA_PASSWORD_FILE ZRCA_ACCOUNT && zrca login --key --serial "$OLD_SERIAL" 2>&1); then
+    echo "demo: the superseded certificate logged in" >&2
+    exit 1
+fi
+
 step "11. 证书更新成功 (i信): $HOLDER's certificate on key $KEY_SERIAL"
 sed -n '/证书更新成功/,$p' "$TMP/update.out"

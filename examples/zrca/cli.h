@@ -103,6 +103,8 @@ typedef struct cli {
     long rate;
     /* update, seal, token */
     int single_login, delete_old, abort_update, force, pem;
+    /* --login-key (zrca login --key): log in with the USB key (证书登录), no password */
+    int login_key;
     const char *key, *key_label, *key_id, *subject, *out, *serial;
     /* positional arguments after the command */
     char **args;
@@ -111,6 +113,7 @@ typedef struct cli {
     int cb_exit; /* exit code of a secret that a library callback could not read (reported) */
     jw w;
     zrca_session *session;
+    zrca_token *login_token; /* the token a key login signed with, open until the end */
 } cli;
 
 /* ---- util.c -------------------------------------------------------------------------- */
@@ -166,6 +169,10 @@ int connect_platform(cli *c);
 /* The log options -v / -vv ask for (stderr), or NULL. */
 const zrca_log_options *verbose_log(const cli *c);
 void disconnect_platform(cli *c);
+/* The token of a key login when there is one, else open_token(); close_token() frees it unless it
+ * is the key login's (the session signs with it again when the platform's token expires). */
+int use_token(cli *c, zrca_token **out);
+void close_token(cli *c, zrca_token *t);
 /* Open the selected token (options, environment), or the only one present. */
 int open_token(cli *c, zrca_token **out);
 /* Fill token options from the selection; returns 1 if anything was selected. */

@@ -25,6 +25,7 @@ int cmd_login(cli *c)
     if (rc < 0)
         return fail(c, rc, "enterprise");
     zrca_role role = zrca_session_role(c->session);
+    int key = zrca_session_login_method(c->session) == ZRCA_LOGIN_CERTIFICATE;
     if (c->json) {
         jw_obj(&c->w);
         jw_kbool(&c->w, "ok", 1);
@@ -32,6 +33,18 @@ int cmd_login(cli *c)
         jw_kstr(&c->w, "role", zrca_role_name(role));
         jw_kstr(&c->w, "role_label", zrca_role_label(role));
         jw_ktime(&c->w, "expires_at", zrca_session_expires_at(c->session));
+        jw_kstr(&c->w, "method", key ? "certificate" : "password");
+        jw_key(&c->w, "certificate");
+        if (key) {
+            jw_obj(&c->w);
+            jw_kstr(&c->w, "serial", zrca_session_cert_serial(c->session));
+            jw_kstr(&c->w, "kind", zrca_cert_kind_name(zrca_session_cert_kind(c->session)));
+            jw_kstr(&c->w, "holder", zrca_session_cert_holder(c->session));
+            jw_kstr(&c->w, "enterprise", zrca_session_cert_enterprise(c->session));
+            jw_obj_end(&c->w);
+        } else {
+            jw_null(&c->w);
+        }
         jw_key(&c->w, "enterprise");
         jw_obj(&c->w);
         jw_kstr(&c->w, "name", zrca_enterprise_name(e));
@@ -51,6 +64,13 @@ int cmd_login(cli *c)
         printf("  角色 (role):          %s (%s)\n", zrca_role_label(role), zrca_role_name(role));
         printf("  会话有效至 (expires): %s\n",
                fmt_datetime(zrca_session_expires_at(c->session), d));
+        if (key) {
+            const char *ent = zrca_session_cert_enterprise(c->session);
+            printf("  证书登录 (key login): %s, %s (%s)\n", zrca_session_cert_holder(c->session),
+                   zrca_cert_kind_label(zrca_session_cert_kind(c->session)),
+                   ent ? ent : zrca_enterprise_name(e));
+            printf("  证书序列号 (serial):  %s\n", zrca_session_cert_serial(c->session));
+        }
     }
     zrca_enterprise_free(e);
     return EXIT_OK;

@@ -285,19 +285,19 @@ int cmd_update(cli *c)
         zrca_order_free(o);
         return code;
     }
-    if ((code = open_token(c, &t))) {
+    if ((code = use_token(c, &t))) {
         zrca_order_free(o);
         return code;
     }
     const zrca_token_info *ti = NULL;
     if ((rc = zrca_token_info_get(&ti, t)) < 0) {
-        zrca_token_free(t);
+        close_token(c, t);
         zrca_order_free(o);
         return fail(c, rc, "token");
     }
     if (c->abort_update) {
         code = abort_items(c, t, items, nitems, &uo);
-        zrca_token_free(t);
+        close_token(c, t);
         zrca_order_free(o);
         return code;
     }
@@ -357,7 +357,7 @@ int cmd_update(cli *c)
     } else if (rc == 0) {
         printf("\n订单状态 (order status): %s\n", zrca_order_status_label(zrca_order_state(o)));
     }
-    zrca_token_free(t);
+    close_token(c, t);
     zrca_order_free(o);
     if (rc < 0) {
         int json = c->json;
@@ -758,7 +758,8 @@ int cmd_renew(cli *c)
     zrca_token *t = NULL;
     zrca_token_options to;
     int selected = token_selection(c, &to);
-    int rc = zrca_token_open(&t, &to);
+    /* A key login's token is the one: the session signs with it again if its token expires. */
+    int rc = c->login_token ? (t = c->login_token, 0) : zrca_token_open(&t, &to);
     if (rc == ZRCA_ETOKEN_ABSENT && !selected) {
         t = NULL;
         rc = 0;
@@ -774,7 +775,7 @@ int cmd_renew(cli *c)
     }
     rc = zrca_renew_auto(&rep, c->session, t ? &t : NULL, t ? 1 : 0, &ro);
     if (rc < 0 && !rep) {
-        zrca_token_free(t);
+        close_token(c, t);
         return fail(c, rc, "renew");
     }
     code = renew_exit(rep, rc);
@@ -835,7 +836,7 @@ int cmd_renew(cli *c)
             printf("需人工处理 (a person must act): see the lines above\n");
     }
     zrca_renew_report_free(rep);
-    zrca_token_free(t);
+    close_token(c, t);
     if (code != EXIT_OK && code != EXIT_PENDING && code != EXIT_ACTION && rc < 0) {
         int json = c->json;
         c->json = 0; /* the report is printed: the error goes to stderr */

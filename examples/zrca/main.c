@@ -38,7 +38,9 @@ static int cmd_version(cli *c);
 static int cmd_help(cli *c);
 
 static const command COMMANDS[] = {
-    {"login", cmd_login, 1, 0, "check the account: print the account, enterprise and role", ""},
+    {"login", cmd_login, 1, 1,
+     "check the account: print the account, enterprise and role; --key: 证书登录 with the USB key",
+     "[--key [--serial S]]"},
     {"certs", cmd_certs, 1, 0, "证书信息: the account's certificates and their validity",
      "[--kind K] [--status S]"},
     {"persons", cmd_persons, 1, 0, "the people applied for before (添加 picks from them)", ""},
@@ -53,11 +55,12 @@ static const command COMMANDS[] = {
     {"receipt", cmd_receipt, 1, 0, "回执打印: save an order's receipt (PDF) to print",
      "NUMBER --out FILE"},
     {"update", cmd_update, 1, 1, "更新 → 一键更新: renew an approved item on the key (PIN twice)",
-     "NUMBER [ITEM ...] [--single-login] [--delete-old] [--key K] [--abort [--force]]"},
+     "NUMBER [ITEM ...] [--single-login] [--delete-old] [--key K] [--login-key] [--abort "
+     "[--force]]"},
     {"seal", cmd_seal, 0, 1, "the e-seal records (电子签章) on the key", "[--serial S]"},
     {"renew", cmd_renew, 1, 1, "renew --auto: plan, apply, wait, update every due certificate",
      "--auto [--window-days N] [--dry-run] [--no-wait] [--scan NAME=FILE] --letter FILE "
-     "[--quiet] [--lock-wait S] [--deploy-hook CMD] [--notify-hook CMD] ..."},
+     "[--quiet] [--lock-wait S] [--deploy-hook CMD] [--notify-hook CMD] [--login-key] ..."},
     {"token", cmd_token, 0, 1, "the key: list, info, pin, keygen, csr, import-cert, unlock, ...",
      "list|info|pin|keygen|csr|provision-csr|import-cert|change-pin|unlock|init-soft ..."},
     {"version", cmd_version, 0, 0, "the library's version (also: zrca --version)", ""},
@@ -131,6 +134,7 @@ enum {
     O_LOCK_WAIT,
     O_DEPLOY_HOOK,
     O_NOTIFY_HOOK,
+    O_LOGIN_KEY,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -201,6 +205,7 @@ static const struct option LONG_OPTS[] = {
     {"lock-wait", required_argument, NULL, O_LOCK_WAIT},
     {"deploy-hook", required_argument, NULL, O_DEPLOY_HOOK},
     {"notify-hook", required_argument, NULL, O_NOTIFY_HOOK},
+    {"login-key", no_argument, NULL, O_LOGIN_KEY},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
 };
@@ -264,7 +269,8 @@ static const struct {
     {O_KEY, " update renew token "},
     {O_ABORT, " update "},
     {O_FORCE, " update "},
-    {O_SERIAL, " seal "},
+    {O_SERIAL, " seal login "},
+    {O_LOGIN_KEY, " login update renew "},
     {O_AUTO, " renew "},
     {O_WINDOW_DAYS, " renew "},
     {O_NO_WAIT, " renew "},
@@ -549,6 +555,9 @@ static int set_option(cli *c, int opt, char *arg)
     case O_SINGLE_LOGIN:
         c->single_login = 1;
         break;
+    case O_LOGIN_KEY:
+        c->login_key = 1;
+        break;
     case O_DELETE_OLD:
         c->delete_old = 1;
         break;
@@ -807,6 +816,15 @@ int main(int argc, char **argv)
     char *vals[256];
     int nopt = 0, want_help = 0;
     jw_init(&c.w, stdout);
+    /* `zrca login --key`: a bare --key (no value after it) with the login command is --login-key;
+     * update's --key always takes a value (ec, rsa2048, ...). */
+    static char login_key_opt[] = "--login-key";
+    int is_login = 0;
+    for (int i = 1; i < argc; i++)
+        is_login |= strcmp(argv[i], "login") == 0;
+    for (int i = 1; is_login && i < argc; i++)
+        if (strcmp(argv[i], "--key") == 0 && (i + 1 == argc || argv[i + 1][0] == '-'))
+            argv[i] = login_key_opt;
     /* First pass: collect options and positional arguments (GNU getopt permutes). */
     opterr = 0;
     for (;;) {

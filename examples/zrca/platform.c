@@ -50,6 +50,62 @@ const zrca_log_options *verbose_log(const cli *c)
     return &g_log;
 }
 
+/*
+ * 证书登录: the USB key's certificate to log in with, among those with their key: the one that
+ * ends last and has not ended (after a renewal the new one, not the superseded one). When every
+ * one has ended, the latest of them, so that the library's refusal (field and rule) is shown.
+ */
+static const zrca_cert *login_cert(const zrca_cert_list *l, const char *serial)
+{
+    const zrca_cert *best = NULL, *ended = NULL;
+    for (size_t i = 0; i < zrca_cert_list_count(l); i++) {
+        const zrca_cert *x = zrca_cert_list_get(l, i);
+        if (serial) { /* --serial: that one, whatever it is (the library and platform judge it) */
+            if (zrca_serial_cmp(zrca_cert_serial(x), serial) == 0)
+                return x;
+            continue;
+        }
+        if (!zrca_cert_has_private_key(x))
+            continue;
+        const zrca_cert **slot = zrca_cert_expired(x, 0) ? &ended : &best;
+        if (!*slot || zrca_cert_not_after(x) > zrca_cert_not_after(*slot))
+            *slot = x;
+    }
+    return best ? best : ended;
+}
+
+static int connect_with_key(cli *c)
+{
+    int code = open_token(c, &c->login_token);
+    if (code)
+        return code;
+    zrca_login_options lo;
+    zrca_login_options_init(&lo, ZRCA_LOGIN_OPTIONS_VERSION);
+    lo.purpose = ZRCA_PIN_PURPOSE_LOGIN;
+    int rc = zrca_token_login_cb(c->login_token, pin_prompt, c, &lo);
+    if (rc == 0)
+        rc = zrca_token_set_pin_callback(c->login_token, pin_prompt, c, &lo);
+    if (rc < 0)
+        return c->cb_exit ? c->cb_exit : fail(c, rc, "PIN");
+    zrca_cert_list *l = NULL;
+    if ((rc = zrca_token_list_certs(&l, c->login_token)) < 0)
+        return fail(c, rc, "token");
+    const zrca_cert *cert = login_cert(l, c->serial);
+    if (!cert) {
+        zrca_cert_list_free(l);
+        return c->serial
+                   ? tool_error(c, EXIT_NOTFOUND, "证书登录: no certificate %s on the USB key",
+                                c->serial)
+                   : tool_error(c, EXIT_NOTFOUND,
+                                "证书登录: no certificate with its private key on the USB key");
+    }
+    rc = zrca_session_login_key(c->session, c->login_token, cert);
+    zrca_cert_list_free(l);
+    if (rc < 0)
+        return fail(c, rc, "key login");
+    return 0;
+}
+
 int connect_platform(cli *c)
 {
     const char *url = opt_or_env(c->url, "ZRCA_URL");
@@ -57,8 +113,8 @@ int connect_platform(cli *c)
     c->password_file = opt_or_env(c->password_file, "ZRCA_PASSWORD_FILE");
     if (!url)
         return usage_error(c, "no platform: give --url or ZRCA_URL");
-    if (!account)
-        return usage_error(c, "no account: give --account or ZRCA_ACCOUNT");
+    if (!account && !c->login_key)
+        return usage_error(c, "no account: give --account or ZRCA_ACCOUNT (or --login-key)");
     zrca_session_options o;
     zrca_session_options_init(&o, ZRCA_SESSION_OPTIONS_VERSION);
     o.base_url = url;
@@ -66,12 +122,15 @@ int connect_platform(cli *c)
     o.issuer_ca_file = opt_or_env(c->issuer_ca_file, "ZRCA_ISSUER_CA_FILE");
     o.pinned_public_key = opt_or_env(c->pinned_key, "ZRCA_PINNED_KEY");
     o.state_dir = opt_or_env(c->state_dir, "ZRCA_STATE_DIR");
-    o.credentials = relogin_password;
+    /* A key session logs in again with the key; it never asks for a password. */
+    o.credentials = c->login_key ? NULL : relogin_password;
     o.credentials_payload = c;
     o.log = verbose_log(c);
     int rc = zrca_session_new(&c->session, &o);
     if (rc < 0)
         return fail(c, rc, "session");
+    if (c->login_key)
+        return connect_with_key(c);
     char password[513], prompt[256];
     snprintf(prompt, sizeof(prompt), "账号 %s 的密码 (password): ", account);
     int code = read_secret(c, password, sizeof(password), c->password_file, "ZRCA_PASSWORD_FILE",
@@ -92,6 +151,24 @@ void disconnect_platform(cli *c)
     zrca_session_logout(c->session);
     zrca_session_free(c->session);
     c->session = NULL;
+    /* After the session: it may sign with this token until it is freed. */
+    zrca_token_free(c->login_token);
+    c->login_token = NULL;
+}
+
+int use_token(cli *c, zrca_token **out)
+{
+    if (c->login_token) {
+        *out = c->login_token;
+        return 0;
+    }
+    return open_token(c, out);
+}
+
+void close_token(cli *c, zrca_token *t)
+{
+    if (t && t != c->login_token)
+        zrca_token_free(t);
 }
 
 int token_selection(const cli *c, zrca_token_options *o)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "zrca/common.h"
+#include "zrca/token.h"
 
 /**
  * @file zrca/session.h
@@ -55,6 +56,13 @@ struct zrca_transport;
 
 /** One logged-in account on one platform. */
 typedef struct zrca_session zrca_session;
+
+/** How the session logged in (zrca_session_login_method()). */
+typedef enum zrca_login_method {
+    ZRCA_LOGIN_NONE = 0,       /**< Not logged in. */
+    ZRCA_LOGIN_PASSWORD = 1,   /**< Account and password (zrca_session_login()). */
+    ZRCA_LOGIN_CERTIFICATE = 2 /**< The USB key, 证书登录 (zrca_session_login_key()). */
+} zrca_login_method;
 
 /** Certificate status as the platform computes it at read time. */
 typedef enum zrca_cert_status {
@@ -213,6 +221,63 @@ ZRCA_API void zrca_session_free(zrca_session *session);
  *         ::ZRCA_ENETWORK, ::ZRCA_ETLS, ::ZRCA_ETIMEOUT, ::ZRCA_EPROTOCOL
  */
 ZRCA_API int zrca_session_login(zrca_session *session, const char *account, const char *password);
+
+/**
+ * Log in with the USB key (证书登录, doc/protocol.md §18): ask the platform
+ * for a login challenge, sign it on the token with the key of `cert`, and
+ * log in as the account the platform issued `cert` to. The session is bound
+ * to that certificate (zrca_session_cert_serial() and the other accessors).
+ *
+ * The token must be logged in (zrca_token_login(), zrca_token_login_cb());
+ * this function never asks for the PIN (a key that needs the PIN for every
+ * signature asks through zrca_token_set_pin_callback(), under its rules).
+ * Refused locally, before anything is sent: a certificate that has expired
+ * (::ZRCA_EVALIDATION, field `certificate`, rule `expired`) and one whose
+ * private key is not on the token (::ZRCA_ENOTFOUND, field `certificate`,
+ * rule `no_key`).
+ *
+ * When the platform's token expires, the session logs in again the same
+ * way (a fresh challenge signed by the same key) without asking for the
+ * PIN; if the token is no longer logged in by then, the request fails with
+ * ::ZRCA_EEXPIRED. The session keeps `token` for that: it must stay open
+ * until zrca_session_logout(), another login or zrca_session_free(). `cert`
+ * is copied.
+ *
+ * @param session the session
+ * @param token the token holding the certificate and its key, logged in
+ * @param cert a certificate of zrca_token_list_certs() of that token
+ * @return ::ZRCA_OK; ::ZRCA_EVALIDATION, ::ZRCA_ENOTFOUND (above);
+ *         ::ZRCA_ESTATE (the token is not logged in); ::ZRCA_EAUTH (the
+ *         platform refused: unknown certificate or bad signature
+ *         `invalid_credentials`, a certificate not current
+ *         `certificate_not_current`, `invalid_challenge`: see
+ *         zrca_error::remote_code); ::ZRCA_ERATELIMIT; the token's and the
+ *         network's errors
+ */
+ZRCA_API int zrca_session_login_key(zrca_session *session, zrca_token *token,
+                                    const zrca_cert *cert);
+
+/** How the session logged in, ::ZRCA_LOGIN_NONE when it is not. */
+ZRCA_API zrca_login_method zrca_session_login_method(const zrca_session *session);
+
+/**
+ * The serial (canonical hex) of the certificate a key session is bound to.
+ *
+ * @return the serial, valid until the next login, zrca_session_logout() or
+ *         zrca_session_free(); NULL for a password session or when not
+ *         logged in
+ */
+ZRCA_API const char *zrca_session_cert_serial(const zrca_session *session);
+
+/** The holder of the bound certificate, as the platform names it; NULL as
+ * zrca_session_cert_serial(). */
+ZRCA_API const char *zrca_session_cert_holder(const zrca_session *session);
+
+/** The enterprise of the bound certificate; NULL as zrca_session_cert_serial(). */
+ZRCA_API const char *zrca_session_cert_enterprise(const zrca_session *session);
+
+/** The kind of the bound certificate; ::ZRCA_CERT_UNKNOWN without one. */
+ZRCA_API zrca_cert_kind zrca_session_cert_kind(const zrca_session *session);
 
 /**
  * Log out (`DELETE /api/v1/session`) and wipe the token. The token is

@@ -709,6 +709,9 @@ def test_zrca_json_schema(w):
     letter, scan = w.attachments()
     for cmd in ("login", "certs", "persons", "notifications", "orders", "seal", "version"):
         valid(cmd)
+    d = valid("login", "--key")                          # 证书登录: method and the bound certificate
+    check(d["method"] == "certificate" and d["certificate"]["holder"] == "赵国栋", "%s" % d)
+    valid("login", "--key", "--serial", "0badc0de", expect=8)
     valid("token", "list")
     valid("token", "info")
     valid("renew", "--auto", "--dry-run", "--letter", letter, *CONTACT, expect=4)   # no ID scan
@@ -1090,6 +1093,80 @@ def test_zrca_token_select(w):
                 env=env)
 
 
+def test_zrca_keylogin_renew(w):
+    """证书登录 (issue 17): zrca login --key, then renew --auto and update with --login-key and no password
+    anywhere (no file, no ZRCA_PASSWORD*, no account), the platform's token expiring on the way; after the
+    renewal the key logs in with the new certificate."""
+    letter, scan = w.attachments()
+    common = ["--letter", letter, "--scan", "赵国栋=" + scan] + CONTACT
+    old, _ = w.provision(days=20, label="due")
+    # From here on no password exists: the file is gone and nothing names it.
+    os.remove(w.path("password"))
+    for k in ("ZRCA_PASSWORD_FILE", "ZRCA_PASSWORD", "ZRCA_ACCOUNT"):
+        w.env.pop(k, None)
+    check(not os.path.exists(w.path("password")) and not any(k.startswith("ZRCA_PASSWORD") for k in w.env),
+          "a password is still around")
+    r = w.zrca("login", expect=None)
+    check(r.returncode != 0, "a password login without a password: %s" % r.stdout)
+    d = w.zjson("login", "--key")
+    check(d["ok"] and d["account"] == "demo" and d["method"] == "certificate", "%s" % d)
+    check(d["certificate"]["serial"].lstrip("0") == old["serial"].lstrip("0") and
+          d["certificate"]["holder"] == "赵国栋" and d["certificate"]["kind"] == "personal", "%s" % d)
+    r = w.zrca("login", "--login-key")
+    check("证书登录" in r.stdout and "赵国栋" in r.stdout, r.stdout)
+    # The platform's token lives 3 s: the renewal's wait outlives it and the key logs in again.
+    w.ctl("settings", "--token-ttl", "3")
+    done = threading.Event()
+    seen = {o["number"] for o in w.ctl("orders", "--account", "demo")["items"]}
+
+    def approver():
+        while not done.is_set():
+            for o in renewal_orders(w, but=seen):
+                if o["review_status"] == "not_reviewed" and o["order_status"] == "awaiting_verification":
+                    seen.add(o["number"])
+                    time.sleep(4)
+                    w.ctl("approve", o["number"])
+            time.sleep(0.5)
+    t = threading.Thread(target=approver)
+    t.start()
+    try:
+        d = w.zjson("renew", "--auto", "--login-key", "--window-days", "30", "--interval", "1", "--timeout", "60",
+                    *common)
+    finally:
+        done.set()
+        t.join()
+    check(d["ok"] and len(d["certificates"]) == 1 and d["certificates"][0]["outcome"] == "updated", "%s" % d)
+    new_serial = d["certificates"][0]["new_serial"]
+    # The new certificate logs in now (the old one is superseded on the platform).
+    d = w.zjson("login", "--key")
+    check(d["certificate"]["serial"].lstrip("0") == new_serial.lstrip("0"), "%s" % d)
+    # zrca update with the key: a second due certificate, its order filed without waiting, approved.
+    w.env["ZRCA_PASSWORD_FILE"] = w.path("password")  # provisioning reads the account: a password again
+    w.env["ZRCA_ACCOUNT"] = "demo"
+    with open(os.open(w.path("password"), os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write("Demo-2026!\n")
+    second, _ = w.provision(days=20, label="due2")
+    os.remove(w.path("password"))
+    for k in ("ZRCA_PASSWORD_FILE", "ZRCA_ACCOUNT"):
+        w.env.pop(k)
+    before = {o["number"] for o in renewal_orders(w)}
+    d = w.zjson("renew", "--auto", "--login-key", "--no-wait", "--window-days", "30", *common)
+    check([c["outcome"] for c in d["certificates"]] == ["submitted"], "%s" % d)
+    number = [o["number"] for o in renewal_orders(w, but=before)]
+    check(len(number) == 1, "orders: %s" % number)
+    w.ctl("approve", number[0])
+    time.sleep(4)  # the order outlives a token
+    # ... from the configuration file's key this time (zrca update reads [update] login-key)
+    conf = w.path("keylogin.conf")
+    with open(conf, "w") as f:
+        f.write("[update]\nlogin-key = yes\n")
+    d = w.zjson("update", number[0], env={"ZRCA_CONFIG": conf})
+    items = d["items"]
+    check(d["ok"] and d["order_status"] == "completed" and len(items) == 1 and items[0]["new"]["serial"], "%s" % d)
+    check(items[0]["old"]["serial"].lstrip("0") == second["serial"].lstrip("0"), "%s" % items[0])
+    w.ctl("settings", "--token-ttl", "3600")
+
+
 def test_demo(build):
     """scripts/demo.sh on this build: the seed's flow end to end, exit 0, nothing left behind."""
     env = dict(os.environ)
@@ -1101,7 +1178,8 @@ def test_demo(build):
         check(r.returncode == 0, "demo: exit %d\n%s\n%s" % (r.returncode, r.stdout[-4000:], r.stderr[-3000:]))
         out = r.stdout
         for word in ("登录成功", "续期申请已提交审核", "审核通过", "短信 (SMS)", "[证书更新]", "[签章更新]",
-                     "证书更新成功", "已完成", "\"nothing_to_renew\":true", "业务回执", "demo done"):
+                     "证书更新成功", "已完成", "\"nothing_to_renew\":true", "业务回执", "证书登录 (key login)",
+                     "certificate_not_current", "demo done"):
             check(word in out, "the demo did not show %s:\n%s" % (word, out[-3000:]))
         tail = out[out.rindex("证书更新成功"):]
         check("所有者" in tail and "序列号" in tail and "有效期" in tail and "旧证书" in tail and "新证书" in tail,

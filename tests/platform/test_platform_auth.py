@@ -17,7 +17,8 @@ def test_login_and_logout(platform):
     c = platform.client()
     r = c.call("POST", "/api/v1/session", {"account": "acme", "password": "Passw0rd!"})
     assert r.status == 201
-    assert set(r.json) == {"token", "expires_at", "expires_in", "account", "role"}
+    assert set(r.json) == {"token", "expires_at", "expires_in", "account", "role", "method"}
+    assert r.json["method"] == "password"
     assert r.json["expires_in"] == 3600 and TS.match(r.json["expires_at"])
     assert r.json["account"] == "acme" and r.json["role"] == "tenderer"
     c.token = r.json["token"]

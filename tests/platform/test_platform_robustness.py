@@ -8,12 +8,15 @@ WRONG = [None, True, 1, -1, 1.5, "", "x" * 300, [], [1], {}, {"a": 1}]
 
 FIELDS = {
     "session": ["account", "password"],
+    "key_session": ["certificate", "challenge_id", "signature"],
+    "login_challenge": [],
     "cancel": ["reason"], "pay": ["method", "amount_fen"], "resubmit": [], "rate": ["score", "comment"],
     "issue": ["challenge_id", "csr", "old_certificate", "proof", "key_serial"], "confirm": ["serial"],
     "review": ["decision", "comment"], "provision": ["account", "kind", "holder_name", "holder_id_number",
                                                      "position", "csr", "not_after", "not_before", "key_serial"],
     "fault": ["endpoint", "kind", "count", "status", "retry_after", "delay_ms"],
-    "settings": ["token_ttl", "challenge_ttl", "review_retry_after"],
+    "settings": ["token_ttl", "challenge_ttl", "review_retry_after", "login_challenge_ttl",
+                 "login_challenges_max"],
     "account": ["account", "password", "role", "enterprise", "password_hash"],
     "bulk": ["count", "business", "start", "step_seconds"],
 }
@@ -24,6 +27,8 @@ def test_no_wrong_type_crashes_a_json_endpoint(platform):
     c, op = r.client, platform.op
     targets = {
         "session": (platform.client(), "POST", "/api/v1/session"),
+        "key_session": (platform.client(), "POST", "/api/v1/session"),
+        "login_challenge": (platform.client(), "POST", "/api/v1/session/challenge"),
         "cancel": (c, "POST", "/api/v1/orders/%s/cancel" % r.number),
         "pay": (c, "POST", "/api/v1/orders/%s/pay" % r.number),
         "resubmit": (c, "POST", "/api/v1/orders/%s/resubmit" % r.number),

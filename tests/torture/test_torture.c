@@ -271,6 +271,45 @@ static void test_session(void **state)
     torture(&o, 0);
 }
 
+/* (a') 证书登录: the token's certificate signs a login challenge; then a read. */
+static int run_keylogin(void *ctx)
+{
+    world *w = ctx;
+    zrca_session_options so;
+    ts_platform_session_options(plat, &so);
+    zrca_session *s = NULL;
+    zrca_token *t = NULL;
+    zrca_cert_list *l = NULL;
+    zrca_enterprise *ent = NULL;
+    int rc = zrca_session_new(&s, &so);
+    if (rc == 0)
+        rc = zrca_token_open(&t, &w->topts);
+    if (rc == 0)
+        rc = zrca_token_login(t, USER_PIN, NULL);
+    if (rc == 0)
+        rc = zrca_token_list_certs(&l, t);
+    if (rc == 0 && zrca_cert_list_count(l) != 1)
+        fail_msg("the token has %zu certificates, not 1", zrca_cert_list_count(l));
+    if (rc == 0)
+        rc = zrca_session_login_key(s, t, zrca_cert_list_get(l, 0));
+    if (rc == 0)
+        rc = zrca_session_enterprise(&ent, s);
+    if (rc == 0 && zrca_session_login_method(s) != ZRCA_LOGIN_CERTIFICATE)
+        fail_msg("not a key session");
+    zrca_enterprise_free(ent);
+    zrca_cert_list_free(l);
+    zrca_session_free(s);
+    zrca_token_free(t);
+    return rc;
+}
+
+static void test_keylogin(void **state)
+{
+    (void)state;
+    op o = {"key login", NULL, run_keylogin, NULL, &shared, 40};
+    torture(&o, 0);
+}
+
 /* A renewal plan: the account's due certificate matched with the token holding it. */
 static int run_plan(void *ctx)
 {
@@ -635,12 +674,12 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_five_mistakes), cmocka_unit_test(test_json),
-        cmocka_unit_test(test_session),       cmocka_unit_test(test_plan),
-        cmocka_unit_test(test_renew),         cmocka_unit_test(test_application),
-        cmocka_unit_test(test_update_soft),   cmocka_unit_test(test_update_softhsm),
-        cmocka_unit_test(test_resume),        cmocka_unit_test(test_abort),
-        cmocka_unit_test(test_select),
+        cmocka_unit_test(test_five_mistakes),  cmocka_unit_test(test_json),
+        cmocka_unit_test(test_session),        cmocka_unit_test(test_keylogin),
+        cmocka_unit_test(test_plan),           cmocka_unit_test(test_renew),
+        cmocka_unit_test(test_application),    cmocka_unit_test(test_update_soft),
+        cmocka_unit_test(test_update_softhsm), cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_abort),          cmocka_unit_test(test_select),
     };
     if (getenv("ZRCA_TEST_FILTER"))
         cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));

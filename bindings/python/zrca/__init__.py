@@ -22,7 +22,7 @@ from .application import (ATTACH_COMMITMENT_LETTER, ATTACH_LEGAL_REP_ID_SCAN, AT
                           person_scan_part)
 from .config import ConfigError, config_paths, load_config
 from .enums import (Backend, Business, CertKind, CertStatus, IdType, ItemStatus, KeyFlags, KeyType, LogLevel,
-                    OrderAction, OrderStatus, PaymentMethod, PaymentStatus, PinFlag, PinPurpose, PinUser,
+                    LoginMethod, OrderAction, OrderStatus, PaymentMethod, PaymentStatus, PinFlag, PinPurpose, PinUser,
                     RenewOutcome, ReviewStatus, Role, SealState, ShippingStatus, Status, TokenFlag, UpdateStep,
                     WaitFor)
 from .errors import (AlreadyExists, AmbiguousToken, AuthError, Busy, CallbackStopped, Cancelled, Conflict,

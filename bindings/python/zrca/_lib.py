@@ -438,6 +438,11 @@ zrca_session_login = _proto("zrca_session_login", c_int, SessionP, CCP, CCP)
 zrca_session_logout = _proto("zrca_session_logout", c_int, SessionP)
 zrca_session_account = _proto("zrca_session_account", CCP, SessionP)
 zrca_session_role = _proto("zrca_session_role", c_int, SessionP)
+zrca_session_login_key = _proto("zrca_session_login_key", c_int, SessionP, TokenP, CertP)
+zrca_session_login_method = _proto("zrca_session_login_method", c_int, SessionP)
+for _n in ("serial", "holder", "enterprise"):
+    globals()["zrca_session_cert_" + _n] = _proto("zrca_session_cert_" + _n, CCP, SessionP)
+zrca_session_cert_kind = _proto("zrca_session_cert_kind", c_int, SessionP)
 zrca_session_expires_at = _proto("zrca_session_expires_at", I64, SessionP)
 zrca_session_state_dir = _proto("zrca_session_state_dir", CCP, SessionP)
 

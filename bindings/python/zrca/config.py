@@ -26,7 +26,7 @@ VALUE_KEYS = (
     "notify-hook")
 #: Keys without a value (yes / no).
 FLAG_KEYS = ("watch", "wait", "org", "single-login", "delete-old", "auto", "no-wait", "include-absent", "pem",
-             "quiet")
+             "quiet", "login-key")
 #: Keys for the command line only.
 REFUSED_KEYS = ("json", "verbose", "help", "version", "dry-run", "abort", "force", "cancel", "resubmit", "pay",
                 "rate")

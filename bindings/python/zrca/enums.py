@@ -118,6 +118,14 @@ class Role(_Named):
     BIDDER = 3
 
 
+class LoginMethod(enum.IntEnum):
+    """How a session logged in (``zrca_login_method``): not at all, with the password, or with the
+    USB key (证书登录, ``Session.login_key``)."""
+    NONE = 0
+    PASSWORD = 1
+    CERTIFICATE = 2
+
+
 class CertStatus(enum.IntEnum):
     """The state of a certificate on the platform (valid, expired, pending confirmation, superseded,
     revoked); ANY filters nothing."""

@@ -12,7 +12,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, L
 from . import _lib
 from ._callbacks import CREDENTIALS_THUNK, SecretBuffer, Slot, call
 from ._handle import Handle, PathLike, Seconds, to_datetime, to_ms, seq_index
-from .enums import Business, CertKind, CertStatus, IdType, LogLevel, Role
+from .enums import Business, CertKind, CertStatus, IdType, LoginMethod, LogLevel, Role
 from .log import LogCallback, make_log_options
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .order import Order, OrderIterator
     from .plan import RenewalPlan, RenewReport
     from .transport import Transport
+    from .token import Token, TokenCertificate
 
 #: Asked for the password again when the platform token expired: (account) -> password or None.
 CredentialsCallback = Callable[[str], Union[str, bytes, bytearray, None]]
@@ -277,6 +278,7 @@ class Session(Handle):
                  credentials: Optional[CredentialsCallback] = None) -> None:
         self._ptr = None
         self._slots: List[Slot] = []
+        self._key_login: Optional[Tuple[Any, Any]] = None  # the token a key login signs with again
         o = _lib.SessionOptions()
         call(_lib.zrca_session_options_init, ctypes.byref(o), _lib.SESSION_OPTIONS_VERSION)
         o.base_url = _lib.b(base_url)
@@ -326,6 +328,7 @@ class Session(Handle):
 
     def _release(self, ptr: Any) -> None:
         _lib.zrca_session_free(ptr)  # calls the transport's close()
+        self._key_login = None  # the token may go now: the session no longer signs with it
         slots, self._slots = self._slots, []
         for sl in slots:
             sl.release()
@@ -344,9 +347,49 @@ class Session(Handle):
         with SecretBuffer(password) as pw:
             self._call(_lib.zrca_session_login, self._h, _lib.b(account), pw)
 
+    def login_key(self, token: "Token", cert: "TokenCertificate") -> None:
+        """Log in with the USB key (证书登录, ``zrca_session_login_key``): the key of ``cert`` on
+        ``token`` signs the platform's login challenge; the account is the one the platform issued
+        ``cert`` to. ``token`` must be logged in (``Token.login``); no PIN is asked here. The session
+        keeps ``token`` (and the certificate's list) alive: when the platform's token expires it
+        signs a fresh challenge with the same key. Refused locally: an expired certificate
+        (``ValidationError``, field ``certificate``, rule ``expired``), one without its key
+        (``NotFound``, rule ``no_key``); by the platform: ``AuthError`` (``remote_code``
+        ``certificate_not_current``, ``invalid_credentials``, ``invalid_challenge``)."""
+        self._call(_lib.zrca_session_login_key, self._h, token._h, cert._c,
+                   extra=token._pin_slots(), pins=(token,))
+        self._key_login = (token, cert._list)
+
     def logout(self) -> None:
         """Log out (the platform token is revoked); the session can log in again."""
         self._call(_lib.zrca_session_logout, self._h)
+        self._key_login = None
+
+    @property
+    def login_method(self) -> LoginMethod:
+        """How the session logged in: ``LoginMethod.PASSWORD``, ``CERTIFICATE`` (``login_key``) or
+        ``NONE``."""
+        return LoginMethod(_lib.zrca_session_login_method(self._h))
+
+    @property
+    def cert_serial(self) -> Optional[str]:
+        """The serial of the certificate a key session is bound to, else None."""
+        return _lib.s(_lib.zrca_session_cert_serial(self._h))
+
+    @property
+    def cert_holder(self) -> Optional[str]:
+        """The holder of the bound certificate (key session), else None."""
+        return _lib.s(_lib.zrca_session_cert_holder(self._h))
+
+    @property
+    def cert_enterprise(self) -> Optional[str]:
+        """The enterprise of the bound certificate (key session), else None."""
+        return _lib.s(_lib.zrca_session_cert_enterprise(self._h))
+
+    @property
+    def cert_kind(self) -> CertKind:
+        """The kind of the bound certificate; ``CertKind.UNKNOWN`` without one."""
+        return CertKind(_lib.zrca_session_cert_kind(self._h))
 
     @property
     def account(self) -> Optional[str]:

@@ -13,6 +13,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from . import keylogin
 from .service import Service
 from .util import ApiError, canonical, dumps, now_ts, sha256_hex
 
@@ -29,6 +30,7 @@ A = r"(?P<account>[^/]+)"
 # (method, path regex, fault endpoint name, handler name, auth, idempotency, body)
 ROUTES = [
     ("POST", r"/api/v1/session", "session.create", "login", None, None, "json"),
+    ("POST", r"/api/v1/session/challenge", "session.challenge", "login_challenge", None, None, "json"),
     ("DELETE", r"/api/v1/session", "session.delete", "logout", "account", None, None),
     ("GET", r"/api/v1/account", "account.get", "account", "account", None, None),
     ("GET", r"/api/v1/enterprise", "enterprise.get", "enterprise", "account", None, None),
@@ -516,9 +518,18 @@ class Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------ handlers
 
     def h_login(self, acct, p, q, body):
+        if keylogin.is_key_login(body):  # 证书登录, §18
+            row, cert = self.server.keylogin.check(self.db, body, self.headers.get("Host"))
+            with self.server.store.tx(self.db):
+                return Response(201, keylogin.KeyLogin.answer(self.svc.create_session(self.db, row), row, cert))
         row = self.svc.check_login(self.db, body)
         with self.server.store.tx(self.db):
-            return Response(201, self.svc.create_session(self.db, row))
+            out = self.svc.create_session(self.db, row)
+            out["method"] = "password"
+            return Response(201, out)
+
+    def h_login_challenge(self, acct, p, q, body):
+        return Response(201, self.server.keylogin.challenge(self.db, body))
 
     def h_logout(self, acct, p, q, body):
         self.svc.logout(self.db, acct)
@@ -684,6 +695,7 @@ class PlatformServer(ThreadingHTTPServer):
     def __init__(self, addr, store, log=None):
         self.store = store
         self.service = Service(store)
+        self.keylogin = keylogin.KeyLogin(store)
         self.ssl_ctx = store.pki.ssl_context()
         self.inflight = set()
         self.inflight_lock = threading.Lock()

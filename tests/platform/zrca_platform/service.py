@@ -1354,8 +1354,9 @@ class Service:
 
     def put_settings(self, conn, body):
         v = Violations()
-        check_unknown(v, body, {"token_ttl", "challenge_ttl", "review_retry_after"}, "")
-        for k in ("token_ttl", "challenge_ttl", "review_retry_after"):
+        names = ("token_ttl", "challenge_ttl", "review_retry_after", "login_challenge_ttl", "login_challenges_max")
+        check_unknown(v, body, set(names), "")
+        for k in names:
             if k in body:
                 x = body[k]
                 if not is_int(x):

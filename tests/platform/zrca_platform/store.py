@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS released_keys (
 ADDED_COLUMNS = [("items", "issue_answer", "TEXT"), ("issuances", "spki_der", "BLOB"),
                  ("issuances", "reissue", "INTEGER NOT NULL DEFAULT 0")]
 
-DEFAULT_SETTINGS = {"token_ttl": 3600, "challenge_ttl": 300, "review_retry_after": 5}
+DEFAULT_SETTINGS = {"token_ttl": 3600, "challenge_ttl": 300, "review_retry_after": 5,
+                    "login_challenge_ttl": 120, "login_challenges_max": 1000}
 
 
 class Store:
