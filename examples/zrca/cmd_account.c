@@ -417,7 +417,7 @@ int cmd_apply(cli *c)
 static void actions_text(unsigned acts, char *buf, size_t size)
 {
     buf[0] = '\0';
-    for (unsigned bit = 1; bit <= ZRCA_ACTION_UPDATE; bit <<= 1)
+    for (unsigned bit = 1; bit <= ZRCA_ACTION_ISSUE; bit <<= 1)
         if (acts & bit) {
             size_t n = strlen(buf);
             snprintf(buf + n, size - n, "%s%s", n ? " " : "",
@@ -428,7 +428,7 @@ static void actions_text(unsigned acts, char *buf, size_t size)
 static void actions_json(jw *w, unsigned acts)
 {
     jw_arr(w);
-    for (unsigned bit = 1; bit <= ZRCA_ACTION_UPDATE; bit <<= 1)
+    for (unsigned bit = 1; bit <= ZRCA_ACTION_ISSUE; bit <<= 1)
         if (acts & bit)
             jw_str(w, zrca_order_action_name((zrca_order_action)bit));
     jw_arr_end(w);
