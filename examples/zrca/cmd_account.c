@@ -315,13 +315,21 @@ static int add_person(cli *c, zrca_application *app, const zrca_person_list *kno
     return zrca_application_add_known_person(app, NULL, match, years, 1);
 }
 
+/* 新购证书: the apply form, for a new certificate (the platform then posts a blank USB key). */
+int cmd_new(cli *c)
+{
+    c->new_cert = 1;
+    return cmd_apply(c);
+}
+
 int cmd_apply(cli *c)
 {
     unsigned years = c->years > 0 ? (unsigned)c->years : 1;
+    const char *cmd = c->new_cert ? "new" : "apply";
     if (!c->org && !c->legal_rep && c->nperson == 0)
-        return usage_error(c, "apply: tick at least one kind: --org, --legal-rep or --person");
+        return usage_error(c, "%s: tick at least one kind: --org, --legal-rep or --person", cmd);
     if (c->nscan > c->nperson)
-        return usage_error(c, "apply: %zu --id-scan for %zu --person", c->nscan, c->nperson);
+        return usage_error(c, "%s: %zu --id-scan for %zu --person", cmd, c->nscan, c->nperson);
     int code = connect_platform(c);
     if (code)
         return code;
@@ -330,7 +338,8 @@ int cmd_apply(cli *c)
     zrca_enterprise *ent = NULL;
     zrca_order *order = NULL;
     const char *what = "application";
-    int rc = zrca_application_new(&app, c->session, ZRCA_BUSINESS_RENEWAL);
+    int rc = zrca_application_new(&app, c->session,
+                                  c->new_cert ? ZRCA_BUSINESS_NEW : ZRCA_BUSINESS_RENEWAL);
     if (rc == 0 && c->org)
         rc = zrca_application_set_org(app, years, 1);
     if (rc == 0 && c->legal_rep) {
@@ -401,7 +410,11 @@ int cmd_apply(cli *c)
             jw_obj_end(&c->w);
             jw_end(&c->w);
         } else {
-            printf("续期申请已提交审核 (the renewal application is filed for review)\n");
+            if (c->new_cert)
+                printf("新购申请已提交审核 (the new-certificate application is filed for "
+                       "review; pay it with zrca order NUMBER --pay METHOD)\n");
+            else
+                printf("续期申请已提交审核 (the renewal application is filed for review)\n");
             order_print(order);
         }
     }
@@ -790,6 +803,10 @@ int cmd_order(cli *c)
     if (rc == 0 && c->resubmit) {
         what = "resubmit";
         rc = zrca_order_resubmit(o);
+    }
+    if (rc == 0 && c->receive) {
+        what = "receive";
+        rc = zrca_order_receive(o);
     }
     if (rc == 0 && c->rate) {
         what = "rate";
