@@ -374,6 +374,60 @@ static void test_faulty_issuer_wire(void **state)
     world_free(&w);
 }
 
+/* ---- the platform's faults on the new item's requests ------------------------------------ */
+
+static void test_platform_faults(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *endpoint, *kind, *extra;
+    } faults[] = {
+        {"items.challenge", "status", "\"status\": 500"},
+        {"items.issue", "drop_after", ""},
+        {"items.issue", "status", "\"status\": 503, \"retry_after\": 1"},
+        {"items.confirm", "drop_after", ""},
+        {"items.confirm", "truncate", ""},
+        {"items.seal", "status", "\"status\": 502"},
+    };
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+        if (under_valgrind && i % 2)
+            continue;
+        world w;
+        new_world_ready(&w, ZRCA_CERT_PERSONAL);
+        ts_platform_fault(plat, faults[i].endpoint, faults[i].kind, 1, faults[i].extra);
+        pins p = {0};
+        zrca_update_options o = opts_with(&p);
+        int rc = run_update(&w, &o, NULL);
+        if (rc < 0) /* a fault the retries could not absorb: the journal resumes it */
+            rc = run_update(&w, &o, NULL);
+        if (rc < 0)
+            fail_msg("fault %s/%s: %s", faults[i].endpoint, faults[i].kind,
+                     zrca_error_last()->message);
+        ts_platform_clear_faults(plat);
+        assert_issued_new(&w);
+        world_free(&w);
+    }
+}
+
+/* The receipt's answer lost: the retry (same idempotency key) is answered, nothing breaks. */
+static void test_receive_answer_lost(void **state)
+{
+    (void)state;
+    world w;
+    new_world(&w, ZRCA_CERT_PERSONAL);
+    ship(&w);
+    zrca_session *s = open_session(&w, NULL);
+    zrca_order *o;
+    assert_zrca_ok(zrca_order_get(&o, s, w.order));
+    ts_platform_fault(plat, "orders.receive", "drop_after", 1, "");
+    assert_zrca_ok(zrca_order_receive(o));
+    ts_platform_clear_faults(plat);
+    assert_int_equal(zrca_order_shipping_status(o), ZRCA_SHIPPING_RECEIVED);
+    zrca_order_free(o);
+    zrca_session_free(s);
+    world_free(&w);
+}
+
 /* ---- kill -9 at every journal step ------------------------------------------------------ */
 
 static zrca_update_step kill_step;
@@ -470,10 +524,16 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_personal),       cmocka_unit_test(test_new_org_rsa),
-        cmocka_unit_test(test_new_legal_rep),      cmocka_unit_test(test_token_with_holder_refused),
-        cmocka_unit_test(test_faulty_issuer),      cmocka_unit_test(test_faulty_issuer_wire),
-        cmocka_unit_test(test_abort_before_issue), cmocka_unit_test(test_kill_at_every_step),
+        cmocka_unit_test(test_new_personal),
+        cmocka_unit_test(test_new_org_rsa),
+        cmocka_unit_test(test_new_legal_rep),
+        cmocka_unit_test(test_token_with_holder_refused),
+        cmocka_unit_test(test_faulty_issuer),
+        cmocka_unit_test(test_faulty_issuer_wire),
+        cmocka_unit_test(test_abort_before_issue),
+        cmocka_unit_test(test_platform_faults),
+        cmocka_unit_test(test_receive_answer_lost),
+        cmocka_unit_test(test_kill_at_every_step),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
 }
