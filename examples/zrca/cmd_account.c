@@ -457,6 +457,7 @@ void order_json(jw *w, const zrca_order *o, int items)
     jw_kint(w, "quantity", zrca_order_quantity(o));
     jw_kint(w, "amount_fen", zrca_order_amount_fen(o));
     jw_kstr(w, "shipping_status", zrca_shipping_status_name(zrca_order_shipping_status(o)));
+    jw_kstr(w, "tracking_number", zrca_order_tracking_number(o));
     jw_kstr(w, "review_status", zrca_review_status_name(zrca_order_review_status(o)));
     jw_kstr(w, "review_status_label", zrca_review_status_label(zrca_order_review_status(o)));
     jw_kstr(w, "review_comment", zrca_order_review_comment(o));
@@ -508,6 +509,10 @@ void order_print(const zrca_order *o)
     zrca_payment_method pm = zrca_order_payment_method(o);
     printf("支付方式: %s\n", pm == ZRCA_PAY_NONE ? "" : zrca_payment_method_label(pm));
     printf("  商品详情: %s\n", zrca_order_summary(o));
+    if (zrca_order_shipping_status(o) != ZRCA_SHIPPING_NONE) /* 新购: the posted USB key */
+        printf("  寄送进度: %s%s%s\n", zrca_shipping_status_label(zrca_order_shipping_status(o)),
+               zrca_order_tracking_number(o) ? ", 运单号 " : "",
+               zrca_order_tracking_number(o) ? zrca_order_tracking_number(o) : "");
     actions_text(zrca_order_actions(o), acts, sizeof(acts));
     printf("  操作:     %s\n", acts);
     printf("  订单清单 (items):\n    ");

@@ -1002,7 +1002,10 @@ def test_zrca_new(w):
     check(d["error"]["rule"] == "receive", "%s" % d)
     w.ctl("ship", number, "--tracking-number", "SF1234567890")
     d = w.zjson("order", number)
-    check(d["order"]["shipping_status"] == "awaiting_receipt" and "receive" in d["order"]["actions"], "%s" % d)
+    check(d["order"]["shipping_status"] == "awaiting_receipt" and "receive" in d["order"]["actions"]
+          and d["order"]["tracking_number"] == "SF1234567890", "%s" % d)
+    r = w.zrca("order", number)
+    check("待签收" in r.stdout and "SF1234567890" in r.stdout and "确认签收" in r.stdout, r.stdout)
     d = w.zjson("order", number, "--receive")
     o = d["order"]
     check(o["shipping_status"] == "received" and "receive" not in o["actions"]
