@@ -1606,9 +1606,20 @@ ZRCA_API int zrca_update_begin(zrca_update **out, zrca_order *order, unsigned in
                                           "zrca_update_abort()");
     }
     u->order = order;
-    /* 新购: the journal says so from its first write (a renewal's journal has no business). */
-    if (u->j.step == ZRCA_STEP_CHECK)
-        u->j.new_cert = zrca_order_business(order) == ZRCA_BUSINESS_NEW;
+    /* 新购: the journal says so from its first write (a renewal's journal has no business), and
+     * a journal that says otherwise than the order (edited) is not followed. */
+    bool is_new = zrca_order_business(order) == ZRCA_BUSINESS_NEW;
+    if (u->j.step == ZRCA_STEP_CHECK) {
+        u->j.new_cert = is_new;
+    } else if (u->j.new_cert != is_new) {
+        zrca_update_free(u);
+        return zri_error_set_field(
+            ZRCA_EPROTOCOL, "journal", "business",
+            "the journal of %s item %u is for a %s, the order is a %s (abort "
+            "the update to set it aside; the token is not touched)",
+            zrca_order_number(order), item_index, is_new ? "renewal" : "new certificate",
+            is_new ? "new certificate" : "renewal");
+    }
     if (u->j.step == ZRCA_STEP_CHECK && !find_item(order, item_index)) {
         /* Nothing is started (no journal) for an item the order does not have. */
         zrca_update_free(u);

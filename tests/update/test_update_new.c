@@ -491,6 +491,43 @@ static void test_kill_at_every_step(void **state)
     }
 }
 
+/* ---- a journal edited to say "renewal" is not followed ------------------------------------ */
+
+static void test_journal_business_edited(void **state)
+{
+    (void)state;
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    stop_before_step(&w, ZRCA_STEP_PROOF);
+    zrca_session *s = open_session(&w, NULL);
+    zri_update_paths paths;
+    assert_zrca_ok(zri_journal_paths(&paths, s, w.order, w.item));
+    zri_journal j;
+    assert_zrca_ok(zri_journal_read(&paths, &j));
+    assert_true(j.new_cert);
+    j.new_cert = false; /* and the integrity check recomputed, as an attacker can */
+    assert_zrca_ok(zri_journal_write(&paths, &j));
+    zri_journal_clear(&j);
+    zrca_token *t = open_token(&w);
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    assert_int_equal(zrca_update_resume(NULL, s, w.order, w.item, t, &o), ZRCA_EPROTOCOL);
+    assert_string_equal(zrca_error_last()->rule, "business");
+    assert_int_equal(p.calls, 0);
+    assert_int_equal(issuances_all(&w), 0);
+    /* The way out: abort (the staged key goes), then a clean run. */
+    unsigned int removed = 0;
+    assert_zrca_ok(zrca_update_abort_ex(&removed, s, w.order, w.item, t, &o, NULL));
+    assert_true(removed & ZRCA_ABORT_REMOVED_KEY);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    pins p2 = {0};
+    zrca_update_options o2 = opts_with(&p2);
+    assert_zrca_ok(run_update(&w, &o2, NULL));
+    assert_issued_new(&w);
+    world_free(&w);
+}
+
 /* ---- abort before the issue: the staged key goes, a new run starts clean ---------------- */
 
 static void test_abort_before_issue(void **state)
@@ -533,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_abort_before_issue),
         cmocka_unit_test(test_platform_faults),
         cmocka_unit_test(test_receive_answer_lost),
+        cmocka_unit_test(test_journal_business_edited),
         cmocka_unit_test(test_kill_at_every_step),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
