@@ -270,13 +270,13 @@ static const zrca_order_item *find_item(zrca_order *o, unsigned int index)
     return NULL;
 }
 
-/* ZRCA_ESTATE unless the order lets the item be updated now. */
 /* The item's action this update runs: 更新 for a renewal, 制证 for a new certificate. */
 static unsigned int item_action(const zrca_update *u)
 {
     return u->j.new_cert ? ZRCA_ACTION_ISSUE : ZRCA_ACTION_UPDATE;
 }
 
+/* ZRCA_ESTATE unless the order lets the item be updated (新购: issued) now. */
 static int item_updatable(zrca_update *u, const zrca_order_item *it)
 {
     if (!it)
@@ -328,10 +328,8 @@ static int step_check_new(zrca_update *u)
 
 static int step_check(zrca_update *u)
 {
-    if (u->j.new_cert || zrca_order_business(u->order) == ZRCA_BUSINESS_NEW) {
-        u->j.new_cert = true;
+    if (u->j.new_cert) /* the order's business (zrca_update_begin()) */
         return step_check_new(u);
-    }
     /* An order in hand that lets the item be updated is taken as it is: the platform checks
      * again at the challenge, which is refused (409) if the order moved on meanwhile. Only an
      * order that does not is read again (it may have been approved since). */
