@@ -43,7 +43,8 @@ typedef struct zri_journal {
     unsigned int item;
     zrca_update_step step; /* the step that runs next */
     bool aborting;
-    bool new_cert; /* 新购 (doc/protocol.md §19): no old certificate, the key made on a blank token */
+    bool new_cert; /* 新购 (doc/protocol.md §19): no old certificate, the key made on a blank token
+                    */
 
     char *token_serial, *token_label;
     char *holder;
