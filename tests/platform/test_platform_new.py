@@ -284,3 +284,14 @@ def test_fulfil_after_ship_keeps_received(platform):
     assert res.status == 201
     o = n.get()
     assert (o["order_status"], o["shipping_status"]) == ("completed", "received")
+
+
+def test_holder_with_a_current_certificate_is_not_issued_another(platform):
+    # The holder got a certificate some other way after the order was approved: no second one.
+    n = NewOrder(platform)
+    platform.provision("acme", "personal", ec_key(), days=300, holder_name=PERSON[0], holder_id=PERSON[1],
+                       position=PERSON[2])
+    res = n.issue(ec_key())
+    assert (res.status, res.error["code"]) == (409, "holder_has_certificate")
+    assert n.get()["items"][0]["status"] == "pending"
+    assert n.client.get(n.path("/certificate")).error["code"] == "not_issued"

@@ -96,10 +96,6 @@ def already_holder(conn, it, account_id, now_s):
     return r is not None
 
 
-def confirm_conflict():
-    return conflict("invalid_transition", "confirm is not allowed now", rule="confirm")
-
-
 def issue(svc, conn, acct, number, idx, body):
     """POST …/issue for an item of a `new` order (section 19.4): no old certificate; the proof is made
     by the key the CSR carries, over the NEW proof bytes."""
@@ -151,15 +147,15 @@ def issue(svc, conn, acct, number, idx, body):
     v.raise_if_any()
     now = now_dt()
     new_spki = sha256_hex(pki.spki_der(csr.public_key()))
+    if it["status"] != "issued" and already_holder(conn, it, o["account_id"], ts(now)):
+        raise conflict("holder_has_certificate", "%s already holds a current certificate; a new one is not "
+                       "issued (renew it instead)" % it["holder"])
     conn.execute("UPDATE challenges SET used_at=? WHERE id=?", (ts(now), cid))
     if it["status"] == "issued":
         if svc.latest_issuance(conn, number, it["idx"])["spki_sha256"] != new_spki:
             raise conflict("already_issued", "a certificate for another key was issued for this item (%s)"
                            % it["new_serial"])
         return 200, svc.item_answer(conn, it), None
-    if already_holder(conn, it, o["account_id"], ts(now)):
-        raise conflict("holder_has_certificate", "%s already holds a current certificate; a new one is not "
-                       "issued (renew it instead)" % it["holder"])
     sh = shipment(conn, number)
     stored, sent = svc._issue_item(conn, it, subj, csr.public_key(), now, not_after(now, it["years"]),
                                    key_serial or (sh or {}).get("key_serial"), cid)
