@@ -123,8 +123,9 @@ int main(int argc, char **argv)
         rc = zrca_token_open(&t, &to);
     unsigned item = argc == 3 ? (unsigned)atoi(argv[2]) : 0;
     for (size_t i = 0; rc == 0 && item == 0 && i < zrca_order_item_count(o); i++)
-        if (zrca_order_item_actions(zrca_order_item_at(o, i)) & ZRCA_ACTION_UPDATE)
-            item = zrca_order_item_index(zrca_order_item_at(o, i)); /* the first with 更新 */
+        if (zrca_order_item_actions(zrca_order_item_at(o, i)) &
+            (ZRCA_ACTION_UPDATE | ZRCA_ACTION_ISSUE)) /* 更新, or 制证 onto a blank key (新购) */
+            item = zrca_order_item_index(zrca_order_item_at(o, i)); /* the first */
     if (rc == 0 && item == 0) {
         fprintf(stderr, "no item of %s can be updated (%s)\n", argv[1],
                 zrca_review_status_label(zrca_order_review_status(o)));

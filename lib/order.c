@@ -285,6 +285,22 @@ ZRCA_API int zrca_order_rate(zrca_order *order, int score, const char *comment)
     return zri_done(order_post(order, ZRCA_ACTION_RATE, "rate", &req));
 }
 
+ZRCA_API int zrca_order_receive(zrca_order *order)
+{
+    zri_request req;
+    if (!order)
+        return zri_error_set(ZRCA_EINVAL, "order is NULL");
+    int rc = begin_action(order, ZRCA_ACTION_RECEIVE, "POST", &req);
+    if (rc < 0)
+        return rc;
+    zri_jgen *g = zri_request_json(&req);
+    if (g) {
+        zri_jgen_object_begin(g);
+        zri_jgen_object_end(g);
+    }
+    return zri_done(order_post(order, ZRCA_ACTION_RECEIVE, "receive", &req));
+}
+
 /* A receipt is one page; a PDF past this is not one the platform made. */
 #define MAX_RECEIPT_BYTES (16u * 1024u * 1024u)
 

@@ -30,6 +30,8 @@ void zri_order_fields_clear(zri_order_fields *f)
     free(f->contact_name);
     free(f->contact_mobile);
     free(f->contact_email);
+    free(f->tracking_number);
+    free(f->shipped_key_serial);
     for (size_t i = 0; i < f->nitems; i++)
         item_clear(&f->items[i]);
     free(f->items);
@@ -182,6 +184,7 @@ int zri_order_decode(const zri_json *o, zri_order_fields *f)
     if ((rc = get_enum(o, "shipping_status", p_shipping, &e)) < 0)
         goto fail;
     f->shipping = (zrca_shipping_status)e;
+    f->state.shipping = f->shipping;
     const char *method = NULL;
     if ((rc = zri_json_get_str(o, "payment_method", &method, ZRI_JSON_OPTIONAL)) < 0)
         goto fail;
@@ -193,6 +196,14 @@ int zri_order_decode(const zri_json *o, zri_order_fields *f)
     if (contact && ((rc = dup_opt(contact, "name", &f->contact_name, ZRI_JSON_OPTIONAL)) < 0 ||
                     (rc = dup_opt(contact, "mobile", &f->contact_mobile, ZRI_JSON_OPTIONAL)) < 0 ||
                     (rc = dup_opt(contact, "email", &f->contact_email, ZRI_JSON_OPTIONAL)) < 0))
+        goto fail;
+
+    const zri_json *shipment = NULL;
+    if ((rc = zri_json_get_object(o, "shipment", &shipment, ZRI_JSON_OPTIONAL)) < 0)
+        goto fail;
+    if (shipment &&
+        ((rc = dup_opt(shipment, "tracking_number", &f->tracking_number, ZRI_JSON_OPTIONAL)) < 0 ||
+         (rc = dup_opt(shipment, "key_serial", &f->shipped_key_serial, ZRI_JSON_OPTIONAL)) < 0))
         goto fail;
 
     const zri_json *rating = NULL;
@@ -282,6 +293,8 @@ ORDER_GETTER(zrca_shipping_status, shipping_status, order->f.shipping, ZRCA_SHIP
 ORDER_GETTER(const char *, contact_name, order->f.contact_name, NULL)
 ORDER_GETTER(const char *, contact_mobile, order->f.contact_mobile, NULL)
 ORDER_GETTER(const char *, contact_email, order->f.contact_email, NULL)
+ORDER_GETTER(const char *, tracking_number, order->f.tracking_number, NULL)
+ORDER_GETTER(const char *, shipped_key_serial, order->f.shipped_key_serial, NULL)
 ORDER_GETTER(int, rating, order->f.rating, 0)
 ORDER_GETTER(unsigned int, actions, order->f.actions, 0)
 ORDER_GETTER(size_t, item_count, order->f.nitems, 0)

@@ -41,6 +41,7 @@ typedef struct zri_order_fields {
     zrca_payment_method payment_method;
     zrca_shipping_status shipping;
     char *contact_name, *contact_mobile, *contact_email;
+    char *tracking_number, *shipped_key_serial; /* `shipment` (doc/protocol.md §19.1) */
     int rating;
     zrca_order_item *items;
     size_t nitems;

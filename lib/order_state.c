@@ -54,6 +54,8 @@ static const zri_vocab actions[] = {
     {ZRCA_ACTION_CANCEL, "cancel", "取消"},
     {ZRCA_ACTION_RATE, "rate", "评价"},
     {ZRCA_ACTION_UPDATE, "update", "更新"},
+    {ZRCA_ACTION_RECEIVE, "receive", "确认签收"},
+    {ZRCA_ACTION_ISSUE, "issue", "制证"},
 };
 
 ZRI_VOCAB_LABELS(review_status, zrca_review_status, reviews)
@@ -112,6 +114,8 @@ unsigned int zri_order_actions(const zri_order_state *st)
         a |= ZRCA_ACTION_CANCEL;
     if (st->status == ZRCA_ORDER_COMPLETED && !st->rated)
         a |= ZRCA_ACTION_RATE;
+    if (st->shipping == ZRCA_SHIPPING_AWAITING_RECEIPT)
+        a |= ZRCA_ACTION_RECEIVE;
     return a;
 }
 
@@ -121,6 +125,11 @@ unsigned int zri_item_actions(const zri_order_state *st, zrca_item_status item)
     if (st->business == ZRCA_BUSINESS_RENEWAL && st->status == ZRCA_ORDER_AWAITING_ISSUANCE &&
         (item == ZRCA_ITEM_PENDING || item == ZRCA_ITEM_ISSUED))
         a |= ZRCA_ACTION_UPDATE;
+    /* 新购 (doc/protocol.md §19): onto the blank key, once the holder has it. */
+    if (st->business == ZRCA_BUSINESS_NEW && st->status == ZRCA_ORDER_AWAITING_ISSUANCE &&
+        st->shipping == ZRCA_SHIPPING_RECEIVED &&
+        (item == ZRCA_ITEM_PENDING || item == ZRCA_ITEM_ISSUED))
+        a |= ZRCA_ACTION_ISSUE;
     return a;
 }
 

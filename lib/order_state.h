@@ -17,6 +17,7 @@ typedef struct zri_order_state {
     zrca_order_status status;
     zrca_payment_status payment;
     bool rated;
+    zrca_shipping_status shipping;
 } zri_order_state;
 
 /* The order's actions as a ZRCA_ACTION_* bit set. */

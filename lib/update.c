@@ -5,7 +5,9 @@
  * confirmed, then the e-seal. Each step is journaled before it runs, and
  * each can run again after a crash without a second issuance: requests
  * that change state are replayed with the idempotency keys and bodies kept
- * in the journal.
+ * in the journal. A `new` order's item (新购, §19) takes the same steps onto
+ * a blank key: no old certificate, the proof made by the new key (the
+ * parts that differ are marked 新购; helpers in lib/update_new.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -268,24 +270,66 @@ static const zrca_order_item *find_item(zrca_order *o, unsigned int index)
     return NULL;
 }
 
-/* ZRCA_ESTATE unless the order lets the item be updated now. */
+/* The item's action this update runs: 更新 for a renewal, 制证 for a new certificate. */
+static unsigned int item_action(const zrca_update *u)
+{
+    return u->j.new_cert ? ZRCA_ACTION_ISSUE : ZRCA_ACTION_UPDATE;
+}
+
+/* ZRCA_ESTATE unless the order lets the item be updated (新购: issued) now. */
 static int item_updatable(zrca_update *u, const zrca_order_item *it)
 {
     if (!it)
         return zri_error_set(ZRCA_ENOTFOUND, "order %s has no item %u", u->j.order, u->j.item);
-    if (!(zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE))
-        return zri_error_set_field(ZRCA_ESTATE, "item", "update",
-                                   "item %u of order %s cannot be updated now: order %s, review "
-                                   "%s, item %s",
+    if (!(zrca_order_item_actions(it) & item_action(u)))
+        return zri_error_set_field(ZRCA_ESTATE, "item", u->j.new_cert ? "issue" : "update",
+                                   "item %u of order %s cannot be %s now: order %s, review "
+                                   "%s, shipping %s, item %s",
                                    u->j.item, u->j.order,
+                                   u->j.new_cert ? "issued onto the key" : "updated",
                                    zrca_order_status_name(zrca_order_state(u->order)),
                                    zrca_review_status_name(zrca_order_review_status(u->order)),
+                                   zrca_shipping_status_name(zrca_order_shipping_status(u->order)),
                                    zrca_item_status_name(zrca_order_item_status(it)));
+    return 0;
+}
+
+/* 新购: the check of a new item: the holder's certificate is not on the token already. */
+static int step_check_new(zrca_update *u)
+{
+    const zrca_order_item *it = find_item(u->order, u->j.item);
+    int rc = 0;
+    u->order_unchecked = it && (zrca_order_item_actions(it) & ZRCA_ACTION_ISSUE);
+    if (!u->order_unchecked) {
+        if ((rc = zrca_order_refresh(u->order)) < 0)
+            return rc;
+        it = find_item(u->order, u->j.item);
+    }
+    if ((rc = item_updatable(u, it)) < 0)
+        return rc;
+    if (zrca_order_item_old_serial(it))
+        return zri_error_set(ZRCA_EPROTOCOL, "item %u of a new order names an old certificate",
+                             u->j.item);
+    if ((rc = set_str(&u->j.holder, zrca_order_item_holder(it))) < 0)
+        return rc;
+    const zrca_cert_list *list;
+    if ((rc = token_certs(u, &list)) < 0 ||
+        (rc = zri_new_token_clear(list, u->j.holder, u->j.staging_label, u->j.token_serial)) < 0)
+        return rc;
+    /* The key type asked for, else the first the platform offers (choose_key()). */
+    u->j.key_type = u->opts.key_type;
+    u->j.key_bits = u->opts.key_type == ZRCA_KEY_RSA       ? u->opts.key_bits
+                    : u->opts.key_type == ZRCA_KEY_EC_P256 ? 256
+                                                           : 0;
+    ulog(u, ZRCA_LOG_INFO, "issuing a new certificate for %s onto token %s", u->j.holder,
+         u->j.token_serial ? u->j.token_serial : "?");
     return 0;
 }
 
 static int step_check(zrca_update *u)
 {
+    if (u->j.new_cert) /* the order's business (zrca_update_begin()) */
+        return step_check_new(u);
     /* An order in hand that lets the item be updated is taken as it is: the platform checks
      * again at the challenge, which is refused (409) if the order moved on meanwhile. Only an
      * order that does not is read again (it may have been approved since). */
@@ -339,7 +383,7 @@ static int step_check(zrca_update *u)
 static int step_login(zrca_update *u)
 {
     int rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
-    if (rc < 0)
+    if (rc < 0 || u->j.new_cert)
         return rc;
     /* The old key must be there: without it there is no proof. */
     return ensure_old_key(u);
@@ -468,6 +512,16 @@ static int step_challenge(zrca_update *u)
         u->j.years = (unsigned int)years;
         rc = choose_key(u, algs);
     }
+    /* 新购: the subject the platform will issue names the item's holder, and no old one. */
+    if (rc == 0 && u->j.new_cert) {
+        const char *old = NULL;
+        if (zri_json_get_str(resp.json, "old_certificate_serial", &old, ZRI_JSON_OPTIONAL) < 0 ||
+            old)
+            rc = zri_error_set(ZRCA_EPROTOCOL,
+                               "the challenge of a new item names an old certificate");
+        else
+            rc = zri_new_subject_check(u->j.subject_der, u->j.holder);
+    }
     zri_response_free(&resp);
     return rc;
 }
@@ -493,10 +547,11 @@ static int step_keygen(zrca_update *u)
     }
     if (!u->new_key) {
         /* The new key is protected as the old one is: a key that needs the PIN for every
-         * signature is renewed by one that does too. */
-        if ((rc = ensure_old_key(u)) < 0)
+         * signature is renewed by one that does too. (新购: there is no old one.) */
+        if (!u->j.new_cert && (rc = ensure_old_key(u)) < 0)
             return rc;
-        unsigned int flags = zrca_key_flags(u->old_key) & ZRCA_KEY_ALWAYS_AUTHENTICATE;
+        unsigned int flags =
+            u->j.new_cert ? 0u : zrca_key_flags(u->old_key) & ZRCA_KEY_ALWAYS_AUTHENTICATE;
         rc = zri_token_generate_key(&u->new_key, u->token, u->j.key_type, u->j.key_bits,
                                     u->j.staging_label, flags);
         if (rc < 0)
@@ -532,7 +587,7 @@ static int step_csr(zrca_update *u)
     return 0;
 }
 
-/* The bytes the old key signs (doc/protocol.md §10.3). */
+/* The bytes the old key signs (doc/protocol.md §10.3); 新购: the new key, §19.3. */
 static int proof_message(zrca_update *u, zri_buf *m)
 {
     zri_blob nonce = {NULL, 0}, csr = {NULL, 0};
@@ -551,9 +606,9 @@ static int proof_message(zrca_update *u, zri_buf *m)
     }
     char idx[16];
     snprintf(idx, sizeof(idx), "%u", u->j.item);
-    if ((rc = zri_buf_put(m, "ZRCA-RENEW-PROOF-V1", 19)) < 0 ||
-        (rc = zri_buf_put(m, "\0", 1)) < 0 || (rc = zri_buf_put(m, nonce.data, 32)) < 0 ||
-        (rc = zri_buf_put(m, digest, 32)) < 0 ||
+    const char *tag = u->j.new_cert ? "ZRCA-NEW-PROOF-V1" : "ZRCA-RENEW-PROOF-V1";
+    if ((rc = zri_buf_puts(m, tag)) < 0 || (rc = zri_buf_put(m, "\0", 1)) < 0 ||
+        (rc = zri_buf_put(m, nonce.data, 32)) < 0 || (rc = zri_buf_put(m, digest, 32)) < 0 ||
         (rc = zri_buf_put(m, u->j.order, strlen(u->j.order))) < 0 ||
         (rc = zri_buf_put(m, "\0", 1)) < 0 || (rc = zri_buf_puts(m, idx)) < 0)
         goto out;
@@ -567,7 +622,7 @@ static int step_proof(zrca_update *u)
 {
     int rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
     if (rc == 0)
-        rc = ensure_old_key(u);
+        rc = u->j.new_cert ? ensure_new_key(u) : ensure_old_key(u);
     if (rc < 0)
         return rc;
     zri_buf m = ZRI_BUF_INIT;
@@ -575,7 +630,7 @@ static int step_proof(zrca_update *u)
     unsigned char *sig = NULL;
     size_t sig_len = 0;
     if (rc == 0)
-        rc = zrca_key_sign(&sig, &sig_len, u->old_key, m.data, m.len);
+        rc = zrca_key_sign(&sig, &sig_len, u->j.new_cert ? u->new_key : u->old_key, m.data, m.len);
     zri_buf_free(&m);
     if (rc < 0)
         return rc;
@@ -909,8 +964,8 @@ static int issue_post(zrca_update *u)
     zri_request req;
     zri_response resp;
     memset(&resp, 0, sizeof(resp));
-    char *old_b64 = zri_base64_encode(u->j.old_der, u->j.old_der_len);
-    if (!old_b64)
+    char *old_b64 = u->j.new_cert ? NULL : zri_base64_encode(u->j.old_der, u->j.old_der_len);
+    if (!old_b64 && !u->j.new_cert)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     item_path(&req, u, "POST", "issue");
     /* Same key, same body, every time: a replay answers with the same certificate. */
@@ -920,7 +975,8 @@ static int issue_post(zrca_update *u)
         zri_jgen_object_begin(g);
         zri_jgen_kv_string(g, "challenge_id", u->j.challenge_id);
         zri_jgen_kv_string(g, "csr", u->j.csr);
-        zri_jgen_kv_string(g, "old_certificate", old_b64);
+        if (old_b64) /* 新购: none */
+            zri_jgen_kv_string(g, "old_certificate", old_b64);
         zri_jgen_kv_string(g, "proof", u->j.proof);
         if (u->j.token_serial && strlen(u->j.token_serial) <= 64)
             zri_jgen_kv_string(g, "key_serial", u->j.token_serial);
@@ -1004,7 +1060,20 @@ static int check_contract(zrca_update *u)
         .now = (int64_t)time(NULL),
     };
     e.not_after = u->j.old_not_after + (int64_t)e.years * 365 * 86400;
+    zri_blob subj = {NULL, 0};
+    if (u->j.new_cert) {
+        /* 新购: the subject the challenge promised, a validity of the years from now. */
+        e.old_der = NULL;
+        e.old_der_len = 0;
+        if ((rc = zri_b64_blob_set(&subj, u->j.subject_der, "challenge subject_der")) < 0) {
+            EVP_PKEY_free(newpk);
+            return rc;
+        }
+        e.subject_der = subj.data;
+        e.subject_der_len = subj.len;
+    }
     rc = zri_verify_issued(&e, u->j.cert, u->j.chain, u->j.nchain);
+    free(subj.data);
     EVP_PKEY_free(newpk);
     return rc;
 }
@@ -1295,7 +1364,7 @@ static int step_archive(zrca_update *u)
         rc = confirmed_on_platform(u);
     if (rc == 0)
         rc = promote(u);
-    if (rc < 0)
+    if (rc < 0 || u->j.new_cert) /* 新购: no old certificate to archive */
         return rc;
     const zrca_cert *old = NULL;
     rc = find_old_cert(u, &old);
@@ -1535,6 +1604,20 @@ ZRCA_API int zrca_update_begin(zrca_update **out, zrca_order *order, unsigned in
                                           "zrca_update_abort()");
     }
     u->order = order;
+    /* 新购: the journal says so from its first write (a renewal's journal has no business), and
+     * a journal that says otherwise than the order (edited) is not followed. */
+    bool is_new = zrca_order_business(order) == ZRCA_BUSINESS_NEW;
+    if (u->j.step == ZRCA_STEP_CHECK) {
+        u->j.new_cert = is_new;
+    } else if (u->j.new_cert != is_new) {
+        zrca_update_free(u);
+        return zri_error_set_field(
+            ZRCA_EPROTOCOL, "journal", "business",
+            "the journal of %s item %u is for a %s, the order is a %s (abort "
+            "the update to set it aside; the token is not touched)",
+            zrca_order_number(order), item_index, is_new ? "renewal" : "new certificate",
+            is_new ? "new certificate" : "renewal");
+    }
     if (u->j.step == ZRCA_STEP_CHECK && !find_item(order, item_index)) {
         /* Nothing is started (no journal) for an item the order does not have. */
         zrca_update_free(u);

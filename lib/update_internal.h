@@ -43,6 +43,8 @@ typedef struct zri_journal {
     unsigned int item;
     zrca_update_step step; /* the step that runs next */
     bool aborting;
+    bool new_cert; /* 新购 (doc/protocol.md §19): no old certificate, the key made on a blank token
+                    */
 
     char *token_serial, *token_label;
     char *holder;
@@ -109,12 +111,14 @@ zrca_update_step zri_update_step_parse(const char *name);
 
 /* What an issued certificate must be (lib/update_verify.c, doc/security.md). */
 typedef struct zri_issued_expect {
-    const unsigned char *old_der; /* the certificate renewed */
+    const unsigned char *old_der; /* the certificate renewed; NULL for a new certificate (§19) */
     size_t old_der_len;
+    const unsigned char *subject_der; /* a new certificate's subject, from the challenge */
+    size_t subject_der_len;
     EVP_PKEY *new_key;          /* the staged key's public key */
     unsigned int key_usage;     /* KU_* bits promised, exactly */
     unsigned int ext_key_usage; /* XKU_* bits promised, exactly */
-    int64_t not_after;          /* the promised end: old end + 365 d x years */
+    int64_t not_after;          /* the promised end: old end + 365 d x years (renewal only) */
     unsigned int years;
     int64_t answer_not_after; /* what the answer's not_after says */
     const char *serial;       /* the serial the platform named */
@@ -137,6 +141,13 @@ void zri_x509_cache_clear(void);
 /* 0 and *out; ZRCA_ENOMEM; ZRCA_EPROTOCOL when it is not base64 of one DER certificate. */
 int zri_x509_from_b64(X509 **out, const char *b64);
 int zri_der_sha256_hex(char out[65], const unsigned char *der, size_t len);
+
+/* 新购 (lib/update_new.c). ZRCA_ESTATE (field token, rule holder_present) when the token holds
+ * a certificate of `holder` other than under the staging label. */
+int zri_new_token_clear(const zrca_cert_list *list, const char *holder, const char *staging_label,
+                        const char *token);
+/* ZRCA_EPROTOCOL unless the challenge's subject_der is a Name with one commonName, `holder`. */
+int zri_new_subject_check(const char *subject_der_b64, const char *holder);
 
 /* Base64 without line breaks (malloc'd), NULL on allocation failure. */
 char *zri_base64_encode(const unsigned char *in, size_t len);

@@ -294,6 +294,8 @@ static int journal_json(const zri_journal *j, const char *integrity, zri_jgen **
     zri_jgen_kv_int(g, "item", j->item);
     zri_jgen_kv_string(g, "step", zrca_update_step_name(j->step));
     zri_jgen_kv_bool(g, "aborting", j->aborting);
+    if (j->new_cert) /* absent for a renewal: its journals stay as they were */
+        zri_jgen_kv_string(g, "business", "new");
     kv_opt(g, "token_serial", j->token_serial);
     kv_opt(g, "token_label", j->token_label);
     kv_opt(g, "holder", j->holder);
@@ -524,6 +526,15 @@ int zri_journal_read(const zri_update_paths *p, zri_journal *j)
     if ((rc = zri_json_get_bool(o, "aborting", &aborting, ZRI_JSON_OPTIONAL)) < 0)
         goto out;
     j->aborting = aborting;
+    const char *business = NULL;
+    if ((rc = zri_json_get_str(o, "business", &business, ZRI_JSON_OPTIONAL)) < 0)
+        goto out;
+    if (business && strcmp(business, "new") != 0) {
+        rc = zri_error_set(ZRCA_EPROTOCOL, "journal %s: unknown business '%.20s'", p->journal,
+                           business);
+        goto out;
+    }
+    j->new_cert = business != NULL;
     const char *old_b64 = NULL;
     if ((rc = get_dup(o, "token_serial", &j->token_serial)) < 0 ||
         (rc = get_dup(o, "token_label", &j->token_label)) < 0 ||

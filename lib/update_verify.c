@@ -351,15 +351,16 @@ static int check_usages(X509 *x, unsigned int ku, unsigned int xku)
     return rc;
 }
 
-static int check_subject(X509 *x, X509 *old)
+static int check_subject(X509 *x, X509 *old, const zri_issued_expect *e)
 {
-    const unsigned char *a, *b;
-    size_t alen, blen;
+    const unsigned char *a, *b = e->subject_der;
+    size_t alen, blen = e->subject_der_len;
     if (X509_NAME_get0_der(X509_get_subject_name(x), &a, &alen) != 1 ||
-        X509_NAME_get0_der(X509_get_subject_name(old), &b, &blen) != 1)
+        (old && X509_NAME_get0_der(X509_get_subject_name(old), &b, &blen) != 1))
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
-    if (alen != blen || memcmp(a, b, alen) != 0)
-        return refuse("subject", "its subject is not the old certificate's, byte for byte");
+    if (!b || alen != blen || memcmp(a, b, alen) != 0)
+        return refuse("subject", old ? "its subject is not the old certificate's, byte for byte"
+                                     : "its subject is not the challenge's subject, byte for byte");
     return 0;
 }
 
@@ -374,15 +375,45 @@ static int check_serial(X509 *x, X509 *old, const char *named)
     if (!named || !zri_serial_eq(hex, named))
         rc = refuse("serial", "its serial %s is not the %s the platform named", hex,
                     named ? named : "(none)");
-    else if (ASN1_INTEGER_cmp(X509_get0_serialNumber(x), X509_get0_serialNumber(old)) == 0)
+    else if (old && ASN1_INTEGER_cmp(X509_get0_serialNumber(x), X509_get0_serialNumber(old)) == 0)
         rc = refuse("serial", "it has the old certificate's serial");
     OPENSSL_free(hex);
     return rc;
 }
 
+/* 新购 (doc/protocol.md §19.4): a year (or the years) from its start, which is now. */
+static int check_validity_new(X509 *x, const zri_issued_expect *e)
+{
+    int64_t nb = 0, na = 0;
+    if (!time_diff(X509_get0_notBefore(x), 0, &nb))
+        return refuse("not_before", "its notBefore cannot be read");
+    if (!time_diff(X509_get0_notAfter(x), 0, &na))
+        return refuse("not_after", "its notAfter cannot be read");
+    /* time_diff(t, 0) = 0 - t: the times are their negations */
+    nb = -nb;
+    na = -na;
+    if (nb > e->now + ZRI_CLOCK_SKEW)
+        return refuse("not_before",
+                      "it starts %lld s in the future (more than the %d s of clock skew allowed)",
+                      (long long)(nb - e->now), ZRI_CLOCK_SKEW);
+    if (na <= e->now)
+        return refuse("not_after", "it has ended already");
+    int64_t want = (int64_t)e->years * 365 * 86400;
+    if (na - nb != want)
+        return refuse("not_after",
+                      "it is valid %+lld s from the promised %u year(s) of 365 days from its start",
+                      (long long)(na - nb - want), e->years);
+    if (e->answer_not_after != na)
+        return refuse("not_after", "the platform's answer names another end (%+lld s)",
+                      (long long)(e->answer_not_after - na));
+    return 0;
+}
+
 static int check_validity(X509 *x, const zri_issued_expect *e)
 {
     int64_t d;
+    if (!e->old_der)
+        return check_validity_new(x, e);
     if (!time_diff(X509_get0_notAfter(x), e->not_after, &d))
         return refuse("not_after", "its notAfter cannot be read");
     if (d != 0)
@@ -492,7 +523,7 @@ int zri_verify_issued(const zri_issued_expect *e, const char *cert_b64, char *co
         rc = refuse("der", "it is not one DER X.509 certificate");
         goto out;
     }
-    if (!(old = zri_x509_from_der(e->old_der, e->old_der_len))) {
+    if (e->old_der && !(old = zri_x509_from_der(e->old_der, e->old_der_len))) {
         rc = zri_error_set(ZRCA_EPROTOCOL, "the old certificate does not parse");
         goto out;
     }
@@ -502,7 +533,7 @@ int zri_verify_issued(const zri_issued_expect *e, const char *cert_b64, char *co
     }
     if ((rc = check_end_entity(x)) < 0 || (rc = check_critical(x)) < 0 ||
         (rc = check_usages(x, e->key_usage, e->ext_key_usage)) < 0 ||
-        (rc = check_subject(x, old)) < 0)
+        (rc = check_subject(x, old, e)) < 0)
         goto out;
     if (!e->new_key || EVP_PKEY_eq(X509_get0_pubkey(x), e->new_key) != 1) {
         rc = refuse("public_key", "it certifies another key than the one made on the token");

@@ -99,7 +99,8 @@ typedef struct cli {
     const char *deploy_hook, *notify_hook;
     /* order actions */
     const char *pay, *reason, *comment;
-    int cancel, resubmit;
+    int cancel, resubmit, receive;
+    int new_cert; /* `zrca new`: the apply form for a new certificate (新购) */
     long rate;
     /* update, seal, token */
     int single_login, delete_old, abort_update, force, pem;
@@ -191,6 +192,7 @@ int cmd_certs(cli *c);
 int cmd_persons(cli *c);
 int cmd_notifications(cli *c);
 int cmd_apply(cli *c);
+int cmd_new(cli *c);
 int cmd_orders(cli *c);
 int cmd_order(cli *c);
 int cmd_receipt(cli *c);

@@ -335,13 +335,21 @@ static int add_person(cli *c, zrca_application *app, const zrca_person_list *kno
     return zrca_application_add_known_person(app, NULL, match, years, 1);
 }
 
+/* 新购证书: the apply form, for a new certificate (the platform then posts a blank USB key). */
+int cmd_new(cli *c)
+{
+    c->new_cert = 1;
+    return cmd_apply(c);
+}
+
 int cmd_apply(cli *c)
 {
     unsigned years = c->years > 0 ? (unsigned)c->years : 1;
+    const char *cmd = c->new_cert ? "new" : "apply";
     if (!c->org && !c->legal_rep && c->nperson == 0)
-        return usage_error(c, "apply: tick at least one kind: --org, --legal-rep or --person");
+        return usage_error(c, "%s: tick at least one kind: --org, --legal-rep or --person", cmd);
     if (c->nscan > c->nperson)
-        return usage_error(c, "apply: %zu --id-scan for %zu --person", c->nscan, c->nperson);
+        return usage_error(c, "%s: %zu --id-scan for %zu --person", cmd, c->nscan, c->nperson);
     int code = connect_platform(c);
     if (code)
         return code;
@@ -350,7 +358,8 @@ int cmd_apply(cli *c)
     zrca_enterprise *ent = NULL;
     zrca_order *order = NULL;
     const char *what = "application";
-    int rc = zrca_application_new(&app, c->session, ZRCA_BUSINESS_RENEWAL);
+    int rc = zrca_application_new(&app, c->session,
+                                  c->new_cert ? ZRCA_BUSINESS_NEW : ZRCA_BUSINESS_RENEWAL);
     if (rc == 0 && c->org)
         rc = zrca_application_set_org(app, years, 1);
     if (rc == 0 && c->legal_rep) {
@@ -421,7 +430,11 @@ int cmd_apply(cli *c)
             jw_obj_end(&c->w);
             jw_end(&c->w);
         } else {
-            printf("续期申请已提交审核 (the renewal application is filed for review)\n");
+            if (c->new_cert)
+                printf("新购申请已提交审核 (the new-certificate application is filed for "
+                       "review; pay it with zrca order NUMBER --pay METHOD)\n");
+            else
+                printf("续期申请已提交审核 (the renewal application is filed for review)\n");
             order_print(order);
         }
     }
@@ -437,7 +450,7 @@ int cmd_apply(cli *c)
 static void actions_text(unsigned acts, char *buf, size_t size)
 {
     buf[0] = '\0';
-    for (unsigned bit = 1; bit <= ZRCA_ACTION_UPDATE; bit <<= 1)
+    for (unsigned bit = 1; bit <= ZRCA_ACTION_ISSUE; bit <<= 1)
         if (acts & bit) {
             size_t n = strlen(buf);
             snprintf(buf + n, size - n, "%s%s", n ? " " : "",
@@ -448,7 +461,7 @@ static void actions_text(unsigned acts, char *buf, size_t size)
 static void actions_json(jw *w, unsigned acts)
 {
     jw_arr(w);
-    for (unsigned bit = 1; bit <= ZRCA_ACTION_UPDATE; bit <<= 1)
+    for (unsigned bit = 1; bit <= ZRCA_ACTION_ISSUE; bit <<= 1)
         if (acts & bit)
             jw_str(w, zrca_order_action_name((zrca_order_action)bit));
     jw_arr_end(w);
@@ -464,6 +477,7 @@ void order_json(jw *w, const zrca_order *o, int items)
     jw_kint(w, "quantity", zrca_order_quantity(o));
     jw_kint(w, "amount_fen", zrca_order_amount_fen(o));
     jw_kstr(w, "shipping_status", zrca_shipping_status_name(zrca_order_shipping_status(o)));
+    jw_kstr(w, "tracking_number", zrca_order_tracking_number(o));
     jw_kstr(w, "review_status", zrca_review_status_name(zrca_order_review_status(o)));
     jw_kstr(w, "review_status_label", zrca_review_status_label(zrca_order_review_status(o)));
     jw_kstr(w, "review_comment", zrca_order_review_comment(o));
@@ -515,6 +529,10 @@ void order_print(const zrca_order *o)
     zrca_payment_method pm = zrca_order_payment_method(o);
     printf("支付方式: %s\n", pm == ZRCA_PAY_NONE ? "" : zrca_payment_method_label(pm));
     printf("  商品详情: %s\n", zrca_order_summary(o));
+    if (zrca_order_shipping_status(o) != ZRCA_SHIPPING_NONE) /* 新购: the posted USB key */
+        printf("  寄送进度: %s%s%s\n", zrca_shipping_status_label(zrca_order_shipping_status(o)),
+               zrca_order_tracking_number(o) ? ", 运单号 " : "",
+               zrca_order_tracking_number(o) ? zrca_order_tracking_number(o) : "");
     actions_text(zrca_order_actions(o), acts, sizeof(acts));
     printf("  操作:     %s\n", acts);
     printf("  订单清单 (items):\n    ");
@@ -810,6 +828,10 @@ int cmd_order(cli *c)
     if (rc == 0 && c->resubmit) {
         what = "resubmit";
         rc = zrca_order_resubmit(o);
+    }
+    if (rc == 0 && c->receive) {
+        what = "receive";
+        rc = zrca_order_receive(o);
     }
     if (rc == 0 && c->rate) {
         what = "rate";

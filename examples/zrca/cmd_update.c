@@ -73,8 +73,26 @@ static int update_progress(zrca_update_step step, unsigned int item_index, void 
     return 0;
 }
 
+/* 新购: a new certificate onto a blank key, nothing replaced. */
+static void result_print_new(const zrca_update_result *r)
+{
+    char x[32], y[32];
+    printf("\n  新证书签发成功! (new certificate issued onto the key)\n\n");
+    printf("      所有者        %s\n", zrca_update_result_owner(r));
+    printf("      序列号        %s\n", zrca_update_result_serial(r));
+    printf("      有效期        从 %s 到 %s\n", fmt_date(zrca_update_result_not_before(r), x),
+           fmt_date(zrca_update_result_not_after(r), y));
+    printf("      状态          有效 (valid)\n");
+    if (zrca_update_result_seal_id(r))
+        printf("      电子签章      %s (%s 至 %s)\n", zrca_update_result_seal_id(r), x, y);
+}
+
 static void result_print(const zrca_update_result *r, const old_cert *old)
 {
+    if (!zrca_update_result_old_serial(r)) {
+        result_print_new(r);
+        return;
+    }
     char a[32], b[32], x[32], y[32], va[80], vb[80];
     snprintf(va, sizeof(va), "从 %s 到 %s", fmt_date(old->not_before, a),
              fmt_date(old->found ? old->not_after : zrca_update_result_old_not_after(r), b));
@@ -113,11 +131,15 @@ static void result_json(jw *w, unsigned idx, const zrca_update_result *r, const 
     jw_kstr(w, "owner", zrca_update_result_owner(r));
     jw_kstr(w, "status", zrca_update_result_status(r));
     jw_key(w, "old");
-    jw_obj(w);
-    jw_kstr(w, "serial", zrca_update_result_old_serial(r));
-    jw_ktime(w, "not_before", old->not_before);
-    jw_ktime(w, "not_after", zrca_update_result_old_not_after(r));
-    jw_obj_end(w);
+    if (!zrca_update_result_old_serial(r)) { /* 新购: nothing replaced */
+        jw_null(w);
+    } else {
+        jw_obj(w);
+        jw_kstr(w, "serial", zrca_update_result_old_serial(r));
+        jw_ktime(w, "not_before", old->not_before);
+        jw_ktime(w, "not_after", zrca_update_result_old_not_after(r));
+        jw_obj_end(w);
+    }
     jw_key(w, "new");
     jw_obj(w);
     jw_kstr(w, "serial", zrca_update_result_serial(r));
@@ -269,7 +291,8 @@ int cmd_update(cli *c)
         int jrc = zrca_update_journal_state(&step, NULL, c->session, c->args[0], idx);
         bool journaled =
             jrc == 0 || jrc == ZRCA_EPROTOCOL; /* a damaged one: --abort sets it aside */
-        if (journaled || (!c->abort_update && (zrca_order_item_actions(it) & ZRCA_ACTION_UPDATE)))
+        unsigned acts = zrca_order_item_actions(it);
+        if (journaled || (!c->abort_update && (acts & (ZRCA_ACTION_UPDATE | ZRCA_ACTION_ISSUE))))
             items[nitems++] = idx;
     }
     if (nitems == 0) {

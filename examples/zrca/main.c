@@ -48,13 +48,17 @@ static const command COMMANDS[] = {
     {"apply", cmd_apply, 1, 0, "证书续期: fill, check and file a renewal application",
      "[--org] [--legal-rep[=ID]] [--person NAME --id-scan FILE ...] --letter FILE --contact N "
      "--mobile M --email E [--dry-run]"},
+    {"new", cmd_new, 1, 0, "新购证书: apply for a new certificate (a blank USB key is posted)",
+     "[--org] [--legal-rep[=ID]] [--person NAME,ID,POSITION --id-scan FILE ...] --letter FILE "
+     "--contact N --mobile M --email E [--dry-run]"},
     {"orders", cmd_orders, 1, 0, "订单管理: the order list; --watch until reviewed",
      "[--business B] [--from D] [--to D] [--number N] [--watch]"},
     {"order", cmd_order, 1, 0, "one order's detail; --wait for the review; pay, cancel, ...",
-     "NUMBER [--wait] [--pay METHOD] [--cancel --reason R] [--resubmit] [--rate N]"},
+     "NUMBER [--wait] [--pay METHOD] [--cancel --reason R] [--resubmit] [--receive] [--rate N]"},
     {"receipt", cmd_receipt, 1, 0, "回执打印: save an order's receipt (PDF) to print",
      "NUMBER --out FILE"},
-    {"update", cmd_update, 1, 1, "更新 → 一键更新: renew an approved item on the key (PIN twice)",
+    {"update", cmd_update, 1, 1,
+     "更新 → 一键更新: renew an approved item on the key, or issue a new one onto a blank key",
      "NUMBER [ITEM ...] [--single-login] [--delete-old] [--key K] [--login-key] [--abort "
      "[--force]]"},
     {"seal", cmd_seal, 0, 1, "the e-seal records (电子签章) on the key", "[--serial S]"},
@@ -110,6 +114,7 @@ enum {
     O_CANCEL,
     O_REASON,
     O_RESUBMIT,
+    O_RECEIVE,
     O_RATE,
     O_COMMENT,
     O_SINGLE_LOGIN,
@@ -182,6 +187,7 @@ static const struct option LONG_OPTS[] = {
     {"cancel", no_argument, NULL, O_CANCEL},
     {"reason", required_argument, NULL, O_REASON},
     {"resubmit", no_argument, NULL, O_RESUBMIT},
+    {"receive", no_argument, NULL, O_RECEIVE},
     {"rate", required_argument, NULL, O_RATE},
     {"comment", required_argument, NULL, O_COMMENT},
     {"single-login", no_argument, NULL, O_SINGLE_LOGIN},
@@ -246,22 +252,23 @@ static const struct {
     {O_NUMBER, " orders notifications "},
     {O_WATCH, " orders "},
     {O_WAIT, " order "},
-    {O_ORG, " apply "},
-    {O_LEGAL_REP, " apply "},
-    {O_LEGAL_REP_SCAN, " apply "},
-    {O_PERSON, " apply "},
-    {O_ID_SCAN, " apply "},
-    {O_LETTER, " apply renew "},
-    {O_CONTACT, " apply renew "},
-    {O_MOBILE, " apply renew "},
-    {O_EMAIL, " apply renew "},
-    {O_YEARS, " apply "},
-    {O_REMARK, " apply "},
-    {O_DRY_RUN, " apply renew "},
+    {O_ORG, " apply new "},
+    {O_LEGAL_REP, " apply new "},
+    {O_LEGAL_REP_SCAN, " apply new "},
+    {O_PERSON, " apply new "},
+    {O_ID_SCAN, " apply new "},
+    {O_LETTER, " apply new renew "},
+    {O_CONTACT, " apply new renew "},
+    {O_MOBILE, " apply new renew "},
+    {O_EMAIL, " apply new renew "},
+    {O_YEARS, " apply new "},
+    {O_REMARK, " apply new "},
+    {O_DRY_RUN, " apply new renew "},
     {O_PAY, " order "},
     {O_CANCEL, " order "},
     {O_REASON, " order "},
     {O_RESUBMIT, " order "},
+    {O_RECEIVE, " order "},
     {O_RATE, " order "},
     {O_COMMENT, " order "},
     {O_SINGLE_LOGIN, " update renew "},
@@ -547,6 +554,9 @@ static int set_option(cli *c, int opt, char *arg)
     case O_RESUBMIT:
         c->resubmit = 1;
         break;
+    case O_RECEIVE:
+        c->receive = 1;
+        break;
     case O_RATE:
         return number_arg(c, "rate", arg, 1, 5, &c->rate);
     case O_COMMENT:
@@ -629,8 +639,8 @@ static int set_option(cli *c, int opt, char *arg)
 static int config_forbidden(int opt)
 {
     return opt == 'h' || opt == O_VERSION || opt == O_JSON || opt == 'v' || opt == O_ABORT ||
-           opt == O_FORCE || opt == O_CANCEL || opt == O_RESUBMIT || opt == O_PAY ||
-           opt == O_RATE || opt == O_DRY_RUN;
+           opt == O_FORCE || opt == O_CANCEL || opt == O_RESUBMIT || opt == O_RECEIVE ||
+           opt == O_PAY || opt == O_RATE || opt == O_DRY_RUN;
 }
 
 /* The environment variable of an option, when it has one: an environment variable wins over the

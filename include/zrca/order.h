@@ -97,7 +97,9 @@ typedef enum zrca_order_action {
     ZRCA_ACTION_PAY = 1 << 3,      /**< 支付 */
     ZRCA_ACTION_CANCEL = 1 << 4,   /**< 取消 */
     ZRCA_ACTION_RATE = 1 << 5,     /**< 评价 */
-    ZRCA_ACTION_UPDATE = 1 << 6    /**< 更新 (an item's one-click update) */
+    ZRCA_ACTION_UPDATE = 1 << 6,   /**< 更新 (an item's one-click update) */
+    ZRCA_ACTION_RECEIVE = 1 << 7, /**< 确认签收: the holder confirms the posted USB key arrived */
+    ZRCA_ACTION_ISSUE = 1 << 8    /**< 制证: a new item's certificate issued onto the blank key */
 } zrca_order_action;
 
 /** @name Labels
@@ -197,6 +199,11 @@ ZRCA_API const char *zrca_order_contact_name(const zrca_order *order);
 ZRCA_API const char *zrca_order_contact_mobile(const zrca_order *order);
 /** Contact e-mail. */
 ZRCA_API const char *zrca_order_contact_email(const zrca_order *order);
+/** The posted USB key's tracking number (运单号) of a `new` order, or NULL (doc/protocol.md §19.1).
+ */
+ZRCA_API const char *zrca_order_tracking_number(const zrca_order *order);
+/** The posted USB key's serial as the operator recorded it, or NULL (doc/protocol.md §19.1). */
+ZRCA_API const char *zrca_order_shipped_key_serial(const zrca_order *order);
 /** The rating's score 1-5, or 0 when not rated. */
 ZRCA_API int zrca_order_rating(const zrca_order *order);
 /**
@@ -233,7 +240,7 @@ ZRCA_API zrca_item_status zrca_order_item_status(const zrca_order_item *item);
 ZRCA_API const char *zrca_order_item_old_serial(const zrca_order_item *item);
 /** Serial of the certificate issued for the item, or NULL. */
 ZRCA_API const char *zrca_order_item_new_serial(const zrca_order_item *item);
-/** The item's actions now (::ZRCA_ACTION_VIEW, ::ZRCA_ACTION_UPDATE). */
+/** The item's actions now (::ZRCA_ACTION_VIEW, ::ZRCA_ACTION_UPDATE, ::ZRCA_ACTION_ISSUE). */
 ZRCA_API unsigned int zrca_order_item_actions(const zrca_order_item *item);
 
 /** @} */
@@ -266,6 +273,18 @@ ZRCA_API int zrca_order_edit(zrca_order *order, zrca_application *app);
 
 /** Rate (评价) a completed order: score 1-5, optional comment (≤ 500). */
 ZRCA_API int zrca_order_rate(zrca_order *order, int score, const char *comment);
+
+/**
+ * @brief 确认签收: confirm that the USB key posted for a `new` order arrived
+ *        (`POST …/receive`, doc/protocol.md §19.1).
+ *
+ * Allowed when zrca_order_actions() has ::ZRCA_ACTION_RECEIVE (shipping
+ * 待签收); else ::ZRCA_ESTATE (rule `receive`) without a request. The
+ * order's items then have ::ZRCA_ACTION_ISSUE: zrca_update_item() issues
+ * their certificates onto the key.
+ * @return 0 (the order updated), or a negative status.
+ */
+ZRCA_API int zrca_order_receive(zrca_order *order);
 
 /**
  * The order's receipt (回执打印) as the platform prints it: a PDF of one A4

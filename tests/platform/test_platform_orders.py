@@ -4,7 +4,7 @@ import pytest
 
 from platform_client import PERSON, Renewal, apply, b64, ec_key, files_for, make_csr, renewal_app, valid_id
 
-ORDER_ACTIONS = ("view", "edit", "resubmit", "pay", "cancel", "rate")
+ORDER_ACTIONS = ("view", "edit", "resubmit", "pay", "cancel", "rate", "receive")
 
 
 def expected_actions(o):
@@ -19,6 +19,8 @@ def expected_actions(o):
         a.append("cancel")
     if o["order_status"] == "completed" and o["rating"] is None:
         a.append("rate")
+    if o["shipping_status"] == "awaiting_receipt":
+        a.append("receive")
     return a
 
 
@@ -45,6 +47,9 @@ def test_actions_table_on_every_demo_order(demo):
         for it in o["items"]:
             want = ["view", "update"] if (o["business"] == "renewal" and o["order_status"] == "awaiting_issuance"
                                           and it["status"] in ("pending", "issued")) else ["view"]
+            if (o["business"] == "new" and o["order_status"] == "awaiting_issuance"
+                    and o["shipping_status"] == "received" and it["status"] in ("pending", "issued")):
+                want = ["view", "issue"]
             assert it["actions"] == want
 
 
@@ -306,7 +311,7 @@ def test_rate(platform):
     assert res.status == 201, res
     done = c.get("/api/v1/orders/" + o["number"]).json
     assert (done["order_status"], done["shipping_status"]) == ("completed", "awaiting_receipt")
-    assert done["actions"] == ["view", "rate"]
+    assert done["actions"] == ["view", "rate", "receive"]
     assert done["items"][0]["status"] == "completed" and done["items"][0]["certificate_serial"] == res.json["serial"]
     certs = c.get("/api/v1/certificates").json["items"]
     assert certs[0]["serial"] == res.json["serial"] and certs[0]["key_serial"] == "1A29NEW000000001"
@@ -315,7 +320,7 @@ def test_rate(platform):
     res = act(c, o["number"], "rate", {"score": 4, "comment": "很好"})
     assert res.status == 200
     assert res.json["rating"]["score"] == 4 and res.json["rating"]["comment"] == "很好"
-    assert res.json["actions"] == ["view"]
+    assert res.json["actions"] == ["view", "receive"]
     res = act(c, o["number"], "rate", {"score": 5})
     assert (res.status, res.error["code"]) == (409, "already_rated")
     d = platform.op.post("/api/v1/operator/orders/%s/deliver" % o["number"], {})
@@ -333,13 +338,14 @@ def test_fulfil_refused_for_renewal_and_before_approval(platform):
     assert (res.status, res.error["rule"]) == (409, "fulfil")
 
 
-def test_update_refused_on_a_new_certificate_order(platform):
+def test_issue_refused_on_a_new_certificate_order_until_the_key_is_received(platform):
+    # a new order's item has `issue` (doc/protocol.md section 19), not `update`, and only once received
     c = platform.create_account("acme")
     o = new_order(c)
     pay(c, o)
     platform.review(o["number"])
     res = c.post("/api/v1/orders/%s/items/1/challenge" % o["number"], {}, key=None)
-    assert (res.status, res.error["code"], res.error["rule"]) == (409, "invalid_transition", "update")
+    assert (res.status, res.error["code"], res.error["rule"]) == (409, "invalid_transition", "issue")
 
 
 def test_update_refused_before_approval(platform):

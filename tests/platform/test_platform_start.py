@@ -134,7 +134,7 @@ def test_demo_data(demo):
         ("renewal", "approved", "completed", "none"): ["view", "rate"],
         ("renewal", "not_reviewed", "closed", "none"): ["view"],
         ("renewal", "approved", "awaiting_issuance", "none"): ["view"],
-        ("new", "approved", "completed", "awaiting_receipt"): ["view", "rate"],
+        ("new", "approved", "completed", "awaiting_receipt"): ["view", "rate", "receive"],
         ("new", "not_reviewed", "awaiting_verification", "none"): None,
     }
     for k, actions in seed_rows.items():

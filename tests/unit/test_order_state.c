@@ -20,36 +20,81 @@ static int teardown(void **state)
 #define C  ZRCA_ACTION_CANCEL
 #define RT ZRCA_ACTION_RATE
 #define U  ZRCA_ACTION_UPDATE
+#define RV ZRCA_ACTION_RECEIVE
+#define IS ZRCA_ACTION_ISSUE
 
 static void test_seed_order_list(void **state)
 {
     (void)state;
     /* The five rows of the seed's order list. */
-    zri_order_state s1 = {ZRCA_BUSINESS_RENEWAL, ZRCA_REVIEW_APPROVED, ZRCA_ORDER_COMPLETED,
-                          ZRCA_PAYMENT_NOT_REQUIRED, false};
+    zri_order_state s1 = {ZRCA_BUSINESS_RENEWAL,
+                          ZRCA_REVIEW_APPROVED,
+                          ZRCA_ORDER_COMPLETED,
+                          ZRCA_PAYMENT_NOT_REQUIRED,
+                          false,
+                          ZRCA_SHIPPING_NONE};
     assert_int_equal(zri_order_actions(&s1), V | RT);
     s1.rated = true;
     assert_int_equal(zri_order_actions(&s1), V);
-    zri_order_state s2 = {ZRCA_BUSINESS_RENEWAL, ZRCA_REVIEW_NOT_REVIEWED, ZRCA_ORDER_CLOSED,
-                          ZRCA_PAYMENT_NOT_REQUIRED, false};
+    zri_order_state s2 = {ZRCA_BUSINESS_RENEWAL,
+                          ZRCA_REVIEW_NOT_REVIEWED,
+                          ZRCA_ORDER_CLOSED,
+                          ZRCA_PAYMENT_NOT_REQUIRED,
+                          false,
+                          ZRCA_SHIPPING_NONE};
     assert_int_equal(zri_order_actions(&s2), V);
-    zri_order_state s3 = {ZRCA_BUSINESS_RENEWAL, ZRCA_REVIEW_APPROVED, ZRCA_ORDER_AWAITING_ISSUANCE,
-                          ZRCA_PAYMENT_NOT_REQUIRED, false};
+    zri_order_state s3 = {ZRCA_BUSINESS_RENEWAL,
+                          ZRCA_REVIEW_APPROVED,
+                          ZRCA_ORDER_AWAITING_ISSUANCE,
+                          ZRCA_PAYMENT_NOT_REQUIRED,
+                          false,
+                          ZRCA_SHIPPING_NONE};
     assert_int_equal(zri_order_actions(&s3), V);
     assert_int_equal(zri_item_actions(&s3, ZRCA_ITEM_PENDING), V | U);
     assert_int_equal(zri_item_actions(&s3, ZRCA_ITEM_ISSUED), V | U);
     assert_int_equal(zri_item_actions(&s3, ZRCA_ITEM_COMPLETED), V);
     assert_int_equal(zri_item_actions(&s3, ZRCA_ITEM_CANCELLED), V);
-    zri_order_state s4 = {ZRCA_BUSINESS_NEW, ZRCA_REVIEW_APPROVED, ZRCA_ORDER_COMPLETED,
-                          ZRCA_PAYMENT_PAID, false};
+    zri_order_state s4 = {ZRCA_BUSINESS_NEW,
+                          ZRCA_REVIEW_APPROVED,
+                          ZRCA_ORDER_COMPLETED,
+                          ZRCA_PAYMENT_PAID,
+                          false,
+                          ZRCA_SHIPPING_AWAITING_RECEIPT};
+    assert_int_equal(zri_order_actions(&s4), V | RT | RV);
+    s4.shipping = ZRCA_SHIPPING_RECEIVED;
     assert_int_equal(zri_order_actions(&s4), V | RT);
-    zri_order_state s5 = {ZRCA_BUSINESS_NEW, ZRCA_REVIEW_NOT_REVIEWED,
-                          ZRCA_ORDER_AWAITING_VERIFICATION, ZRCA_PAYMENT_UNPAID, false};
+    zri_order_state s5 = {ZRCA_BUSINESS_NEW,
+                          ZRCA_REVIEW_NOT_REVIEWED,
+                          ZRCA_ORDER_AWAITING_VERIFICATION,
+                          ZRCA_PAYMENT_UNPAID,
+                          false,
+                          ZRCA_SHIPPING_NONE};
     assert_int_equal(zri_order_actions(&s5), V | E | RS | P | C);
-    /* A new order never offers the one-click update. */
-    zri_order_state n = {ZRCA_BUSINESS_NEW, ZRCA_REVIEW_APPROVED, ZRCA_ORDER_AWAITING_ISSUANCE,
-                         ZRCA_PAYMENT_PAID, false};
+    /* A new order never offers the one-click update; it offers the issue onto the key once the
+     * key is received (doc/protocol.md §19). */
+    zri_order_state n = {ZRCA_BUSINESS_NEW,
+                         ZRCA_REVIEW_APPROVED,
+                         ZRCA_ORDER_AWAITING_ISSUANCE,
+                         ZRCA_PAYMENT_PAID,
+                         false,
+                         ZRCA_SHIPPING_NONE};
     assert_int_equal(zri_item_actions(&n, ZRCA_ITEM_PENDING), V);
+    assert_int_equal(zri_order_actions(&n), V);
+    n.shipping = ZRCA_SHIPPING_AWAITING_RECEIPT;
+    assert_int_equal(zri_item_actions(&n, ZRCA_ITEM_PENDING), V);
+    assert_int_equal(zri_order_actions(&n), V | RV);
+    n.shipping = ZRCA_SHIPPING_RECEIVED;
+    assert_int_equal(zri_order_actions(&n), V);
+    assert_int_equal(zri_item_actions(&n, ZRCA_ITEM_PENDING), V | IS);
+    assert_int_equal(zri_item_actions(&n, ZRCA_ITEM_ISSUED), V | IS);
+    assert_int_equal(zri_item_actions(&n, ZRCA_ITEM_COMPLETED), V);
+    assert_int_equal(zri_item_actions(&n, ZRCA_ITEM_CANCELLED), V);
+    n.status = ZRCA_ORDER_COMPLETED;
+    assert_int_equal(zri_item_actions(&n, ZRCA_ITEM_PENDING), V);
+    /* a renewal received (never in practice) still has no issue */
+    n.status = ZRCA_ORDER_AWAITING_ISSUANCE;
+    n.business = ZRCA_BUSINESS_RENEWAL;
+    assert_int_equal(zri_item_actions(&n, ZRCA_ITEM_PENDING), V | U);
 }
 
 static void test_table_exhaustive(void **state)
@@ -60,8 +105,12 @@ static void test_table_exhaustive(void **state)
         for (int o = 1; o <= 4; o++)
             for (int p = 1; p <= 3; p++)
                 for (int rated = 0; rated <= 1; rated++) {
-                    zri_order_state st = {ZRCA_BUSINESS_RENEWAL, (zrca_review_status)r,
-                                          (zrca_order_status)o, (zrca_payment_status)p, rated != 0};
+                    zri_order_state st = {ZRCA_BUSINESS_RENEWAL,
+                                          (zrca_review_status)r,
+                                          (zrca_order_status)o,
+                                          (zrca_payment_status)p,
+                                          rated != 0,
+                                          ZRCA_SHIPPING_NONE};
                     unsigned int a = zri_order_actions(&st);
                     bool av = o == ZRCA_ORDER_AWAITING_VERIFICATION;
                     bool ed = r == ZRCA_REVIEW_NOT_REVIEWED || r == ZRCA_REVIEW_REJECTED;
@@ -78,8 +127,12 @@ static void test_table_exhaustive(void **state)
 static void test_refusal_names_action(void **state)
 {
     (void)state;
-    zri_order_state st = {ZRCA_BUSINESS_RENEWAL, ZRCA_REVIEW_APPROVED, ZRCA_ORDER_COMPLETED,
-                          ZRCA_PAYMENT_NOT_REQUIRED, false};
+    zri_order_state st = {ZRCA_BUSINESS_RENEWAL,
+                          ZRCA_REVIEW_APPROVED,
+                          ZRCA_ORDER_COMPLETED,
+                          ZRCA_PAYMENT_NOT_REQUIRED,
+                          false,
+                          ZRCA_SHIPPING_NONE};
     assert_int_equal(zri_order_check_action(&st, ZRCA_ACTION_CANCEL, "Ca1"), ZRCA_ESTATE);
     const zrca_error *e = zrca_error_last();
     assert_string_equal(e->rule, "cancel");
@@ -97,6 +150,9 @@ static void test_labels(void **state)
     assert_string_equal(zrca_order_status_label(ZRCA_ORDER_AWAITING_ISSUANCE), "待制证");
     assert_string_equal(zrca_order_status_label(ZRCA_ORDER_COMPLETED), "已完成");
     assert_string_equal(zrca_order_status_label(ZRCA_ORDER_CLOSED), "已关闭");
+    assert_string_equal(zrca_order_action_name(ZRCA_ACTION_RECEIVE), "receive");
+    assert_string_equal(zrca_order_action_name(ZRCA_ACTION_ISSUE), "issue");
+    assert_string_equal(zrca_order_action_label(ZRCA_ACTION_RECEIVE), "确认签收");
     assert_string_equal(zrca_payment_status_label(ZRCA_PAYMENT_UNPAID), "未支付");
     assert_string_equal(zrca_shipping_status_label(ZRCA_SHIPPING_AWAITING_RECEIPT), "待签收");
     assert_string_equal(zrca_shipping_status_label(ZRCA_SHIPPING_NONE), "无");

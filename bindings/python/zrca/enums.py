@@ -200,6 +200,8 @@ class OrderAction(enum.IntFlag):
     CANCEL = 1 << 4
     RATE = 1 << 5
     UPDATE = 1 << 6
+    RECEIVE = 1 << 7  # 确认签收: the USB key posted for a new-certificate order arrived
+    ISSUE = 1 << 8    # 制证: a new item's certificate issued onto the blank key (Update)
 
     @property
     def wire_name(self) -> str:

@@ -207,6 +207,15 @@ class Order(Handle):
         """The contact's e-mail address (电子邮箱)."""
         return _lib.s(_lib.zrca_order_contact_email(self._h)) or ""
     @property
+    def tracking_number(self) -> Optional[str]:
+        """The tracking number (运单号) of the USB key posted for a new-certificate order, or None."""
+        return _lib.s(_lib.zrca_order_tracking_number(self._h))
+    @property
+    def shipped_key_serial(self) -> Optional[str]:
+        """The serial of the USB key posted for a new-certificate order, as the operator recorded it,
+        or None."""
+        return _lib.s(_lib.zrca_order_shipped_key_serial(self._h))
+    @property
     def rating(self) -> int:
         """The rating given, 0 when none."""
         return int(_lib.zrca_order_rating(self._h))
@@ -248,6 +257,12 @@ class Order(Handle):
     def resubmit(self) -> None:
         """Submit a rejected order again (重新提交)."""
         self._call(_lib.zrca_order_resubmit, self._h)
+
+    def receive(self) -> None:
+        """Confirm that the USB key posted for a new-certificate order arrived (确认签收, shipping
+        待签收 → 已签收); its items then have ``OrderAction.ISSUE`` and ``Update`` issues their
+        certificates onto the key. StateError (rule ``receive``) when nothing is awaiting receipt."""
+        self._call(_lib.zrca_order_receive, self._h)
 
     def edit(self, application: "Application") -> None:
         """Replace the order's application with ``application`` (修改) while that is allowed."""

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import keylogin
+from . import newcert
 from .service import Service
 from .util import ApiError, canonical, dumps, now_ts, sha256_hex
 
@@ -46,6 +47,7 @@ ROUTES = [
     ("POST", r"/api/v1/orders/" + N + "/pay", "orders.pay", "pay", "account", "required", "json"),
     ("POST", r"/api/v1/orders/" + N + "/resubmit", "orders.resubmit", "resubmit", "account", "required", "json"),
     ("POST", r"/api/v1/orders/" + N + "/rate", "orders.rate", "rate", "account", "required", "json"),
+    ("POST", r"/api/v1/orders/" + N + "/receive", "orders.receive", "receive", "account", "required", "json"),
     ("GET", r"/api/v1/orders/" + N + "/receipt", "orders.receipt", "receipt", "account", None, None),
     ("GET", r"/api/v1/orders/" + N + "/items/" + I, "items.get", "item", "account", None, None),
     ("POST", r"/api/v1/orders/" + N + "/items/" + I + "/challenge", "items.challenge", "challenge", "account",
@@ -63,6 +65,7 @@ ROUTES = [
     ("POST", r"/api/v1/operator/accounts/" + A + "/orders", None, "op_bulk", "operator", "optional", "json"),
     ("GET", r"/api/v1/operator/orders/" + N, None, "op_order", "operator", None, None),
     ("POST", r"/api/v1/operator/orders/" + N + "/review", None, "op_review", "operator", "optional", "json"),
+    ("POST", r"/api/v1/operator/orders/" + N + "/ship", None, "op_ship", "operator", "optional", "json"),
     ("POST", r"/api/v1/operator/orders/" + N + "/deliver", None, "op_deliver", "operator", "optional", "json"),
     ("POST", r"/api/v1/operator/orders/" + N + "/items/" + I + "/fulfil", None, "op_fulfil", "operator",
      "optional", "json"),
@@ -590,6 +593,9 @@ class Handler(BaseHTTPRequestHandler):
     def h_rate(self, acct, p, q, body):
         return Response(200, self.svc.order_action(self.db, acct, p["number"], "rate", body))
 
+    def h_receive(self, acct, p, q, body):
+        return Response(200, newcert.receive(self.svc, self.db, acct, p["number"], body))
+
     def h_receipt(self, acct, p, q, body):
         pdf = self.svc.receipt(self.db, acct, p["number"])
         return Response(200, raw=pdf, headers={
@@ -631,6 +637,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def h_op_review(self, acct, p, q, body):
         return Response(200, self.svc.review(self.db, p["number"], body))
+
+    def h_op_ship(self, acct, p, q, body):
+        return Response(200, newcert.ship(self.svc, self.db, p["number"], body))
 
     def h_op_deliver(self, acct, p, q, body):
         return Response(200, self.svc.deliver(self.db, p["number"], body))

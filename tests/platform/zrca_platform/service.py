@@ -14,7 +14,7 @@ import secrets
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import idnum, issuer, pki, receipt
+from . import idnum, issuer, newcert, pki, receipt
 from .util import (ApiError, Violations, b64d, b64e, conflict, dumps, has_control, is_int, not_found,
                    now_dt, parse_ts, sha256_hex, ts, UTC, validation_error)
 
@@ -629,6 +629,8 @@ class Service:
             a.append("cancel")
         if o["order_status"] == "completed" and not rated:
             a.append("rate")
+        if o["shipping_status"] == "awaiting_receipt":
+            a.append("receive")
         return a
 
     @staticmethod
@@ -637,6 +639,9 @@ class Service:
         if (o["business"] == "renewal" and o["order_status"] == "awaiting_issuance"
                 and it["status"] in ("pending", "issued")):
             a.append("update")
+        if (o["business"] == "new" and o["order_status"] == "awaiting_issuance"
+                and o["shipping_status"] == "received" and it["status"] in ("pending", "issued")):
+            a.append("issue")
         return a
 
     def item_json(self, o, it):
@@ -669,6 +674,7 @@ class Service:
                 "reviewed_at": o["reviewed_at"], "order_status": o["order_status"],
                 "payment_status": o["payment_status"], "payment_method": o["payment_method"],
                 "paid_at": o["paid_at"], "shipping_status": o["shipping_status"],
+                "shipment": newcert.shipment(conn, o["number"]),
                 "contact": app.get("contact"), "remark": app.get("remark"), "application": app,
                 "attachments": [dict(a) for a in atts], "rating": rating,
                 "items": [self.item_json(o, it) for it in items],
@@ -826,9 +832,12 @@ class Service:
         v = Violations()
         check_unknown(v, body, set(), "")
         v.raise_if_any()
-        self._require(o, "update", "update" in self.item_actions(o, it))
-        old = self.cert_row(conn, it["old_serial"])
-        cert = x509.load_der_x509_certificate(old["der"])
+        if o["business"] == "new":
+            self._require(o, "issue", "issue" in self.item_actions(o, it))
+            subject = newcert.subject(self, conn, o, it)
+        else:
+            self._require(o, "update", "update" in self.item_actions(o, it))
+            subject = x509.load_der_x509_certificate(self.cert_row(conn, it["old_serial"])["der"]).subject
         ttl = self.store.settings(conn)["challenge_ttl"]
         cid = "ch_" + secrets.token_hex(16)
         nonce = os.urandom(32)
@@ -837,8 +846,8 @@ class Service:
         conn.execute("INSERT INTO challenges(id, order_number, idx, nonce, created_at, expires_epoch, expires_at) "
                      "VALUES (?,?,?,?,?,?,?)", (cid, number, it["idx"], nonce, ts(now_dt()), exp, exp_s))
         return {"challenge_id": cid, "nonce": b64e(nonce), "expires_at": exp_s,
-                "key_algorithms": pki.KEY_ALGORITHMS, "subject": cert.subject.rfc4514_string(),
-                "subject_der": b64e(cert.subject.public_bytes()), "old_certificate_serial": it["old_serial"],
+                "key_algorithms": pki.KEY_ALGORITHMS, "subject": subject.rfc4514_string(),
+                "subject_der": b64e(subject.public_bytes()), "old_certificate_serial": it["old_serial"],
                 "key_usage": pki.KEY_USAGE_NAMES, "extended_key_usage": pki.EKU_NAMES, "years": it["years"]}
 
     def cert_response(self, r):
@@ -886,6 +895,8 @@ class Service:
         import time
         o = self.order_row(conn, number, acct["id"])
         it = self.item_row(conn, number, idx)
+        if o["business"] == "new":
+            return newcert.issue(self, conn, acct, number, idx, body)
         self._require(o, "update", "update" in self.item_actions(o, it))
         v = Violations()
         check_unknown(v, body, {"challenge_id", "csr", "old_certificate", "proof", "key_serial"}, "")
@@ -1011,7 +1022,8 @@ class Service:
                             (number, it["idx"], serial)).fetchone():
                 validation_error("serial", "mismatch", "serial is a released certificate, no longer this item's")
             raise conflict("not_issued", "no certificate was issued for this item")
-        self._require(o, "confirm", "update" in self.item_actions(o, it) and it["status"] == "issued")
+        acts = self.item_actions(o, it)
+        self._require(o, "confirm", ("update" in acts or "issue" in acts) and it["status"] == "issued")
         if serial != it["new_serial"]:
             validation_error("serial", "mismatch", "serial is not the certificate issued for this item")
         conn.execute("UPDATE certificates SET status='valid' WHERE serial=?", (it["new_serial"],))
@@ -1143,7 +1155,10 @@ class Service:
         left = conn.execute("SELECT COUNT(*) FROM items WHERE order_number=? AND status NOT IN "
                             "('completed','cancelled')", (number,)).fetchone()[0]
         if left == 0:
-            self._bump(conn, number, order_status="completed", shipping_status="awaiting_receipt")
+            if o["shipping_status"] == "none":
+                self._bump(conn, number, order_status="completed", shipping_status="awaiting_receipt")
+            else:
+                self._bump(conn, number, order_status="completed")
         else:
             self._bump(conn, number)
         return self.cert_response(row)
@@ -1188,10 +1203,16 @@ class Service:
         prev = self.cert_row(conn, it["new_serial"])
         public_key = (serialization.load_der_public_key(last["spki_der"]) if last["spki_der"] is not None
                       else x509.load_der_x509_certificate(prev["der"]).public_key())
-        old = x509.load_der_x509_certificate(self.cert_row(conn, it["old_serial"])["der"])
-        not_after = old.not_valid_after.replace(tzinfo=UTC) + _dt.timedelta(days=365 * it["years"])
+        now = now_dt()
+        if it["old_serial"] is None:  # a new certificate (section 19): its subject, a year from now
+            subject, not_after = newcert.subject(self, conn, self.order_row(conn, number), it), \
+                newcert.not_after(now, it["years"])
+        else:
+            old = x509.load_der_x509_certificate(self.cert_row(conn, it["old_serial"])["der"])
+            subject = old.subject
+            not_after = old.not_valid_after.replace(tzinfo=UTC) + _dt.timedelta(days=365 * it["years"])
         conn.execute("UPDATE certificates SET status='revoked' WHERE serial=?", (prev["serial"],))
-        stored, sent = self._issue_item(conn, it, old.subject, public_key, now_dt(), not_after, prev["key_serial"],
+        stored, sent = self._issue_item(conn, it, subject, public_key, now, not_after, prev["key_serial"],
                                         None, reissue=True)
         # a replay of an earlier issue request of this item answers the new certificate
         conn.execute("UPDATE idempotency SET body=? WHERE method='POST' AND path=?",

@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS faults (
   retry_after INTEGER, delay_ms INTEGER, remaining INTEGER NOT NULL, created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS issuer_fault (
   id INTEGER PRIMARY KEY CHECK (id = 1), fault TEXT, mode TEXT NOT NULL, remaining INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS shipments (
+  order_number TEXT PRIMARY KEY, tracking_number TEXT, key_serial TEXT, shipped_at TEXT NOT NULL, received_at TEXT);
 CREATE TABLE IF NOT EXISTS released_keys (
   spki_sha256 TEXT NOT NULL, order_number TEXT NOT NULL, idx INTEGER NOT NULL, released_at TEXT NOT NULL,
   PRIMARY KEY(spki_sha256, order_number, idx));

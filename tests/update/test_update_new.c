@@ -1,0 +1,577 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * 新购 (issue 17, doc/protocol.md §19): a new certificate issued onto a
+ * BLANK SoftHSM token against the reference platform: applied, paid,
+ * approved, shipped, received, issued, e-sealed, for a person, an
+ * organisation and a legal representative; the verification contract
+ * refusing the faulty issuer's certificates for a new item; a kill -9 at
+ * every journal step and a resume that never issues twice nor leaves a
+ * second key; a token that already holds the holder's certificate refused
+ * before anything is issued.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "testsupport.h"
+#include "internal.h"
+#include "json.h"
+#include "token_internal.h"
+#include "update_internal.h"
+#include "world.h"
+
+/* A blank token and an account; the new order applied, paid, approved (not yet shipped). */
+static void new_world(world *w, zrca_cert_kind kind)
+{
+    memset(w, 0, sizeof(*w));
+    seq++;
+    snprintf(w->account, sizeof(w->account), "new%d", seq);
+    snprintf(w->state_dir, sizeof(w->state_dir), "%s/state-%d", work, seq);
+    w->kind = kind;
+    char body[2048];
+    snprintf(body, sizeof(body),
+             "{\"account\": \"%s\", \"password\": \"Secret-pw-1\", \"role\": \"tenderer\", "
+             "\"password_hash\": \"test\", \"enterprise\": {\"name\": \"" ENT_NAME
+             "\", \"legal_representative\": {\"name\": \"" LR_NAME
+             "\", \"id_type\": \"id_card\", \"id_number\": \"" LR_ID "\"}}}",
+             w->account);
+    free(operator_json("POST", "/accounts", body));
+    snprintf(w->token_label, sizeof(w->token_label), "blank%d", seq);
+    zrca_token_options_init(&w->topts, ZRCA_TOKEN_OPTIONS_VERSION);
+    w->hsm = ts_softhsm_new();
+    assert_non_null(w->hsm);
+    assert_int_equal(ts_softhsm_add_token(w->hsm, w->token_label, SO_PIN, USER_PIN), 0);
+    w->topts.module_path = ts_softhsm_module();
+    w->topts.label = w->token_label;
+    if (kind == ZRCA_CERT_ORG) {
+        snprintf(w->holder, sizeof(w->holder), "%s", ENT_NAME);
+    } else if (kind == ZRCA_CERT_LEGAL_REP) {
+        snprintf(w->holder, sizeof(w->holder), "%s", LR_NAME);
+        snprintf(w->holder_id, sizeof(w->holder_id), "%s", LR_ID);
+    } else {
+        snprintf(w->holder, sizeof(w->holder), "林晓雯");
+        snprintf(w->holder_id, sizeof(w->holder_id), "110101199003078515");
+    }
+
+    zrca_session *s = open_session(w, NULL);
+    zrca_application *app;
+    assert_zrca_ok(zrca_application_new(&app, s, ZRCA_BUSINESS_NEW));
+    if (kind == ZRCA_CERT_ORG)
+        assert_zrca_ok(zrca_application_set_org(app, 1, 1));
+    else if (kind == ZRCA_CERT_LEGAL_REP)
+        assert_zrca_ok(zrca_application_set_legal_rep(app, ZRCA_ID_CARD, LR_ID, 1, 1));
+    else {
+        assert_zrca_ok(
+            zrca_application_add_person(app, NULL, w->holder, w->holder_id, "项目负责人", 1, 1));
+        assert_zrca_ok(zrca_application_attach_data(app, "persons[0].id_scan",
+                                                    "\xFF\xD8\xFF\xE0scan", 8, "scan.jpg"));
+    }
+    if (kind == ZRCA_CERT_LEGAL_REP)
+        assert_zrca_ok(zrca_application_attach_data(app, ZRCA_ATTACH_LEGAL_REP_ID_SCAN,
+                                                    "\xFF\xD8\xFF\xE0scan", 8, "lr.jpg"));
+    assert_zrca_ok(zrca_application_attach_data(app, ZRCA_ATTACH_COMMITMENT_LETTER,
+                                                "%PDF-1.4 letter", 15, "letter.pdf"));
+    assert_zrca_ok(zrca_application_set_contact(app, "许静怡", "13800138000", "xu@example.com"));
+    zrca_order *o;
+    assert_zrca_ok(zrca_application_submit(&o, app));
+    zrca_application_free(app);
+    snprintf(w->order, sizeof(w->order), "%s", zrca_order_number(o));
+    assert_int_equal(zrca_order_business(o), ZRCA_BUSINESS_NEW);
+    assert_int_equal(zrca_order_amount_fen(o), 40000);
+    assert_null(zrca_order_item_old_serial(zrca_order_item_at(o, 0)));
+    w->item = zrca_order_item_index(zrca_order_item_at(o, 0));
+    assert_zrca_ok(zrca_order_pay(o, ZRCA_PAY_ALIPAY));
+    zrca_order_free(o);
+    ts_platform_review(plat, w->order, true, NULL);
+    zrca_session_free(s);
+}
+
+static void ship(world *w)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/orders/%s/ship", w->order);
+    free(operator_json("POST", path,
+                       "{\"tracking_number\": \"SF1234567890\", \"key_serial\": \"BLANK0001\"}"));
+}
+
+/* The holder confirms the key arrived, through the library. */
+static void receive(world *w)
+{
+    zrca_session *s = open_session(w, NULL);
+    zrca_order *o;
+    assert_zrca_ok(zrca_order_get(&o, s, w->order));
+    assert_int_equal(zrca_order_shipping_status(o), ZRCA_SHIPPING_AWAITING_RECEIPT);
+    assert_true(zrca_order_actions(o) & ZRCA_ACTION_RECEIVE);
+    assert_string_equal(zrca_order_tracking_number(o), "SF1234567890");
+    assert_string_equal(zrca_order_shipped_key_serial(o), "BLANK0001");
+    assert_false(zrca_order_item_actions(zrca_order_item_at(o, 0)) & ZRCA_ACTION_ISSUE);
+    assert_zrca_ok(zrca_order_receive(o));
+    assert_int_equal(zrca_order_shipping_status(o), ZRCA_SHIPPING_RECEIVED);
+    assert_false(zrca_order_actions(o) & ZRCA_ACTION_RECEIVE);
+    assert_true(zrca_order_item_actions(zrca_order_item_at(o, 0)) & ZRCA_ACTION_ISSUE);
+    assert_false(zrca_order_item_actions(zrca_order_item_at(o, 0)) & ZRCA_ACTION_UPDATE);
+    /* A second receipt is refused locally, naming the action. */
+    assert_int_equal(zrca_order_receive(o), ZRCA_ESTATE);
+    assert_string_equal(zrca_error_last()->rule, "receive");
+    zrca_order_free(o);
+    zrca_session_free(s);
+}
+
+static void new_world_ready(world *w, zrca_cert_kind kind)
+{
+    new_world(w, kind);
+    ship(w);
+    receive(w);
+}
+
+static size_t token_cert_count(world *w)
+{
+    zrca_token *t = open_token(w);
+    zrca_cert_list *l;
+    assert_zrca_ok(zrca_token_list_certs(&l, t));
+    size_t n = zrca_cert_list_count(l);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    return n;
+}
+
+/* What must hold after a new certificate was issued onto the blank token. */
+static void assert_issued_new(world *w)
+{
+    zrca_token *t = open_token(w);
+    assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+    assert_zrca_ok(zrca_token_set_pin_callback(t, fixed_pin, NULL, NULL));
+    zrca_cert_list *l;
+    assert_zrca_ok(zrca_token_list_certs(&l, t));
+    assert_int_equal(zrca_cert_list_count(l), 1);
+    const zrca_cert *c = zrca_cert_list_get(l, 0);
+    assert_string_equal(zrca_cert_holder(c), w->holder);
+    assert_string_equal(zrca_cert_label(c), w->holder);
+    assert_true(zrca_cert_has_private_key(c));
+    assert_int_equal(zrca_cert_not_after(c) - zrca_cert_not_before(c), 365 * 86400);
+    int64_t now = (int64_t)time(NULL);
+    assert_true(zrca_cert_not_before(c) <= now + 5 && zrca_cert_not_before(c) > now - 3600);
+    /* The key made on the token signs for the certificate. */
+    zrca_key *k;
+    assert_zrca_ok(zrca_cert_key(&k, t, c));
+    assert_string_equal(zrca_key_label(k), w->holder);
+    unsigned char *sig;
+    size_t sig_len, dl;
+    assert_zrca_ok(zrca_key_sign(&sig, &sig_len, k, "bid", 3));
+    const unsigned char *d = zrca_cert_der(c, &dl);
+    X509 *x = d2i_X509(NULL, &d, (long)dl);
+    assert_int_equal(
+        zri_verify_sha256(X509_get0_pubkey(x), (const unsigned char *)"bid", 3, sig, sig_len), 0);
+    X509_free(x);
+    zrca_free(sig);
+    zrca_key_free(k);
+    /* No staged key left, no second key under the holder's label. */
+    char staging[96];
+    snprintf(staging, sizeof(staging), ZRCA_STAGING_LABEL_PREFIX "%s-%u", w->order, w->item);
+    assert_int_equal(zri_token_find_key_by_label(&k, t, staging), ZRCA_ENOTFOUND);
+    /* The e-seal record on the token, judged valid by zrca_token_seals(). */
+    zrca_seal_list *seals = NULL;
+    zrca_seal_options so = ZRCA_SEAL_OPTIONS_INIT;
+    /* DIR/ca/root.pem is the platform's root; its issuing CA sits beside it. */
+    char issuing[1200];
+    snprintf(issuing, sizeof(issuing), "%s", plat->platform_ca_file);
+    snprintf(strrchr(issuing, '/') + 1, 32, "issuing.pem");
+    so.issuer_ca_file = issuing;
+    assert_zrca_ok(zrca_token_seals(&seals, t, &so));
+    assert_int_equal(zrca_seal_list_count(seals), 1);
+    const zrca_seal *seal = zrca_seal_list_get(seals, 0);
+    assert_int_equal(zrca_seal_state(seal), ZRCA_SEAL_VERIFIED);
+    assert_string_equal(zrca_seal_name(seal), w->kind == ZRCA_CERT_ORG ? ENT_NAME : w->holder);
+    zrca_seal_list_free(seals);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    /* Exactly one certificate issued for the item; the order completed. */
+    assert_int_equal(issuances_all(w), 1);
+    zrca_session *s = open_session(w, NULL);
+    zrca_order *o;
+    assert_zrca_ok(zrca_order_get(&o, s, w->order));
+    assert_int_equal(zrca_order_state(o), ZRCA_ORDER_COMPLETED);
+    assert_int_equal(zrca_order_item_status(zrca_order_item_at(o, 0)), ZRCA_ITEM_COMPLETED);
+    zrca_order_free(o);
+    zrca_session_free(s);
+}
+
+/* ---- the whole flow --------------------------------------------------------------------- */
+
+static void flow(zrca_cert_kind kind, zrca_key_type kt, unsigned int bits)
+{
+    world w;
+    new_world(&w, kind);
+    /* Before the key is shipped and received: refused locally, nothing started. */
+    pins p0 = {0};
+    zrca_update_options o0 = opts_with(&p0);
+    assert_int_equal(run_update(&w, &o0, NULL), ZRCA_ESTATE);
+    assert_string_equal(zrca_error_last()->rule, "issue");
+    assert_int_equal(issuances_all(&w), 0);
+    ship(&w);
+    receive(&w);
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    o.key_type = kt;
+    o.key_bits = bits;
+    zrca_update_result *r = NULL;
+    int rc = run_update(&w, &o, &r);
+    if (rc != 0)
+        fail_msg("new certificate: %s", zrca_error_last()->message);
+    assert_non_null(r);
+    assert_string_equal(zrca_update_result_owner(r), w.holder);
+    assert_null(zrca_update_result_old_serial(r));
+    assert_non_null(zrca_update_result_seal_id(r));
+    assert_int_equal(zrca_update_result_not_after(r) - zrca_update_result_not_before(r),
+                     365 * 86400);
+    zrca_update_result_free(r);
+    /* The certificate's PIN and the e-seal's, as for a renewal. */
+    assert_int_equal(p.calls, 2);
+    assert_int_equal(p.purpose[1], ZRCA_PIN_PURPOSE_SEAL_UPDATE);
+    assert_issued_new(&w);
+    /* The key type asked for. */
+    zrca_token *t = open_token(&w);
+    zrca_cert_list *l;
+    assert_zrca_ok(zrca_token_list_certs(&l, t));
+    assert_int_equal(zrca_cert_key_type(zrca_cert_list_get(l, 0)),
+                     kt == ZRCA_KEY_NONE ? ZRCA_KEY_EC_P256 : kt);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    /* Run again: the finished result, nothing issued. */
+    pins p2 = {0};
+    zrca_update_options o2 = opts_with(&p2);
+    assert_zrca_ok(run_update(&w, &o2, NULL));
+    assert_int_equal(issuances_all(&w), 1);
+    world_free(&w);
+}
+
+static void test_new_personal(void **state)
+{
+    (void)state;
+    flow(ZRCA_CERT_PERSONAL, ZRCA_KEY_NONE, 0);
+}
+
+static void test_new_org_rsa(void **state)
+{
+    (void)state;
+    flow(ZRCA_CERT_ORG, ZRCA_KEY_RSA, 2048);
+}
+
+static void test_new_legal_rep(void **state)
+{
+    (void)state;
+    flow(ZRCA_CERT_LEGAL_REP, ZRCA_KEY_EC_P256, 256);
+}
+
+/* ---- the holder's certificate on the token already -------------------------------------- */
+
+static void test_token_with_holder_refused(void **state)
+{
+    (void)state;
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    /* A certificate of the same holder on the key (as if this were the holder's old key). */
+    zrca_token *t = open_token(&w);
+    assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+    EVP_PKEY *ck = EVP_EC_gen("P-256");
+    X509 *ca = make_ca("holder", ck, NULL, NULL, -1, 30);
+    X509_NAME *n = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)w.holder, -1, -1, 0);
+    X509_set_subject_name(ca, n);
+    X509_sign(ca, ck, EVP_sha256());
+    X509_NAME_free(n);
+    unsigned char *der = NULL;
+    int len = i2d_X509(ca, &der);
+    assert_zrca_ok(zrca_token_write_cert(t, der, (size_t)len, "someone's"));
+    OPENSSL_free(der);
+    X509_free(ca);
+    EVP_PKEY_free(ck);
+    zrca_token_free(t);
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    int rc = run_update(&w, &o, NULL);
+    assert_int_equal(rc, ZRCA_ESTATE);
+    assert_string_equal(zrca_error_last()->field, "token");
+    assert_string_equal(zrca_error_last()->rule, "holder_present");
+    /* Nothing issued, no key made. */
+    assert_int_equal(issuances_all(&w), 0);
+    assert_int_equal(p.calls, 0);
+    assert_int_equal(token_cert_count(&w), 1);
+    world_free(&w);
+}
+
+/* ---- the verification contract: the faulty issuer for a new item ------------------------ */
+
+static void faulty(const char *kind, const char *rule, bool reissue)
+{
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    issuer_fault(kind, "recorded");
+    world_log_reset();
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    int rc = run_update(&w, &o, NULL);
+    if (rc != ZRCA_EHELD)
+        fail_msg("%s: rc %d, not ZRCA_EHELD (%s)\n%s", kind, rc, zrca_error_last()->message,
+                 world_log());
+    const zrca_error *e = zrca_error_last();
+    if (!e->field || strcmp(e->field, "certificate") != 0 || !e->rule || strcmp(e->rule, rule) != 0)
+        fail_msg("%s: held on %s rule %s, want certificate %s\n%s", kind, e->field ? e->field : "-",
+                 e->rule ? e->rule : "-", rule, world_log());
+    /* Nothing written to the blank key. */
+    assert_int_equal(token_cert_count(&w), 0);
+    issuer_fault(NULL, NULL);
+    assert_int_equal(operator_item(&w, reissue ? "reissue" : "release"), reissue ? 201 : 200);
+    pins p2 = {0};
+    zrca_update_options o2 = opts_with(&p2);
+    rc = run_update(&w, &o2, NULL);
+    if (rc != 0)
+        fail_msg("%s after %s: %s\n%s", kind, reissue ? "reissue" : "release",
+                 zrca_error_last()->message, world_log());
+    /* One good certificate on the key; the bad one revoked on the platform. */
+    assert_int_equal(token_cert_count(&w), 1);
+    assert_int_equal(issuances_all(&w), 2);
+    assert_int_equal(issuances(&w), 1);
+    world_free(&w);
+}
+
+static void test_faulty_issuer(void **state)
+{
+    (void)state;
+    faulty("subject_case", "subject", true);
+    faulty("end_plus_day", "not_after", false);
+    faulty("not_before_future", "not_before", true);
+    faulty("other_key", "public_key", false);
+    faulty("other_ca", "chain", true);
+    faulty("no_extended_key_usage", "extended_key_usage", true);
+    faulty("ca_true", "end_entity", true);
+}
+
+/* ---- a wire fault: the refused answer never reaches the key, the record is good -------- */
+
+static void test_faulty_issuer_wire(void **state)
+{
+    (void)state;
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    issuer_fault("subject_trailing_space", "wire");
+    world_log_reset();
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    int rc = run_update(&w, &o, NULL);
+    issuer_fault(NULL, NULL);
+    if (rc != 0)
+        fail_msg("wire fault: %s\n%s", zrca_error_last()->message, world_log());
+    assert_true(world_log_has("[rule subject]"));
+    assert_issued_new(&w);
+    world_free(&w);
+}
+
+/* ---- the platform's faults on the new item's requests ------------------------------------ */
+
+static void test_platform_faults(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *endpoint, *kind, *extra;
+    } faults[] = {
+        {"items.challenge", "status", "\"status\": 500"},
+        {"items.issue", "drop_after", ""},
+        {"items.issue", "status", "\"status\": 503, \"retry_after\": 1"},
+        {"items.confirm", "drop_after", ""},
+        {"items.confirm", "truncate", ""},
+        {"items.seal", "status", "\"status\": 502"},
+    };
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+        if (under_valgrind && i % 2)
+            continue;
+        world w;
+        new_world_ready(&w, ZRCA_CERT_PERSONAL);
+        ts_platform_fault(plat, faults[i].endpoint, faults[i].kind, 1, faults[i].extra);
+        pins p = {0};
+        zrca_update_options o = opts_with(&p);
+        int rc = run_update(&w, &o, NULL);
+        if (rc < 0) /* a fault the retries could not absorb: the journal resumes it */
+            rc = run_update(&w, &o, NULL);
+        if (rc < 0)
+            fail_msg("fault %s/%s: %s", faults[i].endpoint, faults[i].kind,
+                     zrca_error_last()->message);
+        ts_platform_clear_faults(plat);
+        assert_issued_new(&w);
+        world_free(&w);
+    }
+}
+
+/* The receipt's answer lost: the retry (same idempotency key) is answered, nothing breaks. */
+static void test_receive_answer_lost(void **state)
+{
+    (void)state;
+    world w;
+    new_world(&w, ZRCA_CERT_PERSONAL);
+    ship(&w);
+    zrca_session *s = open_session(&w, NULL);
+    zrca_order *o;
+    assert_zrca_ok(zrca_order_get(&o, s, w.order));
+    ts_platform_fault(plat, "orders.receive", "drop_after", 1, "");
+    assert_zrca_ok(zrca_order_receive(o));
+    ts_platform_clear_faults(plat);
+    assert_int_equal(zrca_order_shipping_status(o), ZRCA_SHIPPING_RECEIVED);
+    zrca_order_free(o);
+    zrca_session_free(s);
+    world_free(&w);
+}
+
+/* ---- kill -9 at every journal step ------------------------------------------------------ */
+
+static zrca_update_step kill_step;
+static int kill_phase;
+
+static void kill_hook(zrca_update_step step, int phase)
+{
+    if (step == kill_step && phase == kill_phase)
+        raise(SIGKILL);
+}
+
+static void test_kill_at_every_step(void **state)
+{
+    (void)state;
+    for (int step = ZRCA_STEP_CHECK; step <= ZRCA_STEP_ARCHIVE; step++) {
+        for (int phase = 0; phase <= 1; phase++) {
+            if (under_valgrind &&
+                (phase == 1 ||
+                 (step != ZRCA_STEP_KEYGEN && step != ZRCA_STEP_ISSUE && step != ZRCA_STEP_WRITE)))
+                continue;
+            world w;
+            new_world_ready(&w, ZRCA_CERT_PERSONAL);
+            fflush(NULL);
+            pid_t pid = fork();
+            if (pid == 0) {
+                kill_step = (zrca_update_step)step;
+                kill_phase = phase;
+                zri_update_test_hook = kill_hook;
+                pins p = {0};
+                zrca_update_options o = opts_with(&p);
+                run_update(&w, &o, NULL);
+                _exit(0); /* not reached: killed at the step */
+            }
+            int status;
+            waitpid(pid, &status, 0);
+            if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+                fail_msg("the new-certificate update was not killed at step %s phase %d",
+                         zrca_update_step_name((zrca_update_step)step), phase);
+            /* The journal says this is a new certificate. */
+            zrca_session *s = open_session(&w, NULL);
+            zri_update_paths paths;
+            assert_zrca_ok(zri_journal_paths(&paths, s, w.order, w.item));
+            zri_journal j;
+            assert_zrca_ok(zri_journal_read(&paths, &j));
+            assert_true(j.new_cert);
+            zri_journal_clear(&j);
+            /* Resume in this process, by order number. */
+            pins p = {0};
+            zrca_update_options o = opts_with(&p);
+            zrca_token *t = open_token(&w);
+            int rc = zrca_update_resume(NULL, s, w.order, w.item, t, &o);
+            if (rc < 0)
+                fail_msg("resume after a kill at %s/%d: %s",
+                         zrca_update_step_name((zrca_update_step)step), phase,
+                         zrca_error_last()->message);
+            zrca_token_free(t);
+            zrca_session_free(s);
+            assert_issued_new(&w);
+            world_free(&w);
+        }
+    }
+}
+
+/* ---- a journal edited to say "renewal" is not followed ------------------------------------ */
+
+static void test_journal_business_edited(void **state)
+{
+    (void)state;
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    stop_before_step(&w, ZRCA_STEP_PROOF);
+    zrca_session *s = open_session(&w, NULL);
+    zri_update_paths paths;
+    assert_zrca_ok(zri_journal_paths(&paths, s, w.order, w.item));
+    zri_journal j;
+    assert_zrca_ok(zri_journal_read(&paths, &j));
+    assert_true(j.new_cert);
+    j.new_cert = false; /* and the integrity check recomputed, as an attacker can */
+    assert_zrca_ok(zri_journal_write(&paths, &j));
+    zri_journal_clear(&j);
+    zrca_token *t = open_token(&w);
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    assert_int_equal(zrca_update_resume(NULL, s, w.order, w.item, t, &o), ZRCA_EPROTOCOL);
+    assert_string_equal(zrca_error_last()->rule, "business");
+    assert_int_equal(p.calls, 0);
+    assert_int_equal(issuances_all(&w), 0);
+    /* The way out: abort (the staged key goes), then a clean run. */
+    unsigned int removed = 0;
+    assert_zrca_ok(zrca_update_abort_ex(&removed, s, w.order, w.item, t, &o, NULL));
+    assert_true(removed & ZRCA_ABORT_REMOVED_KEY);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    pins p2 = {0};
+    zrca_update_options o2 = opts_with(&p2);
+    assert_zrca_ok(run_update(&w, &o2, NULL));
+    assert_issued_new(&w);
+    world_free(&w);
+}
+
+/* ---- abort before the issue: the staged key goes, a new run starts clean ---------------- */
+
+static void test_abort_before_issue(void **state)
+{
+    (void)state;
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    stop_before_step(&w, ZRCA_STEP_ISSUE);
+    zrca_session *s = open_session(&w, NULL);
+    zrca_token *t = open_token(&w);
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    unsigned int removed = 0;
+    assert_zrca_ok(zrca_update_abort_ex(&removed, s, w.order, w.item, t, &o, NULL));
+    assert_true(removed & ZRCA_ABORT_REMOVED_KEY);
+    assert_true(removed & ZRCA_ABORT_REMOVED_JOURNAL);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    assert_int_equal(issuances_all(&w), 0);
+    pins p2 = {0};
+    zrca_update_options o2 = opts_with(&p2);
+    assert_zrca_ok(run_update(&w, &o2, NULL));
+    assert_issued_new(&w);
+    world_free(&w);
+}
+
+int main(void)
+{
+    if (!ts_softhsm_available()) {
+        printf("SoftHSM is not installed\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_personal),
+        cmocka_unit_test(test_new_org_rsa),
+        cmocka_unit_test(test_new_legal_rep),
+        cmocka_unit_test(test_token_with_holder_refused),
+        cmocka_unit_test(test_faulty_issuer),
+        cmocka_unit_test(test_faulty_issuer_wire),
+        cmocka_unit_test(test_abort_before_issue),
+        cmocka_unit_test(test_platform_faults),
+        cmocka_unit_test(test_receive_answer_lost),
+        cmocka_unit_test(test_journal_business_edited),
+        cmocka_unit_test(test_kill_at_every_step),
+    };
+    return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
+}
