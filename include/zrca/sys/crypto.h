@@ -65,7 +65,14 @@ typedef enum zrca_crypto_mech {
     /** RSA PKCS#1 v1.5 with SHA-256 over the message (`CKM_SHA256_RSA_PKCS`). */
     ZRCA_MECH_SHA256_RSA_PKCS = 1,
     /** Raw ECDSA over a given digest, returning r||s (`CKM_ECDSA`). */
-    ZRCA_MECH_ECDSA = 2
+    ZRCA_MECH_ECDSA = 2,
+    /**
+     * SM2 with SM3 over the message (GM/T 0003, 0009): the backend computes
+     * Z from the SM2 user ID (default `1234567812345678`) and the public
+     * key, signs SM3(Z || M), and returns r||s (32 bytes each). Only the
+     * SKF backend implements it so far.
+     */
+    ZRCA_MECH_SM2_SM3 = 3
 } zrca_crypto_mech;
 
 /** Size of the label and manufacturer of ::zrca_crypto_token_info, NUL included. */

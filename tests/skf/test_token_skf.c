@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SKF backend (GM/T 0016) through the public API, against the mock SKF
+ * library (a real shared object loaded with dlopen): the token suites the
+ * software token and SoftHSM run (tt.c), the PIN-safety rules (count low,
+ * final try refused, locked, unblock with the administrator PIN), a device
+ * removed mid-operation, the skf: URI, and libraries that are missing,
+ * corrupt or lack a required function.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tt.h"
+
+#define USER_PIN  "12345678"
+#define ADMIN_PIN "admin-87654321"
+#define NEW_PIN   "new-pin-2468"
+
+typedef struct fixture {
+    char *dir;
+    zrca_token *tok;
+    ts_log log;
+    zrca_log_options lo;
+} fixture;
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A device with one application, in the mock's model. */
+static void make_device(const char *root, const char *dev, const char *label, const char *serial,
+                        const char *app)
+{
+    char p[4200], buf[512];
+    snprintf(p, sizeof(p), "%s/%s", root, dev);
+    mkdir(p, 0700);
+    snprintf(p, sizeof(p), "%s/%s/device", root, dev);
+    snprintf(buf, sizeof(buf), "label=%s\nserial=%s\nmanufacturer=Mock SKF Vendor\n", label,
+             serial);
+    write_file(p, buf);
+    snprintf(p, sizeof(p), "%s/%s/%s", root, dev, app);
+    mkdir(p, 0700);
+    snprintf(p, sizeof(p), "%s/%s/%s/c", root, dev, app);
+    mkdir(p, 0700);
+    snprintf(p, sizeof(p), "%s/%s/%s/f", root, dev, app);
+    mkdir(p, 0700);
+    snprintf(p, sizeof(p), "%s/%s/%s/pins", root, dev, app);
+    write_file(p, "user=" USER_PIN "\nadmin=" ADMIN_PIN "\numax=3\nuleft=3\namax=5\naleft=5\n");
+}
+
+static zrca_token_options skf_options(fixture *f)
+{
+    zrca_token_options o;
+    assert_zrca_ok(zrca_token_options_init(&o, ZRCA_TOKEN_OPTIONS_VERSION));
+    o.backend = ZRCA_BACKEND_SKF;
+    o.skf_library = MOCK_SKF_PATH;
+    o.log = &f->lo;
+    return o;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    assert_true(zrca_init() > 0);
+    f->dir = ts_tempdir("zrca-skf");
+    assert_non_null(f->dir);
+    setenv("MOCK_SKF_DIR", f->dir, 1);
+    make_device(f->dir, "dev0", "Tianwei SKF", "SKF20240001", "ZRCA_APP");
+    f->lo = ts_log_options(&f->log, ZRCA_LOG_TRACE);
+    zrca_token_options o = skf_options(f);
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    zrca_token_free(f->tok);
+    ts_log_assert_absent(&f->log, USER_PIN);
+    ts_log_assert_absent(&f->log, ADMIN_PIN);
+    ts_log_assert_absent(&f->log, NEW_PIN);
+    ts_log_free(&f->log);
+    ts_rmtree(f->dir);
+    unsetenv("MOCK_SKF_DIR");
+    free(f);
+    zrca_shutdown();
+    return 0;
+}
+
+static void test_info(void **state)
+{
+    fixture *f = *state;
+    const zrca_token_info *i = NULL;
+    assert_zrca_ok(zrca_token_info_get(&i, f->tok));
+    assert_string_equal(i->label, "Tianwei SKF");
+    assert_string_equal(i->serial, "SKF20240001");
+    assert_string_equal(i->manufacturer, "Mock SKF Vendor");
+    assert_string_equal(i->model, "ZRCA_APP");
+    assert_string_equal(i->backend, "skf");
+    assert_string_equal(i->module, MOCK_SKF_PATH);
+    char want[4200];
+    snprintf(
+        want, sizeof(want),
+        "skf:library=%s;device=dev0;application=ZRCA_APP;serial=SKF20240001;token=Tianwei%%20SKF",
+        MOCK_SKF_PATH);
+    assert_string_equal(i->uri, want);
+    assert_true(i->flags & ZRCA_TOKEN_LOGIN_REQUIRED);
+    assert_int_equal(i->user_pin, 0);
+    assert_int_equal(i->tries_left, 3);
+    /* The token's own URI opens it again, without skf_library. */
+    zrca_token_options o = skf_options(f);
+    o.skf_library = NULL;
+    o.uri = i->uri;
+    zrca_token *t = NULL;
+    assert_zrca_ok(zrca_token_open(&t, &o));
+    zrca_token_free(t);
+}
+
+static void test_keys_rsa(void **state)
+{
+    fixture *f = *state;
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+    tt_exercise_keys(f->tok, ZRCA_KEY_RSA, 2048, 1);
+    /* What SKF cannot make is refused, not faked. */
+    zrca_key *k = NULL;
+    assert_int_equal(zrca_token_generate_key(&k, f->tok, ZRCA_KEY_EC_P256, 0, "p256"),
+                     ZRCA_ENOTSUPPORTED);
+    assert_int_equal(zrca_token_generate_key(&k, f->tok, ZRCA_KEY_RSA, 3072, "rsa3072"),
+                     ZRCA_ENOTSUPPORTED);
+    assert_null(k);
+}
+
+static void test_data(void **state)
+{
+    fixture *f = *state;
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+    tt_exercise_data(f->tok);
+}
+
+static void test_not_logged_in(void **state)
+{
+    fixture *f = *state;
+    zrca_key *key = NULL;
+    assert_int_equal(zrca_token_generate_key(&key, f->tok, ZRCA_KEY_RSA, 2048, "x"), ZRCA_ESTATE);
+    assert_int_equal(zrca_token_write_data(f->tok, "x", "y", 1), ZRCA_ESTATE);
+}
+
+/* A key made, the process "restarted" (a new handle), the key and its
+ * certificate found again by ID in the device's container. */
+static void test_persists(void **state)
+{
+    fixture *f = *state;
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+    zrca_key *key = NULL;
+    assert_zrca_ok(zrca_token_generate_key(&key, f->tok, ZRCA_KEY_RSA, 2048, "刘翀"));
+    char id[41];
+    snprintf(id, sizeof(id), "%s", zrca_key_id(key));
+    unsigned char *spki = NULL, *cert = NULL;
+    size_t spki_len = 0, cert_len = 0;
+    assert_zrca_ok(zrca_key_public_der(&spki, &spki_len, key));
+    tt_make_cert(&cert, &cert_len, spki, spki_len, "刘翀", 365);
+    assert_zrca_ok(zrca_key_write_cert(key, cert, cert_len, NULL));
+    zrca_key_free(key);
+    zrca_token_free(f->tok);
+    f->tok = NULL;
+
+    zrca_token_options o = skf_options(f);
+    assert_zrca_ok(zrca_token_open(&f->tok, &o));
+    zrca_cert_list *list = NULL;
+    assert_zrca_ok(zrca_token_list_certs(&list, f->tok));
+    const zrca_cert *c = zrca_cert_list_find(list, "刘翀");
+    assert_non_null(c);
+    assert_string_equal(zrca_cert_id(c), id);
+    assert_int_equal(zrca_cert_has_private_key(c), 1);
+    zrca_cert_list_free(list);
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+    assert_zrca_ok(zrca_token_find_key(&key, f->tok, id));
+    assert_string_equal(zrca_key_label(key), "刘翀");
+    static const char msg[] = "after a restart";
+    unsigned char *sig = NULL;
+    size_t sig_len = 0;
+    assert_zrca_ok(zrca_key_sign(&sig, &sig_len, key, msg, strlen(msg)));
+    tt_assert_sig(spki, spki_len, msg, strlen(msg), sig, sig_len);
+    zrca_free(sig);
+    zrca_key_free(key);
+    zrca_free(spki);
+    free(cert);
+}
+
+static void test_pin_safety(void **state)
+{
+    fixture *f = *state;
+    unsigned int flags;
+    int tries;
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+    zrca_key *key = NULL;
+    assert_zrca_ok(zrca_token_generate_key(&key, f->tok, ZRCA_KEY_RSA, 2048, "before-lock"));
+    char id[41];
+    snprintf(id, sizeof(id), "%s", zrca_key_id(key));
+    zrca_key_free(key);
+    assert_zrca_ok(zrca_token_logout(f->tok));
+
+    assert_int_equal(zrca_token_login(f->tok, "wrong-1", NULL), ZRCA_EPIN_INCORRECT);
+    assert_int_equal(zrca_error_last()->tries_left, 2);
+    assert_non_null(strstr(zrca_error_last()->message, "2 tries left"));
+    assert_non_null(strstr(zrca_error_last()->message, "SAR_PIN_INCORRECT"));
+    assert_zrca_ok(zrca_token_pin_state(&flags, &tries, f->tok));
+    assert_int_equal(flags, ZRCA_PIN_COUNT_LOW);
+    assert_int_equal(tries, 2);
+    assert_int_equal(zrca_token_login(f->tok, "wrong-2", NULL), ZRCA_EPIN_INCORRECT);
+    assert_int_equal(zrca_error_last()->tries_left, 1);
+    assert_zrca_ok(zrca_token_pin_state(&flags, &tries, f->tok));
+    assert_int_equal(flags, ZRCA_PIN_COUNT_LOW | ZRCA_PIN_FINAL_TRY);
+
+    /* The final try is refused by default, even with the right PIN, and costs nothing. */
+    assert_int_equal(zrca_token_login(f->tok, USER_PIN, NULL), ZRCA_EPIN_FINAL_TRY);
+    assert_zrca_ok(zrca_token_pin_state(&flags, &tries, f->tok));
+    assert_int_equal(tries, 1);
+    zrca_login_options lo = ZRCA_LOGIN_OPTIONS_INIT;
+    lo.allow_final_try = 1;
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, &lo));
+    assert_zrca_ok(zrca_token_pin_state(&flags, &tries, f->tok));
+    assert_int_equal(flags, 0);
+    assert_int_equal(tries, 3);
+    assert_zrca_ok(zrca_token_logout(f->tok));
+
+    /* Locked: reported, and never tried again. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(zrca_token_login(f->tok, "wrong", &lo),
+                         i < 2 ? ZRCA_EPIN_INCORRECT : ZRCA_EPIN_LOCKED);
+    assert_int_equal(zrca_error_last()->tries_left, 0);
+    assert_non_null(strstr(zrca_error_last()->message, "locked"));
+    assert_int_equal(zrca_token_login(f->tok, USER_PIN, &lo), ZRCA_EPIN_LOCKED);
+    assert_zrca_ok(zrca_token_pin_state(&flags, &tries, f->tok));
+    assert_true(flags & ZRCA_PIN_LOCKED);
+    /* The lock is the device's: a new handle (a restart) sees it. */
+    zrca_token *t2 = NULL;
+    zrca_token_options o = skf_options(f);
+    assert_zrca_ok(zrca_token_open(&t2, &o));
+    assert_zrca_ok(zrca_token_pin_state(&flags, &tries, t2));
+    assert_true(flags & ZRCA_PIN_LOCKED);
+    zrca_token_free(t2);
+
+    /* 解锁: SKF_UnblockPIN with the administrator PIN sets a new user PIN. */
+    assert_int_equal(zrca_token_unlock(f->tok, "bad-admin-pin", NEW_PIN, NULL),
+                     ZRCA_EPIN_INCORRECT);
+    assert_zrca_ok(zrca_token_unlock(f->tok, ADMIN_PIN, NEW_PIN, NULL));
+    assert_zrca_ok(zrca_token_pin_state(&flags, &tries, f->tok));
+    assert_int_equal(flags, 0);
+    assert_int_equal(zrca_token_login(f->tok, USER_PIN, NULL), ZRCA_EPIN_INCORRECT);
+    assert_zrca_ok(zrca_token_login(f->tok, NEW_PIN, NULL));
+    assert_zrca_ok(zrca_token_find_key(&key, f->tok, id)); /* the key survived */
+    zrca_key_free(key);
+
+    /* Change the PIN back (SKF_ChangePIN). */
+    assert_int_equal(zrca_token_change_pin(f->tok, "wrong", USER_PIN, NULL), ZRCA_EPIN_INCORRECT);
+    assert_zrca_ok(zrca_token_change_pin(f->tok, NEW_PIN, USER_PIN, NULL));
+    assert_zrca_ok(zrca_token_logout(f->tok));
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+}
+
+static void test_removed(void **state)
+{
+    fixture *f = *state;
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+    zrca_key *key = NULL;
+    assert_zrca_ok(zrca_token_generate_key(&key, f->tok, ZRCA_KEY_RSA, 2048, "zrca-staging"));
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/dev0/removed", f->dir);
+    write_file(p, "");
+    unsigned char *sig = NULL;
+    size_t sig_len = 0;
+    assert_int_equal(zrca_key_sign(&sig, &sig_len, key, "x", 1), ZRCA_ETOKEN_ABSENT);
+    assert_non_null(strstr(zrca_error_last()->message, "SAR_DEVICE_REMOVED"));
+    assert_null(sig);
+    zrca_cert_list *list = NULL;
+    assert_int_equal(zrca_token_list_certs(&list, f->tok), ZRCA_ETOKEN_ABSENT);
+    zrca_key_free(key);
+    /* Absent for a new open too, and back when it is plugged in again. */
+    zrca_token *t = NULL;
+    zrca_token_options o = skf_options(f);
+    assert_int_equal(zrca_token_open(&t, &o), ZRCA_ETOKEN_ABSENT);
+    unlink(p);
+    assert_zrca_ok(zrca_token_open(&t, &o));
+    zrca_token_free(t);
+}
+
+static void test_uri(void **state)
+{
+    fixture *f = *state;
+    make_device(f->dir, "dev1", "Other Key", "SKF20240002", "APP2");
+    zrca_token_options o = skf_options(f);
+    zrca_token *t = NULL;
+    /* Two devices: ambiguous without a selector, chosen by device, application or serial. */
+    assert_int_equal(zrca_token_open(&t, &o), ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->rule, "ambiguous");
+    static const char *const pick[] = {"skf:device=dev1", "skf:application=APP2",
+                                       "skf:serial=SKF20240002", "skf:token=Other%20Key",
+                                       "pkcs11:serial=SKF20240002"};
+    for (size_t i = 0; i < sizeof(pick) / sizeof(pick[0]); i++) {
+        o.uri = pick[i];
+        assert_zrca_ok(zrca_token_open(&t, &o));
+        const zrca_token_info *info = NULL;
+        assert_zrca_ok(zrca_token_info_get(&info, t));
+        assert_string_equal(info->serial, "SKF20240002");
+        zrca_token_free(t);
+        t = NULL;
+    }
+    o.uri = "skf:device=nothere";
+    assert_int_equal(zrca_token_open(&t, &o), ZRCA_ETOKEN_ABSENT);
+    /* Refused: unknown, duplicate, empty, bad encoding, another library, wrong backend. */
+    static const struct {
+        const char *uri;
+        const char *rule;
+    } bad[] = {
+        {"skf:slot=1", "unknown_attribute"},
+        {"skf:device=dev0;device=dev1", "duplicate_attribute"},
+        {"skf:device=", "skf_uri"},
+        {"skf:device", "skf_uri"},
+        {"skf:device=%zz", "skf_uri"},
+        {"skf:device=a%00b", "skf_uri"},
+        {"skf:library=/elsewhere/libskf.so", "library"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        o.uri = bad[i].uri;
+        assert_int_equal(zrca_token_open(&t, &o), ZRCA_EINVAL);
+        assert_string_equal(zrca_error_last()->field, "uri");
+        assert_string_equal(zrca_error_last()->rule, bad[i].rule);
+        assert_null(t);
+    }
+    o.backend = ZRCA_BACKEND_PKCS11;
+    o.uri = "skf:device=dev0";
+    assert_int_equal(zrca_token_open(&t, &o), ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->rule, "skf_uri");
+}
+
+/* Version 1 options have no skf_library: the library comes from the URI. */
+static void test_options_v1(void **state)
+{
+    fixture *f = *state;
+    zrca_token_options o;
+    assert_zrca_ok(zrca_token_options_init(&o, 1));
+    o.backend = ZRCA_BACKEND_SKF;
+    o.log = &f->lo;
+    o.skf_library = "/must/not/be/read"; /* beyond a version 1 struct */
+    zrca_token *t = NULL;
+    assert_int_equal(zrca_token_open(&t, &o), ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->field, "skf_library");
+    char uri[4200];
+    snprintf(uri, sizeof(uri), "skf:library=%s", MOCK_SKF_PATH);
+    o.uri = uri;
+    assert_zrca_ok(zrca_token_open(&t, &o));
+    zrca_token_free(t);
+}
+
+static void test_bad_libraries(void **state)
+{
+    fixture *f = *state;
+    zrca_token_options o = skf_options(f);
+    zrca_token *t = NULL;
+    o.skf_library = "/nonexistent/libskf.so";
+    assert_int_equal(zrca_token_open(&t, &o), ZRCA_ETOKEN);
+    assert_non_null(strstr(zrca_error_last()->message, "cannot load the SKF library"));
+    assert_non_null(strstr(zrca_error_last()->message, "/nonexistent/libskf.so"));
+    char corrupt[4200];
+    snprintf(corrupt, sizeof(corrupt), "%s/corrupt.so", f->dir);
+    write_file(corrupt, "\177ELF this is not a shared object");
+    o.skf_library = corrupt;
+    assert_int_equal(zrca_token_open(&t, &o), ZRCA_ETOKEN);
+    assert_non_null(strstr(zrca_error_last()->message, corrupt));
+    o.skf_library = MOCK_SKF_NOVERIFY_PATH;
+    assert_int_equal(zrca_token_open(&t, &o), ZRCA_ETOKEN);
+    assert_non_null(strstr(zrca_error_last()->message, "lacks SKF_VerifyPIN"));
+    o.skf_library = NULL;
+    assert_int_equal(zrca_token_open(&t, &o), ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->field, "skf_library");
+    assert_null(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_info, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_rsa, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_logged_in, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persists, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pin_safety, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uri, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_options_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_libraries, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
