@@ -1629,9 +1629,9 @@ static int skf_delete_object(void *self, uint64_t handle)
     }
     HCONTAINER hc;
     rc = open_container(b, name, &hc);
-    if (rc == ZRCA_ENOTFOUND && kind != K_SCERT && kind != K_ECERT) {
+    if (rc == ZRCA_ENOTFOUND) {
         (void)zri_ok();
-        return 0; /* the key pair went with its container */
+        return 0; /* gone with its container (the signing private key was deleted first) */
     }
     if (rc < 0)
         return rc;
