@@ -773,9 +773,12 @@ typedef struct labels {
 
 static int labels_load(const skf_backend *b, const char *con, labels *l)
 {
+    /* Unlabelled (a container the CA or a vendor tool made): the signing pair
+     * and certificate go by the container's name, the encryption ones by
+     * "<name>/enc" (a slash no container name has). */
     snprintf(l->key, sizeof(l->key), "%s", con);
     snprintf(l->scert, sizeof(l->scert), "%s", con);
-    snprintf(l->ecert, sizeof(l->ecert), "%s", con);
+    snprintf(l->ecert, sizeof(l->ecert), "%.*s/enc", (int)sizeof(l->ecert) - 5, con);
     l->deleted = 0;
     char fname[31];
     hashed_name(fname, 'l', con);
@@ -883,7 +886,7 @@ static int emit_container(skf_backend *b, long idx, emit_ctx *e)
                 o.version = ZRCA_CRYPTO_OBJECT_VERSION;
                 o.id = id;
                 o.id_len = sizeof(id);
-                o.label = lb.key;
+                o.label = sign ? lb.key : lb.ecert;
                 o.value = spki;
                 o.value_len = spki_len;
                 zri_pkey_describe(pk, &o.key_type, &o.key_bits);
@@ -1731,7 +1734,9 @@ static int skf_set_attributes(void *self, uint64_t handle, const char *label,
     labels lb;
     if ((rc = labels_load(b, name, &lb)) < 0)
         return rc;
-    char *slot = (kind == K_SCERT) ? lb.scert : (kind == K_ECERT) ? lb.ecert : lb.key;
+    char *slot = kind == K_SCERT                                          ? lb.scert
+                 : (kind == K_ECERT || kind == K_EPRIV || kind == K_EPUB) ? lb.ecert
+                                                                          : lb.key;
     snprintf(slot, ZRCA_CRYPTO_LABEL_SIZE, "%s", label);
     return labels_save(b, name, &lb);
 }

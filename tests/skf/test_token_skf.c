@@ -13,6 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "tt.h"
 
 #define USER_PIN  "12345678"
@@ -385,6 +389,115 @@ static void test_bad_libraries(void **state)
     assert_null(t);
 }
 
+static const zrca_cert *by_label(const zrca_cert_list *l, const char *label)
+{
+    for (size_t i = 0; i < zrca_cert_list_count(l); i++)
+        if (strcmp(zrca_cert_label(zrca_cert_list_get(l, i)), label) == 0)
+            return zrca_cert_list_get(l, i);
+    return NULL;
+}
+
+/* An SM2 key pair written into the mock's container as a vendor tool would. */
+static void put_sm2(const char *cdir, const char *slot, unsigned char **spki, size_t *spki_len,
+                    const char *cn)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "SM2");
+    assert_non_null(k);
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/%s.key", cdir, slot);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    assert_int_equal(PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL), 1);
+    fclose(fp);
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(k, &der);
+    assert_true(n > 0);
+    *spki = malloc((size_t)n);
+    memcpy(*spki, der, (size_t)n);
+    *spki_len = (size_t)n;
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
+    unsigned char *cert;
+    size_t cert_len;
+    tt_make_cert(&cert, &cert_len, *spki, *spki_len, cn, 365);
+    snprintf(p, sizeof(p), "%s/%s.crt", cdir, slot);
+    fp = fopen(p, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(cert, 1, cert_len, fp), cert_len);
+    fclose(fp);
+    free(cert);
+}
+
+/* An SM2 holder's container as a Chinese CA leaves it: a signing and an
+ * encryption key pair, each with its certificate. Both are listed, each
+ * with its key; a new signing certificate goes into the signing slot; SM2
+ * keys are not used for signatures through the public API yet. */
+static void test_sm2_dual_container(void **state)
+{
+    fixture *f = *state;
+    char cdir[4200];
+    snprintf(cdir, sizeof(cdir), "%s/dev0/ZRCA_APP/c/{3F2A-SM2}", f->dir);
+    assert_int_equal(mkdir(cdir, 0700), 0);
+    unsigned char *sspki, *espki;
+    size_t sspki_len, espki_len;
+    put_sm2(cdir, "sign", &sspki, &sspki_len, "林晓雯");
+    put_sm2(cdir, "enc", &espki, &espki_len, "林晓雯");
+    char sid[41], eid[41];
+    snprintf(sid, sizeof(sid), "%s", tt_key_id(sspki, sspki_len));
+    snprintf(eid, sizeof(eid), "%s", tt_key_id(espki, espki_len));
+
+    zrca_cert_list *list = NULL;
+    assert_zrca_ok(zrca_token_list_certs(&list, f->tok));
+    assert_int_equal(zrca_cert_list_count(list), 2);
+    const zrca_cert *sc = by_label(list, "{3F2A-SM2}");
+    const zrca_cert *ec = by_label(list, "{3F2A-SM2}/enc");
+    assert_non_null(sc);
+    assert_non_null(ec);
+    assert_string_equal(zrca_cert_id(sc), sid);
+    assert_string_equal(zrca_cert_id(ec), eid);
+    assert_string_equal(zrca_cert_holder(sc), "林晓雯");
+    assert_int_equal(zrca_cert_has_private_key(sc), 1);
+    assert_int_equal(zrca_cert_has_private_key(ec), 1);
+    assert_int_equal(zrca_cert_key_type(sc), ZRCA_KEY_OTHER);
+
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+    zrca_key *key = NULL;
+    assert_zrca_ok(zrca_cert_key(&key, f->tok, sc));
+    unsigned char *sig = NULL;
+    size_t sig_len = 0;
+    assert_int_equal(zrca_key_sign(&sig, &sig_len, key, "x", 1), ZRCA_ENOTSUPPORTED);
+    zrca_key_free(key);
+    zrca_cert_list_free(list);
+
+    /* A renewed signing certificate replaces the one in the signing slot. */
+    unsigned char *cert;
+    size_t cert_len;
+    tt_make_cert(&cert, &cert_len, sspki, sspki_len, "林晓雯", 730);
+    assert_zrca_ok(zrca_token_write_cert(f->tok, cert, cert_len, "林晓雯 (签名)"));
+    assert_zrca_ok(zrca_token_list_certs(&list, f->tok));
+    assert_int_equal(zrca_cert_list_count(list), 2);
+    sc = by_label(list, "林晓雯 (签名)");
+    assert_non_null(sc);
+    size_t der_len = 0;
+    const unsigned char *der = zrca_cert_der(sc, &der_len);
+    assert_int_equal(der_len, cert_len);
+    assert_memory_equal(der, cert, cert_len);
+    assert_non_null(by_label(list, "{3F2A-SM2}/enc"));
+    zrca_cert_list_free(list);
+    free(cert);
+    /* A certificate for a key the device does not hold has nowhere to go. */
+    EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    unsigned char *ospki = NULL;
+    int olen = i2d_PUBKEY(other, &ospki);
+    tt_make_cert(&cert, &cert_len, ospki, (size_t)olen, "nobody", 365);
+    assert_int_equal(zrca_token_write_cert(f->tok, cert, cert_len, NULL), ZRCA_ENOTSUPPORTED);
+    free(cert);
+    OPENSSL_free(ospki);
+    EVP_PKEY_free(other);
+    free(sspki);
+    free(espki);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +511,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_uri, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_libraries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sm2_dual_container, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
