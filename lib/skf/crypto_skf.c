@@ -626,8 +626,14 @@ static int slot_pkey(const skf_backend *b, HCONTAINER hc, bool sign, EVP_PKEY **
         return ZRCA_ENOTFOUND;
     memset(&blob, 0, sizeof(blob));
     ULONG rv = b->f.ExportPublicKey(hc, sign ? TRUE : FALSE, (BYTE *)&blob, &len);
-    if (rv == SAR_KEYNOTFOUNTERR || rv == SAR_NOTEXPORTERR)
+    if (rv != SAR_OK && rv != SAR_DEVICE_REMOVED && rv != SAR_INVALIDHANDLEERR) {
+        /* Vendors answer an empty slot with different codes (SAR_KEYNOTFOUNTERR,
+         * SAR_FAIL, ...): the slot is taken as empty, never the whole listing failed. */
+        zri_log(b->log, ZRCA_LOG_DEBUG, DOMAIN,
+                "SKF_ExportPublicKey(%s) returned 0x%08X (%s): no key in that slot",
+                sign ? "signing" : "encryption", (unsigned)rv, sar_name(rv));
         return ZRCA_ENOTFOUND;
+    }
     if ((rc = sar(b, rv, "ExportPublicKey")) < 0)
         return rc;
     if (type == SKF_CONTAINER_RSA && len >= sizeof(blob.rsa))
@@ -936,8 +942,17 @@ static int emit_container(skf_backend *b, long idx, emit_ctx *e)
                 (void)zri_ok();
             }
             X509_free(x);
-        } else if (rv != SAR_OK && rv != SAR_CERTNOTFOUNTERR && rv != SAR_BUFFER_TOO_SMALL) {
+        } else if (rv == SAR_DEVICE_REMOVED || rv == SAR_INVALIDHANDLEERR) {
             rc = sar(b, rv, "ExportCertificate");
+        } else if (rv == SAR_BUFFER_TOO_SMALL || (rv == SAR_OK && clen > CERT_MAX)) {
+            zri_log(b->log, ZRCA_LOG_WARN, DOMAIN,
+                    "SKF container '%s' holds a %s certificate of more than %u bytes; skipped",
+                    name, sign ? "signing" : "encryption", CERT_MAX);
+        } else if (rv != SAR_OK && rv != SAR_CERTNOTFOUNTERR) {
+            /* As for keys: an empty slot, whatever code the vendor gives it. */
+            zri_log(b->log, ZRCA_LOG_DEBUG, DOMAIN,
+                    "SKF_ExportCertificate(%s) of '%s' returned 0x%08X (%s): no certificate",
+                    sign ? "signing" : "encryption", name, (unsigned)rv, sar_name(rv));
         }
         free(cert);
     }
@@ -1381,6 +1396,14 @@ static int generate(skf_backend *b, bool sm2, unsigned int bits, const char *lab
         snprintf(lb.scert, sizeof(lb.scert), "%s", label);
         snprintf(lb.ecert, sizeof(lb.ecert), "%s", label);
         rc = labels_save(b, name, &lb);
+        if (rc == ZRCA_ENOTSUPPORTED) {
+            /* A library without files: the key keeps its container's name. */
+            zri_log(b->log, ZRCA_LOG_WARN, DOMAIN,
+                    "SKF library '%s' has no files; key '%s' is labelled '%s'", b->path, label,
+                    name);
+            (void)zri_ok();
+            rc = 0;
+        }
     }
     EVP_PKEY_free(pk);
     ERR_clear_error();
