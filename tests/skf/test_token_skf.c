@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -297,6 +298,51 @@ static void test_removed(void **state)
     zrca_token_free(t);
 }
 
+static int list_cb(const zrca_token_info *info, void *payload)
+{
+    int *n = payload;
+    (*n)++;
+    assert_string_equal(info->backend, "skf");
+    assert_non_null(strstr(info->uri, "skf:library="));
+    return 0;
+}
+
+static void test_foreach(void **state)
+{
+    fixture *f = *state;
+    make_device(f->dir, "dev1", "Other Key", "SKF20240002", "APP2");
+    zrca_token_options o = skf_options(f);
+    int n = 0;
+    assert_int_equal(zrca_token_foreach(&o, list_cb, &n), 2);
+    assert_int_equal(n, 2);
+    n = 0;
+    o.uri = "skf:serial=SKF20240002";
+    assert_int_equal(zrca_token_foreach(&o, list_cb, &n), 1);
+    assert_int_equal(n, 1);
+}
+
+/* The vendor library's state is the parent's: a child gets ZRCA_EFORK. */
+static void test_fork_guard(void **state)
+{
+    fixture *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const zrca_token_info *i;
+        int rc = zrca_token_info_get(&i, f->tok);
+        int rc2 = zrca_token_login(f->tok, USER_PIN, NULL);
+        zrca_token_free(f->tok);
+        _exit(rc == ZRCA_EFORK && rc2 == ZRCA_EFORK ? 0 : 1);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    const zrca_token_info *i;
+    assert_zrca_ok(zrca_token_info_get(&i, f->tok));
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+}
+
 static void test_uri(void **state)
 {
     fixture *f = *state;
@@ -509,6 +555,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pin_safety, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uri, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fork_guard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_libraries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sm2_dual_container, setup, teardown),
