@@ -150,6 +150,16 @@ static void test_data(void **state)
     tt_exercise_data(f->tok);
 }
 
+/* A CSR signature ending in a zero byte keeps its 256 bytes (SKF_RSASignData's output). */
+static void test_zero_byte(void **state)
+{
+    fixture *f = *state;
+    if (tt_under_valgrind())
+        skip(); /* OpenSSL RSA under memcheck is too slow; the soft token and SoftHSM cover it */
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+    tt_zero_byte_signature(f->tok, 4000, 1);
+}
+
 static void test_not_logged_in(void **state)
 {
     fixture *f = *state;
@@ -550,6 +560,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_rsa, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_logged_in, setup, teardown),
         cmocka_unit_test_setup_teardown(test_persists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pin_safety, setup, teardown),
