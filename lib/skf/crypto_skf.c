@@ -1255,6 +1255,8 @@ static int skf_login(void *self, zrca_pin_user user, const char *pin, size_t pin
     ULONG retry = 0;
     ULONG rv = b->f.VerifyPIN(b->app, user == ZRCA_PIN_SO ? ADMIN_TYPE : USER_TYPE, p, &retry);
     zri_wipe_free(p);
+    if (rv == SAR_USER_ALREADY_LOGGED_IN)
+        return 0; /* as C_Login's CKR_USER_ALREADY_LOGGED_IN */
     return pin_result(b, rv, retry, "VerifyPIN");
 }
 
