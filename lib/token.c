@@ -106,9 +106,13 @@ struct zrca_key {
 
 /* ---- options ------------------------------------------------------------------ */
 
+/* Version 1 of zrca_token_options ended before `skf_library`. */
+#define TOKEN_OPTIONS_V1_SIZE offsetof(zrca_token_options, skf_library)
+
 ZRCA_API int zrca_token_options_init(zrca_token_options *opts, unsigned int version)
 {
-    int rc = zri_options_init("zrca_token_options", opts, sizeof(*opts), version,
+    int rc = zri_options_init("zrca_token_options", opts,
+                              version == 1 ? TOKEN_OPTIONS_V1_SIZE : sizeof(*opts), version,
                               ZRCA_TOKEN_OPTIONS_VERSION);
     return rc < 0 ? rc : zri_ok();
 }

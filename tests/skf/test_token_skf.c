@@ -7,6 +7,7 @@
  * removed mid-operation, the skf: URI, and libraries that are missing,
  * corrupt or lack a required function.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,23 +403,37 @@ static void test_uri(void **state)
     assert_string_equal(zrca_error_last()->rule, "skf_uri");
 }
 
-/* Version 1 options have no skf_library: the library comes from the URI. */
+/* Version 1 options have no skf_library: init leaves what lies past a version 1
+ * struct alone, open never reads it, and the library comes from the URI. */
 static void test_options_v1(void **state)
 {
     fixture *f = *state;
-    zrca_token_options o;
-    assert_zrca_ok(zrca_token_options_init(&o, 1));
-    o.backend = ZRCA_BACKEND_SKF;
-    o.log = &f->lo;
-    o.skf_library = "/must/not/be/read"; /* beyond a version 1 struct */
+    union {
+        zrca_token_options o;
+        unsigned char raw[sizeof(zrca_token_options)];
+    } u;
+    memset(&u, 0xAB, sizeof(u));
+    assert_zrca_ok(zrca_token_options_init(&u.o, 1));
+    size_t v1 = offsetof(zrca_token_options, skf_library);
+    for (size_t i = 0; i < v1; i++)
+        if (i >= sizeof(unsigned int))
+            assert_int_equal(u.raw[i], 0);
+    for (size_t i = v1; i < sizeof(u); i++)
+        assert_int_equal(u.raw[i], 0xAB); /* beyond a version 1 caller's struct */
+    u.o.backend = ZRCA_BACKEND_SKF;
+    u.o.log = &f->lo;
     zrca_token *t = NULL;
-    assert_int_equal(zrca_token_open(&t, &o), ZRCA_EINVAL);
+    assert_int_equal(zrca_token_open(&t, &u.o), ZRCA_EINVAL);
     assert_string_equal(zrca_error_last()->field, "skf_library");
     char uri[4200];
     snprintf(uri, sizeof(uri), "skf:library=%s", MOCK_SKF_PATH);
-    o.uri = uri;
-    assert_zrca_ok(zrca_token_open(&t, &o));
+    u.o.uri = uri;
+    assert_zrca_ok(zrca_token_open(&t, &u.o));
     zrca_token_free(t);
+    /* Version 2 zeroes the new member. */
+    memset(&u, 0xAB, sizeof(u));
+    assert_zrca_ok(zrca_token_options_init(&u.o, 2));
+    assert_null(u.o.skf_library);
 }
 
 static void test_bad_libraries(void **state)
