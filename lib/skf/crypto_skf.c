@@ -51,6 +51,7 @@
 #define CONTAINER_NAME 64u           /* longest container or application name */
 #define TABLE_MAX      4096u         /* containers or files named while open */
 #define LABELS_MAX     2048u         /* the label file */
+#define IO_CHUNK       1024u         /* bytes per SKF_ReadFile / SKF_WriteFile */
 
 enum { K_SPRIV = 1, K_SPUB, K_SCERT, K_EPRIV, K_EPUB, K_ECERT, K_DATA };
 
@@ -736,14 +737,19 @@ static int file_read(const skf_backend *b, const char *name, unsigned char **out
     unsigned char *buf = malloc(fa.FileSize + 1u);
     if (!buf)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
-    ULONG got = 0;
-    if (fa.FileSize && (rc = sar(b, b->f.ReadFile(b->app, (LPSTR)name, 0, fa.FileSize, buf, &got),
-                                 "ReadFile")) < 0) {
-        free(buf);
-        return rc;
+    /* In chunks: keys take a few KB per command at most (DEVINFO.MaxBufferSize). */
+    size_t got = 0;
+    while (got < fa.FileSize) {
+        ULONG want = fa.FileSize - got > IO_CHUNK ? IO_CHUNK : (ULONG)(fa.FileSize - got), n = 0;
+        if ((rc = sar(b, b->f.ReadFile(b->app, (LPSTR)name, (ULONG)got, want, buf + got, &n),
+                      "ReadFile")) < 0) {
+            free(buf);
+            return rc;
+        }
+        if (n == 0 || n > want)
+            break; /* the file ends early (or the library says too much): keep what is sure */
+        got += n;
     }
-    if (got > fa.FileSize)
-        got = fa.FileSize;
     buf[got] = 0;
     *out = buf;
     *len = got;
@@ -765,7 +771,13 @@ static int file_write(const skf_backend *b, const char *name, const void *data, 
                                   SECURE_USER_ACCOUNT),
                   "CreateFile")) < 0)
         return rc;
-    return sar(b, b->f.WriteFile(b->app, (LPSTR)name, 0, (BYTE *)data, (ULONG)len), "WriteFile");
+    for (size_t off = 0; off < len; off += IO_CHUNK) {
+        ULONG n = len - off > IO_CHUNK ? IO_CHUNK : (ULONG)(len - off);
+        if ((rc = sar(b, b->f.WriteFile(b->app, (LPSTR)name, (ULONG)off, (BYTE *)data + off, n),
+                      "WriteFile")) < 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* Labels of a container: key, signing certificate, encryption certificate, and

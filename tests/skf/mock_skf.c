@@ -45,6 +45,7 @@
 enum { H_DEV = 1, H_APP, H_CON };
 #define MAX_HANDLES  128
 #define NAME_MAX_LEN 64
+#define MAX_IO       2048 /* DEVINFO.MaxBufferSize: bytes per file command */
 
 typedef struct mh {
     int kind; /* 0: free */
@@ -338,7 +339,7 @@ API ULONG SKF_GetDevInfo(DEVHANDLE hDev, DEVINFO *pDevInfo)
     snprintf(pDevInfo->Issuer, sizeof(pDevInfo->Issuer), "libzrca tests");
     pDevInfo->AlgAsymCap = SGD_RSA | SGD_SM2_1;
     pDevInfo->AlgHashCap = SGD_SM3 | SGD_SHA256;
-    pDevInfo->MaxBufferSize = 4096;
+    pDevInfo->MaxBufferSize = MAX_IO;
     return SAR_OK;
 }
 
@@ -674,6 +675,8 @@ API ULONG SKF_ReadFile(HAPPLICATION hApplication, LPSTR szFileName, ULONG ulOffs
         return rc;
     if (!pbOutData || !pulOutLen)
         return SAR_INVALIDPARAMERR;
+    if (ulSize > MAX_IO)
+        return SAR_INDATALENERR; /* as a key: one command moves at most MaxBufferSize */
     size_t len;
     unsigned char *d = slurp(p, &len, 128 * 1024);
     if (!d)
@@ -699,6 +702,8 @@ API ULONG SKF_WriteFile(HAPPLICATION hApplication, LPSTR szFileName, ULONG ulOff
         return rc;
     if (!pbData && ulSize)
         return SAR_INVALIDPARAMERR;
+    if (ulSize > MAX_IO)
+        return SAR_INDATALENERR;
     if (!m->user_ok)
         return SAR_USER_NOT_LOGGED_IN;
     size_t len;

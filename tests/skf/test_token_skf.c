@@ -149,6 +149,18 @@ static void test_data(void **state)
     fixture *f = *state;
     assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
     tt_exercise_data(f->tok);
+    /* A record larger than one SKF file command (the mock moves 2048 bytes at most). */
+    size_t n = 40000;
+    unsigned char *big = malloc(n), *back = NULL;
+    for (size_t i = 0; i < n; i++)
+        big[i] = (unsigned char)(i * 7 + 3);
+    assert_zrca_ok(zrca_token_write_data(f->tok, "zrca-seal-big", big, n));
+    size_t len = 0;
+    assert_zrca_ok(zrca_token_read_data(&back, &len, f->tok, "zrca-seal-big"));
+    assert_int_equal(len, n);
+    assert_memory_equal(back, big, n);
+    zrca_free(back);
+    free(big);
 }
 
 /* A CSR signature ending in a zero byte keeps its 256 bytes (SKF_RSASignData's output). */
