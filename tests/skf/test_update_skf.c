@@ -133,6 +133,57 @@ static void test_kill_at_every_step(void **state)
     }
 }
 
+/* The key pulled out mid-update: the update stops with ZRCA_ETOKEN_ABSENT, and once it
+ * is back the resume finishes it, with one issuance. */
+static char removed_path[2048];
+static zrca_update_step pull_step;
+
+static void pull_hook(zrca_update_step step, int phase)
+{
+    if (step == pull_step && phase == 0) {
+        FILE *f = fopen(removed_path, "w");
+        if (f)
+            fclose(f);
+    }
+}
+
+static void test_removed_mid_update(void **state)
+{
+    (void)state;
+    static const zrca_update_step steps[] = {ZRCA_STEP_KEYGEN, ZRCA_STEP_WRITE, ZRCA_STEP_SEAL};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        world w;
+        world_setup(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_RSA, 2048);
+        snprintf(removed_path, sizeof(removed_path), "%s/skf/dev%d/removed", work, seq);
+        pull_step = steps[i];
+        zri_update_test_hook = pull_hook;
+        pins p = {0};
+        zrca_update_options o = opts_with(&p);
+        zrca_update_result *r = NULL;
+        int rc = run_update(&w, &o, &r);
+        zri_update_test_hook = NULL;
+        if (rc != ZRCA_ETOKEN_ABSENT)
+            fail_msg("pulled at %s: %d (%s)", zrca_update_step_name(steps[i]), rc,
+                     zrca_error_last() ? zrca_error_last()->message : "");
+        assert_null(r);
+        assert_int_equal(unlink(removed_path), 0); /* plugged in again */
+        pins p2 = {0};
+        zrca_update_options o2 = opts_with(&p2);
+        zrca_session *s = open_session(&w, NULL);
+        zrca_token *t = open_token(&w);
+        rc = zrca_update_resume(&r, s, w.order, w.item, t, &o2);
+        if (rc < 0)
+            fail_msg("resume after a pull at %s: %s", zrca_update_step_name(steps[i]),
+                     zrca_error_last()->message);
+        zrca_update_result_free(r);
+        zrca_token_free(t);
+        zrca_session_free(s);
+        assert_renewed(&w, false);
+        assert_int_equal(issuances(&w), 1);
+        world_free(&w);
+    }
+}
+
 int main(void)
 {
     world_skf_library = MOCK_SKF_PATH;
@@ -141,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_rsa_personal),
         cmocka_unit_test(test_rsa_legal_rep_delete_old),
         cmocka_unit_test(test_kill_at_every_step),
+        cmocka_unit_test(test_removed_mid_update),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
 }
