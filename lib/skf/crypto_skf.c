@@ -1098,17 +1098,28 @@ static int fill_info(const skf_backend *b, DEVHANDLE dev, HAPPLICATION app, cons
     snprintf(out->module, sizeof(out->module), "%s", b->path);
     out->flags = ZRCA_TOKEN_INITIALIZED | ZRCA_TOKEN_LOGIN_REQUIRED |
                  ZRCA_TOKEN_USER_PIN_INITIALIZED | ZRCA_TOKEN_RNG;
-    ULONG max = 0, left = 0;
-    BOOL def = FALSE;
-    if ((rc = sar(b, b->f.GetPINInfo(app, USER_TYPE, &max, &left, &def), "GetPINInfo")) < 0)
-        return rc;
-    pin_flags(max, left, &out->user_pin);
-    if (def)
-        out->user_pin |= ZRCA_PIN_TO_BE_CHANGED;
-    out->tries_left = left > 1000 ? -1 : (int)left;
-    if ((rc = sar(b, b->f.GetPINInfo(app, ADMIN_TYPE, &max, &left, &def), "GetPINInfo")) < 0)
-        return rc;
-    pin_flags(max, left, &out->so_pin);
+    out->tries_left = -1;
+    for (int i = 0; i < 2; i++) {
+        ULONG max = 0, left = 0;
+        BOOL def = FALSE;
+        ULONG rv = b->f.GetPINInfo(app, i == 0 ? USER_TYPE : ADMIN_TYPE, &max, &left, &def);
+        if (rv == SAR_DEVICE_REMOVED || rv == SAR_INVALIDHANDLEERR)
+            return sar(b, rv, "GetPINInfo");
+        if (rv != SAR_OK) {
+            /* A library that cannot tell: the counter is unknown (as a PKCS#11
+             * token without the flags), the token still usable. */
+            zri_log(b->log, ZRCA_LOG_WARN, DOMAIN,
+                    "SKF_GetPINInfo(%s) returned 0x%08X (%s): the PIN counter is unknown",
+                    i == 0 ? "user" : "admin", (unsigned)rv, sar_name(rv));
+            continue;
+        }
+        unsigned int *flags = i == 0 ? &out->user_pin : &out->so_pin;
+        pin_flags(max, left, flags);
+        if (def)
+            *flags |= ZRCA_PIN_TO_BE_CHANGED;
+        if (i == 0)
+            out->tries_left = left > 1000 ? -1 : (int)left;
+    }
     return 0;
 }
 
@@ -1149,8 +1160,15 @@ static int skf_enumerate(void *self, zrca_crypto_token_fn fn, void *payload)
             if (strlen(apps[a]) > CONTAINER_NAME)
                 continue;
             HAPPLICATION app = NULL;
-            if ((rc = sar(b, b->f.OpenApplication(dev, apps[a], &app), "OpenApplication")) < 0)
-                break;
+            ULONG arv = b->f.OpenApplication(dev, apps[a], &app);
+            if (arv == SAR_DEVICE_REMOVED)
+                break; /* pulled out while listing */
+            if (arv != SAR_OK) {
+                zri_log(b->log, ZRCA_LOG_WARN, DOMAIN,
+                        "SKF device '%s': application '%s' does not open (0x%08X, %s); skipped",
+                        devs[d], apps[a], (unsigned)arv, sar_name(arv));
+                continue;
+            }
             zrca_crypto_token_info info;
             memset(&info, 0, sizeof(info));
             info.version = ZRCA_CRYPTO_TOKEN_INFO_VERSION;

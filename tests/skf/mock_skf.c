@@ -20,7 +20,8 @@
  * SKF_UnblockPIN with the administrator PIN sets a new user PIN. Handles
  * are checked (SAR_INVALIDHANDLEERR), arguments too (SAR_INVALIDPARAMERR).
  * Built with MOCK_SKF_OMIT_VERIFYPIN it lacks SKF_VerifyPIN, for the test
- * of a library missing a required function.
+ * of a library missing a required function. With MOCK_SKF_NO_PININFO set,
+ * SKF_GetPINInfo answers SAR_NOTSUPPORTYETERR, as some vendors' libraries do.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -363,6 +364,8 @@ API ULONG SKF_GetPINInfo(HAPPLICATION hApplication, ULONG ulPINType, ULONG *pulM
         return rc;
     if (!pulMaxRetryCount || !pulRemainRetryCount || !pbDefaultPin)
         return SAR_INVALIDPARAMERR;
+    if (getenv("MOCK_SKF_NO_PININFO")) /* a vendor whose library cannot tell */
+        return SAR_NOTSUPPORTYETERR;
     if (ulPINType != USER_TYPE && ulPINType != ADMIN_TYPE)
         return SAR_USER_TYPE_INVALID;
     *pulMaxRetryCount = ulPINType == USER_TYPE ? p.umax : p.amax;

@@ -295,6 +295,28 @@ static void test_pin_safety(void **state)
     assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
 }
 
+/* A library whose SKF_GetPINInfo cannot tell: the counter is unknown, the key usable. */
+static void test_no_pin_info(void **state)
+{
+    fixture *f = *state;
+    setenv("MOCK_SKF_NO_PININFO", "1", 1);
+    zrca_token *t = NULL;
+    zrca_token_options o = skf_options(f);
+    int rc = zrca_token_open(&t, &o);
+    const zrca_token_info *i = NULL;
+    if (rc == 0)
+        rc = zrca_token_info_get(&i, t);
+    if (rc == 0) {
+        assert_int_equal(i->tries_left, -1);
+        assert_int_equal(i->user_pin, 0);
+        rc = zrca_token_login(t, USER_PIN, NULL);
+    }
+    unsetenv("MOCK_SKF_NO_PININFO");
+    assert_zrca_ok(rc);
+    assert_true(ts_log_count(&f->log, "the PIN counter is unknown") > 0);
+    zrca_token_free(t);
+}
+
 static void test_removed(void **state)
 {
     fixture *f = *state;
@@ -592,6 +614,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_persists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pin_safety, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_pin_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uri, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork_guard, setup, teardown),
