@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "skf/crypto_skf.h"
 #include "token_internal.h"
 #include "update_internal.h"
 
@@ -49,6 +50,7 @@ struct zrca_token {
     zrca_crypto_backend be;
     bool have_be;
     bool p11; /* the built-in PKCS#11 backend: full URIs (zri_crypto_p11_uri) */
+    bool skf; /* the SKF backend: skf: URIs (zri_crypto_skf_uri) */
     char *backend_name;
     pid_t pid;
     zri_logger own_log;
@@ -107,9 +109,13 @@ struct zrca_key {
 
 /* ---- options ------------------------------------------------------------------ */
 
+/* Version 1 of zrca_token_options ended before `skf_library`. */
+#define TOKEN_OPTIONS_V1_SIZE offsetof(zrca_token_options, skf_library)
+
 ZRCA_API int zrca_token_options_init(zrca_token_options *opts, unsigned int version)
 {
-    int rc = zri_options_init("zrca_token_options", opts, sizeof(*opts), version,
+    int rc = zri_options_init("zrca_token_options", opts,
+                              version == 1 ? TOKEN_OPTIONS_V1_SIZE : sizeof(*opts), version,
                               ZRCA_TOKEN_OPTIONS_VERSION);
     return rc < 0 ? rc : zri_ok();
 }
@@ -240,7 +246,9 @@ static int refresh(zrca_token *t)
     ci.manufacturer[sizeof(ci.manufacturer) - 1] = ci.model[sizeof(ci.model) - 1] = '\0';
     ci.module[sizeof(ci.module) - 1] = '\0';
     t->cinfo = ci;
-    char *uri = t->p11 ? zri_crypto_p11_uri(t->be.self, ZRI_P11_OPEN) : format_uri(&ci);
+    char *uri = t->p11   ? zri_crypto_p11_uri(t->be.self, ZRI_P11_OPEN)
+                : t->skf ? zri_crypto_skf_uri(t->be.self, ZRI_SKF_OPEN)
+                         : format_uri(&ci);
     if (!uri)
         return zri_error_code() < 0
                    ? zri_error_code()
@@ -317,7 +325,9 @@ static void selector_clear(selector *s)
 /* The URI of a token being enumerated: the full one through PKCS#11. */
 static char *candidate_uri(const zrca_token *t, const zrca_crypto_token_info *ci)
 {
-    char *u = t->p11 ? zri_crypto_p11_uri(t->be.self, ci->ref) : format_uri(ci);
+    char *u = t->p11   ? zri_crypto_p11_uri(t->be.self, ci->ref)
+              : t->skf ? zri_crypto_skf_uri(t->be.self, ci->ref)
+                       : format_uri(ci);
     if (!u && zri_error_code() != ZRCA_ENOMEM)
         u = format_uri(ci); /* the slot went away meanwhile: its token attributes still tell */
     return u;
@@ -405,6 +415,12 @@ static int make_backend(zrca_token *t, const zrca_token_options *o)
         break;
     case ZRCA_BACKEND_SOFT:
         rc = zri_crypto_soft_new(&t->be, o->soft_dir, &t->own_log);
+        break;
+    case ZRCA_BACKEND_SKF:
+        /* skf_library is a version 2 member: a version 1 struct ends before it. */
+        rc = zri_crypto_skf_new(&t->be, o->version >= 2 ? o->skf_library : NULL, o->uri,
+                                &t->own_log);
+        t->skf = true;
         break;
     case ZRCA_BACKEND_CUSTOM:
         rc = zri_check_vtable("zrca_crypto_backend", o->custom, ZRCA_CRYPTO_BACKEND_VERSION,
@@ -544,14 +560,22 @@ static int check_options(const zrca_token_options **opts, zrca_token_options *de
     if (rc == 0 && (*opts)->log)
         rc = zri_check_version("zrca_log_options", (*opts)->log, (*opts)->log->version,
                                ZRCA_LOG_OPTIONS_VERSION);
-    if (rc == 0 && (*opts)->uri)
+    if (rc == 0 && (*opts)->uri && zri_crypto_skf_is_uri((*opts)->uri)) {
+        if ((*opts)->backend != ZRCA_BACKEND_SKF)
+            rc = zri_error_set_field(ZRCA_EINVAL, "uri", "skf_uri",
+                                     "an skf: URI selects tokens of the SKF backend only");
+        else
+            rc = zri_crypto_skf_check_uri((*opts)->uri);
+    } else if (rc == 0 && (*opts)->uri) {
         rc = check_uri_attributes((*opts)->uri);
+    }
     return rc;
 }
 
 static int enumerate_select(zrca_token *t, const zrca_token_options *o, selector *s)
 {
-    int rc = parse_uri(&s->uri, o->uri);
+    /* An skf: URI selects in the SKF backend (zri_crypto_skf_new). */
+    int rc = zri_crypto_skf_is_uri(o->uri) ? 0 : parse_uri(&s->uri, o->uri);
     if (rc < 0)
         return rc;
     s->t = t;

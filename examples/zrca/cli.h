@@ -82,7 +82,7 @@ typedef struct cli {
     /* platform */
     const char *url, *ca_file, *issuer_ca_file, *pinned_key, *account, *password_file, *state_dir;
     /* token */
-    const char *token_uri, *token_label, *token_serial, *module, *soft_dir;
+    const char *token_uri, *token_label, *token_serial, *module, *soft_dir, *skf_library;
     const char *pin_file, *so_pin_file, *new_pin_file;
     int json, verbose;
     long timeout_s, interval_s;

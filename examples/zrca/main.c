@@ -84,6 +84,7 @@ enum {
     O_TOKEN_SERIAL,
     O_MODULE,
     O_SOFT_DIR,
+    O_SKF_LIBRARY,
     O_PIN_FILE,
     O_SO_PIN_FILE,
     O_NEW_PIN_FILE,
@@ -155,6 +156,7 @@ static const struct option LONG_OPTS[] = {
     {"token-serial", required_argument, NULL, O_TOKEN_SERIAL},
     {"module", required_argument, NULL, O_MODULE},
     {"soft-dir", required_argument, NULL, O_SOFT_DIR},
+    {"skf-library", required_argument, NULL, O_SKF_LIBRARY},
     {"pin-file", required_argument, NULL, O_PIN_FILE},
     {"so-pin-file", required_argument, NULL, O_SO_PIN_FILE},
     {"new-pin-file", required_argument, NULL, O_NEW_PIN_FILE},
@@ -236,6 +238,7 @@ static const struct {
     {O_TOKEN_SERIAL, "T"},
     {O_MODULE, "T"},
     {O_SOFT_DIR, "T"},
+    {O_SKF_LIBRARY, "T"},
     {O_PIN_FILE, "T"},
     {O_SO_PIN_FILE, " token "},
     {O_NEW_PIN_FILE, " token "},
@@ -336,6 +339,7 @@ static void help(FILE *f)
                "ZRCA_PASSWORD;\n"
                "          else a prompt without echo) --state-dir (ZRCA_STATE_DIR)\n"
                "token:    --token-uri --token-label --token-serial --module PATH --soft-dir DIR\n"
+               "          --skf-library PATH (an SKF library, GM/T 0016; ZRCA_SKF_LIBRARY)\n"
                "          --pin-file (ZRCA_PIN_FILE; or ZRCA_PIN; else a prompt without echo)\n"
                "output:   --json (one JSON document on stdout), -v (log to stderr)\n\n"
                "A PIN or password is never taken on the command line.\n"
@@ -457,6 +461,9 @@ static int set_option(cli *c, int opt, char *arg)
         break;
     case O_SOFT_DIR:
         c->soft_dir = arg;
+        break;
+    case O_SKF_LIBRARY:
+        c->skf_library = arg;
         break;
     case O_PIN_FILE:
         c->pin_file = arg;
@@ -663,6 +670,7 @@ static int env_overrides(int opt)
         {O_TOKEN_SERIAL, {"ZRCA_TOKEN_SERIAL", NULL}},
         {O_MODULE, {"ZRCA_MODULE", NULL}},
         {O_SOFT_DIR, {"ZRCA_SOFT_DIR", NULL}},
+        {O_SKF_LIBRARY, {"ZRCA_SKF_LIBRARY", NULL}},
         {O_PIN_FILE, {"ZRCA_PIN_FILE", "ZRCA_PIN"}},
         {O_SO_PIN_FILE, {"ZRCA_SO_PIN_FILE", "ZRCA_SO_PIN"}},
         {O_NEW_PIN_FILE, {"ZRCA_NEW_PIN_FILE", "ZRCA_NEW_PIN"}},

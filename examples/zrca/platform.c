@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -179,10 +180,13 @@ int token_selection(const cli *c, zrca_token_options *o)
     o->serial = opt_or_env(c->token_serial, "ZRCA_TOKEN_SERIAL");
     o->module_path = opt_or_env(c->module, "ZRCA_MODULE");
     o->soft_dir = opt_or_env(c->soft_dir, "ZRCA_SOFT_DIR");
+    o->skf_library = opt_or_env(c->skf_library, "ZRCA_SKF_LIBRARY");
     o->log = verbose_log(c);
     if (o->soft_dir)
         o->backend = ZRCA_BACKEND_SOFT;
-    return o->uri || o->label || o->serial || o->module_path || o->soft_dir;
+    else if (o->skf_library || (o->uri && strncasecmp(o->uri, "skf:", 4) == 0))
+        o->backend = ZRCA_BACKEND_SKF; /* a vendor's SKF library (GM/T 0016) */
+    return o->uri || o->label || o->serial || o->module_path || o->soft_dir || o->skf_library;
 }
 
 int open_token(cli *c, zrca_token **out)

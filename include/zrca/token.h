@@ -88,7 +88,13 @@ typedef enum zrca_key_type {
 typedef enum zrca_token_backend {
     ZRCA_BACKEND_PKCS11 = 0, /**< PKCS#11 modules through p11-kit (default). */
     ZRCA_BACKEND_SOFT = 1,   /**< The software token in a directory. */
-    ZRCA_BACKEND_CUSTOM = 2  /**< zrca_token_options::custom, a caller's vtable. */
+    ZRCA_BACKEND_CUSTOM = 2, /**< zrca_token_options::custom, a caller's vtable. */
+    /**
+     * A vendor's SKF library (GM/T 0016-2012, the interface of Chinese USB
+     * keys), loaded at run time from zrca_token_options::skf_library. A
+     * token is one application of one device; see doc/design.md.
+     */
+    ZRCA_BACKEND_SKF = 3
 } zrca_token_backend;
 
 /** @name Token flags (zrca_token_info::flags)
@@ -199,7 +205,7 @@ typedef struct zrca_pin_request {
 typedef int (*zrca_pin_fn)(char *buf, size_t size, const zrca_pin_request *request, void *payload);
 
 /** Current version of ::zrca_token_options. */
-#define ZRCA_TOKEN_OPTIONS_VERSION 1
+#define ZRCA_TOKEN_OPTIONS_VERSION 2
 
 /** How to find and open a token. */
 typedef struct zrca_token_options {
@@ -218,6 +224,19 @@ typedef struct zrca_token_options {
      * non-decimal slot-id is refused with ::ZRCA_EINVAL (field `uri`, rule
      * `unknown_attribute`, `duplicate_attribute` or `slot_id`; a URI
      * p11-kit cannot parse: rule `pkcs11_uri`). NULL: no filter.
+     *
+     * With ::ZRCA_BACKEND_SKF an `skf:` URI may be given instead:
+     * `skf:library=<path>;device=<name>;application=<name>;serial=<s>;token=<label>`,
+     * attributes separated by `;`, values percent-encoded as in RFC 7512,
+     * each optional and at most once: `library` the SKF library (used when
+     * skf_library is NULL, refused when it names another), `device` the
+     * SKF_EnumDev name, `application` the SKF_EnumApplication name,
+     * `serial` and `token` the device's serial number and label
+     * (SKF_GetDevInfo). Another attribute, one given twice, an empty value
+     * or a bad percent-encoding is refused with ::ZRCA_EINVAL (field `uri`,
+     * rule `unknown_attribute`, `duplicate_attribute` or `skf_uri`). A
+     * `pkcs11:` URI's token attributes (token, serial, manufacturer, model)
+     * select SKF tokens too.
      */
     const char *uri;
     const char *serial; /**< Token serial number to match, or NULL. */
@@ -230,12 +249,20 @@ typedef struct zrca_token_options {
     const char *soft_dir;              /**< ::ZRCA_BACKEND_SOFT: the token directory. */
     const zrca_crypto_backend *custom; /**< ::ZRCA_BACKEND_CUSTOM: the vtable (copied). */
     const zrca_log_options *log;       /**< Logging for this token, or NULL (global). */
+    /**
+     * Version 2. ::ZRCA_BACKEND_SKF: the vendor's SKF library (a path for
+     * dlopen), or NULL to take it from the `library` attribute of an `skf:`
+     * URI. Version 1 callers have no such member; their options are read
+     * as far as version 1 goes.
+     */
+    const char *skf_library;
 } zrca_token_options;
 
 /** Static initialiser for ::zrca_token_options. */
 #define ZRCA_TOKEN_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        ZRCA_TOKEN_OPTIONS_VERSION, ZRCA_BACKEND_PKCS11, NULL, NULL, NULL, NULL, NULL, NULL, NULL  \
+        ZRCA_TOKEN_OPTIONS_VERSION, ZRCA_BACKEND_PKCS11, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+            NULL                                                                                   \
     }
 
 /**

@@ -1118,6 +1118,47 @@ def test_zrca_token(w):
     check(d["key_label"] == "k3", "%s" % d)
 
 
+def test_zrca_token_skf(w):
+    """The token subcommands on a vendor's SKF library (GM/T 0016; the mock of tests/skf, a real shared
+    object): --skf-library and ZRCA_SKF_LIBRARY, skf: token URIs, a key and a request, the PIN counter."""
+    mock = os.path.join(w.build, "tests", "skf", "mock-skf.so")
+    if not os.path.isfile(mock):
+        print("SKIP: no mock SKF library at %s" % mock)
+        raise SystemExit(77)
+    root = w.path("skf")
+    app = os.path.join(root, "dev0", "ZRCA_APP")
+    for d in ("c", "f"):
+        os.makedirs(os.path.join(app, d))
+    with open(os.path.join(root, "dev0", "device"), "w") as f:
+        f.write("label=天威盾 SKF\nserial=SKF-CLI-1\nmanufacturer=Mock SKF Vendor\n")
+    with open(os.path.join(app, "pins"), "w") as f:
+        f.write("user=%s\nadmin=%s\numax=5\nuleft=5\namax=5\naleft=5\n" % (USER_PIN, SO_PIN))
+    env = {"ZRCA_MODULE": "", "ZRCA_TOKEN_LABEL": "", "MOCK_SKF_DIR": root}
+    d = w.zjson("token", "info", "--skf-library", mock, env=env)
+    check(d["backend"] == "skf" and d["serial"] == "SKF-CLI-1" and d["uri"].startswith("skf:library="), "%s" % d)
+    uri = d["uri"]
+    # The environment names the library as well; the token's own skf: URI selects it without one.
+    env_lib = dict(env, ZRCA_SKF_LIBRARY=mock)
+    k = w.zjson("token", "keygen", "--key-label", "cli-key", "--key", "rsa2048", env=env_lib)
+    check(k["key_type"] == "rsa" and k["key_bits"] == 2048 and len(k["key_id"]) == 40, "%s" % k)
+    csr = w.path("skf.csr")
+    w.zjson("token", "csr", "--key-id", k["key_id"], "--subject", "CN=赵国栋,C=CN", "--out", csr, "--pem",
+            "--token-uri", uri, env=env)
+    from cryptography import x509
+    check(x509.load_pem_x509_csr(open(csr, "rb").read()).is_signature_valid, "the request's signature")
+    # A bad skf: URI is refused naming the attribute; a missing library is a token error.
+    r = w.zjson("token", "info", "--token-uri", "skf:colour=blue", env=env_lib, expect=1)
+    check(r["error"]["rule"] == "unknown_attribute" and "colour" in r["error"]["message"], "%s" % r)
+    w.zjson("token", "info", "--skf-library", w.path("nope.so"), env=env, expect=7)
+    # A wrong PIN costs a try the device counts.
+    wrong = w.path("wrongpin")
+    with open(wrong, "w") as f:
+        f.write("000000\n")
+    d = w.zjson("token", "keygen", "--key-label", "k2", env=dict(env_lib, ZRCA_PIN_FILE=wrong), expect=6)
+    check(d["error"]["status"] == "ZRCA_EPIN_INCORRECT", "%s" % d)
+    check(w.zjson("token", "info", env=env_lib)["tries_left"] == 4, "the device's counter")
+
+
 def test_zrca_token_select(w):
     """Token selection (issue 12): a stock p11-kit configuration picks the SoftHSM key, not System Trust;
     several keys: exit 17 with every candidate's full URI, each of which selects its key when passed back."""

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -554,6 +555,41 @@ static const char *kind_name(zrca_cert_kind k)
 }
 
 /* Everything up to an approved order whose item renews the certificate on the token. */
+/* ---- an SKF device in the mock SKF library's model (tests/skf/mock_skf.c) -------------------- */
+
+const char *world_skf_library;
+
+static void world_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A device "dev<seq>" labelled like the token, with one application, under $work/skf. */
+static void world_skf_device(world *w)
+{
+    char p[2048], buf[512];
+    snprintf(p, sizeof(p), "%s/skf", work);
+    mkdir(p, 0700);
+    setenv("MOCK_SKF_DIR", p, 1);
+    static const char *const dirs[] = {"", "/ZRCA_APP", "/ZRCA_APP/c", "/ZRCA_APP/f"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        snprintf(p, sizeof(p), "%s/skf/dev%d%s", work, seq, dirs[i]);
+        assert_int_equal(mkdir(p, 0700), 0);
+    }
+    snprintf(p, sizeof(p), "%s/skf/dev%d/device", work, seq);
+    snprintf(buf, sizeof(buf), "label=%s\nserial=SKF%08d\nmanufacturer=Mock SKF Vendor\n",
+             w->token_label, seq);
+    world_write(p, buf);
+    snprintf(p, sizeof(p), "%s/skf/dev%d/ZRCA_APP/pins", work, seq);
+    world_write(p, "user=" USER_PIN "\nadmin=" SO_PIN "\numax=6\nuleft=6\namax=6\naleft=6\n");
+    w->topts.backend = ZRCA_BACKEND_SKF;
+    w->topts.skf_library = world_skf_library;
+    w->topts.label = w->token_label;
+}
+
 void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, unsigned int bits,
                     bool apply, int days_left)
 {
@@ -584,6 +620,8 @@ void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, 
         assert_zrca_ok(zrca_softtoken_create(w->softdir, &so));
         w->topts.backend = ZRCA_BACKEND_SOFT;
         w->topts.soft_dir = w->softdir;
+    } else if (world_skf_library) {
+        world_skf_device(w);
     } else {
         w->hsm = ts_softhsm_new();
         assert_non_null(w->hsm);

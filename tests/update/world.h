@@ -92,6 +92,9 @@ int operator_item(world *w, const char *action);
 void world_log_reset(void);
 bool world_log_has(const char *needle);
 const char *world_log(void);
+/* Non-NULL: worlds that are not on the software token get a device of this SKF library (the
+ * mock, tests/skf) instead of a SoftHSM token. */
+extern const char *world_skf_library;
 void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, unsigned int bits,
                     bool apply, int days_left);
 void world_setup(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, unsigned int bits);

@@ -305,7 +305,7 @@ class SessionOptions(Struct):
 class TokenOptions(Struct):
     _fields_ = [("version", c_uint), ("backend", c_int), ("uri", c_char_p), ("serial", c_char_p),
                 ("label", c_char_p), ("module_path", c_char_p), ("soft_dir", c_char_p),
-                ("custom", c_void_p), ("log", POINTER(LogOptions))]
+                ("custom", c_void_p), ("log", POINTER(LogOptions)), ("skf_library", c_char_p)]
 
 
 class LoginOptions(Struct):
@@ -394,6 +394,8 @@ class RenewOptions(Struct):
 LOG_OPTIONS_VERSION = 1
 SESSION_OPTIONS_VERSION = 1
 TOKEN_OPTIONS_VERSION = 1
+# Version 2 (skf_library) is asked for only when an SKF library is given.
+TOKEN_OPTIONS_VERSION_SKF = 2
 LOGIN_OPTIONS_VERSION = 1
 SOFTTOKEN_OPTIONS_VERSION = 1
 KEYGEN_OPTIONS_VERSION = 1

@@ -249,10 +249,12 @@ class KeyType(enum.IntEnum):
 
 
 class Backend(enum.IntEnum):
-    """Where a token lives: PKCS#11 through p11-kit, the software token, or a custom backend."""
+    """Where a token lives: PKCS#11 through p11-kit, the software token, a custom backend, or a
+    vendor's SKF library (GM/T 0016)."""
     PKCS11 = 0
     SOFT = 1
     CUSTOM = 2
+    SKF = 3
 
 
 class PinUser(enum.IntEnum):

@@ -73,10 +73,15 @@ class TokenInfo:
 
 def _token_options(backend: Backend, uri: Optional[str], serial: Optional[str], label: Optional[str],
                    module_path: Optional[PathLike], soft_dir: Optional[PathLike],
-                   log: Optional[LogCallback], log_level: LogLevel) -> Tuple[_lib.TokenOptions, List[Any], Optional[Slot]]:
+                   log: Optional[LogCallback], log_level: LogLevel,
+                   skf_library: Optional[PathLike] = None) -> Tuple[_lib.TokenOptions, List[Any], Optional[Slot]]:
     o = _lib.TokenOptions()
-    call(_lib.zrca_token_options_init, ctypes.byref(o), _lib.TOKEN_OPTIONS_VERSION)
+    # Version 2 only for an SKF library: a library that knows only version 1 still opens the rest.
+    version = _lib.TOKEN_OPTIONS_VERSION_SKF if skf_library is not None else _lib.TOKEN_OPTIONS_VERSION
+    call(_lib.zrca_token_options_init, ctypes.byref(o), version)
     o.backend = int(backend)
+    if skf_library is not None:
+        o.skf_library = _lib.p(skf_library, "skf_library")
     o.uri = _lib.b(uri)
     o.serial = _lib.b(serial)
     o.label = _lib.b(label)
@@ -108,9 +113,10 @@ def _need_always_authenticate(what: str) -> None:
 
 def list_tokens(*, backend: Backend = Backend.PKCS11, uri: Optional[str] = None, serial: Optional[str] = None,
                 label: Optional[str] = None, module_path: Optional[PathLike] = None,
-                soft_dir: Optional[PathLike] = None) -> List[TokenInfo]:
+                soft_dir: Optional[PathLike] = None, skf_library: Optional[PathLike] = None) -> List[TokenInfo]:
     """The tokens the backend sees that match the selectors, without opening one."""
-    o, keep, _ = _token_options(backend, uri, serial, label, module_path, soft_dir, None, LogLevel.WARN)
+    o, keep, _ = _token_options(backend, uri, serial, label, module_path, soft_dir, None, LogLevel.WARN,
+                                skf_library)
     found: List[TokenInfo] = []
     slot = Slot(lambda info: found.append(info))
     try:
@@ -141,18 +147,22 @@ def create_softtoken(directory: PathLike, *, label: str, user_pin: Secret, so_pi
 
 class Token(Handle):
     """One open token. ``Token(label="...", module_path=...)`` for PKCS#11 (p11-kit's modules by
-    default), ``Token(backend=Backend.SOFT, soft_dir=...)`` for the software token."""
+    default), ``Token(backend=Backend.SOFT, soft_dir=...)`` for the software token,
+    ``Token(backend=Backend.SKF, skf_library=...)`` for a vendor's SKF library (GM/T 0016; or an
+    ``skf:`` URI naming the library)."""
 
     _free_fn = _lib.zrca_token_free
 
     def __init__(self, *, backend: Backend = Backend.PKCS11, uri: Optional[str] = None,
                  serial: Optional[str] = None, label: Optional[str] = None,
                  module_path: Optional[PathLike] = None, soft_dir: Optional[PathLike] = None,
-                 log: Optional[LogCallback] = None, log_level: LogLevel = LogLevel.WARN) -> None:
+                 log: Optional[LogCallback] = None, log_level: LogLevel = LogLevel.WARN,
+                 skf_library: Optional[PathLike] = None) -> None:
         self._ptr = None
         self._log_slot: Optional[Slot] = None
         self._pin_slot: Optional[Slot] = None
-        o, keep, slot = _token_options(backend, uri, serial, label, module_path, soft_dir, log, log_level)
+        o, keep, slot = _token_options(backend, uri, serial, label, module_path, soft_dir, log, log_level,
+                                       skf_library)
         p = _lib.TokenP()
         try:
             call(_lib.zrca_token_open, ctypes.byref(p), ctypes.byref(o))

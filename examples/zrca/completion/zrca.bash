@@ -14,7 +14,7 @@ _zrca()
         esac
     done
     case $prev in
-        --*-file|--out|--letter|--id-scan|--legal-rep-scan|--module|--soft-dir|--state-dir|--scan-dir)
+        --*-file|--out|--letter|--id-scan|--legal-rep-scan|--module|--soft-dir|--skf-library|--state-dir|--scan-dir)
             compopt -o filenames 2>/dev/null
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return ;;

@@ -17,10 +17,10 @@
  * @file zrca/sys/crypto.h
  * @brief The crypto backend vtable: how a ::zrca_token reaches keys.
  *
- * Built in are PKCS#11 through p11-kit and the software token. A backend
- * for another interface (for instance SKF, GM/T 0016, which many Chinese
- * USB keys speak) fills a ::zrca_crypto_backend and passes it in
- * zrca_token_options::custom with ::ZRCA_BACKEND_CUSTOM. The library checks
+ * Built in are PKCS#11 through p11-kit, the software token and SKF
+ * (GM/T 0016, which many Chinese USB keys speak; ::ZRCA_BACKEND_SKF). A
+ * backend for another interface fills a ::zrca_crypto_backend and passes it
+ * in zrca_token_options::custom with ::ZRCA_BACKEND_CUSTOM. The library checks
  * it when the token is opened: an unknown version or a missing required
  * method is refused with ::ZRCA_EVERSION or ::ZRCA_EINVAL naming it.
  *
