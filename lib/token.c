@@ -1163,8 +1163,11 @@ void zri_token_cache_begin(zrca_token *t)
 {
     if (!t)
         return;
-    if (!t->cache && !(t->cache = zri_calloc(1, sizeof(*t->cache))))
-        return; /* without memory, every search goes to the token */
+    if (!t->cache && !(t->cache = zri_calloc(1, sizeof(*t->cache)))) {
+        /* Without memory every search goes to the token: slower, the same results. */
+        zri_alloc_recovered++;
+        return;
+    }
     t->cache->depth++;
 }
 
@@ -1265,8 +1268,11 @@ static void cache_add(zrca_token *t, const zrca_crypto_object *o, uint64_t handl
     zrca_crypto_object copy = *o;
     copy.handle = handle;
     collect_cb(&copy, &t->cache->objs[slot]);
-    if (t->cache->objs[slot].rc < 0)
+    if (t->cache->objs[slot].rc < 0) {
+        /* Forgotten: the next search reads the token again, with the same results. */
+        zri_alloc_recovered++;
         cache_drop(t);
+    }
 }
 
 static void cache_remove(zrca_token *t, uint64_t handle)
@@ -1301,6 +1307,7 @@ static void cache_relabel(zrca_token *t, uint64_t handle, const char *label,
             if ((label && !l) || (id && !d)) {
                 free(l);
                 free(d);
+                zri_alloc_recovered++; /* as in cache_add() */
                 cache_drop(t);
                 return;
             }

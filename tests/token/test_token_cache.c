@@ -258,6 +258,67 @@ static void test_no_generation(void **state)
     zrca_token_free(t);
 }
 
+/* One stretch of a run, with the cache begun inside it: each step's failure ends it. */
+static int run_stretch(zrca_token *t, const char *id, unsigned long n)
+{
+    zri_token_cache_begin(t);
+    zrca_cert_list *l = NULL;
+    zrca_key *k = NULL;
+    int rc = zrca_token_list_certs(&l, t);
+    if (rc == 0) {
+        zrca_cert_list_free(l);
+        rc = zrca_token_find_key(&k, t, id);
+    }
+    zrca_key_free(k);
+    if (rc == 0)
+        rc = zrca_token_write_data(t, "seal-y", "xyz", 3);
+    if (rc == 0 && (rc = zrca_token_list_certs(&l, t)) == 0) {
+        char label[32];
+        snprintf(label, sizeof(label), "one-%lu", n);
+        rc = zrca_token_cert_set_label(t, zrca_cert_list_get(l, 0), label);
+        zrca_cert_list_free(l);
+    }
+    if (rc == 0 && (rc = zrca_token_list_certs(&l, t)) == 0)
+        zrca_cert_list_free(l);
+    return rc;
+}
+
+/* Every allocation of the stretch failed in turn: ZRCA_ENOMEM, or success declared recovered;
+ * either way what the handle keeps is still the token's. */
+static void test_alloc_failure(void **state)
+{
+    fixture *f = *state;
+    zrca_token *w = open_soft(f, true);
+    char id[41];
+    key_and_cert(w, "one", id);
+    zrca_token_free(w);
+    zrca_token *t = open_soft(f, true);
+    unsigned long c0 = zri_alloc_count;
+    assert_int_equal(run_stretch(t, id, 0), 0);
+    unsigned long k = zri_alloc_count - c0;
+    zri_token_cache_end(t);
+    zrca_token_free(t);
+    assert_true(k > 10);
+    unsigned long failed = 0;
+    for (unsigned long n = 1; n <= k; n++) {
+        t = open_soft(f, true);
+        unsigned long inj0 = zri_alloc_injected, rec0 = zri_alloc_recovered;
+        zri_alloc_fail_at = n;
+        int rc = run_stretch(t, id, n);
+        zri_alloc_fail_at = 0;
+        bool injected = zri_alloc_injected != inj0, recovered = zri_alloc_recovered != rec0;
+        if (rc != 0 || injected)
+            failed++;
+        if (!(rc == 0 || rc == ZRCA_ENOMEM) || (injected && rc == 0 && !recovered))
+            fail_msg("allocation %lu of %lu failed: %s (%d), recovered %d", n, k,
+                     zrca_status_name(rc), rc, recovered);
+        assert_same_as_token(f, t);
+        zri_token_cache_end(t);
+        zrca_token_free(t);
+    }
+    assert_true(failed > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +326,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_other_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_login, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_generation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
