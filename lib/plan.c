@@ -25,6 +25,7 @@
 #include "http.h"
 #include "internal.h"
 #include "order_internal.h"
+#include "token_internal.h"
 #include "update_internal.h"
 
 #define FALLBACK_POSITION "持证人"
@@ -822,6 +823,9 @@ ZRCA_API int zrca_renew_auto(zrca_renew_report **out, zrca_session *session,
     zrca_order *o = NULL;
     if ((rc = run_lock(session, run.o.lock_wait_ms, &lock_fd)) < 0)
         return rc;
+    /* The tokens' objects are read once for the run (doc/design.md, "What is done once"). */
+    for (size_t t = 0; t < ntokens; t++)
+        zri_token_cache_begin(tokens[t]);
     if (!(run.r = zri_calloc(1, sizeof(*run.r)))) {
         rc = ZRCA_ENOMEM;
         goto out;
@@ -891,6 +895,11 @@ ZRCA_API int zrca_renew_auto(zrca_renew_report **out, zrca_session *session,
         free(msg);
         goto out;
     }
+    /* After the review wait, the tokens are read anew once. */
+    for (size_t t = 0; t < ntokens; t++) {
+        zri_token_cache_end(tokens[t]);
+        zri_token_cache_begin(tokens[t]);
+    }
     rc = update_new_order(&run, o, first);
 out:
     if (rc >= 0 && run.first_error) {
@@ -907,6 +916,8 @@ out:
     zrca_application_free(app);
     zrca_renewal_plan_free(p);
     token_certs_clear(&run.tc);
+    for (size_t t = 0; t < ntokens; t++)
+        zri_token_cache_end(tokens[t]);
     run_unlock(lock_fd);
     *out = run.r;
     return zri_done(rc < 0 ? rc : 0);

@@ -66,12 +66,17 @@ struct zrca_token {
         unsigned char sha[32];
         size_t len;
         zri_cert_info ci;
-    } parsed[16];
+    } parsed[256];
     size_t nparsed, next_parsed;
     /* The SM2 user ID every SM2 signature of this token hashes (zrca_token_set_sm2_id()). */
     unsigned char sm2_id[ZRCA_SM2_ID_MAX];
     size_t sm2_id_len;
+    struct obj_cache *cache; /* zri_token_cache_begin(): the objects read once */
+    zri_token_counters counters;
 };
+
+static void cache_drop(zrca_token *t);
+static void cache_free(zrca_token *t);
 
 struct zrca_cert {
     zri_cert_info ci;
@@ -238,8 +243,10 @@ static int refresh(zrca_token *t)
     ci.version = ZRCA_CRYPTO_TOKEN_INFO_VERSION;
     ci.tries_left = -1;
     int rc = be_rc(t, t->be.token_info(t->be.self, &ci), "token_info");
-    if (rc == ZRCA_ETOKEN_ABSENT)
+    if (rc == ZRCA_ETOKEN_ABSENT) {
         t->logged_in = false;
+        cache_drop(t);
+    }
     if (rc < 0)
         return rc;
     ci.label[sizeof(ci.label) - 1] = ci.serial[sizeof(ci.serial) - 1] = '\0';
@@ -725,6 +732,7 @@ ZRCA_API void zrca_token_free(zrca_token *t)
     free(t->uri);
     for (size_t i = 0; i < t->nparsed; i++)
         zri_cert_info_clear(&t->parsed[i].ci);
+    cache_free(t);
     zri_wipe(&t->cinfo, sizeof(t->cinfo));
     free(t);
 }
@@ -904,6 +912,7 @@ int zri_token_login(zrca_token *t, const char *pin, zrca_pin_fn fn, void *payloa
         return rc;
     }
     t->logged_in = true;
+    cache_drop(t); /* private objects are seen now */
     if (refresh_for_log(t))
         log_pin_state(t, ZRCA_PIN_USER, "after login");
     return zri_ok();
@@ -996,8 +1005,10 @@ ZRCA_API int zrca_token_logout(zrca_token *t)
     if (rc < 0)
         return rc;
     rc = be_rc(t, t->be.logout(t->be.self), "logout");
-    if (rc == 0 || rc == ZRCA_ETOKEN_ABSENT)
+    if (rc == 0 || rc == ZRCA_ETOKEN_ABSENT) {
         t->logged_in = false;
+        cache_drop(t); /* private objects are hidden now */
+    }
     return rc < 0 ? rc : zri_ok();
 }
 
@@ -1036,6 +1047,7 @@ static int pin_change(zrca_token *t, bool unlock, const char *old_pin, const cha
     if (unlock && t->logged_in) {
         t->be.logout(t->be.self);
         t->logged_in = false;
+        cache_drop(t);
     }
     log_pin_state(t, who, unlock ? "before unlock" : "before PIN change");
     zrca_pin_purpose purpose;
@@ -1125,10 +1137,11 @@ static void collect_free(collect *c)
     memset(c, 0, sizeof(*c));
 }
 
-static int find(zrca_token *t, collect *c, zrca_object_class cls, const unsigned char *id,
-                size_t id_len, const char *label)
+static int be_find(zrca_token *t, collect *c, zrca_object_class cls, const unsigned char *id,
+                   size_t id_len, const char *label)
 {
     memset(c, 0, sizeof(*c));
+    t->counters.searches++;
     int rc = t->be.find_objects(t->be.self, cls, id, id_len, label, collect_cb, c);
     if (c->rc < 0) {
         /* collect_free() clears c->rc: keep the code (an out-of-memory read as
@@ -1142,7 +1155,260 @@ static int find(zrca_token *t, collect *c, zrca_object_class cls, const unsigned
         collect_free(c);
         return be_rc(t, rc, "find_objects");
     }
+    t->counters.objects_read += c->count;
     return 0;
+}
+
+/* ---- what a run reads once (doc/design.md, "What is done once") ------------------------ */
+
+/* The classes kept: certificates, private keys, public keys, data objects. */
+#define CACHE_CLASSES 4
+
+typedef struct obj_cache {
+    unsigned int depth; /* zri_token_cache_begin() calls not ended */
+    bool read[CACHE_CLASSES];
+    collect objs[CACHE_CLASSES]; /* every object of the class, as the backend reported it */
+    bool gen_known;
+    uint64_t gen; /* the generation of the token's objects when they were read */
+} obj_cache;
+
+static int cache_slot(zrca_object_class cls)
+{
+    switch (cls) {
+    case ZRCA_OBJECT_CERTIFICATE:
+        return 0;
+    case ZRCA_OBJECT_PRIVATE_KEY:
+        return 1;
+    case ZRCA_OBJECT_PUBLIC_KEY:
+        return 2;
+    case ZRCA_OBJECT_DATA:
+        return 3;
+    default:
+        return -1;
+    }
+}
+
+/* Forget what is kept (read again on the next search). */
+static void cache_drop(zrca_token *t)
+{
+    if (!t->cache)
+        return;
+    for (int i = 0; i < CACHE_CLASSES; i++) {
+        collect_free(&t->cache->objs[i]);
+        t->cache->read[i] = false;
+    }
+    t->cache->gen_known = false;
+}
+
+static bool cache_empty(const obj_cache *c)
+{
+    for (int i = 0; i < CACHE_CLASSES; i++)
+        if (c->read[i])
+            return false;
+    return true;
+}
+
+void zri_token_cache_begin(zrca_token *t)
+{
+    if (!t)
+        return;
+    if (!t->cache && !(t->cache = zri_calloc(1, sizeof(*t->cache)))) {
+        /* Without memory every search goes to the token: slower, the same results. */
+        zri_alloc_recovered++;
+        return;
+    }
+    t->cache->depth++;
+}
+
+static void cache_free(zrca_token *t)
+{
+    cache_drop(t);
+    free(t->cache);
+    t->cache = NULL;
+}
+
+void zri_token_cache_end(zrca_token *t)
+{
+    if (t && t->cache && --t->cache->depth == 0)
+        cache_free(t);
+}
+
+void zri_token_cache_check(zrca_token *t)
+{
+    uint64_t g;
+    if (!t || !t->cache || cache_empty(t->cache))
+        return;
+    if (!t->cache->gen_known || !zri_token_gen_read(t->cinfo.serial, &g) || g != t->cache->gen) {
+        zri_log(t->log, ZRCA_LOG_DEBUG, DOMAIN,
+                "token '%s' was changed by another process: its objects are read again",
+                t->cinfo.label);
+        cache_drop(t);
+    }
+}
+
+void zri_token_counters_get(const zrca_token *t, zri_token_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (t)
+        *out = t->counters;
+}
+
+/*
+ * After this handle changed an object: count the change in the machine's generation of the
+ * token's objects; what is kept stays trusted only if nobody else changed the token since
+ * it was read.
+ */
+static void changed(zrca_token *t)
+{
+    uint64_t before, after;
+    bool ok = zri_token_gen_bump(t->cinfo.serial, &before, &after);
+    if (!t->cache || cache_empty(t->cache))
+        return;
+    if (!ok || !t->cache->gen_known || before != t->cache->gen)
+        cache_drop(t);
+    else
+        t->cache->gen = after;
+}
+
+static bool obj_matches(const zrca_crypto_object *o, const unsigned char *id, size_t id_len,
+                        const char *label)
+{
+    if (id && (o->id_len != id_len || memcmp(o->id, id, id_len) != 0))
+        return false;
+    return !label || strcmp(o->label, label) == 0;
+}
+
+/* The objects of a class matching `id` and `label` (NULL: any), from the token or from memory. */
+static int find(zrca_token *t, collect *c, zrca_object_class cls, const unsigned char *id,
+                size_t id_len, const char *label)
+{
+    int slot = cache_slot(cls);
+    if (!t->cache || slot < 0)
+        return be_find(t, c, cls, id, id_len, label);
+    obj_cache *k = t->cache;
+    if (!k->read[slot]) {
+        if (cache_empty(k))
+            k->gen_known = zri_token_gen_read(t->cinfo.serial, &k->gen);
+        int rc = be_find(t, &k->objs[slot], cls, NULL, 0, NULL);
+        if (rc < 0)
+            return rc;
+        k->read[slot] = true;
+    } else {
+        t->counters.cache_answers++;
+    }
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < k->objs[slot].count && c->rc == 0; i++)
+        if (obj_matches(&k->objs[slot].items[i], id, id_len, label))
+            collect_cb(&k->objs[slot].items[i], c);
+    if (c->rc < 0) {
+        int crc = c->rc;
+        collect_free(c);
+        return zri_error_set(crc, "out of memory reading the token's objects");
+    }
+    return 0;
+}
+
+/* This handle made object `o` as `handle`: keep it (or forget all, without memory). */
+static void cache_add(zrca_token *t, const zrca_crypto_object *o, uint64_t handle)
+{
+    int slot = cache_slot(o->object_class);
+    if (!t->cache || slot < 0 || !t->cache->read[slot])
+        return;
+    zrca_crypto_object copy = *o;
+    copy.handle = handle;
+    collect_cb(&copy, &t->cache->objs[slot]);
+    if (t->cache->objs[slot].rc < 0) {
+        /* Forgotten: the next search reads the token again, with the same results. */
+        zri_alloc_recovered++;
+        cache_drop(t);
+    }
+}
+
+static void cache_remove(zrca_token *t, uint64_t handle)
+{
+    for (int s = 0; t->cache && s < CACHE_CLASSES; s++) {
+        collect *c = &t->cache->objs[s];
+        for (size_t i = 0; i < c->count; i++) {
+            if (c->items[i].handle != handle)
+                continue;
+            free((char *)c->items[i].label);
+            free((char *)c->items[i].application);
+            free((unsigned char *)c->items[i].id);
+            free((unsigned char *)c->items[i].value);
+            memmove(&c->items[i], &c->items[i + 1], (c->count - i - 1) * sizeof(c->items[0]));
+            c->count--;
+            return;
+        }
+    }
+}
+
+static void cache_relabel(zrca_token *t, uint64_t handle, const char *label,
+                          const unsigned char *id, size_t id_len)
+{
+    for (int s = 0; t->cache && s < CACHE_CLASSES; s++) {
+        collect *c = &t->cache->objs[s];
+        for (size_t i = 0; i < c->count; i++) {
+            zrca_crypto_object *o = &c->items[i];
+            if (o->handle != handle)
+                continue;
+            char *l = label ? zri_strdup(label) : NULL;
+            unsigned char *d = id ? zri_malloc(id_len + 1) : NULL;
+            if ((label && !l) || (id && !d)) {
+                free(l);
+                free(d);
+                zri_alloc_recovered++; /* as in cache_add() */
+                cache_drop(t);
+                return;
+            }
+            if (l) {
+                free((char *)o->label);
+                o->label = l;
+            }
+            if (d) {
+                if (id_len)
+                    memcpy(d, id, id_len);
+                free((unsigned char *)o->id);
+                o->id = d;
+                o->id_len = id_len;
+            }
+            return;
+        }
+    }
+}
+
+/* The backend's object writes, kept in step with what is kept and counted in the generation. */
+static int be_create(zrca_token *t, const zrca_crypto_object *o, uint64_t *h)
+{
+    int rc = be_rc(t, t->be.create_object(t->be.self, o, h), "create_object");
+    if (rc == 0) {
+        cache_add(t, o, *h);
+        changed(t);
+    }
+    return rc;
+}
+
+static int be_delete(zrca_token *t, uint64_t h)
+{
+    int rc = be_rc(t, t->be.delete_object(t->be.self, h), "delete_object");
+    if (rc == 0 || rc == ZRCA_ENOTFOUND) {
+        cache_remove(t, h);
+        changed(t);
+    } else {
+        cache_drop(t); /* what the token did is not known */
+    }
+    return rc;
+}
+
+static int be_set(zrca_token *t, uint64_t h, const char *label, const unsigned char *id,
+                  size_t id_len)
+{
+    int rc = be_rc(t, t->be.set_attributes(t->be.self, h, label, id, id_len), "set_attributes");
+    if (rc == 0)
+        cache_relabel(t, h, label, id, id_len);
+    else
+        cache_drop(t);
+    changed(t);
+    return rc;
 }
 
 static void cert_clear(zrca_cert *c)
@@ -1386,7 +1652,7 @@ static int write_cert_id(zrca_token *t, const unsigned char *der, size_t len, co
     o.serial = ser;
     o.serial_len = (size_t)nr;
     uint64_t h;
-    rc = be_rc(t, t->be.create_object(t->be.self, &o, &h), "create_object");
+    rc = be_create(t, &o, &h);
     if (rc == 0)
         zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "wrote certificate '%s' (serial %s) to token '%s'",
                 o.label, ci.serial, t->cinfo.label);
@@ -1419,8 +1685,7 @@ ZRCA_API int zrca_token_cert_set_label(zrca_token *t, const zrca_cert *c, const 
     if (!c || !label)
         return zri_error_set(ZRCA_EINVAL, "cert and label are required");
     if ((rc = NEED(t, set_attributes, "relabel objects")) < 0 ||
-        (rc = be_rc(t, t->be.set_attributes(t->be.self, c->handle, label, NULL, 0),
-                    "set_attributes")) < 0)
+        (rc = be_set(t, c->handle, label, NULL, 0)) < 0)
         return rc;
     return zri_ok();
 }
@@ -1432,8 +1697,7 @@ ZRCA_API int zrca_token_cert_delete(zrca_token *t, const zrca_cert *c)
         return rc;
     if (!c)
         return zri_error_set(ZRCA_EINVAL, "cert is NULL");
-    if ((rc = NEED(t, delete_object, "delete objects")) < 0 ||
-        (rc = be_rc(t, t->be.delete_object(t->be.self, c->handle), "delete_object")) < 0)
+    if ((rc = NEED(t, delete_object, "delete objects")) < 0 || (rc = be_delete(t, c->handle)) < 0)
         return rc;
     zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "deleted certificate '%s' (serial %s)", c->label,
             c->ci.serial);
@@ -1578,16 +1842,32 @@ int zri_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type, un
                    "generate_key");
     if (rc < 0)
         return rc;
+    if (spki_len <= sizeof(spki)) {
+        /* Kept as a search would report them (their IDs come next). */
+        zrca_crypto_object o;
+        memset(&o, 0, sizeof(o));
+        o.version = ZRCA_CRYPTO_OBJECT_VERSION;
+        o.label = label;
+        o.value = spki;
+        o.value_len = spki_len;
+        o.key_type = type;
+        o.key_bits = kbits;
+        o.object_class = ZRCA_OBJECT_PRIVATE_KEY;
+        o.is_private = 1;
+        cache_add(t, &o, priv);
+        o.object_class = ZRCA_OBJECT_PUBLIC_KEY;
+        o.is_private = 0;
+        cache_add(t, &o, pub);
+    }
+    changed(t);
     if (spki_len > sizeof(spki))
         rc = zri_error_set(ZRCA_ETOKEN, "the backend overflowed the public key buffer");
     if (rc == 0)
         rc = zri_key_id_from_spki(id, spki, spki_len);
     if (rc == 0)
-        rc = be_rc(t, t->be.set_attributes(t->be.self, priv, NULL, id, sizeof(id)),
-                   "set_attributes");
+        rc = be_set(t, priv, NULL, id, sizeof(id));
     if (rc == 0)
-        rc =
-            be_rc(t, t->be.set_attributes(t->be.self, pub, NULL, id, sizeof(id)), "set_attributes");
+        rc = be_set(t, pub, NULL, id, sizeof(id));
     if (rc == 0)
         rc = key_new(out, t, priv, &pub, id, sizeof(id), label, spki, spki_len);
     if (rc == 0 && ((*out)->flags & flags) != flags) {
@@ -1601,8 +1881,8 @@ int zri_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type, un
     if (rc < 0) {
         /* Leave no half-made key behind. */
         if (HAS(t, delete_object)) {
-            t->be.delete_object(t->be.self, priv);
-            t->be.delete_object(t->be.self, pub);
+            be_delete(t, priv);
+            be_delete(t, pub);
         }
         return rc;
     }
@@ -1727,11 +2007,9 @@ int zri_token_find_key_by_label(zrca_key **out, zrca_token *t, const char *label
     if (rc == 0)
         rc = zri_key_id_from_spki(id, spki->value, spki->value_len);
     if (rc == 0)
-        rc = be_rc(t, t->be.set_attributes(t->be.self, privs.items[0].handle, NULL, id, sizeof(id)),
-                   "set_attributes");
+        rc = be_set(t, privs.items[0].handle, NULL, id, sizeof(id));
     if (rc == 0 && pub)
-        rc = be_rc(t, t->be.set_attributes(t->be.self, pub->handle, NULL, id, sizeof(id)),
-                   "set_attributes");
+        rc = be_set(t, pub->handle, NULL, id, sizeof(id));
     if (rc == 0) {
         zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "key labelled '%s' had no ID; set it", label);
         rc = key_by_id(out, t, id, sizeof(id));
@@ -2021,9 +2299,9 @@ ZRCA_API int zrca_key_set_label(zrca_key *k, const char *label)
     char *copy = zri_strdup(label);
     if (!copy)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
-    rc = be_rc(t, t->be.set_attributes(t->be.self, k->priv, label, NULL, 0), "set_attributes");
+    rc = be_set(t, k->priv, label, NULL, 0);
     if (rc == 0 && k->has_pub)
-        rc = be_rc(t, t->be.set_attributes(t->be.self, k->pub, label, NULL, 0), "set_attributes");
+        rc = be_set(t, k->pub, label, NULL, 0);
     if (rc < 0) {
         free(copy);
         return rc;
@@ -2043,9 +2321,9 @@ ZRCA_API int zrca_key_delete(zrca_key *k)
     int rc = check_fork(t);
     if (rc < 0 || (rc = NEED(t, delete_object, "delete objects")) < 0)
         return rc;
-    rc = be_rc(t, t->be.delete_object(t->be.self, k->priv), "delete_object");
+    rc = be_delete(t, k->priv);
     if (rc == 0 && k->has_pub) {
-        rc = be_rc(t, t->be.delete_object(t->be.self, k->pub), "delete_object");
+        rc = be_delete(t, k->pub);
         if (rc == ZRCA_ENOTFOUND)
             rc = 0;
     }
@@ -2100,7 +2378,7 @@ ZRCA_API int zrca_token_read_data(unsigned char **out, size_t *len, zrca_token *
 static int delete_all(zrca_token *t, collect *c)
 {
     for (size_t i = 0; i < c->count; i++) {
-        int rc = be_rc(t, t->be.delete_object(t->be.self, c->items[i].handle), "delete_object");
+        int rc = be_delete(t, c->items[i].handle);
         if (rc < 0 && rc != ZRCA_ENOTFOUND)
             return rc;
     }
@@ -2144,12 +2422,12 @@ ZRCA_API int zrca_token_write_data(zrca_token *t, const char *label, const void 
     o.value = data ? data : (const void *)"";
     o.value_len = len;
     uint64_t h;
-    if ((rc = be_rc(t, t->be.create_object(t->be.self, &o, &h), "create_object")) < 0)
+    if ((rc = be_create(t, &o, &h)) < 0)
         goto out;
     /* 3. delete the old copies, 4. give the new one its name */
     if ((rc = data_find(t, &old, label)) < 0 || (rc = delete_all(t, &old)) < 0)
         goto out;
-    rc = be_rc(t, t->be.set_attributes(t->be.self, h, label, NULL, 0), "set_attributes");
+    rc = be_set(t, h, label, NULL, 0);
     if (rc == 0)
         zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "wrote data object '%s' (%zu bytes)", label, len);
 out:

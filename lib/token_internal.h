@@ -215,4 +215,35 @@ void zri_token_pin_context_swap(zrca_token *token, const zri_pin_context *ctx,
 int zri_token_generate_key(zrca_key **out, zrca_token *token, zrca_key_type type, unsigned int bits,
                            const char *label, unsigned int flags);
 
+/* ---- what a run reads once (doc/design.md, "What is done once") -------------------- */
+
+/*
+ * Keep the token's certificates, keys and data objects in the handle from
+ * now until the matching zri_token_cache_end() (calls nest): the first
+ * search of each class reads the token once, later searches are answered
+ * from memory, and every object this handle creates, relabels or deletes
+ * updates what is kept. A login or logout, a token removed, or another
+ * libzrca process's write (the generation below) drops it, to be read again.
+ */
+void zri_token_cache_begin(zrca_token *token);
+void zri_token_cache_end(zrca_token *token);
+/* Drop what is kept if another libzrca process wrote to the token since it was read. */
+void zri_token_cache_check(zrca_token *token);
+
+/* Test and benchmark counters: searches and objects that reached the backend. */
+typedef struct zri_token_counters {
+    uint64_t searches;      /* find_objects calls */
+    uint64_t objects_read;  /* objects they reported */
+    uint64_t cache_answers; /* searches answered from memory */
+} zri_token_counters;
+void zri_token_counters_get(const zrca_token *token, zri_token_counters *out);
+
+/*
+ * The generation of a token's objects, shared by the processes of the
+ * machine (lib/token_gen.c): false when it cannot be read (then nothing
+ * kept is trusted).
+ */
+bool zri_token_gen_read(const char *serial, uint64_t *out);
+bool zri_token_gen_bump(const char *serial, uint64_t *before, uint64_t *after);
+
 #endif /* ZRI_TOKEN_INTERNAL_H */

@@ -1542,6 +1542,8 @@ static int update_open(zrca_update **out, zrca_session *s, const char *number, u
         (rc = zri_session_state_dir_ensure(s, &state)) < 0 ||
         (rc = zri_token_item_lock(tserial, number, item, state, &u->token_lock_fd)) < 0)
         goto fail;
+    /* With the item locked, what a run keeps of the token must still be the token's. */
+    zri_token_cache_check(token);
     rc = zri_journal_read(&u->paths, &u->j);
     if (rc == ZRCA_EPROTOCOL)
         rc = zri_error_prefix_rc(

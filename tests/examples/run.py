@@ -161,6 +161,38 @@ class World:
         t.start()
         return t
 
+    def provision_many(self, n):
+        """N personal certificates of N people on the token, all due in 20 days, and a scan of each
+        in scans/ (for renew --auto --scan-dir). Returns the directory of scans and the letter."""
+        ent = self.zjson("login")["enterprise"]["name"]
+        serial = self.zjson("token", "info")["serial"]
+        letter, scan = self.attachments()
+        scans = self.path("scans")
+        os.makedirs(scans, exist_ok=True)
+        na = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=20)).strftime(
+            "%Y-%m-%dT00:00:00Z")
+        for i in range(n):
+            holder, pid = "测试员%02d" % i, id_number(i)
+            csr, pem = self.path("csr-m%d.der" % i), self.path("cert-m%d.pem" % i)
+            self.zrca("token", "provision-csr", "--key-label", "many-%d" % i, "--subject",
+                      "CN=%s,OU=技术负责人,O=%s,C=CN" % (holder, ent), "--out", csr)
+            self.ctl("provision", "--account", "demo", "--kind", "personal", "--holder-name", holder,
+                     "--holder-id", pid, "--position", "技术负责人", "--csr", csr, "--not-after", na,
+                     "--key-serial", serial, "--out", pem)
+            self.zrca("token", "import-cert", pem)
+            shutil.copyfile(scan, os.path.join(scans, pid + ".jpg"))
+        return scans, letter
+
+
+ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+
+
+def id_number(i):
+    """The i-th 18-digit ID card number of a made-up person, with its check digit (GB 11643)."""
+    body = "330106%s%03d" % ((datetime.date(1980, 1, 1) + datetime.timedelta(days=i * 97)).strftime("%Y%m%d"),
+                             i % 1000)
+    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, ID_WEIGHTS)) % 11]
+
 
 def ts(s):
     return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
@@ -392,6 +424,45 @@ def test_zrca_renew_reentrant(w):
     check(d["ok"] and [c["outcome"] for c in d["certificates"]] == ["resumed"], "%s" % d)
     check(len(renewal_orders(w, demo)) == 3 and len(issuances(w, number3)) == 1, "orders or issuances")
     check(all(o["order_status"] == "completed" for o in renewal_orders(w, demo)), "%s" % renewal_orders(w, demo))
+
+
+def renew_counted(w, n):
+    """renew --auto updating n approved certificates, on SoftHSM through tests/support/p11count.c:
+    the PKCS#11 calls of that run."""
+    scans, letter = w.provision_many(n)
+    filed = w.zjson("renew", "--auto", "--no-wait", "--window-days", "30", "--letter", letter,
+                    "--scan-dir", scans, *CONTACT)
+    check(filed["order"] and len(filed["certificates"]) == n, "%s" % filed)
+    w.ctl("approve", filed["order"])
+    out = w.path("p11count.json")
+    env = {"ZRCA_MODULE": os.path.abspath(os.path.join(w.build, "tests", "p11count.so")), "P11COUNT_MODULE": SOFTHSM,
+           "P11COUNT_OUT": out}
+    d = w.zjson("renew", "--auto", "--window-days", "30", "--letter", letter, "--scan-dir", scans, *CONTACT,
+                env=env)
+    check([c["outcome"] for c in d["certificates"]] == ["updated"] * n, "%s" % d)
+    with open(out) as f:
+        return json.load(f)
+
+
+def test_zrca_renew_once(w):
+    """Issue 12, item 5: a run reads the token's objects once, whatever the number of certificates
+    it updates. Counted in PKCS#11 calls, not timed: the searches, the objects they return and the
+    attribute reads per certificate updated must not grow from 2 certificates to 6, and the PIN is
+    asked for as often for 6 as for 2 (its two logins, certificate and e-seal, once per run)."""
+    small = renew_counted(w, 2)
+    big_world = World(w.build)
+    try:
+        big = renew_counted(big_world, 6)
+    finally:
+        big_world.close()
+    print("PKCS#11 calls of a run, 2 certificates: %s; 6: %s" % (small, big))
+    for what in ("find_inits", "found", "get_attributes"):
+        check(big[what] / 6 <= small[what] / 2,
+              "%s per certificate grew from %.1f (2 certificates) to %.1f (6)" % (
+                  what, small[what] / 2, big[what] / 6))
+    check(big["logins"] == small["logins"] <= 2, "logins: %d for 2 certificates, %d for 6" % (
+        small["logins"], big["logins"]))
+    check(big["writes"] / 6 == small["writes"] / 2, "writes per certificate: %s vs %s" % (small, big))
 
 
 def test_zrca_renew_concurrent(w):
