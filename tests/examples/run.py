@@ -8,7 +8,6 @@ Each test starts its own platform (tests/platform/zrca-platformd --demo) in a
 temporary directory, and its own SoftHSM token store there, and stops and
 removes them at the end, pass or fail. A test fails with a message and exit 1.
 """
-import base64
 import datetime
 import json
 import os
@@ -1044,10 +1043,9 @@ def test_zrca_receipt(w):
     w.zjson("receipt", "Ca2020010100000000000000000", "--out", out, expect=8)
 
 
-def id_number(prefix17):
+def id_number_of(prefix17):
     """A GB 11643 ID number: the 17 digits and their check digit."""
-    w_ = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    return prefix17 + "10X98765432"[sum(int(d) * k for d, k in zip(prefix17, w_)) % 11]
+    return prefix17 + "10X98765432"[sum(int(d) * k for d, k in zip(prefix17, ID_WEIGHTS)) % 11]
 
 
 def test_zrca_new(w):
@@ -1055,7 +1053,7 @@ def test_zrca_new(w):
     refused until the key is shipped and received, zrca order --receive, zrca update onto the blank key
     (certificate and e-seal), the order completed; the JSON valid against its schema's members."""
     letter, scan = w.attachments()
-    holder, pid = "钱新人", id_number("33010619920315123")
+    holder, pid = "钱新人", id_number_of("33010619920315123")
     # A broken form is refused locally with field and rule, as apply's is; nothing filed.
     r = w.zrca("new", "--person", "%s,%s,项目经理" % (holder, pid[:17] + ("0" if pid[17] != "0" else "1")),
                "--id-scan", scan, "--letter", letter, *CONTACT, expect=4)
