@@ -267,3 +267,10 @@ def test_operator_reissue_lists_in_crl(platform):
     assert e is not None
     assert e.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.superseded
     assert serialization  # noqa
+
+
+def test_issuing_ca_served_unauthenticated(platform):
+    r = platform.client().call("GET", "/crl/issuing.crt")
+    assert r.status == 200 and r.header("Content-Type") == "application/pkix-cert"
+    issuing = x509.load_pem_x509_certificate(open(platform.data + "/ca/issuing.pem", "rb").read())
+    assert r.body == issuing.public_bytes(serialization.Encoding.DER)

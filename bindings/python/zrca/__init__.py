@@ -29,7 +29,7 @@ from .errors import (AlreadyExists, AmbiguousToken, AuthError, Busy, CallbackSto
                      CryptoError, ForkError, Forbidden, InvalidArgument, IOFailure, Locked, NetworkError, NotFound,
                      NotInitialized, NotSupported, OutOfMemory, PinError, PinFinalTry, PinIncorrect, PinLocked,
                      PinRequired, PlatformError, ProtocolError, RateLimited, SessionExpired, StateError, Timeout,
-                     TLSError, TokenAbsent, TokenError, TooBig, UpdateHeld, ValidationError, VerifyError,
+                     TLSError, TokenAbsent, TokenError, TooBig, UpdateHeld, Revoked, ValidationError, VerifyError,
                      VersionMismatch, Violation, ZrcaError)
 from .log import set_global_log, to_logging
 from .order import Order, OrderItem, OrderIterator

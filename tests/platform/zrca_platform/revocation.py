@@ -53,12 +53,9 @@ MAX_COMMENT = 200
 
 def canonical_serial(s):
     """True when s is a certificate serial in the canonical form of section 1 (lowercase hex, even
-    length, no superfluous leading 00 byte, positive, at most 20 bytes)."""
-    if not isinstance(s, str) or not 2 <= len(s) <= 40 or len(s) % 2 or not re.match(r"^[0-9a-f]+$", s):
-        return False
-    if s[:2] == "00":
-        return len(s) > 2 and s[2] in "89abcdef"
-    return True
+    length, no leading 00 byte, positive, at most 20 bytes)."""
+    return (isinstance(s, str) and re.match(r"^[0-9a-f]{2,40}$", s) is not None and len(s) % 2 == 0
+            and not s.startswith("00"))
 
 
 def proof_message(nonce, cert_der, serial, reason):

@@ -64,6 +64,7 @@ ROUTES = [
     ("GET", r"/api/v1/revocations", "revocations.list", "rev_list", "account", None, None),
     ("GET", r"/api/v1/revocations/" + R, "revocations.get", "rev_get", "account", None, None),
     ("GET", r"/crl/issuing\.crl", "crl.get", "crl", None, None, None),
+    ("GET", r"/crl/issuing\.crt", "crl.issuer", "crl_issuer", None, None, None),
     # operator
     ("GET", r"/api/v1/operator/revocations", None, "op_revocations", "operator", None, None),
     ("POST", r"/api/v1/operator/revocations/" + R + "/review", None, "op_rev_review", "operator", "optional",
@@ -635,6 +636,10 @@ class Handler(BaseHTTPRequestHandler):
     def h_crl(self, acct, p, q, body):
         return Response(200, raw=revocation.current(self.server.store, self.db),
                         headers={"Content-Type": "application/pkix-crl", "Cache-Control": "max-age=60"})
+
+    def h_crl_issuer(self, acct, p, q, body):
+        return Response(200, raw=self.server.store.pki.issuing_der,
+                        headers={"Content-Type": "application/pkix-cert", "Cache-Control": "max-age=60"})
 
     def h_op_revocations(self, acct, p, q, body):
         return Response(200, revocation.operator_list(self.svc, self.db, q))
