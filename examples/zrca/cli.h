@@ -103,6 +103,7 @@ typedef struct cli {
     long rate;
     /* update, seal, token */
     int single_login, delete_old, abort_update, force, pem;
+    int sign; /* revoke --sign */
     const char *key, *key_label, *key_id, *subject, *out, *serial;
     /* positional arguments after the command */
     char **args;
@@ -191,6 +192,9 @@ int cmd_update(cli *c);
 int cmd_seal(cli *c);
 int cmd_renew(cli *c);
 int cmd_token(cli *c);
+int cmd_revoke(cli *c);
+int cmd_revocations(cli *c);
+int cmd_crl_check(cli *c);
 
 /* Shared by commands: an order as JSON, and printed as the seed's detail page. */
 void order_json(jw *w, const zrca_order *o, int items);

@@ -58,6 +58,11 @@ static const command COMMANDS[] = {
     {"renew", cmd_renew, 1, 1, "renew --auto: plan, apply, wait, update every due certificate",
      "--auto [--window-days N] [--dry-run] [--no-wait] [--scan NAME=FILE] --letter FILE "
      "[--quiet] [--lock-wait S] [--deploy-hook CMD] [--notify-hook CMD] ..."},
+    {"revoke", cmd_revoke, 1, 1, "吊销申请: ask the platform to revoke a certificate",
+     "SERIAL --reason R [--comment C] [--sign]"},
+    {"revocations", cmd_revocations, 1, 0, "历史吊销申请: the account's revocation requests", ""},
+    {"crl-check", cmd_crl_check, 1, 1, "check the key's certificates against the platform's CRL",
+     ""},
     {"token", cmd_token, 0, 1, "the key: list, info, pin, keygen, csr, import-cert, unlock, ...",
      "list|info|pin|keygen|csr|provision-csr|import-cert|change-pin|unlock|init-soft ..."},
     {"version", cmd_version, 0, 0, "the library's version (also: zrca --version)", ""},
@@ -131,6 +136,7 @@ enum {
     O_LOCK_WAIT,
     O_DEPLOY_HOOK,
     O_NOTIFY_HOOK,
+    O_SIGN,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -202,6 +208,7 @@ static const struct option LONG_OPTS[] = {
     {"deploy-hook", required_argument, NULL, O_DEPLOY_HOOK},
     {"notify-hook", required_argument, NULL, O_NOTIFY_HOOK},
     {"version", no_argument, NULL, O_VERSION},
+    {"sign", no_argument, NULL, O_SIGN},
     {NULL, 0, NULL, 0},
 };
 
@@ -255,10 +262,10 @@ static const struct {
     {O_DRY_RUN, " apply renew "},
     {O_PAY, " order "},
     {O_CANCEL, " order "},
-    {O_REASON, " order "},
+    {O_REASON, " order revoke "},
     {O_RESUBMIT, " order "},
     {O_RATE, " order "},
-    {O_COMMENT, " order "},
+    {O_COMMENT, " order revoke "},
     {O_SINGLE_LOGIN, " update renew "},
     {O_DELETE_OLD, " update renew "},
     {O_KEY, " update renew token "},
@@ -281,6 +288,7 @@ static const struct {
     {O_DEPLOY_HOOK, " renew "},
     {O_NOTIFY_HOOK, " renew "},
     {O_VERSION, "*"},
+    {O_SIGN, " revoke "},
 };
 
 static const char *opt_name(int opt)
@@ -592,6 +600,9 @@ static int set_option(cli *c, int opt, char *arg)
         break;
     case O_PEM:
         c->pem = 1;
+        break;
+    case O_SIGN:
+        c->sign = 1;
         break;
     case O_QUIET:
         c->quiet = 1;
