@@ -36,6 +36,8 @@ from .order import Order, OrderItem, OrderIterator
 from .plan import PlanEntry, RenewalPlan, RenewEntry, RenewReport
 from .session import (Certificate, CertificateList, Enterprise, Fee, FeeSchedule, Notification, NotificationList,
                       Person, PersonList, Session)
+from .revocation import (Crl, CrlStatus, Revocation, RevocationStatus, RevokeReason, revocation_request, revocations,
+                         revoke)
 from .serial import DUE_WINDOW_DAYS, SERIAL_BUFSIZE, serial_canonical, serial_cmp, subject_to_der
 from .token import (Key, PinRequest, Seal, Token, TokenCertificate, TokenCertList, TokenInfo, create_softtoken,
                     list_tokens)
