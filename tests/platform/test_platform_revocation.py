@@ -274,3 +274,20 @@ def test_issuing_ca_served_unauthenticated(platform):
     assert r.status == 200 and r.header("Content-Type") == "application/pkix-cert"
     issuing = x509.load_pem_x509_certificate(open(platform.data + "/ca/issuing.pem", "rb").read())
     assert r.body == issuing.public_bytes(serialization.Encoding.DER)
+
+
+def test_issue_with_revoked_old_certificate_and_application_refused(platform):
+    """A challenge taken before the revocation: the issue names rule `revoked`; a new renewal
+    application finds no current certificate (`no_certificate`)."""
+    from platform_client import apply, renewal_app
+    ren = Renewal(platform)
+    ch = ren.challenge()
+    rid = ren.client.post("/api/v1/revocations", {"certificate_serial": ren.old_serial,
+                                                  "reason": "info_changed"}).json["id"]
+    assert review(platform, rid).status == 200
+    new_key = ec_key()
+    r = ren.client.post(ren.path("/issue"), ren.issue_body(ch, new_key))
+    assert r.status == 422 and ("old_certificate", "revoked") in [(e["field"], e["rule"]) for e in r.error["errors"]]
+    ren.client.post("/api/v1/orders/%s/cancel" % ren.number, {"reason": "吊销"})
+    r = apply(ren.client, renewal_app())
+    assert r.status == 422 and "no_certificate" in [e["rule"] for e in r.error["errors"]], r
