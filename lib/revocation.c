@@ -4,11 +4,15 @@
  * locally and optionally signed by the certificate's key on the token; the
  * account's requests; the issuing CA's CRL, verified and consulted.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
@@ -524,19 +528,32 @@ static int no_pass_phrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-/* The certificates of a PEM bundle: a regular file, bounded, read once. */
+/* The certificates of a PEM bundle: a regular file (not a FIFO or a device that could block or
+ * never end), bounded, read once. */
 static int load_trust(STACK_OF(X509) * *out, const char *path)
 {
     unsigned char *data = NULL;
     size_t len = 0;
     *out = NULL;
-    FILE *f = fopen(path, "rbe");
-    if (!f)
-        return zri_error_set_field(ZRCA_EIO, "issuer_ca_file", "readable", "cannot open %s", path);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int opened = fd >= 0;
+        if (fd >= 0)
+            close(fd);
+        return zri_error_set_field(ZRCA_EIO, "issuer_ca_file", "readable",
+                                   opened ? "%s is not a regular file" : "cannot open %s", path);
+    }
     data = zri_malloc(MAX_TRUST_FILE_BYTES + 1);
-    if (data)
-        len = fread(data, 1, MAX_TRUST_FILE_BYTES + 1, f);
-    fclose(f);
+    while (data && len < MAX_TRUST_FILE_BYTES + 1) {
+        ssize_t n = read(fd, data + len, MAX_TRUST_FILE_BYTES + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
     if (!data)
         return ZRCA_ENOMEM;
     if (len > MAX_TRUST_FILE_BYTES) {

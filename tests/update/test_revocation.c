@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -199,6 +201,44 @@ static void test_unsigned_request_revokes_and_refuses_renewal(void **state)
     assert_int_equal(zrca_cert_list_count(cl), 1);
     zrca_cert_list_free(cl);
     zrca_token_free(t);
+    world_free(&w);
+}
+
+/* The answer to the request lost on the way (the platform did the work): the library retries
+ * with the same Idempotency-Key and gets the recorded answer; one request, not two. Signed too:
+ * the challenge is lost once before it is answered. */
+static void test_lost_answers_retried_once(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 0, false, 200);
+    zrca_session *s = open_session(&w, NULL);
+    zrca_token *t = open_token(&w);
+    assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+    zrca_cert_list *l;
+    const zrca_cert *c = token_cert(t, &l);
+    zrca_key *k;
+    assert_zrca_ok(zrca_cert_key(&k, t, c));
+    ts_platform_fault(plat, "revocations.challenge", "drop_after", 1, "");
+    ts_platform_fault(plat, "revocations.create", "drop_after", 1, "");
+    zrca_revoke_options o = ZRCA_REVOKE_OPTIONS_INIT;
+    o.serial = w.old_serial;
+    o.reason = ZRCA_REVOKE_REASON_NO_LONGER_NEEDED;
+    o.key = k;
+    o.certificate = zrca_cert_der(c, &o.certificate_len);
+    zrca_revocation *r;
+    assert_zrca_ok(zrca_revoke(&r, s, &o));
+    assert_int_equal(ts_platform_faults_left(plat), 0);
+    assert_int_equal(zrca_revocation_signed(r), 1);
+    zrca_revocation_free(r);
+    zrca_revocation_list *hist;
+    assert_zrca_ok(zrca_session_revocations(&hist, s));
+    assert_int_equal(zrca_revocation_list_count(hist), 1);
+    zrca_revocation_list_free(hist);
+    zrca_key_free(k);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    zrca_session_free(s);
     world_free(&w);
 }
 
@@ -519,6 +559,16 @@ static void test_crl_refusals(void **state)
     o.max_size = 8;
     good = make_crl(&len, issuing, ikey, NULL, -60, 3600, false);
     assert_int_equal(zrca_crl_from_der(&crl, good, len, NULL, 0, &o), ZRCA_ETOOBIG);
+    /* The CA file must be a regular file: a FIFO is refused at once, not waited on. */
+    char fifo[1100];
+    snprintf(fifo, sizeof(fifo), "%s/ca-fifo", work);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    o.issuer_ca_file = fifo;
+    o.max_size = 0;
+    assert_int_equal(zrca_crl_from_der(&crl, good, len, NULL, 0, &o), ZRCA_EIO);
+    assert_string_equal(zrca_error_last()->rule, "readable");
+    unlink(fifo);
+    o.issuer_ca_file = plat->platform_ca_file;
     /* A judged time past nextUpdate makes the platform's own CRL stale too. */
     o.max_size = 0;
     o.now = time(NULL) + 30 * 86400;
@@ -578,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_local_validation),
         cmocka_unit_test(test_unsigned_request_revokes_and_refuses_renewal),
         cmocka_unit_test(test_plan_skips_revoked),
+        cmocka_unit_test(test_lost_answers_retried_once),
         cmocka_unit_test(test_signed_request_ec),
         cmocka_unit_test(test_signed_request_rsa),
         cmocka_unit_test(test_crl_refusals),
