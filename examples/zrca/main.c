@@ -632,7 +632,7 @@ static int config_forbidden(int opt)
 {
     return opt == 'h' || opt == O_VERSION || opt == O_JSON || opt == 'v' || opt == O_ABORT ||
            opt == O_FORCE || opt == O_CANCEL || opt == O_RESUBMIT || opt == O_PAY ||
-           opt == O_RATE || opt == O_DRY_RUN;
+           opt == O_RATE || opt == O_DRY_RUN || opt == O_SIGN;
 }
 
 /* The environment variable of an option, when it has one: an environment variable wins over the
