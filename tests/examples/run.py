@@ -1028,6 +1028,18 @@ def test_zrca_revoke(w):
           "--next-update", (past + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
     d = valid(w.zjson("crl-check", expect=12))
     check(d["error"]["rule"] == "stale", "%s" % d)
+    w.ctl("publish-crl")
+    # An approved renewal whose certificate is revoked meanwhile: update refused (exit 9, EREVOKED).
+    third, _ = w.provision(days=20, label="third")
+    letter, scan = w.attachments()
+    number = w.zjson("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)["order"]["number"]
+    w.ctl("approve", number)
+    rid = w.zjson("revoke", third["serial"], "--reason", "holder_left")["revocation"]["id"]
+    w.ctl("approve-revocation", str(rid))
+    d = w.zjson("update", number, expect=9)
+    check(d["error"]["status"] == "ZRCA_EREVOKED" and d["error"]["remote_code"] == "certificate_revoked", "%s" % d)
+    r = w.zrca("update", number, expect=9)
+    check("revoked" in r.stderr, r.stderr)
 
 
 def test_zrca_orders_watch(w):
