@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "revocation_internal.h"
 #include "rules.h"
 #include "session_int.h"
 #include "update_internal.h"
@@ -257,6 +258,11 @@ static int revocation_from(zrca_revocation **out, const zri_json *v)
     }
     *out = r;
     return 0;
+}
+
+int zri_revocation_decode(zrca_revocation **out, const zri_json *v)
+{
+    return revocation_from(out, v);
 }
 
 /* POST /revocations/challenge, then the key signs section 17.2; *proof_b64 and *cid malloc'd. */
