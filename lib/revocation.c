@@ -683,6 +683,10 @@ ZRCA_API int zrca_crl_from_der(zrca_crl **out, const unsigned char *der, size_t 
     if (!iss) {
         rc = crl_refuse("issuer", "no certificate of the CRL's issuer %s is known",
                         iname ? iname : "?");
+    } else if ((X509_get_extension_flags(iss) & EXFLAG_KUSAGE) &&
+               !(X509_get_key_usage(iss) & KU_CRL_SIGN)) {
+        rc = crl_refuse("issuer", "the CRL's issuer %s may not sign CRLs (no cRLSign key usage)",
+                        iname ? iname : "?");
     } else if (!chains_to(iss, trust, now)) {
         rc = crl_refuse("issuer", "the CRL's issuer %s does not chain to the platform's CA file",
                         iname ? iname : "?");

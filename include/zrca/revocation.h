@@ -247,9 +247,11 @@ ZRCA_API int zrca_crl_fetch(zrca_crl **out, zrca_session *session, const zrca_cr
 /**
  * Verify a DER CRL: X.509 v2; signed by `issuer` (a DER CA certificate
  * that chains to `opts->issuer_ca_file`, or a certificate of that file
- * when `issuer` is NULL) whose name is the CRL's issuer; thisUpdate not
- * in the future and nextUpdate present and not passed (a stale CRL is an
- * error, never "not revoked"); at most `opts->max_size` bytes.
+ * when `issuer` is NULL) whose name is the CRL's issuer and whose
+ * keyUsage, if present, allows cRLSign; thisUpdate not in the future (5
+ * minutes of clock skew allowed) and nextUpdate present and not passed (a
+ * stale CRL is an error, never "not revoked"); at most `opts->max_size`
+ * bytes.
  *
  * @param out the CRL, free with zrca_crl_free()
  * @param der the CRL

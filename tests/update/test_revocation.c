@@ -543,6 +543,25 @@ static void test_crl_refusals(void **state)
     OPENSSL_free(forged);
     X509_free(rca);
 
+    /* An intermediate under the real root may sign CRLs only with cRLSign in its keyUsage. */
+    X509 *root = load_cert("ca/root.pem");
+    EVP_PKEY *root_key = load_key("ca/root.key");
+    X509 *mid = make_ca("ZRCA Other Intermediate", rogue, root, root_key, -1, 365);
+    unsigned char *mcrl = make_crl(&len, mid, rogue, NULL, -60, 3600, false);
+    assert_zrca_ok(from_der(mcrl, len, mid, &crl));
+    zrca_crl_free(crl);
+    int ku = X509_get_ext_by_NID(mid, NID_key_usage, -1);
+    X509_EXTENSION_free(X509_delete_ext(mid, ku));
+    X509_EXTENSION *kue = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, "critical,keyCertSign");
+    X509_add_ext(mid, kue, -1);
+    X509_EXTENSION_free(kue);
+    X509_sign(mid, root_key, EVP_sha256());
+    expect_refused(mcrl, len, mid, "issuer");
+    OPENSSL_free(mcrl);
+    X509_free(mid);
+    X509_free(root);
+    EVP_PKEY_free(root_key);
+
     /* Stale: nextUpdate passed. Not yet valid: thisUpdate tomorrow. v1. Garbage. Too big. */
     unsigned char *stale = make_crl(&len, issuing, ikey, w.old_serial, -7200, -60, false);
     expect_refused(stale, len, issuing, "stale");
