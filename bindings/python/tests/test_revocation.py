@@ -9,7 +9,6 @@ import datetime as dt
 import pytest
 
 import zrca
-from conftest import fill_application
 from support import USER_PIN
 
 

@@ -937,7 +937,8 @@ class Service:
                       "old_certificate is not the certificate %s this item renews" % it["old_serial"])
                 old_cert = None
             elif old_row["status"] == "revoked":
-                v.add("old_certificate", "revoked", "the old certificate was revoked (section 17): it cannot be renewed")
+                v.add("old_certificate", "revoked",
+                      "the old certificate was revoked (section 17): it cannot be renewed")
             elif old_row["status"] != "valid" or not (old_row["not_before"] <= ts(now) < old_row["not_after"]):
                 v.add("old_certificate", "not_current", "the old certificate is expired, superseded or revoked")
         if csr is not None and old_cert is not None and len(csr.subject) > 0:
