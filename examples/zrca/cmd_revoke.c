@@ -67,7 +67,11 @@ int cmd_revoke(cli *c)
         return usage_error(c, "revoke: --reason is required (key_lost, key_compromised, "
                               "holder_left, info_changed, no_longer_needed)");
     zrca_revoke_options o = ZRCA_REVOKE_OPTIONS_INIT;
-    o.serial = c->args[0];
+    /* Any spelling of a serial (case, 0x, colons, leading zeros), as `seal --serial` takes it;
+     * what is not a serial at all goes to the library's check, which names field and rule. */
+    char serial[ZRCA_SERIAL_BUFSIZE];
+    o.serial =
+        zrca_serial_canonical(serial, sizeof(serial), c->args[0]) == ZRCA_OK ? serial : c->args[0];
     o.reason = zrca_revoke_reason_from_name(c->reason);
     if (o.reason == ZRCA_REVOKE_REASON_NONE)
         return usage_error(c, "revoke: unknown --reason %s", c->reason);
