@@ -111,7 +111,8 @@ static int cert_facts(const unsigned char *der, size_t len, char *serial, size_t
     return rc;
 }
 
-static void check_options(const zrca_revoke_options *o)
+/* kpub: the key's SubjectPublicKeyInfo (with a key), read before the validation began. */
+static void check_options(const zrca_revoke_options *o, const unsigned char *kpub, size_t klen)
 {
     char canon[ZRCA_SERIAL_BUFSIZE];
     if (!o->serial || !*o->serial)
@@ -146,9 +147,8 @@ static void check_options(const zrca_revoke_options *o)
         return;
     }
     char serial[ZRCA_SERIAL_BUFSIZE];
-    unsigned char *spki = NULL, *kpub = NULL;
+    unsigned char *spki = NULL;
     int spki_len = 0;
-    size_t klen = 0;
     if (cert_facts(o->certificate, o->certificate_len, serial, sizeof(serial), &spki, &spki_len) <
         0) {
         zri_error_add_violation("certificate", "der", "the certificate is not one DER certificate");
@@ -157,15 +157,10 @@ static void check_options(const zrca_revoke_options *o)
     if (o->serial && strcmp(serial, o->serial) != 0)
         zri_error_add_violation("certificate", "mismatch",
                                 "the certificate's serial is %s, not the serial to revoke", serial);
-    zri_error_save save;
-    zri_error_stash(&save);
-    int krc = zrca_key_public_der(&kpub, &klen, o->key);
-    zri_error_unstash(&save);
-    if (krc < 0 || klen != (size_t)spki_len || memcmp(kpub, spki, klen) != 0)
+    if (klen != (size_t)spki_len || memcmp(kpub, spki, klen) != 0)
         zri_error_add_violation("key", "mismatch",
                                 "the key is not the certificate's key: it cannot sign for it");
     OPENSSL_free(spki);
-    free(kpub);
 }
 
 ZRCA_API int zrca_revoke_validate(const zrca_revoke_options *opts)
@@ -174,8 +169,16 @@ ZRCA_API int zrca_revoke_validate(const zrca_revoke_options *opts)
                                ZRCA_REVOKE_OPTIONS_VERSION);
     if (rc < 0)
         return rc;
+    /* The key's public half first: a token that fails here fails the call with its own error
+     * (ENOMEM, a token error), not as a "mismatch" of the form. */
+    unsigned char *kpub = NULL;
+    size_t klen = 0;
+    if (opts->key && opts->certificate && opts->certificate_len &&
+        (rc = zrca_key_public_der(&kpub, &klen, opts->key)) < 0)
+        return rc;
     zri_error_begin_validation();
-    check_options(opts);
+    check_options(opts, kpub, klen);
+    free(kpub);
     return zri_done(zri_error_end_validation("the revocation request is not valid"));
 }
 
