@@ -15,7 +15,8 @@
  * token and on SoftHSM; (d) the resume of an update interrupted before it
  * wrote the new certificate; (e) the abort of such an update, which must
  * refuse (the platform certified the staged key) and never remove it; (f)
- * token selection through PKCS#11, an ambiguous choice and a full URI. Also
+ * token selection through PKCS#11, an ambiguous choice and a full URI; (g) a
+ * revocation request signed on the token, the history and the CRL check. Also
  * the JSON reader and generator, and validation lists of five mistakes.
  * Updates need a fresh world (account, token, approved order) for each N.
  */
