@@ -21,5 +21,6 @@
 #include "zrca/order.h"
 #include "zrca/application.h"
 #include "zrca/update.h"
+#include "zrca/revocation.h"
 
 #endif /* ZRCA_H */

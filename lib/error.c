@@ -441,6 +441,7 @@ static const struct code_text code_texts[] = {
     C(ZRCA_EFORK, "handle used after fork()"),
     C(ZRCA_EPIN_REQUIRED, "a PIN is needed for this signature"),
     C(ZRCA_EHELD, "the update is held until the platform re-issues or releases the item"),
+    C(ZRCA_EREVOKED, "the certificate was revoked"),
 };
 #undef C
 

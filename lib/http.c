@@ -48,6 +48,13 @@ void zri_request_init(zri_request *r, const char *method, const char *path)
     zri_request_path(r, path);
 }
 
+void zri_request_init_root(zri_request *r, const char *method, const char *path)
+{
+    memset(r, 0, sizeof(*r));
+    r->method = method;
+    zri_request_path(r, path);
+}
+
 void zri_request_path(zri_request *r, const char *literal)
 {
     for (const char *p = literal; *p; p++) {

@@ -100,6 +100,8 @@ typedef struct zri_request {
  * zri_request_segment(), which encodes them.
  */
 void zri_request_init(zri_request *r, const char *method, const char *path);
+/* Start a request whose literal `path` is not under /api/v1 (the CRL, §17.6). */
+void zri_request_init_root(zri_request *r, const char *method, const char *path);
 /* Append "/" and the percent-encoded segment (RFC 3986 unreserved kept). */
 void zri_request_segment(zri_request *r, const char *segment);
 void zri_request_segment_int(zri_request *r, int64_t v);

@@ -448,7 +448,8 @@ static void set_outcome(renew_run *run, size_t i, zrca_renew_outcome oc, int err
 /* A person must act on these rather than a run retrying them. */
 static bool needs_a_person(int rc)
 {
-    return rc == ZRCA_EHELD || rc == ZRCA_EPIN_LOCKED || rc == ZRCA_EPIN_FINAL_TRY;
+    return rc == ZRCA_EHELD || rc == ZRCA_EPIN_LOCKED || rc == ZRCA_EPIN_FINAL_TRY ||
+           rc == ZRCA_EREVOKED;
 }
 
 /* The end of an update of entry i: its result, or the error recorded. */

@@ -23,6 +23,7 @@ static const struct {
     {"idempotency_key_reused", ZRCA_ECONFLICT},
     {"idempotency_key_in_use", ZRCA_ECONFLICT},
     {"invalid_transition", ZRCA_ECONFLICT},
+    {"certificate_revoked", ZRCA_EREVOKED}, /* doc/protocol.md §17.5 */
     {"already_exists", ZRCA_EEXISTS},
     {"payload_too_large", ZRCA_ETOOBIG},
     {"unavailable", ZRCA_EBUSY},

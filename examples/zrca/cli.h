@@ -106,6 +106,7 @@ typedef struct cli {
     int single_login, delete_old, abort_update, force, pem;
     /* --login-key (zrca login --key): log in with the USB key (证书登录), no password */
     int login_key;
+    int sign; /* revoke --sign */
     const char *key, *key_label, *key_id, *subject, *out, *serial;
     /* positional arguments after the command */
     char **args;
@@ -200,6 +201,9 @@ int cmd_update(cli *c);
 int cmd_seal(cli *c);
 int cmd_renew(cli *c);
 int cmd_token(cli *c);
+int cmd_revoke(cli *c);
+int cmd_revocations(cli *c);
+int cmd_crl_check(cli *c);
 
 /* Shared by commands: an order as JSON, and printed as the seed's detail page. */
 void order_json(jw *w, const zrca_order *o, int items);

@@ -65,6 +65,11 @@ static const command COMMANDS[] = {
     {"renew", cmd_renew, 1, 1, "renew --auto: plan, apply, wait, update every due certificate",
      "--auto [--window-days N] [--dry-run] [--no-wait] [--scan NAME=FILE] --letter FILE "
      "[--quiet] [--lock-wait S] [--deploy-hook CMD] [--notify-hook CMD] [--login-key] ..."},
+    {"revoke", cmd_revoke, 1, 1, "吊销申请: ask the platform to revoke a certificate",
+     "SERIAL --reason R [--comment C] [--sign]"},
+    {"revocations", cmd_revocations, 1, 0, "历史吊销申请: the account's revocation requests", ""},
+    {"crl-check", cmd_crl_check, 1, 1, "check the key's certificates against the platform's CRL",
+     ""},
     {"token", cmd_token, 0, 1, "the key: list, info, pin, keygen, csr, import-cert, unlock, ...",
      "list|info|pin|keygen|csr|provision-csr|import-cert|change-pin|unlock|init-soft ..."},
     {"version", cmd_version, 0, 0, "the library's version (also: zrca --version)", ""},
@@ -141,6 +146,7 @@ enum {
     O_DEPLOY_HOOK,
     O_NOTIFY_HOOK,
     O_LOGIN_KEY,
+    O_SIGN,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -215,6 +221,7 @@ static const struct option LONG_OPTS[] = {
     {"notify-hook", required_argument, NULL, O_NOTIFY_HOOK},
     {"login-key", no_argument, NULL, O_LOGIN_KEY},
     {"version", no_argument, NULL, O_VERSION},
+    {"sign", no_argument, NULL, O_SIGN},
     {NULL, 0, NULL, 0},
 };
 
@@ -269,11 +276,11 @@ static const struct {
     {O_DRY_RUN, " apply new renew "},
     {O_PAY, " order "},
     {O_CANCEL, " order "},
-    {O_REASON, " order "},
+    {O_REASON, " order revoke "},
     {O_RESUBMIT, " order "},
     {O_RECEIVE, " order "},
     {O_RATE, " order "},
-    {O_COMMENT, " order "},
+    {O_COMMENT, " order revoke "},
     {O_SINGLE_LOGIN, " update renew "},
     {O_DELETE_OLD, " update renew "},
     {O_KEY, " update renew token "},
@@ -297,6 +304,7 @@ static const struct {
     {O_DEPLOY_HOOK, " renew "},
     {O_NOTIFY_HOOK, " renew "},
     {O_VERSION, "*"},
+    {O_SIGN, " revoke "},
 };
 
 static const char *opt_name(int opt)
@@ -619,6 +627,9 @@ static int set_option(cli *c, int opt, char *arg)
     case O_PEM:
         c->pem = 1;
         break;
+    case O_SIGN:
+        c->sign = 1;
+        break;
     case O_QUIET:
         c->quiet = 1;
         break;
@@ -647,7 +658,7 @@ static int config_forbidden(int opt)
 {
     return opt == 'h' || opt == O_VERSION || opt == O_JSON || opt == 'v' || opt == O_ABORT ||
            opt == O_FORCE || opt == O_CANCEL || opt == O_RESUBMIT || opt == O_RECEIVE ||
-           opt == O_PAY || opt == O_RATE || opt == O_DRY_RUN;
+           opt == O_PAY || opt == O_RATE || opt == O_DRY_RUN || opt == O_SIGN;
 }
 
 /* The environment variable of an option, when it has one: an environment variable wins over the

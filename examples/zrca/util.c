@@ -435,6 +435,7 @@ int exit_for(int status)
     case ZRCA_ECONFLICT:
     case ZRCA_ELOCKED:
     case ZRCA_EEXISTS:
+    case ZRCA_EREVOKED: /* a revoked certificate is not renewed */
         return EXIT_STATE;
     case ZRCA_ETIMEOUT:
         return EXIT_TIMEOUT;

@@ -131,7 +131,13 @@ typedef enum zrca_status {
      * certificate is untouched and the staged key kept; the platform's
      * operator must re-issue or release the item, then the update resumes.
      */
-    ZRCA_EHELD = -36
+    ZRCA_EHELD = -36,
+    /**
+     * The certificate was revoked (已吊销): the platform reports it
+     * `revoked`, or the issuing CA's CRL lists it. It cannot be renewed;
+     * apply for a new certificate instead. Nothing was generated or written.
+     */
+    ZRCA_EREVOKED = -37
     /* Append new codes here, with the next number. Never renumber or remove. */
 } zrca_status;
 

@@ -1108,6 +1108,79 @@ def test_zrca_new(w):
         whole = {"$defs": schema["$defs"], "allOf": schema["allOf"] + [{"$ref": "#/$defs/" + doc["command"]}]}
         jsonschema.validate(doc, whole, cls=jsonschema.Draft202012Validator)
 
+def test_zrca_revoke(w):
+    """吊销申请 with the key (signed on SoftHSM) and without; 历史吊销申请; crl-check before and after the
+    approval (exit 9 once revoked); 已吊销 in certs; a stale CRL refused (exit 12); bad input refused
+    locally (exit 4, nothing sent); every --json document valid against the schema."""
+    import jsonschema
+    with open(os.path.join(SRC, "doc", "zrca-json.schema.json"), encoding="utf-8") as f:
+        schema = json.load(f)
+
+    def valid(doc):
+        whole = dict(schema)
+        if doc.get("ok") and doc.get("command") in schema["$defs"]:
+            whole = {"$defs": schema["$defs"], "allOf": schema["allOf"] + [{"$ref": "#/$defs/" + doc["command"]}]}
+        jsonschema.validate(doc, whole, cls=jsonschema.Draft202012Validator)
+        return doc
+
+    first, _ = w.provision(days=200, label="first")
+    second, _ = w.provision(days=200, label="second")
+    s1, s2 = first["serial"], second["serial"]
+    # Local refusals: no request reaches the platform.
+    w.zrca("revoke", s1, "--reason", "bored", expect=2)
+    d = valid(w.zjson("revoke", "not-a-serial", "--reason", "key_lost", expect=4))
+    check(d["error"]["field"] == "serial" and d["error"]["rule"] == "format", "%s" % d)
+    d = valid(w.zjson("revoke", s1, "--reason", "key_lost", "--comment", "离" * 201, expect=4))
+    check(d["error"]["rule"] == "max_length", "%s" % d)
+    check(w.zjson("revocations")["revocations"] == [], "a request was sent")
+    # With the key: signed on the token.
+    c = valid(w.zjson("crl-check"))
+    check(c["ok"] and {x["serial"]: x["status"] for x in c["certificates"]} == {s1: "good", s2: "good"}, "%s" % c)
+    # (a serial in openssl's spelling is taken: upper case with colons)
+    spelled = ":".join(s1[i:i + 2] for i in range(0, len(s1), 2)).upper()
+    d = valid(w.zjson("revoke", spelled, "--reason", "key_compromised", "--sign", "--comment", "钥匙借出后失控"))
+    r1 = d["revocation"]
+    check(r1["signed"] is True and r1["status"] == "pending" and r1["certificate_serial"] == s1, "%s" % d)
+    # Without the key (a lost key): account and password only.
+    d = valid(w.zjson("revoke", s2, "--reason", "key_lost"))
+    check(d["revocation"]["signed"] is False, "%s" % d)
+    h = valid(w.zjson("revocations"))
+    check([x["status"] for x in h["revocations"]] == ["pending", "pending"], "%s" % h)
+    check("待审核" in w.zrca("revocations").stdout, "human list")
+    w.ctl("approve-revocation", str(r1["id"]))
+    c = valid(w.zjson("crl-check", expect=9))
+    by = {x["serial"]: x for x in c["certificates"]}
+    check(by[s1]["status"] == "revoked" and by[s1]["reason"] == "keyCompromise" and by[s1]["revoked_at"]
+          and by[s2]["status"] == "good" and c["error"]["kind"] == "state", "%s" % c)
+    check("已吊销" in w.zrca("crl-check", expect=9).stdout, "human crl-check")
+    certs = {x["serial"]: x for x in valid(w.zjson("certs"))["certificates"]}
+    check(certs[s1]["status"] == "revoked" and certs[s1]["status_label"] == "已吊销", "%s" % certs[s1])
+    check("已吊销" in w.zrca("certs").stdout, "human certs")
+    h = valid(w.zjson("revocations"))
+    check({x["certificate_serial"]: x["status"] for x in h["revocations"]} == {s1: "approved", s2: "pending"},
+          "%s" % h)
+    # Revoked: no second request (the platform's 409, exit 9).
+    d = valid(w.zjson("revoke", s1, "--reason", "key_lost", expect=9))
+    check(d["error"]["remote_code"] == "not_revocable", "%s" % d)
+    # A stale CRL is an error, never "good".
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=2)
+    w.ctl("publish-crl", "--this-update", past.strftime("%Y-%m-%dT%H:%M:%SZ"),
+          "--next-update", (past + datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    d = valid(w.zjson("crl-check", expect=12))
+    check(d["error"]["rule"] == "stale", "%s" % d)
+    w.ctl("publish-crl")
+    # An approved renewal whose certificate is revoked meanwhile: update refused (exit 9, EREVOKED).
+    third, _ = w.provision(days=20, label="third")
+    letter, scan = w.attachments()
+    number = w.zjson("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)["order"]["number"]
+    w.ctl("approve", number)
+    rid = w.zjson("revoke", third["serial"], "--reason", "holder_left")["revocation"]["id"]
+    w.ctl("approve-revocation", str(rid))
+    d = w.zjson("update", number, expect=9)
+    check(d["error"]["status"] == "ZRCA_EREVOKED" and d["error"]["remote_code"] == "certificate_revoked", "%s" % d)
+    r = w.zrca("update", number, expect=9)
+    check("revoked" in r.stderr, r.stderr)
+
 
 def test_zrca_orders_watch(w):
     letter, scan = w.attachments()

@@ -8,7 +8,8 @@ from zrca_platform import server
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOC = os.path.join(HERE, "..", "..", "doc", "protocol.md")
 SOURCES = [os.path.join(HERE, "zrca_platform", f) for f in ("server.py", "service.py", "util.py",
-                                                                          "keylogin.py")]
+                                                                          "keylogin.py", "revocation.py",
+                                                                          "newcert.py")]
 
 
 def doc():
@@ -23,9 +24,9 @@ def source():
 def test_every_route_is_documented():
     text = doc()
     for method, pattern, *_ in server.ROUTES:
-        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: "{%s}" % {"number": "number", "idx": "i",
-                                                                 "account": "account", "fault": "id"}[m.group(1)],
-                      pattern)
+        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: "{%s}" % {"number": "number", "idx": "i", "account": "account",
+                                                                 "fault": "id", "rid": "id"}[m.group(1)],
+                      pattern).replace("\\.", ".")
         short = path.replace("/api/v1/operator", "…") if "operator" in path else path
         assert path in text or short.split("/")[-1] in text, (method, path)
         assert method in text

@@ -15,7 +15,8 @@
  * token and on SoftHSM; (d) the resume of an update interrupted before it
  * wrote the new certificate; (e) the abort of such an update, which must
  * refuse (the platform certified the staged key) and never remove it; (f)
- * token selection through PKCS#11, an ambiguous choice and a full URI. Also
+ * token selection through PKCS#11, an ambiguous choice and a full URI; (g) a
+ * revocation request signed on the token, the history and the CRL check. Also
  * the JSON reader and generator, and validation lists of five mistakes.
  * Updates need a fresh world (account, token, approved order) for each N.
  */
@@ -336,6 +337,105 @@ static void test_plan(void **state)
 {
     (void)state;
     op o = {"renewal plan", NULL, run_plan, NULL, &shared, 40};
+    torture(&o, 0);
+}
+
+/* Revocation: a request signed on the (software) token, the history, the CRL fetched, verified
+ * and consulted. The token is opened and logged in before each run (a failed login on the
+ * software token counts as a wrong PIN: not what is tortured here), and every request is
+ * rejected after it, so that the certificate stays valid and revocable for the next run and the
+ * other operations. */
+typedef struct rev_ctx {
+    world *w;
+    zrca_token *t;
+    zrca_cert_list *l;
+    zrca_key *k;
+} rev_ctx;
+
+static void prep_revocation(void *ctx)
+{
+    rev_ctx *c = ctx;
+    assert_zrca_ok(zrca_token_open(&c->t, &c->w->topts));
+    assert_zrca_ok(zrca_token_login(c->t, USER_PIN, NULL));
+    assert_zrca_ok(zrca_token_list_certs(&c->l, c->t));
+    assert_zrca_ok(zrca_cert_key(&c->k, c->t, zrca_cert_list_get(c->l, 0)));
+}
+
+static int run_revocation(void *ctx)
+{
+    rev_ctx *c = ctx;
+    zrca_session *s = NULL;
+    zrca_revocation *r = NULL;
+    zrca_revocation_list *h = NULL;
+    zrca_crl *crl = NULL;
+    const zrca_cert *ce = zrca_cert_list_get(c->l, 0);
+    int rc = session_for(c->w, &s);
+    if (rc == 0) {
+        zrca_revoke_options o = ZRCA_REVOKE_OPTIONS_INIT;
+        o.serial = c->w->old_serial;
+        o.reason = ZRCA_REVOKE_REASON_INFO_CHANGED;
+        o.comment = "信息变更";
+        o.key = c->k;
+        o.certificate = zrca_cert_der(ce, &o.certificate_len);
+        rc = zrca_revoke(&r, s, &o);
+    }
+    if (rc == 0)
+        rc = zrca_session_revocations(&h, s);
+    if (rc == 0)
+        rc = zrca_crl_fetch(&crl, s, NULL);
+    if (rc == 0) {
+        size_t len;
+        const unsigned char *der = zrca_cert_der(ce, &len);
+        zrca_crl_entry e;
+        rc = zrca_crl_check(crl, der, len, &e);
+        if (rc == 1)
+            fail_msg("the certificate is listed in the CRL");
+    }
+    zrca_crl_free(crl);
+    zrca_revocation_list_free(h);
+    zrca_revocation_free(r);
+    zrca_session_free(s);
+    return rc;
+}
+
+/* Reject every pending request (the platform may have made one even when the call failed). */
+static void after_revocation(void *ctx, int rc, bool injected)
+{
+    rev_ctx *c = ctx;
+    (void)injected;
+    if (rc != 0 && rc != ZRCA_ENOMEM)
+        fail_msg("revocation: %s: %s", zrca_status_name(rc), zrca_error_last()->message);
+    zrca_key_free(c->k);
+    zrca_cert_list_free(c->l);
+    zrca_token_free(c->t);
+    c->k = NULL;
+    c->l = NULL;
+    c->t = NULL;
+    char *resp = NULL;
+    assert_int_equal(ts_platform_operator(plat, "GET", "/revocations?status=pending", NULL, &resp),
+                     200);
+    zri_json_doc *doc;
+    assert_int_equal(zri_json_parse(&doc, resp, strlen(resp), NULL), 0);
+    const zri_json *items = zri_json_member(zri_json_root(doc), "items");
+    for (size_t i = 0; i < zri_json_count(items); i++) {
+        int64_t id = 0;
+        assert_int_equal(zri_json_get_int(zri_json_at(items, i), "id", &id, 1, INT64_MAX, 0), 0);
+        char path[64];
+        snprintf(path, sizeof(path), "/revocations/%lld/review", (long long)id);
+        assert_int_equal(ts_platform_operator(plat, "POST", path,
+                                              "{\"decision\": \"reject\", \"comment\": \"t\"}",
+                                              NULL),
+                         200);
+    }
+    zri_json_doc_free(doc);
+    free(resp);
+}
+
+static void test_revocation(void **state)
+{
+    (void)state;
+    rev_ctx c = {&shared, NULL, NULL, NULL};
+    op o = {"revocation", prep_revocation, run_revocation, after_revocation, &c, 40};
     torture(&o, 0);
 }
 
@@ -680,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_application),    cmocka_unit_test(test_update_soft),
         cmocka_unit_test(test_update_softhsm), cmocka_unit_test(test_resume),
         cmocka_unit_test(test_abort),          cmocka_unit_test(test_select),
+        cmocka_unit_test(test_revocation),
     };
     if (getenv("ZRCA_TEST_FILTER"))
         cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));

@@ -74,7 +74,7 @@ static void test_status_texts(void **state)
 {
     (void)state;
     /* Every code from ZRCA_OK down to the last one has a name and a text. */
-    for (int code = 0; code >= ZRCA_EHELD; code--) {
+    for (int code = 0; code >= ZRCA_EREVOKED; code--) {
         assert_string_not_equal(zrca_strerror(code), "unknown error");
         assert_string_not_equal(zrca_status_name(code), "ZRCA_UNKNOWN");
         assert_int_equal(strncmp(zrca_status_name(code), "ZRCA_", 5), 0);
@@ -102,6 +102,7 @@ static void test_status_numbers_frozen(void **state)
     assert_int_equal(ZRCA_EFORK, -34);
     assert_int_equal(ZRCA_EPIN_REQUIRED, -35);
     assert_int_equal(ZRCA_EHELD, -36);
+    assert_int_equal(ZRCA_EREVOKED, -37);
 }
 
 static void test_free_null(void **state)

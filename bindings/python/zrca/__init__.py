@@ -29,13 +29,15 @@ from .errors import (AlreadyExists, AmbiguousToken, AuthError, Busy, CallbackSto
                      CryptoError, ForkError, Forbidden, InvalidArgument, IOFailure, Locked, NetworkError, NotFound,
                      NotInitialized, NotSupported, OutOfMemory, PinError, PinFinalTry, PinIncorrect, PinLocked,
                      PinRequired, PlatformError, ProtocolError, RateLimited, SessionExpired, StateError, Timeout,
-                     TLSError, TokenAbsent, TokenError, TooBig, UpdateHeld, ValidationError, VerifyError,
+                     TLSError, TokenAbsent, TokenError, TooBig, UpdateHeld, Revoked, ValidationError, VerifyError,
                      VersionMismatch, Violation, ZrcaError)
 from .log import set_global_log, to_logging
 from .order import Order, OrderItem, OrderIterator
 from .plan import PlanEntry, RenewalPlan, RenewEntry, RenewReport
 from .session import (Certificate, CertificateList, Enterprise, Fee, FeeSchedule, Notification, NotificationList,
                       Person, PersonList, Session)
+from .revocation import (Crl, CrlStatus, Revocation, RevocationStatus, RevokeReason, revocation_request, revocations,
+                         revoke)
 from .serial import DUE_WINDOW_DAYS, SERIAL_BUFSIZE, serial_canonical, serial_cmp, subject_to_der
 from .token import (Key, PinRequest, Seal, Token, TokenCertificate, TokenCertList, TokenInfo, create_softtoken,
                     list_tokens)

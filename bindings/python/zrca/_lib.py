@@ -504,6 +504,61 @@ zrca_notification_sent_at = _proto("zrca_notification_sent_at", I64, Notificatio
 for _n in ("channel", "mobile", "text", "order_number"):
     globals()["zrca_notification_" + _n] = _proto("zrca_notification_" + _n, CCP, NotificationP)
 
+# ---------------------------------------------------------------------------------- revocation.h
+class RevocationP(c_void_p): pass
+class RevocationListP(c_void_p): pass
+class CrlP(c_void_p): pass
+
+
+REVOKE_OPTIONS_VERSION = 1
+CRL_OPTIONS_VERSION = 1
+
+
+class RevokeOptions(Struct):
+    _fields_ = [("version", c_uint), ("serial", c_char_p), ("reason", c_int), ("comment", c_char_p),
+                ("key", KeyP), ("certificate", c_void_p), ("certificate_len", c_size_t),
+                ("idempotency_key", c_char_p)]
+
+
+class CrlOptions(Struct):
+    _fields_ = [("version", c_uint), ("issuer_ca_file", c_char_p), ("now", c_int64), ("max_size", c_size_t)]
+
+
+class CrlEntry(Structure):
+    _fields_ = [("revoked_at", c_int64), ("reason", c_int)]
+
+
+zrca_revoke_reason_name = _proto("zrca_revoke_reason_name", CCP, c_int)
+zrca_revoke_reason_label = _proto("zrca_revoke_reason_label", CCP, c_int)
+zrca_revocation_status_name = _proto("zrca_revocation_status_name", CCP, c_int)
+zrca_revocation_status_label = _proto("zrca_revocation_status_label", CCP, c_int)
+zrca_revoke_options_init = _proto("zrca_revoke_options_init", c_int, POINTER(RevokeOptions), c_uint)
+zrca_revoke_validate = _proto("zrca_revoke_validate", c_int, POINTER(RevokeOptions))
+zrca_revoke = _proto("zrca_revoke", c_int, POINTER(RevocationP), SessionP, POINTER(RevokeOptions))
+zrca_session_revocations = _proto("zrca_session_revocations", c_int, POINTER(RevocationListP), SessionP)
+zrca_session_revocation = _proto("zrca_session_revocation", c_int, POINTER(RevocationP), SessionP, c_int64)
+zrca_revocation_free = _proto("zrca_revocation_free", None, RevocationP)
+zrca_revocation_list_free = _proto("zrca_revocation_list_free", None, RevocationListP)
+zrca_revocation_list_count = _proto("zrca_revocation_list_count", c_size_t, RevocationListP)
+zrca_revocation_list_get = _proto("zrca_revocation_list_get", RevocationP, RevocationListP, c_size_t)
+for _n in ("id", "created_at", "reviewed_at"):
+    globals()["zrca_revocation_" + _n] = _proto("zrca_revocation_" + _n, I64, RevocationP)
+for _n in ("serial", "holder", "comment", "review_comment"):
+    globals()["zrca_revocation_" + _n] = _proto("zrca_revocation_" + _n, CCP, RevocationP)
+for _n in ("kind", "reason", "signed", "get_status"):
+    globals()["zrca_revocation_" + _n] = _proto("zrca_revocation_" + _n, c_int, RevocationP)
+zrca_crl_options_init = _proto("zrca_crl_options_init", c_int, POINTER(CrlOptions), c_uint)
+zrca_crl_fetch = _proto("zrca_crl_fetch", c_int, POINTER(CrlP), SessionP, POINTER(CrlOptions))
+zrca_crl_from_der = _proto("zrca_crl_from_der", c_int, POINTER(CrlP), c_void_p, c_size_t, c_void_p, c_size_t,
+                           POINTER(CrlOptions))
+zrca_crl_free = _proto("zrca_crl_free", None, CrlP)
+zrca_crl_this_update = _proto("zrca_crl_this_update", I64, CrlP)
+zrca_crl_next_update = _proto("zrca_crl_next_update", I64, CrlP)
+zrca_crl_number = _proto("zrca_crl_number", CCP, CrlP)
+zrca_crl_count = _proto("zrca_crl_count", c_size_t, CrlP)
+zrca_crl_check = _proto("zrca_crl_check", c_int, CrlP, c_void_p, c_size_t, POINTER(CrlEntry))
+zrca_crl_reason_name = _proto("zrca_crl_reason_name", CCP, c_int)
+
 # ---------------------------------------------------------------------------------- sys/transport.h
 zrca_transport_response_set_status = _proto("zrca_transport_response_set_status", c_int, TransportResponseP,
                                             c_int)

@@ -29,7 +29,7 @@ FLAG_KEYS = ("watch", "wait", "org", "single-login", "delete-old", "auto", "no-w
              "quiet", "login-key")
 #: Keys for the command line only.
 REFUSED_KEYS = ("json", "verbose", "help", "version", "dry-run", "abort", "force", "cancel", "resubmit", "pay",
-                "rate", "receive")
+                "rate", "receive", "sign")
 #: Keys that add up over the files.
 LIST_KEYS = ("scan", "person", "id-scan")
 #: The environment variables that win over the files, per key.

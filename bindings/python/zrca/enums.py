@@ -75,6 +75,7 @@ class Status(enum.IntEnum):
     EFORK = -34
     EPIN_REQUIRED = -35
     EHELD = -36
+    EREVOKED = -37
 
     @property
     def symbol(self) -> str:

@@ -208,6 +208,10 @@ class UpdateHeld(ZrcaError):
     the item; then resume."""
 
 
+class Revoked(ZrcaError):
+    """ZRCA_EREVOKED: the certificate was revoked (已吊销); it cannot be renewed."""
+
+
 class Locked(ZrcaError):
     """ZRCA_ELOCKED: another process holds the lock."""
 
@@ -240,7 +244,7 @@ ERROR_CLASSES: Dict[int, Type[ZrcaError]] = {
     Status.EVERIFY: VerifyError, Status.ELOCKED: Locked, Status.ENOTSUPPORTED: NotSupported,
     Status.EEXISTS: AlreadyExists, Status.ERATELIMIT: RateLimited, Status.EBUSY: Busy,
     Status.ECANCELLED: Cancelled, Status.EFORK: ForkError, Status.EPIN_REQUIRED: PinRequired,
-    Status.EHELD: UpdateHeld,
+    Status.EHELD: UpdateHeld, Status.EREVOKED: Revoked,
 }
 
 

@@ -24,7 +24,7 @@ _zrca()
             mapfile -t COMPREPLY < <(compgen -W "--help --version --json --verbose" -- "$cur")
         else
             local cmds
-            cmds=$("${COMP_WORDS[0]}" help 2>/dev/null | sed -n '/^commands:/,/^$/{/^  /{s/^  \([a-z]*\).*/\1/;p}}')
+            cmds=$("${COMP_WORDS[0]}" help 2>/dev/null | sed -n '/^commands:/,/^$/{/^  /{s/^  \([a-z-]*\).*/\1/;p}}')
             mapfile -t COMPREPLY < <(compgen -W "$cmds" -- "$cur")
         fi
         return
@@ -37,7 +37,7 @@ _zrca()
         mapfile -t COMPREPLY < <(compgen -W "list info pin keygen csr provision-csr import-cert change-pin unlock init-soft" -- "$cur")
     elif [[ $cmd == help && $prev == help ]]; then
         local cmds
-        cmds=$("${COMP_WORDS[0]}" help 2>/dev/null | sed -n '/^commands:/,/^$/{/^  /{s/^  \([a-z]*\).*/\1/;p}}')
+        cmds=$("${COMP_WORDS[0]}" help 2>/dev/null | sed -n '/^commands:/,/^$/{/^  /{s/^  \([a-z-]*\).*/\1/;p}}')
         mapfile -t COMPREPLY < <(compgen -W "$cmds" -- "$cur")
     fi
 }

@@ -102,6 +102,17 @@ class PKI:
         self.issuing_key = _load_key(os.path.join(self.ca_dir, "issuing.key"))
         self.root_der = self.root.public_bytes(serialization.Encoding.DER)
         self.issuing_der = self.issuing.public_bytes(serialization.Encoding.DER)
+        # the CRL's URL (section 17.5), written by zrca-platformd when it listens: certificates issued
+        # from then on carry it as their CRL distribution point
+        self.crl_url_file = os.path.join(self.ca_dir, "crl-url")
+        self.crl_url = None
+        if os.path.exists(self.crl_url_file):
+            with open(self.crl_url_file, encoding="ascii") as f:
+                self.crl_url = f.read().strip() or None
+
+    def set_crl_url(self, url):
+        self.crl_url = url
+        _write_atomic(self.crl_url_file, url.encode("ascii") + b"\n")
 
     def _ensure(self):
         os.makedirs(self.ca_dir, exist_ok=True)
@@ -186,6 +197,9 @@ class PKI:
         b = (b.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
                  issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False))
+        if self.crl_url and issuer is None:
+            b = b.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                [x509.UniformResourceIdentifier(self.crl_url)], None, None, None)]), critical=False)
         for ext, critical in extra:
             b = b.add_extension(ext, critical=critical)
         with warnings.catch_warnings():  # SHA-1 / MD5 on purpose (faulty issuer)

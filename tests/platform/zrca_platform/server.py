@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import keylogin
 from . import newcert
+from . import revocation
 from .service import Service
 from .util import ApiError, canonical, dumps, now_ts, sha256_hex
 
@@ -27,6 +28,7 @@ KEY_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 N = r"(?P<number>[^/]+)"
 I = r"(?P<idx>[^/]+)"
 A = r"(?P<account>[^/]+)"
+R = r"(?P<rid>[^/]+)"
 
 # (method, path regex, fault endpoint name, handler name, auth, idempotency, body)
 ROUTES = [
@@ -59,7 +61,19 @@ ROUTES = [
     ("POST", r"/api/v1/orders/" + N + "/items/" + I + "/confirm", "items.confirm", "confirm", "account", "required",
      "json"),
     ("GET", r"/api/v1/orders/" + N + "/items/" + I + "/seal", "items.seal", "seal", "account", None, None),
+    # revocation (section 17)
+    ("POST", r"/api/v1/revocations/challenge", "revocations.challenge", "rev_challenge", "account", "optional",
+     "json"),
+    ("POST", r"/api/v1/revocations", "revocations.create", "rev_create", "account", "required", "json"),
+    ("GET", r"/api/v1/revocations", "revocations.list", "rev_list", "account", None, None),
+    ("GET", r"/api/v1/revocations/" + R, "revocations.get", "rev_get", "account", None, None),
+    ("GET", r"/crl/issuing\.crl", "crl.get", "crl", None, None, None),
+    ("GET", r"/crl/issuing\.crt", "crl.issuer", "crl_issuer", None, None, None),
     # operator
+    ("GET", r"/api/v1/operator/revocations", None, "op_revocations", "operator", None, None),
+    ("POST", r"/api/v1/operator/revocations/" + R + "/review", None, "op_rev_review", "operator", "optional",
+     "json"),
+    ("POST", r"/api/v1/operator/crl", None, "op_crl", "operator", "optional", "json"),
     ("POST", r"/api/v1/operator/accounts", None, "op_create_account", "operator", "optional", "json"),
     ("GET", r"/api/v1/operator/accounts", None, "op_accounts", "operator", None, None),
     ("POST", r"/api/v1/operator/accounts/" + A + "/orders", None, "op_bulk", "operator", "optional", "json"),
@@ -620,6 +634,38 @@ class Handler(BaseHTTPRequestHandler):
 
     def h_seal(self, acct, p, q, body):
         return Response(200, self.svc.seal(self.db, acct, p["number"], p["idx"]))
+
+    # revocation (section 17)
+
+    def h_rev_challenge(self, acct, p, q, body):
+        return Response(201, revocation.challenge(self.svc, self.db, acct, body))
+
+    def h_rev_create(self, acct, p, q, body):
+        r = revocation.create(self.svc, self.db, acct, body)
+        return Response(201, r, {"Location": "/api/v1/revocations/%d" % r["id"]})
+
+    def h_rev_list(self, acct, p, q, body):
+        return Response(200, revocation.list_for(self.svc, self.db, acct, q))
+
+    def h_rev_get(self, acct, p, q, body):
+        return Response(200, revocation.get(self.svc, self.db, acct, p["rid"]))
+
+    def h_crl(self, acct, p, q, body):
+        return Response(200, raw=revocation.current(self.server.store, self.db),
+                        headers={"Content-Type": "application/pkix-crl", "Cache-Control": "max-age=60"})
+
+    def h_crl_issuer(self, acct, p, q, body):
+        return Response(200, raw=self.server.store.pki.issuing_der,
+                        headers={"Content-Type": "application/pkix-cert", "Cache-Control": "max-age=60"})
+
+    def h_op_revocations(self, acct, p, q, body):
+        return Response(200, revocation.operator_list(self.svc, self.db, q))
+
+    def h_op_rev_review(self, acct, p, q, body):
+        return Response(200, revocation.review(self.svc, self.db, p["rid"], body))
+
+    def h_op_crl(self, acct, p, q, body):
+        return Response(201, revocation.operator_publish(self.svc, self.db, body))
 
     # operator
 

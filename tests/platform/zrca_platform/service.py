@@ -14,7 +14,7 @@ import secrets
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import idnum, issuer, newcert, pki, receipt
+from . import idnum, issuer, newcert, pki, receipt, revocation
 from .util import (ApiError, Violations, b64d, b64e, conflict, dumps, has_control, is_int, not_found,
                    now_dt, parse_ts, sha256_hex, ts, UTC, validation_error)
 
@@ -298,7 +298,14 @@ class Service:
                 "key_serial": r["key_serial"], "days_left": max(0, left),
                 "renewal_window": {"opens_at": r["not_before"], "closes_at": r["not_after"]},
                 "renewable": status == "valid" and r["not_before"] <= nts and bound is None,
-                "certificate": b64e(r["der"]), "created_at": r["created_at"]}
+                "certificate": b64e(r["der"]), "created_at": r["created_at"],
+                **self._revoked_json(conn, r, status)}
+
+    @staticmethod
+    def _revoked_json(conn, r, status):
+        """Section 17: a revoked certificate's revoked_at and reason (null otherwise)."""
+        at, why = revocation.revocation_info(conn, r["serial"]) if status == "revoked" else (None, None)
+        return {"revoked_at": at, "revocation_reason": why}
 
     def list_certificates(self, conn, acct, query):
         v, pg = paging(query)
@@ -837,7 +844,11 @@ class Service:
             subject = newcert.subject(self, conn, o, it)
         else:
             self._require(o, "update", "update" in self.item_actions(o, it))
-            subject = x509.load_der_x509_certificate(self.cert_row(conn, it["old_serial"])["der"]).subject
+            old = self.cert_row(conn, it["old_serial"])
+            if old["status"] == "revoked":
+                raise conflict("certificate_revoked", "the certificate this item renews was revoked (section 17)",
+                               rule="update")
+            subject = x509.load_der_x509_certificate(old["der"]).subject
         ttl = self.store.settings(conn)["challenge_ttl"]
         cid = "ch_" + secrets.token_hex(16)
         nonce = os.urandom(32)
@@ -937,6 +948,9 @@ class Service:
                 v.add("old_certificate", "mismatch",
                       "old_certificate is not the certificate %s this item renews" % it["old_serial"])
                 old_cert = None
+            elif old_row["status"] == "revoked":
+                v.add("old_certificate", "revoked",
+                      "the old certificate was revoked (section 17): it cannot be renewed")
             elif old_row["status"] != "valid" or not (old_row["not_before"] <= ts(now) < old_row["not_after"]):
                 v.add("old_certificate", "not_current", "the old certificate is expired, superseded or revoked")
         if csr is not None and old_cert is not None and len(csr.subject) > 0:
@@ -1212,6 +1226,7 @@ class Service:
             subject = old.subject
             not_after = old.not_valid_after.replace(tzinfo=UTC) + _dt.timedelta(days=365 * it["years"])
         conn.execute("UPDATE certificates SET status='revoked' WHERE serial=?", (prev["serial"],))
+        revocation.record_revoked(conn, prev["serial"], "superseded")
         stored, sent = self._issue_item(conn, it, subject, public_key, now, not_after, prev["key_serial"],
                                         None, reissue=True)
         # a replay of an earlier issue request of this item answers the new certificate
@@ -1225,6 +1240,7 @@ class Service:
         it = self._issued_item(conn, number, idx, "release", body)
         last = self.latest_issuance(conn, number, it["idx"])
         conn.execute("UPDATE certificates SET status='revoked' WHERE serial=?", (it["new_serial"],))
+        revocation.record_revoked(conn, it["new_serial"], "cessation_of_operation")
         conn.execute("UPDATE items SET status='pending', new_serial=NULL, issue_answer=NULL WHERE order_number=? "
                      "AND idx=?", (number, it["idx"]))
         conn.execute("DELETE FROM challenges WHERE order_number=? AND idx=? AND used_at IS NULL", (number, it["idx"]))

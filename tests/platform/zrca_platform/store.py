@@ -7,6 +7,7 @@ import sqlite3
 import threading
 
 from .pki import PKI
+from .revocation import SCHEMA as REVOCATION_SCHEMA
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -95,6 +96,7 @@ class Store:
             self.operator_token = f.read().strip()
         conn = self.connect()
         conn.executescript(SCHEMA)
+        conn.executescript(REVOCATION_SCHEMA)
         with self.tx(conn):
             for table, column, definition in ADDED_COLUMNS:
                 if column not in [r["name"] for r in conn.execute("PRAGMA table_info(%s)" % table)]:

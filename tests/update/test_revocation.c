@@ -1,0 +1,656 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Revocation (issue 17 item 2, doc/protocol.md §17) against the real
+ * reference platform and SoftHSM: a request without the key and one signed
+ * on the token, the review, the CRL before and after, CRLs that must be
+ * refused (tampered, forged, stale, v1, oversized), the renewal refused
+ * with ZRCA_EREVOKED before any key is made, the plan skipping the
+ * revoked certificate, and every local validation rule.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "internal.h"
+#include "json.h"
+#include "testsupport.h"
+#include "world.h"
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+/* The world's certificate and its key on the (logged-in) token. */
+static const zrca_cert *token_cert(zrca_token *t, zrca_cert_list **l)
+{
+    assert_zrca_ok(zrca_token_list_certs(l, t));
+    assert_true(zrca_cert_list_count(*l) >= 1);
+    return zrca_cert_list_get(*l, 0);
+}
+
+static int64_t request_count(void)
+{
+    char *resp = operator_json("GET", "/stats", NULL);
+    zri_json_doc *doc;
+    assert_int_equal(zri_json_parse(&doc, resp, strlen(resp), NULL), 0);
+    int64_t n = 0;
+    assert_int_equal(zri_json_get_int(zri_json_root(doc), "requests", &n, 0, INT64_MAX, 0), 0);
+    zri_json_doc_free(doc);
+    free(resp);
+    return n;
+}
+
+static void review_revocation(int64_t id, bool approve)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/revocations/%lld/review", (long long)id);
+    free(operator_json("POST", path,
+                       approve ? "{\"decision\": \"approve\"}"
+                               : "{\"decision\": \"reject\", \"comment\": \"证明材料不全\"}"));
+}
+
+static zrca_crl *fetch_crl(zrca_session *s)
+{
+    zrca_crl *crl = NULL;
+    assert_zrca_ok(zrca_crl_fetch(&crl, s, NULL));
+    return crl;
+}
+
+/* What the CRL says of the certificate on the world's token: 0 good, 1 revoked. */
+static int crl_says(world *w, zrca_crl_entry *e)
+{
+    zrca_session *s = open_session(w, NULL);
+    zrca_crl *crl = fetch_crl(s);
+    zrca_token *t = open_token(w);
+    zrca_cert_list *l;
+    const zrca_cert *c = token_cert(t, &l);
+    size_t len;
+    const unsigned char *der = zrca_cert_der(c, &len);
+    int rc = zrca_crl_check(crl, der, len, e);
+    assert_true(rc == 0 || rc == 1);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    zrca_crl_free(crl);
+    zrca_session_free(s);
+    return rc;
+}
+
+static bool has_violation(const char *field, const char *rule)
+{
+    for (size_t i = 0; zrca_error_violation(i); i++) {
+        const zrca_violation *v = zrca_error_violation(i);
+        if (strcmp(v->field, field) == 0 && strcmp(v->rule, rule) == 0)
+            return true;
+    }
+    const zrca_error *e = zrca_error_last();
+    return e && e->field && e->rule && strcmp(e->field, field) == 0 && strcmp(e->rule, rule) == 0;
+}
+
+static zrca_cert_status platform_status(zrca_session *s, const char *serial)
+{
+    zrca_certificate_list *l;
+    assert_zrca_ok(zrca_session_certificates(&l, s, ZRCA_CERT_ANY, ZRCA_CERT_STATUS_ANY));
+    zrca_cert_status st = ZRCA_CERT_STATUS_ANY;
+    for (size_t i = 0; i < zrca_certificate_list_count(l); i++)
+        if (strcmp(zrca_certificate_serial(zrca_certificate_list_get(l, i)), serial) == 0)
+            st = zrca_certificate_status(zrca_certificate_list_get(l, i));
+    zrca_certificate_list_free(l);
+    return st;
+}
+
+/* The update's progress: every step asked, as bits. */
+static int record_step(zrca_update_step step, unsigned int item, void *payload)
+{
+    (void)item;
+    *(unsigned int *)payload |= 1u << step;
+    return 0;
+}
+
+/* ---- the flows ------------------------------------------------------------------------ */
+
+/* A lost key: the request by account and password alone; approved; the CRL; renewal refused. */
+static void test_unsigned_request_revokes_and_refuses_renewal(void **state)
+{
+    (void)state;
+    world w;
+    world_setup(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 0);
+    zrca_crl_entry e;
+    assert_int_equal(crl_says(&w, &e), 0);
+    assert_int_equal(e.reason, -1);
+
+    zrca_session *s = open_session(&w, NULL);
+    /* Planned before: the certificate is due (20 days left) and on the token. */
+    zrca_token *t = open_token(&w);
+    zrca_plan_options po = ZRCA_PLAN_OPTIONS_INIT;
+    zrca_renewal_plan *plan;
+    zrca_revoke_options o = ZRCA_REVOKE_OPTIONS_INIT;
+    o.serial = w.old_serial;
+    o.reason = ZRCA_REVOKE_REASON_KEY_LOST;
+    o.comment = "USB-KEY 遗失";
+    zrca_revocation *r = NULL;
+    assert_zrca_ok(zrca_revoke(&r, s, &o));
+    assert_string_equal(zrca_revocation_serial(r), w.old_serial);
+    assert_int_equal(zrca_revocation_signed(r), 0);
+    assert_int_equal(zrca_revocation_get_status(r), ZRCA_REVOCATION_STATUS_PENDING);
+    assert_int_equal(zrca_revocation_reason(r), ZRCA_REVOKE_REASON_KEY_LOST);
+    assert_string_equal(zrca_revocation_comment(r), "USB-KEY 遗失");
+    assert_string_equal(zrca_revocation_holder(r), w.holder);
+    assert_int_equal(zrca_revocation_kind(r), ZRCA_CERT_PERSONAL);
+    int64_t id = zrca_revocation_id(r);
+    zrca_revocation_free(r);
+    /* A second request while one is pending: 409 not_revocable, rule request_pending. */
+    assert_int_equal(zrca_revoke(NULL, s, &o), ZRCA_ECONFLICT);
+    assert_string_equal(zrca_error_last()->rule, "request_pending");
+    /* Still good until the review. */
+    assert_int_equal(crl_says(&w, &e), 0);
+    assert_int_equal(platform_status(s, w.old_serial), ZRCA_CERT_STATUS_VALID);
+
+    review_revocation(id, true);
+    assert_int_equal(crl_says(&w, &e), 1);
+    assert_int_equal(e.reason, 1); /* keyCompromise */
+    assert_string_equal(zrca_crl_reason_name(e.reason), "keyCompromise");
+    assert_true(e.revoked_at > time(NULL) - 600 && e.revoked_at <= time(NULL) + 5);
+    assert_int_equal(platform_status(s, w.old_serial), ZRCA_CERT_STATUS_REVOKED);
+
+    /* 历史吊销申请 */
+    zrca_revocation_list *l;
+    assert_zrca_ok(zrca_session_revocations(&l, s));
+    assert_int_equal(zrca_revocation_list_count(l), 1);
+    const zrca_revocation *h = zrca_revocation_list_get(l, 0);
+    assert_int_equal(zrca_revocation_get_status(h), ZRCA_REVOCATION_STATUS_APPROVED);
+    assert_true(zrca_revocation_reviewed_at(h) > 0);
+    assert_string_equal(zrca_revocation_status_label(zrca_revocation_get_status(h)), "已吊销");
+    zrca_revocation_list_free(l);
+    assert_zrca_ok(zrca_session_revocation(&r, s, id));
+    assert_int_equal(zrca_revocation_get_status(r), ZRCA_REVOCATION_STATUS_APPROVED);
+    zrca_revocation_free(r);
+    assert_int_equal(zrca_session_revocation(&r, s, id + 1000), ZRCA_ENOTFOUND);
+    /* Revoked: no second request. */
+    assert_int_equal(zrca_revoke(NULL, s, &o), ZRCA_ECONFLICT);
+    assert_string_equal(zrca_error_last()->rule, "revoked");
+
+    /* The plan does not list it (valid certificates only), however wide the window. */
+    po.window_days = 3650;
+    po.include_absent = 1;
+    assert_zrca_ok(zrca_renewal_plan_new(&plan, s, &t, 1, &po));
+    for (size_t i = 0; i < zrca_renewal_plan_count(plan); i++)
+        assert_string_not_equal(zrca_renewal_plan_serial(plan, i), w.old_serial);
+    zrca_renewal_plan_free(plan);
+    zrca_token_free(t);
+    zrca_session_free(s);
+
+    /* The update of the approved renewal: ZRCA_EREVOKED, before any key is made. */
+    pins p = {0};
+    zrca_update_options uo = opts_with(&p);
+    unsigned int steps = 0;
+    uo.progress = record_step;
+    uo.progress_payload = &steps;
+    assert_int_equal(run_update(&w, &uo, NULL), ZRCA_EREVOKED);
+    assert_true(steps & (1u << ZRCA_STEP_CHALLENGE));
+    assert_false(steps & (1u << ZRCA_STEP_KEYGEN));
+    assert_non_null(strstr(zrca_error_last()->message, "revoked"));
+    t = open_token(&w);
+    assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+    zrca_cert_list *cl;
+    assert_zrca_ok(zrca_token_list_certs(&cl, t));
+    assert_int_equal(zrca_cert_list_count(cl), 1);
+    zrca_cert_list_free(cl);
+    zrca_token_free(t);
+    world_free(&w);
+}
+
+/* The answer to the request lost on the way (the platform did the work): the library retries
+ * with the same Idempotency-Key and gets the recorded answer; one request, not two. Signed too:
+ * the challenge is lost once before it is answered. */
+static void test_lost_answers_retried_once(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 0, false, 200);
+    zrca_session *s = open_session(&w, NULL);
+    zrca_token *t = open_token(&w);
+    assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+    zrca_cert_list *l;
+    const zrca_cert *c = token_cert(t, &l);
+    zrca_key *k;
+    assert_zrca_ok(zrca_cert_key(&k, t, c));
+    ts_platform_fault(plat, "revocations.challenge", "drop_after", 1, "");
+    ts_platform_fault(plat, "revocations.create", "drop_after", 1, "");
+    zrca_revoke_options o = ZRCA_REVOKE_OPTIONS_INIT;
+    o.serial = w.old_serial;
+    o.reason = ZRCA_REVOKE_REASON_NO_LONGER_NEEDED;
+    o.key = k;
+    o.certificate = zrca_cert_der(c, &o.certificate_len);
+    zrca_revocation *r;
+    assert_zrca_ok(zrca_revoke(&r, s, &o));
+    assert_int_equal(ts_platform_faults_left(plat), 0);
+    assert_int_equal(zrca_revocation_signed(r), 1);
+    zrca_revocation_free(r);
+    zrca_revocation_list *hist;
+    assert_zrca_ok(zrca_session_revocations(&hist, s));
+    assert_int_equal(zrca_revocation_list_count(hist), 1);
+    zrca_revocation_list_free(hist);
+    zrca_key_free(k);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    world_free(&w);
+}
+
+/* The plan lists a due certificate, and not once it is revoked. */
+static void test_plan_skips_revoked(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 0, false, 20);
+    zrca_session *s = open_session(&w, NULL);
+    zrca_token *t = open_token(&w);
+    zrca_plan_options po = ZRCA_PLAN_OPTIONS_INIT;
+    zrca_renewal_plan *plan;
+    assert_zrca_ok(zrca_renewal_plan_new(&plan, s, &t, 1, &po));
+    assert_int_equal(zrca_renewal_plan_count(plan), 1);
+    assert_string_equal(zrca_renewal_plan_serial(plan, 0), w.old_serial);
+    zrca_renewal_plan_free(plan);
+    zrca_revoke_options o = ZRCA_REVOKE_OPTIONS_INIT;
+    o.serial = w.old_serial;
+    o.reason = ZRCA_REVOKE_REASON_HOLDER_LEFT;
+    zrca_revocation *r;
+    assert_zrca_ok(zrca_revoke(&r, s, &o));
+    review_revocation(zrca_revocation_id(r), true);
+    zrca_revocation_free(r);
+    assert_zrca_ok(zrca_renewal_plan_new(&plan, s, &t, 1, &po));
+    assert_int_equal(zrca_renewal_plan_count(plan), 0);
+    zrca_renewal_plan_free(plan);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    world_free(&w);
+}
+
+/* The key at hand signs the request on SoftHSM (EC and RSA); a reject leaves it valid. */
+static void signed_request(zrca_key_type kt, unsigned int bits)
+{
+    world w;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, kt, bits, false, 200);
+    zrca_session *s = open_session(&w, NULL);
+    zrca_token *t = open_token(&w);
+    assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+    assert_zrca_ok(zrca_token_set_pin_callback(t, fixed_pin, NULL, NULL));
+    zrca_cert_list *l;
+    const zrca_cert *c = token_cert(t, &l);
+    zrca_key *k;
+    assert_zrca_ok(zrca_cert_key(&k, t, c));
+    zrca_revoke_options o = ZRCA_REVOKE_OPTIONS_INIT;
+    o.serial = w.old_serial;
+    o.reason = ZRCA_REVOKE_REASON_KEY_COMPROMISED;
+    o.key = k;
+    o.certificate = zrca_cert_der(c, &o.certificate_len);
+    zrca_revocation *r;
+    assert_zrca_ok(zrca_revoke(&r, s, &o));
+    assert_int_equal(zrca_revocation_signed(r), 1);
+    assert_int_equal(zrca_revocation_get_status(r), ZRCA_REVOCATION_STATUS_PENDING);
+    int64_t id = zrca_revocation_id(r);
+    zrca_revocation_free(r);
+    /* Signed requests are still reviewed: a reject leaves the certificate valid and good. */
+    review_revocation(id, false);
+    assert_int_equal(platform_status(s, w.old_serial), ZRCA_CERT_STATUS_VALID);
+    zrca_crl_entry e;
+    assert_int_equal(crl_says(&w, &e), 0);
+    assert_zrca_ok(zrca_session_revocation(&r, s, id));
+    assert_int_equal(zrca_revocation_get_status(r), ZRCA_REVOCATION_STATUS_REJECTED);
+    assert_string_equal(zrca_revocation_review_comment(r), "证明材料不全");
+    zrca_revocation_free(r);
+    /* Asked again, signed, approved: revoked with keyCompromise. */
+    assert_zrca_ok(zrca_revoke(&r, s, &o));
+    review_revocation(zrca_revocation_id(r), true);
+    zrca_revocation_free(r);
+    assert_int_equal(crl_says(&w, &e), 1);
+    assert_int_equal(e.reason, 1);
+    zrca_key_free(k);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    world_free(&w);
+}
+
+static void test_signed_request_ec(void **state)
+{
+    (void)state;
+    signed_request(ZRCA_KEY_EC_P256, 0);
+}
+
+static void test_signed_request_rsa(void **state)
+{
+    (void)state;
+    signed_request(ZRCA_KEY_RSA, 2048);
+}
+
+/* Every local rule, with nothing sent to the platform. */
+static void test_local_validation(void **state)
+{
+    (void)state;
+    world w, w2;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 0, false, 200);
+    /* a second SoftHSM would replace the first one's configuration: the software token */
+    world_setup_ex(&w2, true, ZRCA_CERT_ORG, ZRCA_KEY_EC_P256, 0, false, 200);
+    zrca_session *s = open_session(&w, NULL);
+    zrca_token *t = open_token(&w), *t2 = open_token(&w2);
+    assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+    assert_zrca_ok(zrca_token_login(t2, USER_PIN, NULL));
+    zrca_cert_list *l, *l2;
+    const zrca_cert *c = token_cert(t, &l), *c2 = token_cert(t2, &l2);
+    zrca_key *k2;
+    assert_zrca_ok(zrca_cert_key(&k2, t2, c2));
+    char comment[4 * 201 + 1] = "";
+    for (int i = 0; i < 201; i++)
+        strcat(comment, "离");
+    struct {
+        const char *serial;
+        int reason;
+        const char *comment;
+        bool key, cert, other_cert;
+        const char *field, *rule;
+    } cases[] = {
+        {NULL, 1, NULL, false, false, false, "serial", "required"},
+        {"", 1, NULL, false, false, false, "serial", "required"},
+        {"ABCD", 1, NULL, false, false, false, "serial", "format"},
+        {"0012", 1, NULL, false, false, false, "serial", "format"},
+        {"abc", 1, NULL, false, false, false, "serial", "format"},
+        {"ab:cd", 1, NULL, false, false, false, "serial", "format"},
+        {"abcd", 0, NULL, false, false, false, "reason", "required"},
+        {"abcd", 9, NULL, false, false, false, "reason", "enum"},
+        {"abcd", 1, comment, false, false, false, "comment", "max_length"},
+        {"abcd", 1, "a\nb", false, false, false, "comment", "format"},
+        {"abcd", 1, "a\x7f", false, false, false, "comment", "format"},
+        {"abcd", 1, "\xc3\x28", false, false, false, "comment", "format"},
+        {"abcd", 1, NULL, true, false, false, "certificate", "required"},
+        {"abcd", 1, NULL, false, true, false, "certificate", "unused"},
+        {"abcd", 1, NULL, true, true, false, "certificate", "mismatch"},
+        {NULL, 1, NULL, true, false, true, "key", "mismatch"},
+    };
+    int64_t before = request_count();
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        zrca_revoke_options o;
+        assert_zrca_ok(zrca_revoke_options_init(&o, ZRCA_REVOKE_OPTIONS_VERSION));
+        o.serial = cases[i].serial;
+        o.reason = (zrca_revoke_reason)cases[i].reason;
+        o.comment = cases[i].comment;
+        if (cases[i].key)
+            o.key = k2;
+        if (cases[i].cert || cases[i].other_cert)
+            o.certificate = zrca_cert_der(c, &o.certificate_len);
+        if (cases[i].other_cert) /* the personal certificate with the org key */
+            o.serial = w.old_serial;
+        assert_int_equal(zrca_revoke_validate(&o), ZRCA_EVALIDATION);
+        if (!has_violation(cases[i].field, cases[i].rule))
+            fail_msg("case %zu: no %s/%s in: %s", i, cases[i].field, cases[i].rule,
+                     zrca_error_last()->message);
+        assert_int_equal(zrca_revoke(NULL, s, &o), ZRCA_EVALIDATION);
+    }
+    assert_int_equal(request_count(), before); /* nothing was sent */
+    /* A comment of exactly 200 characters and a good request pass. */
+    comment[strlen(comment) - 3] = '\0';
+    zrca_revoke_options ok = ZRCA_REVOKE_OPTIONS_INIT;
+    ok.serial = w2.old_serial;
+    ok.reason = ZRCA_REVOKE_REASON_INFO_CHANGED;
+    ok.comment = comment;
+    ok.key = k2;
+    ok.certificate = zrca_cert_der(c2, &ok.certificate_len);
+    assert_zrca_ok(zrca_revoke_validate(&ok));
+    /* Another account's certificate: the platform's 404. */
+    assert_int_equal(zrca_revoke(NULL, s, &ok), ZRCA_ENOTFOUND);
+    ok.key = NULL;
+    ok.certificate = NULL;
+    ok.certificate_len = 0;
+    assert_int_equal(zrca_revoke(NULL, s, &ok), ZRCA_ENOTFOUND);
+    /* Names of the enumerations. */
+    assert_string_equal(zrca_revoke_reason_name(ZRCA_REVOKE_REASON_HOLDER_LEFT), "holder_left");
+    assert_int_equal(zrca_revoke_reason_from_name("no_longer_needed"),
+                     ZRCA_REVOKE_REASON_NO_LONGER_NEEDED);
+    assert_int_equal(zrca_revoke_reason_from_name("bored"), ZRCA_REVOKE_REASON_NONE);
+    assert_null(zrca_revoke_reason_name((zrca_revoke_reason)6));
+    zrca_key_free(k2);
+    zrca_cert_list_free(l);
+    zrca_cert_list_free(l2);
+    zrca_token_free(t);
+    zrca_token_free(t2);
+    zrca_session_free(s);
+    world_free(&w);
+    world_free(&w2);
+}
+
+/* ---- CRLs that must be refused ----------------------------------------------------------- */
+
+/* A CRL of `issuer` signed by `key` listing `serial` (hex or NULL); times from now, in seconds. */
+static unsigned char *make_crl(size_t *len, X509 *issuer, EVP_PKEY *key, const char *serial,
+                               long this_from_now, long next_from_now, bool v1)
+{
+    X509_CRL *crl = X509_CRL_new();
+    assert_int_equal(X509_CRL_set_version(crl, v1 ? 0 : 1), 1);
+    assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)), 1);
+    ASN1_TIME *tu = X509_gmtime_adj(NULL, this_from_now),
+              *nu = X509_gmtime_adj(NULL, next_from_now);
+    X509_CRL_set1_lastUpdate(crl, tu);
+    X509_CRL_set1_nextUpdate(crl, nu);
+    if (serial) {
+        X509_REVOKED *r = X509_REVOKED_new();
+        BIGNUM *bn = NULL;
+        BN_hex2bn(&bn, serial);
+        ASN1_INTEGER *ai = BN_to_ASN1_INTEGER(bn, NULL);
+        X509_REVOKED_set_serialNumber(r, ai);
+        X509_REVOKED_set_revocationDate(r, tu);
+        ASN1_ENUMERATED *reason = ASN1_ENUMERATED_new();
+        ASN1_ENUMERATED_set(reason, 3);
+        X509_REVOKED_add1_ext_i2d(r, NID_crl_reason, reason, 0, 0);
+        ASN1_ENUMERATED_free(reason);
+        X509_CRL_add0_revoked(crl, r);
+        ASN1_INTEGER_free(ai);
+        BN_free(bn);
+    }
+    ASN1_TIME_free(tu);
+    ASN1_TIME_free(nu);
+    assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+    unsigned char *der = NULL;
+    int n = i2d_X509_CRL(crl, &der);
+    assert_true(n > 0);
+    X509_CRL_free(crl);
+    *len = (size_t)n;
+    return der;
+}
+
+static int from_der(const unsigned char *der, size_t len, X509 *issuer, zrca_crl **out)
+{
+    unsigned char *idr = NULL;
+    int ilen = issuer ? i2d_X509(issuer, &idr) : 0;
+    zrca_crl_options o;
+    zrca_crl_options_init(&o, ZRCA_CRL_OPTIONS_VERSION);
+    o.issuer_ca_file = plat->platform_ca_file;
+    *out = NULL;
+    int rc = zrca_crl_from_der(out, der, len, idr, (size_t)ilen, &o);
+    OPENSSL_free(idr);
+    return rc;
+}
+
+static void expect_refused(const unsigned char *der, size_t len, X509 *issuer, const char *rule)
+{
+    zrca_crl *crl;
+    int rc = from_der(der, len, issuer, &crl);
+    assert_null(crl);
+    assert_int_equal(rc, ZRCA_EVERIFY);
+    assert_string_equal(zrca_error_last()->field, "crl");
+    if (strcmp(zrca_error_last()->rule, rule) != 0)
+        fail_msg("rule %s, not %s: %s", zrca_error_last()->rule, rule, zrca_error_last()->message);
+}
+
+static void test_crl_refusals(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 0, false, 200);
+    X509 *issuing = load_cert("ca/issuing.pem");
+    EVP_PKEY *ikey = load_key("ca/issuing.key");
+    zrca_token *t = open_token(&w);
+    zrca_cert_list *l;
+    const zrca_cert *c = token_cert(t, &l);
+    size_t clen;
+    const unsigned char *cder = zrca_cert_der(c, &clen);
+
+    /* The control: a good CRL signed by the issuing CA listing the certificate. */
+    size_t len;
+    unsigned char *good = make_crl(&len, issuing, ikey, w.old_serial, -60, 3600, false);
+    zrca_crl *crl;
+    assert_zrca_ok(from_der(good, len, issuing, &crl));
+    zrca_crl_entry e;
+    assert_int_equal(zrca_crl_check(crl, cder, clen, &e), 1);
+    assert_int_equal(e.reason, 3);
+    assert_int_equal(zrca_crl_count(crl), 1);
+    zrca_crl_free(crl);
+    /* The issuing CA need not be given when the CA file holds... it does not here: refused. */
+    expect_refused(good, len, NULL, "issuer");
+
+    /* Tampered: one byte of the signature flipped. */
+    good[len - 1] ^= 0x01;
+    expect_refused(good, len, issuing, "signature");
+    good[len - 1] ^= 0x01;
+    /* Tampered: one byte of the list (the serial) changed; the signature no longer covers it. */
+    unsigned char *tbs = good + 20;
+    *tbs ^= 0x40;
+    zrca_crl *maybe;
+    int rc = from_der(good, len, issuing, &maybe);
+    assert_null(maybe);
+    assert_true(rc == ZRCA_EVERIFY);
+    *tbs ^= 0x40;
+    OPENSSL_free(good);
+
+    /* Forged: the issuer's name, another key. */
+    EVP_PKEY *rogue = EVP_EC_gen("P-256");
+    unsigned char *forged = make_crl(&len, issuing, rogue, w.old_serial, -60, 3600, false);
+    expect_refused(forged, len, issuing, "signature");
+    OPENSSL_free(forged);
+    /* A rogue CA with the same name, handed in as the issuer: does not chain to the root. */
+    X509 *rca = make_ca("ZRCA Reference Issuing CA", rogue, NULL, NULL, -1, 365);
+    X509_NAME *nm = X509_NAME_dup(X509_get_subject_name(issuing));
+    X509_set_subject_name(rca, nm);
+    X509_set_issuer_name(rca, nm);
+    X509_NAME_free(nm);
+    X509_sign(rca, rogue, EVP_sha256());
+    forged = make_crl(&len, issuing, rogue, w.old_serial, -60, 3600, false);
+    expect_refused(forged, len, rca, "issuer");
+    OPENSSL_free(forged);
+    X509_free(rca);
+
+    /* An intermediate under the real root may sign CRLs only with cRLSign in its keyUsage. */
+    X509 *root = load_cert("ca/root.pem");
+    EVP_PKEY *root_key = load_key("ca/root.key");
+    X509 *mid = make_ca("ZRCA Other Intermediate", rogue, root, root_key, -1, 365);
+    unsigned char *mcrl = make_crl(&len, mid, rogue, NULL, -60, 3600, false);
+    assert_zrca_ok(from_der(mcrl, len, mid, &crl));
+    zrca_crl_free(crl);
+    int ku = X509_get_ext_by_NID(mid, NID_key_usage, -1);
+    X509_EXTENSION_free(X509_delete_ext(mid, ku));
+    X509_EXTENSION *kue = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, "critical,keyCertSign");
+    X509_add_ext(mid, kue, -1);
+    X509_EXTENSION_free(kue);
+    X509_sign(mid, root_key, EVP_sha256());
+    expect_refused(mcrl, len, mid, "issuer");
+    OPENSSL_free(mcrl);
+    X509_free(mid);
+    X509_free(root);
+    EVP_PKEY_free(root_key);
+
+    /* Stale: nextUpdate passed. Not yet valid: thisUpdate tomorrow. v1. Garbage. Too big. */
+    unsigned char *stale = make_crl(&len, issuing, ikey, w.old_serial, -7200, -60, false);
+    expect_refused(stale, len, issuing, "stale");
+    OPENSSL_free(stale);
+    unsigned char *future = make_crl(&len, issuing, ikey, NULL, 86400, 2 * 86400, false);
+    expect_refused(future, len, issuing, "not_yet_valid");
+    OPENSSL_free(future);
+    unsigned char *v1 = make_crl(&len, issuing, ikey, NULL, -60, 3600, true);
+    expect_refused(v1, len, issuing, "version");
+    OPENSSL_free(v1);
+    expect_refused((const unsigned char *)"not a crl", 9, issuing, "der");
+    zrca_crl_options o = ZRCA_CRL_OPTIONS_INIT;
+    o.issuer_ca_file = plat->platform_ca_file;
+    o.max_size = 8;
+    good = make_crl(&len, issuing, ikey, NULL, -60, 3600, false);
+    assert_int_equal(zrca_crl_from_der(&crl, good, len, NULL, 0, &o), ZRCA_ETOOBIG);
+    /* The CA file must be a regular file: a FIFO is refused at once, not waited on. */
+    char fifo[1100];
+    snprintf(fifo, sizeof(fifo), "%s/ca-fifo", work);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    o.issuer_ca_file = fifo;
+    o.max_size = 0;
+    assert_int_equal(zrca_crl_from_der(&crl, good, len, NULL, 0, &o), ZRCA_EIO);
+    assert_string_equal(zrca_error_last()->rule, "readable");
+    unlink(fifo);
+    o.issuer_ca_file = plat->platform_ca_file;
+    /* A judged time past nextUpdate makes the platform's own CRL stale too. */
+    o.max_size = 0;
+    o.now = time(NULL) + 30 * 86400;
+    unsigned char *idr = NULL;
+    int ilen = i2d_X509(issuing, &idr);
+    assert_int_equal(zrca_crl_from_der(&crl, good, len, idr, (size_t)ilen, &o), ZRCA_EVERIFY);
+    assert_string_equal(zrca_error_last()->rule, "stale");
+    OPENSSL_free(idr);
+    OPENSSL_free(good);
+
+    /* A certificate of another CA is not covered by the CRL. */
+    zrca_session *s = open_session(&w, NULL);
+    crl = fetch_crl(s);
+    X509 *other = make_ca("Other CA", rogue, NULL, NULL, -1, 365);
+    unsigned char *odr = NULL;
+    int olen = i2d_X509(other, &odr);
+    assert_int_equal(zrca_crl_check(crl, odr, (size_t)olen, &e), ZRCA_EVERIFY);
+    assert_string_equal(zrca_error_last()->rule, "issuer");
+    OPENSSL_free(odr);
+    X509_free(other);
+    zrca_crl_free(crl);
+
+    /* The platform's CRL pinned stale by the operator: zrca_crl_fetch refuses it. */
+    time_t now = time(NULL);
+    char body[160], a[32], b[32];
+    time_t ta = now - 2 * 86400, tb = now - 86400;
+    strftime(a, sizeof(a), "%Y-%m-%dT%H:%M:%SZ", gmtime(&ta));
+    strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", gmtime(&tb));
+    snprintf(body, sizeof(body), "{\"this_update\": \"%s\", \"next_update\": \"%s\"}", a, b);
+    free(operator_json("POST", "/crl", body));
+    crl = NULL;
+    assert_int_equal(zrca_crl_fetch(&crl, s, NULL), ZRCA_EVERIFY);
+    assert_null(crl);
+    assert_string_equal(zrca_error_last()->rule, "stale");
+    free(operator_json("POST", "/crl", "{}"));
+    crl = fetch_crl(s);
+    assert_true(zrca_crl_next_update(crl) > now);
+    assert_non_null(zrca_crl_number(crl));
+    zrca_crl_free(crl);
+    zrca_session_free(s);
+
+    EVP_PKEY_free(rogue);
+    EVP_PKEY_free(ikey);
+    X509_free(issuing);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    world_free(&w);
+}
+
+int main(void)
+{
+    if (!ts_softhsm_available()) {
+        printf("SoftHSM is not installed\n");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_local_validation),
+        cmocka_unit_test(test_unsigned_request_revokes_and_refuses_renewal),
+        cmocka_unit_test(test_plan_skips_revoked),
+        cmocka_unit_test(test_lost_answers_retried_once),
+        cmocka_unit_test(test_signed_request_ec),
+        cmocka_unit_test(test_signed_request_rsa),
+        cmocka_unit_test(test_crl_refusals),
+    };
+    return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
+}
