@@ -243,12 +243,13 @@ ZRCA_API int zrca_order_pay(zrca_order *order, zrca_payment_method method)
     return zri_done(order_post(order, ZRCA_ACTION_PAY, "pay", &req));
 }
 
-ZRCA_API int zrca_order_resubmit(zrca_order *order)
+/* An action whose body is `{}`: resubmit, receive. */
+static int empty_action(zrca_order *order, zrca_order_action action, const char *name)
 {
     zri_request req;
     if (!order)
         return zri_error_set(ZRCA_EINVAL, "order is NULL");
-    int rc = begin_action(order, ZRCA_ACTION_RESUBMIT, "POST", &req);
+    int rc = begin_action(order, action, "POST", &req);
     if (rc < 0)
         return rc;
     zri_jgen *g = zri_request_json(&req);
@@ -256,7 +257,12 @@ ZRCA_API int zrca_order_resubmit(zrca_order *order)
         zri_jgen_object_begin(g);
         zri_jgen_object_end(g);
     }
-    return zri_done(order_post(order, ZRCA_ACTION_RESUBMIT, "resubmit", &req));
+    return zri_done(order_post(order, action, name, &req));
+}
+
+ZRCA_API int zrca_order_resubmit(zrca_order *order)
+{
+    return empty_action(order, ZRCA_ACTION_RESUBMIT, "resubmit");
 }
 
 ZRCA_API int zrca_order_rate(zrca_order *order, int score, const char *comment)
@@ -287,18 +293,7 @@ ZRCA_API int zrca_order_rate(zrca_order *order, int score, const char *comment)
 
 ZRCA_API int zrca_order_receive(zrca_order *order)
 {
-    zri_request req;
-    if (!order)
-        return zri_error_set(ZRCA_EINVAL, "order is NULL");
-    int rc = begin_action(order, ZRCA_ACTION_RECEIVE, "POST", &req);
-    if (rc < 0)
-        return rc;
-    zri_jgen *g = zri_request_json(&req);
-    if (g) {
-        zri_jgen_object_begin(g);
-        zri_jgen_object_end(g);
-    }
-    return zri_done(order_post(order, ZRCA_ACTION_RECEIVE, "receive", &req));
+    return empty_action(order, ZRCA_ACTION_RECEIVE, "receive");
 }
 
 /* A receipt is one page; a PDF past this is not one the platform made. */
