@@ -36,8 +36,6 @@
 /* A record is a few kilobytes of JSON plus the image; bounded all the same. */
 #define MAX_RECORD_BYTES (8u * 1024u * 1024u)
 /* A PEM file of issuing CA certificates. */
-#define MAX_ISSUER_FILE_BYTES (4u * 1024u * 1024u)
-#define MAX_ISSUERS           64
 
 static const char *const members[] = {
     "seal_id", "certificate_serial", "certificate_sha256", "name",      "image_type",
@@ -188,87 +186,6 @@ ZRCA_API void zrca_seal_list_free(zrca_seal_list *l)
     free(l);
 }
 
-/* The issuing CA certificates of a PEM file, bounded. */
-/* PEM readers never ask for a pass phrase (OpenSSL's default prompts on the
- * terminal): an encrypted block is simply not read. */
-static int no_pass_phrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
-/* The issuing CA certificates of a PEM file: a regular file (not a FIFO or
- * a device that could block or never end), bounded, read once. */
-static int load_issuers(STACK_OF(X509) * *out, const char *path)
-{
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int regular = fd >= 0;
-        if (fd >= 0)
-            close(fd);
-        return zri_error_set_field(ZRCA_EIO, "issuer_ca_file", "readable",
-                                   regular ? "%s is not a regular file" : "cannot open %s", path);
-    }
-    if (st.st_size > (off_t)MAX_ISSUER_FILE_BYTES) {
-        close(fd);
-        return zri_error_set_field(ZRCA_ETOOBIG, "issuer_ca_file", "length",
-                                   "%s is larger than %u bytes", path, MAX_ISSUER_FILE_BYTES);
-    }
-    size_t cap = (size_t)st.st_size, len = 0;
-    char *data = zri_malloc(cap + 1);
-    if (!data) {
-        close(fd);
-        return ZRCA_ENOMEM;
-    }
-    while (len < cap) {
-        ssize_t n = read(fd, data + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    int rc = 0;
-    STACK_OF(X509) *sk = sk_X509_new_null();
-    BIO *b = len ? BIO_new_mem_buf(data, (int)len) : NULL;
-    if (!sk || (len && !b)) {
-        rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
-        goto out;
-    }
-    X509 *x;
-    while (b && (x = PEM_read_bio_X509(b, NULL, no_pass_phrase, NULL))) {
-        if (sk_X509_num(sk) >= MAX_ISSUERS) {
-            X509_free(x);
-            rc = zri_error_set_field(ZRCA_ETOOBIG, "issuer_ca_file", "length",
-                                     "%s: more than %d certificates", path, MAX_ISSUERS);
-            goto out;
-        }
-        if (!sk_X509_push(sk, x)) {
-            X509_free(x);
-            rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
-    if (sk_X509_num(sk) == 0)
-        rc = zri_error_set_field(ZRCA_EINVAL, "issuer_ca_file", "format",
-                                 "%s holds no PEM certificate", path);
-out:
-    ERR_clear_error();
-    BIO_free(b);
-    free(data);
-    if (rc < 0)
-        sk_X509_pop_free(sk, X509_free);
-    else
-        *out = sk;
-    return rc;
-}
-
 /* The CA that issued the certificate: its chain built up to a certificate
  * of the issuer file (the file may hold the root, the issuing CA or both;
  * intermediates may also come from the token's own certificates). Dates
@@ -389,7 +306,7 @@ ZRCA_API int zrca_token_seals(zrca_seal_list **out, zrca_token *token,
         return zri_error_set_field(ZRCA_EINVAL, "serial", "format",
                                    "not a certificate serial: %.40s", opts->serial);
     STACK_OF(X509) *issuers = NULL, *untrusted = NULL;
-    if (opts->issuer_ca_file && (rc = load_issuers(&issuers, opts->issuer_ca_file)) < 0)
+    if (opts->issuer_ca_file && (rc = zri_load_ca_file(&issuers, opts->issuer_ca_file)) < 0)
         return rc;
     zrca_seal_list *l = zri_calloc(1, sizeof(*l));
     if (!l) {

@@ -118,6 +118,10 @@ int zri_verify_sha256(EVP_PKEY *pkey, const unsigned char *data, size_t len,
  * pem) for PEM that does not hold exactly one certificate. */
 int zri_cert_input(const unsigned char *in, size_t len, unsigned char **owned,
                    const unsigned char **der, size_t *der_len);
+/* The certificates of a PEM CA file (issuer_ca_file): a regular file, at most 4 MiB and 64
+ * certificates, never decrypted; errors name the field issuer_ca_file (readable, length, format).
+ */
+int zri_load_ca_file(STACK_OF(X509) * *out, const char *path);
 /* An X.509 Name in DER from an RFC 4514 string or OpenSSL's /A=b/C=d form;
  * ZRCA_EINVAL with field "subject" and the rule broken. Free with free(). */
 int zri_name_from_string(unsigned char **out, size_t *out_len, const char *dn);

@@ -9,9 +9,13 @@
  */
 #define _GNU_SOURCE /* memmem */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/objects.h>
@@ -23,6 +27,8 @@
 
 #define MAX_SUBJECT_BYTES 4096
 #define MAX_RDNS          32
+#define MAX_CA_FILE_BYTES (4u * 1024u * 1024u)
+#define MAX_CA_FILE_CERTS 64
 
 /* Where the PEM begins, or `len` when the input is not PEM. DER starts with
  * a SEQUENCE; text before the BEGIN line (as `openssl x509 -text` writes)
@@ -265,5 +271,74 @@ int zri_name_from_string(unsigned char **out, size_t *out_len, const char *dn)
     ERR_clear_error();
     zri_wipe(copy, len + 1);
     free(copy);
+    return rc;
+}
+
+/* The certificates of a PEM bundle (an issuer CA file): a regular file (not a FIFO or a device
+ * that could block or never end), at most 4 MiB and 64 certificates, read once, never decrypted. */
+int zri_load_ca_file(STACK_OF(X509) * *out, const char *path)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int regular = fd >= 0;
+        if (fd >= 0)
+            close(fd);
+        return zri_error_set_field(ZRCA_EIO, "issuer_ca_file", "readable",
+                                   regular ? "%s is not a regular file" : "cannot open %s", path);
+    }
+    if (st.st_size > (off_t)MAX_CA_FILE_BYTES) {
+        close(fd);
+        return zri_error_set_field(ZRCA_ETOOBIG, "issuer_ca_file", "length",
+                                   "%s is larger than %u bytes", path, MAX_CA_FILE_BYTES);
+    }
+    size_t cap = (size_t)st.st_size, len = 0;
+    char *data = zri_malloc(cap + 1);
+    if (!data) {
+        close(fd);
+        return ZRCA_ENOMEM;
+    }
+    while (len < cap) {
+        ssize_t n = read(fd, data + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    int rc = 0;
+    STACK_OF(X509) *sk = sk_X509_new_null();
+    BIO *b = len ? BIO_new_mem_buf(data, (int)len) : NULL;
+    if (!sk || (len && !b)) {
+        rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
+        goto out;
+    }
+    X509 *x;
+    while (b && (x = PEM_read_bio_X509(b, NULL, no_pass_phrase, NULL))) {
+        if (sk_X509_num(sk) >= MAX_CA_FILE_CERTS) {
+            X509_free(x);
+            rc = zri_error_set_field(ZRCA_ETOOBIG, "issuer_ca_file", "length",
+                                     "%s: more than %d certificates", path, MAX_CA_FILE_CERTS);
+            goto out;
+        }
+        if (!sk_X509_push(sk, x)) {
+            X509_free(x);
+            rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (sk_X509_num(sk) == 0)
+        rc = zri_error_set_field(ZRCA_EINVAL, "issuer_ca_file", "format",
+                                 "%s holds no PEM certificate", path);
+out:
+    ERR_clear_error();
+    BIO_free(b);
+    free(data);
+    if (rc < 0)
+        sk_X509_pop_free(sk, X509_free);
+    else
+        *out = sk;
     return rc;
 }
