@@ -240,7 +240,8 @@ ZRCA_API int zrca_crl_options_init(zrca_crl_options *opts, unsigned int version)
  * @param opts NULL for the defaults
  * @return ::ZRCA_OK; ::ZRCA_EVERIFY (field `crl`, rule `signature`,
  *         `issuer`, `stale` (nextUpdate passed), `not_yet_valid`,
- *         `version`, `der`); ::ZRCA_ETOOBIG; request errors
+ *         `version`, `der`, `scope` (a delta, partial or indirect CRL),
+ *         `critical_extension`); ::ZRCA_ETOOBIG; request errors
  */
 ZRCA_API int zrca_crl_fetch(zrca_crl **out, zrca_session *session, const zrca_crl_options *opts);
 
@@ -251,7 +252,14 @@ ZRCA_API int zrca_crl_fetch(zrca_crl **out, zrca_session *session, const zrca_cr
  * keyUsage, if present, allows cRLSign; thisUpdate not in the future (5
  * minutes of clock skew allowed) and nextUpdate present and not passed (a
  * stale CRL is an error, never "not revoked"); at most `opts->max_size`
- * bytes.
+ * bytes. A CRL that does not cover every certificate of its issuer for
+ * every reason is refused (rule `scope`: a delta CRL, an
+ * issuingDistributionPoint limited to some certificates or reasons or
+ * marked indirect, an entry with a certificateIssuer), and so is one with
+ * a critical extension, on the CRL or an entry, that this library does not
+ * process (rule `critical_extension`; processed: cRLNumber,
+ * authorityKeyIdentifier, an unlimited issuingDistributionPoint,
+ * reasonCode, invalidityDate), as RFC 5280 section 5.2 requires.
  *
  * @param out the CRL, free with zrca_crl_free()
  * @param der the CRL

@@ -486,6 +486,123 @@ static void expect_refused(const unsigned char *der, size_t len, X509 *issuer, c
         fail_msg("rule %s, not %s: %s", zrca_error_last()->rule, rule, zrca_error_last()->message);
 }
 
+/* The CRL `der` with one more extension (on the CRL, or on its first entry), signed again. */
+static unsigned char *crl_with_ext(const unsigned char *der, size_t *len, EVP_PKEY *key,
+                                   X509_EXTENSION *ext, bool on_entry)
+{
+    const unsigned char *p = der;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)*len);
+    assert_non_null(crl);
+    if (on_entry) {
+        X509_REVOKED *r = sk_X509_REVOKED_value(X509_CRL_get_REVOKED(crl), 0);
+        assert_non_null(r);
+        assert_int_equal(X509_REVOKED_add_ext(r, ext, -1), 1);
+    } else {
+        assert_int_equal(X509_CRL_add_ext(crl, ext, -1), 1);
+    }
+    X509_EXTENSION_free(ext);
+    assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+    unsigned char *out = NULL;
+    int n = i2d_X509_CRL(crl, &out);
+    assert_true(n > 0);
+    X509_CRL_free(crl);
+    *len = (size_t)n;
+    return out;
+}
+
+/*
+ * RFC 5280 section 5.2: a CRL with a critical extension the client does not process must not be
+ * used, and a CRL that does not cover every certificate of its issuer for every reason (a delta
+ * CRL, a distribution point limited to some reasons or to CA certificates, an indirect CRL) can
+ * never say "not revoked". Each is signed by the real issuing CA: refused, with the rule named.
+ */
+static void test_crl_scope_refusals(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 0, false, 200);
+    X509 *issuing = load_cert("ca/issuing.pem");
+    EVP_PKEY *ikey = load_key("ca/issuing.key");
+    size_t blen;
+    unsigned char *base = make_crl(&blen, issuing, ikey, "7f01", -60, 3600, false);
+    size_t len;
+    unsigned char *der;
+
+    /* The control: the base CRL with a non-critical unknown extension is fine. */
+    ASN1_OBJECT *priv = OBJ_txt2obj("1.3.6.1.4.1.55555.7", 1);
+    ASN1_OCTET_STRING *null_der = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(null_der, (const unsigned char *)"\x05\x00", 2);
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509_EXTENSION_create_by_OBJ(NULL, priv, 0, null_der),
+                       false);
+    zrca_crl *crl;
+    assert_zrca_ok(from_der(der, len, issuing, &crl));
+    zrca_crl_free(crl);
+    OPENSSL_free(der);
+
+    /* An unknown critical extension, on the CRL or on an entry. */
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509_EXTENSION_create_by_OBJ(NULL, priv, 1, null_der),
+                       false);
+    expect_refused(der, len, issuing, "critical_extension");
+    OPENSSL_free(der);
+    len = blen;
+    der =
+        crl_with_ext(base, &len, ikey, X509_EXTENSION_create_by_OBJ(NULL, priv, 1, null_der), true);
+    expect_refused(der, len, issuing, "critical_extension");
+    OPENSSL_free(der);
+
+    /* A delta CRL: it lists only what changed since its base. */
+    ASN1_INTEGER *baseno = ASN1_INTEGER_new();
+    ASN1_INTEGER_set(baseno, 1);
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509V3_EXT_i2d(NID_delta_crl, 1, baseno), false);
+    expect_refused(der, len, issuing, "scope");
+    OPENSSL_free(der);
+    ASN1_INTEGER_free(baseno);
+
+    /* An issuing distribution point limited to CA certificates, or to some reasons. */
+    ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+    idp->onlyCA = 0xff;
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp),
+                       false);
+    expect_refused(der, len, issuing, "scope");
+    OPENSSL_free(der);
+    idp->onlyCA = 0;
+    idp->onlysomereasons = ASN1_BIT_STRING_new();
+    ASN1_BIT_STRING_set_bit(idp->onlysomereasons, 1, 1);
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp),
+                       false);
+    expect_refused(der, len, issuing, "scope");
+    OPENSSL_free(der);
+    ISSUING_DIST_POINT_free(idp);
+
+    /* An entry for another CA's certificate (certificateIssuer, an indirect CRL): from it on,
+     * every entry is that CA's, and a certificate of the issuing CA listed after it would read
+     * "not revoked". */
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    X509_NAME *other = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(other, "CN", MBSTRING_ASC, (const unsigned char *)"Other CA", -1, -1,
+                               0);
+    GENERAL_NAME_set0_value(gn, GEN_DIRNAME, other);
+    sk_GENERAL_NAME_push(gens, gn);
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509V3_EXT_i2d(NID_certificate_issuer, 1, gens), true);
+    expect_refused(der, len, issuing, "scope");
+    OPENSSL_free(der);
+    GENERAL_NAMES_free(gens);
+
+    ASN1_OCTET_STRING_free(null_der);
+    ASN1_OBJECT_free(priv);
+    OPENSSL_free(base);
+    EVP_PKEY_free(ikey);
+    X509_free(issuing);
+    world_free(&w);
+}
+
 static void test_crl_refusals(void **state)
 {
     (void)state;
@@ -651,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_signed_request_ec),
         cmocka_unit_test(test_signed_request_rsa),
         cmocka_unit_test(test_crl_refusals),
+        cmocka_unit_test(test_crl_scope_refusals),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
 }
