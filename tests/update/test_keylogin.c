@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h"
+#include "update_internal.h"
 #include "testsupport.h"
 #include "world.h"
 
@@ -221,6 +223,147 @@ static void test_update_with_key_session(void **state)
     world_free(&w);
 }
 
+/* ---- a hostile platform answering the key login --------------------------------------------- */
+
+typedef enum {
+    H_NONE = 0,     /* the login's answer fabricated with the right serial: the control */
+    H_NONCE_31,     /* the challenge's nonce has 31 bytes */
+    H_NONCE_33,     /* 33 bytes */
+    H_NONCE_B64,    /* not base64 */
+    H_CID_LONG,     /* challenge_id of 65 characters */
+    H_CID_NUL,      /* challenge_id with an escaped NUL in it */
+    H_CID_SPACE,    /* challenge_id with a space and a slash */
+    H_CH_DUP,       /* the challenge's nonce member twice */
+    H_CH_DEEP,      /* the challenge's answer nested 200 deep */
+    H_TOKEN_LONG,   /* a bearer token of 129 characters */
+    H_TOKEN_CTRL,   /* a bearer token with CR LF (a header injection) */
+    H_METHOD,       /* method "password" */
+    H_OTHER_SERIAL, /* the session bound to another certificate than the one signed */
+} hostile_mode;
+
+typedef struct hostile {
+    tamper *inner;
+    hostile_mode mode;
+    const char *serial; /* the signed certificate's */
+    const char *account;
+} hostile;
+
+static int h_answer(zrca_transport_response *resp, int status, const char *body)
+{
+    zrca_transport_response_set_status(resp, status);
+    zrca_transport_response_add_header(resp, "Content-Type", "application/json");
+    zrca_transport_response_write(resp, body, strlen(body));
+    return 0;
+}
+
+static int h_send(void *self, const zrca_transport_request *req, zrca_transport_response *resp)
+{
+    hostile *h = self;
+    zri_buf b = ZRI_BUF_INIT;
+    char *nonce = NULL;
+    bool challenge = strstr(req->url, "/api/v1/session/challenge") != NULL;
+    bool login = !challenge && strcmp(req->method, "POST") == 0 &&
+                 strstr(req->url, "/api/v1/session") != NULL;
+    if (challenge && h->mode >= H_NONCE_31 && h->mode <= H_CH_DEEP) {
+        unsigned char raw[33] = {1, 2, 3};
+        size_t n = h->mode == H_NONCE_31 ? 31 : h->mode == H_NONCE_33 ? 33 : 32;
+        nonce = zri_base64_encode(raw, n);
+        const char *cid = h->mode == H_CID_LONG
+                              ? "lc_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                          : h->mode == H_CID_NUL   ? "lc_a\\u0000evil.example"
+                          : h->mode == H_CID_SPACE ? "lc_a b/c"
+                                                   : "lc_ok";
+        if (h->mode == H_CH_DEEP) {
+            for (int i = 0; i < 200; i++)
+                zri_buf_puts(&b, "{\"challenge_id\": ");
+            zri_buf_puts(&b, "1");
+            for (int i = 0; i < 200; i++)
+                zri_buf_puts(&b, "}");
+        } else {
+            zri_buf_printf(&b,
+                           "{\"challenge_id\": \"%s\", \"nonce\": \"%s\", %s"
+                           "\"expires_at\": \"2099-01-01T00:00:00Z\"}",
+                           cid, h->mode == H_NONCE_B64 ? "!!notbase64!!" : nonce,
+                           h->mode == H_CH_DUP ? "\"nonce\": \"AAAA\", " : "");
+        }
+        zri_buf_putc(&b, '\0');
+        h_answer(resp, 201, b.data);
+        zri_buf_free(&b);
+        free(nonce);
+        return 0;
+    }
+    if (login && (h->mode == H_NONE || h->mode >= H_TOKEN_LONG)) {
+        char token[200];
+        memset(token, 'a', 129);
+        token[h->mode == H_TOKEN_LONG ? 129 : 40] = '\0';
+        if (h->mode == H_TOKEN_CTRL)
+            memcpy(token + 10, "\\r\\nX: y", 8);
+        zri_buf_printf(&b,
+                       "{\"token\": \"%s\", \"expires_at\": \"2099-01-01T00:00:00Z\", "
+                       "\"expires_in\": 3600, \"account\": \"%s\", \"role\": \"tenderer\", "
+                       "\"method\": \"%s\", \"certificate\": {\"serial\": \"%s\", \"kind\": "
+                       "\"personal\", \"holder\": \"x\", \"enterprise\": \"y\"}}",
+                       token, h->account, h->mode == H_METHOD ? "password" : "certificate",
+                       h->mode == H_OTHER_SERIAL ? "0badc0de" : h->serial);
+        zri_buf_putc(&b, '\0');
+        h_answer(resp, 201, b.data);
+        zri_buf_free(&b);
+        return 0;
+    }
+    return h->inner->inner.send(h->inner->inner.self, req, resp);
+}
+
+static void h_free(void *self)
+{
+    hostile *h = self;
+    h->inner->inner.free(h->inner->inner.self);
+    free(h->inner);
+    free(h);
+}
+
+static void test_hostile_login_answers(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256, false, 20);
+    zrca_token *t = logged_in_token(&w);
+    zrca_cert_list *l;
+    assert_zrca_ok(zrca_token_list_certs(&l, t));
+    const zrca_cert *c = zrca_cert_list_get(l, 0);
+    assert_non_null(c);
+    for (int mode = H_NONE; mode <= H_OTHER_SERIAL; mode++) {
+        hostile *h = calloc(1, sizeof(*h));
+        h->inner = new_tamper();
+        h->mode = (hostile_mode)mode;
+        h->serial = zrca_cert_serial(c);
+        h->account = w.account;
+        zrca_session_options o;
+        ts_platform_session_options(plat, &o);
+        zrca_transport tr = {ZRCA_TRANSPORT_VERSION, h, h_send, h_free};
+        o.transport = &tr;
+        o.state_dir = w.state_dir;
+        o.credentials = NULL;
+        zrca_session *s = NULL;
+        assert_zrca_ok(zrca_session_new(&s, &o));
+        int rc = zrca_session_login_key(s, t, c);
+        if (mode == H_NONE) {
+            assert_zrca_ok(rc);
+            assert_int_equal(zrca_serial_cmp(zrca_session_cert_serial(s), zrca_cert_serial(c)), 0);
+        } else {
+            int want = mode == H_CH_DEEP ? ZRCA_ETOOBIG : ZRCA_EPROTOCOL;
+            if (rc != want)
+                fail_msg("hostile answer %d: %s, not %s (%s)", mode, zrca_status_name(rc),
+                         zrca_status_name(want), rc < 0 ? zrca_error_last()->message : "");
+            assert_int_equal(zrca_session_login_method(s), ZRCA_LOGIN_NONE);
+            assert_null(zrca_session_cert_serial(s));
+        }
+        zrca_session_free(s);
+    }
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    world_free(&w);
+}
+
 int main(void)
 {
     if (!ts_softhsm_available()) {
@@ -231,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_login_and_relogin),
         cmocka_unit_test(test_expired_certificate_refused_locally),
         cmocka_unit_test(test_update_with_key_session),
+        cmocka_unit_test(test_hostile_login_answers),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
 }
