@@ -8,9 +8,13 @@
  * a password; after it the old certificate is refused and the new one logs
  * in.
  */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -239,6 +243,7 @@ typedef enum {
     H_TOKEN_CTRL,   /* a bearer token with CR LF (a header injection) */
     H_METHOD,       /* method "password" */
     H_OTHER_SERIAL, /* the session bound to another certificate than the one signed */
+    H_PASS = 100,   /* the real platform, every key login's certificate checked */
 } hostile_mode;
 
 typedef struct hostile {
@@ -246,6 +251,8 @@ typedef struct hostile {
     hostile_mode mode;
     const char *serial; /* the signed certificate's */
     const char *account;
+    char *cert_b64;        /* H_PASS: the certificate every key login must send */
+    atomic_int bad_logins; /* H_PASS: logins that sent another */
 } hostile;
 
 static int h_answer(zrca_transport_response *resp, int status, const char *body)
@@ -292,7 +299,11 @@ static int h_send(void *self, const zrca_transport_request *req, zrca_transport_
         free(nonce);
         return 0;
     }
-    if (login && (h->mode == H_NONE || h->mode >= H_TOKEN_LONG)) {
+    if (login && h->mode == H_PASS && req->body &&
+        memmem(req->body, req->body_size, "certificate", 11) &&
+        !memmem(req->body, req->body_size, h->cert_b64, strlen(h->cert_b64)))
+        h->bad_logins++;
+    if (login && (h->mode == H_NONE || (h->mode >= H_TOKEN_LONG && h->mode <= H_OTHER_SERIAL))) {
         char token[200];
         memset(token, 'a', 129);
         token[h->mode == H_TOKEN_LONG ? 129 : 40] = '\0';
@@ -318,6 +329,7 @@ static void h_free(void *self)
     hostile *h = self;
     h->inner->inner.free(h->inner->inner.self);
     free(h->inner);
+    free(h->cert_b64);
     free(h);
 }
 
@@ -364,6 +376,122 @@ static void test_hostile_login_answers(void **state)
     world_free(&w);
 }
 
+/* ---- the re-login racing a logout ----------------------------------------------------------- */
+
+static pthread_mutex_t race_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t race_cv = PTHREAD_COND_INITIALIZER;
+static int race_pin_calls;
+static bool race_in_sign, race_logged_out;
+
+/* The PIN of a key that needs it for each signature: the re-login's signature (the second) waits
+ * for the other thread's logout, at most 2 s (a logout may wait for the re-login). */
+static int race_pin(char *buf, size_t size, const zrca_pin_request *req, void *payload)
+{
+    (void)req;
+    (void)payload;
+    pthread_mutex_lock(&race_mu);
+    if (++race_pin_calls == 2) {
+        race_in_sign = true;
+        pthread_cond_broadcast(&race_cv);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 2;
+        while (!race_logged_out)
+            if (pthread_cond_timedwait(&race_cv, &race_mu, &until) != 0)
+                break;
+    }
+    pthread_mutex_unlock(&race_mu);
+    snprintf(buf, size, "%s", USER_PIN);
+    return 0;
+}
+
+typedef struct race_reader {
+    zrca_session *s;
+    int rc;
+    char message[512];
+} race_reader;
+
+static void *race_read(void *arg)
+{
+    race_reader *r = arg;
+    zrca_enterprise *e = NULL;
+    r->rc = zrca_session_enterprise(&e, r->s);
+    if (r->rc < 0)
+        snprintf(r->message, sizeof(r->message), "%s", zrca_error_last()->message);
+    zrca_enterprise_free(e);
+    return NULL;
+}
+
+/*
+ * A thread's request meets token_expired and the key logs in again while another thread logs
+ * out (allowed: only login, logout and free must not race each other). The re-login must not
+ * use the certificate the logout forgot (it sent freed memory as the certificate), and after the
+ * logout the session is not logged in again behind the caller's back.
+ */
+static void test_relogin_races_logout(void **state)
+{
+    (void)state;
+    world w;
+    setup_key_flags = ZRCA_KEY_ALWAYS_AUTHENTICATE;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256, false, 20);
+    setup_key_flags = 0;
+    zrca_token *t = logged_in_token(&w);
+    assert_zrca_ok(zrca_token_set_pin_callback(t, race_pin, NULL, NULL));
+    zrca_cert_list *l;
+    assert_zrca_ok(zrca_token_list_certs(&l, t));
+    const zrca_cert *c = zrca_cert_list_get(l, 0);
+    size_t der_len;
+    const unsigned char *der = zrca_cert_der(c, &der_len);
+    hostile *h = calloc(1, sizeof(*h));
+    h->inner = new_tamper();
+    h->mode = H_PASS;
+    h->cert_b64 = zri_base64_encode(der, der_len);
+    zrca_session_options o;
+    ts_platform_session_options(plat, &o);
+    zrca_transport tr = {ZRCA_TRANSPORT_VERSION, h, h_send, h_free};
+    o.transport = &tr;
+    o.state_dir = w.state_dir;
+    o.credentials = NULL;
+    zrca_session *s = NULL;
+    assert_zrca_ok(zrca_session_new(&s, &o));
+    ts_platform_token_ttl(plat, 1);
+    race_pin_calls = 0;
+    race_in_sign = race_logged_out = false;
+    assert_zrca_ok(zrca_session_login_key(s, t, c));
+    ts_platform_token_ttl(plat, 3600);
+    sleep(2);
+
+    race_reader r = {s, 0, ""};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, race_read, &r), 0);
+    pthread_mutex_lock(&race_mu);
+    while (!race_in_sign)
+        pthread_cond_wait(&race_cv, &race_mu);
+    pthread_mutex_unlock(&race_mu);
+    assert_zrca_ok(zrca_session_logout(s));
+    pthread_mutex_lock(&race_mu);
+    race_logged_out = true;
+    pthread_cond_broadcast(&race_cv);
+    pthread_mutex_unlock(&race_mu);
+    pthread_join(th, NULL);
+
+    assert_int_equal(race_pin_calls, 2);
+    if (h->bad_logins != 0)
+        fail_msg("the re-login sent another certificate than the key's (reader: %s %s)",
+                 zrca_status_name(r.rc), r.message);
+    /* The reader either finished before the logout's wipe or found itself logged out. */
+    if (r.rc != ZRCA_OK && !(r.rc == ZRCA_EAUTH && strstr(r.message, "not logged in")))
+        fail_msg("reader: %s %s", zrca_status_name(r.rc), r.message);
+    assert_int_equal(zrca_session_login_method(s), ZRCA_LOGIN_NONE);
+    assert_null(zrca_session_cert_serial(s));
+    zrca_enterprise *e = NULL;
+    assert_int_equal(zrca_session_enterprise(&e, s), ZRCA_EAUTH);
+    zrca_session_free(s);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    world_free(&w);
+}
+
 int main(void)
 {
     if (!ts_softhsm_available()) {
@@ -375,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_expired_certificate_refused_locally),
         cmocka_unit_test(test_update_with_key_session),
         cmocka_unit_test(test_hostile_login_answers),
+        cmocka_unit_test(test_relogin_races_logout),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
 }
