@@ -131,9 +131,13 @@ static int key_login_once(zrca_session *s, zrca_key *key, const unsigned char *d
                                "login challenge: challenge_id is not 1-64 characters of A-Z a-z "
                                "0-9 - _ . :");
     }
-    if (rc == 0 && (zri_base64_decode(nonce_b64, strlen(nonce_b64), &nonce, &nonce_len) < 0 ||
-                    nonce_len != 32))
-        rc = zri_error_set(ZRCA_EPROTOCOL, "login challenge: the nonce is not base64 of 32 bytes");
+    if (rc == 0) {
+        rc = zri_base64_decode(nonce_b64, strlen(nonce_b64), &nonce, &nonce_len);
+        /* Out of memory is reported as such, not as the platform's fault. */
+        if (rc != ZRCA_ENOMEM && (rc < 0 || nonce_len != 32))
+            rc = zri_error_set(ZRCA_EPROTOCOL,
+                               "login challenge: the nonce is not base64 of 32 bytes");
+    }
     char *challenge_id = rc == 0 ? zri_strdup(cid) : NULL;
     if (rc == 0 && !challenge_id)
         rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
@@ -326,6 +330,18 @@ ZRCA_API int zrca_session_login_key(zrca_session *session, zrca_token *token, co
         free(enterprise);
         free(cid);
         free(der_copy);
+        /* The new token is in place: a failed login leaves the session logged out, not holding
+         * a token the caller was told it did not get (with the previous login's method). */
+        pthread_rwlock_wrlock(&session->token_lock);
+        zri_wipe(session->token, sizeof(session->token));
+        session->token_gen++;
+        session->expires_at = 0;
+        free(session->account);
+        session->account = NULL;
+        session->role = ZRCA_ROLE_UNKNOWN;
+        zri_session_forget_key(session);
+        session->method = ZRCA_LOGIN_NONE;
+        pthread_rwlock_unlock(&session->token_lock);
         pthread_mutex_unlock(&session->login_lock);
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     }
