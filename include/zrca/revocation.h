@@ -78,7 +78,7 @@ typedef struct zrca_revoke_options {
     /** Why. Required. */
     zrca_revoke_reason reason;
     /** Optional remark, at most ::ZRCA_REVOKE_COMMENT_MAX code points of UTF-8 without
-     *  control characters; NULL or "": none. */
+     *  control characters (C0, DEL or C1); NULL or "": none. */
     const char *comment;
     /**
      * The certificate's key on a logged-in token, to sign the proof

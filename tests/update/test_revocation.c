@@ -367,6 +367,15 @@ static void test_local_validation(void **state)
         {"abcd", 1, "a\nb", false, false, false, "comment", "format"},
         {"abcd", 1, "a\x7f", false, false, false, "comment", "format"},
         {"abcd", 1, "\xc3\x28", false, false, false, "comment", "format"},
+        /* a C1 control (U+0085, NEL): the platform refuses it (doc/protocol.md section 17.3) */
+        {"abcd", 1,
+         "a\xc2\x85"
+         "b",
+         false, false, false, "comment", "format"},
+        {"abcd", 1,
+         "\xc2\x9b"
+         "31m",
+         false, false, false, "comment", "format"},
         {"abcd", 1, NULL, true, false, false, "certificate", "required"},
         {"abcd", 1, NULL, false, true, false, "certificate", "unused"},
         {"abcd", 1, NULL, true, true, false, "certificate", "mismatch"},
