@@ -367,6 +367,15 @@ ZRCA_API int zrca_revoke(zrca_revocation **out, zrca_session *session,
             zri_error_set(ZRCA_EPROTOCOL, "POST /revocations: HTTP %d without a body", resp.status);
     if (rc == 0 && (rc = revocation_from(&r, resp.json)) < 0)
         rc = zri_error_prefix_rc(rc, "POST /revocations");
+    /* The answer is the request made: never another certificate's or another reason's. */
+    if (rc == 0 && (strcmp(r->serial, opts->serial) != 0 || r->reason != opts->reason)) {
+        rc = zri_error_set(
+            ZRCA_EPROTOCOL, "POST /revocations answered a request for %s (%s), not the one made",
+            r->serial,
+            zrca_revoke_reason_name(r->reason) ? zrca_revoke_reason_name(r->reason) : "?");
+        zrca_revocation_free(r);
+        r = NULL;
+    }
     zri_response_free(&resp);
     if (rc < 0)
         return zri_error_prefix_rc(rc, "revocation of %s", opts->serial);

@@ -133,8 +133,9 @@ typedef struct zrca_revocation_list zrca_revocation_list;
  * @return ::ZRCA_OK; ::ZRCA_EVALIDATION (local or the platform's 422);
  *         ::ZRCA_ENOTFOUND (not a certificate of the account);
  *         ::ZRCA_ECONFLICT (not revocable: already revoked, superseded,
- *         expired, or a request pending; see the rule); token errors of
- *         zrca_key_sign(); request errors
+ *         expired, or a request pending; see the rule); ::ZRCA_EPROTOCOL
+ *         (the answer names another certificate or reason than asked);
+ *         token errors of zrca_key_sign(); request errors
  */
 ZRCA_API int zrca_revoke(zrca_revocation **out, zrca_session *session,
                          const zrca_revoke_options *opts);

@@ -432,6 +432,88 @@ static void test_local_validation(void **state)
     world_free(&w2);
 }
 
+/* ---- a hostile platform answering the request ---------------------------------------------- */
+
+typedef struct liar {
+    tamper *inner;
+    const char *serial; /* the serial the answer names */
+    const char *reason;
+    int requests;
+} liar;
+
+/* POST /revocations is answered here, the request never reaching the platform; the rest goes
+ * through. */
+static int liar_send(void *self, const zrca_transport_request *req, zrca_transport_response *resp)
+{
+    liar *l = self;
+    size_t n = strlen(req->url);
+    if (strcmp(req->method, "POST") != 0 || n < 12 || strcmp(req->url + n - 12, "/revocations"))
+        return l->inner->inner.send(l->inner->inner.self, req, resp);
+    l->requests++;
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"id\": 77, \"certificate_serial\": \"%s\", \"kind\": \"personal\", \"holder\": "
+             "\"x\", \"reason\": \"%s\", \"comment\": null, \"signed\": false, \"status\": "
+             "\"pending\", \"review_comment\": null, \"created_at\": \"2026-11-24T06:50:00Z\", "
+             "\"reviewed_at\": null}",
+             l->serial, l->reason);
+    zrca_transport_response_set_status(resp, 201);
+    zrca_transport_response_add_header(resp, "Content-Type", "application/json");
+    zrca_transport_response_write(resp, body, strlen(body));
+    return 0;
+}
+
+static void liar_free(void *self)
+{
+    liar *l = self;
+    l->inner->inner.free(l->inner->inner.self);
+    free(l->inner);
+}
+
+/* The answer to a request names another certificate, or another reason, than the one asked:
+ * the caller would be told that certificate's revocation was asked. Refused (EPROTOCOL). */
+static void test_answer_of_another_request(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 0, false, 200);
+    struct {
+        const char *serial, *reason;
+        int rc;
+    } cases[] = {
+        {w.old_serial, "key_lost", ZRCA_OK},
+        {"0badc0de", "key_lost", ZRCA_EPROTOCOL},
+        {w.old_serial, "holder_left", ZRCA_EPROTOCOL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        liar l = {new_tamper(), cases[i].serial, cases[i].reason, 0};
+        zrca_session_options so;
+        ts_platform_session_options(plat, &so);
+        zrca_transport tr = {ZRCA_TRANSPORT_VERSION, &l, liar_send, liar_free};
+        so.transport = &tr;
+        so.state_dir = w.state_dir;
+        zrca_session *s = NULL;
+        assert_zrca_ok(zrca_session_new(&s, &so));
+        assert_zrca_ok(zrca_session_login(s, w.account, "Secret-pw-1"));
+        zrca_revoke_options o = ZRCA_REVOKE_OPTIONS_INIT;
+        o.serial = w.old_serial;
+        o.reason = ZRCA_REVOKE_REASON_KEY_LOST;
+        zrca_revocation *r = NULL;
+        int rc = zrca_revoke(&r, s, &o);
+        assert_int_equal(l.requests, 1);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu: %s, not %s", i, zrca_status_name(rc),
+                     zrca_status_name(cases[i].rc));
+        if (rc == 0)
+            assert_string_equal(zrca_revocation_serial(r), w.old_serial);
+        else
+            assert_null(r);
+        zrca_revocation_free(r);
+        zrca_session_free(s);
+    }
+    world_free(&w);
+}
+
 /* ---- CRLs that must be refused ----------------------------------------------------------- */
 
 /* A CRL of `issuer` signed by `key` listing `serial` (hex or NULL); times from now, in seconds. */
@@ -776,6 +858,7 @@ int main(void)
         cmocka_unit_test(test_lost_answers_retried_once),
         cmocka_unit_test(test_signed_request_ec),
         cmocka_unit_test(test_signed_request_rsa),
+        cmocka_unit_test(test_answer_of_another_request),
         cmocka_unit_test(test_crl_refusals),
         cmocka_unit_test(test_crl_scope_refusals),
     };
