@@ -468,6 +468,12 @@ ZRCA_API int zrca_session_revocation(zrca_revocation **out, zrca_session *sessio
         rc = zri_error_set(ZRCA_EPROTOCOL, "GET /revocations/%" PRId64 ": no body", id);
     if (rc == 0 && (rc = revocation_from(out, resp.json)) < 0)
         rc = zri_error_prefix_rc(rc, "GET /revocations/%" PRId64, id);
+    if (rc == 0 && (*out)->id != id) {
+        rc = zri_error_set(ZRCA_EPROTOCOL, "GET /revocations/%" PRId64 " answered request %" PRId64,
+                           id, (*out)->id);
+        zrca_revocation_free(*out);
+        *out = NULL;
+    }
     zri_response_free(&resp);
     return rc < 0 ? rc : zri_ok();
 }

@@ -447,7 +447,10 @@ static int liar_send(void *self, const zrca_transport_request *req, zrca_transpo
 {
     liar *l = self;
     size_t n = strlen(req->url);
-    if (strcmp(req->method, "POST") != 0 || n < 12 || strcmp(req->url + n - 12, "/revocations"))
+    bool get5 =
+        strcmp(req->method, "GET") == 0 && n > 14 && !strcmp(req->url + n - 14, "/revocations/5");
+    if (!get5 &&
+        (strcmp(req->method, "POST") != 0 || n < 12 || strcmp(req->url + n - 12, "/revocations")))
         return l->inner->inner.send(l->inner->inner.self, req, resp);
     l->requests++;
     char body[512];
@@ -457,7 +460,7 @@ static int liar_send(void *self, const zrca_transport_request *req, zrca_transpo
              "\"pending\", \"review_comment\": null, \"created_at\": \"2026-11-24T06:50:00Z\", "
              "\"reviewed_at\": null}",
              l->serial, l->reason);
-    zrca_transport_response_set_status(resp, 201);
+    zrca_transport_response_set_status(resp, get5 ? 200 : 201);
     zrca_transport_response_add_header(resp, "Content-Type", "application/json");
     zrca_transport_response_write(resp, body, strlen(body));
     return 0;
@@ -471,7 +474,8 @@ static void liar_free(void *self)
 }
 
 /* The answer to a request names another certificate, or another reason, than the one asked:
- * the caller would be told that certificate's revocation was asked. Refused (EPROTOCOL). */
+ * the caller would be told that certificate's revocation was asked. Refused (EPROTOCOL). So is
+ * the answer to GET /revocations/{id} that is another request. */
 static void test_answer_of_another_request(void **state)
 {
     (void)state;
@@ -509,6 +513,9 @@ static void test_answer_of_another_request(void **state)
         else
             assert_null(r);
         zrca_revocation_free(r);
+        /* GET /revocations/5 answered with request 77. */
+        assert_int_equal(zrca_session_revocation(&r, s, 5), ZRCA_EPROTOCOL);
+        assert_null(r);
         zrca_session_free(s);
     }
     world_free(&w);
