@@ -117,10 +117,11 @@ static void check_options(const zrca_revoke_options *o, const unsigned char *kpu
     char canon[ZRCA_SERIAL_BUFSIZE];
     if (!o->serial || !*o->serial)
         zri_error_add_violation("serial", "required", "the certificate's serial is required");
-    else if (zri_serial_canon(canon, sizeof(canon), o->serial) < 0 || strcmp(canon, o->serial))
+    else if (zri_serial_canon(canon, sizeof(canon), o->serial) < 0 || strcmp(canon, o->serial) ||
+             canon[0] == '-' || strlen(canon) > 40)
         zri_error_add_violation("serial", "format",
-                                "the serial must be lowercase hex of whole bytes without a "
-                                "superfluous leading 00 (zrca_serial_canonical())");
+                                "the serial must be lowercase hex of 1-20 whole bytes without a "
+                                "superfluous leading 00 (zrca_serial_canonical()), not negative");
     if (o->reason == ZRCA_REVOKE_REASON_NONE)
         zri_error_add_violation("reason", "required", "the reason is required");
     else if (!zrca_revoke_reason_name(o->reason))

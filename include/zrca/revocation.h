@@ -106,11 +106,10 @@ ZRCA_API int zrca_revoke_options_init(zrca_revoke_options *opts, unsigned int ve
 
 /**
  * Check a request locally, as the platform would, without sending it:
- * `serial` (rules `required`, `format`: not canonical), `reason` (`required`,
- * `enum`), `comment` (`format`: not UTF-8 or control characters;
- * `max_length`), `certificate` (`required` with a key, `der`, `mismatch`:
- * another serial), `key` (`mismatch`: not the certificate's public key).
- * Every violation is in the error record.
+ * `serial` (rules `required`, `format`: not canonical, negative or more than 20 bytes), `reason`
+ * (`required`, `enum`), `comment` (`format`: not UTF-8 or control characters; `max_length`),
+ * `certificate` (`required` with a key, `der`, `mismatch`: another serial), `key` (`mismatch`: not
+ * the certificate's public key). Every violation is in the error record.
  *
  * @param opts the request
  * @return ::ZRCA_OK, ::ZRCA_EVALIDATION, ::ZRCA_EINVAL, ::ZRCA_EVERSION

@@ -361,6 +361,11 @@ static void test_local_validation(void **state)
         {"0012", 1, NULL, false, false, false, "serial", "format"},
         {"abc", 1, NULL, false, false, false, "serial", "format"},
         {"ab:cd", 1, NULL, false, false, false, "serial", "format"},
+        /* canonical for zrca_serial_canonical(), not on the wire (section 17.3: 1-20 bytes of
+         * lowercase hex): a negative serial, 21 bytes */
+        {"-01", 1, NULL, false, false, false, "serial", "format"},
+        {"ff0102030405060708090a0b0c0d0e0f1011121314", 1, NULL, false, false, false, "serial",
+         "format"},
         {"abcd", 0, NULL, false, false, false, "reason", "required"},
         {"abcd", 9, NULL, false, false, false, "reason", "enum"},
         {"abcd", 1, comment, false, false, false, "comment", "max_length"},
