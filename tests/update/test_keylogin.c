@@ -244,6 +244,7 @@ typedef enum {
     H_METHOD,       /* method "password" */
     H_OTHER_SERIAL, /* the session bound to another certificate than the one signed */
     H_PASS = 100,   /* the real platform, every key login's certificate checked */
+    H_EXPIRED,      /* the real platform's logins, but every authenticated request: token_expired */
 } hostile_mode;
 
 typedef struct hostile {
@@ -253,6 +254,7 @@ typedef struct hostile {
     const char *account;
     char *cert_b64;        /* H_PASS: the certificate every key login must send */
     atomic_int bad_logins; /* H_PASS: logins that sent another */
+    atomic_int logins;     /* key logins sent */
 } hostile;
 
 static int h_answer(zrca_transport_response *resp, int status, const char *body)
@@ -299,6 +301,14 @@ static int h_send(void *self, const zrca_transport_request *req, zrca_transport_
         free(nonce);
         return 0;
     }
+    if (login && req->body && memmem(req->body, req->body_size, "certificate", 11))
+        h->logins++;
+    bool authed = false;
+    for (size_t i = 0; i < req->header_count; i++)
+        authed |= strcmp(req->headers[i].name, "Authorization") == 0;
+    if (h->mode == H_EXPIRED && authed)
+        return h_answer(resp, 401,
+                        "{\"error\": {\"code\": \"token_expired\", \"message\": \"expired\"}}");
     if (login && h->mode == H_PASS && req->body &&
         memmem(req->body, req->body_size, "certificate", 11) &&
         !memmem(req->body, req->body_size, h->cert_b64, strlen(h->cert_b64)))
@@ -492,6 +502,46 @@ static void test_relogin_races_logout(void **state)
     world_free(&w);
 }
 
+/* A platform that answers token_expired to every request: each call signs one fresh challenge and
+ * fails with ZRCA_EEXPIRED; the key never signs in a loop. */
+static void test_always_expired_bounded(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256, false, 20);
+    zrca_token *t = logged_in_token(&w);
+    zrca_cert_list *l;
+    assert_zrca_ok(zrca_token_list_certs(&l, t));
+    const zrca_cert *c = zrca_cert_list_get(l, 0);
+    hostile *h = calloc(1, sizeof(*h));
+    h->inner = new_tamper();
+    h->mode = H_EXPIRED;
+    zrca_session_options o;
+    ts_platform_session_options(plat, &o);
+    zrca_transport tr = {ZRCA_TRANSPORT_VERSION, h, h_send, h_free};
+    o.transport = &tr;
+    o.state_dir = w.state_dir;
+    o.credentials = NULL;
+    zrca_session *s = NULL;
+    assert_zrca_ok(zrca_session_new(&s, &o));
+    assert_zrca_ok(zrca_session_login_key(s, t, c));
+    assert_int_equal(h->logins, 1);
+    for (int i = 0; i < 3; i++) {
+        zrca_enterprise *e = NULL;
+        assert_int_equal(zrca_session_enterprise(&e, s), ZRCA_EEXPIRED);
+        assert_int_equal(h->logins, 2 + 2 * i);
+        zrca_certificate_list *cl = NULL;
+        assert_int_equal(zrca_session_certificates(&cl, s, ZRCA_CERT_ANY, ZRCA_CERT_STATUS_ANY),
+                         ZRCA_EEXPIRED);
+        assert_null(cl);
+        assert_int_equal(h->logins, 3 + 2 * i);
+    }
+    zrca_session_free(s);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    world_free(&w);
+}
+
 int main(void)
 {
     if (!ts_softhsm_available()) {
@@ -504,6 +554,7 @@ int main(void)
         cmocka_unit_test(test_update_with_key_session),
         cmocka_unit_test(test_hostile_login_answers),
         cmocka_unit_test(test_relogin_races_logout),
+        cmocka_unit_test(test_always_expired_bounded),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
 }
