@@ -117,10 +117,11 @@ static void check_options(const zrca_revoke_options *o, const unsigned char *kpu
     char canon[ZRCA_SERIAL_BUFSIZE];
     if (!o->serial || !*o->serial)
         zri_error_add_violation("serial", "required", "the certificate's serial is required");
-    else if (zri_serial_canon(canon, sizeof(canon), o->serial) < 0 || strcmp(canon, o->serial))
+    else if (zri_serial_canon(canon, sizeof(canon), o->serial) < 0 || strcmp(canon, o->serial) ||
+             canon[0] == '-' || strlen(canon) > 40)
         zri_error_add_violation("serial", "format",
-                                "the serial must be lowercase hex of whole bytes without a "
-                                "superfluous leading 00 (zrca_serial_canonical())");
+                                "the serial must be lowercase hex of 1-20 whole bytes without a "
+                                "superfluous leading 00 (zrca_serial_canonical()), not negative");
     if (o->reason == ZRCA_REVOKE_REASON_NONE)
         zri_error_add_violation("reason", "required", "the reason is required");
     else if (!zrca_revoke_reason_name(o->reason))
@@ -367,6 +368,15 @@ ZRCA_API int zrca_revoke(zrca_revocation **out, zrca_session *session,
             zri_error_set(ZRCA_EPROTOCOL, "POST /revocations: HTTP %d without a body", resp.status);
     if (rc == 0 && (rc = revocation_from(&r, resp.json)) < 0)
         rc = zri_error_prefix_rc(rc, "POST /revocations");
+    /* The answer is the request made: never another certificate's or another reason's. */
+    if (rc == 0 && (strcmp(r->serial, opts->serial) != 0 || r->reason != opts->reason)) {
+        rc = zri_error_set(
+            ZRCA_EPROTOCOL, "POST /revocations answered a request for %s (%s), not the one made",
+            r->serial,
+            zrca_revoke_reason_name(r->reason) ? zrca_revoke_reason_name(r->reason) : "?");
+        zrca_revocation_free(r);
+        r = NULL;
+    }
     zri_response_free(&resp);
     if (rc < 0)
         return zri_error_prefix_rc(rc, "revocation of %s", opts->serial);
@@ -459,6 +469,12 @@ ZRCA_API int zrca_session_revocation(zrca_revocation **out, zrca_session *sessio
         rc = zri_error_set(ZRCA_EPROTOCOL, "GET /revocations/%" PRId64 ": no body", id);
     if (rc == 0 && (rc = revocation_from(out, resp.json)) < 0)
         rc = zri_error_prefix_rc(rc, "GET /revocations/%" PRId64, id);
+    if (rc == 0 && (*out)->id != id) {
+        rc = zri_error_set(ZRCA_EPROTOCOL, "GET /revocations/%" PRId64 " answered request %" PRId64,
+                           id, (*out)->id);
+        zrca_revocation_free(*out);
+        *out = NULL;
+    }
     zri_response_free(&resp);
     return rc < 0 ? rc : zri_ok();
 }
@@ -619,6 +635,66 @@ static bool chains_to(X509 *ca, STACK_OF(X509) * trust, int64_t now)
     return ok;
 }
 
+/*
+ * RFC 5280 section 5.2: a CRL with a critical extension this library does not process is not
+ * used, nor one that does not cover every certificate of its issuer for every reason (then "not
+ * listed" would not mean "not revoked"): a delta CRL, an issuing distribution point limited to
+ * user, CA or attribute certificates or to some reasons, or indirect, and an entry naming
+ * another certificate issuer. Processed: cRLNumber, authorityKeyIdentifier, an issuing
+ * distribution point without limits; on entries reasonCode and invalidityDate.
+ */
+static int crl_scope(const X509_CRL *crl)
+{
+    for (int i = 0; i < X509_CRL_get_ext_count(crl); i++) {
+        X509_EXTENSION *ext = X509_CRL_get_ext(crl, i);
+        int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+        if (nid == NID_delta_crl)
+            return crl_refuse("scope", "the CRL is a delta CRL: it lists only what changed");
+        if (nid == NID_issuing_distribution_point) {
+            ISSUING_DIST_POINT *idp = X509V3_EXT_d2i(ext);
+            bool limited = !idp || idp->onlyuser > 0 || idp->onlyCA > 0 || idp->onlyattr > 0 ||
+                           idp->indirectCRL > 0 || idp->onlysomereasons;
+            ISSUING_DIST_POINT_free(idp);
+            if (limited)
+                return crl_refuse("scope", "the CRL's issuing distribution point limits it to some "
+                                           "certificates or reasons, or makes it indirect");
+            continue;
+        }
+        if (X509_EXTENSION_get_critical(ext) && nid != NID_crl_number &&
+            nid != NID_authority_key_identifier) {
+            char oid[80];
+            OBJ_obj2txt(oid, sizeof(oid), X509_EXTENSION_get_object(ext), 1);
+            return crl_refuse("critical_extension",
+                              "the CRL has a critical extension %s this library does not process",
+                              oid);
+        }
+    }
+    STACK_OF(X509_REVOKED) *revoked = X509_CRL_get_REVOKED((X509_CRL *)crl);
+    for (int i = 0; i < sk_X509_REVOKED_num(revoked); i++) {
+        const STACK_OF(X509_EXTENSION) *exts =
+            X509_REVOKED_get0_extensions(sk_X509_REVOKED_value(revoked, i));
+        for (int j = 0; j < sk_X509_EXTENSION_num(exts); j++) {
+            X509_EXTENSION *ext = sk_X509_EXTENSION_value(exts, j);
+            int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+            if (nid == NID_certificate_issuer)
+                return crl_refuse("scope",
+                                  "entry %d of the CRL names another certificate issuer "
+                                  "(an indirect CRL)",
+                                  i);
+            if (X509_EXTENSION_get_critical(ext) && nid != NID_crl_reason &&
+                nid != NID_invalidity_date) {
+                char oid[80];
+                OBJ_obj2txt(oid, sizeof(oid), X509_EXTENSION_get_object(ext), 1);
+                return crl_refuse("critical_extension",
+                                  "entry %d of the CRL has a critical extension %s this library "
+                                  "does not process",
+                                  i, oid);
+            }
+        }
+    }
+    return 0;
+}
+
 static int asn1_unix(int64_t *out, const ASN1_TIME *t)
 {
     struct tm tm;
@@ -698,6 +774,8 @@ ZRCA_API int zrca_crl_from_der(zrca_crl **out, const unsigned char *der, size_t 
                         iname ? iname : "?");
     }
     OPENSSL_free(iname);
+    if (rc == 0)
+        rc = crl_scope(crl);
     if (rc < 0)
         goto out;
     int64_t tu = 0, nu = 0;

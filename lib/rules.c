@@ -182,7 +182,10 @@ const char *zri_rule_text(const char *s, size_t max_cp)
         return "format";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7F)
+        /* C0, DEL and C1 (U+0080 to U+009F: C2 80 to C2 9F), as the platform refuses them */
+        if (c < 0x20 || c == 0x7F ||
+            (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+             (unsigned char)s[i + 1] <= 0x9F))
             return "format";
     }
     if (cp > max_cp)

@@ -36,7 +36,7 @@ const char *zri_rule_email(const char *s);
 
 /*
  * A short text such as a name or position: required ("required" when NULL
- * or empty), valid UTF-8 without control characters ("format"), at most
+ * or empty), valid UTF-8 without control characters, C0, DEL or C1 ("format"), at most
  * max_cp code points ("max_length").
  */
 const char *zri_rule_text(const char *s, size_t max_cp);

@@ -285,13 +285,18 @@ ZRCA_API int zrca_session_login(zrca_session *session, const char *account, cons
         return zri_error_set_field(ZRCA_EINVAL, "password", "max_length",
                                    "password must be 1-128 characters");
     int role = -1;
+    /* login_lock: a key re-login in another thread reads the key login's state under it alone. */
+    pthread_mutex_lock(&session->login_lock);
     rc = do_login(session, account, password, 0, &role);
-    if (rc < 0)
+    if (rc < 0) {
+        pthread_mutex_unlock(&session->login_lock);
         return zri_error_prefix("login as '%.64s'", account);
+    }
     pthread_rwlock_wrlock(&session->token_lock);
     zri_session_forget_key(session);
     session->method = ZRCA_LOGIN_PASSWORD;
     pthread_rwlock_unlock(&session->token_lock);
+    pthread_mutex_unlock(&session->login_lock);
 
     /* The role decides what an application may contain: from the login's answer, else (an
      * older platform) from GET /account. */
@@ -372,6 +377,9 @@ int zri_session_relogin(zrca_session *s, unsigned long gen, int64_t deadline)
 
 static void forget_token(zrca_session *s)
 {
+    /* login_lock first: a re-login running in another thread (which reads the key login's state
+     * under login_lock alone) finishes before that state is freed, and none starts on it after. */
+    pthread_mutex_lock(&s->login_lock);
     pthread_rwlock_wrlock(&s->token_lock);
     zri_wipe(s->token, sizeof(s->token));
     s->token_gen++;
@@ -382,6 +390,7 @@ static void forget_token(zrca_session *s)
     zri_session_forget_key(s);
     s->method = ZRCA_LOGIN_NONE;
     pthread_rwlock_unlock(&s->token_lock);
+    pthread_mutex_unlock(&s->login_lock);
 }
 
 ZRCA_API int zrca_session_logout(zrca_session *session)

@@ -82,7 +82,8 @@ bool zri_session_can_relogin(zrca_session *s);
 /* The re-login of a key session (session_keylogin.c), login_lock held by the caller. */
 int zri_session_relogin_key(zrca_session *s, int64_t deadline);
 
-/* Forget the key login's state (token_lock held by the caller). */
+/* Forget the key login's state (login_lock and token_lock held by the caller: a key re-login
+ * reads that state under login_lock alone). */
 void zri_session_forget_key(zrca_session *s);
 
 /*

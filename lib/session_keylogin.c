@@ -92,7 +92,7 @@ int zri_decode_key_login(const zri_json *root, zri_key_login_answer *b)
  * it (pointing into `*keep`, freed by the caller).
  */
 static int key_login_once(zrca_session *s, zrca_key *key, const unsigned char *der, size_t der_len,
-                          int64_t deadline, bound *b, zri_response *keep)
+                          const char *serial, int64_t deadline, bound *b, zri_response *keep)
 {
     zri_request req;
     zri_response resp;
@@ -131,9 +131,13 @@ static int key_login_once(zrca_session *s, zrca_key *key, const unsigned char *d
                                "login challenge: challenge_id is not 1-64 characters of A-Z a-z "
                                "0-9 - _ . :");
     }
-    if (rc == 0 && (zri_base64_decode(nonce_b64, strlen(nonce_b64), &nonce, &nonce_len) < 0 ||
-                    nonce_len != 32))
-        rc = zri_error_set(ZRCA_EPROTOCOL, "login challenge: the nonce is not base64 of 32 bytes");
+    if (rc == 0) {
+        rc = zri_base64_decode(nonce_b64, strlen(nonce_b64), &nonce, &nonce_len);
+        /* Out of memory is reported as such, not as the platform's fault. */
+        if (rc != ZRCA_ENOMEM && (rc < 0 || nonce_len != 32))
+            rc = zri_error_set(ZRCA_EPROTOCOL,
+                               "login challenge: the nonce is not base64 of 32 bytes");
+    }
     char *challenge_id = rc == 0 ? zri_strdup(cid) : NULL;
     if (rc == 0 && !challenge_id)
         rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
@@ -199,6 +203,17 @@ static int key_login_once(zrca_session *s, zrca_key *key, const unsigned char *d
         rc = zri_decode_login(resp.json, &token, &expires_at);
     if (rc == 0)
         rc = zri_decode_key_login(resp.json, b);
+    if (rc == 0 && b->serial) {
+        /* The session is bound to the certificate that signed, never to one the platform names
+         * instead (zrca_session_cert_serial() would tell the caller another certificate). */
+        char canon[ZRCA_SERIAL_BUFSIZE];
+        if (zri_serial_canon(canon, sizeof(canon), b->serial) < 0 ||
+            strcmp(canon, b->serial) != 0 || zrca_serial_cmp(canon, serial) != 0)
+            rc = zri_error_set(ZRCA_EPROTOCOL,
+                               "key login response: the session is bound to certificate '%.40s', "
+                               "not %s that signed",
+                               b->serial, serial);
+    }
     if (rc == 0) {
         pthread_rwlock_rdlock(&s->token_lock);
         bool other = s->method == ZRCA_LOGIN_CERTIFICATE && s->account &&
@@ -292,7 +307,7 @@ ZRCA_API int zrca_session_login_key(zrca_session *session, zrca_token *token, co
     pthread_mutex_lock(&session->login_lock);
     bound b;
     zri_response keep;
-    rc = key_login_once(session, key, der, der_len, 0, &b, &keep);
+    rc = key_login_once(session, key, der, der_len, zrca_cert_serial(cert), 0, &b, &keep);
     zrca_key_free(key);
     if (rc < 0) {
         pthread_mutex_unlock(&session->login_lock);
@@ -304,7 +319,7 @@ ZRCA_API int zrca_session_login_key(zrca_session *session, zrca_token *token, co
     if (zri_json_get_enum(keep.json, "role", role_names, ZRCA_ROLE_TENDERER, &role,
                           ZRI_JSON_LENIENT) < 0)
         role = ZRCA_ROLE_UNKNOWN;
-    char *serial = dup_or_null(b.serial ? b.serial : zrca_cert_serial(cert), &oom);
+    char *serial = dup_or_null(zrca_cert_serial(cert), &oom);
     char *holder = dup_or_null(b.holder ? b.holder : zrca_cert_holder(cert), &oom);
     char *enterprise = dup_or_null(b.enterprise, &oom);
     zrca_cert_kind kind = b.kind ? zrca_cert_kind_from_name(b.kind) : ZRCA_CERT_UNKNOWN;
@@ -315,6 +330,18 @@ ZRCA_API int zrca_session_login_key(zrca_session *session, zrca_token *token, co
         free(enterprise);
         free(cid);
         free(der_copy);
+        /* The new token is in place: a failed login leaves the session logged out, not holding
+         * a token the caller was told it did not get (with the previous login's method). */
+        pthread_rwlock_wrlock(&session->token_lock);
+        zri_wipe(session->token, sizeof(session->token));
+        session->token_gen++;
+        session->expires_at = 0;
+        free(session->account);
+        session->account = NULL;
+        session->role = ZRCA_ROLE_UNKNOWN;
+        zri_session_forget_key(session);
+        session->method = ZRCA_LOGIN_NONE;
+        pthread_rwlock_unlock(&session->token_lock);
         pthread_mutex_unlock(&session->login_lock);
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     }
@@ -359,7 +386,8 @@ int zri_session_relogin_key(zrca_session *s, int64_t deadline)
             rc = zri_error_set(ZRCA_EEXPIRED, "the token expired and the key of the login "
                                               "certificate is no longer on the USB key");
     } else {
-        rc = key_login_once(s, key, s->key_cert_der, s->key_cert_len, deadline, NULL, NULL);
+        rc = key_login_once(s, key, s->key_cert_der, s->key_cert_len, s->bound_serial, deadline,
+                            NULL, NULL);
     }
     zrca_key_free(key);
     free(id);

@@ -78,7 +78,7 @@ typedef struct zrca_revoke_options {
     /** Why. Required. */
     zrca_revoke_reason reason;
     /** Optional remark, at most ::ZRCA_REVOKE_COMMENT_MAX code points of UTF-8 without
-     *  control characters; NULL or "": none. */
+     *  control characters (C0, DEL or C1); NULL or "": none. */
     const char *comment;
     /**
      * The certificate's key on a logged-in token, to sign the proof
@@ -106,11 +106,10 @@ ZRCA_API int zrca_revoke_options_init(zrca_revoke_options *opts, unsigned int ve
 
 /**
  * Check a request locally, as the platform would, without sending it:
- * `serial` (rules `required`, `format`: not canonical), `reason` (`required`,
- * `enum`), `comment` (`format`: not UTF-8 or control characters;
- * `max_length`), `certificate` (`required` with a key, `der`, `mismatch`:
- * another serial), `key` (`mismatch`: not the certificate's public key).
- * Every violation is in the error record.
+ * `serial` (rules `required`, `format`: not canonical, negative or more than 20 bytes), `reason`
+ * (`required`, `enum`), `comment` (`format`: not UTF-8 or control characters; `max_length`),
+ * `certificate` (`required` with a key, `der`, `mismatch`: another serial), `key` (`mismatch`: not
+ * the certificate's public key). Every violation is in the error record.
  *
  * @param opts the request
  * @return ::ZRCA_OK, ::ZRCA_EVALIDATION, ::ZRCA_EINVAL, ::ZRCA_EVERSION
@@ -133,8 +132,9 @@ typedef struct zrca_revocation_list zrca_revocation_list;
  * @return ::ZRCA_OK; ::ZRCA_EVALIDATION (local or the platform's 422);
  *         ::ZRCA_ENOTFOUND (not a certificate of the account);
  *         ::ZRCA_ECONFLICT (not revocable: already revoked, superseded,
- *         expired, or a request pending; see the rule); token errors of
- *         zrca_key_sign(); request errors
+ *         expired, or a request pending; see the rule); ::ZRCA_EPROTOCOL
+ *         (the answer names another certificate or reason than asked);
+ *         token errors of zrca_key_sign(); request errors
  */
 ZRCA_API int zrca_revoke(zrca_revocation **out, zrca_session *session,
                          const zrca_revoke_options *opts);
@@ -240,7 +240,8 @@ ZRCA_API int zrca_crl_options_init(zrca_crl_options *opts, unsigned int version)
  * @param opts NULL for the defaults
  * @return ::ZRCA_OK; ::ZRCA_EVERIFY (field `crl`, rule `signature`,
  *         `issuer`, `stale` (nextUpdate passed), `not_yet_valid`,
- *         `version`, `der`); ::ZRCA_ETOOBIG; request errors
+ *         `version`, `der`, `scope` (a delta, partial or indirect CRL),
+ *         `critical_extension`); ::ZRCA_ETOOBIG; request errors
  */
 ZRCA_API int zrca_crl_fetch(zrca_crl **out, zrca_session *session, const zrca_crl_options *opts);
 
@@ -251,7 +252,14 @@ ZRCA_API int zrca_crl_fetch(zrca_crl **out, zrca_session *session, const zrca_cr
  * keyUsage, if present, allows cRLSign; thisUpdate not in the future (5
  * minutes of clock skew allowed) and nextUpdate present and not passed (a
  * stale CRL is an error, never "not revoked"); at most `opts->max_size`
- * bytes.
+ * bytes. A CRL that does not cover every certificate of its issuer for
+ * every reason is refused (rule `scope`: a delta CRL, an
+ * issuingDistributionPoint limited to some certificates or reasons or
+ * marked indirect, an entry with a certificateIssuer), and so is one with
+ * a critical extension, on the CRL or an entry, that this library does not
+ * process (rule `critical_extension`; processed: cRLNumber,
+ * authorityKeyIdentifier, an unlimited issuingDistributionPoint,
+ * reasonCode, invalidityDate), as RFC 5280 section 5.2 requires.
  *
  * @param out the CRL, free with zrca_crl_free()
  * @param der the CRL

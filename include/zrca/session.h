@@ -283,7 +283,9 @@ ZRCA_API zrca_cert_kind zrca_session_cert_kind(const zrca_session *session);
  * Log out (`DELETE /api/v1/session`) and wipe the token. The token is
  * forgotten even when the platform cannot be reached. The request has a
  * time budget of 5 s (or the session's `timeout_ms` if shorter), retries
- * included, whatever happened before.
+ * included, whatever happened before. An automatic re-login running in
+ * another thread at that moment is waited for (it ends by its request's
+ * budget), then forgotten: the session is not logged in after this call.
  *
  * @return ::ZRCA_OK (also when not logged in), or the network error
  *         (::ZRCA_ETIMEOUT after 5 s)

@@ -311,6 +311,67 @@ static void test_keylogin(void **state)
     torture(&o, 0);
 }
 
+/*
+ * (a'') The key login alone, the token opened and logged in beforehand (a run above that fails
+ * in the token's PIN check costs the software token a try, and after a few the PIN is on its
+ * final try: the later runs never reach the key login). A failed key login leaves no token in
+ * the session: the caller is told it is not logged in.
+ */
+typedef struct keylogin_ctx {
+    world *w;
+    zrca_token *t;
+    zrca_cert_list *l;
+} keylogin_ctx;
+
+static void prep_keylogin(void *ctx)
+{
+    keylogin_ctx *k = ctx;
+    assert_zrca_ok(zrca_token_open(&k->t, &k->w->topts));
+    assert_zrca_ok(zrca_token_login(k->t, USER_PIN, NULL));
+    assert_zrca_ok(zrca_token_list_certs(&k->l, k->t));
+}
+
+static int run_keylogin_only(void *ctx)
+{
+    keylogin_ctx *k = ctx;
+    zrca_session_options so;
+    ts_platform_session_options(plat, &so);
+    zrca_session *s = NULL;
+    zrca_enterprise *ent = NULL;
+    int rc = zrca_session_new(&s, &so);
+    if (rc == 0) {
+        rc = zrca_session_login_key(s, k->t, zrca_cert_list_get(k->l, 0));
+        if (rc < 0 && (zrca_session_account(s) || zrca_session_expires_at(s) ||
+                       zrca_session_login_method(s) != ZRCA_LOGIN_NONE))
+            fail_msg("the key login failed (%s) but the session holds a token of %s",
+                     zrca_status_name(rc), zrca_session_account(s));
+    }
+    if (rc == 0)
+        rc = zrca_session_enterprise(&ent, s);
+    zrca_enterprise_free(ent);
+    zrca_session_free(s);
+    return rc;
+}
+
+static void after_keylogin(void *ctx, int rc, bool injected)
+{
+    (void)rc;
+    (void)injected;
+    keylogin_ctx *k = ctx;
+    zrca_cert_list_free(k->l);
+    zrca_token_free(k->t);
+    k->l = NULL;
+    k->t = NULL;
+}
+
+static void test_keylogin_token_ready(void **state)
+{
+    (void)state;
+    keylogin_ctx k = {&shared, NULL, NULL};
+    op o = {"key login, token ready", prep_keylogin, run_keylogin_only, after_keylogin, &k, 1000};
+    torture(&o, 0);
+}
+
 /* A renewal plan: the account's due certificate matched with the token holding it. */
 static int run_plan(void *ctx)
 {
@@ -774,12 +835,19 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_five_mistakes),  cmocka_unit_test(test_json),
-        cmocka_unit_test(test_session),        cmocka_unit_test(test_keylogin),
-        cmocka_unit_test(test_plan),           cmocka_unit_test(test_renew),
-        cmocka_unit_test(test_application),    cmocka_unit_test(test_update_soft),
-        cmocka_unit_test(test_update_softhsm), cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_abort),          cmocka_unit_test(test_select),
+        cmocka_unit_test(test_five_mistakes),
+        cmocka_unit_test(test_json),
+        cmocka_unit_test(test_session),
+        cmocka_unit_test(test_keylogin),
+        cmocka_unit_test(test_keylogin_token_ready),
+        cmocka_unit_test(test_plan),
+        cmocka_unit_test(test_renew),
+        cmocka_unit_test(test_application),
+        cmocka_unit_test(test_update_soft),
+        cmocka_unit_test(test_update_softhsm),
+        cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_abort),
+        cmocka_unit_test(test_select),
         cmocka_unit_test(test_revocation),
     };
     if (getenv("ZRCA_TEST_FILTER"))

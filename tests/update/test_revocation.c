@@ -361,12 +361,26 @@ static void test_local_validation(void **state)
         {"0012", 1, NULL, false, false, false, "serial", "format"},
         {"abc", 1, NULL, false, false, false, "serial", "format"},
         {"ab:cd", 1, NULL, false, false, false, "serial", "format"},
+        /* canonical for zrca_serial_canonical(), not on the wire (section 17.3: 1-20 bytes of
+         * lowercase hex): a negative serial, 21 bytes */
+        {"-01", 1, NULL, false, false, false, "serial", "format"},
+        {"ff0102030405060708090a0b0c0d0e0f1011121314", 1, NULL, false, false, false, "serial",
+         "format"},
         {"abcd", 0, NULL, false, false, false, "reason", "required"},
         {"abcd", 9, NULL, false, false, false, "reason", "enum"},
         {"abcd", 1, comment, false, false, false, "comment", "max_length"},
         {"abcd", 1, "a\nb", false, false, false, "comment", "format"},
         {"abcd", 1, "a\x7f", false, false, false, "comment", "format"},
         {"abcd", 1, "\xc3\x28", false, false, false, "comment", "format"},
+        /* a C1 control (U+0085, NEL): the platform refuses it (doc/protocol.md section 17.3) */
+        {"abcd", 1,
+         "a\xc2\x85"
+         "b",
+         false, false, false, "comment", "format"},
+        {"abcd", 1,
+         "\xc2\x9b"
+         "31m",
+         false, false, false, "comment", "format"},
         {"abcd", 1, NULL, true, false, false, "certificate", "required"},
         {"abcd", 1, NULL, false, true, false, "certificate", "unused"},
         {"abcd", 1, NULL, true, true, false, "certificate", "mismatch"},
@@ -421,6 +435,95 @@ static void test_local_validation(void **state)
     zrca_session_free(s);
     world_free(&w);
     world_free(&w2);
+}
+
+/* ---- a hostile platform answering the request ---------------------------------------------- */
+
+typedef struct liar {
+    tamper *inner;
+    const char *serial; /* the serial the answer names */
+    const char *reason;
+    int requests;
+} liar;
+
+/* POST /revocations is answered here, the request never reaching the platform; the rest goes
+ * through. */
+static int liar_send(void *self, const zrca_transport_request *req, zrca_transport_response *resp)
+{
+    liar *l = self;
+    size_t n = strlen(req->url);
+    bool get5 =
+        strcmp(req->method, "GET") == 0 && n > 14 && !strcmp(req->url + n - 14, "/revocations/5");
+    if (!get5 &&
+        (strcmp(req->method, "POST") != 0 || n < 12 || strcmp(req->url + n - 12, "/revocations")))
+        return l->inner->inner.send(l->inner->inner.self, req, resp);
+    l->requests++;
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"id\": 77, \"certificate_serial\": \"%s\", \"kind\": \"personal\", \"holder\": "
+             "\"x\", \"reason\": \"%s\", \"comment\": null, \"signed\": false, \"status\": "
+             "\"pending\", \"review_comment\": null, \"created_at\": \"2026-11-24T06:50:00Z\", "
+             "\"reviewed_at\": null}",
+             l->serial, l->reason);
+    zrca_transport_response_set_status(resp, get5 ? 200 : 201);
+    zrca_transport_response_add_header(resp, "Content-Type", "application/json");
+    zrca_transport_response_write(resp, body, strlen(body));
+    return 0;
+}
+
+static void liar_free(void *self)
+{
+    liar *l = self;
+    l->inner->inner.free(l->inner->inner.self);
+    free(l->inner);
+}
+
+/* The answer to a request names another certificate, or another reason, than the one asked:
+ * the caller would be told that certificate's revocation was asked. Refused (EPROTOCOL). So is
+ * the answer to GET /revocations/{id} that is another request. */
+static void test_answer_of_another_request(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 0, false, 200);
+    struct {
+        const char *serial, *reason;
+        int rc;
+    } cases[] = {
+        {w.old_serial, "key_lost", ZRCA_OK},
+        {"0badc0de", "key_lost", ZRCA_EPROTOCOL},
+        {w.old_serial, "holder_left", ZRCA_EPROTOCOL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        liar l = {new_tamper(), cases[i].serial, cases[i].reason, 0};
+        zrca_session_options so;
+        ts_platform_session_options(plat, &so);
+        zrca_transport tr = {ZRCA_TRANSPORT_VERSION, &l, liar_send, liar_free};
+        so.transport = &tr;
+        so.state_dir = w.state_dir;
+        zrca_session *s = NULL;
+        assert_zrca_ok(zrca_session_new(&s, &so));
+        assert_zrca_ok(zrca_session_login(s, w.account, "Secret-pw-1"));
+        zrca_revoke_options o = ZRCA_REVOKE_OPTIONS_INIT;
+        o.serial = w.old_serial;
+        o.reason = ZRCA_REVOKE_REASON_KEY_LOST;
+        zrca_revocation *r = NULL;
+        int rc = zrca_revoke(&r, s, &o);
+        assert_int_equal(l.requests, 1);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu: %s, not %s", i, zrca_status_name(rc),
+                     zrca_status_name(cases[i].rc));
+        if (rc == 0)
+            assert_string_equal(zrca_revocation_serial(r), w.old_serial);
+        else
+            assert_null(r);
+        zrca_revocation_free(r);
+        /* GET /revocations/5 answered with request 77. */
+        assert_int_equal(zrca_session_revocation(&r, s, 5), ZRCA_EPROTOCOL);
+        assert_null(r);
+        zrca_session_free(s);
+    }
+    world_free(&w);
 }
 
 /* ---- CRLs that must be refused ----------------------------------------------------------- */
@@ -484,6 +587,123 @@ static void expect_refused(const unsigned char *der, size_t len, X509 *issuer, c
     assert_string_equal(zrca_error_last()->field, "crl");
     if (strcmp(zrca_error_last()->rule, rule) != 0)
         fail_msg("rule %s, not %s: %s", zrca_error_last()->rule, rule, zrca_error_last()->message);
+}
+
+/* The CRL `der` with one more extension (on the CRL, or on its first entry), signed again. */
+static unsigned char *crl_with_ext(const unsigned char *der, size_t *len, EVP_PKEY *key,
+                                   X509_EXTENSION *ext, bool on_entry)
+{
+    const unsigned char *p = der;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)*len);
+    assert_non_null(crl);
+    if (on_entry) {
+        X509_REVOKED *r = sk_X509_REVOKED_value(X509_CRL_get_REVOKED(crl), 0);
+        assert_non_null(r);
+        assert_int_equal(X509_REVOKED_add_ext(r, ext, -1), 1);
+    } else {
+        assert_int_equal(X509_CRL_add_ext(crl, ext, -1), 1);
+    }
+    X509_EXTENSION_free(ext);
+    assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+    unsigned char *out = NULL;
+    int n = i2d_X509_CRL(crl, &out);
+    assert_true(n > 0);
+    X509_CRL_free(crl);
+    *len = (size_t)n;
+    return out;
+}
+
+/*
+ * RFC 5280 section 5.2: a CRL with a critical extension the client does not process must not be
+ * used, and a CRL that does not cover every certificate of its issuer for every reason (a delta
+ * CRL, a distribution point limited to some reasons or to CA certificates, an indirect CRL) can
+ * never say "not revoked". Each is signed by the real issuing CA: refused, with the rule named.
+ */
+static void test_crl_scope_refusals(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 0, false, 200);
+    X509 *issuing = load_cert("ca/issuing.pem");
+    EVP_PKEY *ikey = load_key("ca/issuing.key");
+    size_t blen;
+    unsigned char *base = make_crl(&blen, issuing, ikey, "7f01", -60, 3600, false);
+    size_t len;
+    unsigned char *der;
+
+    /* The control: the base CRL with a non-critical unknown extension is fine. */
+    ASN1_OBJECT *priv = OBJ_txt2obj("1.3.6.1.4.1.55555.7", 1);
+    ASN1_OCTET_STRING *null_der = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(null_der, (const unsigned char *)"\x05\x00", 2);
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509_EXTENSION_create_by_OBJ(NULL, priv, 0, null_der),
+                       false);
+    zrca_crl *crl;
+    assert_zrca_ok(from_der(der, len, issuing, &crl));
+    zrca_crl_free(crl);
+    OPENSSL_free(der);
+
+    /* An unknown critical extension, on the CRL or on an entry. */
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509_EXTENSION_create_by_OBJ(NULL, priv, 1, null_der),
+                       false);
+    expect_refused(der, len, issuing, "critical_extension");
+    OPENSSL_free(der);
+    len = blen;
+    der =
+        crl_with_ext(base, &len, ikey, X509_EXTENSION_create_by_OBJ(NULL, priv, 1, null_der), true);
+    expect_refused(der, len, issuing, "critical_extension");
+    OPENSSL_free(der);
+
+    /* A delta CRL: it lists only what changed since its base. */
+    ASN1_INTEGER *baseno = ASN1_INTEGER_new();
+    ASN1_INTEGER_set(baseno, 1);
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509V3_EXT_i2d(NID_delta_crl, 1, baseno), false);
+    expect_refused(der, len, issuing, "scope");
+    OPENSSL_free(der);
+    ASN1_INTEGER_free(baseno);
+
+    /* An issuing distribution point limited to CA certificates, or to some reasons. */
+    ISSUING_DIST_POINT *idp = ISSUING_DIST_POINT_new();
+    idp->onlyCA = 0xff;
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp),
+                       false);
+    expect_refused(der, len, issuing, "scope");
+    OPENSSL_free(der);
+    idp->onlyCA = 0;
+    idp->onlysomereasons = ASN1_BIT_STRING_new();
+    ASN1_BIT_STRING_set_bit(idp->onlysomereasons, 1, 1);
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509V3_EXT_i2d(NID_issuing_distribution_point, 1, idp),
+                       false);
+    expect_refused(der, len, issuing, "scope");
+    OPENSSL_free(der);
+    ISSUING_DIST_POINT_free(idp);
+
+    /* An entry for another CA's certificate (certificateIssuer, an indirect CRL): from it on,
+     * every entry is that CA's, and a certificate of the issuing CA listed after it would read
+     * "not revoked". */
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    X509_NAME *other = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(other, "CN", MBSTRING_ASC, (const unsigned char *)"Other CA", -1, -1,
+                               0);
+    GENERAL_NAME_set0_value(gn, GEN_DIRNAME, other);
+    sk_GENERAL_NAME_push(gens, gn);
+    len = blen;
+    der = crl_with_ext(base, &len, ikey, X509V3_EXT_i2d(NID_certificate_issuer, 1, gens), true);
+    expect_refused(der, len, issuing, "scope");
+    OPENSSL_free(der);
+    GENERAL_NAMES_free(gens);
+
+    ASN1_OCTET_STRING_free(null_der);
+    ASN1_OBJECT_free(priv);
+    OPENSSL_free(base);
+    EVP_PKEY_free(ikey);
+    X509_free(issuing);
+    world_free(&w);
 }
 
 static void test_crl_refusals(void **state)
@@ -650,7 +870,9 @@ int main(void)
         cmocka_unit_test(test_lost_answers_retried_once),
         cmocka_unit_test(test_signed_request_ec),
         cmocka_unit_test(test_signed_request_rsa),
+        cmocka_unit_test(test_answer_of_another_request),
         cmocka_unit_test(test_crl_refusals),
+        cmocka_unit_test(test_crl_scope_refusals),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
 }
