@@ -90,6 +90,17 @@ def test_wrong_signature_and_other_key(platform):
     error(key_login(platform, ec_key(), r.old_der), 401, "invalid_credentials")
     # signed for another host (a relay): refused
     error(key_login(platform, key, r.old_der, host="platform.example:443"), 401, "invalid_credentials")
+    # ... also when the relay sends the Host header it had the victim sign: the platform compares
+    # with its own public host names, never the request's header
+    ch = challenge(platform)
+    body = {"certificate": b64(r.old_der), "challenge_id": ch["challenge_id"],
+            "signature": b64(sign(key, message(ch, r.old_der, "platform-evil.example")))}
+    error(platform.client().call("POST", "/api/v1/session", body, headers={"Host": "platform-evil.example"}),
+          401, "invalid_credentials")
+    # the platform's own names are taken, whichever of them the client used
+    port = platform.url.rsplit(":", 1)[1]
+    for name in ("localhost:" + port, "127.0.0.1:" + port):
+        assert key_login(platform, key, r.old_der, host=name).status == 201
     # signed over another challenge's nonce
     ch1, ch2 = challenge(platform), challenge(platform)
     sig = sign(key, message(ch1, r.old_der, host_of(platform)))
@@ -209,3 +220,19 @@ def test_shapes(platform):
     # the challenge takes no fields
     res = c.call("POST", "/api/v1/session/challenge", {"x": 1})
     assert error(res, 422, "validation_failed")["rule"] == "unknown_field"
+
+
+def test_public_host_names(tmp_path):
+    """--public-host: a signature must name one of the configured names (a platform behind a proxy),
+    not the address it listens on."""
+    from platform_client import Platform
+    p = Platform(tmp_path / "data", extra=["--public-host", "Platform.Example.CN", "--public-host", "ca.example:8443"])
+    try:
+        key = ec_key()
+        r = Renewal(p, key=key)
+        assert key_login(p, key, r.old_der, host="platform.example.cn").status == 201
+        assert key_login(p, key, r.old_der, host="ca.example:8443").status == 201
+        error(key_login(p, key, r.old_der, host=host_of(p)), 401, "invalid_credentials")
+        error(key_login(p, key, r.old_der, host="platform.example.cn:8443"), 401, "invalid_credentials")
+    finally:
+        p.stop()

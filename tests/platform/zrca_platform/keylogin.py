@@ -28,6 +28,26 @@ def normalize_host(host):
     return h
 
 
+def public_hosts(bound_host, port, names=()):
+    """The host names a client may sign (§18.2): each configured public name as given (without a
+    port: 443), else the address the platform listens on (and `localhost` for a loopback address)
+    with its port unless 443."""
+    out = []
+
+    def add(h):
+        h = normalize_host(h)
+        if h and h not in out:
+            out.append(h)
+    suffix = "" if port == 443 else ":%d" % port
+    for n in names:
+        add(n)
+    if not names:
+        add(("[%s]" % bound_host if ":" in bound_host else bound_host) + suffix)
+        if bound_host in ("127.0.0.1", "::1", "localhost"):
+            add("localhost" + suffix)
+    return out
+
+
 def login_message(nonce, cert_der, challenge_id, host):
     """The bytes the key signs (§18.2)."""
     return (LOGIN_LABEL + b"\x00" + nonce + hashlib.sha256(cert_der).digest() + challenge_id.encode("ascii")
@@ -101,9 +121,11 @@ class KeyLogin:
             raise ApiError(401, "invalid_challenge", "the login challenge expired; ask for a new one")
         return nonce
 
-    def check(self, conn, body, host):
+    def check(self, conn, body, hosts):
         """A certificate login's body (certificate, challenge_id, signature): the account row and the
-        certificate row, or ApiError."""
+        certificate row, or ApiError. `hosts` are the platform's own public host names (§18.2): the
+        signature must be made for one of them, whatever Host header the request carries (a relay
+        chooses that header)."""
         errors = []
         for k in ("certificate", "challenge_id", "signature"):
             v = body.get(k)
@@ -143,8 +165,8 @@ class KeyLogin:
         row = conn.execute("SELECT * FROM certificates WHERE der=?", (der,)).fetchone()
         if row is None:
             raise ApiError(401, "invalid_credentials", "unknown certificate or wrong signature")
-        msg = login_message(nonce, der, body["challenge_id"], host)
-        if not pki.verify_signature(cert.public_key(), sig, msg):
+        if not any(pki.verify_signature(cert.public_key(), sig, login_message(nonce, der, body["challenge_id"], h))
+                   for h in hosts):
             raise ApiError(401, "invalid_credentials", "unknown certificate or wrong signature")
         now = ts(_dt.datetime.now(UTC))
         if row["status"] != "valid" or not (row["not_before"] <= now < row["not_after"]):

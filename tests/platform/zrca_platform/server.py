@@ -536,7 +536,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def h_login(self, acct, p, q, body):
         if keylogin.is_key_login(body):  # 证书登录, §18
-            row, cert = self.server.keylogin.check(self.db, body, self.headers.get("Host"))
+            row, cert = self.server.keylogin.check(self.db, body, self.server.public_hosts)
             with self.server.store.tx(self.db):
                 return Response(201, keylogin.KeyLogin.answer(self.svc.create_session(self.db, row), row, cert))
         row = self.svc.check_login(self.db, body)
@@ -763,6 +763,9 @@ class PlatformServer(ThreadingHTTPServer):
         if ":" in addr[0]:
             self.address_family = socket.AF_INET6
         super().__init__(addr, Handler)
+        # The names a key login's signature may be made for (§18.2): set by zrca-platformd once the
+        # port is known; never the request's own Host header.
+        self.public_hosts = keylogin.public_hosts(self.server_address[0], self.server_address[1])
 
     def next_connection_id(self):
         with self.stats_lock:
