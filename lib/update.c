@@ -512,6 +512,14 @@ static int step_challenge(zrca_update *u)
         u->j.years = (unsigned int)years;
         rc = choose_key(u, algs);
     }
+    /* The years promised are the item's, paid for (a certificate for fewer would pass the
+     * contract, which checks the years promised here). */
+    const zrca_order_item *it = rc == 0 ? find_item(u->order, u->j.item) : NULL;
+    if (it && zrca_order_item_years(it) && zrca_order_item_years(it) != u->j.years)
+        rc = zri_error_set_field(ZRCA_EPROTOCOL, "years", "item",
+                                 "the challenge promises a certificate of %u year(s), item %u "
+                                 "of order %s is for %u",
+                                 u->j.years, u->j.item, u->j.order, zrca_order_item_years(it));
     /* 新购: the subject the platform will issue names the item's holder, and no old one. */
     if (rc == 0 && u->j.new_cert) {
         const char *old = NULL;
@@ -520,7 +528,9 @@ static int step_challenge(zrca_update *u)
             rc = zri_error_set(ZRCA_EPROTOCOL,
                                "the challenge of a new item names an old certificate");
         else
-            rc = zri_new_subject_check(u->j.subject_der, u->j.holder);
+            rc = zri_new_subject_check(
+                u->j.subject_der, u->j.holder,
+                zrca_order_item_holder_id_number(find_item(u->order, u->j.item)));
     }
     zri_response_free(&resp);
     return rc;

@@ -146,8 +146,10 @@ int zri_der_sha256_hex(char out[65], const unsigned char *der, size_t len);
  * a certificate of `holder` other than under the staging label. */
 int zri_new_token_clear(const zrca_cert_list *list, const char *holder, const char *staging_label,
                         const char *token);
-/* ZRCA_EPROTOCOL unless the challenge's subject_der is a Name with one commonName, `holder`. */
-int zri_new_subject_check(const char *subject_der_b64, const char *holder);
+/* ZRCA_EPROTOCOL unless the challenge's subject_der is a Name with one commonName, `holder`, and,
+ * when the item names the holder's ID number (`holder_id`, NULL for org), one serialNumber, that
+ * number (a namesake's ID number names someone else). */
+int zri_new_subject_check(const char *subject_der_b64, const char *holder, const char *holder_id);
 
 /* Base64 without line breaks (malloc'd), NULL on allocation failure. */
 char *zri_base64_encode(const unsigned char *in, size_t len);

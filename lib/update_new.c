@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/asn1.h>
 #include <openssl/evp.h>
@@ -37,7 +38,20 @@ int zri_new_token_clear(const zrca_cert_list *list, const char *holder, const ch
     return 0;
 }
 
-int zri_new_subject_check(const char *subject_der_b64, const char *holder)
+/* The text of the only entry `nid` of `name` (OPENSSL_malloc'd UTF-8); NULL when there is none or
+ * more than one. */
+static unsigned char *only_entry(X509_NAME *name, int nid, int *len)
+{
+    int i = X509_NAME_get_index_by_NID(name, nid, -1);
+    unsigned char *s = NULL;
+    if (i < 0 || X509_NAME_get_index_by_NID(name, nid, i) >= 0 ||
+        (*len = ASN1_STRING_to_UTF8(&s, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)))) <
+            0)
+        return NULL;
+    return s;
+}
+
+int zri_new_subject_check(const char *subject_der_b64, const char *holder, const char *holder_id)
 {
     zri_blob der = {NULL, 0};
     int rc = zri_b64_blob_set(&der, subject_der_b64, "challenge subject_der");
@@ -51,20 +65,29 @@ int zri_new_subject_check(const char *subject_der_b64, const char *holder)
         return zri_error_set(ZRCA_EPROTOCOL, "the challenge's subject_der is not one DER Name");
     }
     free(der.data);
-    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-    unsigned char *cn = NULL;
-    int n = i < 0
-                ? -1
-                : ASN1_STRING_to_UTF8(&cn, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
-    bool same =
-        n >= 0 && holder && strlen(holder) == (size_t)n && memcmp(cn, holder, (size_t)n) == 0;
-    bool two = i >= 0 && X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0;
+    int n = 0, in = 0;
+    unsigned char *cn = only_entry(name, NID_commonName, &n);
+    bool same = cn && holder && strlen(holder) == (size_t)n && memcmp(cn, holder, (size_t)n) == 0;
     OPENSSL_free(cn);
+    bool id_ok = true;
+    if (same && holder_id && *holder_id) {
+        /* A person is named by the ID number (§19.2: serialNumber=<ID number>); the last
+         * character of an ID card number may be x or X. */
+        unsigned char *id = only_entry(name, NID_serialNumber, &in);
+        id_ok = id && strlen(holder_id) == (size_t)in && memchr(id, 0, (size_t)in) == NULL &&
+                strncasecmp((const char *)id, holder_id, (size_t)in) == 0;
+        OPENSSL_free(id);
+    }
     X509_NAME_free(name);
-    if (!same || two)
+    if (!same)
         return zri_error_set_field(ZRCA_EPROTOCOL, "subject", "holder",
                                    "the challenge's subject does not name the item's holder %s "
                                    "(one commonName, the holder's)",
                                    holder ? holder : "?");
+    if (!id_ok)
+        return zri_error_set_field(ZRCA_EPROTOCOL, "subject", "holder",
+                                   "the challenge's subject does not name the item's holder %s by "
+                                   "the holder's ID number (one serialNumber, the item's)",
+                                   holder);
     return 0;
 }

@@ -18,11 +18,14 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/x509.h>
 
 #include "testsupport.h"
+#include "http.h"
 #include "internal.h"
 #include "json.h"
+#include "session_int.h"
 #include "token_internal.h"
 #include "update_internal.h"
 #include "world.h"
@@ -554,6 +557,184 @@ static void test_abort_before_issue(void **state)
     world_free(&w);
 }
 
+/* ---- a hostile challenge: the platform's answer rewritten in flight ---------------------- */
+
+typedef struct chx {
+    zrca_transport inner;
+    int years;            /* the challenge says these years (0: as sent) */
+    const char *other_id; /* the subject's serialNumber becomes this ID number (NULL: as sent) */
+} chx;
+
+/* The position of the value of member `key` in a JSON text (after the colon and spaces). */
+static char *json_value_at(char *body, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof(k), "\"%s\"", key);
+    char *p = strstr(body, k);
+    assert_non_null(p);
+    p += strlen(k);
+    while (*p == ' ' || *p == ':')
+        p++;
+    return p;
+}
+
+/* The same Name with its serialNumber replaced by `id` (same string type, same place). */
+static char *other_subject(const char *b64, const char *id)
+{
+    unsigned char *der;
+    size_t len;
+    assert_int_equal(zri_base64_decode(b64, strlen(b64), &der, &len), 0);
+    const unsigned char *q = der;
+    X509_NAME *n = d2i_X509_NAME(NULL, &q, (long)len);
+    free(der);
+    assert_non_null(n);
+    int i = X509_NAME_get_index_by_NID(n, NID_serialNumber, -1);
+    assert_true(i >= 0);
+    int type = ASN1_STRING_type(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
+    X509_NAME_ENTRY_free(X509_NAME_delete_entry(n, i));
+    assert_int_equal(
+        X509_NAME_add_entry_by_NID(n, NID_serialNumber, type, (const unsigned char *)id, -1, i, 0),
+        1);
+    unsigned char *out = NULL;
+    int ol = i2d_X509_NAME(n, &out);
+    assert_true(ol > 0);
+    char *res = zri_base64_encode(out, (size_t)ol);
+    OPENSSL_free(out);
+    X509_NAME_free(n);
+    return res;
+}
+
+static char *rewrite_challenge(const chx *c, const char *body)
+{
+    char *b = strdup(body);
+    if (c->years) {
+        char *v = json_value_at(b, "years");
+        assert_true(*v >= '1' && *v <= '9' && (v[1] < '0' || v[1] > '9'));
+        *v = (char)('0' + c->years);
+    }
+    if (c->other_id) {
+        char *v = json_value_at(b, "subject_der");
+        assert_int_equal(*v, '"');
+        char *end = strchr(v + 1, '"');
+        char *old = strndup(v + 1, (size_t)(end - v - 1));
+        char *nv = other_subject(old, c->other_id);
+        size_t head = (size_t)(v + 1 - b);
+        char *nb = malloc(strlen(b) + strlen(nv) + 1);
+        memcpy(nb, b, head);
+        strcpy(nb + head, nv);
+        strcat(nb, end);
+        free(old);
+        free(nv);
+        free(b);
+        b = nb;
+    }
+    return b;
+}
+
+static int c_send(void *self, const zrca_transport_request *req, zrca_transport_response *resp)
+{
+    chx *c = self;
+    if (!strstr(req->url, "/challenge") || !strstr(req->url, "/items/"))
+        return c->inner.send(c->inner.self, req, resp);
+    int status = 0;
+    char *body = NULL;
+    if (raw_fetch(req, &status, &body) < 0)
+        return zrca_transport_response_fail(resp, ZRCA_ENETWORK, 1, "test fetch failed");
+    char *out = status / 100 == 2 ? rewrite_challenge(c, body) : strdup(body);
+    free(body);
+    zrca_transport_response_set_status(resp, status);
+    zrca_transport_response_add_header(resp, "Content-Type", "application/json");
+    zrca_transport_response_write(resp, out, strlen(out));
+    free(out);
+    return 0;
+}
+
+static void c_free(void *self)
+{
+    chx *c = self;
+    if (c->inner.free)
+        c->inner.free(c->inner.self);
+    free(c);
+}
+
+/* The world's update through a session whose challenges are rewritten as `how` says. */
+static int run_hostile_challenge(world *w, const chx *how)
+{
+    zrca_session_options so;
+    ts_platform_session_options(plat, &so);
+    chx *c = calloc(1, sizeof(*c));
+    *c = *how;
+    zri_curl_config cfg = {0};
+    cfg.ca_file = plat->ca_file;
+    cfg.proxy = "";
+    assert_int_equal(zri_transport_curl_new(&c->inner, &cfg), 0);
+    zrca_transport tr = {ZRCA_TRANSPORT_VERSION, c, c_send, c_free};
+    so.transport = &tr;
+    so.state_dir = w->state_dir;
+    so.timeout_ms = session_timeout_ms;
+    zrca_session *s = NULL;
+    assert_zrca_ok(zrca_session_new(&s, &so));
+    assert_zrca_ok(zrca_session_login(s, w->account, "Secret-pw-1"));
+    zrca_token *t = open_token(w);
+    zrca_order *ord;
+    assert_zrca_ok(zrca_order_get(&ord, s, w->order));
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    int rc = zrca_update_item(NULL, ord, w->item, t, &o);
+    zrca_order_free(ord);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    return rc;
+}
+
+/* A challenge whose subject has the holder's name but another person's ID number (a namesake:
+ * 林晓雯 of another enterprise, or of this one): it names someone else than the item's holder,
+ * refused before a key is made or anything issued; the update then finishes on a good one. */
+static void test_challenge_subject_other_id(void **state)
+{
+    (void)state;
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    char other[19];
+    snprintf(other, sizeof(other), "%s", w.holder_id);
+    other[16] = other[16] == '9' ? '8' : (char)(other[16] + 1); /* one byte */
+    chx how = {.other_id = other};
+    int rc = run_hostile_challenge(&w, &how);
+    if (rc != ZRCA_EPROTOCOL)
+        fail_msg("rc %d (%s), want ZRCA_EPROTOCOL", rc, zrca_error_last()->message);
+    assert_string_equal(zrca_error_last()->field, "subject");
+    assert_string_equal(zrca_error_last()->rule, "holder");
+    assert_int_equal(issuances_all(&w), 0);
+    assert_int_equal(token_cert_count(&w), 0);
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    assert_zrca_ok(run_update(&w, &o, NULL));
+    assert_issued_new(&w);
+    world_free(&w);
+}
+
+/* A challenge promising other years than the item's (the order paid for 1): refused before
+ * anything is issued, whatever the certificate would then be (a certificate for the years the
+ * challenge says would pass the contract, which checks the years the challenge promised). */
+static void test_challenge_years_not_item(void **state)
+{
+    (void)state;
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    chx how = {.years = 2};
+    int rc = run_hostile_challenge(&w, &how);
+    if (rc != ZRCA_EPROTOCOL)
+        fail_msg("rc %d (%s), want ZRCA_EPROTOCOL", rc, zrca_error_last()->message);
+    assert_string_equal(zrca_error_last()->field, "years");
+    assert_int_equal(issuances_all(&w), 0);
+    assert_int_equal(token_cert_count(&w), 0);
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    assert_zrca_ok(run_update(&w, &o, NULL));
+    assert_issued_new(&w);
+    world_free(&w);
+}
+
 int main(void)
 {
     if (!ts_softhsm_available()) {
@@ -572,6 +753,8 @@ int main(void)
         cmocka_unit_test(test_receive_answer_lost),
         cmocka_unit_test(test_journal_business_edited),
         cmocka_unit_test(test_kill_at_every_step),
+        cmocka_unit_test(test_challenge_subject_other_id),
+        cmocka_unit_test(test_challenge_years_not_item),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
 }
