@@ -1113,11 +1113,41 @@ static int step_verify(zrca_update *u)
     return 0;
 }
 
+/*
+ * Not on the journal's word: what is written to the key or confirmed has met the contract in
+ * this call (a journal edited past the verify, its integrity check recomputed, holds whatever
+ * its editor put there). 0 when it has; else what step_verify() says (1: another route taken,
+ * the staged certificate removed; an error).
+ */
+static int ensure_verified(zrca_update *u)
+{
+    if (u->verified)
+        return 0;
+    zrca_update_step step = u->j.step;
+    int rc = step_verify(u);
+    if (rc == 0 && u->verified)
+        return 0;
+    if (u->j.step != step) {
+        /* Refused: what a step before wrote under the staging label goes too. */
+        zri_error_save saved;
+        zri_error_stash(&saved);
+        int urc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
+        if (urc == 0)
+            urc = unwrite(u, NULL);
+        if (urc < 0) {
+            zri_error_stash_drop(&saved);
+            return urc;
+        }
+        zri_error_unstash(&saved);
+    }
+    return rc;
+}
+
 /* Under the staging label, next to the staged key: not the holder's until confirmed. */
 static int step_write(zrca_update *u)
 {
     int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
-    if (rc < 0)
+    if (rc < 0 || (rc = ensure_verified(u)) != 0)
         return rc;
     zri_blob der = {NULL, 0};
     if ((rc = zri_b64_blob_set(&der, u->j.cert, "certificate")) < 0)
@@ -1190,6 +1220,9 @@ static int promote(zrca_update *u)
 
 static int step_confirm(zrca_update *u)
 {
+    int rc = ensure_verified(u);
+    if (rc != 0)
+        return rc;
     zri_request req;
     zri_response resp;
     memset(&resp, 0, sizeof(resp));
@@ -1201,7 +1234,7 @@ static int step_confirm(zrca_update *u)
         zri_jgen_kv_string(g, "serial", u->j.new_serial);
         zri_jgen_object_end(g);
     }
-    int rc = zri_session_request(u->session, &req, &resp);
+    rc = zri_session_request(u->session, &req, &resp);
     zri_request_free(&req);
     if (rc == 0) {
         /* The answer is the order (the caller's handle takes it: no refresh after the update)

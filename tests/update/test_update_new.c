@@ -735,6 +735,73 @@ static void test_challenge_years_not_item(void **state)
     world_free(&w);
 }
 
+/* ---- a journal edited past the verification ---------------------------------------------- */
+
+/* The journal before the write (a good certificate issued, verified) edited as an attacker can:
+ * its certificate replaced by a forgery (the platform's own, re-signed by the platform's CA key
+ * with one day more: rule not_after) and its step set to `to`, past the verify. The forgery is
+ * never written to the key nor made the holder's: the update verifies before it writes or
+ * confirms, refuses it, takes the platform's record and finishes with the good certificate. */
+static void edited_past_verify(zrca_update_step to)
+{
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    stop_before_step(&w, ZRCA_STEP_WRITE);
+    zrca_session *s = open_session(&w, NULL);
+    zri_update_paths paths;
+    assert_zrca_ok(zri_journal_paths(&paths, s, w.order, w.item));
+    zrca_session_free(s);
+    zri_journal j;
+    assert_zrca_ok(zri_journal_read(&paths, &j));
+    assert_int_equal(j.step, ZRCA_STEP_VERIFY);
+    assert_non_null(j.cert);
+    char *good = strdup(j.cert);
+    X509 *x = x509_from_b64s(j.cert);
+    assert_non_null(x);
+    ASN1_TIME *na = ASN1_TIME_adj(NULL, (time_t)j.not_after, 1, 0);
+    X509_set1_notAfter(x, na);
+    ASN1_TIME_free(na);
+    EVP_PKEY *ik = load_key("ca/issuing.key");
+    assert_true(X509_sign(x, ik, EVP_sha256()) > 0);
+    EVP_PKEY_free(ik);
+    free(j.cert);
+    j.cert = b64_of_x509(x);
+    j.not_after += 86400; /* the answer says the same end: only the contract's years differ */
+    X509_free(x);
+    j.step = to; /* and the integrity check recomputed, as an attacker can */
+    assert_zrca_ok(zri_journal_write(&paths, &j));
+    zri_journal_clear(&j);
+    world_log_reset();
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    int rc = run_update(&w, &o, NULL);
+    if (rc != 0)
+        fail_msg("journal edited to %s: %s\n%s", zrca_update_step_name(to),
+                 zrca_error_last()->message, world_log());
+    /* One certificate on the key: the platform's, not the forgery. */
+    zrca_token *t = open_token(&w);
+    zrca_cert_list *l;
+    assert_zrca_ok(zrca_token_list_certs(&l, t));
+    assert_int_equal(zrca_cert_list_count(l), 1);
+    size_t dl;
+    const unsigned char *d = zrca_cert_der(zrca_cert_list_get(l, 0), &dl);
+    char *on_key = zri_base64_encode(d, dl);
+    assert_string_equal(on_key, good);
+    free(on_key);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    free(good);
+    assert_issued_new(&w);
+    world_free(&w);
+}
+
+static void test_journal_edited_past_verify(void **state)
+{
+    (void)state;
+    edited_past_verify(ZRCA_STEP_WRITE);
+    edited_past_verify(ZRCA_STEP_CONFIRM);
+}
+
 int main(void)
 {
     if (!ts_softhsm_available()) {
@@ -755,6 +822,7 @@ int main(void)
         cmocka_unit_test(test_kill_at_every_step),
         cmocka_unit_test(test_challenge_subject_other_id),
         cmocka_unit_test(test_challenge_years_not_item),
+        cmocka_unit_test(test_journal_edited_past_verify),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
 }
