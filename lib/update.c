@@ -314,7 +314,8 @@ static int step_check_new(zrca_update *u)
         return rc;
     const zrca_cert_list *list;
     if ((rc = token_certs(u, &list)) < 0 ||
-        (rc = zri_new_token_clear(list, u->j.holder, u->j.staging_label, u->j.token_serial)) < 0)
+        (rc = zri_new_token_clear(list, u->j.holder, zrca_order_item_holder_id_number(it),
+                                  u->j.staging_label, u->j.token_serial)) < 0)
         return rc;
     /* The key type asked for, else the first the platform offers (choose_key()). */
     u->j.key_type = u->opts.key_type;

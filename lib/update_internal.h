@@ -143,9 +143,11 @@ int zri_x509_from_b64(X509 **out, const char *b64);
 int zri_der_sha256_hex(char out[65], const unsigned char *der, size_t len);
 
 /* 新购 (lib/update_new.c). ZRCA_ESTATE (field token, rule holder_present) when the token holds
- * a certificate of `holder` other than under the staging label. */
-int zri_new_token_clear(const zrca_cert_list *list, const char *holder, const char *staging_label,
-                        const char *token);
+ * a certificate of `holder` other than under the staging label: its commonName is `holder`
+ * (also spelt with other whitespace, full-width ASCII or another ASCII case), or its subject's
+ * serialNumber is `holder_id` (the item's holder_id_number; NULL for org). */
+int zri_new_token_clear(const zrca_cert_list *list, const char *holder, const char *holder_id,
+                        const char *staging_label, const char *token);
 /* ZRCA_EPROTOCOL unless the challenge's subject_der is a Name with one commonName, `holder`, and,
  * when the item names the holder's ID number (`holder_id`, NULL for org), one serialNumber, that
  * number (a namesake's ID number names someone else). */
