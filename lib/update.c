@@ -513,6 +513,10 @@ static int step_challenge(zrca_update *u)
         u->j.years = (unsigned int)years;
         rc = choose_key(u, algs);
     }
+    /* 新购: the first answered challenge bounds the certificate's start from below (a later one,
+     * after a lost answer, may be answered with the certificate of the first). */
+    if (rc == 0 && u->j.new_cert && !u->j.challenged_at)
+        u->j.challenged_at = (int64_t)time(NULL);
     /* The years promised are the item's, paid for (a certificate for fewer would pass the
      * contract, which checks the years promised here). */
     const zrca_order_item *it = rc == 0 ? find_item(u->order, u->j.item) : NULL;
@@ -1082,6 +1086,7 @@ static int check_contract(zrca_update *u)
         }
         e.subject_der = subj.data;
         e.subject_der_len = subj.len;
+        e.not_before_min = u->j.challenged_at ? u->j.challenged_at - ZRI_CLOCK_SKEW : 0;
     }
     rc = zri_verify_issued(&e, u->j.cert, u->j.chain, u->j.nchain);
     free(subj.data);

@@ -63,6 +63,8 @@ typedef struct zri_journal {
     unsigned int key_usage;                   /* X509v3 KU_* bits promised */
     unsigned int ext_key_usage;               /* XKU_* bits promised */
     unsigned int years;                       /* promised: the end is old end + 365 d x years */
+    int64_t challenged_at; /* 新购: when the first challenge of this journal was answered (0:
+                              unknown); a certificate for it starts no earlier */
 
     char *csr, *proof; /* base64, exactly as sent */
     char issue_key[129];
@@ -124,6 +126,7 @@ typedef struct zri_issued_expect {
     const char *serial;       /* the serial the platform named */
     const char *anchors;      /* the issuer CA bundle, NULL for the system's */
     int64_t now;
+    int64_t not_before_min; /* 新购: the earliest start allowed (the first challenge - skew); 0 */
 } zri_issued_expect;
 
 /* ZRCA_EVERIFY with field "certificate" and the rule broken, or 0. */

@@ -583,6 +583,7 @@ typedef struct chx {
     zrca_transport inner;
     int years;            /* the challenge says these years (0: as sent) */
     const char *other_id; /* the subject's serialNumber becomes this ID number (NULL: as sent) */
+    long backdate_days;   /* the 201 issue answer's certificate starts these days earlier */
 } chx;
 
 /* The position of the value of member `key` in a JSON text (after the colon and spaces). */
@@ -651,16 +652,76 @@ static char *rewrite_challenge(const chx *c, const char *body)
     return b;
 }
 
+static void rfc3339(char out[32], time_t t)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The platform's certificate re-signed by its issuing CA, starting `days` earlier and as long
+ * (365 days x years from its start): the answer says the same; a certificate whose year is
+ * mostly over when it arrives. */
+static char *backdate_issue(const char *body, long days)
+{
+    zri_json_doc *doc;
+    assert_int_equal(zri_json_parse(&doc, body, strlen(body), NULL), 0);
+    const zri_json *root = zri_json_root(doc);
+    X509 *x = x509_from_b64s(zri_json_string(zri_json_member(root, "certificate"), NULL));
+    assert_non_null(x);
+    time_t now = time(NULL);
+    time_t nb = now - days * 86400, na = nb + 365 * 86400;
+    ASN1_TIME *t = ASN1_TIME_set(NULL, nb);
+    X509_set1_notBefore(x, t);
+    ASN1_TIME_set(t, na);
+    X509_set1_notAfter(x, t);
+    ASN1_TIME_free(t);
+    EVP_PKEY *ik = load_key("ca/issuing.key");
+    assert_true(X509_sign(x, ik, EVP_sha256()) > 0);
+    EVP_PKEY_free(ik);
+    char *cert = b64_of_x509(x);
+    X509_free(x);
+    char nbs[32], nas[32];
+    rfc3339(nbs, nb);
+    rfc3339(nas, na);
+    zri_jgen *g = zri_jgen_new();
+    zri_jgen_object_begin(g);
+    zri_jgen_kv_string(g, "certificate", cert);
+    zri_jgen_key(g, "chain");
+    zri_jgen_array_begin(g);
+    const zri_json *chain = zri_json_member(root, "chain");
+    for (size_t i = 0; i < zri_json_count(chain); i++)
+        zri_jgen_string(g, zri_json_string(zri_json_at(chain, i), NULL));
+    zri_jgen_array_end(g);
+    zri_jgen_kv_string(g, "serial", zri_json_string(zri_json_member(root, "serial"), NULL));
+    zri_jgen_kv_string(g, "not_before", nbs);
+    zri_jgen_kv_string(g, "not_after", nas);
+    zri_jgen_object_end(g);
+    const char *out;
+    size_t len;
+    assert_int_equal(zri_jgen_result(g, &out, &len), 0);
+    char *res = strndup(out, len);
+    zri_jgen_free(g);
+    free(cert);
+    zri_json_doc_free(doc);
+    return res;
+}
+
 static int c_send(void *self, const zrca_transport_request *req, zrca_transport_response *resp)
 {
     chx *c = self;
-    if (!strstr(req->url, "/challenge") || !strstr(req->url, "/items/"))
+    bool challenge = strstr(req->url, "/challenge") && strstr(req->url, "/items/");
+    bool issue = strstr(req->url, "/issue") && strstr(req->url, "/items/") && c->backdate_days;
+    if (!challenge && !issue)
         return c->inner.send(c->inner.self, req, resp);
     int status = 0;
     char *body = NULL;
     if (raw_fetch(req, &status, &body) < 0)
         return zrca_transport_response_fail(resp, ZRCA_ENETWORK, 1, "test fetch failed");
-    char *out = status / 100 == 2 ? rewrite_challenge(c, body) : strdup(body);
+    char *out = status / 100 != 2 ? strdup(body)
+                : challenge       ? rewrite_challenge(c, body)
+                : status == 201   ? backdate_issue(body, c->backdate_days)
+                                  : strdup(body);
     free(body);
     zrca_transport_response_set_status(resp, status);
     zrca_transport_response_add_header(resp, "Content-Type", "application/json");
@@ -822,6 +883,24 @@ static void test_journal_edited_past_verify(void **state)
     edited_past_verify(ZRCA_STEP_CONFIRM);
 }
 
+/* An issue answer whose certificate started 364 days ago and ends tomorrow, 365 days long as
+ * the contract's length rule wants (and within its not_before ≤ now + skew): the holder paid
+ * for a year from now (§19.4: not_before = now). Refused (rule not_before); the platform's
+ * record, the good certificate, is taken instead. */
+static void test_issue_backdated(void **state)
+{
+    (void)state;
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    world_log_reset();
+    chx how = {.backdate_days = 364};
+    int rc = run_hostile_challenge(&w, &how);
+    if (rc != 0)
+        fail_msg("rc %d (%s)\n%s", rc, zrca_error_last()->message, world_log());
+    assert_issued_new(&w); /* starting now, not 364 days ago */
+    world_free(&w);
+}
+
 int main(void)
 {
     if (!ts_softhsm_available()) {
@@ -843,6 +922,7 @@ int main(void)
         cmocka_unit_test(test_challenge_subject_other_id),
         cmocka_unit_test(test_challenge_years_not_item),
         cmocka_unit_test(test_journal_edited_past_verify),
+        cmocka_unit_test(test_issue_backdated),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
 }
