@@ -59,7 +59,7 @@ static int names_holder(const zrca_cert *c, const char *holder, const char *fold
     if (holder && cn && strcmp(cn, holder) == 0)
         return 1;
     if (folded && cn) {
-        char *f = malloc(strlen(cn) + 1);
+        char *f = zri_malloc(strlen(cn) + 1);
         if (!f)
             return zri_error_set(ZRCA_ENOMEM, "out of memory");
         fold_name(f, cn);
@@ -91,7 +91,7 @@ static int names_holder(const zrca_cert *c, const char *holder, const char *fold
 int zri_new_token_clear(const zrca_cert_list *list, const char *holder, const char *holder_id,
                         const char *staging_label, const char *token)
 {
-    char *folded = holder ? malloc(strlen(holder) + 1) : NULL;
+    char *folded = holder ? zri_malloc(strlen(holder) + 1) : NULL;
     if (holder && !folded)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     if (folded)
