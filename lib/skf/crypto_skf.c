@@ -1067,6 +1067,14 @@ static int fill_info(const skf_backend *b, DEVHANDLE dev, HAPPLICATION app, cons
                     i == 0 ? "user" : "admin", (unsigned)rv, sar_name(rv));
             continue;
         }
+        if (left > max) {
+            /* More tries left than the most there are: a counter not to be believed. */
+            zri_log(b->log, ZRCA_LOG_WARN, DOMAIN,
+                    "SKF_GetPINInfo(%s) says %u tries left of at most %u: the PIN counter is "
+                    "unknown",
+                    i == 0 ? "user" : "admin", (unsigned)left, (unsigned)max);
+            continue;
+        }
         unsigned int *flags = i == 0 ? &out->user_pin : &out->so_pin;
         pin_flags(max, left, flags);
         if (def)
