@@ -314,7 +314,8 @@ static int step_check_new(zrca_update *u)
         return rc;
     const zrca_cert_list *list;
     if ((rc = token_certs(u, &list)) < 0 ||
-        (rc = zri_new_token_clear(list, u->j.holder, u->j.staging_label, u->j.token_serial)) < 0)
+        (rc = zri_new_token_clear(list, u->j.holder, zrca_order_item_holder_id_number(it),
+                                  u->j.staging_label, u->j.token_serial)) < 0)
         return rc;
     /* The key type asked for, else the first the platform offers (choose_key()). */
     u->j.key_type = u->opts.key_type;
@@ -512,6 +513,18 @@ static int step_challenge(zrca_update *u)
         u->j.years = (unsigned int)years;
         rc = choose_key(u, algs);
     }
+    /* 新购: the first answered challenge bounds the certificate's start from below (a later one,
+     * after a lost answer, may be answered with the certificate of the first). */
+    if (rc == 0 && u->j.new_cert && !u->j.challenged_at)
+        u->j.challenged_at = (int64_t)time(NULL);
+    /* The years promised are the item's, paid for (a certificate for fewer would pass the
+     * contract, which checks the years promised here). */
+    const zrca_order_item *it = rc == 0 ? find_item(u->order, u->j.item) : NULL;
+    if (it && zrca_order_item_years(it) && zrca_order_item_years(it) != u->j.years)
+        rc = zri_error_set_field(ZRCA_EPROTOCOL, "years", "item",
+                                 "the challenge promises a certificate of %u year(s), item %u "
+                                 "of order %s is for %u",
+                                 u->j.years, u->j.item, u->j.order, zrca_order_item_years(it));
     /* 新购: the subject the platform will issue names the item's holder, and no old one. */
     if (rc == 0 && u->j.new_cert) {
         const char *old = NULL;
@@ -520,7 +533,9 @@ static int step_challenge(zrca_update *u)
             rc = zri_error_set(ZRCA_EPROTOCOL,
                                "the challenge of a new item names an old certificate");
         else
-            rc = zri_new_subject_check(u->j.subject_der, u->j.holder);
+            rc = zri_new_subject_check(
+                u->j.subject_der, u->j.holder,
+                zrca_order_item_holder_id_number(find_item(u->order, u->j.item)));
     }
     zri_response_free(&resp);
     return rc;
@@ -1071,6 +1086,7 @@ static int check_contract(zrca_update *u)
         }
         e.subject_der = subj.data;
         e.subject_der_len = subj.len;
+        e.not_before_min = u->j.challenged_at ? u->j.challenged_at - ZRI_CLOCK_SKEW : 0;
     }
     rc = zri_verify_issued(&e, u->j.cert, u->j.chain, u->j.nchain);
     free(subj.data);
@@ -1103,11 +1119,41 @@ static int step_verify(zrca_update *u)
     return 0;
 }
 
+/*
+ * Not on the journal's word: what is written to the key or confirmed has met the contract in
+ * this call (a journal edited past the verify, its integrity check recomputed, holds whatever
+ * its editor put there). 0 when it has; else what step_verify() says (1: another route taken,
+ * the staged certificate removed; an error).
+ */
+static int ensure_verified(zrca_update *u)
+{
+    if (u->verified)
+        return 0;
+    zrca_update_step step = u->j.step;
+    int rc = step_verify(u);
+    if (rc == 0 && u->verified)
+        return 0;
+    if (u->j.step != step) {
+        /* Refused: what a step before wrote under the staging label goes too. */
+        zri_error_save saved;
+        zri_error_stash(&saved);
+        int urc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
+        if (urc == 0)
+            urc = unwrite(u, NULL);
+        if (urc < 0) {
+            zri_error_stash_drop(&saved);
+            return urc;
+        }
+        zri_error_unstash(&saved);
+    }
+    return rc;
+}
+
 /* Under the staging label, next to the staged key: not the holder's until confirmed. */
 static int step_write(zrca_update *u)
 {
     int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
-    if (rc < 0)
+    if (rc < 0 || (rc = ensure_verified(u)) != 0)
         return rc;
     zri_blob der = {NULL, 0};
     if ((rc = zri_b64_blob_set(&der, u->j.cert, "certificate")) < 0)
@@ -1180,6 +1226,9 @@ static int promote(zrca_update *u)
 
 static int step_confirm(zrca_update *u)
 {
+    int rc = ensure_verified(u);
+    if (rc != 0)
+        return rc;
     zri_request req;
     zri_response resp;
     memset(&resp, 0, sizeof(resp));
@@ -1191,7 +1240,7 @@ static int step_confirm(zrca_update *u)
         zri_jgen_kv_string(g, "serial", u->j.new_serial);
         zri_jgen_object_end(g);
     }
-    int rc = zri_session_request(u->session, &req, &resp);
+    rc = zri_session_request(u->session, &req, &resp);
     zri_request_free(&req);
     if (rc == 0) {
         /* The answer is the order (the caller's handle takes it: no refresh after the update)

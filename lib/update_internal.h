@@ -63,6 +63,8 @@ typedef struct zri_journal {
     unsigned int key_usage;                   /* X509v3 KU_* bits promised */
     unsigned int ext_key_usage;               /* XKU_* bits promised */
     unsigned int years;                       /* promised: the end is old end + 365 d x years */
+    int64_t challenged_at; /* 新购: when the first challenge of this journal was answered (0:
+                              unknown); a certificate for it starts no earlier */
 
     char *csr, *proof; /* base64, exactly as sent */
     char issue_key[129];
@@ -124,6 +126,7 @@ typedef struct zri_issued_expect {
     const char *serial;       /* the serial the platform named */
     const char *anchors;      /* the issuer CA bundle, NULL for the system's */
     int64_t now;
+    int64_t not_before_min; /* 新购: the earliest start allowed (the first challenge - skew); 0 */
 } zri_issued_expect;
 
 /* ZRCA_EVERIFY with field "certificate" and the rule broken, or 0. */
@@ -143,11 +146,15 @@ int zri_x509_from_b64(X509 **out, const char *b64);
 int zri_der_sha256_hex(char out[65], const unsigned char *der, size_t len);
 
 /* 新购 (lib/update_new.c). ZRCA_ESTATE (field token, rule holder_present) when the token holds
- * a certificate of `holder` other than under the staging label. */
-int zri_new_token_clear(const zrca_cert_list *list, const char *holder, const char *staging_label,
-                        const char *token);
-/* ZRCA_EPROTOCOL unless the challenge's subject_der is a Name with one commonName, `holder`. */
-int zri_new_subject_check(const char *subject_der_b64, const char *holder);
+ * a certificate of `holder` other than under the staging label: its commonName is `holder`
+ * (also spelt with other whitespace, full-width ASCII or another ASCII case), or its subject's
+ * serialNumber is `holder_id` (the item's holder_id_number; NULL for org). */
+int zri_new_token_clear(const zrca_cert_list *list, const char *holder, const char *holder_id,
+                        const char *staging_label, const char *token);
+/* ZRCA_EPROTOCOL unless the challenge's subject_der is a Name with one commonName, `holder`, and,
+ * when the item names the holder's ID number (`holder_id`, NULL for org), one serialNumber, that
+ * number (a namesake's ID number names someone else). */
+int zri_new_subject_check(const char *subject_der_b64, const char *holder, const char *holder_id);
 
 /* Base64 without line breaks (malloc'd), NULL on allocation failure. */
 char *zri_base64_encode(const unsigned char *in, size_t len);

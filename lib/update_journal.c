@@ -313,6 +313,8 @@ static int journal_json(const zri_journal *j, const char *integrity, zri_jgen **
     zri_jgen_kv_int(g, "key_usage", j->key_usage);
     zri_jgen_kv_int(g, "ext_key_usage", j->ext_key_usage);
     zri_jgen_kv_int(g, "years", j->years);
+    if (j->new_cert && j->challenged_at) /* 新购 only: renewal journals stay as they were */
+        zri_jgen_kv_int(g, "challenged_at", j->challenged_at);
     kv_opt(g, "csr", j->csr);
     kv_opt(g, "proof", j->proof);
     zri_jgen_kv_string(g, "issue_key", j->issue_key);
@@ -599,6 +601,9 @@ int zri_journal_read(const zri_update_paths *p, zri_journal *j)
         goto out;
     j->issued = issued;
     j->years = (unsigned)v;
+    if ((rc = zri_json_get_int(o, "challenged_at", &j->challenged_at, 0, INT64_MAX,
+                               ZRI_JSON_OPTIONAL)) < 0)
+        goto out;
     v = 0;
     if ((rc = zri_json_get_int(o, "route", &v, ZRI_ROUTE_ISSUE, ZRI_ROUTE_HELD,
                                ZRI_JSON_OPTIONAL)) < 0)

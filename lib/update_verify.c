@@ -396,6 +396,11 @@ static int check_validity_new(X509 *x, const zri_issued_expect *e)
         return refuse("not_before",
                       "it starts %lld s in the future (more than the %d s of clock skew allowed)",
                       (long long)(nb - e->now), ZRI_CLOCK_SKEW);
+    if (e->not_before_min && nb < e->not_before_min)
+        return refuse("not_before",
+                      "it starts %lld s before the item's first challenge (less the %d s of clock "
+                      "skew allowed): its years would be partly over when it arrives",
+                      (long long)(e->not_before_min + ZRI_CLOCK_SKEW - nb), ZRI_CLOCK_SKEW);
     if (na <= e->now)
         return refuse("not_after", "it has ended already");
     int64_t want = (int64_t)e->years * 365 * 86400;

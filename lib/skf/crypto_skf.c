@@ -296,7 +296,7 @@ static int hexval(char c)
 /* Percent-decode [p, end) into a malloc'd string; NULL when malformed. */
 static char *pct_decode(const char *p, const char *end, bool *bad)
 {
-    char *out = malloc((size_t)(end - p) + 1), *o = out;
+    char *out = zri_malloc((size_t)(end - p) + 1), *o = out;
     if (!out)
         return NULL;
     for (; p < end; p++) {
@@ -403,7 +403,7 @@ static int uri_add(char **s, const char *name, const char *value)
     if (!value || !*value)
         return 0;
     size_t have = strlen(*s), vlen = strlen(value);
-    char *n = realloc(*s, have + strlen(name) + 3 + 3 * vlen + 1);
+    char *n = zri_realloc(*s, have + strlen(name) + 3 + 3 * vlen + 1);
     if (!n)
         return -1;
     *s = n;
@@ -460,7 +460,7 @@ static int get_list(const skf_backend *b, char **out, size_t *count, char **name
     if (size > LIST_MAX)
         return zri_error_set(ZRCA_ETOOBIG, "SKF library '%s': SKF_%s lists %u bytes; at most %u",
                              b->path, fn, (unsigned)size, LIST_MAX);
-    char *buf = calloc(1, (size_t)size + 2);
+    char *buf = zri_calloc(1, (size_t)size + 2);
     if (!buf)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     if (size && (rc = sar(b, call(b, buf, &size, arg), fn)) < 0) {
@@ -514,7 +514,7 @@ static long table_index(name_table *t, const char *name)
                       TABLE_MAX);
         return -1;
     }
-    char **n = realloc(t->names, (t->count + 1) * sizeof(*n));
+    char **n = zri_realloc(t->names, (t->count + 1) * sizeof(*n));
     if (!n || !(n[t->count] = zri_strdup(name))) {
         if (n)
             t->names = n;
@@ -688,7 +688,7 @@ static int file_read(const skf_backend *b, const char *name, unsigned char **out
     if (fa.FileSize > max)
         return zri_error_set(ZRCA_ETOOBIG, "SKF file '%s' has %u bytes; at most %zu", name,
                              (unsigned)fa.FileSize, max);
-    unsigned char *buf = malloc(fa.FileSize + 1u);
+    unsigned char *buf = zri_malloc(fa.FileSize + 1u);
     if (!buf)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     /* In chunks: keys take a few KB per command at most (DEVINFO.MaxBufferSize). */
@@ -877,7 +877,7 @@ static int emit_container(skf_backend *b, long idx, emit_ctx *e)
         if (rc < 0 || (e->cls != ZRCA_OBJECT_ANY && e->cls != ZRCA_OBJECT_CERTIFICATE) ||
             (lb.deleted & (sign ? 1u : 2u)))
             continue;
-        unsigned char *cert = malloc(CERT_MAX);
+        unsigned char *cert = zri_malloc(CERT_MAX);
         ULONG clen = CERT_MAX;
         if (!cert) {
             rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
@@ -1067,6 +1067,14 @@ static int fill_info(const skf_backend *b, DEVHANDLE dev, HAPPLICATION app, cons
                     i == 0 ? "user" : "admin", (unsigned)rv, sar_name(rv));
             continue;
         }
+        if (left > max) {
+            /* More tries left than the most there are: a counter not to be believed. */
+            zri_log(b->log, ZRCA_LOG_WARN, DOMAIN,
+                    "SKF_GetPINInfo(%s) says %u tries left of at most %u: the PIN counter is "
+                    "unknown",
+                    i == 0 ? "user" : "admin", (unsigned)left, (unsigned)max);
+            continue;
+        }
         unsigned int *flags = i == 0 ? &out->user_pin : &out->so_pin;
         pin_flags(max, left, flags);
         if (def)
@@ -1139,7 +1147,7 @@ static int skf_enumerate(void *self, zrca_crypto_token_fn fn, void *payload)
             snprintf(r.label, sizeof(r.label), "%s", info.label);
             if (!sel_match(&b->sel, &r))
                 continue;
-            skf_ref *n = realloc(b->refs, (b->nrefs + 1) * sizeof(*n));
+            skf_ref *n = zri_realloc(b->refs, (b->nrefs + 1) * sizeof(*n));
             if (!n) {
                 rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
                 break;
@@ -1548,7 +1556,7 @@ static int skf_create_object(void *self, const zrca_crypto_object *o, uint64_t *
         if (o->value_len > ZRI_DATA_MAX)
             return zri_error_set(ZRCA_ETOOBIG, "data object of %zu bytes", o->value_len);
         size_t ll = strlen(o->label), len = ll + 1 + o->value_len;
-        unsigned char *buf = malloc(len);
+        unsigned char *buf = zri_malloc(len);
         if (!buf)
             return zri_error_set(ZRCA_ENOMEM, "out of memory");
         memcpy(buf, o->label, ll + 1);
@@ -1733,7 +1741,7 @@ static int skf_set_attributes(void *self, uint64_t handle, const char *label,
 int zri_crypto_skf_new(zrca_crypto_backend *out, const char *library, const char *uri,
                        const zri_logger *log)
 {
-    skf_backend *b = calloc(1, sizeof(*b));
+    skf_backend *b = zri_calloc(1, sizeof(*b));
     if (!b)
         return zri_error_set(ZRCA_ENOMEM, "out of memory");
     b->pid = getpid();

@@ -22,6 +22,16 @@
  * Built with MOCK_SKF_OMIT_VERIFYPIN it lacks SKF_VerifyPIN, for the test
  * of a library missing a required function. With MOCK_SKF_NO_PININFO set,
  * SKF_GetPINInfo answers SAR_NOTSUPPORTYETERR, as some vendors' libraries do.
+ *
+ * MOCK_SKF_EVIL, a comma-separated list, makes it a buggy or malicious vendor
+ * library: list_no_nul (name lists without any terminator: "a\0b\0c", the
+ * size says so), list_size_big (a list's second call says 1000000 bytes),
+ * name_10000 (EnumContainer adds a 10000-byte name and an empty one),
+ * cert_len_big (ExportCertificate says 100000 bytes, more than the buffer),
+ * ecc_bitlen (BitLen 4096 in an ECC blob), rsa_bitlen (BitLen 4096 in an RSA
+ * blob), sig_zero (ECCSignData answers r = s = 0), pin_retry_big (GetPINInfo's
+ * tries left exceed the maximum), verify_unknown (VerifyPIN answers a code
+ * GM/T 0016 does not define).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -58,6 +68,16 @@ typedef struct mh {
 } mh;
 
 static mh handles[MAX_HANDLES];
+
+static int evil(const char *what)
+{
+    const char *e = getenv("MOCK_SKF_EVIL");
+    size_t n = strlen(what);
+    for (const char *p = e; p && *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] ? 1 : 0))
+        if (strncmp(p, what, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
 
 static const char *root(void)
 {
@@ -203,9 +223,21 @@ static int pins_save(const char *dev, const char *app, const pins *p)
 /* A list of names, each NUL-terminated, ended by an empty one. */
 static ULONG name_list(char **names, size_t count, LPSTR out, ULONG *size)
 {
-    size_t need = 1;
+    int no_nul = evil("list_no_nul") && count;
+    size_t need = no_nul ? 0 : 1;
     for (size_t i = 0; i < count; i++)
         need += strlen(names[i]) + 1;
+    if (no_nul)
+        need--; /* "a\0b\0c": no NUL after the last name, no empty name */
+    if (no_nul && out && *size >= need) {
+        char *p = out;
+        for (size_t i = 0; i < count; i++) {
+            memcpy(p, names[i], strlen(names[i]) + (i + 1 < count ? 1 : 0));
+            p += strlen(names[i]) + 1;
+        }
+        *size = (ULONG)need;
+        return SAR_OK;
+    }
     if (!out) {
         *size = (ULONG)need;
         return SAR_OK;
@@ -220,7 +252,7 @@ static ULONG name_list(char **names, size_t count, LPSTR out, ULONG *size)
         p += strlen(names[i]) + 1;
     }
     *p = 0;
-    *size = (ULONG)need;
+    *size = evil("list_size_big") ? 1000000u : (ULONG)need;
     return SAR_OK;
 }
 
@@ -370,6 +402,8 @@ API ULONG SKF_GetPINInfo(HAPPLICATION hApplication, ULONG ulPINType, ULONG *pulM
         return SAR_USER_TYPE_INVALID;
     *pulMaxRetryCount = ulPINType == USER_TYPE ? p.umax : p.amax;
     *pulRemainRetryCount = ulPINType == USER_TYPE ? p.uleft : p.aleft;
+    if (evil("pin_retry_big"))
+        *pulRemainRetryCount = *pulMaxRetryCount + 100;
     *pbDefaultPin = FALSE;
     return SAR_OK;
 }
@@ -391,6 +425,10 @@ static
         return SAR_INVALIDPARAMERR;
     if (ulPINType != USER_TYPE && ulPINType != ADMIN_TYPE)
         return SAR_USER_TYPE_INVALID;
+    if (evil("verify_unknown")) {
+        *pulRetryCount = 0xFFFFFFFFu;
+        return 0x0B000999u;
+    }
     unsigned *left = ulPINType == USER_TYPE ? &p.uleft : &p.aleft;
     unsigned max = ulPINType == USER_TYPE ? p.umax : p.amax;
     const char *want = ulPINType == USER_TYPE ? p.user : p.admin;
@@ -820,7 +858,15 @@ API ULONG SKF_EnumContainer(HAPPLICATION hApplication, LPSTR szContainerName, UL
         return SAR_INVALIDPARAMERR;
     char p[PATH_MAX], *names[64];
     snprintf(p, sizeof(p), "%s/%s/%s/c", root(), a->dev, a->app);
-    size_t n = list_dir(p, NULL, 0, names, 64);
+    size_t n = list_dir(p, NULL, 0, names, 63);
+    if (evil("name_10000")) {
+        /* A 10000-byte name first: the ones after it are still the container's. */
+        memmove(names + 1, names, n * sizeof(*names));
+        names[0] = malloc(10001);
+        memset(names[0], 'N', 10000);
+        names[0][10000] = 0;
+        n++;
+    }
     rc = name_list(names, n, szContainerName, pulSize);
     free_names(names, n);
     return rc;
@@ -903,7 +949,7 @@ API ULONG SKF_ExportCertificate(HCONTAINER hContainer, BOOL bSignFlag, BYTE *pbC
         return SAR_BUFFER_TOO_SMALL;
     }
     memcpy(pbCert, d, len);
-    *pulCertLen = (ULONG)len;
+    *pulCertLen = evil("cert_len_big") ? 100000u : (ULONG)len;
     free(d);
     return SAR_OK;
 }
@@ -1030,6 +1076,10 @@ API ULONG SKF_ExportPublicKey(HCONTAINER hContainer, BOOL bSignFlag, BYTE *pbBlo
     }
     int r = rsa ? rsa_blob(k, (RSAPUBLICKEYBLOB *)pbBlob) : ecc_blob(k, (ECCPUBLICKEYBLOB *)pbBlob);
     EVP_PKEY_free(k);
+    if (rsa && evil("rsa_bitlen"))
+        ((RSAPUBLICKEYBLOB *)pbBlob)->BitLen = 4096;
+    if (!rsa && evil("ecc_bitlen"))
+        ((ECCPUBLICKEYBLOB *)pbBlob)->BitLen = 4096;
     *pulBlobLen = need;
     return r ? SAR_FAIL : SAR_OK;
 }
@@ -1108,6 +1158,8 @@ API ULONG SKF_ECCSignData(HCONTAINER hContainer, BYTE *pbDigest, ULONG ulDigestL
             bn_right(ECDSA_SIG_get0_r(sig), pSignature->r, sizeof(pSignature->r));
             bn_right(ECDSA_SIG_get0_s(sig), pSignature->s, sizeof(pSignature->s));
             ECDSA_SIG_free(sig);
+            if (evil("sig_zero"))
+                memset(pSignature, 0, sizeof(*pSignature));
             rc = SAR_OK;
         }
     }

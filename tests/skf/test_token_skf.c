@@ -615,6 +615,113 @@ static void test_sm2_dual_container(void **state)
     free(espki);
 }
 
+/* ---- a buggy or malicious vendor library (MOCK_SKF_EVIL, see mock_skf.c) ------------------- */
+
+/* A fresh token (no object cached from before the library turned evil), the certificates it
+ * lists (or the error). */
+static int evil_list(fixture *f, const char *evil, size_t *count, zrca_token **tok)
+{
+    setenv("MOCK_SKF_EVIL", evil, 1);
+    zrca_token_options o = skf_options(f);
+    zrca_token *t = NULL;
+    int rc = zrca_token_open(&t, &o);
+    zrca_cert_list *list = NULL;
+    if (rc == 0)
+        rc = zrca_token_list_certs(&list, t);
+    *count = list ? zrca_cert_list_count(list) : 0;
+    zrca_cert_list_free(list);
+    if (tok)
+        *tok = t;
+    else
+        zrca_token_free(t);
+    return rc;
+}
+
+static void test_evil_library(void **state)
+{
+    fixture *f = *state;
+    char cdir[4200];
+    snprintf(cdir, sizeof(cdir), "%s/dev0/ZRCA_APP/c/{EVIL-SM2}", f->dir);
+    assert_int_equal(mkdir(cdir, 0700), 0);
+    unsigned char *spki;
+    size_t spki_len, n = 0;
+    put_sm2(cdir, "sign", &spki, &spki_len, "林晓雯");
+    free(spki);
+    snprintf(cdir, sizeof(cdir), "%s/dev0/ZRCA_APP/c/second", f->dir);
+    assert_int_equal(mkdir(cdir, 0700), 0);
+    put_sm2(cdir, "sign", &spki, &spki_len, "周明远");
+    free(spki);
+    assert_int_equal(evil_list(f, "", &n, NULL), 0);
+    assert_int_equal(n, 2);
+
+    /* Name lists without their terminator, with a size bigger than the buffer, with a name of
+     * 10000 bytes: read within bounds (ASan), the good names kept. */
+    assert_int_equal(evil_list(f, "list_no_nul", &n, NULL), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(evil_list(f, "list_size_big", &n, NULL), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(evil_list(f, "name_10000", &n, NULL), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(evil_list(f, "list_no_nul,list_size_big,name_10000", &n, NULL), 0);
+
+    /* A certificate length bigger than the buffer: the certificates are skipped, not read
+     * past the buffer. */
+    assert_int_equal(evil_list(f, "cert_len_big", &n, NULL), 0);
+    assert_int_equal(n, 0);
+    assert_true(ts_log_count(&f->log, "certificate of more than") > 0);
+
+    /* An ECC blob of 4096 bits: the token's keys cannot be read, said so. */
+    assert_int_equal(evil_list(f, "ecc_bitlen", &n, NULL), ZRCA_ETOKEN);
+    assert_non_null(strstr(zrca_error_last()->message, "malformed SM2 public key"));
+
+    /* r = s = 0 from SKF_ECCSignData: no signature comes out. */
+    zrca_token *t = NULL;
+    assert_int_equal(evil_list(f, "", &n, &t), 0);
+    assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+    zrca_cert_list *list = NULL;
+    assert_zrca_ok(zrca_token_list_certs(&list, t));
+    zrca_key *key = NULL;
+    assert_zrca_ok(zrca_cert_key(&key, t, by_label(list, "{EVIL-SM2}")));
+    setenv("MOCK_SKF_EVIL", "sig_zero", 1);
+    unsigned char *sig = NULL;
+    size_t sig_len = 0;
+    int rc = zrca_key_sign(&sig, &sig_len, key, "x", 1);
+    assert_true(rc == ZRCA_EVERIFY || rc == ZRCA_ETOKEN);
+    assert_null(sig);
+    zrca_key_free(key);
+    zrca_cert_list_free(list);
+    zrca_token_free(t);
+
+    /* More tries left than the maximum: not believed (unknown), nothing flagged. */
+    assert_int_equal(evil_list(f, "pin_retry_big", &n, &t), 0);
+    const zrca_token_info *i = NULL;
+    assert_zrca_ok(zrca_token_info_get(&i, t));
+    assert_int_equal(i->tries_left, -1);
+    assert_int_equal(i->user_pin & (ZRCA_PIN_LOCKED | ZRCA_PIN_FINAL_TRY), 0);
+    zrca_token_free(t);
+
+    /* A code GM/T 0016 does not define from SKF_VerifyPIN: a token error naming it. */
+    assert_int_equal(evil_list(f, "verify_unknown", &n, &t), 0);
+    assert_int_equal(zrca_token_login(t, USER_PIN, NULL), ZRCA_ETOKEN);
+    assert_non_null(strstr(zrca_error_last()->message, "0x0B000999"));
+    zrca_token_free(t);
+    unsetenv("MOCK_SKF_EVIL");
+}
+
+static void test_evil_rsa_blob(void **state)
+{
+    fixture *f = *state;
+    assert_zrca_ok(zrca_token_login(f->tok, USER_PIN, NULL));
+    zrca_key *key = NULL;
+    assert_zrca_ok(zrca_token_generate_key(&key, f->tok, ZRCA_KEY_RSA, 2048, "rsa"));
+    zrca_key_free(key);
+    size_t n = 0;
+    /* An RSA blob of 4096 bits (a modulus longer than the blob's 256 bytes). */
+    assert_int_equal(evil_list(f, "rsa_bitlen", &n, NULL), ZRCA_ETOKEN);
+    assert_non_null(strstr(zrca_error_last()->message, "malformed RSA public key"));
+    unsetenv("MOCK_SKF_EVIL");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +741,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_options_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_libraries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sm2_dual_container, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evil_library, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_evil_rsa_blob, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,7 +16,9 @@
  * wrote the new certificate; (e) the abort of such an update, which must
  * refuse (the platform certified the staged key) and never remove it; (f)
  * token selection through PKCS#11, an ambiguous choice and a full URI; (g) a
- * revocation request signed on the token, the history and the CRL check. Also
+ * revocation request signed on the token, the history and the CRL check; (h) 新购, a new
+ * certificate onto a blank key, whole and resumed before the write; (i) an update on a
+ * device of the mock SKF library. Also
  * the JSON reader and generator, and validation lists of five mistakes.
  * Updates need a fresh world (account, token, approved order) for each N.
  */
@@ -657,12 +659,24 @@ typedef struct upd_ctx {
     world w;
     bool soft;
     zrca_update_step stop_before; /* (d): interrupt the first run here */
+    bool new_cert;                /* (h): 新购, a new certificate onto a blank SoftHSM token */
+    bool skf;                     /* (i): the token is a device of the mock SKF library */
 } upd_ctx;
 
 static void prep_update(void *ctx)
 {
     upd_ctx *u = ctx;
-    world_setup(&u->w, u->soft, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    if (u->new_cert) {
+        world_new_ready(&u->w, ZRCA_CERT_PERSONAL);
+#ifdef MOCK_SKF_PATH
+    } else if (u->skf) {
+        world_skf_library = MOCK_SKF_PATH; /* SKF keys are RSA 2048 (or SM2) */
+        world_setup(&u->w, false, ZRCA_CERT_PERSONAL, ZRCA_KEY_RSA, 2048);
+        world_skf_library = NULL;
+#endif
+    } else {
+        world_setup(&u->w, u->soft, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256);
+    }
     if (u->stop_before)
         stop_before_step(&u->w, u->stop_before);
 }
@@ -703,7 +717,21 @@ static void after_update(void *ctx, int rc, bool injected)
             fail_msg("finishing the update after a failed allocation: %s: %s", zrca_status_name(rc),
                      zrca_error_last()->message);
     }
-    assert_renewed(&u->w, false);
+    if (u->new_cert) {
+        /* One certificate issued, on the blank key with its key under the holder's name. */
+        assert_int_equal(issuances_all(&u->w), 1);
+        zrca_token *t = open_token(&u->w);
+        assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+        zrca_cert_list *l;
+        assert_zrca_ok(zrca_token_list_certs(&l, t));
+        assert_int_equal(zrca_cert_list_count(l), 1);
+        assert_string_equal(zrca_cert_label(zrca_cert_list_get(l, 0)), u->w.holder);
+        assert_true(zrca_cert_has_private_key(zrca_cert_list_get(l, 0)));
+        zrca_cert_list_free(l);
+        zrca_token_free(t);
+    } else {
+        assert_renewed(&u->w, false);
+    }
     world_free(&u->w);
 }
 
@@ -737,6 +765,36 @@ static void test_resume(void **state)
     op o = {"resume", prep_update, run_update_op, after_update, &u, update_samples()};
     torture(&o, 0);
 }
+
+/* (h) 新购: a new certificate onto a blank key, whole and resumed before the write (the
+ * certificate verified again there). */
+static void test_update_new(void **state)
+{
+    (void)state;
+    static upd_ctx u = {.new_cert = true};
+    op o = {"update (新购)", prep_update, run_update_op, after_update, &u, update_samples()};
+    torture(&o, 0);
+}
+
+static void test_resume_new(void **state)
+{
+    (void)state;
+    static upd_ctx u = {.new_cert = true, .stop_before = ZRCA_STEP_WRITE};
+    op o = {"resume (新购)", prep_update, run_update_op, after_update, &u, update_samples()};
+    torture(&o, 0);
+}
+
+#ifdef MOCK_SKF_PATH
+/* (i) The update on a device of the mock SKF library (tests/skf): the SKF backend's
+ * allocations fail too. */
+static void test_update_skf(void **state)
+{
+    (void)state;
+    static upd_ctx u = {.skf = true};
+    op o = {"update (SKF)", prep_update, run_update_op, after_update, &u, update_samples()};
+    torture(&o, 0);
+}
+#endif
 
 /* (e) An abort of an update interrupted after the platform certified the staged key: it
  * must refuse (ZRCA_ESTATE), and an allocation failure must never make it remove that key
@@ -849,6 +907,11 @@ int main(void)
         cmocka_unit_test(test_abort),
         cmocka_unit_test(test_select),
         cmocka_unit_test(test_revocation),
+        cmocka_unit_test(test_update_new),
+        cmocka_unit_test(test_resume_new),
+#ifdef MOCK_SKF_PATH
+        cmocka_unit_test(test_update_skf),
+#endif
     };
     if (getenv("ZRCA_TEST_FILTER"))
         cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));

@@ -18,11 +18,14 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/x509.h>
 
 #include "testsupport.h"
+#include "http.h"
 #include "internal.h"
 #include "json.h"
+#include "session_int.h"
 #include "token_internal.h"
 #include "update_internal.h"
 #include "world.h"
@@ -30,67 +33,7 @@
 /* A blank token and an account; the new order applied, paid, approved (not yet shipped). */
 static void new_world(world *w, zrca_cert_kind kind)
 {
-    memset(w, 0, sizeof(*w));
-    seq++;
-    snprintf(w->account, sizeof(w->account), "new%d", seq);
-    snprintf(w->state_dir, sizeof(w->state_dir), "%s/state-%d", work, seq);
-    w->kind = kind;
-    char body[2048];
-    snprintf(body, sizeof(body),
-             "{\"account\": \"%s\", \"password\": \"Secret-pw-1\", \"role\": \"tenderer\", "
-             "\"password_hash\": \"test\", \"enterprise\": {\"name\": \"" ENT_NAME
-             "\", \"legal_representative\": {\"name\": \"" LR_NAME
-             "\", \"id_type\": \"id_card\", \"id_number\": \"" LR_ID "\"}}}",
-             w->account);
-    free(operator_json("POST", "/accounts", body));
-    snprintf(w->token_label, sizeof(w->token_label), "blank%d", seq);
-    zrca_token_options_init(&w->topts, ZRCA_TOKEN_OPTIONS_VERSION);
-    w->hsm = ts_softhsm_new();
-    assert_non_null(w->hsm);
-    assert_int_equal(ts_softhsm_add_token(w->hsm, w->token_label, SO_PIN, USER_PIN), 0);
-    w->topts.module_path = ts_softhsm_module();
-    w->topts.label = w->token_label;
-    if (kind == ZRCA_CERT_ORG) {
-        snprintf(w->holder, sizeof(w->holder), "%s", ENT_NAME);
-    } else if (kind == ZRCA_CERT_LEGAL_REP) {
-        snprintf(w->holder, sizeof(w->holder), "%s", LR_NAME);
-        snprintf(w->holder_id, sizeof(w->holder_id), "%s", LR_ID);
-    } else {
-        snprintf(w->holder, sizeof(w->holder), "林晓雯");
-        snprintf(w->holder_id, sizeof(w->holder_id), "110101199003078515");
-    }
-
-    zrca_session *s = open_session(w, NULL);
-    zrca_application *app;
-    assert_zrca_ok(zrca_application_new(&app, s, ZRCA_BUSINESS_NEW));
-    if (kind == ZRCA_CERT_ORG)
-        assert_zrca_ok(zrca_application_set_org(app, 1, 1));
-    else if (kind == ZRCA_CERT_LEGAL_REP)
-        assert_zrca_ok(zrca_application_set_legal_rep(app, ZRCA_ID_CARD, LR_ID, 1, 1));
-    else {
-        assert_zrca_ok(
-            zrca_application_add_person(app, NULL, w->holder, w->holder_id, "项目负责人", 1, 1));
-        assert_zrca_ok(zrca_application_attach_data(app, "persons[0].id_scan",
-                                                    "\xFF\xD8\xFF\xE0scan", 8, "scan.jpg"));
-    }
-    if (kind == ZRCA_CERT_LEGAL_REP)
-        assert_zrca_ok(zrca_application_attach_data(app, ZRCA_ATTACH_LEGAL_REP_ID_SCAN,
-                                                    "\xFF\xD8\xFF\xE0scan", 8, "lr.jpg"));
-    assert_zrca_ok(zrca_application_attach_data(app, ZRCA_ATTACH_COMMITMENT_LETTER,
-                                                "%PDF-1.4 letter", 15, "letter.pdf"));
-    assert_zrca_ok(zrca_application_set_contact(app, "许静怡", "13800138000", "xu@example.com"));
-    zrca_order *o;
-    assert_zrca_ok(zrca_application_submit(&o, app));
-    zrca_application_free(app);
-    snprintf(w->order, sizeof(w->order), "%s", zrca_order_number(o));
-    assert_int_equal(zrca_order_business(o), ZRCA_BUSINESS_NEW);
-    assert_int_equal(zrca_order_amount_fen(o), 40000);
-    assert_null(zrca_order_item_old_serial(zrca_order_item_at(o, 0)));
-    w->item = zrca_order_item_index(zrca_order_item_at(o, 0));
-    assert_zrca_ok(zrca_order_pay(o, ZRCA_PAY_ALIPAY));
-    zrca_order_free(o);
-    ts_platform_review(plat, w->order, true, NULL);
-    zrca_session_free(s);
+    world_new_order(w, kind);
 }
 
 static void ship(world *w)
@@ -272,9 +215,10 @@ static void test_new_legal_rep(void **state)
 
 /* ---- the holder's certificate on the token already -------------------------------------- */
 
-static void test_token_with_holder_refused(void **state)
+/* The token holds a certificate with this commonName (and serialNumber, when not NULL): the
+ * holder's under another spelling, or named by the holder's ID number, is the holder's. */
+static void holder_refused(const char *cn, const char *serial)
 {
-    (void)state;
     world w;
     new_world_ready(&w, ZRCA_CERT_PERSONAL);
     /* A certificate of the same holder on the key (as if this were the holder's old key). */
@@ -283,7 +227,11 @@ static void test_token_with_holder_refused(void **state)
     EVP_PKEY *ck = EVP_EC_gen("P-256");
     X509 *ca = make_ca("holder", ck, NULL, NULL, -1, 30);
     X509_NAME *n = X509_NAME_new();
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)w.holder, -1, -1, 0);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)(cn ? cn : w.holder),
+                               -1, -1, 0);
+    if (serial)
+        X509_NAME_add_entry_by_txt(n, "serialNumber", MBSTRING_UTF8, (const unsigned char *)serial,
+                                   -1, -1, 0);
     X509_set_subject_name(ca, n);
     X509_sign(ca, ck, EVP_sha256());
     X509_NAME_free(n);
@@ -297,7 +245,10 @@ static void test_token_with_holder_refused(void **state)
     pins p = {0};
     zrca_update_options o = opts_with(&p);
     int rc = run_update(&w, &o, NULL);
-    assert_int_equal(rc, ZRCA_ESTATE);
+    if (rc != ZRCA_ESTATE)
+        fail_msg("a certificate CN '%s' serialNumber %s on the token: rc %d (%s)",
+                 cn ? cn : w.holder, serial ? serial : "-", rc,
+                 rc < 0 ? zrca_error_last()->message : "the new certificate was issued");
     assert_string_equal(zrca_error_last()->field, "token");
     assert_string_equal(zrca_error_last()->rule, "holder_present");
     /* Nothing issued, no key made. */
@@ -305,6 +256,18 @@ static void test_token_with_holder_refused(void **state)
     assert_int_equal(p.calls, 0);
     assert_int_equal(token_cert_count(&w), 1);
     world_free(&w);
+}
+
+static void test_token_with_holder_refused(void **state)
+{
+    (void)state;
+    holder_refused(NULL, NULL);
+    /* Another spelling: spaces around or inside (ASCII, ideographic). */
+    holder_refused("林晓雯 ", NULL);
+    holder_refused("\xe3\x80\x80林晓雯", NULL);
+    holder_refused("林 晓雯", NULL);
+    /* Another name, the holder's ID number. */
+    holder_refused("Lin Xiaowen", "110101199003078515");
 }
 
 /* ---- the verification contract: the faulty issuer for a new item ------------------------ */
@@ -554,6 +517,330 @@ static void test_abort_before_issue(void **state)
     world_free(&w);
 }
 
+/* ---- a hostile challenge: the platform's answer rewritten in flight ---------------------- */
+
+typedef struct chx {
+    zrca_transport inner;
+    int years;            /* the challenge says these years (0: as sent) */
+    const char *other_id; /* the subject's serialNumber becomes this ID number (NULL: as sent) */
+    long backdate_days;   /* the 201 issue answer's certificate starts these days earlier */
+} chx;
+
+/* The position of the value of member `key` in a JSON text (after the colon and spaces). */
+static char *json_value_at(char *body, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof(k), "\"%s\"", key);
+    char *p = strstr(body, k);
+    assert_non_null(p);
+    p += strlen(k);
+    while (*p == ' ' || *p == ':')
+        p++;
+    return p;
+}
+
+/* The same Name with its serialNumber replaced by `id` (same string type, same place). */
+static char *other_subject(const char *b64, const char *id)
+{
+    unsigned char *der;
+    size_t len;
+    assert_int_equal(zri_base64_decode(b64, strlen(b64), &der, &len), 0);
+    const unsigned char *q = der;
+    X509_NAME *n = d2i_X509_NAME(NULL, &q, (long)len);
+    free(der);
+    assert_non_null(n);
+    int i = X509_NAME_get_index_by_NID(n, NID_serialNumber, -1);
+    assert_true(i >= 0);
+    int type = ASN1_STRING_type(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
+    X509_NAME_ENTRY_free(X509_NAME_delete_entry(n, i));
+    assert_int_equal(
+        X509_NAME_add_entry_by_NID(n, NID_serialNumber, type, (const unsigned char *)id, -1, i, 0),
+        1);
+    unsigned char *out = NULL;
+    int ol = i2d_X509_NAME(n, &out);
+    assert_true(ol > 0);
+    char *res = zri_base64_encode(out, (size_t)ol);
+    OPENSSL_free(out);
+    X509_NAME_free(n);
+    return res;
+}
+
+static char *rewrite_challenge(const chx *c, const char *body)
+{
+    char *b = strdup(body);
+    if (c->years) {
+        char *v = json_value_at(b, "years");
+        assert_true(*v >= '1' && *v <= '9' && (v[1] < '0' || v[1] > '9'));
+        *v = (char)('0' + c->years);
+    }
+    if (c->other_id) {
+        char *v = json_value_at(b, "subject_der");
+        assert_int_equal(*v, '"');
+        char *end = strchr(v + 1, '"');
+        char *old = strndup(v + 1, (size_t)(end - v - 1));
+        char *nv = other_subject(old, c->other_id);
+        size_t head = (size_t)(v + 1 - b);
+        char *nb = malloc(strlen(b) + strlen(nv) + 1);
+        memcpy(nb, b, head);
+        strcpy(nb + head, nv);
+        strcat(nb, end);
+        free(old);
+        free(nv);
+        free(b);
+        b = nb;
+    }
+    return b;
+}
+
+static void rfc3339(char out[32], time_t t)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The platform's certificate re-signed by its issuing CA, starting `days` earlier and as long
+ * (365 days x years from its start): the answer says the same; a certificate whose year is
+ * mostly over when it arrives. */
+static char *backdate_issue(const char *body, long days)
+{
+    zri_json_doc *doc;
+    assert_int_equal(zri_json_parse(&doc, body, strlen(body), NULL), 0);
+    const zri_json *root = zri_json_root(doc);
+    X509 *x = x509_from_b64s(zri_json_string(zri_json_member(root, "certificate"), NULL));
+    assert_non_null(x);
+    time_t now = time(NULL);
+    time_t nb = now - days * 86400, na = nb + 365 * 86400;
+    ASN1_TIME *t = ASN1_TIME_set(NULL, nb);
+    X509_set1_notBefore(x, t);
+    ASN1_TIME_set(t, na);
+    X509_set1_notAfter(x, t);
+    ASN1_TIME_free(t);
+    EVP_PKEY *ik = load_key("ca/issuing.key");
+    assert_true(X509_sign(x, ik, EVP_sha256()) > 0);
+    EVP_PKEY_free(ik);
+    char *cert = b64_of_x509(x);
+    X509_free(x);
+    char nbs[32], nas[32];
+    rfc3339(nbs, nb);
+    rfc3339(nas, na);
+    zri_jgen *g = zri_jgen_new();
+    zri_jgen_object_begin(g);
+    zri_jgen_kv_string(g, "certificate", cert);
+    zri_jgen_key(g, "chain");
+    zri_jgen_array_begin(g);
+    const zri_json *chain = zri_json_member(root, "chain");
+    for (size_t i = 0; i < zri_json_count(chain); i++)
+        zri_jgen_string(g, zri_json_string(zri_json_at(chain, i), NULL));
+    zri_jgen_array_end(g);
+    zri_jgen_kv_string(g, "serial", zri_json_string(zri_json_member(root, "serial"), NULL));
+    zri_jgen_kv_string(g, "not_before", nbs);
+    zri_jgen_kv_string(g, "not_after", nas);
+    zri_jgen_object_end(g);
+    const char *out;
+    size_t len;
+    assert_int_equal(zri_jgen_result(g, &out, &len), 0);
+    char *res = strndup(out, len);
+    zri_jgen_free(g);
+    free(cert);
+    zri_json_doc_free(doc);
+    return res;
+}
+
+static int c_send(void *self, const zrca_transport_request *req, zrca_transport_response *resp)
+{
+    chx *c = self;
+    bool challenge = strstr(req->url, "/challenge") && strstr(req->url, "/items/");
+    bool issue = strstr(req->url, "/issue") && strstr(req->url, "/items/") && c->backdate_days;
+    if (!challenge && !issue)
+        return c->inner.send(c->inner.self, req, resp);
+    int status = 0;
+    char *body = NULL;
+    if (raw_fetch(req, &status, &body) < 0)
+        return zrca_transport_response_fail(resp, ZRCA_ENETWORK, 1, "test fetch failed");
+    char *out = status / 100 != 2 ? strdup(body)
+                : challenge       ? rewrite_challenge(c, body)
+                : status == 201   ? backdate_issue(body, c->backdate_days)
+                                  : strdup(body);
+    free(body);
+    zrca_transport_response_set_status(resp, status);
+    zrca_transport_response_add_header(resp, "Content-Type", "application/json");
+    zrca_transport_response_write(resp, out, strlen(out));
+    free(out);
+    return 0;
+}
+
+static void c_free(void *self)
+{
+    chx *c = self;
+    if (c->inner.free)
+        c->inner.free(c->inner.self);
+    free(c);
+}
+
+/* The world's update through a session whose challenges are rewritten as `how` says. */
+static int run_hostile_challenge(world *w, const chx *how)
+{
+    zrca_session_options so;
+    ts_platform_session_options(plat, &so);
+    chx *c = calloc(1, sizeof(*c));
+    *c = *how;
+    zri_curl_config cfg = {0};
+    cfg.ca_file = plat->ca_file;
+    cfg.proxy = "";
+    assert_int_equal(zri_transport_curl_new(&c->inner, &cfg), 0);
+    zrca_transport tr = {ZRCA_TRANSPORT_VERSION, c, c_send, c_free};
+    so.transport = &tr;
+    so.state_dir = w->state_dir;
+    so.timeout_ms = session_timeout_ms;
+    zrca_session *s = NULL;
+    assert_zrca_ok(zrca_session_new(&s, &so));
+    assert_zrca_ok(zrca_session_login(s, w->account, "Secret-pw-1"));
+    zrca_token *t = open_token(w);
+    zrca_order *ord;
+    assert_zrca_ok(zrca_order_get(&ord, s, w->order));
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    int rc = zrca_update_item(NULL, ord, w->item, t, &o);
+    zrca_order_free(ord);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    return rc;
+}
+
+/* A challenge whose subject has the holder's name but another person's ID number (a namesake:
+ * 林晓雯 of another enterprise, or of this one): it names someone else than the item's holder,
+ * refused before a key is made or anything issued; the update then finishes on a good one. */
+static void test_challenge_subject_other_id(void **state)
+{
+    (void)state;
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    char other[19];
+    snprintf(other, sizeof(other), "%s", w.holder_id);
+    other[16] = other[16] == '9' ? '8' : (char)(other[16] + 1); /* one byte */
+    chx how = {.other_id = other};
+    int rc = run_hostile_challenge(&w, &how);
+    if (rc != ZRCA_EPROTOCOL)
+        fail_msg("rc %d (%s), want ZRCA_EPROTOCOL", rc, zrca_error_last()->message);
+    assert_string_equal(zrca_error_last()->field, "subject");
+    assert_string_equal(zrca_error_last()->rule, "holder");
+    assert_int_equal(issuances_all(&w), 0);
+    assert_int_equal(token_cert_count(&w), 0);
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    assert_zrca_ok(run_update(&w, &o, NULL));
+    assert_issued_new(&w);
+    world_free(&w);
+}
+
+/* A challenge promising other years than the item's (the order paid for 1): refused before
+ * anything is issued, whatever the certificate would then be (a certificate for the years the
+ * challenge says would pass the contract, which checks the years the challenge promised). */
+static void test_challenge_years_not_item(void **state)
+{
+    (void)state;
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    chx how = {.years = 2};
+    int rc = run_hostile_challenge(&w, &how);
+    if (rc != ZRCA_EPROTOCOL)
+        fail_msg("rc %d (%s), want ZRCA_EPROTOCOL", rc, zrca_error_last()->message);
+    assert_string_equal(zrca_error_last()->field, "years");
+    assert_int_equal(issuances_all(&w), 0);
+    assert_int_equal(token_cert_count(&w), 0);
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    assert_zrca_ok(run_update(&w, &o, NULL));
+    assert_issued_new(&w);
+    world_free(&w);
+}
+
+/* ---- a journal edited past the verification ---------------------------------------------- */
+
+/* The journal before the write (a good certificate issued, verified) edited as an attacker can:
+ * its certificate replaced by a forgery (the platform's own, re-signed by the platform's CA key
+ * with one day more: rule not_after) and its step set to `to`, past the verify. The forgery is
+ * never written to the key nor made the holder's: the update verifies before it writes or
+ * confirms, refuses it, takes the platform's record and finishes with the good certificate. */
+static void edited_past_verify(zrca_update_step to)
+{
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    stop_before_step(&w, ZRCA_STEP_WRITE);
+    zrca_session *s = open_session(&w, NULL);
+    zri_update_paths paths;
+    assert_zrca_ok(zri_journal_paths(&paths, s, w.order, w.item));
+    zrca_session_free(s);
+    zri_journal j;
+    assert_zrca_ok(zri_journal_read(&paths, &j));
+    assert_int_equal(j.step, ZRCA_STEP_VERIFY);
+    assert_non_null(j.cert);
+    char *good = strdup(j.cert);
+    X509 *x = x509_from_b64s(j.cert);
+    assert_non_null(x);
+    ASN1_TIME *na = ASN1_TIME_adj(NULL, (time_t)j.not_after, 1, 0);
+    X509_set1_notAfter(x, na);
+    ASN1_TIME_free(na);
+    EVP_PKEY *ik = load_key("ca/issuing.key");
+    assert_true(X509_sign(x, ik, EVP_sha256()) > 0);
+    EVP_PKEY_free(ik);
+    free(j.cert);
+    j.cert = b64_of_x509(x);
+    j.not_after += 86400; /* the answer says the same end: only the contract's years differ */
+    X509_free(x);
+    j.step = to; /* and the integrity check recomputed, as an attacker can */
+    assert_zrca_ok(zri_journal_write(&paths, &j));
+    zri_journal_clear(&j);
+    world_log_reset();
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    int rc = run_update(&w, &o, NULL);
+    if (rc != 0)
+        fail_msg("journal edited to %s: %s\n%s", zrca_update_step_name(to),
+                 zrca_error_last()->message, world_log());
+    /* One certificate on the key: the platform's, not the forgery. */
+    zrca_token *t = open_token(&w);
+    zrca_cert_list *l;
+    assert_zrca_ok(zrca_token_list_certs(&l, t));
+    assert_int_equal(zrca_cert_list_count(l), 1);
+    size_t dl;
+    const unsigned char *d = zrca_cert_der(zrca_cert_list_get(l, 0), &dl);
+    char *on_key = zri_base64_encode(d, dl);
+    assert_string_equal(on_key, good);
+    free(on_key);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    free(good);
+    assert_issued_new(&w);
+    world_free(&w);
+}
+
+static void test_journal_edited_past_verify(void **state)
+{
+    (void)state;
+    edited_past_verify(ZRCA_STEP_WRITE);
+    edited_past_verify(ZRCA_STEP_CONFIRM);
+}
+
+/* An issue answer whose certificate started 364 days ago and ends tomorrow, 365 days long as
+ * the contract's length rule wants (and within its not_before ≤ now + skew): the holder paid
+ * for a year from now (§19.4: not_before = now). Refused (rule not_before); the platform's
+ * record, the good certificate, is taken instead. */
+static void test_issue_backdated(void **state)
+{
+    (void)state;
+    world w;
+    new_world_ready(&w, ZRCA_CERT_PERSONAL);
+    world_log_reset();
+    chx how = {.backdate_days = 364};
+    int rc = run_hostile_challenge(&w, &how);
+    if (rc != 0)
+        fail_msg("rc %d (%s)\n%s", rc, zrca_error_last()->message, world_log());
+    assert_issued_new(&w); /* starting now, not 364 days ago */
+    world_free(&w);
+}
+
 int main(void)
 {
     if (!ts_softhsm_available()) {
@@ -572,6 +859,10 @@ int main(void)
         cmocka_unit_test(test_receive_answer_lost),
         cmocka_unit_test(test_journal_business_edited),
         cmocka_unit_test(test_kill_at_every_step),
+        cmocka_unit_test(test_challenge_subject_other_id),
+        cmocka_unit_test(test_challenge_years_not_item),
+        cmocka_unit_test(test_journal_edited_past_verify),
+        cmocka_unit_test(test_issue_backdated),
     };
     return cmocka_run_group_tests(tests, world_group_setup, world_group_teardown);
 }

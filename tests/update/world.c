@@ -746,6 +746,91 @@ void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, 
     zrca_token_free(t);
 }
 
+/* ---- 新购 (doc/protocol.md §19): a new order onto a blank token ------------------------ */
+
+/* A blank token and an account; the new order applied, paid, approved (not yet shipped). */
+void world_new_order(world *w, zrca_cert_kind kind)
+{
+    memset(w, 0, sizeof(*w));
+    seq++;
+    snprintf(w->account, sizeof(w->account), "new%d", seq);
+    snprintf(w->state_dir, sizeof(w->state_dir), "%s/state-%d", work, seq);
+    w->kind = kind;
+    char body[2048];
+    snprintf(body, sizeof(body),
+             "{\"account\": \"%s\", \"password\": \"Secret-pw-1\", \"role\": \"tenderer\", "
+             "\"password_hash\": \"test\", \"enterprise\": {\"name\": \"" ENT_NAME
+             "\", \"legal_representative\": {\"name\": \"" LR_NAME
+             "\", \"id_type\": \"id_card\", \"id_number\": \"" LR_ID "\"}}}",
+             w->account);
+    free(operator_json("POST", "/accounts", body));
+    snprintf(w->token_label, sizeof(w->token_label), "blank%d", seq);
+    zrca_token_options_init(&w->topts, ZRCA_TOKEN_OPTIONS_VERSION);
+    w->hsm = ts_softhsm_new();
+    assert_non_null(w->hsm);
+    assert_int_equal(ts_softhsm_add_token(w->hsm, w->token_label, SO_PIN, USER_PIN), 0);
+    w->topts.module_path = ts_softhsm_module();
+    w->topts.label = w->token_label;
+    if (kind == ZRCA_CERT_ORG) {
+        snprintf(w->holder, sizeof(w->holder), "%s", ENT_NAME);
+    } else if (kind == ZRCA_CERT_LEGAL_REP) {
+        snprintf(w->holder, sizeof(w->holder), "%s", LR_NAME);
+        snprintf(w->holder_id, sizeof(w->holder_id), "%s", LR_ID);
+    } else {
+        snprintf(w->holder, sizeof(w->holder), "林晓雯");
+        snprintf(w->holder_id, sizeof(w->holder_id), "110101199003078515");
+    }
+
+    zrca_session *s = open_session(w, NULL);
+    zrca_application *app;
+    assert_zrca_ok(zrca_application_new(&app, s, ZRCA_BUSINESS_NEW));
+    if (kind == ZRCA_CERT_ORG)
+        assert_zrca_ok(zrca_application_set_org(app, 1, 1));
+    else if (kind == ZRCA_CERT_LEGAL_REP)
+        assert_zrca_ok(zrca_application_set_legal_rep(app, ZRCA_ID_CARD, LR_ID, 1, 1));
+    else {
+        assert_zrca_ok(
+            zrca_application_add_person(app, NULL, w->holder, w->holder_id, "项目负责人", 1, 1));
+        assert_zrca_ok(zrca_application_attach_data(app, "persons[0].id_scan",
+                                                    "\xFF\xD8\xFF\xE0scan", 8, "scan.jpg"));
+    }
+    if (kind == ZRCA_CERT_LEGAL_REP)
+        assert_zrca_ok(zrca_application_attach_data(app, ZRCA_ATTACH_LEGAL_REP_ID_SCAN,
+                                                    "\xFF\xD8\xFF\xE0scan", 8, "lr.jpg"));
+    assert_zrca_ok(zrca_application_attach_data(app, ZRCA_ATTACH_COMMITMENT_LETTER,
+                                                "%PDF-1.4 letter", 15, "letter.pdf"));
+    assert_zrca_ok(zrca_application_set_contact(app, "许静怡", "13800138000", "xu@example.com"));
+    zrca_order *o;
+    assert_zrca_ok(zrca_application_submit(&o, app));
+    zrca_application_free(app);
+    snprintf(w->order, sizeof(w->order), "%s", zrca_order_number(o));
+    assert_int_equal(zrca_order_business(o), ZRCA_BUSINESS_NEW);
+    assert_int_equal(zrca_order_amount_fen(o), 40000);
+    assert_null(zrca_order_item_old_serial(zrca_order_item_at(o, 0)));
+    w->item = zrca_order_item_index(zrca_order_item_at(o, 0));
+    assert_zrca_ok(zrca_order_pay(o, ZRCA_PAY_ALIPAY));
+    zrca_order_free(o);
+    ts_platform_review(plat, w->order, true, NULL);
+    zrca_session_free(s);
+}
+
+/* world_new_order(), then the blank key shipped by the operator and received by the holder: the
+ * item can be issued. */
+void world_new_ready(world *w, zrca_cert_kind kind)
+{
+    world_new_order(w, kind);
+    char path[128];
+    snprintf(path, sizeof(path), "/orders/%s/ship", w->order);
+    free(operator_json("POST", path,
+                       "{\"tracking_number\": \"SF1234567890\", \"key_serial\": \"BLANK0001\"}"));
+    zrca_session *s = open_session(w, NULL);
+    zrca_order *o;
+    assert_zrca_ok(zrca_order_get(&o, s, w->order));
+    assert_zrca_ok(zrca_order_receive(o));
+    zrca_order_free(o);
+    zrca_session_free(s);
+}
+
 void world_setup(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, unsigned int bits)
 {
     world_setup_ex(w, soft, kind, kt, bits, true, 20);

@@ -98,6 +98,10 @@ extern const char *world_skf_library;
 void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, unsigned int bits,
                     bool apply, int days_left);
 void world_setup(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, unsigned int bits);
+/* 新购: a blank SoftHSM token and an account with a `new` order for one certificate of `kind`,
+ * applied, paid, approved (not yet shipped); world_new_ready(): also shipped and received. */
+void world_new_order(world *w, zrca_cert_kind kind);
+void world_new_ready(world *w, zrca_cert_kind kind);
 void world_free(world *w);
 int pin_cb(char *buf, size_t size, const zrca_pin_request *req, void *payload);
 zrca_update_options opts_with(pins *p);
