@@ -23,6 +23,7 @@
 #include <openssl/x509v3.h>
 
 #include "revocation_internal.h"
+#include "token_internal.h"
 #include "rules.h"
 #include "session_int.h"
 #include "update_internal.h"
@@ -32,9 +33,6 @@
 #define PER_PAGE    100
 /* The issuing CA certificate fetched next to the CRL: a certificate, not a bundle. */
 #define MAX_ISSUER_CERT_BYTES (64u * 1024u)
-/* An issuer bundle: a few CA certificates. */
-#define MAX_TRUST_FILE_BYTES (1024u * 1024u)
-#define MAX_TRUST_CERTS      64
 
 static const char *const reason_names[] = {"key_lost",     "key_compromised",  "holder_left",
                                            "info_changed", "no_longer_needed", NULL};
@@ -544,72 +542,6 @@ ZRCA_API int zrca_crl_options_init(zrca_crl_options *opts, unsigned int version)
                                      ZRCA_CRL_OPTIONS_VERSION));
 }
 
-static int no_pass_phrase(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
-/* The certificates of a PEM bundle: a regular file (not a FIFO or a device that could block or
- * never end), bounded, read once. */
-static int load_trust(STACK_OF(X509) * *out, const char *path)
-{
-    unsigned char *data = NULL;
-    size_t len = 0;
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int opened = fd >= 0;
-        if (fd >= 0)
-            close(fd);
-        return zri_error_set_field(ZRCA_EIO, "issuer_ca_file", "readable",
-                                   opened ? "%s is not a regular file" : "cannot open %s", path);
-    }
-    data = zri_malloc(MAX_TRUST_FILE_BYTES + 1);
-    while (data && len < MAX_TRUST_FILE_BYTES + 1) {
-        ssize_t n = read(fd, data + len, MAX_TRUST_FILE_BYTES + 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    close(fd);
-    if (!data)
-        return ZRCA_ENOMEM;
-    if (len > MAX_TRUST_FILE_BYTES) {
-        free(data);
-        return zri_error_set_field(ZRCA_ETOOBIG, "issuer_ca_file", "length",
-                                   "%s is larger than %u bytes", path, MAX_TRUST_FILE_BYTES);
-    }
-    STACK_OF(X509) *sk = sk_X509_new_null();
-    BIO *b = len ? BIO_new_mem_buf(data, (int)len) : NULL;
-    int rc = sk ? 0 : ZRCA_ENOMEM;
-    X509 *x;
-    while (rc == 0 && b && (x = PEM_read_bio_X509(b, NULL, no_pass_phrase, NULL))) {
-        if (sk_X509_num(sk) >= MAX_TRUST_CERTS || !sk_X509_push(sk, x)) {
-            X509_free(x);
-            rc = zri_error_set_field(ZRCA_ETOOBIG, "issuer_ca_file", "length",
-                                     "%s: more than %d certificates", path, MAX_TRUST_CERTS);
-        }
-    }
-    if (rc == 0 && sk_X509_num(sk) == 0)
-        rc = zri_error_set_field(ZRCA_EINVAL, "issuer_ca_file", "format",
-                                 "%s holds no PEM certificate", path);
-    ERR_clear_error();
-    BIO_free(b);
-    free(data);
-    if (rc < 0)
-        sk_X509_pop_free(sk, X509_free);
-    else
-        *out = sk;
-    return rc;
-}
-
 /* A CRL refused: field "crl", the rule broken. */
 #define crl_refuse(rule, ...) zri_error_set_field(ZRCA_EVERIFY, "crl", rule, __VA_ARGS__)
 
@@ -723,7 +655,7 @@ ZRCA_API int zrca_crl_from_der(zrca_crl **out, const unsigned char *der, size_t 
                                    "the CRL has %zu bytes, more than %zu", len, max);
     int64_t now = opts->now ? opts->now : (int64_t)time(NULL);
     STACK_OF(X509) *trust = NULL;
-    if ((rc = load_trust(&trust, opts->issuer_ca_file)) < 0)
+    if ((rc = zri_load_ca_file(&trust, opts->issuer_ca_file)) < 0)
         return rc;
     const unsigned char *p = der;
     X509_CRL *crl = d2i_X509_CRL(NULL, &p, (long)len);
