@@ -849,8 +849,17 @@ int main(int argc, char **argv)
      * update's --key always takes a value (ec, rsa2048, ...). */
     static char login_key_opt[] = "--login-key";
     int is_login = 0;
-    for (int i = 1; i < argc; i++)
-        is_login |= strcmp(argv[i], "login") == 0;
+    for (int i = 1; i < argc; i++) { /* the command: the first word that is not an option's value */
+        if (argv[i][0] != '-') {
+            is_login = strcmp(argv[i], "login") == 0;
+            break;
+        }
+        if (strncmp(argv[i], "--", 2) != 0 || strchr(argv[i], '=') || !argv[i][2])
+            continue;
+        for (const struct option *o = LONG_OPTS; o->name; o++)
+            if (strcmp(o->name, argv[i] + 2) == 0 && o->has_arg == required_argument)
+                i++; /* its value, which may be the word "login" (an account) */
+    }
     for (int i = 1; is_login && i < argc; i++)
         if (strcmp(argv[i], "--key") == 0 && (i + 1 == argc || argv[i + 1][0] == '-'))
             argv[i] = login_key_opt;

@@ -31,12 +31,16 @@
  * control other than newline and tab, DEL, and a C1 control (U+0080 to
  * U+009F, 0xC2 0x80-0x9F in UTF-8) become visible escapes such as \x1b, so
  * that text from a hostile platform (a review comment, a holder's name) can
- * neither move the cursor nor change the terminal. JSON output (--json) does
- * not go through it: yajl's generator escapes the C0 controls itself.
+ * neither move the cursor nor change the terminal; so do the bidirectional
+ * embeddings, overrides and isolates (U+202A to U+202E, U+2066 to U+2069),
+ * which would let such text reorder what is shown around it. JSON output
+ * (--json) does not go through it: yajl's generator escapes the C0 controls
+ * itself.
  */
 typedef struct safe_stream {
     int fd;
-    int pending_c2; /* the last byte written was 0xC2 */
+    unsigned char pend[2]; /* the start of a sequence that may be escaped: C2, E2, E2 80/81 */
+    int npend;
 } safe_stream;
 
 static int write_fd(int fd, const char *p, size_t n)
@@ -53,33 +57,59 @@ static int write_fd(int fd, const char *p, size_t n)
     return 0;
 }
 
+static int is_bidi_control(unsigned int cp)
+{
+    return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* One byte through the filter into out (room for 16 more bytes). */
+static size_t safe_byte(safe_stream *st, unsigned char ch, char *out)
+{
+    size_t o = 0;
+    if (st->npend == 1 && st->pend[0] == 0xC2) {
+        st->npend = 0;
+        if (ch >= 0x80 && ch <= 0x9F)
+            return (size_t)snprintf(out, 16, "\\u%04x", ch);
+        out[o++] = (char)0xC2;
+    } else if (st->npend == 1) { /* E2 */
+        if (ch == 0x80 || ch == 0x81) {
+            st->pend[1] = ch;
+            st->npend = 2;
+            return 0;
+        }
+        st->npend = 0;
+        out[o++] = (char)0xE2;
+    } else if (st->npend == 2) {
+        unsigned int cp = 0x2000u | ((st->pend[1] & 0x3Fu) << 6) | (ch & 0x3Fu);
+        st->npend = 0;
+        if ((ch & 0xC0) == 0x80 && is_bidi_control(cp))
+            return (size_t)snprintf(out, 16, "\\u%04x", cp);
+        out[o++] = (char)0xE2;
+        out[o++] = (char)st->pend[1];
+    }
+    if (ch == 0xC2 || ch == 0xE2) {
+        st->pend[0] = ch;
+        st->npend = 1;
+    } else if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7F) {
+        o += (size_t)snprintf(out + o, 16, "\\x%02x", ch);
+    } else {
+        out[o++] = (char)ch;
+    }
+    return o;
+}
+
 static ssize_t safe_write(void *cookie, const char *buf, size_t size)
 {
     safe_stream *st = cookie;
-    char out[4096 + 16];
+    char out[4096 + 32];
     size_t o = 0;
     for (size_t i = 0; i < size; i++) {
-        unsigned char ch = (unsigned char)buf[i];
-        if (st->pending_c2) {
-            st->pending_c2 = 0;
-            if (ch >= 0x80 && ch <= 0x9F) {
-                o += (size_t)snprintf(out + o, sizeof(out) - o, "\\u%04x", ch);
-                goto flush;
-            }
-            out[o++] = (char)0xC2;
-        }
-        if (ch == 0xC2) {
-            st->pending_c2 = 1;
-        } else if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7F) {
-            o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", ch);
-        } else {
-            out[o++] = (char)ch;
-        }
-    flush:
-        if (o >= 4096 && write_fd(st->fd, out, o) < 0)
-            return -1;
-        if (o >= 4096)
+        o += safe_byte(st, (unsigned char)buf[i], out + o);
+        if (o >= 4096) {
+            if (write_fd(st->fd, out, o) < 0)
+                return -1;
             o = 0;
+        }
     }
     if (o && write_fd(st->fd, out, o) < 0)
         return -1;
@@ -89,15 +119,15 @@ static ssize_t safe_write(void *cookie, const char *buf, size_t size)
 static int safe_close(void *cookie)
 {
     safe_stream *st = cookie;
-    if (st->pending_c2)
-        write_fd(st->fd, "\xC2", 1);
+    if (st->npend)
+        write_fd(st->fd, (const char *)st->pend, (size_t)st->npend);
     return 0;
 }
 
 static FILE *safe_stream_open(int fd, safe_stream *st)
 {
     st->fd = fd;
-    st->pending_c2 = 0;
+    st->npend = 0;
     cookie_io_functions_t io = {NULL, safe_write, NULL, safe_close};
     return fopencookie(st, "w", io);
 }

@@ -685,15 +685,21 @@ def test_zrca_conventions(w):
     check("--abort" in w.zrca("help", "update").stdout and "--abort" not in w.zrca("help", "certs").stdout,
           "per-command options")
     w.zrca("help", "nope", expect=2)
+    # A bare --key is `login --key` only for the login command, not when "login" is an option's value
+    r = w.zrca("--account", "login", "update", "Ca2020010100000000000000000", "--key", expect=2)
+    check("needs a value" in r.stderr, r.stderr)
     # A hostile review comment: ESC sequences, a bell, a C1 CSI.
     w.provision(days=20)
     letter, scan = w.attachments()
     number = w.zjson("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)["order"]["number"]
-    evil = "清\x1b[2J\x1b]0;pwned\x07晰\u009b31m"
+    evil = "清\x1b[2J\x1b]0;pwned\x07晰\u009b31m \u202e已批准\u202c \u2066x\u2069 — 完…"
     w.ctl("reject", number, "--comment", evil)
     out = w.zrca("order", number).stdout
     check("\x1b" not in out and "\x07" not in out and "\u009b" not in out, "raw controls reached the terminal: %r" % out)
     check("\\x1b[2J" in out and "\\u009b" in out and "清" in out and "晰" in out, "escapes: %r" % out)
+    # bidirectional overrides and isolates escaped too; other U+20xx (dash, ellipsis) kept as they are
+    check(not any(c in out for c in "\u202e\u202c\u2066\u2069"), "bidi controls reached the terminal: %r" % out)
+    check("\\u202e" in out and "\\u2069" in out and "— 完…" in out, "bidi escapes: %r" % out)
     d = w.zjson("order", number)
     check(d["order"]["review_comment"] == evil, "JSON keeps the text exact: %r" % d["order"]["review_comment"])
 
