@@ -1106,6 +1106,8 @@ static int skf_enumerate(void *self, zrca_crypto_token_fn fn, void *payload)
     free(b->refs);
     b->refs = NULL;
     b->nrefs = 0;
+    ULONG connect_failed = 0;
+    char failed_dev[CONTAINER_NAME + 1] = "";
     for (size_t d = 0; d < ndev && rc == 0; d++) {
         if (strlen(devs[d]) > CONTAINER_NAME)
             continue;
@@ -1113,8 +1115,19 @@ static int skf_enumerate(void *self, zrca_crypto_token_fn fn, void *payload)
         ULONG rv = b->f.ConnectDev(devs[d], &dev);
         if (rv == SAR_DEVICE_REMOVED)
             continue; /* pulled out while listing */
-        if ((rc = sar(b, rv, "ConnectDev")) < 0)
-            break;
+        if (rv != SAR_OK) {
+            /* One device that will not connect (vendors answer SAR_FAIL or SAR_INVALIDPARAMERR
+             * for a key in a bad state) does not hide the others; it is the error only when no
+             * device is usable. */
+            zri_log(b->log, ZRCA_LOG_WARN, DOMAIN,
+                    "SKF device '%s' does not connect (0x%08X, %s); skipped", devs[d], (unsigned)rv,
+                    sar_name(rv));
+            if (!connect_failed) {
+                connect_failed = rv;
+                snprintf(failed_dev, sizeof(failed_dev), "%s", devs[d]);
+            }
+            continue;
+        }
         char *appbuf, *apps[NAMES_MAX];
         size_t napp;
         rc = get_list(b, &appbuf, &napp, apps, call_enum_app, dev, "EnumApplication");
@@ -1162,6 +1175,11 @@ static int skf_enumerate(void *self, zrca_crypto_token_fn fn, void *payload)
         b->f.DisConnectDev(dev);
     }
     free(devbuf);
+    if (rc == 0 && b->nrefs == 0 && connect_failed) {
+        rc = sar(b, connect_failed, "ConnectDev");
+        zri_log(b->log, ZRCA_LOG_WARN, DOMAIN, "no usable SKF device: '%s' does not connect",
+                failed_dev);
+    }
     return rc;
 }
 

@@ -31,7 +31,8 @@
  * ecc_bitlen (BitLen 4096 in an ECC blob), rsa_bitlen (BitLen 4096 in an RSA
  * blob), sig_zero (ECCSignData answers r = s = 0), pin_retry_big (GetPINInfo's
  * tries left exceed the maximum), verify_unknown (VerifyPIN answers a code
- * GM/T 0016 does not define).
+ * GM/T 0016 does not define). A control file `<device>/broken` makes
+ * SKF_ConnectDev of that device answer SAR_FAIL (listed, but not usable).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -330,6 +331,9 @@ API ULONG SKF_ConnectDev(LPSTR szName, DEVHANDLE *phDev)
         return SAR_INVALIDPARAMERR;
     if (removed(szName))
         return SAR_DEVICE_REMOVED;
+    snprintf(p, sizeof(p), "%s/%s/broken", root(), szName);
+    if (access(p, F_OK) == 0) /* a device listed but failing, as vendors' SAR_FAIL */
+        return SAR_FAIL;
     mh *m = h_new(H_DEV);
     if (!m)
         return SAR_MEMORYERR;

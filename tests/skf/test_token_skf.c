@@ -375,6 +375,37 @@ static void test_foreach(void **state)
     assert_int_equal(n, 1);
 }
 
+/* A listed device that will not connect (SAR_FAIL) does not hide the others; alone, it is the
+ * error, named. */
+static void test_broken_device(void **state)
+{
+    fixture *f = *state;
+    make_device(f->dir, "dev1", "Other Key", "SKF20240002", "APP2");
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/dev0/broken", f->dir);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    zrca_token_options o = skf_options(f);
+    int n = 0;
+    assert_int_equal(zrca_token_foreach(&o, list_cb, &n), 1);
+    assert_int_equal(n, 1);
+    zrca_token *t = NULL;
+    assert_zrca_ok(zrca_token_open(&t, &o));
+    const zrca_token_info *i;
+    assert_zrca_ok(zrca_token_info_get(&i, t));
+    assert_string_equal(i->serial, "SKF20240002");
+    zrca_token_free(t);
+    snprintf(p, sizeof(p), "%s/dev1/broken", f->dir);
+    fp = fopen(p, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    n = 0;
+    assert_true(zrca_token_foreach(&o, list_cb, &n) < 0);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(zrca_error_last()->message, "ConnectDev"));
+}
+
 /* The vendor library's state is the parent's: a child gets ZRCA_EFORK. */
 static void test_fork_guard(void **state)
 {
@@ -734,6 +765,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_persists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pin_safety, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_broken_device, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_pin_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uri, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
