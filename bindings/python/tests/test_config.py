@@ -25,6 +25,13 @@ def test_keys_are_the_tools_options():
     assert {k for k, v in opts.items() if v == "no_argument"} - set(config.REFUSED_KEYS) == set(config.FLAG_KEYS)
 
 
+def test_sections_are_the_tools_commands():
+    if not os.path.exists(MAIN_C):
+        pytest.skip("not in the source tree")
+    src = open(MAIN_C, encoding="utf-8").read()
+    assert set(re.findall(r'^    \{"([a-z-]+)", cmd_', src, flags=re.M)) == set(config.COMMANDS)
+
+
 def test_files_sections_and_precedence(tmp_path):
     system, user = tmp_path / "zrca.conf", tmp_path / "config"
     system.write_text("# fleet\nurl = https://platform.example\naccount = a1\nwindow-days = 60\n"

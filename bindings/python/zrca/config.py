@@ -23,7 +23,7 @@ VALUE_KEYS = (
     "interval", "kind", "status", "business", "from", "to", "number", "legal-rep", "legal-rep-scan", "person",
     "id-scan", "letter", "contact", "mobile", "email", "years", "remark", "reason", "comment", "key", "serial",
     "window-days", "scan", "scan-dir", "key-label", "key-id", "subject", "out", "lock-wait", "deploy-hook",
-    "notify-hook")
+    "notify-hook", "skf-library")
 #: Keys without a value (yes / no).
 FLAG_KEYS = ("watch", "wait", "org", "single-login", "delete-old", "auto", "no-wait", "include-absent", "pem",
              "quiet", "login-key")
@@ -39,10 +39,10 @@ ENV = {"url": ("ZRCA_URL",), "ca-file": ("ZRCA_CA_FILE",), "issuer-ca-file": ("Z
        "token-uri": ("ZRCA_TOKEN_URI",), "token-label": ("ZRCA_TOKEN_LABEL",),
        "token-serial": ("ZRCA_TOKEN_SERIAL",), "module": ("ZRCA_MODULE",), "soft-dir": ("ZRCA_SOFT_DIR",),
        "pin-file": ("ZRCA_PIN_FILE", "ZRCA_PIN"), "so-pin-file": ("ZRCA_SO_PIN_FILE", "ZRCA_SO_PIN"),
-       "new-pin-file": ("ZRCA_NEW_PIN_FILE", "ZRCA_NEW_PIN")}
+       "new-pin-file": ("ZRCA_NEW_PIN_FILE", "ZRCA_NEW_PIN"), "skf-library": ("ZRCA_SKF_LIBRARY",)}
 #: The tool's commands (section names).
-COMMANDS = ("login", "certs", "persons", "notifications", "apply", "orders", "order", "update", "seal", "renew",
-            "token", "version", "help")
+COMMANDS = ("login", "certs", "persons", "notifications", "apply", "new", "orders", "order", "receipt", "update",
+            "seal", "renew", "revoke", "revocations", "crl-check", "token", "version", "help")
 
 Value = Union[str, bool, List[str]]
 
