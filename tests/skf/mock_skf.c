@@ -56,6 +56,7 @@
 
 enum { H_DEV = 1, H_APP, H_CON };
 #define MAX_HANDLES  128
+#define MAX_DEVICES  512 /* the torture test makes a device per sample, all under one root */
 #define NAME_MAX_LEN 64
 #define MAX_IO       2048 /* DEVINFO.MaxBufferSize: bytes per file command */
 
@@ -306,8 +307,8 @@ API ULONG SKF_EnumDev(BOOL bPresent, LPSTR szNameList, ULONG *pulSize)
         return SAR_INVALIDPARAMERR;
     if (!root())
         return SAR_NOTINITIALIZEERR;
-    char *names[32];
-    size_t n = list_dir(root(), "device", 0, names, 32), k = 0;
+    char *names[MAX_DEVICES];
+    size_t n = list_dir(root(), "device", 0, names, MAX_DEVICES), k = 0;
     for (size_t i = 0; i < n; i++) {
         if (bPresent && removed(names[i]))
             free(names[i]);
