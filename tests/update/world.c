@@ -590,12 +590,12 @@ static void world_skf_device(world *w)
     w->topts.label = w->token_label;
 }
 
-void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, unsigned int bits,
-                    bool apply, int days_left)
+/* A fresh world with its own account (named prefix<seq>) and state directory on the platform. */
+static void world_account(world *w, zrca_cert_kind kind, const char *prefix)
 {
     memset(w, 0, sizeof(*w));
     seq++;
-    snprintf(w->account, sizeof(w->account), "upd%d", seq);
+    snprintf(w->account, sizeof(w->account), "%s%d", prefix, seq);
     snprintf(w->state_dir, sizeof(w->state_dir), "%s/state-%d", work, seq);
     w->kind = kind;
     char body[4096];
@@ -606,6 +606,13 @@ void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, 
              "\", \"id_type\": \"id_card\", \"id_number\": \"" LR_ID "\"}}}",
              w->account);
     free(operator_json("POST", "/accounts", body));
+}
+
+void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, unsigned int bits,
+                    bool apply, int days_left)
+{
+    world_account(w, kind, "upd");
+    char body[4096];
 
     /* The token. */
     snprintf(w->token_label, sizeof(w->token_label), "key%d", seq);
@@ -751,19 +758,7 @@ void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, 
 /* A blank token and an account; the new order applied, paid, approved (not yet shipped). */
 void world_new_order(world *w, zrca_cert_kind kind)
 {
-    memset(w, 0, sizeof(*w));
-    seq++;
-    snprintf(w->account, sizeof(w->account), "new%d", seq);
-    snprintf(w->state_dir, sizeof(w->state_dir), "%s/state-%d", work, seq);
-    w->kind = kind;
-    char body[2048];
-    snprintf(body, sizeof(body),
-             "{\"account\": \"%s\", \"password\": \"Secret-pw-1\", \"role\": \"tenderer\", "
-             "\"password_hash\": \"test\", \"enterprise\": {\"name\": \"" ENT_NAME
-             "\", \"legal_representative\": {\"name\": \"" LR_NAME
-             "\", \"id_type\": \"id_card\", \"id_number\": \"" LR_ID "\"}}}",
-             w->account);
-    free(operator_json("POST", "/accounts", body));
+    world_account(w, kind, "new");
     snprintf(w->token_label, sizeof(w->token_label), "blank%d", seq);
     zrca_token_options_init(&w->topts, ZRCA_TOKEN_OPTIONS_VERSION);
     w->hsm = ts_softhsm_new();
