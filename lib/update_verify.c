@@ -439,8 +439,24 @@ static int check_validity(X509 *x, const zri_issued_expect *e)
     return 0;
 }
 
+/*
+ * The time the chain is judged at: now, or the certificate's start when that is later but
+ * within the clock skew allowed (check_validity() has refused a later start). A certificate
+ * issued "now" by a platform whose clock is ahead of ours (or whose second began a few
+ * milliseconds before time() sees it: time() reads a coarse clock) is not yet valid at our now;
+ * judged at its start, the issuers' validity is what it was when it was issued.
+ */
+static time_t chain_time(X509 *x, int64_t now)
+{
+    int64_t d = 0;
+    if (time_diff(X509_get0_notBefore(x), now, &d) && d < 0 && d >= -ZRI_CLOCK_SKEW)
+        return (time_t)(now - d); /* d = now - notBefore */
+    return (time_t)now;
+}
+
 /* Build the chain from the pool in any order; the issuer of `x` on success. */
-static int check_chain(X509 *x, STACK_OF(X509) * pool, const char *anchors, X509 **issuer_out)
+static int check_chain(X509 *x, STACK_OF(X509) * pool, const char *anchors, int64_t now,
+                       X509 **issuer_out)
 {
     int rc = 0;
     X509_STORE *store = anchors_store(anchors);
@@ -458,6 +474,7 @@ static int check_chain(X509 *x, STACK_OF(X509) * pool, const char *anchors, X509
         rc = zri_error_set(ZRCA_ENOMEM, "cannot set up the chain check");
         goto out;
     }
+    X509_STORE_CTX_set_time(ctx, 0, chain_time(x, now));
     if (X509_verify_cert(ctx) != 1) {
         int err = X509_STORE_CTX_get_error(ctx), depth = X509_STORE_CTX_get_error_depth(ctx);
         rc = refuse(depth == 0 && err == X509_V_ERR_CERT_SIGNATURE_FAILURE ? "signature" : "chain",
@@ -557,7 +574,7 @@ int zri_verify_issued(const zri_issued_expect *e, const char *cert_b64, char *co
     }
     if ((rc = chain_pool(&pool, chain, nchain)) < 0)
         goto out;
-    rc = check_chain(x, pool, e->anchors, NULL);
+    rc = check_chain(x, pool, e->anchors, e->now, NULL);
 out:
     sk_X509_pop_free(pool, X509_free);
     X509_free(x);
@@ -579,7 +596,7 @@ int zri_issuer_of(X509 **out, const char *cert_b64, char *const *chain, size_t n
     else if (rc < 0)
         rc = refuse("der", "it is not one DER X.509 certificate");
     else if ((rc = chain_pool(&pool, chain, nchain)) == 0)
-        rc = check_chain(x, pool, anchors, out);
+        rc = check_chain(x, pool, anchors, (int64_t)time(NULL), out);
     sk_X509_pop_free(pool, X509_free);
     X509_free(x);
     ERR_clear_error();

@@ -22,7 +22,8 @@ GOOD_EKU = [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTIO
 KU_ATTRS = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
             "key_cert_sign", "crl_sign")
 GOOD = {"parses": True, "trailing_bytes": False, "ca": False, "key_usage": GOOD_KU, "eku": GOOD_EKU,
-        "not_after_offset": _dt.timedelta(0), "not_before_in_future": False, "subject_der_same": True,
+        "not_after_offset": _dt.timedelta(0), "not_before_in_future": False, "not_before_ahead": False,
+        "subject_der_same": True,
         "own_key": True, "serial_matches": True, "chain": "issuing,root", "platform_issuer": True,
         "hash": "sha256", "signature_ok": True, "unknown_critical": False}
 DEFECT = {
@@ -36,7 +37,7 @@ DEFECT = {
     "key_usage_missing": {"key_usage": {"digital_signature"}},
     "end_plus_day": {"not_after_offset": _dt.timedelta(days=1)},
     "end_minus_second": {"not_after_offset": -_dt.timedelta(seconds=1)},
-    "not_before_future": {"not_before_in_future": True},
+    "not_before_future": {"not_before_in_future": True, "not_before_ahead": True},
     "subject_case": {"subject_der_same": False},
     "subject_trailing_space": {"subject_der_same": False},
     "subject_string_type": {"subject_der_same": False},
@@ -53,8 +54,10 @@ DEFECT = {
     "md5_rsa_or_weak_digest": {"hash": "md5", "chain": "other", "platform_issuer": False},
     "chain_reversed": {"chain": "root,issuing"},
     "chain_leaf_repeated": {"chain": "leaf,issuing,root"},
+    "clock_ahead": {"not_before_ahead": True},
 }
 KINDS = list(DEFECT)
+ACCEPTABLE = ["chain_reversed", "chain_leaf_repeated", "clock_ahead"]
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +152,7 @@ def facts(p, r, ans, new_key):
             "key_usage": _ku(cert), "eku": _eku(cert),
             "not_after_offset": cert.not_valid_after - promised_not_after(r),
             "not_before_in_future": cert.not_valid_before > now + _dt.timedelta(hours=1),
+            "not_before_ahead": cert.not_valid_before > now + _dt.timedelta(seconds=60),
             "subject_der_same": cert.subject.public_bytes() == old.subject.public_bytes(),
             "own_key": spki(new_key) == cert.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo),
@@ -231,7 +235,7 @@ def test_each_kind(shared, kind, mode):
     certs = {c["serial"]: c for c in r.client.get("/api/v1/certificates").json["items"]}
     pending = [c for c in certs.values() if c["status"] == "pending_confirmation"]
     assert len(pending) == 1
-    if mode == "recorded":
+    if mode == "recorded" or kind == "clock_ahead":  # clock_ahead: stored as sent in both modes
         assert again.body == res.body and replay.body == res.body and resumed.body == res.body
         if kind not in ("wrong_serial", "not_der"):
             assert pending[0]["serial"] == res.json["serial"]
@@ -244,7 +248,7 @@ def test_each_kind(shared, kind, mode):
         if kind in ("chain_reversed", "chain_leaf_repeated", "wrong_serial", "trailing_bytes"):
             good_der = unb64(good["certificate"])  # the answer is about the same good certificate
             assert unb64(res.json["certificate"])[:len(good_der)] == good_der
-    if kind in ("chain_reversed", "chain_leaf_repeated"):  # acceptable: confirm of its serial completes
+    if kind in ACCEPTABLE:  # acceptable: confirm of its serial completes
         conf = r.client.post(r.path("/confirm"), {"serial": res.json["serial"]})
         assert conf.status == 200 and conf.json["order_status"] == "completed"
 
@@ -253,7 +257,7 @@ def test_setting_shape_validation_and_count(platform):
     g = platform.op.get(ISSUER)
     assert g.status == 200
     assert g.json == {"fault": None, "mode": "recorded", "remaining": 0, "kinds": KINDS,
-                      "acceptable": ["chain_reversed", "chain_leaf_repeated"]}
+                      "acceptable": ACCEPTABLE}
     s = set_fault(platform, "ca_true")
     assert (s["fault"], s["mode"], s["remaining"]) == ("ca_true", "recorded", 1000000)
     for body, field, rule in [({"fault": "nope"}, "fault", "enum"), ({"fault": "ca_true", "mode": "x"}, "mode", "enum"),

@@ -65,6 +65,11 @@ static const bad_cert kinds[] = {
     /* Not faults: a chain in another order must be accepted, the e-seal check included. */
     {"chain_reversed", NULL},
     {"chain_leaf_repeated", NULL},
+    /* Nor a platform clock 2 minutes ahead: the certificate starts "in the future" by less than
+     * the 300 s of skew allowed; its chain is judged at its start (it was refused as "not yet
+     * valid" before, and rarely a certificate of "now" issued in the second time() had not yet
+     * seen). */
+    {"clock_ahead", NULL},
 };
 
 typedef struct token_kind {

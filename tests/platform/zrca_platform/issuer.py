@@ -82,6 +82,8 @@ CERT_FAULTS = {
     "end_plus_day": lambda r: ({"not_after": r.not_after + DAY}, None),
     "end_minus_second": lambda r: ({"not_after": r.not_after - _dt.timedelta(seconds=1)}, None),
     "not_before_future": lambda r: ({"not_before": r.now + DAY}, None),
+    # acceptable: a platform whose clock is 2 minutes ahead of the client's (within the 300 s allowed)
+    "clock_ahead": lambda r: ({"not_before": r.now + _dt.timedelta(seconds=120)}, None),
     "subject_case": lambda r: ({"subject": _edit_name(r.subject, NameOID.COUNTRY_NAME,
                                                       lambda a: _attr(a, a.value.lower()))}, None),
     "subject_trailing_space": lambda r: ({"subject": _edit_name(r.subject, NameOID.COMMON_NAME,
@@ -119,12 +121,13 @@ def _answer_fault(kind, good, answer):
 
 
 ANSWER_FAULTS = ("wrong_serial", "not_der", "trailing_bytes", "chain_reversed", "chain_leaf_repeated")
-ACCEPTABLE = ["chain_reversed", "chain_leaf_repeated"]
+ACCEPTABLE = ["chain_reversed", "chain_leaf_repeated", "clock_ahead"]
 KINDS = ["ca_true", "key_cert_sign", "crl_sign", "no_key_usage", "no_extended_key_usage", "key_usage_extra",
          "extended_key_usage_extra", "key_usage_missing", "end_plus_day", "end_minus_second", "not_before_future",
          "subject_case", "subject_trailing_space", "subject_string_type", "wrong_serial", "other_key", "other_ca",
          "expired_chain", "weak_issuer_key", "sha1_signature", "bad_signature", "unknown_critical_extension",
-         "not_der", "trailing_bytes", "md5_rsa_or_weak_digest"] + ACCEPTABLE
+         "not_der", "trailing_bytes", "md5_rsa_or_weak_digest", "chain_reversed", "chain_leaf_repeated",
+         "clock_ahead"]
 assert sorted(KINDS) == sorted(list(CERT_FAULTS) + list(ANSWER_FAULTS))
 
 
@@ -157,7 +160,8 @@ def issue(pki_, fault, subject, public_key, now, not_after):
     in mode `wire` the platform stores the good certificate and answer and only sends the bad answer."""
     req = Request(pki_, subject, public_key, now, not_after)
     kind = fault["fault"] if fault else None
-    recorded = fault is not None and fault["mode"] == "recorded"
+    # clock_ahead is a good certificate of its own: in mode wire too it is what the platform stores
+    recorded = fault is not None and (fault["mode"] == "recorded" or kind == "clock_ahead")
     if kind in CERT_FAULTS and recorded:
         cert, bad = _build(req, kind)
         return cert, bad, bad
