@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include "internal.h"
+#include "token_internal.h"
 #include "update_internal.h"
 
 static int refuse(const char *rule, const char *fmt, ...) ZRCA_PRINTF(2, 3);
@@ -80,6 +81,18 @@ void zri_x509_cache_clear(void)
     pthread_mutex_unlock(&cache_lock);
 }
 
+/*
+ * An SM2-with-SM3 signature is over Z(issuer's ID, issuer's key) || TBS (GM/T 0009), and a CA's
+ * ID is GM/T 0009's default (GM/T 0015); OpenSSL computes Z with the ID set on the certificate
+ * whose signature it checks, an empty one otherwise. Set on a certificate before it is shared
+ * (the parse cache, a trust store), never on one in use. Other signatures: nothing to do.
+ */
+static int sm2_issuer_id(X509 *x)
+{
+    return zri_x509_sm2_id(x, (const unsigned char *)ZRCA_SM2_DEFAULT_ID,
+                           sizeof(ZRCA_SM2_DEFAULT_ID) - 1);
+}
+
 X509 *zri_x509_from_der(const unsigned char *der, size_t len)
 {
     if (!der || len == 0 || len > 1024 * 1024)
@@ -100,7 +113,7 @@ X509 *zri_x509_from_der(const unsigned char *der, size_t len)
     }
     const unsigned char *p = der;
     X509 *x = d2i_X509(NULL, &p, (long)len);
-    if (x && p != der + len) {
+    if (x && (p != der + len || sm2_issuer_id(x) < 0)) {
         X509_free(x);
         x = NULL;
     }
@@ -144,6 +157,16 @@ static X509_STORE *anchors_store(const char *anchors)
                 : X509_STORE_set_default_paths(store) != 1) {
         X509_STORE_free(store);
         return NULL;
+    }
+    /* An SM2 intermediate among the anchors is checked with its issuer's ID too (a file's
+     * certificates are loaded now; the system's directory is looked up later, by hash). */
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+    for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        X509 *c = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+        if (c && sm2_issuer_id(c) < 0) {
+            X509_STORE_free(store);
+            return NULL;
+        }
     }
     char *path = OPENSSL_strdup(key);
     if (path && X509_STORE_up_ref(store)) {
@@ -238,13 +261,14 @@ static bool sig_alg_allowed(int nid)
     case NID_ecdsa_with_SHA256:
     case NID_ecdsa_with_SHA384:
     case NID_ecdsa_with_SHA512:
+    case NID_SM2_with_SM3: /* GM/T 0015 certificates; the ID is GM/T 0009's default */
         return true;
     default:
         return false;
     }
 }
 
-/* RSA of at least 2048 bits, or EC on P-256, P-384 or P-521. */
+/* RSA of at least 2048 bits, EC on P-256, P-384 or P-521, or SM2 (GM/T 0003, 256 bits). */
 static bool key_strong(EVP_PKEY *k, char *what, size_t size)
 {
     if (!k) {
@@ -256,6 +280,10 @@ static bool key_strong(EVP_PKEY *k, char *what, size_t size)
         snprintf(what, size, "RSA %d bits", bits);
         return bits >= 2048;
     }
+    if (id == EVP_PKEY_SM2 || EVP_PKEY_is_a(k, "SM2")) {
+        snprintf(what, size, "SM2");
+        return true;
+    }
     if (id == EVP_PKEY_EC) {
         char curve[64] = "";
         size_t cl = 0;
@@ -263,7 +291,8 @@ static bool key_strong(EVP_PKEY *k, char *what, size_t size)
         snprintf(what, size, "EC %s", curve[0] ? curve : "(unknown curve)");
         return strcmp(curve, "prime256v1") == 0 || strcmp(curve, "P-256") == 0 ||
                strcmp(curve, "secp384r1") == 0 || strcmp(curve, "P-384") == 0 ||
-               strcmp(curve, "secp521r1") == 0 || strcmp(curve, "P-521") == 0;
+               strcmp(curve, "secp521r1") == 0 || strcmp(curve, "P-521") == 0 ||
+               strcmp(curve, "SM2") == 0;
     }
     snprintf(what, size, "key type %d", id);
     return false;
