@@ -321,6 +321,7 @@ static int step_check_new(zrca_update *u)
     u->j.key_type = u->opts.key_type;
     u->j.key_bits = u->opts.key_type == ZRCA_KEY_RSA       ? u->opts.key_bits
                     : u->opts.key_type == ZRCA_KEY_EC_P256 ? 256
+                    : u->opts.key_type == ZRCA_KEY_SM2     ? 256
                                                            : 0;
     ulog(u, ZRCA_LOG_INFO, "issuing a new certificate for %s onto token %s", u->j.holder,
          u->j.token_serial ? u->j.token_serial : "?");
@@ -414,7 +415,7 @@ static int usage_bits(const zri_json *arr, bool extended, unsigned int *out)
 /* Pick the new key's type among those the platform accepts. */
 static int choose_key(zrca_update *u, const zri_json *algs)
 {
-    bool rsa2048 = false, rsa3072 = false, p256 = false;
+    bool rsa2048 = false, rsa3072 = false, p256 = false, sm2 = false;
     for (size_t i = 0; i < zri_json_count(algs); i++) {
         const zri_json *a = zri_json_at(algs, i);
         const char *type = zri_json_string(zri_json_member(a, "type"), NULL);
@@ -423,6 +424,8 @@ static int choose_key(zrca_update *u, const zri_json *algs)
         if (strcmp(type, "ec") == 0) {
             const char *curve = zri_json_string(zri_json_member(a, "curve"), NULL);
             p256 |= curve && strcmp(curve, "P-256") == 0;
+        } else if (strcmp(type, "sm2") == 0) {
+            sm2 = true;
         } else if (strcmp(type, "rsa") == 0) {
             int64_t bits = 0;
             if (zri_json_int_value(zri_json_member(a, "bits"), "bits", &bits, 0, 65536) == 0) {
@@ -436,13 +439,18 @@ static int choose_key(zrca_update *u, const zri_json *algs)
     zrca_key_type t = u->j.key_type;
     unsigned int b = u->j.key_bits;
     bool ok = (t == ZRCA_KEY_EC_P256 && p256) || (t == ZRCA_KEY_RSA && b == 2048 && rsa2048) ||
-              (t == ZRCA_KEY_RSA && b == 3072 && rsa3072);
+              (t == ZRCA_KEY_RSA && b == 3072 && rsa3072) || (t == ZRCA_KEY_SM2 && sm2);
     if (ok)
         return 0;
-    if (want_set)
+    /* An SM2 holder stays SM2 (GM/T 0015): no falling back to an international algorithm. */
+    if (want_set || t == ZRCA_KEY_SM2)
         return zri_error_set_field(ZRCA_ENOTSUPPORTED, "key_type", "not_offered",
-                                   "the platform does not accept a %s key of %u bits",
-                                   t == ZRCA_KEY_RSA ? "RSA" : "EC", b);
+                                   "the platform does not accept a%s %s key of %u bits",
+                                   t == ZRCA_KEY_EC_P256 ? "n" : "",
+                                   t == ZRCA_KEY_RSA   ? "RSA"
+                                   : t == ZRCA_KEY_SM2 ? "SM2"
+                                                       : "EC",
+                                   b);
     /* The old key's type is not offered: fall back to what is. */
     if (p256) {
         u->j.key_type = ZRCA_KEY_EC_P256;

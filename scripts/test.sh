@@ -21,9 +21,9 @@ passed=0
 # Each step's line says how long it took since the previous one (the whole must stay under the
 # 30 minutes CI allows on a 2-core machine).
 mark=$(date +%s)
-took() { local now; now=$(date +%s); echo "$((now - mark)) s"; mark=$now; }
-step_ok() { passed=$((passed + 1)); echo "== PASS: $1 ($(took))"; }
-step_fail() { failed=$((failed + 1)); echo "== FAIL: $1 ($(took))"; }
+step() { local now; now=$(date +%s); echo "== $1: $2 ($((now - mark)) s)"; mark=$now; }
+step_ok() { passed=$((passed + 1)); step PASS "$1"; }
+step_fail() { failed=$((failed + 1)); step FAIL "$1"; }
 
 bash scripts/deps.sh || { echo "== FAIL: installing dependencies"; echo "0 passed, 1 failed"; exit 1; }
 start=$(date +%s)

@@ -173,3 +173,90 @@ def test_ca_is_made_once_and_kept(tmp_path):
     b = sm2.SM2CA(str(tmp_path))
     assert a.root_der == b.root_der and a.issuing_der == b.issuing_der
     assert os.stat(os.path.join(str(tmp_path), "sm2ca", "issuing.key")).st_mode & 0o077 == 0
+
+
+# ---- an SM2 holder through the routes (doc/protocol.md section 20) ------------------------------------------
+
+def sm2_sign(d, key, message, distid="1234567812345678"):
+    write(d, "msg", message)
+    return ossl(["pkeyutl", "-sign", "-inkey", key, "-rawin", "-digest", "sm3", "-pkeyopt", "distid:" + distid,
+                 "-in", "msg"], d).stdout
+
+
+def slash_subject(name):
+    """A Name as openssl's -subj, in its own order (C, O, OU, CN, serialNumber)."""
+    short = {"countryName": "C", "organizationName": "O", "organizationalUnitName": "OU", "commonName": "CN",
+             "serialNumber": "serialNumber"}
+    return "".join("/%s=%s" % (short[a.oid._name], a.value) for a in name)
+
+
+def test_sm2_holder_renewed_through_the_routes(platform, tmp_path):
+    import base64
+    import hashlib
+    from cryptography import x509
+    from platform_client import PERSON, apply, renewal_app
+    d = str(tmp_path)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    c = platform.create_account("sm2acct")
+    old_key = sm2_key(d, "old.key")
+    # the operator provisions an SM2 holder: the SM2 CA is made now, and the roots file names its root
+    prov = platform.op.post("/api/v1/operator/certificates", {
+        "account": "sm2acct", "kind": "personal", "csr": b64(sm2_csr(d, old_key)), "holder_name": PERSON[0],
+        "holder_id_number": PERSON[1], "position": PERSON[2],
+        "not_after": (dt.datetime.now(UTC) + dt.timedelta(days=20)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    assert prov.status == 201, prov
+    old_der = base64.b64decode(prov.json["certificate"])
+    _, old_spki, alg, _ = sm2.cert_parts(old_der)
+    assert alg == sm2.OID_SM2_WITH_SM3 and sm2.spki_is_sm2(old_spki)
+    sm2ca = sm2.SM2CA(str(platform.data))
+    assert prov.json["chain"] == [b64(sm2ca.issuing_der), b64(sm2ca.root_der)]
+    roots = open(platform.info["roots_file"], "rb").read()
+    assert roots.count(b"BEGIN CERTIFICATE") == 2 and open(sm2ca.root_pem, "rb").read() in roots
+    # a renewal order, its challenge offers SM2
+    r = apply(c, renewal_app())
+    assert r.status == 201, r
+    number = r.json["number"]
+    platform.review(number)
+    path = "/api/v1/orders/%s/items/1" % number
+    ch = c.post(path + "/challenge", {}, key=None)
+    assert ch.status == 201 and {"type": "sm2"} in ch.json["key_algorithms"], ch
+    old = x509.load_der_x509_certificate(old_der)
+    new_key = sm2_key(d, "new.key")
+    csr = sm2_csr(d, new_key, subj=slash_subject(old.subject))
+    nonce = base64.b64decode(ch.json["nonce"])
+    msg = (b"ZRCA-RENEW-PROOF-V1\x00" + nonce + hashlib.sha256(csr).digest() + number.encode() + b"\x001")
+    body = {"challenge_id": ch.json["challenge_id"], "csr": b64(csr), "old_certificate": b64(old_der),
+            "proof": b64(sm2_sign(d, old_key, msg))}
+    # a proof made with another ID does not verify: 422 proof signature
+    bad = dict(body, proof=b64(sm2_sign(d, old_key, msg, distid="9999999999999999")))
+    res = c.post(path + "/issue", bad)
+    assert res.status == 422 and res.error["errors"][0]["field"] == "proof", res
+    ch2 = c.post(path + "/challenge", {}, key=None).json
+    msg = (b"ZRCA-RENEW-PROOF-V1\x00" + base64.b64decode(ch2["nonce"]) + hashlib.sha256(csr).digest()
+           + number.encode() + b"\x001")
+    body.update(challenge_id=ch2["challenge_id"], proof=b64(sm2_sign(d, old_key, msg)))
+    res = c.post(path + "/issue", body)
+    assert res.status == 201, res
+    new_der = base64.b64decode(res.json["certificate"])
+    subject, spki, alg, _ = sm2.cert_parts(new_der)
+    _, want_spki, _ = sm2.csr_parts(csr)
+    assert alg == sm2.OID_SM2_WITH_SM3 and spki == want_spki
+    assert subject == sm2.cert_parts(old_der)[0]  # the old subject, byte for byte
+    assert res.json["chain"] == [b64(sm2ca.issuing_der), b64(sm2ca.root_der)]
+    new = x509.load_der_x509_certificate(new_der)
+    assert new.issuer == x509.load_der_x509_certificate(sm2ca.issuing_der).subject
+    assert new.not_valid_after == old.not_valid_after + dt.timedelta(days=365)
+    # openssl checks the signature with the ID (the issuing CA as the anchor), and not without it
+    write(d, "leaf.der", new_der)
+    write(d, "iss.der", sm2ca.issuing_der)
+    ossl(["x509", "-inform", "DER", "-in", "leaf.der", "-out", "leaf.pem"], d)
+    ossl(["x509", "-inform", "DER", "-in", "iss.der", "-out", "iss.pem"], d)
+    ok = ossl(["verify", "-partial_chain", "-CAfile", "iss.pem", "-vfyopt", "distid:1234567812345678", "leaf.pem"],
+              d, check=False)
+    assert ok.returncode == 0, ok.stderr
+    nok = ossl(["verify", "-partial_chain", "-CAfile", "iss.pem", "leaf.pem"], d, check=False)
+    assert nok.returncode != 0
+    conf = c.post(path + "/confirm", {"serial": res.json["serial"]})
+    assert conf.status == 200 and conf.json["order_status"] == "completed", conf
+    certs = {x["serial"]: x for x in c.get("/api/v1/certificates").json["items"]}
+    assert certs[prov.json["serial"]]["status"] == "superseded" and certs[res.json["serial"]]["status"] == "valid"

@@ -80,7 +80,7 @@ def test_whole_update(platform, old, new):
     ch = r.challenge()
     assert ch["challenge_id"].startswith("ch_") and len(unb64(ch["nonce"])) == 32
     assert ch["key_algorithms"] == [{"type": "rsa", "bits": 2048}, {"type": "rsa", "bits": 3072},
-                                    {"type": "ec", "curve": "P-256"}]
+                                    {"type": "ec", "curve": "P-256"}, {"type": "sm2"}]
     old_cert = x509.load_der_x509_certificate(r.old_der)
     assert ch["subject"] == old_cert.subject.rfc4514_string()
     assert unb64(ch["subject_der"]) == old_cert.subject.public_bytes()

@@ -20,10 +20,10 @@
 #include "update_internal.h"
 #include "world.h"
 
-static void flow(zrca_cert_kind kind, bool delete_old)
+static void flow_key(zrca_cert_kind kind, bool delete_old, zrca_key_type kt, unsigned int bits)
 {
     world w;
-    world_setup(&w, false, kind, ZRCA_KEY_RSA, 2048);
+    world_setup(&w, false, kind, kt, bits);
     assert_int_equal(w.topts.backend, ZRCA_BACKEND_SKF);
     pins p = {0};
     zrca_update_options o = opts_with(&p);
@@ -57,6 +57,20 @@ static void flow(zrca_cert_kind kind, bool delete_old)
     zrca_update_result_free(again);
     assert_int_equal(issuances(&w), 1);
     world_free(&w);
+}
+
+static void flow(zrca_cert_kind kind, bool delete_old)
+{
+    flow_key(kind, delete_old, ZRCA_KEY_RSA, 2048);
+}
+
+/* An SM2 holder (GM/T 0015) on the SKF device: SM2 keys made in the container, the CSR and the
+ * proof signed with SM2-with-SM3 by SKF_ECCSignData, the SM2 CA's certificate verified and written
+ * (doc/protocol.md §20). */
+static void test_sm2_personal(void **state)
+{
+    (void)state;
+    flow_key(ZRCA_CERT_PERSONAL, false, ZRCA_KEY_SM2, 256);
 }
 
 static void test_rsa_org(void **state)
@@ -195,6 +209,7 @@ int main(void)
     world_skf_library = MOCK_SKF_PATH;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rsa_org),
+        cmocka_unit_test(test_sm2_personal),
         cmocka_unit_test(test_rsa_personal),
         cmocka_unit_test(test_rsa_legal_rep_delete_old),
         cmocka_unit_test(test_kill_at_every_step),

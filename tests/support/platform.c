@@ -122,8 +122,9 @@ ts_platform *ts_platform_start(bool demo)
     p->url = json_field(line, "url");
     p->ca_file = json_field(line, "ca_file");
     p->platform_ca_file = json_field(line, "platform_ca_file");
+    p->roots_file = json_field(line, "roots_file");
     p->operator_token = json_field(line, "operator_token");
-    if (!p->url || !p->ca_file || !p->platform_ca_file || !p->operator_token) {
+    if (!p->url || !p->ca_file || !p->platform_ca_file || !p->roots_file || !p->operator_token) {
         dump_log(p->root);
         ts_platform_stop(p);
         fail_msg("zrca-platformd did not start (got: %s)", line);
@@ -165,6 +166,7 @@ void ts_platform_stop(ts_platform *p)
     free(p->url);
     free(p->ca_file);
     free(p->platform_ca_file);
+    free(p->roots_file);
     free(p->operator_token);
     ts_rmtree(p->root);
     free(p);
@@ -175,7 +177,7 @@ void ts_platform_session_options(const ts_platform *p, zrca_session_options *o)
     assert_int_equal(zrca_session_options_init(o, ZRCA_SESSION_OPTIONS_VERSION), 0);
     o->base_url = p->url;
     o->ca_file = p->ca_file;
-    o->issuer_ca_file = p->platform_ca_file;
+    o->issuer_ca_file = p->roots_file; /* SM2 holders' certificates chain to the SM2 root */
     o->proxy = "";
 }
 

@@ -28,6 +28,7 @@ typedef struct ts_platform {
     char *url;              /* https://127.0.0.1:PORT */
     char *ca_file;          /* TLS CA bundle */
     char *platform_ca_file; /* root of the issuing hierarchy */
+    char *roots_file;       /* every issuing root: the EC one, and the SM2 one once made */
     char *operator_token;
 } ts_platform;
 

@@ -78,6 +78,14 @@ static void test_softhsm_ec_personal(void **state)
     flow(false, ZRCA_CERT_PERSONAL, ZRCA_KEY_EC_P256, 256, false, false);
 }
 
+/* An SM2 holder (GM/T 0015) on the software token: the SM2 CA of the platform issues, the proof and
+ * the CSR are SM2-with-SM3, the SM2 chain is verified (doc/protocol.md §20). */
+static void test_softtoken_sm2(void **state)
+{
+    (void)state;
+    flow(true, ZRCA_CERT_PERSONAL, ZRCA_KEY_SM2, 256, false, false);
+}
+
 static void test_softhsm_rsa_org(void **state)
 {
     (void)state;
@@ -760,6 +768,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_softhsm_ec_legal_rep_delete_old),
         cmocka_unit_test(test_softhsm_always_authenticate),
         cmocka_unit_test(test_softtoken_each_kind),
+        cmocka_unit_test(test_softtoken_sm2),
         cmocka_unit_test(test_kill_at_every_step),
         cmocka_unit_test(test_platform_faults),
         cmocka_unit_test(test_platform_restart_and_timeout),

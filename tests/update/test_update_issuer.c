@@ -82,6 +82,7 @@ typedef struct token_kind {
 static const token_kind softhsm_ec = {"SoftHSM EC P-256", false, ZRCA_KEY_EC_P256, 256};
 static const token_kind softhsm_rsa = {"SoftHSM RSA 2048", false, ZRCA_KEY_RSA, 2048};
 static const token_kind softtoken_ec = {"software token EC P-256", true, ZRCA_KEY_EC_P256, 256};
+static const token_kind softtoken_sm2 = {"software token SM2", true, ZRCA_KEY_SM2, 256};
 
 /* ---- what must hold while an update is stopped ------------------------------------------ */
 
@@ -137,8 +138,7 @@ static void assert_old_intact(world *w, size_t staged_certs, bool staged_key)
     assert_zrca_ok(zrca_key_sign(&sig, &sig_len, k, "bid", 3));
     const unsigned char *d = zrca_cert_der(old, &dl);
     X509 *x = d2i_X509(NULL, &d, (long)dl);
-    assert_int_equal(
-        zri_verify_sha256(X509_get0_pubkey(x), (const unsigned char *)"bid", 3, sig, sig_len), 0);
+    assert_int_equal(world_verify_sig(X509_get0_pubkey(x), "bid", 3, sig, sig_len), 0);
     X509_free(x);
     zrca_free(sig);
     zrca_key_free(k);
@@ -250,6 +250,10 @@ static void issuer_matrix(const token_kind *tk)
         /* Under valgrind: a sample that still covers both modes and both ways out. */
         if (under_valgrind && i % 8 != 0)
             continue;
+        /* An SM2 holder's certificate is signed by the SM2 CA with SM3 whatever the digest asked
+         * (doc/protocol.md §20): sha1_signature has no SM2 form. */
+        if (tk->kt == ZRCA_KEY_SM2 && strcmp(kinds[i].kind, "sha1_signature") == 0)
+            continue;
         issuer_case(tk, &kinds[i], "wire", false);
         issuer_case(tk, &kinds[i], "recorded", i % 2 == 0);
     }
@@ -273,6 +277,17 @@ static void test_issuer_softtoken(void **state)
 {
     (void)state;
     issuer_matrix(&softtoken_ec);
+}
+
+/* Every kind of bad certificate for an SM2 holder (its certificate by the SM2 CA, or by the other
+ * CA of the kind): refused on the same rule, nothing written. Under valgrind the EC runs cover the
+ * code. */
+static void test_issuer_softtoken_sm2(void **state)
+{
+    (void)state;
+    if (under_valgrind)
+        skip();
+    issuer_matrix(&softtoken_sm2);
 }
 
 /* ---- a confirm the platform refuses -------------------------------------------------------- */
@@ -545,9 +560,10 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_paths_refused),    cmocka_unit_test(test_state_table),
-        cmocka_unit_test(test_refused_confirm),  cmocka_unit_test(test_issuer_softhsm_ec),
-        cmocka_unit_test(test_issuer_softtoken), cmocka_unit_test(test_issuer_softhsm_rsa),
+        cmocka_unit_test(test_paths_refused),      cmocka_unit_test(test_state_table),
+        cmocka_unit_test(test_refused_confirm),    cmocka_unit_test(test_issuer_softhsm_ec),
+        cmocka_unit_test(test_issuer_softtoken),   cmocka_unit_test(test_issuer_softtoken_sm2),
+        cmocka_unit_test(test_issuer_softhsm_rsa),
     };
     if (getenv("ZRCA_TEST_FILTER")) /* e.g. ZRCA_TEST_FILTER='*confirm*' */
         cmocka_set_test_filter(getenv("ZRCA_TEST_FILTER"));

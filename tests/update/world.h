@@ -92,6 +92,9 @@ int operator_item(world *w, const char *action);
 void world_log_reset(void);
 bool world_log_has(const char *needle);
 const char *world_log(void);
+/* A signature by a token key over `data`: SHA-256 RSA/ECDSA, or SM2-with-SM3 (default ID). */
+int world_verify_sig(EVP_PKEY *pub, const void *data, size_t len, const unsigned char *sig,
+                     size_t sig_len);
 /* Non-NULL: worlds that are not on the software token get a device of this SKF library (the
  * mock, tests/skf) instead of a SoftHSM token. */
 extern const char *world_skf_library;

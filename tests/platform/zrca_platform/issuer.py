@@ -149,7 +149,7 @@ def _build(req, kind):
         der = bytearray(_der(cert))
         der[-1] ^= 0x01
         cert = x509.load_der_x509_certificate(bytes(der))
-    return cert, answer(cert, chain or req.pki.chain_b64, req.now, req.not_after)
+    return cert, answer(cert, chain or req.pki.chain_for(cert), req.now, req.not_after)
 
 
 def issue(pki_, fault, subject, public_key, now, not_after):
@@ -166,7 +166,7 @@ def issue(pki_, fault, subject, public_key, now, not_after):
         cert, bad = _build(req, kind)
         return cert, bad, bad
     good = pki_.issue(subject, public_key, now, not_after)
-    good_answer = answer(good, pki_.chain_b64, now, not_after)
+    good_answer = answer(good, pki_.chain_for(good), now, not_after)
     if kind is None:
         return good, good_answer, good_answer
     bad = _build(req, kind)[1] if kind in CERT_FAULTS else _answer_fault(kind, good, good_answer)

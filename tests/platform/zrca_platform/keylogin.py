@@ -150,7 +150,7 @@ class KeyLogin:
             if der is not None:
                 try:
                     cert = x509.load_der_x509_certificate(der)
-                    cert.public_key()
+                    pki.cert_public_key(cert)
                 except Exception:
                     errors.append(("certificate", "der", "certificate is not a DER X.509 certificate"))
                     der = None
@@ -165,8 +165,8 @@ class KeyLogin:
         row = conn.execute("SELECT * FROM certificates WHERE der=?", (der,)).fetchone()
         if row is None:
             raise ApiError(401, "invalid_credentials", "unknown certificate or wrong signature")
-        if not any(pki.verify_signature(cert.public_key(), sig, login_message(nonce, der, body["challenge_id"], h))
-                   for h in hosts):
+        pub = pki.cert_public_key(cert)
+        if not any(pki.verify_signature(pub, sig, login_message(nonce, der, body["challenge_id"], h)) for h in hosts):
             raise ApiError(401, "invalid_credentials", "unknown certificate or wrong signature")
         now = ts(_dt.datetime.now(UTC))
         if row["status"] != "valid" or not (row["not_before"] <= now < row["not_after"]):

@@ -6,20 +6,23 @@ import ipaddress
 import os
 import ssl
 import struct
+import threading
 import warnings
 import zlib
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from . import sm2
 from .util import UTC, now_dt, serial_hex
 
 PROOF_LABEL = b"ZRCA-RENEW-PROOF-V1"
 SEAL_LABEL = b"ZRCA-SEAL-V1"
-KEY_ALGORITHMS = [{"type": "rsa", "bits": 2048}, {"type": "rsa", "bits": 3072}, {"type": "ec", "curve": "P-256"}]
+KEY_ALGORITHMS = [{"type": "rsa", "bits": 2048}, {"type": "rsa", "bits": 3072}, {"type": "ec", "curve": "P-256"},
+                  {"type": "sm2"}]
 KEY_USAGE_NAMES = ["digitalSignature", "nonRepudiation"]
 EKU_NAMES = ["clientAuth", "emailProtection"]
 KEY_USAGE_ATTRS = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
@@ -79,6 +82,107 @@ def _load_key(path):
         return serialization.load_pem_private_key(f.read(), None)
 
 
+# ---- SM2 holders (GM/T 0015): the Python cryptography package has no SM2 keys --------------------
+
+class SM2PublicKey:
+    """An SM2 public key, as its SubjectPublicKeyInfo DER (what `spki_der()` gives for any key)."""
+
+    def __init__(self, spki):
+        if not sm2.spki_is_sm2(spki):
+            raise ValueError("not an SM2 SubjectPublicKeyInfo")
+        self.spki = bytes(spki)
+
+    def public_bytes(self, encoding=None, format=None):
+        return self.spki
+
+    def key_id(self):
+        """SHA-1 of the public key's BIT STRING (RFC 5280 4.2.1.2, method 1)."""
+        kids = sm2._sequence(self.spki)
+        bits = self.spki[kids[1][2]:kids[1][3]]
+        return hashlib.sha1(bits[1:]).digest()
+
+
+class SM2Request:
+    """A PKCS#10 request for an SM2 key whose SM2-with-SM3 self-signature (GM/T 0009 default ID)
+    verifies: the two things the platform asks of a request, its subject and its key."""
+
+    def __init__(self, der):
+        subject_der, spki, sig_alg = sm2.csr_parts(der)
+        if sig_alg != sm2.OID_SM2_WITH_SM3:
+            raise ValueError("an SM2 request is signed with SM2-with-SM3")
+        self._key = SM2PublicKey(spki)
+        tbs, _, _, signature = sm2._signed_parts(der)
+        self.is_signature_valid = sm2.verify(spki, signature, tbs)
+        self.subject = x509.load_der_x509_csr(der).subject
+
+    def public_key(self):
+        return self._key
+
+
+def load_csr(der):
+    """A request: cryptography's, or an SM2Request when its key is SM2 (raises ValueError when it is
+    neither a request cryptography reads nor an SM2 one)."""
+    try:
+        subject_der, spki, sig_alg = sm2.csr_parts(der)
+    except (sm2.SM2Error, IndexError):
+        spki = None
+    if spki is not None and sm2.spki_is_sm2(spki):
+        return SM2Request(der)
+    csr = x509.load_der_x509_csr(der)
+    csr.public_key()
+    return csr
+
+
+def load_public_key(spki):
+    """A SubjectPublicKeyInfo DER as a key: cryptography's, or an SM2PublicKey."""
+    if sm2.spki_is_sm2(spki):
+        return SM2PublicKey(spki)
+    return serialization.load_der_public_key(spki)
+
+
+def cert_public_key(cert):
+    """The certificate's public key: cryptography's, or an SM2PublicKey."""
+    try:
+        return cert.public_key()
+    except UnsupportedAlgorithm:
+        _, spki, _, _ = sm2.cert_parts(cert.public_bytes(serialization.Encoding.DER))
+        return SM2PublicKey(spki)
+
+
+SM2_WITH_SM3_ALG = bytes.fromhex("300a06082a811ccf55018375")  # AlgorithmIdentifier, no parameters
+_PLACEHOLDER = ec.derive_private_key(1, ec.SECP256R1())  # signs only what is re-signed below
+
+
+def _der_len(n):
+    if n < 0x80:
+        return bytes([n])
+    b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(b)]) + b
+
+
+def _der(tag, content):
+    return bytes([tag]) + _der_len(len(content)) + content
+
+
+def _sm2_certificate(built, spki, sign, alg=None):
+    """`built` (signed by a placeholder) with its key replaced by `spki` and signed again by `sign`
+    (bytes -> signature) under `alg` (AlgorithmIdentifier DER; None: the one `built` has)."""
+    tbs = built.tbs_certificate_bytes
+    kids = sm2._sequence(tbs)
+    parts = [tbs[k[1]:k[3]] for k in kids]
+    i = 1 if kids[0][0] == 0xA0 else 0  # [0] version
+    if alg is not None:
+        parts[i + 1] = alg
+    parts[i + 5] = spki
+    new_tbs = _der(0x30, b"".join(parts))
+    if alg is None:
+        outer = sm2._sequence(built.public_bytes(serialization.Encoding.DER))
+        der = built.public_bytes(serialization.Encoding.DER)
+        alg = der[outer[1][1]:outer[1][3]]
+    der = _der(0x30, new_tbs + alg + _der(0x03, b"\x00" + sign(new_tbs)))
+    return x509.load_der_x509_certificate(der)
+
+
 def _load_cert(path):
     with open(path, "rb") as f:
         return x509.load_pem_x509_certificate(f.read())
@@ -104,11 +208,46 @@ class PKI:
         self.issuing_der = self.issuing.public_bytes(serialization.Encoding.DER)
         # the CRL's URL (section 17.5), written by zrca-platformd when it listens: certificates issued
         # from then on carry it as their CRL distribution point
+        # every root a holder's certificate may chain to: the EC root, and the SM2 root once an SM2
+        # holder made the SM2 CA (doc/protocol.md section 20)
+        self.roots_pem = os.path.join(self.ca_dir, "roots.pem")
+        self._sm2ca = None
+        self._sm2_lock = threading.Lock()
+        if os.path.exists(os.path.join(self.dir, "sm2ca", "issuing.pem")):
+            self.sm2ca  # made before: loaded, and the bundle names its root
+        else:
+            self._write_roots()
         self.crl_url_file = os.path.join(self.ca_dir, "crl-url")
         self.crl_url = None
         if os.path.exists(self.crl_url_file):
             with open(self.crl_url_file, encoding="ascii") as f:
                 self.crl_url = f.read().strip() or None
+
+    @property
+    def sm2ca(self):
+        """The SM2 root and issuing CA (sm2.SM2CA in DIR/sm2ca), made on first use."""
+        with self._sm2_lock:
+            if self._sm2ca is None:
+                self._sm2ca = sm2.SM2CA(self.dir)
+                self.sm2_issuing = x509.load_der_x509_certificate(self._sm2ca.issuing_der)
+                self._write_roots()
+            return self._sm2ca
+
+    def _write_roots(self):
+        with open(self.root_pem, "rb") as f:
+            data = f.read()
+        if self._sm2ca is not None:
+            with open(self._sm2ca.root_pem, "rb") as f:
+                data += f.read()
+        _write_atomic(self.roots_pem, data)
+
+    def chain_for(self, cert):
+        """The answer's chain of a certificate this platform issued: the SM2 CA's for SM2."""
+        import base64
+        if cert.signature_algorithm_oid.dotted_string == sm2.OID_SM2_WITH_SM3 and self._sm2ca is not None:
+            return [base64.b64encode(self._sm2ca.issuing_der).decode(),
+                    base64.b64encode(self._sm2ca.root_der).decode()]
+        return self.chain_b64
 
     def set_crl_url(self, url):
         self.crl_url = url
@@ -185,16 +324,23 @@ class PKI:
         uses them): ca (basicConstraints cA), key_usage (KeyUsage attribute names, None: no extension),
         eku (OIDs, None: no extension), extra ((extension, critical) pairs), issuer ((certificate, key),
         default the issuing CA), hash_alg (default SHA-256)."""
-        issuer_cert, issuer_key = issuer or (self.issuing, self.issuing_key)
+        sm2_key = isinstance(public_key, SM2PublicKey)
+        if sm2_key and issuer is None:  # an SM2 holder: the SM2 issuing CA signs (SM2-with-SM3)
+            self.sm2ca
+            issuer_cert, issuer_key = self.sm2_issuing, None
+        else:
+            issuer_cert, issuer_key = issuer or (self.issuing, self.issuing_key)
         b = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_cert.subject)
-             .public_key(public_key).serial_number(random_serial())
+             .public_key(_PLACEHOLDER.public_key() if sm2_key else public_key).serial_number(random_serial())
              .not_valid_before(not_before).not_valid_after(not_after)
              .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
         if key_usage is not None:
             b = b.add_extension(x509.KeyUsage(**{n: n in key_usage for n in KEY_USAGE_ATTRS}), critical=True)
         if eku is not None:
             b = b.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
-        b = (b.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        ski = (x509.SubjectKeyIdentifier(public_key.key_id()) if sm2_key
+               else x509.SubjectKeyIdentifier.from_public_key(public_key))
+        b = (b.add_extension(ski, critical=False)
              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
                  issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False))
         if self.crl_url and issuer is None:
@@ -204,7 +350,20 @@ class PKI:
             b = b.add_extension(ext, critical=critical)
         with warnings.catch_warnings():  # SHA-1 / MD5 on purpose (faulty issuer)
             warnings.simplefilter("ignore")
-            return b.sign(issuer_key, hash_alg or hashes.SHA256())
+            if not sm2_key:
+                return b.sign(issuer_key, hash_alg or hashes.SHA256())
+            if issuer_key is None:
+                return _sm2_certificate(b.sign(_PLACEHOLDER, hashes.SHA256()), public_key.spki,
+                                        self.sm2ca.sign, SM2_WITH_SM3_ALG)
+            # an SM2 key under another CA (the faulty issuer's): that CA's own algorithm
+            h = hash_alg or hashes.SHA256()
+            if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+                def sign(tbs):
+                    return issuer_key.sign(tbs, ec.ECDSA(h))
+            else:
+                def sign(tbs):
+                    return issuer_key.sign(tbs, padding.PKCS1v15(), h)
+            return _sm2_certificate(b.sign(issuer_key, h), public_key.spki, sign)
 
     @property
     def root_key(self):
@@ -219,7 +378,12 @@ class PKI:
         n = _name(name, "ZRCA Rogue Authority")
         return _ca_cert(n, key, n, key, 0, 365 * 5)
 
-    def sign_blob(self, data):
+    def sign_blob(self, data, cert_der=None):
+        """The issuing CA's signature over `data`; the SM2 issuing CA's (SM2-with-SM3, its ID) when
+        `cert_der` is a certificate it issued: a record is signed by the CA of its certificate."""
+        if (cert_der is not None and self._sm2ca is not None
+                and sm2.cert_parts(cert_der)[2] == sm2.OID_SM2_WITH_SM3):
+            return "SM2-with-SM3", self.sm2ca.sign(data)
         k = self.issuing_key
         if isinstance(k, ec.EllipticCurvePrivateKey):
             return "ecdsa-with-SHA256", k.sign(data, ec.ECDSA(hashes.SHA256()))
@@ -243,6 +407,8 @@ def subject_for(kind, enterprise, holder, id_number, position, uscc):
 
 
 def key_algorithm_ok(pub):
+    if isinstance(pub, SM2PublicKey):
+        return True
     if isinstance(pub, rsa.RSAPublicKey):
         e = pub.public_numbers().e
         return pub.key_size in (2048, 3072) and e >= 65537 and e % 2 == 1
@@ -261,7 +427,10 @@ def proof_message(nonce, csr_der, number, index):
 
 
 def verify_signature(pub, signature, message):
-    """Proof signature by the old certificate's key: RSA PKCS#1 v1.5 / ECDSA, both SHA-256."""
+    """Proof signature by the old certificate's key: RSA PKCS#1 v1.5 / ECDSA, both SHA-256; SM2-with-SM3
+    with GM/T 0009's default ID."""
+    if isinstance(pub, SM2PublicKey):
+        return sm2.verify(pub.spki, signature, message)
     try:
         if isinstance(pub, rsa.RSAPublicKey):
             pub.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())

@@ -178,7 +178,7 @@ def create(svc, conn, acct, body):
             raise conflict("challenge_expired", "the challenge expired at %s; ask for a new one" % ch["expires_at"])
         if ch["used_at"]:
             raise conflict("challenge_used", "the challenge was already used; ask for a new one")
-        pub = x509.load_der_x509_certificate(cert["der"]).public_key()
+        pub = pki.cert_public_key(x509.load_der_x509_certificate(cert["der"]))
         if not pki.verify_signature(pub, signature, proof_message(ch["nonce"], cert["der"], serial, reason)):
             validation_error("proof.signature", "signature",
                              "the proof does not verify with the certificate's key over section 17.2")

@@ -862,7 +862,8 @@ class Service:
                 "key_usage": pki.KEY_USAGE_NAMES, "extended_key_usage": pki.EKU_NAMES, "years": it["years"]}
 
     def cert_response(self, r):
-        return {"certificate": b64e(r["der"]), "chain": self.pki.chain_b64, "serial": r["serial"],
+        return {"certificate": b64e(r["der"]),
+                "chain": self.pki.chain_for(x509.load_der_x509_certificate(r["der"])), "serial": r["serial"],
                 "not_before": r["not_before"], "not_after": r["not_after"]}
 
     def _insert_cert(self, conn, account_id, kind, holder, holder_id, cert, status, key_serial, number=None,
@@ -874,7 +875,8 @@ class Service:
                      "item_index) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                      (account_id, kind, holder, holder_id, serial, cert.subject.rfc4514_string(),
                       cert.issuer.rfc4514_string(), ts(cert.not_valid_before), ts(cert.not_valid_after), status,
-                      key_serial, der, sha256_hex(pki.spki_der(cert.public_key())), ts(now_dt()), number, idx))
+                      key_serial, der, sha256_hex(pki.spki_der(pki.cert_public_key(cert))), ts(now_dt()), number,
+                      idx))
         return self.cert_row(conn, serial)
 
     @staticmethod
@@ -885,8 +887,7 @@ class Service:
             v.add(field, "base64", "%s is not base64" % field)
             return None, None
         try:
-            csr = x509.load_der_x509_csr(der)
-            csr.public_key()
+            csr = pki.load_csr(der)  # cryptography's, or an SM2 request (pki.SM2Request)
         except Exception:
             v.add(field, "der", "%s is not a DER PKCS#10 request" % field)
             return None, None
@@ -898,7 +899,7 @@ class Service:
             v.add(field, "signature", "%s: the request's signature does not verify" % field)
             return None, None
         if not pki.key_algorithm_ok(csr.public_key()):
-            v.add(field, "key_algorithm", "%s: key must be RSA 2048/3072 or EC P-256" % field)
+            v.add(field, "key_algorithm", "%s: key must be RSA 2048/3072, EC P-256 or SM2" % field)
             return None, None
         return csr, der
 
@@ -930,7 +931,7 @@ class Service:
             old_der = b64d(body["old_certificate"])
             try:
                 old_cert = x509.load_der_x509_certificate(old_der)
-                old_cert.public_key()
+                pki.cert_public_key(old_cert)
             except Exception:
                 v.add("old_certificate", "der", "old_certificate is not a DER X.509 certificate")
                 old_cert = None
@@ -960,9 +961,9 @@ class Service:
                 v.add("csr", "subject", "the CSR's subject must be empty or the old certificate's")
         if csr is not None and old_cert is not None and proof is not None:
             msg = pki.proof_message(ch["nonce"], csr_der, number, it["idx"])
-            if not pki.verify_signature(old_cert.public_key(), proof, msg):
+            if not pki.verify_signature(pki.cert_public_key(old_cert), proof, msg):
                 v.add("proof", "signature", "the proof does not verify with the old certificate's key")
-            elif pki.spki_der(csr.public_key()) == pki.spki_der(old_cert.public_key()):
+            elif pki.spki_der(csr.public_key()) == pki.spki_der(pki.cert_public_key(old_cert)):
                 v.add("csr", "same_key", "the new key is the old certificate's key")
         if csr is not None and conn.execute("SELECT 1 FROM released_keys WHERE spki_sha256=?", (sha256_hex(
                 pki.spki_der(csr.public_key())),)).fetchone():
@@ -1068,7 +1069,7 @@ class Service:
         seal = {"seal_id": "seal_" + secrets.token_hex(12), "certificate_serial": cert_row["serial"],
                 "certificate_sha256": sha256_hex(cert_row["der"]), "name": name, "image_type": "image/png",
                 "image": b64e(image), "valid_from": cert_row["not_before"], "valid_to": cert_row["not_after"]}
-        alg, sig = self.pki.sign_blob(pki.seal_message(seal, cert_row["der"], image))
+        alg, sig = self.pki.sign_blob(pki.seal_message(seal, cert_row["der"], image), cert_row["der"])
         seal["signature_algorithm"] = alg
         seal["signature"] = b64e(sig)
         conn.execute("INSERT OR REPLACE INTO seals(serial, record) VALUES (?,?)",
@@ -1215,8 +1216,8 @@ class Service:
         it = self._issued_item(conn, number, idx, "reissue", body)
         last = self.latest_issuance(conn, number, it["idx"])
         prev = self.cert_row(conn, it["new_serial"])
-        public_key = (serialization.load_der_public_key(last["spki_der"]) if last["spki_der"] is not None
-                      else x509.load_der_x509_certificate(prev["der"]).public_key())
+        public_key = (pki.load_public_key(last["spki_der"]) if last["spki_der"] is not None
+                      else pki.cert_public_key(x509.load_der_x509_certificate(prev["der"])))
         now = now_dt()
         if it["old_serial"] is None:  # a new certificate (section 19): its subject, a year from now
             subject, not_after = newcert.subject(self, conn, self.order_row(conn, number), it), \
