@@ -16,7 +16,7 @@ FIELDS = {
                                                      "position", "csr", "not_after", "not_before", "key_serial"],
     "fault": ["endpoint", "kind", "count", "status", "retry_after", "delay_ms"],
     "settings": ["token_ttl", "challenge_ttl", "review_retry_after", "login_challenge_ttl",
-                 "login_challenges_max"],
+                 "login_challenges_max", "sm2_offered"],
     "account": ["account", "password", "role", "enterprise", "password_hash"],
     "bulk": ["count", "business", "start", "step_seconds"],
 }

@@ -260,3 +260,35 @@ def test_sm2_holder_renewed_through_the_routes(platform, tmp_path):
     assert conf.status == 200 and conf.json["order_status"] == "completed", conf
     certs = {x["serial"]: x for x in c.get("/api/v1/certificates").json["items"]}
     assert certs[prov.json["serial"]]["status"] == "superseded" and certs[res.json["serial"]]["status"] == "valid"
+
+
+def test_sm2_not_offered(platform, tmp_path):
+    """With sm2_offered 0 a challenge offers no SM2 and an SM2 request is refused (csr key_algorithm)."""
+    import base64
+    from platform_client import PERSON, apply, renewal_app
+    d = str(tmp_path)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    c = platform.create_account("nosm2")
+    old_key = sm2_key(d, "old.key")
+    prov = platform.op.post("/api/v1/operator/certificates", {
+        "account": "nosm2", "kind": "personal", "csr": b64(sm2_csr(d, old_key)), "holder_name": PERSON[0],
+        "holder_id_number": PERSON[1], "position": PERSON[2],
+        "not_after": (dt.datetime.now(UTC) + dt.timedelta(days=20)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    assert prov.status == 201, prov
+    for bad in (2, -1, "1", True):
+        r = platform.op.call("PUT", "/api/v1/operator/settings", {"sm2_offered": bad})
+        assert r.status == 422, (bad, r)
+    assert platform.settings(sm2_offered=0)["sm2_offered"] == 0
+    r = apply(c, renewal_app())
+    number = r.json["number"]
+    platform.review(number)
+    path = "/api/v1/orders/%s/items/1" % number
+    ch = c.post(path + "/challenge", {}, key=None).json
+    assert {"type": "sm2"} not in ch["key_algorithms"] and {"type": "ec", "curve": "P-256"} in ch["key_algorithms"]
+    csr = sm2_csr(d, sm2_key(d, "new.key"))
+    res = c.post(path + "/issue", {"challenge_id": ch["challenge_id"], "csr": b64(csr),
+                                   "old_certificate": prov.json["certificate"], "proof": b64(b"x" * 64)})
+    assert res.status == 422 and {"field": "csr", "rule": "key_algorithm"} in [
+        {"field": e["field"], "rule": e["rule"]} for e in res.error["errors"]], res
+    assert platform.settings(sm2_offered=1)["sm2_offered"] == 1
+    assert {"type": "sm2"} in c.post(path + "/challenge", {}, key=None).json["key_algorithms"]

@@ -86,6 +86,35 @@ static void test_softtoken_sm2(void **state)
     flow(true, ZRCA_CERT_PERSONAL, ZRCA_KEY_SM2, 256, false, false);
 }
 
+/* A platform that stops offering SM2: an SM2 holder is not moved to another algorithm (GM/T 0015);
+ * the update stops before any key is made, and goes on once SM2 is offered again. */
+static void test_softtoken_sm2_not_offered(void **state)
+{
+    (void)state;
+    world w;
+    world_setup(&w, true, ZRCA_CERT_PERSONAL, ZRCA_KEY_SM2, 256);
+    free(operator_json("PUT", "/settings", "{\"sm2_offered\": 0}"));
+    pins p = {0};
+    zrca_update_options o = opts_with(&p);
+    int rc = run_update(&w, &o, NULL);
+    free(operator_json("PUT", "/settings", "{\"sm2_offered\": 1}"));
+    assert_int_equal(rc, ZRCA_ENOTSUPPORTED);
+    const zrca_error *e = zrca_error_last();
+    assert_string_equal(e->field, "key_type");
+    assert_string_equal(e->rule, "not_offered");
+    assert_non_null(strstr(e->message, "SM2"));
+    assert_int_equal(issuances(&w), 0);
+    pins p2 = {0};
+    zrca_update_options o2 = opts_with(&p2);
+    zrca_update_result *r = NULL;
+    rc = run_update(&w, &o2, &r);
+    if (rc < 0)
+        fail_msg("update once SM2 is offered again: %s", zrca_error_last()->message);
+    zrca_update_result_free(r);
+    assert_renewed(&w, false);
+    world_free(&w);
+}
+
 static void test_softhsm_rsa_org(void **state)
 {
     (void)state;
@@ -769,6 +798,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_softhsm_always_authenticate),
         cmocka_unit_test(test_softtoken_each_kind),
         cmocka_unit_test(test_softtoken_sm2),
+        cmocka_unit_test(test_softtoken_sm2_not_offered),
         cmocka_unit_test(test_kill_at_every_step),
         cmocka_unit_test(test_platform_faults),
         cmocka_unit_test(test_platform_restart_and_timeout),

@@ -121,6 +121,7 @@ def issue(svc, conn, acct, number, idx, body):
     if ch["used_at"]:
         raise conflict("challenge_used", "the challenge was already used; ask for a new one")
     csr, csr_der = svc._load_csr(v, "csr", body["csr"])
+    csr = svc.offered(conn, v, csr)
     try:
         proof = b64d(body["proof"])
     except ValueError:

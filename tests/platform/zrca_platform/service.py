@@ -857,9 +857,23 @@ class Service:
         conn.execute("INSERT INTO challenges(id, order_number, idx, nonce, created_at, expires_epoch, expires_at) "
                      "VALUES (?,?,?,?,?,?,?)", (cid, number, it["idx"], nonce, ts(now_dt()), exp, exp_s))
         return {"challenge_id": cid, "nonce": b64e(nonce), "expires_at": exp_s,
-                "key_algorithms": pki.KEY_ALGORITHMS, "subject": subject.rfc4514_string(),
+                "key_algorithms": self.key_algorithms(conn), "subject": subject.rfc4514_string(),
                 "subject_der": b64e(subject.public_bytes()), "old_certificate_serial": it["old_serial"],
                 "key_usage": pki.KEY_USAGE_NAMES, "extended_key_usage": pki.EKU_NAMES, "years": it["years"]}
+
+    def offered(self, conn, v, csr):
+        """`csr`, or None (and a violation) when its key is SM2 and SM2 is not offered."""
+        if csr is not None and isinstance(csr.public_key(), pki.SM2PublicKey) and \
+                {"type": "sm2"} not in self.key_algorithms(conn):
+            v.add("csr", "key_algorithm", "csr: SM2 is not offered (key_algorithms)")
+            return None
+        return csr
+
+    def key_algorithms(self, conn):
+        """What a challenge offers: SM2 too unless the operator turned it off (setting sm2_offered)."""
+        if self.store.settings(conn).get("sm2_offered", 1):
+            return pki.KEY_ALGORITHMS
+        return [a for a in pki.KEY_ALGORITHMS if a["type"] != "sm2"]
 
     def cert_response(self, r):
         return {"certificate": b64e(r["der"]),
@@ -926,6 +940,7 @@ class Service:
         if ch["used_at"]:
             raise conflict("challenge_used", "the challenge was already used; ask for a new one")
         csr, csr_der = self._load_csr(v, "csr", body["csr"])
+        csr = self.offered(conn, v, csr)
         old_cert = None
         try:
             old_der = b64d(body["old_certificate"])
@@ -1392,15 +1407,17 @@ class Service:
 
     def put_settings(self, conn, body):
         v = Violations()
-        names = ("token_ttl", "challenge_ttl", "review_retry_after", "login_challenge_ttl", "login_challenges_max")
+        names = ("token_ttl", "challenge_ttl", "review_retry_after", "login_challenge_ttl", "login_challenges_max",
+                 "sm2_offered")
         check_unknown(v, body, set(names), "")
         for k in names:
             if k in body:
                 x = body[k]
+                lo, hi = (0, 1) if k == "sm2_offered" else (1, 10 ** 7)
                 if not is_int(x):
                     v.add(k, "type", "%s must be an integer" % k)
-                elif not 1 <= x <= 10 ** 7:
-                    v.add(k, "range", "%s must be 1..10000000" % k)
+                elif not lo <= x <= hi:
+                    v.add(k, "range", "%s must be %d..%d" % (k, lo, hi))
         v.raise_if_any()
         for k, x in body.items():
             self.store.set_setting(conn, k, x)

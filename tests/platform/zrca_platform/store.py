@@ -73,7 +73,7 @@ ADDED_COLUMNS = [("items", "issue_answer", "TEXT"), ("issuances", "spki_der", "B
                  ("issuances", "reissue", "INTEGER NOT NULL DEFAULT 0")]
 
 DEFAULT_SETTINGS = {"token_ttl": 3600, "challenge_ttl": 300, "review_retry_after": 5,
-                    "login_challenge_ttl": 120, "login_challenges_max": 1000}
+                    "login_challenge_ttl": 120, "login_challenges_max": 1000, "sm2_offered": 1}
 
 
 class Store:
