@@ -190,21 +190,33 @@ def slash_subject(name):
     return "".join("/%s=%s" % (short[a.oid._name], a.value) for a in name)
 
 
+def b64(b):
+    import base64
+    return base64.b64encode(b).decode()
+
+
+def provision_sm2(platform, d, account):
+    """An account whose personal certificate the operator provisions for an SM2 key made in `d`:
+    (client, old key path, the provisioning answer)."""
+    from platform_client import PERSON
+    c = platform.create_account(account)
+    old_key = sm2_key(d, "old.key")
+    prov = platform.op.post("/api/v1/operator/certificates", {
+        "account": account, "kind": "personal", "csr": b64(sm2_csr(d, old_key)), "holder_name": PERSON[0],
+        "holder_id_number": PERSON[1], "position": PERSON[2],
+        "not_after": (dt.datetime.now(UTC) + dt.timedelta(days=20)).strftime("%Y-%m-%dT%H:%M:%SZ")})
+    assert prov.status == 201, prov
+    return c, old_key, prov
+
+
 def test_sm2_holder_renewed_through_the_routes(platform, tmp_path):
     import base64
     import hashlib
     from cryptography import x509
-    from platform_client import PERSON, apply, renewal_app
+    from platform_client import apply, renewal_app
     d = str(tmp_path)
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
-    c = platform.create_account("sm2acct")
-    old_key = sm2_key(d, "old.key")
     # the operator provisions an SM2 holder: the SM2 CA is made now, and the roots file names its root
-    prov = platform.op.post("/api/v1/operator/certificates", {
-        "account": "sm2acct", "kind": "personal", "csr": b64(sm2_csr(d, old_key)), "holder_name": PERSON[0],
-        "holder_id_number": PERSON[1], "position": PERSON[2],
-        "not_after": (dt.datetime.now(UTC) + dt.timedelta(days=20)).strftime("%Y-%m-%dT%H:%M:%SZ")})
-    assert prov.status == 201, prov
+    c, old_key, prov = provision_sm2(platform, d, "sm2acct")
     old_der = base64.b64decode(prov.json["certificate"])
     _, old_spki, alg, _ = sm2.cert_parts(old_der)
     assert alg == sm2.OID_SM2_WITH_SM3 and sm2.spki_is_sm2(old_spki)
@@ -264,17 +276,9 @@ def test_sm2_holder_renewed_through_the_routes(platform, tmp_path):
 
 def test_sm2_not_offered(platform, tmp_path):
     """With sm2_offered 0 a challenge offers no SM2 and an SM2 request is refused (csr key_algorithm)."""
-    import base64
-    from platform_client import PERSON, apply, renewal_app
+    from platform_client import apply, renewal_app
     d = str(tmp_path)
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
-    c = platform.create_account("nosm2")
-    old_key = sm2_key(d, "old.key")
-    prov = platform.op.post("/api/v1/operator/certificates", {
-        "account": "nosm2", "kind": "personal", "csr": b64(sm2_csr(d, old_key)), "holder_name": PERSON[0],
-        "holder_id_number": PERSON[1], "position": PERSON[2],
-        "not_after": (dt.datetime.now(UTC) + dt.timedelta(days=20)).strftime("%Y-%m-%dT%H:%M:%SZ")})
-    assert prov.status == 201, prov
+    c, _, prov = provision_sm2(platform, d, "nosm2")
     for bad in (2, -1, "1", True):
         r = platform.op.call("PUT", "/api/v1/operator/settings", {"sm2_offered": bad})
         assert r.status == 422, (bad, r)
