@@ -123,9 +123,28 @@ int zri_seal_bound(const zri_seal_fields *f, const unsigned char *cert_der, size
     return 0;
 }
 
+/* The one signature_algorithm a record signed by `issuer_key` names (doc/protocol.md §10.5, §20).
+ */
+static const char *seal_algorithm_for(EVP_PKEY *issuer_key)
+{
+    if (EVP_PKEY_is_a(issuer_key, "SM2"))
+        return "SM2-with-SM3";
+    if (EVP_PKEY_is_a(issuer_key, "EC"))
+        return "ecdsa-with-SHA256";
+    if (EVP_PKEY_is_a(issuer_key, "RSA"))
+        return "sha256WithRSAEncryption";
+    return NULL;
+}
+
 int zri_seal_signed_by(const zri_seal_fields *f, const unsigned char *cert_der, size_t cert_len,
                        EVP_PKEY *issuer_key)
 {
+    const char *want = seal_algorithm_for(issuer_key);
+    if (!want || !f->algorithm || strcmp(f->algorithm, want) != 0)
+        return zri_error_set(ZRCA_EVERIFY,
+                             "the e-seal record's signature_algorithm \"%.40s\" is not its CA's "
+                             "(%s)",
+                             f->algorithm ? f->algorithm : "", want ? want : "an unknown key type");
     unsigned char cdig[32];
     if (EVP_Digest(cert_der, cert_len, cdig, NULL, EVP_sha256(), NULL) != 1)
         return zri_error_set(ZRCA_ECRYPTO, "SHA-256 failed");

@@ -129,6 +129,27 @@ X509 *zri_x509_from_der(const unsigned char *der, size_t len)
     return x;
 }
 
+/*
+ * The store's issuer lookup, with the SM2 ID set on what it finds: a CA file's certificates get it
+ * when the file is loaded, but the system's hashed directory is read lazily, when an issuer is
+ * looked for. Set once (never changed after), under the cache lock.
+ */
+static int get_issuer_sm2(X509 **issuer, X509_STORE_CTX *ctx, X509 *x)
+{
+    int rc = X509_STORE_CTX_get1_issuer(issuer, ctx, x);
+    if (rc == 1 && *issuer && X509_get_signature_nid(*issuer) == NID_SM2_with_SM3) {
+        pthread_mutex_lock(&cache_lock);
+        if (!X509_get0_distinguishing_id(*issuer) && sm2_issuer_id(*issuer) < 0)
+            rc = -1;
+        pthread_mutex_unlock(&cache_lock);
+        if (rc < 0) {
+            X509_free(*issuer);
+            *issuer = NULL;
+        }
+    }
+    return rc;
+}
+
 /* The trust store of `anchors` (a PEM file, or NULL for the system's), shared: free it. */
 static X509_STORE *anchors_store(const char *anchors)
 {
@@ -159,7 +180,9 @@ static X509_STORE *anchors_store(const char *anchors)
         return NULL;
     }
     /* An SM2 intermediate among the anchors is checked with its issuer's ID too (a file's
-     * certificates are loaded now; the system's directory is looked up later, by hash). */
+     * certificates are loaded now; the system's directory is looked up later, by hash: there
+     * get_issuer_sm2() sets it). */
+    X509_STORE_set_get_issuer(store, get_issuer_sm2);
     STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
     for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
         X509 *c = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
@@ -504,7 +527,31 @@ static int check_chain(X509 *x, STACK_OF(X509) * pool, const char *anchors, int6
         goto out;
     }
     X509_STORE_CTX_set_time(ctx, 0, chain_time(x, now));
-    if (X509_verify_cert(ctx) != 1) {
+    /*
+     * The pool is unordered: OpenSSL takes the first likely issuer and does not try another when
+     * its signature fails. A pool certificate whose own signature failed (a twin of the issuing CA
+     * signed wrongly, with another SM2 ID) is left out and the path built again, at most once per
+     * pool certificate, so the verdict does not depend on the order.
+     */
+    int ok;
+    while ((ok = X509_verify_cert(ctx)) != 1) {
+        X509 *bad = X509_STORE_CTX_get_current_cert(ctx);
+        int err = X509_STORE_CTX_get_error(ctx), at = -1;
+        for (int i = 0; pool && bad && i < sk_X509_num(pool); i++)
+            if (sk_X509_value(pool, i) == bad)
+                at = i;
+        if (err != X509_V_ERR_CERT_SIGNATURE_FAILURE || X509_STORE_CTX_get_error_depth(ctx) == 0 ||
+            at < 0)
+            break;
+        X509_free(sk_X509_delete(pool, at));
+        X509_STORE_CTX_cleanup(ctx);
+        if (X509_STORE_CTX_init(ctx, store, x, pool) != 1) {
+            rc = zri_error_set(ZRCA_ENOMEM, "cannot set up the chain check");
+            goto out;
+        }
+        X509_STORE_CTX_set_time(ctx, 0, chain_time(x, now));
+    }
+    if (ok != 1) {
         int err = X509_STORE_CTX_get_error(ctx), depth = X509_STORE_CTX_get_error_depth(ctx);
         rc = refuse(depth == 0 && err == X509_V_ERR_CERT_SIGNATURE_FAILURE ? "signature" : "chain",
                     "it does not chain to the platform's CA (%s, at depth %d)",
