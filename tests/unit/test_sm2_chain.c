@@ -154,8 +154,9 @@ static int verify(const char *name, const char *key, char **chain, size_t nchain
     for (char *p = serial; *p; p++)
         *p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
     BN_free(bn);
-    int days = 0, secs = 0;
-    assert_true(ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)));
+    struct tm na_tm;
+    assert_true(ASN1_TIME_to_tm(X509_get0_notAfter(x), &na_tm));
+    int64_t not_after = (int64_t)timegm(&na_tm); /* absolute: no second may pass in between */
     unsigned int ku = 0, xku = 0, bit;
     const char *kus[] = {"digitalSignature", "nonRepudiation"};
     const char *xkus[] = {"clientAuth", "emailProtection"};
@@ -174,7 +175,7 @@ static int verify(const char *name, const char *key, char **chain, size_t nchain
         .key_usage = ku,
         .ext_key_usage = xku,
         .years = 1,
-        .answer_not_after = now + (int64_t)days * 86400 + secs,
+        .answer_not_after = not_after,
         .serial = serial,
         .anchors = anchors ? path(anchors) : NULL,
         .now = now,
