@@ -445,8 +445,7 @@ static int choose_key(zrca_update *u, const zri_json *algs)
     /* An SM2 holder stays SM2 (GM/T 0015): no falling back to an international algorithm. */
     if (want_set || t == ZRCA_KEY_SM2)
         return zri_error_set_field(ZRCA_ENOTSUPPORTED, "key_type", "not_offered",
-                                   "the platform does not accept a%s %s key of %u bits",
-                                   t == ZRCA_KEY_EC_P256 ? "n" : "",
+                                   "the platform does not accept an %s key of %u bits",
                                    t == ZRCA_KEY_RSA   ? "RSA"
                                    : t == ZRCA_KEY_SM2 ? "SM2"
                                                        : "EC",
