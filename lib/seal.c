@@ -127,7 +127,7 @@ int zri_seal_bound(const zri_seal_fields *f, const unsigned char *cert_der, size
  */
 static const char *seal_algorithm_for(EVP_PKEY *issuer_key)
 {
-    if (EVP_PKEY_is_a(issuer_key, "SM2"))
+    if (zri_pkey_is_sm2(issuer_key))
         return "SM2-with-SM3";
     if (EVP_PKEY_is_a(issuer_key, "EC"))
         return "ecdsa-with-SHA256";
@@ -155,12 +155,9 @@ int zri_seal_signed_by(const zri_seal_fields *f, const unsigned char *cert_der, 
     if (rc == 0)
         rc = zri_buf_put(&m, f->message + f->digest_at, f->message_len - f->digest_at);
     /* An SM2 CA signs with SM2-with-SM3 and GM/T 0009's default ID (a CA's, GM/T 0015). */
-    if (rc == 0 && EVP_PKEY_is_a(issuer_key, "SM2"))
-        rc = zri_sm2_verify(issuer_key, (const unsigned char *)ZRCA_SM2_DEFAULT_ID,
-                            sizeof(ZRCA_SM2_DEFAULT_ID) - 1, (const unsigned char *)m.data, m.len,
-                            f->signature, f->signature_len);
-    else if (rc == 0)
-        rc = zri_verify_sha256(issuer_key, (const unsigned char *)m.data, m.len, f->signature,
+    if (rc == 0)
+        rc = zri_verify_by_key(issuer_key, (const unsigned char *)ZRCA_SM2_DEFAULT_ID,
+                               sizeof(ZRCA_SM2_DEFAULT_ID) - 1, m.data, m.len, f->signature,
                                f->signature_len);
     zri_buf_free(&m);
     if (rc < 0 && zri_error_code() == ZRCA_EVERIFY)

@@ -151,3 +151,31 @@ int zri_x509_sm2_id(X509 *x, const unsigned char *id, size_t id_len)
     X509_set0_distinguishing_id(x, v);
     return 0;
 }
+
+bool zri_pkey_is_sm2(EVP_PKEY *pkey)
+{
+    if (!pkey)
+        return false;
+    if (EVP_PKEY_is_a(pkey, "SM2"))
+        return true;
+    char group[32] = "";
+    size_t n = 0;
+    bool sm2 = EVP_PKEY_is_a(pkey, "EC") &&
+               EVP_PKEY_get_utf8_string_param(pkey, "group", group, sizeof(group), &n) == 1 &&
+               strcmp(group, "SM2") == 0;
+    ERR_clear_error();
+    return sm2;
+}
+
+int zri_verify_by_key(EVP_PKEY *pkey, const unsigned char *sm2_id, size_t sm2_id_len,
+                      const void *data, size_t len, const unsigned char *sig, size_t sig_len)
+{
+    if (!zri_pkey_is_sm2(pkey))
+        return zri_verify_sha256(pkey, data, len, sig, sig_len);
+    EVP_PKEY *sm2 = NULL;
+    int rc = zri_sm2_pkey(&sm2, pkey);
+    if (rc == 0)
+        rc = zri_sm2_verify(sm2, sm2_id, sm2_id_len, data, len, sig, sig_len);
+    EVP_PKEY_free(sm2);
+    return rc;
+}

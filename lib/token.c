@@ -2187,14 +2187,7 @@ static int key_sign(unsigned char **out, size_t *out_len, const unsigned char *d
     }
     if (rc < 0)
         return rc;
-    if (k->type == ZRCA_KEY_SM2) {
-        EVP_PKEY *sm2 = NULL;
-        if ((rc = zri_sm2_pkey(&sm2, k->pkey)) == 0)
-            rc = zri_sm2_verify(sm2, t->sm2_id, t->sm2_id_len, data, len, *out, *out_len);
-        EVP_PKEY_free(sm2);
-    } else {
-        rc = zri_verify_sha256(k->pkey, data, len, *out, *out_len);
-    }
+    rc = zri_verify_by_key(k->pkey, t->sm2_id, t->sm2_id_len, data, len, *out, *out_len);
     if (rc < 0) {
         free(*out);
         *out = NULL;

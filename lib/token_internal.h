@@ -112,6 +112,12 @@ int zri_x509_sm2_id(X509 *x, const unsigned char *id, size_t id_len);
 /* Check a signature over data (SHA-256) with a public key: ZRCA_EVERIFY if bad. */
 int zri_verify_sha256(EVP_PKEY *pkey, const unsigned char *data, size_t len,
                       const unsigned char *sig, size_t sig_len);
+/* Whether a key is SM2: OpenSSL's "SM2" type, or "EC" on the SM2 curve. */
+bool zri_pkey_is_sm2(EVP_PKEY *pkey);
+/* A signature by the key's own algorithm: SM2-with-SM3 with `sm2_id` for an SM2 key, else
+ * SHA-256 RSA/ECDSA (zri_verify_sha256). ZRCA_EVERIFY if bad. */
+int zri_verify_by_key(EVP_PKEY *pkey, const unsigned char *sm2_id, size_t sm2_id_len,
+                      const void *data, size_t len, const unsigned char *sig, size_t sig_len);
 
 /* A certificate given as DER or PEM: *der points at the DER (in `in`, or in
  * *owned, to free, when it was PEM). ZRCA_EINVAL (field certificate, rule

@@ -865,10 +865,9 @@ zrca_update_options opts_with(pins *p)
 int world_verify_sig(EVP_PKEY *pub, const void *data, size_t len, const unsigned char *sig,
                      size_t sig_len)
 {
-    if (EVP_PKEY_is_a(pub, "SM2")) /* the token's ID: the world's tokens keep the default */
-        return zri_sm2_verify(pub, (const unsigned char *)ZRCA_SM2_DEFAULT_ID,
-                              strlen(ZRCA_SM2_DEFAULT_ID), data, len, sig, sig_len);
-    return zri_verify_sha256(pub, data, len, sig, sig_len);
+    /* An SM2 key signs with the token's ID: the world's tokens keep the default. */
+    return zri_verify_by_key(pub, (const unsigned char *)ZRCA_SM2_DEFAULT_ID,
+                             strlen(ZRCA_SM2_DEFAULT_ID), data, len, sig, sig_len);
 }
 
 /* An SM2 certificate the update accepted verifies with Debian's openssl too: its signature by the
