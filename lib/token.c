@@ -43,6 +43,7 @@ const zri_vtable_method zri_crypto_methods[] = {
     ZRI_METHOD(zrca_crypto_backend, key_flags, 2, false),
     ZRI_METHOD(zrca_crypto_backend, generate_key_flags, 2, false),
     ZRI_METHOD(zrca_crypto_backend, sign_context, 2, false),
+    ZRI_METHOD(zrca_crypto_backend, import_enveloped_key, 3, false),
 };
 const size_t zri_crypto_nmethods = sizeof(zri_crypto_methods) / sizeof(zri_crypto_methods[0]);
 
@@ -436,8 +437,10 @@ static int make_backend(zrca_token *t, const zrca_token_options *o)
             rc = zri_check_method("zrca_crypto_backend", "name", false);
         if (rc == 0) {
             /* Copy only what the caller's version has; later members stay NULL. */
-            size_t size =
-                o->custom->version >= 2 ? sizeof(t->be) : offsetof(zrca_crypto_backend, key_flags);
+            size_t size = o->custom->version >= 3 ? sizeof(t->be)
+                          : o->custom->version == 2
+                              ? offsetof(zrca_crypto_backend, import_enveloped_key)
+                              : offsetof(zrca_crypto_backend, key_flags);
             memset(&t->be, 0, sizeof(t->be));
             memcpy(&t->be, o->custom, size);
             t->be.version = ZRCA_CRYPTO_BACKEND_VERSION;

@@ -49,7 +49,7 @@ extern "C" {
 #endif
 
 /** Current version of ::zrca_crypto_backend. */
-#define ZRCA_CRYPTO_BACKEND_VERSION 2
+#define ZRCA_CRYPTO_BACKEND_VERSION 3
 
 /** Object classes. */
 typedef enum zrca_object_class {
@@ -248,6 +248,27 @@ struct zrca_crypto_backend {
     int (*sign_context)(void *self, uint64_t key, zrca_crypto_mech mech, const char *pin,
                         size_t pin_len, const unsigned char *in, size_t in_len, unsigned char *sig,
                         size_t *sig_len);
+
+    /**
+     * v3, optional: import an SM2 encryption key pair delivered enveloped to
+     * the signing key `key` (an SM2 private key of this token) by a CA's key
+     * management centre: `blob` is GM/T 0016's `ENVELOPEDKEYBLOB`, with
+     * little-endian `ULONG`s, `blob_len` bytes (doc/protocol.md §21). The
+     * token opens it with `key` and keeps the pair beside it (SKF: the
+     * encryption key pair of `key`'s container, `SKF_ImportECCKeyPair`),
+     * replacing an encryption pair already there; the private half is
+     * sensitive and not extractable. Both halves are labelled `label`, with
+     * no ID (the library sets it with set_attributes). `spki` receives the
+     * imported public key as DER SubjectPublicKeyInfo, `*spki_len` is its
+     * capacity on entry. An envelope the token cannot open (not for this
+     * key, corrupt, an unknown version or algorithm) is ::ZRCA_EVERIFY and
+     * leaves the token as it was. Without this method the token cannot take
+     * the encryption half of an SM2 dual certificate, and the update says so
+     * before anything is issued.
+     */
+    int (*import_enveloped_key)(void *self, uint64_t key, const unsigned char *blob,
+                                size_t blob_len, const char *label, uint64_t *private_out,
+                                uint64_t *public_out, unsigned char *spki, size_t *spki_len);
 };
 
 #ifdef __cplusplus
