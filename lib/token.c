@@ -1893,6 +1893,78 @@ int zri_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type, un
     return zri_ok();
 }
 
+bool zri_token_can_import_enveloped(const zrca_token *t)
+{
+    return t && t->have_be && t->be.version >= 3 && t->be.import_enveloped_key;
+}
+
+int zri_token_import_enveloped(zrca_key **out, zrca_key *sign_key, const unsigned char *blob,
+                               size_t blob_len, const char *label)
+{
+    if (!out)
+        return zri_error_set(ZRCA_EINVAL, "out is NULL");
+    *out = NULL;
+    if (!sign_key || !blob)
+        return zri_error_set(ZRCA_EINVAL, "signing key and envelope are required");
+    zrca_token *t = sign_key->token;
+    int rc = check_token(t);
+    if (rc < 0)
+        return rc;
+    if (!zri_token_can_import_enveloped(t))
+        return zri_error_set_field(ZRCA_ENOTSUPPORTED, "encryption", "import_unsupported",
+                                   "token '%s' (%s) cannot import an encryption key pair "
+                                   "enveloped by the CA's key management centre",
+                                   t->cinfo.label, t->backend_name);
+    if (sign_key->type != ZRCA_KEY_SM2)
+        return zri_error_set_field(ZRCA_EINVAL, "encryption", "key_type",
+                                   "an encryption key pair is enveloped to an SM2 signing key");
+    if ((rc = NEED(t, set_attributes, "set key IDs")) < 0 ||
+        (rc = need_login(t, "import an encryption key")) < 0)
+        return rc;
+    if (!label || !*label)
+        label = DEFAULT_KEY_LABEL;
+    unsigned char spki[ZRI_SPKI_MAX], id[20];
+    size_t spki_len = sizeof(spki);
+    uint64_t priv = 0, pub = 0;
+    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN,
+            "importing the encryption key pair enveloped to key %s on token '%s'", sign_key->id_hex,
+            t->cinfo.label);
+    rc = be_rc(t,
+               t->be.import_enveloped_key(t->be.self, sign_key->priv, blob, blob_len, label, &priv,
+                                          &pub, spki, &spki_len),
+               "import_enveloped_key");
+    changed(t);
+    if (rc == ZRCA_EVERIFY || rc == ZRCA_EINVAL)
+        return zri_error_set_field(
+            ZRCA_EVERIFY, "encryption", "envelope",
+            "token '%s' could not open the enveloped encryption key: %s", t->cinfo.label,
+            zrca_error_last() && zrca_error_last()->message ? zrca_error_last()->message
+                                                            : "refused");
+    if (rc < 0)
+        return rc;
+    if (spki_len > sizeof(spki))
+        rc = zri_error_set(ZRCA_ETOKEN, "the backend overflowed the public key buffer");
+    if (rc == 0)
+        rc = zri_key_id_from_spki(id, spki, spki_len);
+    if (rc == 0)
+        rc = be_set(t, priv, NULL, id, sizeof(id));
+    if (rc == 0 && pub)
+        rc = be_set(t, pub, NULL, id, sizeof(id));
+    if (rc == 0)
+        rc = key_new(out, t, priv, pub ? &pub : NULL, id, sizeof(id), label, spki, spki_len);
+    if (rc == 0 && (*out)->type != ZRCA_KEY_SM2) {
+        zrca_key_free(*out);
+        *out = NULL;
+        rc = zri_error_set_field(ZRCA_EVERIFY, "encryption", "envelope",
+                                 "token '%s' imported a key that is not SM2", t->cinfo.label);
+    }
+    if (rc < 0)
+        return rc;
+    zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "imported encryption key %s labelled '%s'",
+            (*out)->id_hex, label);
+    return zri_ok();
+}
+
 static int key_by_id(zrca_key **out, zrca_token *t, const unsigned char *id, size_t id_len)
 {
     collect privs, pubs, certs;

@@ -225,6 +225,18 @@ void zri_token_pin_context_swap(zrca_token *token, const zri_pin_context *ctx,
 int zri_token_generate_key(zrca_key **out, zrca_token *token, zrca_key_type type, unsigned int bits,
                            const char *label, unsigned int flags);
 
+/*
+ * The SM2 dual certificate (doc/protocol.md §21): import the encryption key pair a KMC
+ * enveloped to `sign_key` (GM/T 0016 ENVELOPEDKEYBLOB, `blob_len` bytes) beside it, labelled
+ * `label`. *out: the imported key (its ID the SHA-1 of its public key bits, as every key's).
+ * ZRCA_ENOTSUPPORTED (field encryption, rule import_unsupported) when the token's backend cannot;
+ * ZRCA_EVERIFY (field encryption, rule envelope) when the envelope does not open with the key.
+ */
+int zri_token_import_enveloped(zrca_key **out, zrca_key *sign_key, const unsigned char *blob,
+                               size_t blob_len, const char *label);
+/* Whether the token's backend can import an enveloped key (the vtable v3 method). */
+bool zri_token_can_import_enveloped(const zrca_token *token);
+
 /* ---- what a run reads once (doc/design.md, "What is done once") -------------------- */
 
 /*

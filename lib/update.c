@@ -39,6 +39,7 @@ void (*zri_update_test_hook)(zrca_update_step step, int phase) = NULL;
 
 struct zrca_update_result {
     char *owner, *serial, *old_serial, *status, *seal_id, *seal_label;
+    char *enc_serial; /* a dual certificate's encryption half (§21), or NULL */
     int64_t not_before, not_after, old_not_after;
     unsigned char *der;
     size_t der_len;
@@ -520,6 +521,24 @@ static int step_challenge(zrca_update *u)
         u->j.years = (unsigned int)years;
         rc = choose_key(u, algs);
     }
+    /* The SM2 dual certificate (§21): said before any key is made whether the token can take
+     * the encryption half. */
+    if (rc == 0 && (rc = zri_dual_challenge(&u->j, resp.json)) == 0 && u->j.dual) {
+        if (u->j.key_type != ZRCA_KEY_SM2)
+            rc = zri_error_set_field(ZRCA_ENOTSUPPORTED, "key_type", "dual",
+                                     "item %u renews a dual certificate, whose encryption key "
+                                     "pair is enveloped to an SM2 signing key, and the new key "
+                                     "would not be SM2",
+                                     u->j.item);
+        else if (!zri_token_can_import_enveloped(u->token))
+            rc = zri_error_set_field(
+                ZRCA_ENOTSUPPORTED, "encryption", "import_unsupported",
+                "item %u renews an SM2 dual certificate: the CA's key management centre "
+                "delivers the encryption key pair enveloped to the new signing key, and "
+                "token '%s' cannot import it; nothing was made or issued (a PKCS#11 "
+                "module cannot: use the key's SKF library, ZRCA_BACKEND_SKF)",
+                u->j.item, u->j.token_label ? u->j.token_label : "?");
+    }
     /* 新购: the first answered challenge bounds the certificate's start from below (a later one,
      * after a lost answer, may be answered with the certificate of the first). */
     if (rc == 0 && u->j.new_cert && !u->j.challenged_at)
@@ -684,6 +703,7 @@ static void clear_answer(zrca_update *u)
         free(u->j.chain[i]);
     u->j.nchain = 0;
     u->j.not_before = u->j.not_after = 0;
+    zri_dual_clear_answer(&u->j);
 }
 
 /*
@@ -744,7 +764,7 @@ static int keep_issue_answer(zrca_update *u, const zri_json *root)
     }
     u->j.not_before = nb;
     u->j.not_after = na;
-    return 0;
+    return zri_dual_keep_answer(&u->j, root);
 }
 
 /*
@@ -766,6 +786,12 @@ static int answer_digest(const zrca_update *u, char out[65])
     for (size_t i = 0; i < u->j.nchain && rc == 0; i++)
         if ((rc = zri_buf_puts(&m, u->j.chain[i])) == 0)
             rc = zri_buf_put(&m, "", 1);
+    /* A dual answer (§21): its encryption half too (absent otherwise: digests stay as they were).
+     */
+    const char *enc[] = {u->j.enc_cert, u->j.enc_serial, u->j.enc_blob};
+    for (size_t i = 0; u->j.dual && i < 3 && rc == 0; i++)
+        if ((rc = zri_buf_puts(&m, enc[i] ? enc[i] : "")) == 0)
+            rc = zri_buf_put(&m, "", 1);
     out[0] = '\0';
     if (rc == 0)
         rc = zri_der_sha256_hex(out, (const unsigned char *)m.data, m.len);
@@ -777,6 +803,12 @@ static int answer_digest(const zrca_update *u, char out[65])
         return rc;
     }
     return zri_ok();
+}
+
+/* The label of a dual certificate's encryption half (§21): its signing half's, "/enc" added. */
+static void enc_label(char *out, size_t size, const char *label)
+{
+    snprintf(out, size, "%s/enc", label);
 }
 
 /* The certificate the staged key was written with, on the token now (borrowed from *list). */
@@ -800,11 +832,14 @@ static const zrca_cert *find_cert_der(const zrca_cert_list *list, const zri_blob
 static int unwrite(zrca_update *u, unsigned int *removed)
 {
     zrca_cert_list *list = NULL;
+    char enc[sizeof(u->j.staging_label) + 8];
+    enc_label(enc, sizeof(enc), u->j.staging_label);
     certs_changed(u);
     int rc = zrca_token_list_certs(&list, u->token);
     for (size_t i = 0; rc == 0 && i < zrca_cert_list_count(list); i++) {
         const zrca_cert *c = zrca_cert_list_get(list, i);
-        if (strcmp(zrca_cert_label(c), u->j.staging_label) != 0)
+        if (strcmp(zrca_cert_label(c), u->j.staging_label) != 0 &&
+            strcmp(zrca_cert_label(c), enc) != 0)
             continue;
         if ((rc = zrca_token_cert_delete(u->token, c)) == 0) {
             ulog(u, ZRCA_LOG_INFO, "removed certificate %s from the staging label",
@@ -814,6 +849,26 @@ static int unwrite(zrca_update *u, unsigned int *removed)
         }
     }
     zrca_cert_list_free(list);
+    /* A dual answer's imported encryption key goes with it (SKF keeps it in the staged key's
+     * container, which goes with that key, and replaces it at the next import). */
+    zrca_key *k = NULL;
+    int krc = rc == 0 ? zri_token_find_key_by_label(&k, u->token, enc) : 0;
+    if (krc == 0 && k) {
+        if ((rc = zrca_key_delete(k)) == 0) {
+            ulog(u, ZRCA_LOG_INFO, "removed encryption key %s from the staging label",
+                 zrca_key_id(k));
+            certs_changed(u);
+        }
+        zrca_key_free(k);
+    } else if (krc < 0 && krc != ZRCA_ENOTFOUND) {
+        rc = krc;
+    } else {
+        zri_ok();
+    }
+    if (rc == 0 && u->j.enc_key_id) {
+        free(u->j.enc_key_id);
+        u->j.enc_key_id = NULL;
+    }
     return rc;
 }
 
@@ -1002,6 +1057,8 @@ static int issue_post(zrca_update *u)
         zri_jgen_kv_string(g, "proof", u->j.proof);
         if (u->j.token_serial && strlen(u->j.token_serial) <= 64)
             zri_jgen_kv_string(g, "key_serial", u->j.token_serial);
+        if (u->j.dual) /* §21: this client takes the encryption half */
+            zri_jgen_kv_string(g, "encryption_envelope", ZRI_ENVELOPE_NAME);
         zri_jgen_object_end(g);
     }
     int rc = zri_session_request(u->session, &req, &resp);
@@ -1096,6 +1153,8 @@ static int check_contract(zrca_update *u)
         e.not_before_min = u->j.challenged_at ? u->j.challenged_at - ZRI_CLOCK_SKEW : 0;
     }
     rc = zri_verify_issued(&e, u->j.cert, u->j.chain, u->j.nchain);
+    if (rc == 0 && u->j.dual)
+        rc = zri_dual_verify(&u->j, &e);
     free(subj.data);
     EVP_PKEY_free(newpk);
     return rc;
@@ -1156,11 +1215,115 @@ static int ensure_verified(zrca_update *u)
     return rc;
 }
 
+/* The encryption key the envelope delivers, on the token (ZRCA_ENOTFOUND: not imported). */
+static int find_encryption_key(zrca_update *u, EVP_PKEY *want, zrca_key **out)
+{
+    *out = NULL;
+    unsigned char *spki = NULL, id[20];
+    int n = i2d_PUBKEY(want, &spki);
+    if (n <= 0)
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    int rc = zri_key_id_from_spki(id, spki, (size_t)n);
+    OPENSSL_free(spki);
+    char *hex = rc == 0 ? zri_hex(id, sizeof(id), false) : NULL;
+    if (rc == 0 && !hex)
+        rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
+    if (rc == 0)
+        rc = zrca_token_find_key(out, u->token, hex);
+    free(hex);
+    return rc;
+}
+
+/*
+ * The encryption half of a dual certificate (§21), before the signing certificate: the key pair
+ * the KMC enveloped to the staged key, imported beside it once (a key of the envelope's public
+ * key on the token says it was, whatever the journal says), then its certificate. The journal
+ * records the import before the certificate is written.
+ */
+static int write_encryption(zrca_update *u)
+{
+    char label[sizeof(u->j.staging_label) + 8];
+    enc_label(label, sizeof(label), u->j.staging_label);
+    zri_blob blob = {NULL, 0}, der = {NULL, 0};
+    EVP_PKEY *want = NULL, *got = NULL;
+    zrca_key *enc = NULL;
+    bool imported = false;
+    int rc = zri_b64_blob_set(&blob, u->j.enc_blob, "enveloped_key");
+    if (rc == 0)
+        rc = zri_dual_envelope_key(&want, blob.data, blob.len);
+    if (rc == 0)
+        rc = zri_b64_blob_set(&der, u->j.enc_cert, "encryption certificate");
+    if (rc == 0 && (rc = find_encryption_key(u, want, &enc)) == ZRCA_ENOTFOUND) {
+        zri_ok();
+        rc = zri_token_import_enveloped(&enc, u->new_key, blob.data, blob.len, label);
+        certs_changed(u);
+        imported = rc == 0;
+    }
+    /* Not on the token's word either: the key imported is the one certified. */
+    if (rc == 0 && (rc = zri_key_pkey(&got, enc)) == 0 && EVP_PKEY_eq(got, want) != 1)
+        rc = zri_error_set_field(ZRCA_EVERIFY, "encryption", "imported_key",
+                                 "token '%s' imported another key than the one enveloped for "
+                                 "encryption certificate %s",
+                                 u->j.token_label ? u->j.token_label : "?", u->j.enc_serial);
+    if (rc == 0 && (!u->j.enc_key_id || strcmp(u->j.enc_key_id, zrca_key_id(enc)) != 0) &&
+        (rc = set_str(&u->j.enc_key_id, zrca_key_id(enc))) == 0)
+        rc = zri_journal_write(&u->paths, &u->j);
+    if (rc == 0) {
+        ulog(u, ZRCA_LOG_INFO, "encryption key %s %s the token beside key %s", zrca_key_id(enc),
+             imported ? "imported to" : "was already on", u->j.new_key_id);
+        if (zri_update_test_hook)
+            zri_update_test_hook(ZRCA_STEP_WRITE, 2);
+    }
+    const zrca_cert_list *list = NULL;
+    bool present = false;
+    if (rc == 0 && (rc = token_certs(u, &list)) == 0)
+        present = find_cert_der(list, &der) != NULL;
+    if (rc == 0 && !present) {
+        rc = zrca_key_write_cert(enc, der.data, der.len, label);
+        certs_changed(u);
+    }
+    if (rc == 0) {
+        ulog(u, ZRCA_LOG_INFO, "encryption certificate %s %s the token under %s", u->j.enc_serial,
+             present ? "was already on" : "written to", label);
+        if (zri_update_test_hook)
+            zri_update_test_hook(ZRCA_STEP_WRITE, 3);
+    }
+    EVP_PKEY_free(want);
+    EVP_PKEY_free(got);
+    zrca_key_free(enc);
+    free(blob.data);
+    free(der.data);
+    return rc;
+}
+
 /* Under the staging label, next to the staged key: not the holder's until confirmed. */
 static int step_write(zrca_update *u)
 {
     int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
     if (rc < 0 || (rc = ensure_verified(u)) != 0)
+        return rc;
+    if (u->j.dual && (rc = write_encryption(u)) == ZRCA_EVERIFY) {
+        /* The token could not open the envelope, or took another key from it: the answer is
+         * refused like a bad certificate, and the next route asked (doc/design.md, "No dead
+         * end"); nothing of it is under the holder's name. */
+        if (zri_error_prefix_rc(rc,
+                                "the encryption key of certificate %s for item %u was refused, "
+                                "nothing was written under the holder's name",
+                                u->j.new_serial ? u->j.new_serial : "?", u->j.item) == ZRCA_ENOMEM)
+            return ZRCA_ENOMEM;
+        ulog(u, ZRCA_LOG_ERROR, "%s", zrca_error_last()->message);
+        zri_error_save saved;
+        zri_error_stash(&saved);
+        int urc = unwrite(u, NULL);
+        if (urc < 0) {
+            zri_error_stash_drop(&saved);
+            return urc;
+        }
+        zri_error_unstash(&saved);
+        u->verified = false;
+        return next_route(u);
+    }
+    if (rc < 0)
         return rc;
     zri_blob der = {NULL, 0};
     if ((rc = zri_b64_blob_set(&der, u->j.cert, "certificate")) < 0)
@@ -1188,6 +1351,41 @@ static int step_write(zrca_update *u)
 static const char *final_label(const zrca_update *u)
 {
     return u->j.old_label && *u->j.old_label ? u->j.old_label : u->j.holder;
+}
+
+/* The encryption half follows (§21): "<final>/enc", its key too. */
+static int promote_encryption(zrca_update *u, const char *final)
+{
+    char label[ZRCA_CRYPTO_LABEL_SIZE + 8];
+    enc_label(label, sizeof(label), final);
+    zri_blob der = {NULL, 0};
+    zrca_key *enc = NULL;
+    int rc = zri_b64_blob_set(&der, u->j.enc_cert, "encryption certificate");
+    if (rc == 0 && !u->j.enc_key_id)
+        rc = zri_error_set(ZRCA_ESTATE, "the journal names no imported encryption key");
+    if (rc == 0 && (rc = zrca_token_find_key(&enc, u->token, u->j.enc_key_id)) == ZRCA_ENOTFOUND)
+        rc = zri_error_set(ZRCA_ENOTFOUND,
+                           "the imported encryption key %s is no longer on the "
+                           "token",
+                           u->j.enc_key_id);
+    const zrca_cert_list *list = NULL;
+    if (rc == 0 && (rc = token_certs(u, &list)) == 0) {
+        const zrca_cert *c = find_cert_der(list, &der);
+        if (!c) {
+            rc = zrca_key_write_cert(enc, der.data, der.len, label);
+            certs_changed(u);
+        } else if (strcmp(zrca_cert_label(c), label) != 0) {
+            rc = zrca_token_cert_set_label(u->token, c, label);
+            certs_changed(u);
+        }
+    }
+    if (rc == 0 && strcmp(zrca_key_label(enc), label) != 0) {
+        rc = zrca_key_set_label(enc, label);
+        certs_changed(u);
+    }
+    zrca_key_free(enc);
+    free(der.data);
+    return rc;
 }
 
 /*
@@ -1228,6 +1426,8 @@ static int promote(zrca_update *u)
         rc = zrca_key_set_label(u->new_key, final);
         certs_changed(u);
     }
+    if (rc == 0 && u->j.dual)
+        rc = promote_encryption(u, final);
     return rc;
 }
 
@@ -1411,6 +1611,76 @@ static int confirmed_on_platform(zrca_update *u)
     return 0;
 }
 
+/* Whether a certificate of the token is the old dual certificate's encryption half: of the old
+ * subject, unable to sign, not the new one, not archived yet. */
+static bool old_encryption_half(const zrca_cert *c, X509_NAME *subject, const zri_blob *new_der)
+{
+    size_t len = 0;
+    const unsigned char *der = zrca_cert_der(c, &len);
+    if (!der || (len == new_der->len && memcmp(der, new_der->data, len) == 0) ||
+        strncmp(zrca_cert_label(c), ZRCA_ARCHIVED_LABEL_PREFIX,
+                strlen(ZRCA_ARCHIVED_LABEL_PREFIX)) == 0)
+        return false;
+    X509 *x = zri_x509_from_der(der, len);
+    bool match =
+        x && X509_NAME_cmp(X509_get_subject_name(x), subject) == 0 &&
+        (X509_get_extension_flags(x) & EXFLAG_KUSAGE) &&
+        !(X509_get_key_usage(x) & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)) &&
+        (X509_get_key_usage(x) & (KU_KEY_ENCIPHERMENT | KU_DATA_ENCIPHERMENT | KU_KEY_AGREEMENT));
+    X509_free(x);
+    ERR_clear_error();
+    return match;
+}
+
+/* The old dual certificate's encryption half goes the way of its signing half (§21): archived
+ * ("<archived label>/enc") or deleted, with its key. Before the signing half, so that a resume
+ * after a crash between the two still finds it. */
+static int archive_encryption(zrca_update *u)
+{
+    X509 *old = zri_x509_from_der(u->j.old_der, u->j.old_der_len);
+    if (!old)
+        return zri_error_set(ZRCA_EPROTOCOL, "the old certificate does not parse");
+    zri_blob new_der = {NULL, 0};
+    zrca_cert_list *list = NULL;
+    int rc = zri_b64_blob_set(&new_der, u->j.enc_cert, "encryption certificate");
+    certs_changed(u);
+    if (rc == 0)
+        rc = zrca_token_list_certs(&list, u->token);
+    for (size_t i = 0; rc == 0 && i < zrca_cert_list_count(list); i++) {
+        const zrca_cert *c = zrca_cert_list_get(list, i);
+        if (!old_encryption_half(c, X509_get_subject_name(old), &new_der))
+            continue;
+        char archived[ZRCA_CRYPTO_LABEL_SIZE];
+        snprintf(archived, sizeof(archived), ZRCA_ARCHIVED_LABEL_PREFIX "%s/enc",
+                 zrca_cert_serial(c));
+        zrca_key *k = NULL;
+        if ((rc = zrca_cert_key(&k, u->token, c)) == ZRCA_ENOTFOUND) {
+            zri_ok();
+            rc = 0;
+        }
+        if (rc == 0 && u->opts.delete_old) {
+            if (k)
+                rc = zrca_key_delete(k);
+            if (rc == 0)
+                rc = zrca_token_cert_delete(u->token, c);
+        } else if (rc == 0) {
+            if (k && strcmp(zrca_key_label(k), archived) != 0)
+                rc = zrca_key_set_label(k, archived);
+            if (rc == 0)
+                rc = zrca_token_cert_set_label(u->token, c, archived);
+        }
+        if (rc == 0)
+            ulog(u, ZRCA_LOG_INFO, "old encryption certificate %s %s", zrca_cert_serial(c),
+                 u->opts.delete_old ? "and its key deleted" : "and its key archived");
+        zrca_key_free(k);
+    }
+    zrca_cert_list_free(list);
+    certs_changed(u);
+    free(new_der.data);
+    X509_free(old);
+    return rc;
+}
+
 static int step_archive(zrca_update *u)
 {
     /* Not on the journal's word: the platform confirmed the new certificate, and the new pair is
@@ -1421,6 +1691,8 @@ static int step_archive(zrca_update *u)
     if (rc == 0)
         rc = promote(u);
     if (rc < 0 || u->j.new_cert) /* 新购: no old certificate to archive */
+        return rc;
+    if (u->j.dual && (rc = archive_encryption(u)) < 0)
         return rc;
     const zrca_cert *old = NULL;
     rc = find_old_cert(u, &old);
@@ -1473,6 +1745,7 @@ ZRCA_API void zrca_update_result_free(zrca_update_result *r)
     free(r->status);
     free(r->seal_id);
     free(r->seal_label);
+    free(r->enc_serial);
     free(r->der);
     free(r);
 }
@@ -1491,7 +1764,8 @@ static int make_result(zrca_update_result **out, const zri_journal *j)
                     (j->old_serial && !(r->old_serial = zri_strdup(j->old_serial))) ||
                     !(r->status = zri_strdup("valid")) ||
                     (j->seal_id && !(r->seal_id = zri_strdup(j->seal_id))) ||
-                    (j->seal_label && !(r->seal_label = zri_strdup(j->seal_label)))))
+                    (j->seal_label && !(r->seal_label = zri_strdup(j->seal_label))) ||
+                    (j->dual && j->enc_serial && !(r->enc_serial = zri_strdup(j->enc_serial)))))
         rc = zri_error_set(ZRCA_ENOMEM, "out of memory");
     r->not_before = j->not_before;
     r->not_after = j->not_after;
@@ -1518,6 +1792,7 @@ RESULT_GETTER(int64_t, old_not_after, old_not_after, 0)
 RESULT_GETTER(const char *, status, status, NULL)
 RESULT_GETTER(const char *, seal_id, seal_id, NULL)
 RESULT_GETTER(const char *, seal_label, seal_label, NULL)
+RESULT_GETTER(const char *, encryption_serial, enc_serial, NULL)
 
 ZRCA_API const unsigned char *zrca_update_result_der(const zrca_update_result *r, size_t *len)
 {

@@ -12,6 +12,8 @@
 
 #include "zrca/update.h"
 
+#include "json.h"
+
 #include <openssl/x509.h>
 
 #define ZRI_JOURNAL_VERSION 2
@@ -77,6 +79,13 @@ typedef struct zri_journal {
 
     char confirm_key[129];
     char *seal_id, *seal_label;
+
+    /* The SM2 dual certificate (doc/protocol.md §21): the challenge promised an encryption
+     * certificate whose key pair the CA's KMC enveloped to the staged key. */
+    bool dual;
+    unsigned int enc_key_usage;             /* X509v3 KU_* bits promised for it */
+    char *enc_cert, *enc_serial, *enc_blob; /* base64 DER, serial, base64 ENVELOPEDKEYBLOB */
+    char *enc_key_id;                       /* the imported key's ID, once imported */
 
     /* After a refused answer (doc/design.md, "No dead end"). */
     bool issued;             /* the platform answered with a certificate for the staged key */
@@ -155,6 +164,25 @@ int zri_new_token_clear(const zrca_cert_list *list, const char *holder, const ch
  * when the item names the holder's ID number (`holder_id`, NULL for org), one serialNumber, that
  * number (a namesake's ID number names someone else). */
 int zri_new_subject_check(const char *subject_der_b64, const char *holder, const char *holder_id);
+
+/* ---- the SM2 dual certificate (lib/update_dual.c, doc/protocol.md §21) ---------------- */
+
+#define ZRI_ENVELOPE_NAME "gmt0016-enveloped-key-blob"
+#define ZRI_ENVELOPE_LEN  388u
+/* The challenge's `encryption` member (absent: not dual). ZRCA_EPROTOCOL for a malformed one,
+ * ZRCA_ENOTSUPPORTED (field encryption) for an envelope this library does not know. */
+int zri_dual_challenge(zri_journal *j, const zri_json *challenge);
+/* The issue answer's `encryption` member into the journal; ZRCA_EVERIFY (field
+ * encryption_certificate) when a dual answer lacks it or it does not decode. */
+int zri_dual_keep_answer(zri_journal *j, const zri_json *answer);
+void zri_dual_clear_answer(zri_journal *j);
+/* The public key an envelope delivers (its PubKey), after the envelope's structural checks:
+ * ZRCA_EVERIFY (field encryption_certificate, rule envelope) for a malformed one. */
+int zri_dual_envelope_key(EVP_PKEY **out, const unsigned char *blob, size_t len);
+/* The encryption certificate against the contract: `e` is the signing certificate's
+ * expectation (the same subject, promised end, anchors); ZRCA_EVERIFY with field
+ * encryption_certificate and the rule broken. */
+int zri_dual_verify(const zri_journal *j, const zri_issued_expect *e);
 
 /* Base64 without line breaks (malloc'd), NULL on allocation failure. */
 char *zri_base64_encode(const unsigned char *in, size_t len);

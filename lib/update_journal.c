@@ -43,6 +43,10 @@ void zri_journal_clear(zri_journal *j)
     free(j->new_serial);
     free(j->seal_id);
     free(j->seal_label);
+    free(j->enc_cert);
+    free(j->enc_serial);
+    free(j->enc_blob);
+    free(j->enc_key_id);
     memset(j, 0, sizeof(*j));
 }
 
@@ -330,6 +334,14 @@ static int journal_json(const zri_journal *j, const char *integrity, zri_jgen **
     zri_jgen_kv_string(g, "confirm_key", j->confirm_key);
     kv_opt(g, "seal_id", j->seal_id);
     kv_opt(g, "seal_label", j->seal_label);
+    if (j->dual) { /* absent for a single certificate: its journals stay as they were */
+        zri_jgen_kv_bool(g, "dual", true);
+        zri_jgen_kv_int(g, "enc_key_usage", j->enc_key_usage);
+        kv_opt(g, "enc_certificate", j->enc_cert);
+        kv_opt(g, "enc_serial", j->enc_serial);
+        kv_opt(g, "enveloped_key", j->enc_blob);
+        kv_opt(g, "enc_key_id", j->enc_key_id);
+    }
     zri_jgen_kv_bool(g, "issued", j->issued);
     zri_jgen_kv_int(g, "route", j->route);
     zri_jgen_kv_int(g, "refusals", j->refusals);
@@ -595,6 +607,19 @@ int zri_journal_read(const zri_update_paths *p, zri_journal *j)
         (rc = get_dup(o, "seal_id", &j->seal_id)) < 0 ||
         (rc = get_dup(o, "seal_label", &j->seal_label)) < 0)
         goto out;
+    bool dual = false;
+    if ((rc = zri_json_get_bool(o, "dual", &dual, ZRI_JSON_OPTIONAL)) < 0)
+        goto out;
+    j->dual = dual;
+    if (dual) {
+        if ((rc = zri_json_get_int(o, "enc_key_usage", &v, 0, 0xFFFFFF, 0)) < 0 ||
+            (rc = get_dup(o, "enc_certificate", &j->enc_cert)) < 0 ||
+            (rc = get_dup(o, "enc_serial", &j->enc_serial)) < 0 ||
+            (rc = get_dup(o, "enveloped_key", &j->enc_blob)) < 0 ||
+            (rc = get_dup(o, "enc_key_id", &j->enc_key_id)) < 0)
+            goto out;
+        j->enc_key_usage = (unsigned)v;
+    }
     bool issued = false;
     if ((rc = zri_json_get_bool(o, "issued", &issued, ZRI_JSON_OPTIONAL)) < 0 ||
         (rc = zri_json_get_int(o, "years", &v, 0, 10, ZRI_JSON_OPTIONAL)) < 0)

@@ -373,6 +373,8 @@ static int check_usages(X509 *x, unsigned int ku, unsigned int xku)
     if (have != ku)
         return refuse("key_usage", "its key usage 0x%x is not the promised 0x%x", (unsigned)have,
                       ku);
+    if (!(flags & EXFLAG_XKUSAGE) && xku == 0)
+        return 0; /* none promised, none there (an encryption certificate, §21) */
     if (!(flags & EXFLAG_XKUSAGE))
         return refuse("extended_key_usage",
                       "it has no extendedKeyUsage extension (the platform promised 0x%x)", xku);

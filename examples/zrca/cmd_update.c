@@ -116,6 +116,12 @@ static void result_print(const zrca_update_result *r, const old_cert *old)
     printf("%s\n", strcmp(zrca_update_result_status(r), "valid") == 0
                        ? "有效 (valid)"
                        : zrca_update_result_status(r));
+    if (zrca_update_result_encryption_serial(r)) { /* an SM2 dual certificate (§21) */
+        printf("      ");
+        put_col("加密证书", 14);
+        put_col("已归档 (archived)", 36);
+        printf("%s\n", zrca_update_result_encryption_serial(r));
+    }
     if (zrca_update_result_seal_id(r)) {
         printf("      ");
         put_col("电子签章", 14);
@@ -145,6 +151,7 @@ static void result_json(jw *w, unsigned idx, const zrca_update_result *r, const 
     jw_kstr(w, "serial", zrca_update_result_serial(r));
     jw_ktime(w, "not_before", zrca_update_result_not_before(r));
     jw_ktime(w, "not_after", zrca_update_result_not_after(r));
+    jw_kstr(w, "encryption_serial", zrca_update_result_encryption_serial(r));
     jw_obj_end(w);
     jw_kstr(w, "seal_id", zrca_update_result_seal_id(r));
     jw_kstr(w, "seal_label", zrca_update_result_seal_label(r));

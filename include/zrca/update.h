@@ -151,6 +151,13 @@ ZRCA_API int64_t zrca_update_result_not_before(const zrca_update_result *r);
 ZRCA_API int64_t zrca_update_result_not_after(const zrca_update_result *r);
 /** Serial of the old certificate. */
 ZRCA_API const char *zrca_update_result_old_serial(const zrca_update_result *r);
+/**
+ * Serial of the new encryption certificate when the update renewed an SM2
+ * dual certificate (doc/protocol.md §21: its key pair made by the CA's key
+ * management centre and imported into the key beside the new signing key),
+ * else NULL.
+ */
+ZRCA_API const char *zrca_update_result_encryption_serial(const zrca_update_result *r);
 /** End of the old certificate's validity, Unix time. */
 ZRCA_API int64_t zrca_update_result_old_not_after(const zrca_update_result *r);
 /** Status (状态): "valid" (有效) once confirmed. */

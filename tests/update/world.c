@@ -40,6 +40,7 @@ ts_platform *plat;
 char *work;
 int seq;
 bool under_valgrind;
+bool setup_dual;
 
 /* ---- the tampering transport -------------------------------------------------------- */
 
@@ -608,6 +609,36 @@ static void world_account(world *w, zrca_cert_kind kind, const char *prefix)
     free(operator_json("POST", "/accounts", body));
 }
 
+/* The encryption half of a provisioned dual certificate: the key pair the KMC enveloped to the
+ * signing key `k`, imported through the library, and its certificate, under "<holder>/enc". */
+static void world_import_encryption(world *w, zrca_token *t, zrca_key *k, const zri_json *enc)
+{
+    (void)t;
+    if (!enc)
+        fail_msg("the platform provisioned no encryption certificate (\"dual\": true)");
+    const char *cert_b64 = zri_json_string(zri_json_member(enc, "certificate"), NULL);
+    const char *blob_b64 = zri_json_string(zri_json_member(enc, "enveloped_key"), NULL);
+    const char *serial = zri_json_string(zri_json_member(enc, "serial"), NULL);
+    assert_non_null(cert_b64);
+    assert_non_null(blob_b64);
+    assert_non_null(serial);
+    unsigned char *der, *blob;
+    size_t der_len, blob_len;
+    assert_int_equal(zri_base64_decode(cert_b64, strlen(cert_b64), &der, &der_len), 0);
+    assert_int_equal(zri_base64_decode(blob_b64, strlen(blob_b64), &blob, &blob_len), 0);
+    char label[96];
+    snprintf(label, sizeof(label), "%s/enc", w->holder);
+    zrca_key *ek = NULL;
+    assert_zrca_ok(zri_token_import_enveloped(&ek, k, blob, blob_len, label));
+    assert_zrca_ok(zrca_key_write_cert(ek, der, der_len, label));
+    char canon[ZRCA_SERIAL_BUFSIZE];
+    assert_zrca_ok(zrca_serial_canonical(canon, sizeof(canon), serial));
+    snprintf(w->old_enc_serial, sizeof(w->old_enc_serial), "%s", canon);
+    zrca_key_free(ek);
+    free(der);
+    free(blob);
+}
+
 void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, unsigned int bits,
                     bool apply, int days_left)
 {
@@ -678,13 +709,15 @@ void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, 
         snprintf(body, sizeof(body),
                  "{\"account\": \"%s\", \"kind\": \"personal\", \"holder_name\": \"%s\", "
                  "\"holder_id_number\": \"%s\", \"position\": \"项目负责人\", \"csr\": \"%s\", "
-                 "\"not_after\": \"%s\", \"key_serial\": \"%s\"}",
-                 w->account, w->holder, w->holder_id, csr_b64, na_s, w->token_label);
+                 "\"not_after\": \"%s\", \"key_serial\": \"%s\"%s}",
+                 w->account, w->holder, w->holder_id, csr_b64, na_s, w->token_label,
+                 setup_dual ? ", \"dual\": true" : "");
     else
         snprintf(body, sizeof(body),
                  "{\"account\": \"%s\", \"kind\": \"%s\", \"csr\": \"%s\", \"not_after\": "
-                 "\"%s\", \"key_serial\": \"%s\"}",
-                 w->account, kind_name(kind), csr_b64, na_s, w->token_label);
+                 "\"%s\", \"key_serial\": \"%s\"%s}",
+                 w->account, kind_name(kind), csr_b64, na_s, w->token_label,
+                 setup_dual ? ", \"dual\": true" : "");
     free(csr_b64);
     char *resp = operator_json("POST", "/certificates", body);
     zri_json_doc *doc;
@@ -697,6 +730,9 @@ void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, 
     assert_zrca_ok(zrca_key_write_cert(k, der, der_len, w->holder));
     assert_zrca_ok(zrca_key_set_label(k, w->holder));
     free(der);
+    w->old_enc_serial[0] = '\0';
+    if (setup_dual)
+        world_import_encryption(w, t, k, zri_json_member(zri_json_root(doc), "encryption"));
     zri_json_doc_free(doc);
     free(resp);
     zrca_key_free(k);
@@ -706,8 +742,12 @@ void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, 
         t = open_token(w);
         zrca_cert_list *l0;
         assert_zrca_ok(zrca_token_list_certs(&l0, t));
-        w->old_not_after = zrca_cert_not_after(zrca_cert_list_get(l0, 0));
-        const char *sr = zrca_cert_serial(zrca_cert_list_get(l0, 0));
+        const zrca_cert *c0 = zrca_cert_list_get(l0, 0);
+        for (size_t i = 0; i < zrca_cert_list_count(l0); i++)
+            if (strcmp(zrca_cert_label(zrca_cert_list_get(l0, i)), w->holder) == 0)
+                c0 = zrca_cert_list_get(l0, i);
+        w->old_not_after = zrca_cert_not_after(c0);
+        const char *sr = zrca_cert_serial(c0);
         size_t j = 0;
         for (const char *q = sr; *q && j + 1 < sizeof(w->old_serial); q++)
             w->old_serial[j++] = (char)(*q >= 'A' && *q <= 'F' ? *q + 32 : *q);
@@ -747,7 +787,7 @@ void world_setup_ex(world *w, bool soft, zrca_cert_kind kind, zrca_key_type kt, 
     t = open_token(w);
     zrca_cert_list *l;
     assert_zrca_ok(zrca_token_list_certs(&l, t));
-    assert_int_equal(zrca_cert_list_count(l), 1);
+    assert_int_equal(zrca_cert_list_count(l), setup_dual ? 2 : 1);
     w->old_not_after = zrca_cert_not_after(zrca_cert_list_get(l, 0));
     zrca_cert_list_free(l);
     zrca_token_free(t);
@@ -906,6 +946,64 @@ static void assert_sm2_cert_cli(const unsigned char *der, size_t len)
     assert_int_not_equal(without, 0);
 }
 
+/*
+ * The encryption half of a renewed dual certificate (§21): the new one under "<holder>/enc" with
+ * the imported key beside it, of the new signing certificate's subject and validity, an SM2
+ * certificate Debian's openssl verifies, usable for encryption only; the old one archived as
+ * "zrca-archived-<serial>/enc" (or deleted).
+ */
+static void assert_dual_renewed(world *w, zrca_token *t, const zrca_cert *newc,
+                                const zrca_cert *newe, const zrca_cert *olde, size_t nenc,
+                                bool deleted_old)
+{
+    assert_non_null(newe);
+    assert_int_equal(nenc, deleted_old ? 1 : 2);
+    char label[128];
+    snprintf(label, sizeof(label), "%s/enc", w->holder);
+    assert_string_equal(zrca_cert_label(newe), label);
+    assert_string_equal(zrca_cert_holder(newe), w->holder);
+    assert_true(zrca_cert_has_private_key(newe));
+    assert_int_equal(zrca_cert_not_after(newe), zrca_cert_not_after(newc));
+    assert_int_not_equal(zrca_serial_cmp(zrca_cert_serial(newe), zrca_cert_serial(newc)), 0);
+    zrca_key *ek;
+    assert_zrca_ok(zrca_cert_key(&ek, t, newe));
+    assert_string_equal(zrca_key_label(ek), label);
+    assert_int_equal(zrca_key_get_type(ek), ZRCA_KEY_SM2);
+    size_t el, sl;
+    const unsigned char *ed = zrca_cert_der(newe, &el), *sd = zrca_cert_der(newc, &sl);
+    const unsigned char *p = ed, *q = sd;
+    X509 *ex = d2i_X509(NULL, &p, (long)el), *sx = d2i_X509(NULL, &q, (long)sl);
+    assert_non_null(ex);
+    assert_non_null(sx);
+    assert_int_equal(X509_NAME_cmp(X509_get_subject_name(ex), X509_get_subject_name(sx)), 0);
+    assert_int_equal(X509_get_key_usage(ex) & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION), 0);
+    assert_true(X509_get_key_usage(ex) & KU_KEY_ENCIPHERMENT);
+    assert_true(EVP_PKEY_is_a(X509_get0_pubkey(ex), "SM2"));
+    /* Its key is not the signing key, and the one imported is the one certified. */
+    assert_int_not_equal(EVP_PKEY_eq(X509_get0_pubkey(ex), X509_get0_pubkey(sx)), 1);
+    unsigned char *kspki = NULL;
+    size_t kspki_len = 0;
+    assert_zrca_ok(zrca_key_public_der(&kspki, &kspki_len, ek));
+    const unsigned char *kp = kspki;
+    EVP_PKEY *kpub = d2i_PUBKEY(NULL, &kp, (long)kspki_len);
+    assert_non_null(kpub);
+    assert_int_equal(EVP_PKEY_eq(kpub, X509_get0_pubkey(ex)), 1);
+    EVP_PKEY_free(kpub);
+    zrca_free(kspki);
+    X509_free(ex);
+    X509_free(sx);
+    zrca_key_free(ek);
+    assert_sm2_cert_cli(ed, el);
+    if (deleted_old) {
+        assert_null(olde);
+    } else {
+        assert_non_null(olde);
+        char archived[160];
+        snprintf(archived, sizeof(archived), "zrca-archived-%s/enc", w->old_enc_serial);
+        assert_string_equal(zrca_cert_label(olde), archived);
+    }
+}
+
 void assert_renewed(world *w, bool deleted_old)
 {
     zrca_token *t = open_token(w);
@@ -913,9 +1011,21 @@ void assert_renewed(world *w, bool deleted_old)
     assert_zrca_ok(zrca_token_set_pin_callback(t, fixed_pin, NULL, NULL));
     zrca_cert_list *l;
     assert_zrca_ok(zrca_token_list_certs(&l, t));
-    const zrca_cert *newc = NULL, *oldc = NULL;
+    const zrca_cert *newc = NULL, *oldc = NULL, *newe = NULL, *olde = NULL;
+    size_t nenc = 0;
     for (size_t i = 0; i < zrca_cert_list_count(l); i++) {
         const zrca_cert *c = zrca_cert_list_get(l, i);
+        const char *lab = zrca_cert_label(c);
+        if (strlen(lab) > 4 && strcmp(lab + strlen(lab) - 4, "/enc") == 0) {
+            /* A dual certificate's encryption half: checked below. */
+            nenc++;
+            if (w->old_enc_serial[0] &&
+                zrca_serial_cmp(zrca_cert_serial(c), w->old_enc_serial) == 0)
+                olde = c;
+            else
+                newe = c;
+            continue;
+        }
         char canon[ZRCA_SERIAL_BUFSIZE];
         /* The token gives the canonical serial, the platform's spelling. */
         assert_true(zrca_serial_canonical(canon, sizeof(canon), zrca_cert_serial(c)) == 0 &&
@@ -926,7 +1036,11 @@ void assert_renewed(world *w, bool deleted_old)
             newc = c;
     }
     assert_non_null(newc);
-    assert_int_equal(zrca_cert_list_count(l), deleted_old ? 1 : 2);
+    assert_int_equal(zrca_cert_list_count(l) - nenc, deleted_old ? 1 : 2);
+    if (setup_dual)
+        assert_dual_renewed(w, t, newc, newe, olde, nenc, deleted_old);
+    else
+        assert_int_equal(nenc, 0);
     /* The new certificate: the holder's, paired with its key, a year later. */
     assert_string_equal(zrca_cert_holder(newc), w->holder);
     assert_true(zrca_cert_has_private_key(newc));

@@ -29,6 +29,10 @@ extern bool under_valgrind;
 extern long session_timeout_ms;
 /* ZRCA_KEY_* flags of the key world_setup_ex() provisions. */
 extern unsigned int setup_key_flags;
+/* world_setup_ex() provisions an SM2 dual certificate (doc/protocol.md §21): the signing
+ * certificate and, under "<holder>/enc", the encryption certificate with the key pair the
+ * platform's KMC enveloped to the signing key, imported. assert_renewed() then checks both. */
+extern bool setup_dual;
 
 typedef enum {
     BAD_NONE = 0,
@@ -62,6 +66,7 @@ typedef struct world {
     char order[32];
     unsigned int item;
     char old_serial[80];
+    char old_enc_serial[ZRCA_SERIAL_BUFSIZE]; /* setup_dual: the old encryption certificate's */
     int64_t old_not_after;
     char state_dir[1024];
 } world;

@@ -715,7 +715,7 @@ _lazy("zrca_key_flags", c_uint, KeyP)
 zrca_update_step_name = _proto("zrca_update_step_name", CCP, c_int)
 zrca_update_step_label = _proto("zrca_update_step_label", CCP, c_int)
 zrca_update_options_init = _proto("zrca_update_options_init", c_int, POINTER(UpdateOptions), c_uint)
-for _n in ("owner", "serial", "old_serial", "status", "seal_id", "seal_label"):
+for _n in ("owner", "serial", "old_serial", "status", "seal_id", "seal_label", "encryption_serial"):
     globals()["zrca_update_result_" + _n] = _proto("zrca_update_result_" + _n, CCP, UpdateResultP)
 for _n in ("not_before", "not_after", "old_not_after"):
     globals()["zrca_update_result_" + _n] = _proto("zrca_update_result_" + _n, I64, UpdateResultP)

@@ -35,6 +35,9 @@ class UpdateResult:
     seal_id: Optional[str]
     seal_label: Optional[str]
     der: bytes
+    #: The new encryption certificate's serial when an SM2 dual certificate was renewed
+    #: (doc/protocol.md §21), else None.
+    encryption_serial: Optional[str] = None
 
     @classmethod
     def _from_c(cls, r: Any) -> "UpdateResult":
@@ -46,7 +49,8 @@ class UpdateResult:
                    _lib.s(_lib.zrca_update_result_old_serial(r)) or "",
                    to_datetime(_lib.zrca_update_result_old_not_after(r)),
                    _lib.s(_lib.zrca_update_result_status(r)) or "", _lib.s(_lib.zrca_update_result_seal_id(r)),
-                   _lib.s(_lib.zrca_update_result_seal_label(r)), der)
+                   _lib.s(_lib.zrca_update_result_seal_label(r)), der,
+                   _lib.s(_lib.zrca_update_result_encryption_serial(r)))
 
 
 def _take_result(p: Any) -> Optional[UpdateResult]:
