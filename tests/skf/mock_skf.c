@@ -38,7 +38,8 @@
  * tries left exceed the maximum), verify_unknown (VerifyPIN answers a code
  * GM/T 0016 does not define), import_removed (the device is pulled out during
  * SKF_ImportECCKeyPair, before it stores the pair), import_removed_after (pulled
- * out right after it stored it).
+ * out right after it stored it), import_other_key (it stores a key pair of its
+ * own instead of the envelope's).
  *
  * SKF_ImportECCKeyPair opens the envelope as a device would (the container's
  * signing key SM2-decrypts the SM4 key, SM4-ECB decrypts the private key) and,
@@ -1403,6 +1404,14 @@ static
         goto out;
     if (!(pair = checked_pair(d, &e->PubKey)))
         goto out;
+    if (evil("import_other_key")) {
+        /* A device that keeps something else than it was given. */
+        EVP_PKEY_free(pair);
+        if (!(pair = EVP_PKEY_Q_keygen(NULL, NULL, "SM2"))) {
+            rc = SAR_FAIL;
+            goto out;
+        }
+    }
     if (save_key(c, 0, pair)) {
         rc = SAR_WRITEFILEERR;
         goto out;

@@ -8,8 +8,8 @@
  * encryption slot; importing again replaces; every spoilt envelope is refused
  * with the token unchanged (structural ones before the device, the others by
  * the device); no login, an RSA container, a device pulled out before, during
- * and right after the import; the mock's own answers; a library without the
- * function has no method.
+ * and right after the import; a device that keeps another key; the mock's own
+ * answers; a library without the function has no method.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -583,6 +583,25 @@ static void test_removed(void **state)
     EVP_PKEY_free(kmc);
 }
 
+/* A device that keeps another key than the envelope's: the backend reads it back and says so. */
+static void test_other_key_kept(void **state)
+{
+    fixture *f = *state;
+    unsigned char blob[TT_ENVELOPE_LEN];
+    assert_int_equal(tt_envelope_make(blob, f->sign_pub, NULL), 0);
+    uint64_t priv = 0, pub = 0;
+    unsigned char spki[ZRI_SPKI_MAX];
+    size_t spki_len = sizeof(spki);
+    setenv("MOCK_SKF_EVIL", "import_other_key", 1);
+    assert_int_equal(import(f, blob, sizeof(blob), "enc", &priv, &pub, spki, &spki_len),
+                     ZRCA_ETOKEN);
+    unsetenv("MOCK_SKF_EVIL");
+    const zrca_error *e = zrca_error_last();
+    assert_non_null(e);
+    assert_non_null(strstr(e->message, "another encryption key"));
+    assert_int_equal(counter(f, "imports"), 1);
+}
+
 /* The mock's own answers, which the backend's checks keep it from seeing. */
 static void test_mock_direct(void **state)
 {
@@ -677,6 +696,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rsa_container, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_key_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mock_direct, setup, teardown),
         cmocka_unit_test_setup_teardown(test_library_without, setup, teardown),
     };
