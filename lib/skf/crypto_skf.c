@@ -38,6 +38,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "envelope.h"
 #include "skf/crypto_skf.h"
 #include "skf/skf_api.h"
 #include "token_internal.h"
@@ -80,6 +81,7 @@ typedef struct skf_fns {
     SKF_GenRSAKeyPair_fn GenRSAKeyPair;
     SKF_RSASignData_fn RSASignData;
     SKF_GenECCKeyPair_fn GenECCKeyPair;
+    SKF_ImportECCKeyPair_fn ImportECCKeyPair;
     SKF_ECCSignData_fn ECCSignData;
     SKF_EnumFiles_fn EnumFiles;
     SKF_CreateFile_fn CreateFile;
@@ -108,7 +110,7 @@ static const struct {
     FN(GenRSAKeyPair, false),   FN(RSASignData, true),       FN(GenECCKeyPair, false),
     FN(ECCSignData, true),      FN(EnumFiles, false),        FN(CreateFile, false),
     FN(DeleteFile, false),      FN(ReadFile, false),         FN(WriteFile, false),
-    FN(GetFileInfo, false),
+    FN(GetFileInfo, false),     FN(ImportECCKeyPair, false),
 };
 #undef FN
 
@@ -1754,6 +1756,145 @@ static int skf_set_attributes(void *self, uint64_t handle, const char *label,
     return labels_save(b, name, &lb);
 }
 
+/* ---- the encryption key pair of an SM2 dual certificate ---------------------------------- */
+
+/* Codes a device answers an envelope it cannot open with. */
+static bool envelope_refused(ULONG rv)
+{
+    return rv == SAR_INDATAERR || rv == SAR_INVALIDPARAMERR || rv == SAR_INDATALENERR ||
+           rv == SAR_DECRYPTPADERR || rv == SAR_HASHNOTEQUALERR || rv == SAR_KEYINFOTYPEERR;
+}
+
+static void put_le32(ULONG *field, const unsigned char *p)
+{
+    *field = (ULONG)p[0] | (ULONG)p[1] << 8 | (ULONG)p[2] << 16 | (ULONG)p[3] << 24;
+}
+
+/*
+ * SKF_ImportECCKeyPair on the container of the signing key `key`: the device opens the
+ * envelope with that key and keeps the pair as the container's encryption key pair. The blob
+ * is checked first (lib/envelope.c: length, Version, SGD_SM4_ECB, 256 bits, CipherLen 16, zero
+ * padding), then copied into an aligned ENVELOPEDKEYBLOB whose ULONGs are in host order, as the
+ * standard's structs are (the wire's are little-endian). After the import the encryption
+ * public key is read back and must be the envelope's PubKey.
+ */
+static int skf_import_enveloped_key(void *self, uint64_t key, const unsigned char *blob,
+                                    size_t blob_len, const char *label, uint64_t *private_out,
+                                    uint64_t *public_out, unsigned char *spki, size_t *spki_len)
+{
+    skf_backend *b = self;
+    const char *name;
+    int kind;
+    int rc = need_open(b);
+    if (rc < 0 || (rc = need_fn(b, b->f.ImportECCKeyPair, "SKF_ImportECCKeyPair")) < 0 ||
+        (rc = split_handle(b, key, &name, &kind)) < 0)
+        return rc;
+    if (kind != K_SPRIV)
+        return zri_error_set(ZRCA_EINVAL,
+                             "an enveloped key pair is imported beside a container's signing "
+                             "private key, not object 0x%llx",
+                             (unsigned long long)key);
+    if (label && strlen(label) >= ZRCA_CRYPTO_LABEL_SIZE)
+        return zri_error_set_field(ZRCA_EINVAL, "label", "length", "labels have at most %d bytes",
+                                   ZRCA_CRYPTO_LABEL_SIZE - 1);
+    if ((rc = zri_envelope_check(blob, blob_len)) < 0)
+        return rc;
+    long idx = (long)(key >> 4) - 1;
+    HCONTAINER hc;
+    if ((rc = open_container(b, name, &hc)) < 0)
+        return rc;
+    EVP_PKEY *sign_pk = NULL, *enc_pk = NULL;
+    /* The signing key must be there and be SM2: an RSA container cannot open an SM2 envelope. */
+    rc = slot_pkey(b, hc, true, &sign_pk);
+    if (rc == ZRCA_ENOTFOUND)
+        rc = zri_error_set(ZRCA_ENOTFOUND, "SKF container '%s' holds no signing key", name);
+    else if (rc == 0 && !zri_pkey_is_sm2(sign_pk))
+        rc = zri_error_set(ZRCA_ENOTSUPPORTED,
+                           "the signing key of SKF container '%s' is not SM2: an enveloped SM2 "
+                           "key pair is imported beside an SM2 key only",
+                           name);
+    if (rc < 0)
+        goto out;
+    union {
+        ENVELOPEDKEYBLOB s;
+        unsigned char bytes[ZRI_ENVELOPE_LEN];
+        uint64_t align;
+    } env;
+    memcpy(env.bytes, blob, ZRI_ENVELOPE_LEN);
+    put_le32(&env.s.Version, blob + ZRI_ENV_VERSION);
+    put_le32(&env.s.ulSymmAlgID, blob + ZRI_ENV_SYMM_ALG);
+    put_le32(&env.s.ulBits, blob + ZRI_ENV_BITS);
+    put_le32(&env.s.PubKey.BitLen, blob + ZRI_ENV_PUB_BITLEN);
+    put_le32(&env.s.ECCCipherBlob.CipherLen, blob + ZRI_ENV_CIPHER_LEN);
+    ULONG rv = b->f.ImportECCKeyPair(hc, &env.s);
+    zri_wipe(&env, sizeof(env));
+    if (envelope_refused(rv)) {
+        zri_log(b->log, ZRCA_LOG_DEBUG, DOMAIN, "SKF_ImportECCKeyPair returned 0x%08X (%s)",
+                (unsigned)rv, sar_name(rv));
+        rc = zri_error_set_field(ZRCA_EVERIFY, "encryption", "envelope",
+                                 "SKF token '%s' refused the enveloped key: the envelope does "
+                                 "not open with the key of container '%s' (0x%08X, %s)",
+                                 b->cur.label, name, (unsigned)rv, sar_name(rv));
+        goto out;
+    }
+    if ((rc = sar(b, rv, "ImportECCKeyPair")) < 0)
+        goto out;
+    /* What the device keeps now: the envelope's PubKey, or the device did something else. */
+    rc = slot_pkey(b, hc, false, &enc_pk);
+    if (rc == ZRCA_ENOTFOUND)
+        rc = zri_error_set(ZRCA_ETOKEN,
+                           "SKF_ImportECCKeyPair succeeded but container '%s' has no "
+                           "encryption key",
+                           name);
+    if (rc < 0)
+        goto out;
+    unsigned char point[65];
+    size_t plen = 0;
+    point[0] = 0x04;
+    memcpy(point + 1, blob + ZRI_ENV_PUB_X + 32, 32);
+    memcpy(point + 33, blob + ZRI_ENV_PUB_Y + 32, 32);
+    unsigned char got[65];
+    if (!zri_pkey_is_sm2(enc_pk) ||
+        EVP_PKEY_get_octet_string_param(enc_pk, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, got,
+                                        sizeof(got), &plen) != 1 ||
+        plen != sizeof(got) || memcmp(got, point, sizeof(point)) != 0) {
+        ERR_clear_error();
+        rc = zri_error_set(ZRCA_ETOKEN,
+                           "SKF container '%s' holds another encryption key than the "
+                           "envelope's after SKF_ImportECCKeyPair",
+                           name);
+        goto out;
+    }
+    if ((rc = spki_of(spki, spki_len, enc_pk)) < 0)
+        goto out;
+    if (label) {
+        labels lb;
+        if ((rc = labels_load(b, name, &lb)) == 0) {
+            snprintf(lb.ecert, sizeof(lb.ecert), "%s", label);
+            rc = labels_save(b, name, &lb);
+        }
+        if (rc == ZRCA_ENOTSUPPORTED) {
+            zri_log(b->log, ZRCA_LOG_WARN, DOMAIN,
+                    "SKF library '%s' has no files; the encryption key of '%s' is labelled "
+                    "'%s/enc'",
+                    b->path, name, name);
+            (void)zri_ok();
+            rc = 0;
+        }
+        if (rc < 0)
+            goto out;
+    }
+    *private_out = mk_handle(idx, K_EPRIV);
+    *public_out = mk_handle(idx, K_EPUB);
+    zri_log(b->log, ZRCA_LOG_DEBUG, DOMAIN,
+            "imported the enveloped encryption key pair into SKF container '%s'", name);
+out:
+    EVP_PKEY_free(sign_pk);
+    EVP_PKEY_free(enc_pk);
+    b->f.CloseContainer(hc);
+    return rc;
+}
+
 /* ---- construction ---------------------------------------------------------------- */
 
 int zri_crypto_skf_new(zrca_crypto_backend *out, const char *library, const char *uri,
@@ -1827,5 +1968,8 @@ int zri_crypto_skf_new(zrca_crypto_backend *out, const char *library, const char
     out->create_object = skf_create_object;
     out->delete_object = skf_delete_object;
     out->set_attributes = skf_set_attributes;
+    /* Decided now: a library without SKF_ImportECCKeyPair has no such method, so the update
+     * knows before anything is issued that this token cannot take an encryption key pair. */
+    out->import_enveloped_key = b->f.ImportECCKeyPair ? skf_import_enveloped_key : NULL;
     return 0;
 }

@@ -35,6 +35,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "envelope.h"
 #include "token_internal.h"
 
 #define STATE_FILE   "token.state"
@@ -224,6 +225,18 @@ static unsigned int field_uint(const char *text, const char *key)
     memcpy(num, v, n);
     num[n] = '\0';
     return (unsigned int)strtoul(num, NULL, 10);
+}
+
+static uint64_t field_u64(const char *text, const char *key)
+{
+    size_t n = 0;
+    const char *v = field_at(text, key, &n);
+    char num[24];
+    if (!v || n >= sizeof(num))
+        return 0;
+    memcpy(num, v, n);
+    num[n] = '\0';
+    return (uint64_t)strtoull(num, NULL, 10);
 }
 
 static int put_hex(zri_buf *b, const char *key, const unsigned char *p, size_t n)
@@ -421,6 +434,7 @@ typedef struct soft_object {
     unsigned int key_bits;
     unsigned char *spki; /* keys */
     size_t spki_len;
+    uint64_t enc_of; /* an imported encryption key pair: its signing private key, else 0 */
 } soft_object;
 
 static void object_clear(soft_object *o)
@@ -483,6 +497,7 @@ static int object_load(soft_object *o, const char *dir, uint64_t handle)
         o->is_private = (int)field_uint(text, "private");
         o->key_type = (zrca_key_type)field_uint(text, "key_type");
         o->key_bits = field_uint(text, "key_bits");
+        o->enc_of = field_u64(text, "enc_of");
         if (!o->label || (app && !o->app))
             rc = ZRCA_ENOMEM;
         else if (o->cls == ZRCA_OBJECT_ANY)
@@ -514,6 +529,8 @@ static int object_save(const soft_object *o, const char *dir)
         rc = put_hex(&b, "value", o->value, o->value_len);
     if (rc == 0 && o->spki)
         rc = put_hex(&b, "spki", o->spki, o->spki_len);
+    if (rc == 0 && o->enc_of)
+        rc = zri_buf_printf(&b, "enc_of=%llu\n", (unsigned long long)o->enc_of);
     if (rc == 0)
         rc = write_atomic(dir, name, b.data, b.len);
     zri_buf_wipe_free(&b);
@@ -772,21 +789,15 @@ static int need_login(const soft_backend *b)
     return 0;
 }
 
-static int soft_generate_key(void *self, zrca_key_type type, unsigned int bits, const char *label,
-                             uint64_t *private_out, uint64_t *public_out, unsigned char *spki,
-                             size_t *spki_len)
+/*
+ * Keep `pkey` as a key pair of the token: the private key sealed under the token key, both
+ * halves labelled `label`, no ID yet; `enc_of` marks an imported encryption pair (0 none).
+ */
+static int store_pair(soft_backend *b, EVP_PKEY *pkey, zrca_key_type type, const char *label,
+                      uint64_t enc_of, uint64_t *private_out, uint64_t *public_out,
+                      unsigned char *spki, size_t *spki_len)
 {
-    soft_backend *b = self;
-    int rc = need_login(b);
-    if (rc < 0)
-        return rc;
-    EVP_PKEY *pkey = type == ZRCA_KEY_RSA   ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits)
-                     : type == ZRCA_KEY_SM2 ? EVP_PKEY_Q_keygen(NULL, NULL, "SM2")
-                                            : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    if (!pkey) {
-        ERR_clear_error();
-        return zri_error_set(ZRCA_ECRYPTO, "key generation failed");
-    }
+    int rc = 0;
     unsigned char *priv_der = NULL, *pub_der = NULL;
     int priv_len = i2d_PrivateKey(pkey, &priv_der);
     int pub_len = i2d_PUBKEY(pkey, &pub_der);
@@ -802,8 +813,9 @@ static int soft_generate_key(void *self, zrca_key_type type, unsigned int bits, 
     priv.is_private = 1;
     priv.key_type = pub.key_type = type;
     priv.key_bits = pub.key_bits = (unsigned int)EVP_PKEY_get_bits(pkey);
-    priv.label = zri_strdup(label);
-    pub.label = zri_strdup(label);
+    priv.enc_of = pub.enc_of = enc_of;
+    priv.label = zri_strdup(label ? label : "");
+    pub.label = zri_strdup(label ? label : "");
     priv.spki = zri_malloc((size_t)pub_len);
     pub.spki = zri_malloc((size_t)pub_len);
     priv.value_len = (size_t)priv_len + IV_LEN + TAG_LEN;
@@ -833,10 +845,148 @@ out:
         OPENSSL_free(priv_der);
     }
     OPENSSL_free(pub_der);
-    EVP_PKEY_free(pkey);
     object_clear(&priv);
     object_clear(&pub);
     return rc;
+}
+
+static int soft_generate_key(void *self, zrca_key_type type, unsigned int bits, const char *label,
+                             uint64_t *private_out, uint64_t *public_out, unsigned char *spki,
+                             size_t *spki_len)
+{
+    soft_backend *b = self;
+    int rc = need_login(b);
+    if (rc < 0)
+        return rc;
+    EVP_PKEY *pkey = type == ZRCA_KEY_RSA   ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits)
+                     : type == ZRCA_KEY_SM2 ? EVP_PKEY_Q_keygen(NULL, NULL, "SM2")
+                                            : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    if (!pkey) {
+        ERR_clear_error();
+        return zri_error_set(ZRCA_ECRYPTO, "key generation failed");
+    }
+    rc = store_pair(b, pkey, type, label, 0, private_out, public_out, spki, spki_len);
+    EVP_PKEY_free(pkey);
+    return rc;
+}
+
+/* The private key of object `key` (a new reference); its object in *o. */
+static int load_private(soft_backend *b, uint64_t key, soft_object *o, EVP_PKEY **out)
+{
+    *out = NULL;
+    int rc = object_load(o, b->dir, key);
+    if (rc < 0)
+        return rc == ZRCA_ENOTFOUND
+                   ? zri_error_set(ZRCA_ENOTFOUND, "no key %llu", (unsigned long long)key)
+                   : rc;
+    if (o->cls != ZRCA_OBJECT_PRIVATE_KEY || o->value_len < IV_LEN + TAG_LEN) {
+        object_clear(o);
+        return zri_error_set(ZRCA_EINVAL, "object %llu is not a private key",
+                             (unsigned long long)key);
+    }
+    size_t plen = o->value_len - IV_LEN - TAG_LEN;
+    unsigned char *plain = zri_malloc(plen);
+    if (!plain) {
+        object_clear(o);
+        return ZRCA_ENOMEM;
+    }
+    rc = gcm_open(plain, b->master, o->value, o->value_len);
+    if (rc > 0) {
+        const unsigned char *p = plain;
+        *out = d2i_AutoPrivateKey(NULL, &p, (long)plen);
+        ERR_clear_error();
+        rc = *out ? 0
+                  : zri_error_set(ZRCA_ETOKEN, "soft token key %llu is damaged",
+                                  (unsigned long long)key);
+    } else if (rc == 0) {
+        rc = zri_error_set(ZRCA_ETOKEN, "soft token key %llu does not decrypt",
+                           (unsigned long long)key);
+    }
+    zri_wipe(plain, plen);
+    free(plain);
+    if (rc < 0)
+        object_clear(o);
+    return rc;
+}
+
+static int soft_delete_object(void *self, uint64_t handle);
+
+/*
+ * Open the envelope in software with the signing key (lib/envelope.c) and keep the pair as
+ * that key's encryption pair: two new objects marked enc_of = the signing key; the pair that
+ * key had before is deleted after the new one is written (a crash in between leaves both, never
+ * none).
+ */
+static int soft_import_enveloped_key(void *self, uint64_t key, const unsigned char *blob,
+                                     size_t blob_len, const char *label, uint64_t *private_out,
+                                     uint64_t *public_out, unsigned char *spki, size_t *spki_len)
+{
+    soft_backend *b = self;
+    int rc = need_login(b);
+    if (rc < 0)
+        return rc;
+    if (label && strlen(label) >= ZRCA_CRYPTO_LABEL_SIZE)
+        return zri_error_set_field(ZRCA_EINVAL, "label", "length", "labels have at most %d bytes",
+                                   ZRCA_CRYPTO_LABEL_SIZE - 1);
+    if ((rc = zri_envelope_check(blob, blob_len)) < 0)
+        return rc;
+    soft_object o;
+    EVP_PKEY *sign = NULL, *enc = NULL;
+    if ((rc = load_private(b, key, &o, &sign)) < 0)
+        return rc;
+    if (o.enc_of)
+        rc = zri_error_set(ZRCA_EINVAL,
+                           "soft token key %llu is an encryption key; an enveloped key pair is "
+                           "imported beside a signing key",
+                           (unsigned long long)key);
+    else if (!zri_pkey_is_sm2(sign))
+        rc = zri_error_set(ZRCA_ENOTSUPPORTED,
+                           "soft token key %llu is not SM2: an enveloped SM2 key pair is "
+                           "imported beside an SM2 key only",
+                           (unsigned long long)key);
+    object_clear(&o);
+    if (rc == 0)
+        rc = zri_envelope_open(&enc, sign, blob, blob_len);
+    EVP_PKEY_free(sign);
+    uint64_t priv = 0, pub = 0;
+    if (rc == 0)
+        rc = store_pair(b, enc, ZRCA_KEY_SM2, label, key, &priv, &pub, spki, spki_len);
+    EVP_PKEY_free(enc);
+    if (rc < 0)
+        return rc;
+    /* The encryption pair the key had: replaced. */
+    uint64_t *h = NULL;
+    size_t n = 0;
+    rc = list_handles(&h, &n, NULL, b->dir);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (h[i] == priv || h[i] == pub)
+            continue;
+        soft_object old;
+        int lr = object_load(&old, b->dir, h[i]);
+        if (lr == ZRCA_ENOTFOUND) {
+            (void)zri_ok();
+            continue;
+        }
+        if (lr < 0) {
+            rc = lr;
+            break;
+        }
+        bool replaced = old.enc_of == key &&
+                        (old.cls == ZRCA_OBJECT_PRIVATE_KEY || old.cls == ZRCA_OBJECT_PUBLIC_KEY);
+        object_clear(&old);
+        if (replaced && (rc = soft_delete_object(b, h[i])) == ZRCA_ENOTFOUND) {
+            (void)zri_ok();
+            rc = 0;
+        }
+    }
+    free(h);
+    if (rc < 0)
+        return rc;
+    *private_out = priv;
+    *public_out = pub;
+    zri_log(b->log, ZRCA_LOG_DEBUG, "token",
+            "imported an enveloped encryption key pair beside key %llu", (unsigned long long)key);
+    return 0;
 }
 
 static int soft_sign(void *self, uint64_t key, zrca_crypto_mech mech, const unsigned char *in,
@@ -1089,6 +1239,7 @@ int zri_crypto_soft_new(zrca_crypto_backend *out, const char *dir, const zri_log
     out->create_object = soft_create_object;
     out->delete_object = soft_delete_object;
     out->set_attributes = soft_set_attributes;
+    out->import_enveloped_key = soft_import_enveloped_key;
     return 0;
 }
 

@@ -14,13 +14,18 @@
  *   <dev>/<app>/pins             user=, admin=, umax=, uleft=, amax=, aleft=
  *   <dev>/<app>/c/<container>/   sign.key, enc.key (PEM), sign.crt, enc.crt
  *   <dev>/<app>/f/<file>         application files
+ *   <dev>/imports                key pairs SKF_ImportECCKeyPair stored (a
+ *                                number; absent before the first)
+ *   <dev>/import_calls           calls of SKF_ImportECCKeyPair that reached
+ *                                the device (a valid container handle)
  *
  * The PIN counters follow the standard: a wrong PIN costs a try and
  * returns SAR_PIN_INCORRECT with the tries left; at zero SAR_PIN_LOCKED;
  * SKF_UnblockPIN with the administrator PIN sets a new user PIN. Handles
  * are checked (SAR_INVALIDHANDLEERR), arguments too (SAR_INVALIDPARAMERR).
  * Built with MOCK_SKF_OMIT_VERIFYPIN it lacks SKF_VerifyPIN, for the test
- * of a library missing a required function. With MOCK_SKF_NO_PININFO set,
+ * of a library missing a required function; with MOCK_SKF_OMIT_IMPORT it lacks
+ * SKF_ImportECCKeyPair (an optional one). With MOCK_SKF_NO_PININFO set,
  * SKF_GetPINInfo answers SAR_NOTSUPPORTYETERR, as some vendors' libraries do.
  *
  * MOCK_SKF_EVIL, a comma-separated list, makes it a buggy or malicious vendor
@@ -31,22 +36,32 @@
  * ecc_bitlen (BitLen 4096 in an ECC blob), rsa_bitlen (BitLen 4096 in an RSA
  * blob), sig_zero (ECCSignData answers r = s = 0), pin_retry_big (GetPINInfo's
  * tries left exceed the maximum), verify_unknown (VerifyPIN answers a code
- * GM/T 0016 does not define). A control file `<device>/broken` makes
- * SKF_ConnectDev of that device answer SAR_FAIL (listed, but not usable).
+ * GM/T 0016 does not define), import_removed (the device is pulled out during
+ * SKF_ImportECCKeyPair, before it stores the pair), import_removed_after (pulled
+ * out right after it stored it), import_other_key (it stores a key pair of its
+ * own instead of the envelope's).
+ *
+ * SKF_ImportECCKeyPair opens the envelope as a device would (the container's
+ * signing key SM2-decrypts the SM4 key, SM4-ECB decrypts the private key) and,
+ * unlike some devices, checks the private key against PubKey (SAR_INDATAERR). A control file
+ * `<device>/broken` makes SKF_ConnectDev of that device answer SAR_FAIL (listed, but not usable).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -1198,3 +1213,227 @@ API ULONG SKF_ECCSignData(HCONTAINER hContainer, BYTE *pbDigest, ULONG ulDigestL
     EVP_PKEY_free(k);
     return rc;
 }
+
+/* ---- 7.6.x the encryption key pair from a KMC (ENVELOPEDKEYBLOB) ------------------------------
+ */
+
+/* Add one to the counter file <dev>/<name>. */
+static void count_up(const mh *m, const char *name)
+{
+    char p[PATH_MAX], v[32];
+    snprintf(p, sizeof(p), "%s/%s/%s", root(), m->dev, name);
+    size_t len;
+    char *s = (char *)slurp(p, &len, 31);
+    unsigned long n = s ? strtoul(s, NULL, 10) : 0;
+    free(s);
+    int k = snprintf(v, sizeof(v), "%lu\n", n + 1);
+    spit(p, v, (size_t)k);
+}
+
+/* The device is pulled out now: every later call on its handles returns SAR_DEVICE_REMOVED. */
+static void pull_out(const mh *m)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "%s/%s/removed", root(), m->dev);
+    spit(p, "", 0);
+}
+
+static int all_zero(const BYTE *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* Append `len` bytes of DER at *o, within `end`. */
+static int der_append(unsigned char **o, const unsigned char *end, const unsigned char *der,
+                      int len)
+{
+    if (len <= 0 || len > end - *o)
+        return -1;
+    memcpy(*o, der, (size_t)len);
+    *o += len;
+    return 0;
+}
+
+/*
+ * The DER SM2Cipher (GM/T 0009) of an ECCCIPHERBLOB with 16 bytes of cipher: built with
+ * OpenSSL's encoders, as a vendor's firmware might use its own ASN.1 code.
+ */
+static int sm2cipher_der(unsigned char out[160], size_t *out_len, const ECCCIPHERBLOB *cb,
+                         const BYTE *cipher)
+{
+    unsigned char body[150], *o = body, *der = NULL;
+    int rc = -1, n;
+    BIGNUM *x = BN_bin2bn(cb->XCoordinate + 32, 32, NULL),
+           *y = BN_bin2bn(cb->YCoordinate + 32, 32, NULL);
+    ASN1_INTEGER *ix = x ? BN_to_ASN1_INTEGER(x, NULL) : NULL,
+                 *iy = y ? BN_to_ASN1_INTEGER(y, NULL) : NULL;
+    ASN1_OCTET_STRING *h = ASN1_OCTET_STRING_new(), *c = ASN1_OCTET_STRING_new();
+    if (!ix || !iy || !h || !c || !ASN1_OCTET_STRING_set(h, cb->HASH, 32) ||
+        !ASN1_OCTET_STRING_set(c, cipher, 16))
+        goto out;
+    if ((n = i2d_ASN1_INTEGER(ix, &der)) <= 0 || der_append(&o, body + sizeof(body), der, n))
+        goto out;
+    OPENSSL_free(der), der = NULL;
+    if ((n = i2d_ASN1_INTEGER(iy, &der)) <= 0 || der_append(&o, body + sizeof(body), der, n))
+        goto out;
+    OPENSSL_free(der), der = NULL;
+    if ((n = i2d_ASN1_OCTET_STRING(h, &der)) <= 0 || der_append(&o, body + sizeof(body), der, n))
+        goto out;
+    OPENSSL_free(der), der = NULL;
+    if ((n = i2d_ASN1_OCTET_STRING(c, &der)) <= 0 || der_append(&o, body + sizeof(body), der, n))
+        goto out;
+    size_t blen = (size_t)(o - body);
+    if (blen > 127)
+        goto out;
+    out[0] = 0x30;
+    out[1] = (unsigned char)blen;
+    memcpy(out + 2, body, blen);
+    *out_len = blen + 2;
+    rc = 0;
+out:
+    OPENSSL_free(der);
+    BN_free(x);
+    BN_free(y);
+    ASN1_INTEGER_free(ix);
+    ASN1_INTEGER_free(iy);
+    ASN1_OCTET_STRING_free(h);
+    ASN1_OCTET_STRING_free(c);
+    return rc;
+}
+
+/* The pair (d, PubKey) as an SM2 key, when d is in range and d·G is PubKey; else NULL. */
+static EVP_PKEY *checked_pair(const unsigned char d[32], const ECCPUBLICKEYBLOB *pub)
+{
+    unsigned char point[65];
+    point[0] = 0x04;
+    memcpy(point + 1, pub->XCoordinate + 32, 32);
+    memcpy(point + 33, pub->YCoordinate + 32, 32);
+    BIGNUM *bd = BN_bin2bn(d, 32, NULL);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "SM2", NULL), *chk = NULL;
+    EVP_PKEY *k = NULL;
+    if (bd && bld && ctx &&
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "SM2", 0) &&
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bd) &&
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)) &&
+        (params = OSSL_PARAM_BLD_to_param(bld)) && EVP_PKEY_fromdata_init(ctx) == 1 &&
+        EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEYPAIR, params) == 1) {
+        /* The device's own check: d in [1, n-1] and d·G == PubKey. */
+        chk = EVP_PKEY_CTX_new(k, NULL);
+        if (!chk || EVP_PKEY_private_check(chk) != 1 || EVP_PKEY_pairwise_check(chk) != 1) {
+            EVP_PKEY_free(k);
+            k = NULL;
+        }
+    }
+    EVP_PKEY_CTX_free(chk);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_clear_free(bd);
+    return k;
+}
+
+/*
+ * The container's encryption key pair from a KMC: open the envelope with the container's
+ * signing private key (SM2-decrypt k from ECCCipherBlob, SM4-ECB-decrypt d), check d against
+ * PubKey, keep the pair (replacing one there). Counts every call that reaches the key in
+ * <dev>/import_calls and every pair stored in <dev>/imports. MOCK_SKF_EVIL import_removed: the
+ * device is pulled out before it stores anything; import_removed_after: right after it stored
+ * the pair.
+ */
+#ifndef MOCK_SKF_OMIT_IMPORT
+API
+#else
+static
+#endif
+    ULONG
+    SKF_ImportECCKeyPair(HCONTAINER hContainer, ENVELOPEDKEYBLOB *pEnvelopedKeyBlob)
+{
+    mh *c;
+    ULONG rc = h_get(hContainer, H_CON, &c);
+    if (rc)
+        return rc;
+    if (!pEnvelopedKeyBlob)
+        return SAR_INVALIDPARAMERR;
+    count_up(c, "import_calls");
+    if (!c->parent || !c->parent->user_ok)
+        return SAR_USER_NOT_LOGGED_IN;
+    if (evil("import_removed")) {
+        pull_out(c);
+        return SAR_DEVICE_REMOVED;
+    }
+    const ENVELOPEDKEYBLOB *e = pEnvelopedKeyBlob;
+    /* Cipher is declared with one byte; the caller's buffer holds CipherLen of them. */
+    const BYTE *cipher = (const BYTE *)e + offsetof(ENVELOPEDKEYBLOB, ECCCipherBlob) +
+                         offsetof(ECCCIPHERBLOB, Cipher);
+    if (e->Version != 1 || e->ulSymmAlgID != SGD_SM4_ECB || e->ulBits != 256)
+        return SAR_INVALIDPARAMERR;
+    if (e->PubKey.BitLen != 256 || e->ECCCipherBlob.CipherLen != 16 ||
+        !all_zero(e->cbEncryptedPriKey, 32) || !all_zero(e->PubKey.XCoordinate, 32) ||
+        !all_zero(e->PubKey.YCoordinate, 32) || !all_zero(e->ECCCipherBlob.XCoordinate, 32) ||
+        !all_zero(e->ECCCipherBlob.YCoordinate, 32))
+        return SAR_INDATAERR;
+    EVP_PKEY *sk = load_key(c, 1);
+    if (!sk)
+        return SAR_KEYNOTFOUNTERR;
+    if (!EVP_PKEY_is_a(sk, "SM2")) {
+        EVP_PKEY_free(sk);
+        return SAR_NOTSUPPORTYETERR; /* an RSA container takes no SM2 envelope */
+    }
+    unsigned char der[160], k[64], d[32];
+    size_t der_len = 0, k_len = sizeof(k);
+    int n = 0, m = 0;
+    EVP_PKEY_CTX *ctx = NULL;
+    EVP_CIPHER_CTX *sm4 = NULL;
+    EVP_PKEY *pair = NULL;
+    rc = SAR_INDATAERR;
+    if (sm2cipher_der(der, &der_len, &e->ECCCipherBlob, cipher) != 0)
+        goto out;
+    if (!(ctx = EVP_PKEY_CTX_new(sk, NULL)) || EVP_PKEY_decrypt_init(ctx) != 1 ||
+        EVP_PKEY_decrypt(ctx, k, &k_len, der, der_len) != 1 || k_len != 16)
+        goto out;
+    if (!(sm4 = EVP_CIPHER_CTX_new()) ||
+        EVP_DecryptInit_ex(sm4, EVP_sm4_ecb(), NULL, k, NULL) != 1 ||
+        EVP_CIPHER_CTX_set_padding(sm4, 0) != 1 ||
+        EVP_DecryptUpdate(sm4, d, &n, e->cbEncryptedPriKey + 32, 32) != 1 ||
+        EVP_DecryptFinal_ex(sm4, d + n, &m) != 1 || n + m != 32)
+        goto out;
+    if (!(pair = checked_pair(d, &e->PubKey)))
+        goto out;
+    if (evil("import_other_key")) {
+        /* A device that keeps something else than it was given. */
+        EVP_PKEY_free(pair);
+        if (!(pair = EVP_PKEY_Q_keygen(NULL, NULL, "SM2"))) {
+            rc = SAR_FAIL;
+            goto out;
+        }
+    }
+    if (save_key(c, 0, pair)) {
+        rc = SAR_WRITEFILEERR;
+        goto out;
+    }
+    count_up(c, "imports");
+    if (evil("import_removed_after"))
+        pull_out(c);
+    rc = SAR_OK;
+out:
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(d, sizeof(d));
+    EVP_CIPHER_CTX_free(sm4);
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(pair);
+    EVP_PKEY_free(sk);
+    return rc;
+}
+
+#ifdef MOCK_SKF_OMIT_IMPORT
+/* Keep the static function used, so the build stays warning-free. */
+API ULONG MOCK_SKF_UnusedImport(void)
+{
+    return SKF_ImportECCKeyPair(NULL, NULL);
+}
+#endif
