@@ -6,6 +6,7 @@ import secrets
 import sqlite3
 import threading
 
+from .kmc import SCHEMA as KMC_SCHEMA
 from .pki import PKI
 from .revocation import SCHEMA as REVOCATION_SCHEMA
 
@@ -97,6 +98,7 @@ class Store:
         conn = self.connect()
         conn.executescript(SCHEMA)
         conn.executescript(REVOCATION_SCHEMA)
+        conn.executescript(KMC_SCHEMA)
         with self.tx(conn):
             for table, column, definition in ADDED_COLUMNS:
                 if column not in [r["name"] for r in conn.execute("PRAGMA table_info(%s)" % table)]:
