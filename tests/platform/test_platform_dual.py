@@ -576,3 +576,32 @@ def test_encryption_kinds_wait_for_a_dual_issuance(shared, tmp_path):
     assert facts(p, res.json["encryption"], unb64(res.json["certificate"]), new_key)["subject_der_same"] is False
     assert p.op.get("/api/v1/operator/issuer").json["remaining"] == 1
     set_fault(p, None)
+
+
+def test_new_item_refuses_the_envelope_member(platform):
+    """A new certificate (section 19) is never dual: encryption_envelope is not_dual there too."""
+    from test_platform_new import NewOrder
+    n = NewOrder(platform, account="dualnew")
+    key = ec_key()
+    ch = n.challenge()
+    assert "encryption" not in ch
+    res = n.client.post(n.path("/issue"), dict(n.body(ch, key), encryption_envelope=ENVELOPE))
+    assert res.status == 422 and rules(res) == {("encryption_envelope", "not_dual")}, res
+    res = n.client.post(n.path("/issue"), n.body(ch, key))
+    assert res.status == 201 and "encryption" not in res.json, res
+
+
+def test_ctl_provisions_a_dual_certificate(platform, tmp_path):
+    d = str(tmp_path)
+    platform.create_account("ctldual")
+    key = sm2_key(d, "ctl.key")
+    csr = write(d, "ctl.csr", sm2_csr(d, key))
+    out = platform.ctl("provision", "--account", "ctldual", "--kind", "personal", "--holder-name", PERSON[0],
+                       "--holder-id", PERSON[1], "--csr", csr, "--not-after", "2030-01-01T00:00:00Z", "--dual")
+    import json
+    ans = json.loads(out.stdout)
+    check_encryption_certificate(platform, d, ans["encryption"], unb64(ans["certificate"]))
+    check_envelope_opens_to_certificate(d, ans["encryption"], key)
+    out = platform.ctl("provision", "--account", "ctldual", "--kind", "personal", "--holder-name", PERSON[0],
+                       "--holder-id", PERSON[1], "--csr", csr, "--not-after", "2030-01-01T00:00:00Z")
+    assert "encryption" not in json.loads(out.stdout)

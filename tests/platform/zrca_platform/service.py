@@ -293,13 +293,13 @@ class Service:
             "AND i.status IN ('pending','issued') AND o.order_status IN ('awaiting_verification','awaiting_issuance')",
             (r["serial"],)).fetchone()
         out = {"id": r["id"], "kind": r["kind"], "holder": r["holder"], "holder_id_number": r["holder_id_number"],
-                "serial": r["serial"], "subject": r["subject"], "issuer": r["issuer"],
-                "not_before": r["not_before"], "not_after": r["not_after"], "status": status,
-                "key_serial": r["key_serial"], "days_left": max(0, left),
-                "renewal_window": {"opens_at": r["not_before"], "closes_at": r["not_after"]},
-                "renewable": status == "valid" and r["not_before"] <= nts and bound is None,
-                "certificate": b64e(r["der"]), "created_at": r["created_at"],
-                **self._revoked_json(conn, r, status)}
+              "serial": r["serial"], "subject": r["subject"], "issuer": r["issuer"],
+              "not_before": r["not_before"], "not_after": r["not_after"], "status": status,
+              "key_serial": r["key_serial"], "days_left": max(0, left),
+              "renewal_window": {"opens_at": r["not_before"], "closes_at": r["not_after"]},
+              "renewable": status == "valid" and r["not_before"] <= nts and bound is None,
+              "certificate": b64e(r["der"]), "created_at": r["created_at"],
+              **self._revoked_json(conn, r, status)}
         enc = kmc.entry_json(conn, r["serial"], now)  # section 21: a dual certificate's encryption twin
         if enc is not None:
             out["encryption"] = enc
