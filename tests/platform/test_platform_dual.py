@@ -310,6 +310,7 @@ def check_encryption_certificate(p, d, member, signing_der):
     assert aki == s_cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
     dps = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert dps == s_cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert dps[0].full_name[0].value == p.url + "/crl/sm2-issuing.crl"  # the SM2 issuing CA's CRL
     # openssl verifies it under the SM2 issuing CA, with the distinguishing ID
     write(d, "enc.der", der)
     write(d, "iss.der", sm2ca(p).issuing_der)
@@ -453,6 +454,33 @@ def crl_serials(p):
     return {r[0]: r[1] for r in db.execute("SELECT serial, reason FROM crl_entries")}
 
 
+def sm2_crl(p):
+    """The SM2 issuing CA's CRL, fetched without authentication, its SM2-with-SM3 signature verified."""
+    r = p.client().call("GET", "/crl/sm2-issuing.crl")
+    assert r.status == 200 and r.header("Content-Type") == "application/pkix-crl", r
+    tbs, _, alg, sig = sm2._signed_parts(r.body)
+    iss_der = sm2ca(p).issuing_der
+    assert alg == sm2.OID_SM2_WITH_SM3 and sm2.verify(sm2.cert_parts(iss_der)[1], sig, tbs)
+    crl = x509.load_der_x509_crl(r.body)
+    iss = x509.load_der_x509_certificate(iss_der)
+    assert crl.issuer == iss.subject
+    assert crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier == \
+        iss.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    assert p.client().call("GET", "/crl/sm2-issuing.crt").body == iss_der
+    return crl
+
+
+def crl_reason(crl, serial):
+    e = crl.get_revoked_certificate_by_serial_number(int(serial, 16))
+    return None if e is None else e.extensions.get_extension_for_class(x509.CRLReason).value.reason
+
+
+def test_sm2_crl_needs_the_sm2_ca(platform):
+    for path in ("/crl/sm2-issuing.crl", "/crl/sm2-issuing.crt"):
+        r = platform.client().call("GET", path)
+        assert r.status == 404 and r.error["code"] == "not_found", r
+
+
 def test_revocation_revokes_the_twin(platform, tmp_path):
     h = Holder(platform, str(tmp_path), order=False)
     serial, enc = h.prov.json["serial"], h.prov.json["encryption"]["serial"]
@@ -467,6 +495,14 @@ def test_revocation_revokes_the_twin(platform, tmp_path):
     assert entry["status"] == "revoked" and entry["encryption"]["status"] == "revoked"
     crl = crl_serials(platform)
     assert crl[serial] == "key_lost" and crl[enc] == "key_lost"
+    # both in the SM2 issuing CA's CRL (and not in the EC issuing CA's, which did not issue them)
+    crl = sm2_crl(platform)
+    assert crl_reason(crl, serial) == crl_reason(crl, enc) == x509.ReasonFlags.key_compromise
+    ec_crl = x509.load_der_x509_crl(platform.client().call("GET", "/crl/issuing.crl").body)
+    assert ec_crl.get_revoked_certificate_by_serial_number(int(enc, 16)) is None
+    write(str(tmp_path), "sm2.crl", platform.client().call("GET", "/crl/sm2-issuing.crl").body)
+    text = ossl(["crl", "-inform", "DER", "-in", "sm2.crl", "-noout", "-text"], str(tmp_path)).stdout.decode()
+    assert "SM2-with-SM3" in text and enc.upper() in text.replace(":", "")
 
 
 def test_reissue_and_release_make_and_revoke_pairs(platform, tmp_path):
@@ -490,11 +526,16 @@ def test_reissue_and_release_make_and_revoke_pairs(platform, tmp_path):
     assert certs[second["serial"]]["encryption"]["status"] == "pending_confirmation"
     crl = crl_serials(platform)
     assert crl[first["serial"]] == crl[first["encryption"]["serial"]] == "superseded"
+    crl = sm2_crl(platform)
+    assert crl_reason(crl, first["serial"]) == crl_reason(crl, first["encryption"]["serial"]) == \
+        x509.ReasonFlags.superseded
+    assert crl_reason(crl, second["encryption"]["serial"]) is None
     rel = platform.op.post(op + "release", {})
     assert rel.status == 200, rel
     certs = h.certs()
     assert certs[second["serial"]]["encryption"]["status"] == "revoked"
     assert crl_serials(platform)[second["encryption"]["serial"]] == "cessation_of_operation"
+    assert crl_reason(sm2_crl(platform), second["encryption"]["serial"]) == x509.ReasonFlags.cessation_of_operation
     assert h.certs()[h.prov.json["serial"]]["encryption"]["status"] == "valid"  # the old pair untouched
 
 
