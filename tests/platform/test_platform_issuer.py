@@ -57,6 +57,9 @@ DEFECT = {
     "clock_ahead": {"not_before_ahead": True},
 }
 KINDS = list(DEFECT)
+# the kinds of the encryption half of a dual certificate (section 21): test_platform_dual.py
+ENC_KINDS = ["enc_wrong_key", "enc_wrong_subject", "enc_signing_usage", "enc_other_ca", "enc_expired",
+             "enc_envelope_other_key", "enc_envelope_corrupt", "enc_missing", "enc_same_key_as_signing"]
 ACCEPTABLE = ["chain_reversed", "chain_leaf_repeated", "clock_ahead"]
 
 
@@ -256,7 +259,7 @@ def test_each_kind(shared, kind, mode):
 def test_setting_shape_validation_and_count(platform):
     g = platform.op.get(ISSUER)
     assert g.status == 200
-    assert g.json == {"fault": None, "mode": "recorded", "remaining": 0, "kinds": KINDS,
+    assert g.json == {"fault": None, "mode": "recorded", "remaining": 0, "kinds": KINDS + ENC_KINDS,
                       "acceptable": ACCEPTABLE}
     s = set_fault(platform, "ca_true")
     assert (s["fault"], s["mode"], s["remaining"]) == ("ca_true", "recorded", 1000000)

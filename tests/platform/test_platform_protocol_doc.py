@@ -8,7 +8,7 @@ from zrca_platform import server
 HERE = os.path.dirname(os.path.abspath(__file__))
 DOC = os.path.join(HERE, "..", "..", "doc", "protocol.md")
 SOURCES = [os.path.join(HERE, "zrca_platform", f) for f in ("server.py", "service.py", "util.py",
-                                                                          "keylogin.py", "revocation.py",
+                                                                          "keylogin.py", "revocation.py", "kmc.py",
                                                                           "newcert.py")]
 
 

@@ -12,6 +12,7 @@ from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import pki
+from .kmc import ENC_KINDS
 from .util import b64e, serial_hex, ts
 
 MODES = ("recorded", "wire")
@@ -127,8 +128,8 @@ KINDS = ["ca_true", "key_cert_sign", "crl_sign", "no_key_usage", "no_extended_ke
          "subject_case", "subject_trailing_space", "subject_string_type", "wrong_serial", "other_key", "other_ca",
          "expired_chain", "weak_issuer_key", "sha1_signature", "bad_signature", "unknown_critical_extension",
          "not_der", "trailing_bytes", "md5_rsa_or_weak_digest", "chain_reversed", "chain_leaf_repeated",
-         "clock_ahead"]
-assert sorted(KINDS) == sorted(list(CERT_FAULTS) + list(ANSWER_FAULTS))
+         "clock_ahead"] + ENC_KINDS  # the last: the encryption half of a dual issuance only (kmc.py)
+assert sorted(KINDS) == sorted(list(CERT_FAULTS) + list(ANSWER_FAULTS) + ENC_KINDS)
 
 
 def answer(cert, chain, not_before, not_after):
@@ -158,6 +159,8 @@ def issue(pki_, fault, subject, public_key, now, not_after):
     Returns (certificate to store, answer to store, answer to send). In mode `recorded` the stored
     answer is the bad one (and the stored certificate too, where the kind makes a bad certificate);
     in mode `wire` the platform stores the good certificate and answer and only sends the bad answer."""
+    if fault is not None and fault["fault"] in ENC_KINDS:  # they spoil the encryption half (kmc.issue_half)
+        fault = None
     req = Request(pki_, subject, public_key, now, not_after)
     kind = fault["fault"] if fault else None
     # clock_ahead is a good certificate of its own: in mode wire too it is what the platform stores

@@ -5,7 +5,7 @@ by the NEW key (there is no old one)."""
 import datetime as _dt
 import json
 
-from . import pki
+from . import kmc, pki
 from .util import Violations, conflict, now_dt, ts
 
 NEW_PROOF_LABEL = b"ZRCA-NEW-PROOF-V1"
@@ -106,7 +106,8 @@ def issue(svc, conn, acct, number, idx, body):
     it = svc.item_row(conn, number, idx)
     svc._require(o, "issue", "issue" in svc.item_actions(o, it))
     v = Violations()
-    check_unknown(v, body, {"challenge_id", "csr", "proof", "key_serial"}, "")
+    check_unknown(v, body, {"challenge_id", "csr", "proof", "key_serial", "encryption_envelope"}, "")
+    kmc.check_request(v, body, False, None)  # a new item is never dual (section 21): not_dual
     cid = req_str(v, body, "challenge_id", "challenge_id", 64)
     for f in ("csr", "proof"):
         req_str(v, body, f, f, 1024 * 1024)

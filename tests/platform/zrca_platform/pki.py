@@ -343,9 +343,10 @@ class PKI:
         b = (b.add_extension(ski, critical=False)
              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
                  issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value), critical=False))
-        if self.crl_url and issuer is None:
+        if self.crl_url and issuer is None:  # an SM2 certificate: the SM2 issuing CA's CRL (sm2crl.py)
+            url = self.crl_url.rsplit("/crl/", 1)[0] + "/crl/sm2-issuing.crl" if sm2_key else self.crl_url
             b = b.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
-                [x509.UniformResourceIdentifier(self.crl_url)], None, None, None)]), critical=False)
+                [x509.UniformResourceIdentifier(url)], None, None, None)]), critical=False)
         for ext, critical in extra:
             b = b.add_extension(ext, critical=critical)
         with warnings.catch_warnings():  # SHA-1 / MD5 on purpose (faulty issuer)

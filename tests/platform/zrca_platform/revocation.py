@@ -278,6 +278,8 @@ def review(svc, conn, rid, body):
         if cert["status"] != "revoked":
             conn.execute("UPDATE certificates SET status='revoked' WHERE serial=?", (r["serial"],))
         record_revoked(conn, r["serial"], r["reason"], now)
+        from . import kmc
+        kmc.revoke(conn, r["serial"], r["reason"], now)  # a dual certificate's encryption twin (section 21)
         publish(svc.pki, conn)
     conn.execute("UPDATE revocations SET status=?, review_comment=?, reviewed_at=? WHERE id=?",
                  ("approved" if d == "approve" else "rejected", c, ts(now), r["id"]))

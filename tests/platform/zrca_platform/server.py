@@ -16,8 +16,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from . import keylogin
 from . import newcert
 from . import revocation
+from . import sm2crl
 from .service import Service
-from .util import ApiError, canonical, dumps, now_ts, sha256_hex
+from .util import ApiError, canonical, dumps, not_found, now_ts, sha256_hex
 
 MAX_JSON = 1024 * 1024
 MAX_MULTIPART = 64 * 1024 * 1024
@@ -69,6 +70,8 @@ ROUTES = [
     ("GET", r"/api/v1/revocations/" + R, "revocations.get", "rev_get", "account", None, None),
     ("GET", r"/crl/issuing\.crl", "crl.get", "crl", None, None, None),
     ("GET", r"/crl/issuing\.crt", "crl.issuer", "crl_issuer", None, None, None),
+    ("GET", r"/crl/sm2-issuing\.crl", "crl.sm2", "sm2_crl", None, None, None),
+    ("GET", r"/crl/sm2-issuing\.crt", "crl.sm2_issuer", "sm2_crl_issuer", None, None, None),
     # operator
     ("GET", r"/api/v1/operator/revocations", None, "op_revocations", "operator", None, None),
     ("POST", r"/api/v1/operator/revocations/" + R + "/review", None, "op_rev_review", "operator", "optional",
@@ -656,6 +659,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def h_crl_issuer(self, acct, p, q, body):
         return Response(200, raw=self.server.store.pki.issuing_der,
+                        headers={"Content-Type": "application/pkix-cert", "Cache-Control": "max-age=60"})
+
+    def h_sm2_crl(self, acct, p, q, body):
+        der = sm2crl.current(self.server.store, self.db)
+        if der is None:
+            raise not_found("SM2 CA (no SM2 certificate was issued yet)")
+        return Response(200, raw=der, headers={"Content-Type": "application/pkix-crl", "Cache-Control": "max-age=60"})
+
+    def h_sm2_crl_issuer(self, acct, p, q, body):
+        if not sm2crl.available(self.server.store.pki):
+            raise not_found("SM2 CA (no SM2 certificate was issued yet)")
+        return Response(200, raw=self.server.store.pki.sm2ca.issuing_der,
                         headers={"Content-Type": "application/pkix-cert", "Cache-Control": "max-age=60"})
 
     def h_op_revocations(self, acct, p, q, body):

@@ -14,7 +14,7 @@ import secrets
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import idnum, issuer, newcert, pki, receipt, revocation
+from . import idnum, issuer, kmc, newcert, pki, receipt, revocation
 from .util import (ApiError, Violations, b64d, b64e, conflict, dumps, has_control, is_int, not_found,
                    now_dt, parse_ts, sha256_hex, ts, UTC, validation_error)
 
@@ -292,14 +292,18 @@ class Service:
             "SELECT 1 FROM items i JOIN orders o ON o.number = i.order_number WHERE i.old_serial=? "
             "AND i.status IN ('pending','issued') AND o.order_status IN ('awaiting_verification','awaiting_issuance')",
             (r["serial"],)).fetchone()
-        return {"id": r["id"], "kind": r["kind"], "holder": r["holder"], "holder_id_number": r["holder_id_number"],
-                "serial": r["serial"], "subject": r["subject"], "issuer": r["issuer"],
-                "not_before": r["not_before"], "not_after": r["not_after"], "status": status,
-                "key_serial": r["key_serial"], "days_left": max(0, left),
-                "renewal_window": {"opens_at": r["not_before"], "closes_at": r["not_after"]},
-                "renewable": status == "valid" and r["not_before"] <= nts and bound is None,
-                "certificate": b64e(r["der"]), "created_at": r["created_at"],
-                **self._revoked_json(conn, r, status)}
+        out = {"id": r["id"], "kind": r["kind"], "holder": r["holder"], "holder_id_number": r["holder_id_number"],
+              "serial": r["serial"], "subject": r["subject"], "issuer": r["issuer"],
+              "not_before": r["not_before"], "not_after": r["not_after"], "status": status,
+              "key_serial": r["key_serial"], "days_left": max(0, left),
+              "renewal_window": {"opens_at": r["not_before"], "closes_at": r["not_after"]},
+              "renewable": status == "valid" and r["not_before"] <= nts and bound is None,
+              "certificate": b64e(r["der"]), "created_at": r["created_at"],
+              **self._revoked_json(conn, r, status)}
+        enc = kmc.entry_json(conn, r["serial"], now)  # section 21: a dual certificate's encryption twin
+        if enc is not None:
+            out["encryption"] = enc
+        return out
 
     @staticmethod
     def _revoked_json(conn, r, status):
@@ -856,10 +860,16 @@ class Service:
         exp_s = ts(_dt.datetime.fromtimestamp(int(exp), UTC))
         conn.execute("INSERT INTO challenges(id, order_number, idx, nonce, created_at, expires_epoch, expires_at) "
                      "VALUES (?,?,?,?,?,?,?)", (cid, number, it["idx"], nonce, ts(now_dt()), exp, exp_s))
-        return {"challenge_id": cid, "nonce": b64e(nonce), "expires_at": exp_s,
-                "key_algorithms": self.key_algorithms(conn), "subject": subject.rfc4514_string(),
-                "subject_der": b64e(subject.public_bytes()), "old_certificate_serial": it["old_serial"],
-                "key_usage": pki.KEY_USAGE_NAMES, "extended_key_usage": pki.EKU_NAMES, "years": it["years"]}
+        dual = o["business"] == "renewal" and kmc.is_dual_item(conn, it)
+        algs = self.key_algorithms(conn)
+        out = {"challenge_id": cid, "nonce": b64e(nonce), "expires_at": exp_s,
+               "key_algorithms": [a for a in algs if a["type"] == "sm2"] if dual else algs,
+               "subject": subject.rfc4514_string(),
+               "subject_der": b64e(subject.public_bytes()), "old_certificate_serial": it["old_serial"],
+               "key_usage": pki.KEY_USAGE_NAMES, "extended_key_usage": pki.EKU_NAMES, "years": it["years"]}
+        if dual:  # section 21: the KMC's encryption key pair comes enveloped to the new signing key
+            out["encryption"] = kmc.challenge_member()
+        return out
 
     def offered(self, conn, v, csr):
         """`csr`, or None (and a violation) when its key is SM2 and SM2 is not offered."""
@@ -925,7 +935,8 @@ class Service:
             return newcert.issue(self, conn, acct, number, idx, body)
         self._require(o, "update", "update" in self.item_actions(o, it))
         v = Violations()
-        check_unknown(v, body, {"challenge_id", "csr", "old_certificate", "proof", "key_serial"}, "")
+        check_unknown(v, body, {"challenge_id", "csr", "old_certificate", "proof", "key_serial",
+                                "encryption_envelope"}, "")
         cid = req_str(v, body, "challenge_id", "challenge_id", 64)
         for f in ("csr", "old_certificate", "proof"):
             req_str(v, body, f, f, 1024 * 1024)
@@ -941,6 +952,8 @@ class Service:
             raise conflict("challenge_used", "the challenge was already used; ask for a new one")
         csr, csr_der = self._load_csr(v, "csr", body["csr"])
         csr = self.offered(conn, v, csr)
+        dual = kmc.is_dual_item(conn, it)
+        kmc.check_request(v, body, dual, csr)
         old_cert = None
         try:
             old_der = b64d(body["old_certificate"])
@@ -993,20 +1006,29 @@ class Service:
             return 200, self.item_answer(conn, it), None
         not_after = old_cert.not_valid_after.replace(tzinfo=UTC) + _dt.timedelta(days=365 * it["years"])
         stored, sent = self._issue_item(conn, it, old_cert.subject, csr.public_key(), now, not_after,
-                                        key_serial or old_row["key_serial"], cid)
+                                        key_serial or old_row["key_serial"], cid, dual=dual)
         conn.execute("UPDATE items SET status='issued' WHERE order_number=? AND idx=?", (number, it["idx"]))
         self._bump(conn, number)
         return 201, stored, sent
 
-    def _issue_item(self, conn, it, subject, public_key, now, not_after, key_serial, challenge_id, reissue=False):
+    def _issue_item(self, conn, it, subject, public_key, now, not_after, key_serial, challenge_id, reissue=False,
+                    dual=False):
         """One issuance for an order item through the issuer (a set faulty issuer applies): the certificate
-        row, the issuance row, the item's new_serial and recorded answer. Returns (answer recorded, answer to
-        send); they differ only under a faulty issuer in mode wire."""
-        fault = self.take_issuer_fault(conn)
+        row, the issuance row, the item's new_serial and recorded answer; with `dual` the KMC's encryption
+        certificate too (section 21). Returns (answer recorded, answer to send); they differ only under a
+        faulty issuer in mode wire."""
+        fault = self.take_issuer_fault(conn, dual)
         cert, stored, sent = issuer.issue(self.pki, fault, subject, public_key, now, not_after)
         row = self._insert_cert(conn, self._order_account_id(conn, it["order_number"]), it["kind"], it["holder"],
                                 it["holder_id_number"], cert, "pending_confirmation", key_serial,
                                 it["order_number"], it["idx"])
+        if dual:
+            half, m_stored, m_sent = kmc.issue_half(self.pki, fault, public_key.spki, subject, cert)
+            if half is not None:
+                kmc.record(conn, row["serial"], half, "pending_confirmation")
+            same = sent is stored and m_sent is m_stored
+            stored = dict(stored, encryption=m_stored) if m_stored else dict(stored)
+            sent = stored if same else (dict(sent, encryption=m_sent) if m_sent else dict(sent))
         spki = pki.spki_der(public_key)
         conn.execute("INSERT INTO issuances(order_number, idx, serial, issued_at, spki_sha256, challenge_id, "
                      "spki_der, reissue) VALUES (?,?,?,?,?,?,?,?)",
@@ -1027,7 +1049,11 @@ class Service:
         """The answer recorded for the item's issued certificate (section 10.4): what every resume gets."""
         if it["issue_answer"]:
             return json.loads(it["issue_answer"])
-        return self.cert_response(self.cert_row(conn, it["new_serial"]))
+        out = self.cert_response(self.cert_row(conn, it["new_serial"]))
+        enc = kmc.twin(conn, it["new_serial"])
+        if enc is not None:
+            out["encryption"] = kmc.member(enc)
+        return out
 
     def issued_certificate(self, conn, acct, number, idx):
         self.order_row(conn, number, acct["id"])
@@ -1058,6 +1084,7 @@ class Service:
             validation_error("serial", "mismatch", "serial is not the certificate issued for this item")
         conn.execute("UPDATE certificates SET status='valid' WHERE serial=?", (it["new_serial"],))
         conn.execute("UPDATE certificates SET status='superseded' WHERE serial=?", (it["old_serial"],))
+        kmc.confirm(conn, it["new_serial"], it["old_serial"])  # the encryption twins (section 21)
         conn.execute("UPDATE items SET status='completed' WHERE order_number=? AND idx=?", (number, it["idx"]))
         self._make_seal(conn, acct, self.cert_row(conn, it["new_serial"]), it)
         left = conn.execute("SELECT COUNT(*) FROM items WHERE order_number=? AND status NOT IN "
@@ -1243,8 +1270,9 @@ class Service:
             not_after = old.not_valid_after.replace(tzinfo=UTC) + _dt.timedelta(days=365 * it["years"])
         conn.execute("UPDATE certificates SET status='revoked' WHERE serial=?", (prev["serial"],))
         revocation.record_revoked(conn, prev["serial"], "superseded")
+        kmc.revoke(conn, prev["serial"], "superseded")
         stored, sent = self._issue_item(conn, it, subject, public_key, now, not_after, prev["key_serial"],
-                                        None, reissue=True)
+                                        None, reissue=True, dual=kmc.is_dual_item(conn, it))
         # a replay of an earlier issue request of this item answers the new certificate
         conn.execute("UPDATE idempotency SET body=? WHERE method='POST' AND path=?",
                      (dumps(stored), self._issue_path(it)))
@@ -1257,6 +1285,7 @@ class Service:
         last = self.latest_issuance(conn, number, it["idx"])
         conn.execute("UPDATE certificates SET status='revoked' WHERE serial=?", (it["new_serial"],))
         revocation.record_revoked(conn, it["new_serial"], "cessation_of_operation")
+        kmc.revoke(conn, it["new_serial"], "cessation_of_operation")
         conn.execute("UPDATE items SET status='pending', new_serial=NULL, issue_answer=NULL WHERE order_number=? "
                      "AND idx=?", (number, it["idx"]))
         conn.execute("DELETE FROM challenges WHERE order_number=? AND idx=? AND used_at IS NULL", (number, it["idx"]))
@@ -1295,10 +1324,11 @@ class Service:
                      (fault, mode, count if fault else 0))
         return self.issuer_json(conn)
 
-    def take_issuer_fault(self, conn):
-        """Inside the issuing transaction: the fault to use for this issuance (consumed), or None."""
+    def take_issuer_fault(self, conn, dual=False):
+        """Inside the issuing transaction: the fault to use for this issuance (consumed), or None. A kind
+        of the encryption half (section 21) is used by a dual issuance only: a single one leaves it set."""
         r = conn.execute("SELECT * FROM issuer_fault WHERE id=1 AND fault IS NOT NULL AND remaining > 0").fetchone()
-        if r is None:
+        if r is None or (not dual and r["fault"] in kmc.ENC_KINDS):
             return None
         if r["remaining"] <= 1:
             conn.execute("UPDATE issuer_fault SET fault=NULL, remaining=0 WHERE id=1")
@@ -1309,7 +1339,7 @@ class Service:
     def provision(self, conn, body):
         v = Violations()
         check_unknown(v, body, {"account", "kind", "holder_name", "holder_id_number", "position", "csr",
-                                "not_after", "not_before", "key_serial"}, "")
+                                "not_after", "not_before", "key_serial", "dual"}, "")
         name = req_str(v, body, "account", "account", 64)
         kind = body.get("kind")
         if kind not in KINDS:
@@ -1343,6 +1373,7 @@ class Service:
             v.add("not_after", "range", "not_after must be after not_before")
         v.raise_if_any()
         csr, _ = self._load_csr(v, "csr", body["csr"])
+        dual = kmc.check_provision(v, body, csr)
         v.raise_if_any()
         row = self.account_row(conn, name)
         if row is None:
@@ -1362,6 +1393,8 @@ class Service:
             self.touch_person(conn, acct["id"], hn, "id_card", hid, pos, ts(now))
         out = self.cert_response(r)
         out["certificate_id"] = r["id"]
+        if dual:  # section 21: the KMC's encryption certificate, enveloped to the provisioned key
+            out["encryption"] = kmc.provision(self, conn, r, csr.public_key(), subject)
         return out
 
     def bulk_orders(self, conn, account, body):

@@ -6,7 +6,9 @@ import secrets
 import sqlite3
 import threading
 
+from .kmc import SCHEMA as KMC_SCHEMA
 from .pki import PKI
+from .sm2crl import SCHEMA as SM2CRL_SCHEMA
 from .revocation import SCHEMA as REVOCATION_SCHEMA
 
 SCHEMA = """
@@ -97,6 +99,8 @@ class Store:
         conn = self.connect()
         conn.executescript(SCHEMA)
         conn.executescript(REVOCATION_SCHEMA)
+        conn.executescript(KMC_SCHEMA)
+        conn.executescript(SM2CRL_SCHEMA)
         with self.tx(conn):
             for table, column, definition in ADDED_COLUMNS:
                 if column not in [r["name"] for r in conn.execute("PRAGMA table_info(%s)" % table)]:
