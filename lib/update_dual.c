@@ -213,7 +213,18 @@ int zri_dual_verify(const zri_journal *j, const zri_issued_expect *sign)
     free(blob.data);
     if (rc < 0)
         return rc;
-    if (sign->new_key && EVP_PKEY_eq(enc, sign->new_key) == 1) {
+    /* The signing key certified again as the encryption key: a KMC did not make this pair. */
+    X509 *x = NULL;
+    bool same = false;
+    if ((rc = zri_x509_from_b64(&x, j->enc_cert)) == ZRCA_ENOMEM) {
+        EVP_PKEY_free(enc);
+        return rc;
+    }
+    if (rc == 0 && sign->new_key)
+        same = EVP_PKEY_eq(X509_get0_pubkey(x), sign->new_key) == 1;
+    X509_free(x);
+    zri_ok(); /* one that does not parse is the contract's (rule der) */
+    if (sign->new_key && (same || EVP_PKEY_eq(enc, sign->new_key) == 1)) {
         EVP_PKEY_free(enc);
         return refuse("same_key",
                       "the encryption key pair is the signing key pair (a KMC makes its own)", "");
