@@ -81,6 +81,32 @@ int zri_envelope_check(const unsigned char *blob, size_t len)
     return 0;
 }
 
+int zri_envelope_public_key(EVP_PKEY **out, const unsigned char *blob, size_t len)
+{
+    *out = NULL;
+    int rc = zri_envelope_check(blob, len);
+    if (rc < 0)
+        return rc;
+    /* The SPKI of an SM2 key: id-ecPublicKey on the SM2 curve, the uncompressed point. */
+    static const unsigned char prefix[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                           0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x81, 0x1c,
+                                           0xcf, 0x55, 0x01, 0x82, 0x2d, 0x03, 0x42, 0x00, 0x04};
+    unsigned char spki[sizeof(prefix) + 2 * HALF];
+    memcpy(spki, prefix, sizeof(prefix));
+    memcpy(spki + sizeof(prefix), blob + ZRI_ENV_PUB_X + HALF, HALF);
+    memcpy(spki + sizeof(prefix) + HALF, blob + ZRI_ENV_PUB_Y + HALF, HALF);
+    const unsigned char *p = spki;
+    EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)sizeof(spki));
+    ERR_clear_error();
+    if (!k || !EVP_PKEY_is_a(k, "SM2")) {
+        EVP_PKEY_free(k);
+        return zri_error_set_field(ZRCA_EVERIFY, "encryption", "envelope",
+                                   "the enveloped key's PubKey is not a point of the SM2 curve");
+    }
+    *out = k;
+    return 0;
+}
+
 /* A 32-byte unsigned big-endian integer as a minimal DER INTEGER; returns its length. */
 static size_t der_integer(unsigned char *out, const unsigned char v[HALF])
 {

@@ -44,6 +44,13 @@ unsigned long zri_envelope_ulong(const unsigned char *blob, size_t offset);
 int zri_envelope_check(const unsigned char *blob, size_t len);
 
 /*
+ * The public key the blob delivers (its PubKey) as an OpenSSL "SM2" key, after
+ * zri_envelope_check(): ZRCA_EVERIFY (field encryption, rule envelope) when it is
+ * not a point of the SM2 curve.
+ */
+int zri_envelope_public_key(EVP_PKEY **out, const unsigned char *blob, size_t len);
+
+/*
  * Open the blob with `sign_key` (an SM2 private key, of type "SM2" or "EC" on
  * the SM2 curve): zri_envelope_check(), SM2-decrypt the SM4 key k (16 bytes),
  * SM4-ECB-decrypt d, check 1 <= d < n and d·G == PubKey. *enc_key_out: the

@@ -23,6 +23,7 @@
 
 #include "zrca/update.h"
 
+#include "envelope.h"
 #include "http.h"
 #include "internal.h"
 #include "json.h"
@@ -1250,7 +1251,7 @@ static int write_encryption(zrca_update *u)
     bool imported = false;
     int rc = zri_b64_blob_set(&blob, u->j.enc_blob, "enveloped_key");
     if (rc == 0)
-        rc = zri_dual_envelope_key(&want, blob.data, blob.len);
+        rc = zri_envelope_public_key(&want, blob.data, blob.len);
     if (rc == 0)
         rc = zri_b64_blob_set(&der, u->j.enc_cert, "encryption certificate");
     if (rc == 0 && (rc = find_encryption_key(u, want, &enc)) == ZRCA_ENOTFOUND) {

@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "envelope.h"
 #include "internal.h"
 #include "json.h"
 #include "token_internal.h"
@@ -35,19 +36,6 @@
 #define ENV_C2_LEN   368u
 #define ENV_C2       372u
 #define SGD_SM4_ECB  0x00000401u
-
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static bool zeros(const unsigned char *p, size_t n)
-{
-    unsigned char acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc |= p[i];
-    return acc == 0;
-}
 
 static int refuse(const char *rule, const char *what, const char *detail)
 {
@@ -157,46 +145,6 @@ int zri_dual_keep_answer(zri_journal *j, const zri_json *answer)
     return 0;
 }
 
-int zri_dual_envelope_key(EVP_PKEY **out, const unsigned char *b, size_t len)
-{
-    *out = NULL;
-    char detail[96];
-    if (len != ZRI_ENVELOPE_LEN) {
-        snprintf(detail, sizeof(detail), "%zu bytes, not %u", len, ZRI_ENVELOPE_LEN);
-        return refuse("envelope", "the enveloped key is malformed: ", detail);
-    }
-    const char *bad = NULL;
-    if (le32(b + ENV_VERSION) != 1)
-        bad = "Version is not 1";
-    else if (le32(b + ENV_ALG) != SGD_SM4_ECB)
-        bad = "ulSymmAlgID is not SGD_SM4_ECB";
-    else if (le32(b + ENV_BITS) != 256 || le32(b + ENV_PUB_BITS) != 256)
-        bad = "the key is not of 256 bits";
-    else if (le32(b + ENV_C2_LEN) != 16)
-        bad = "the enveloped SM4 key is not of 16 bytes";
-    else if (!zeros(b + ENV_PRIV, 32) || !zeros(b + ENV_PUB_X, 32) || !zeros(b + ENV_PUB_Y, 32) ||
-             !zeros(b + ENV_C1_X, 32) || !zeros(b + ENV_C1_Y, 32))
-        bad = "a 64-byte field's leading 32 bytes are not zero";
-    if (bad)
-        return refuse("envelope", "the enveloped key is malformed: ", bad);
-    /* The SPKI of an SM2 key: id-ecPublicKey on the SM2 curve, the uncompressed point. */
-    static const unsigned char prefix[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
-                                           0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x81, 0x1c,
-                                           0xcf, 0x55, 0x01, 0x82, 0x2d, 0x03, 0x42, 0x00, 0x04};
-    unsigned char spki[sizeof(prefix) + 64];
-    memcpy(spki, prefix, sizeof(prefix));
-    memcpy(spki + sizeof(prefix), b + ENV_PUB_X + 32, 32);
-    memcpy(spki + sizeof(prefix) + 32, b + ENV_PUB_Y + 32, 32);
-    const unsigned char *p = spki;
-    EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)sizeof(spki));
-    ERR_clear_error();
-    if (!k)
-        return refuse("envelope", "the enveloped key is malformed: ",
-                      "its public key is not a point of the SM2 curve");
-    *out = k;
-    return 0;
-}
-
 int zri_dual_verify(const zri_journal *j, const zri_issued_expect *sign)
 {
     if (!j->enc_cert || !j->enc_serial || !j->enc_blob)
@@ -207,9 +155,10 @@ int zri_dual_verify(const zri_journal *j, const zri_issued_expect *sign)
     if (rc == ZRCA_ENOMEM)
         return rc;
     if (rc < 0)
-        rc = refuse("envelope", "the enveloped key is malformed: ", "not base64");
+        rc = zri_error_set_field(ZRCA_EVERIFY, "encryption", "envelope",
+                                 "the enveloped key is not base64");
     else
-        rc = zri_dual_envelope_key(&enc, blob.data, blob.len);
+        rc = zri_envelope_public_key(&enc, blob.data, blob.len);
     free(blob.data);
     if (rc < 0)
         return rc;

@@ -168,7 +168,6 @@ int zri_new_subject_check(const char *subject_der_b64, const char *holder, const
 /* ---- the SM2 dual certificate (lib/update_dual.c, doc/protocol.md §21) ---------------- */
 
 #define ZRI_ENVELOPE_NAME "gmt0016-enveloped-key-blob"
-#define ZRI_ENVELOPE_LEN  388u
 /* The challenge's `encryption` member (absent: not dual). ZRCA_EPROTOCOL for a malformed one,
  * ZRCA_ENOTSUPPORTED (field encryption) for an envelope this library does not know. */
 int zri_dual_challenge(zri_journal *j, const zri_json *challenge);
@@ -176,9 +175,6 @@ int zri_dual_challenge(zri_journal *j, const zri_json *challenge);
  * encryption_certificate) when a dual answer lacks it or it does not decode. */
 int zri_dual_keep_answer(zri_journal *j, const zri_json *answer);
 void zri_dual_clear_answer(zri_journal *j);
-/* The public key an envelope delivers (its PubKey), after the envelope's structural checks:
- * ZRCA_EVERIFY (field encryption_certificate, rule envelope) for a malformed one. */
-int zri_dual_envelope_key(EVP_PKEY **out, const unsigned char *blob, size_t len);
 /* The encryption certificate against the contract: `e` is the signing certificate's
  * expectation (the same subject, promised end, anchors); ZRCA_EVERIFY with field
  * encryption_certificate and the rule broken. */
