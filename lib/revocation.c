@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -538,14 +539,48 @@ struct zrca_crl {
 
 ZRCA_API int zrca_crl_options_init(zrca_crl_options *opts, unsigned int version)
 {
-    return zri_done(zri_options_init("zrca_crl_options", opts, sizeof(*opts), version,
-                                     ZRCA_CRL_OPTIONS_VERSION));
+    /* Version 1 ended before `certificate`. */
+    size_t size = version == 1 ? offsetof(zrca_crl_options, certificate) : sizeof(*opts);
+    return zri_done(
+        zri_options_init("zrca_crl_options", opts, size, version, ZRCA_CRL_OPTIONS_VERSION));
 }
 
 /* A CRL refused: field "crl", the rule broken. */
 #define crl_refuse(rule, ...) zri_error_set_field(ZRCA_EVERIFY, "crl", rule, __VA_ARGS__)
 
 /* Whether `ca` chains to the trust store (dates checked at `now`). */
+/*
+ * The CRL's signature by `pk`. An SM2 CA signs SM2-with-SM3 over Z of GM/T 0009's default ID
+ * (doc/protocol.md §20); OpenSSL 3.0's X509_CRL_verify() cannot be given an ID (it would compute Z
+ * with an empty one), so the signed part is checked here with the ID.
+ */
+static bool crl_signature_ok(X509_CRL *crl, EVP_PKEY *pk)
+{
+    if (!zri_pkey_is_sm2(pk))
+        return X509_CRL_verify(crl, pk) == 1;
+    const ASN1_BIT_STRING *sig = NULL;
+    const X509_ALGOR *alg = NULL;
+    X509_CRL_get0_signature(crl, &sig, &alg);
+    const ASN1_OBJECT *oid = NULL;
+    if (alg)
+        X509_ALGOR_get0(&oid, NULL, NULL, alg);
+    if (!sig || !oid || OBJ_obj2nid(oid) != NID_SM2_with_SM3 ||
+        X509_CRL_get_signature_nid(crl) != NID_SM2_with_SM3)
+        return false;
+    unsigned char *tbs = NULL;
+    int n = i2d_re_X509_CRL_tbs(crl, &tbs);
+    EVP_PKEY *sm2 = NULL;
+    bool ok = n > 0 && zri_sm2_pkey(&sm2, pk) == 0 &&
+              zri_sm2_verify(sm2, (const unsigned char *)ZRCA_SM2_DEFAULT_ID,
+                             strlen(ZRCA_SM2_DEFAULT_ID), tbs, (size_t)n,
+                             ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig)) == 0;
+    EVP_PKEY_free(sm2);
+    OPENSSL_free(tbs);
+    ERR_clear_error();
+    zri_ok();
+    return ok;
+}
+
 static bool chains_to(X509 *ca, STACK_OF(X509) * trust, int64_t now)
 {
     X509_STORE *store = X509_STORE_new();
@@ -698,10 +733,13 @@ ZRCA_API int zrca_crl_from_der(zrca_crl **out, const unsigned char *der, size_t 
                !(X509_get_key_usage(iss) & KU_CRL_SIGN)) {
         rc = crl_refuse("issuer", "the CRL's issuer %s may not sign CRLs (no cRLSign key usage)",
                         iname ? iname : "?");
-    } else if (!chains_to(iss, trust, now)) {
+    } else if (zri_x509_sm2_id(iss, (const unsigned char *)ZRCA_SM2_DEFAULT_ID,
+                               strlen(ZRCA_SM2_DEFAULT_ID)) < 0 ||
+               !chains_to(iss, trust, now)) {
+        /* An SM2 CA signed by an SM2 root is checked with GM/T 0009's default ID (§20). */
         rc = crl_refuse("issuer", "the CRL's issuer %s does not chain to the platform's CA file",
                         iname ? iname : "?");
-    } else if (!(pk = X509_get_pubkey(iss)) || X509_CRL_verify(crl, pk) != 1) {
+    } else if (!(pk = X509_get_pubkey(iss)) || !crl_signature_ok(crl, pk)) {
         rc = crl_refuse("signature", "the CRL's signature does not verify with %s's key",
                         iname ? iname : "?");
     }
@@ -782,6 +820,68 @@ static int get_raw(zrca_session *s, const char *path, size_t max, unsigned char 
     return rc < 0 ? zri_error_prefix_rc(rc, "GET %s", path) : 0;
 }
 
+/*
+ * The CRL a certificate's cRLDistributionPoints names: "<name>" of its first fullName URI's
+ * "<name>.crl", into `name` (empty when it has none). Only the name is used: the CRL is fetched
+ * from the session's platform, never from the URI's host.
+ */
+static int crl_name_of(char name[65], const unsigned char *der, size_t len)
+{
+    name[0] = '\0';
+    const unsigned char *p = der;
+    X509 *x = len && len <= LONG_MAX ? d2i_X509(NULL, &p, (long)len) : NULL;
+    if (!x || p != der + len) {
+        X509_free(x);
+        ERR_clear_error();
+        return zri_error_set_field(
+            ZRCA_EINVAL, "certificate", "der",
+            "the certificate whose CRL is wanted is not one DER certificate");
+    }
+    int crit = 0;
+    STACK_OF(DIST_POINT) *dps = X509_get_ext_d2i(x, NID_crl_distribution_points, &crit, NULL);
+    const char *uri = NULL;
+    int ulen = 0;
+    for (int i = 0; dps && !uri && i < sk_DIST_POINT_num(dps); i++) {
+        DIST_POINT *dp = sk_DIST_POINT_value(dps, i);
+        if (!dp->distpoint || dp->distpoint->type != 0)
+            continue;
+        GENERAL_NAMES *names = dp->distpoint->name.fullname;
+        for (int k = 0; !uri && k < sk_GENERAL_NAME_num(names); k++) {
+            GENERAL_NAME *g = sk_GENERAL_NAME_value(names, k);
+            if (g->type == GEN_URI) {
+                uri = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+                ulen = ASN1_STRING_length(g->d.uniformResourceIdentifier);
+            }
+        }
+    }
+    int rc = 0;
+    if (uri) {
+        /* The last path segment, "<name>.crl": letters, digits, '-', '_', '.'. */
+        int start = ulen;
+        while (start > 0 && uri[start - 1] != '/')
+            start--;
+        int n = ulen - start - 4;
+        bool ok = n >= 1 && n <= 64 && memcmp(uri + ulen - 4, ".crl", 4) == 0 && uri[start] != '.';
+        for (int i = 0; ok && i < n; i++) {
+            char ch = uri[start + i];
+            ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '-' || ch == '_' || ch == '.';
+        }
+        if (ok) {
+            memcpy(name, uri + start, (size_t)n);
+            name[n] = '\0';
+        } else {
+            rc = zri_error_set_field(ZRCA_EINVAL, "certificate", "crl_distribution_point",
+                                     "the certificate's CRL distribution point does not name a "
+                                     "<name>.crl file");
+        }
+    }
+    sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+    X509_free(x);
+    ERR_clear_error();
+    return rc;
+}
+
 ZRCA_API int zrca_crl_fetch(zrca_crl **out, zrca_session *session, const zrca_crl_options *opts)
 {
     if (!out || !session)
@@ -793,8 +893,20 @@ ZRCA_API int zrca_crl_fetch(zrca_crl **out, zrca_session *session, const zrca_cr
             zri_check_version("zrca_crl_options", opts, opts->version, ZRCA_CRL_OPTIONS_VERSION);
         if (rc < 0)
             return rc;
-        o = *opts;
+        /* Only the members of the caller's version: a version 1 struct ends before
+         * `certificate`. */
+        memcpy(&o, opts, opts->version >= 2 ? sizeof(o) : offsetof(zrca_crl_options, certificate));
     }
+    char name[65] = "issuing", crl_path[96], crt_path[96];
+    if (o.version >= 2 && o.certificate) {
+        int rc = crl_name_of(name, o.certificate, o.certificate_len);
+        if (rc < 0)
+            return rc;
+        if (!name[0])
+            snprintf(name, sizeof(name), "issuing");
+    }
+    snprintf(crl_path, sizeof(crl_path), "/crl/%s.crl", name);
+    snprintf(crt_path, sizeof(crt_path), "/crl/%s.crt", name);
     if (!o.issuer_ca_file)
         o.issuer_ca_file = zri_session_issuer_ca_file(session);
     if (!o.issuer_ca_file)
@@ -803,9 +915,9 @@ ZRCA_API int zrca_crl_fetch(zrca_crl **out, zrca_session *session, const zrca_cr
     size_t max = o.max_size ? o.max_size : ZRCA_CRL_MAX_SIZE;
     unsigned char *crl = NULL, *iss = NULL;
     size_t crl_len = 0, iss_len = 0;
-    int rc = get_raw(session, "/crl/issuing.crl", max, &crl, &crl_len);
+    int rc = get_raw(session, crl_path, max, &crl, &crl_len);
     if (rc == 0)
-        rc = get_raw(session, "/crl/issuing.crt", MAX_ISSUER_CERT_BYTES, &iss, &iss_len);
+        rc = get_raw(session, crt_path, MAX_ISSUER_CERT_BYTES, &iss, &iss_len);
     if (rc == 0)
         rc = zrca_crl_from_der(out, crl, crl_len, iss, iss_len, &o);
     if (rc == 0)
@@ -866,8 +978,12 @@ ZRCA_API int zrca_crl_check(const zrca_crl *crl, const unsigned char *der, size_
         return zri_error_set_field(ZRCA_EINVAL, "certificate", "der", "not one DER certificate");
     }
     EVP_PKEY *pk = X509_get_pubkey(crl->issuer);
+    /* An SM2-signed certificate is checked with GM/T 0009's default ID (§20). */
     bool covered = X509_NAME_cmp(X509_get_issuer_name(x), X509_CRL_get_issuer(crl->crl)) == 0 &&
-                   pk && X509_verify(x, pk) == 1;
+                   pk &&
+                   zri_x509_sm2_id(x, (const unsigned char *)ZRCA_SM2_DEFAULT_ID,
+                                   strlen(ZRCA_SM2_DEFAULT_ID)) == 0 &&
+                   X509_verify(x, pk) == 1;
     EVP_PKEY_free(pk);
     int rc = 0;
     if (!covered) {

@@ -177,7 +177,7 @@ int cmd_crl_check(cli *c)
     if (code)
         return code;
     zrca_cert_list *l = NULL;
-    zrca_crl *crl = NULL;
+    zrca_crl *crl = NULL, *other = NULL;
     int rc = zrca_token_list_certs(&l, t);
     if (rc < 0) {
         code = fail(c, rc, "crl-check: reading the key's certificates");
@@ -214,6 +214,19 @@ int cmd_crl_check(cli *c)
         const unsigned char *der = zrca_cert_der(ce, &len);
         zrca_crl_entry e;
         int st = zrca_crl_check(crl, der, len, &e);
+        if (st < 0) {
+            /* Another CA's certificate (an SM2 one): the CRL its distribution point names. */
+            st = other ? zrca_crl_check(other, der, len, &e) : -1;
+            if (st < 0) {
+                zrca_crl_free(other);
+                other = NULL;
+                zrca_crl_options o = ZRCA_CRL_OPTIONS_INIT;
+                o.certificate = der;
+                o.certificate_len = len;
+                if (zrca_crl_fetch(&other, c->session, &o) == 0)
+                    st = zrca_crl_check(other, der, len, &e);
+            }
+        }
         const char *name = st == 1 ? "revoked" : st == 0 ? "good" : "not_covered";
         revoked += st == 1;
         uncovered += st < 0;
@@ -258,6 +271,7 @@ int cmd_crl_check(cli *c)
         fprintf(stderr, "zrca: %s\n", msg);
 out:
     zrca_crl_free(crl);
+    zrca_crl_free(other);
     zrca_cert_list_free(l);
     zrca_token_free(t);
     return code;

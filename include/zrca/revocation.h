@@ -203,7 +203,7 @@ typedef struct zrca_crl zrca_crl;
 #define ZRCA_CRL_MAX_SIZE (1024u * 1024u)
 
 /** Current version of ::zrca_crl_options. */
-#define ZRCA_CRL_OPTIONS_VERSION 1
+#define ZRCA_CRL_OPTIONS_VERSION 2
 
 /** How a CRL is verified. */
 typedef struct zrca_crl_options {
@@ -218,12 +218,24 @@ typedef struct zrca_crl_options {
     int64_t now;
     /** Largest CRL accepted, in bytes; 0: ::ZRCA_CRL_MAX_SIZE. */
     size_t max_size;
+    /**
+     * v2, zrca_crl_fetch() only: the certificate (DER) whose issuer's CRL is
+     * wanted, or NULL for the issuing CA's. The file name of its
+     * cRLDistributionPoints URI (`<name>.crl`, e.g. `sm2-issuing.crl` for a
+     * certificate of the platform's SM2 CA, doc/protocol.md §17.6) is fetched
+     * as `/crl/<name>.crl` with its CA `/crl/<name>.crt` from the session's
+     * platform; the URI's host is never contacted. A certificate without one
+     * gets the issuing CA's CRL.
+     */
+    const unsigned char *certificate;
+    /** v2: the length of `certificate`. */
+    size_t certificate_len;
 } zrca_crl_options;
 
 /** Static initialiser for ::zrca_crl_options. */
 #define ZRCA_CRL_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        ZRCA_CRL_OPTIONS_VERSION, NULL, 0, 0                                                       \
+        ZRCA_CRL_OPTIONS_VERSION, NULL, 0, 0, NULL, 0                                              \
     }
 
 /** Initialise CRL options. @return ::ZRCA_OK, ::ZRCA_EINVAL, ::ZRCA_EVERSION */
@@ -232,7 +244,8 @@ ZRCA_API int zrca_crl_options_init(zrca_crl_options *opts, unsigned int version)
 /**
  * Fetch the issuing CA's CRL from the session's platform
  * (`GET /crl/issuing.crl`, and the issuing CA `GET /crl/issuing.crt`, over
- * the session's TLS; no login needed) and verify it as zrca_crl_from_der()
+ * the session's TLS; no login needed), or with zrca_crl_options::certificate
+ * the CRL its distribution point names, and verify it as zrca_crl_from_der()
  * does.
  *
  * @param out the CRL, free with zrca_crl_free()
@@ -241,7 +254,11 @@ ZRCA_API int zrca_crl_options_init(zrca_crl_options *opts, unsigned int version)
  * @return ::ZRCA_OK; ::ZRCA_EVERIFY (field `crl`, rule `signature`,
  *         `issuer`, `stale` (nextUpdate passed), `not_yet_valid`,
  *         `version`, `der`, `scope` (a delta, partial or indirect CRL),
- *         `critical_extension`); ::ZRCA_ETOOBIG; request errors
+ *         `critical_extension`); ::ZRCA_ETOOBIG; ::ZRCA_EINVAL (field
+ *         `certificate`: not a DER certificate, rule `der`; a distribution
+ *         point whose file name is not `<name>.crl` of at most 64 letters,
+ *         digits, `-`, `_` or `.`, rule `crl_distribution_point`); request
+ *         errors
  */
 ZRCA_API int zrca_crl_fetch(zrca_crl **out, zrca_session *session, const zrca_crl_options *opts);
 

@@ -149,6 +149,37 @@ static void test_login_and_relogin(void **state)
     world_free(&w);
 }
 
+/* An SM2 holder on the software token logs in with the key: the login signed SM2-with-SM3 with the
+ * default ID, checked by the platform against the SM2 CA's certificate (doc/protocol.md §18, §20).
+ */
+static void test_login_sm2(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, true, ZRCA_CERT_PERSONAL, ZRCA_KEY_SM2, 256, false, 20);
+    zrca_session *s = bare_session(&w);
+    zrca_token *t = open_token(&w);
+    zrca_cert_list *l;
+    assert_zrca_ok(zrca_token_list_certs(&l, t));
+    const zrca_cert *c = zrca_cert_list_get(l, 0);
+    assert_int_equal(zrca_cert_key_type(c), ZRCA_KEY_SM2);
+    assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
+    assert_zrca_ok(zrca_session_login_key(s, t, c));
+    assert_int_equal(zrca_session_login_method(s), ZRCA_LOGIN_CERTIFICATE);
+    assert_string_equal(zrca_session_account(s), w.account);
+    assert_string_equal(zrca_session_cert_holder(s), w.holder);
+    assert_int_equal(zrca_serial_cmp(zrca_session_cert_serial(s), zrca_cert_serial(c)), 0);
+    /* The token signs with another SM2 ID: the platform's check (default ID) refuses it. */
+    assert_zrca_ok(zrca_session_logout(s));
+    assert_zrca_ok(zrca_token_set_sm2_id(t, (const unsigned char *)"another-id", 10));
+    assert_int_not_equal(zrca_session_login_key(s, t, c), 0);
+    assert_int_equal(zrca_session_login_method(s), ZRCA_LOGIN_NONE);
+    zrca_cert_list_free(l);
+    zrca_session_free(s);
+    zrca_token_free(t);
+    world_free(&w);
+}
+
 static void test_expired_certificate_refused_locally(void **state)
 {
     (void)state;
@@ -553,6 +584,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_login_and_relogin),
+        cmocka_unit_test(test_login_sm2),
         cmocka_unit_test(test_expired_certificate_refused_locally),
         cmocka_unit_test(test_update_with_key_session),
         cmocka_unit_test(test_hostile_login_answers),

@@ -65,12 +65,18 @@ static zrca_crl *fetch_crl(zrca_session *s)
 static int crl_says(world *w, zrca_crl_entry *e)
 {
     zrca_session *s = open_session(w, NULL);
-    zrca_crl *crl = fetch_crl(s);
     zrca_token *t = open_token(w);
     zrca_cert_list *l;
     const zrca_cert *c = token_cert(t, &l);
     size_t len;
     const unsigned char *der = zrca_cert_der(c, &len);
+    /* The CRL the certificate's distribution point names: the issuing CA's, or for an SM2
+     * certificate the SM2 CA's (doc/protocol.md §17.6). */
+    zrca_crl_options o = ZRCA_CRL_OPTIONS_INIT;
+    o.certificate = der;
+    o.certificate_len = len;
+    zrca_crl *crl = NULL;
+    assert_zrca_ok(zrca_crl_fetch(&crl, s, &o));
     int rc = zrca_crl_check(crl, der, len, e);
     assert_true(rc == 0 || rc == 1);
     zrca_cert_list_free(l);
@@ -272,10 +278,10 @@ static void test_plan_skips_revoked(void **state)
 }
 
 /* The key at hand signs the request on SoftHSM (EC and RSA); a reject leaves it valid. */
-static void signed_request(zrca_key_type kt, unsigned int bits)
+static void signed_request(bool soft, zrca_key_type kt, unsigned int bits)
 {
     world w;
-    world_setup_ex(&w, false, ZRCA_CERT_PERSONAL, kt, bits, false, 200);
+    world_setup_ex(&w, soft, ZRCA_CERT_PERSONAL, kt, bits, false, 200);
     zrca_session *s = open_session(&w, NULL);
     zrca_token *t = open_token(&w);
     assert_zrca_ok(zrca_token_login(t, USER_PIN, NULL));
@@ -320,7 +326,86 @@ static void signed_request(zrca_key_type kt, unsigned int bits)
 static void test_signed_request_ec(void **state)
 {
     (void)state;
-    signed_request(ZRCA_KEY_EC_P256, 0);
+    signed_request(false, ZRCA_KEY_EC_P256, 0);
+}
+
+/* An SM2 holder on the software token: the proof signed SM2-with-SM3, the certificate listed in
+ * the SM2 CA's CRL, which the certificate's distribution point names; the issuing CA's CRL does
+ * not cover it. */
+static void test_signed_request_sm2(void **state)
+{
+    (void)state;
+    signed_request(true, ZRCA_KEY_SM2, 256);
+}
+
+/* The CRL of a certificate: its distribution point's file name only, on the session's platform. */
+static void test_crl_of_certificate(void **state)
+{
+    (void)state;
+    world w;
+    world_setup_ex(&w, true, ZRCA_CERT_PERSONAL, ZRCA_KEY_SM2, 256, false, 200);
+    zrca_session *s = open_session(&w, NULL);
+    zrca_token *t = open_token(&w);
+    zrca_cert_list *l;
+    const zrca_cert *c = token_cert(t, &l);
+    size_t len;
+    const unsigned char *der = zrca_cert_der(c, &len);
+    zrca_crl *issuing = fetch_crl(s), *own = NULL;
+    /* The EC issuing CA's CRL does not cover an SM2 certificate... */
+    assert_int_equal(zrca_crl_check(issuing, der, len, NULL), ZRCA_EVERIFY);
+    /* ...the one its distribution point names does. */
+    zrca_crl_options o = ZRCA_CRL_OPTIONS_INIT;
+    o.certificate = der;
+    o.certificate_len = len;
+    assert_zrca_ok(zrca_crl_fetch(&own, s, &o));
+    assert_int_equal(zrca_crl_check(own, der, len, NULL), 0);
+    zrca_crl_free(own);
+    /* Not a certificate; a distribution point that names no <name>.crl file. */
+    o.certificate = (const unsigned char *)"garbage";
+    o.certificate_len = 7;
+    assert_int_equal(zrca_crl_fetch(&own, s, &o), ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->rule, "der");
+    static const char *const bad[] = {"URI:https://h/crl/a%2f..%2fb.crl", "URI:https://h/crl/.crl",
+                                      "URI:https://h/crl/x.crl.gz", "URI:https://h/crl/..crl",
+                                      "URI:https://h/crl/a b.crl"};
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        X509 *x = X509_new();
+        X509_set_version(x, X509_VERSION_3);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                   (const unsigned char *)"x", -1, -1, 0);
+        X509_set_issuer_name(x, X509_get_subject_name(x));
+        X509_gmtime_adj(X509_getm_notBefore(x), 0);
+        X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+        X509_set_pubkey(x, k);
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_crl_distribution_points, bad[i]);
+        assert_non_null(ext);
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+        assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+        unsigned char *xd = NULL;
+        int xl = i2d_X509(x, &xd);
+        o.certificate = xd;
+        o.certificate_len = (size_t)xl;
+        if (zrca_crl_fetch(&own, s, &o) != ZRCA_EINVAL ||
+            strcmp(zrca_error_last()->rule, "crl_distribution_point") != 0)
+            fail_msg("%s: accepted as a CRL name", bad[i]);
+        OPENSSL_free(xd);
+        X509_free(x);
+    }
+    EVP_PKEY_free(k);
+    /* A version 1 options struct has no certificate: the issuing CA's CRL. */
+    zrca_crl_options v1;
+    assert_zrca_ok(zrca_crl_options_init(&v1, 1));
+    assert_zrca_ok(zrca_crl_fetch(&own, s, &v1));
+    assert_int_equal(zrca_crl_check(own, der, len, NULL), ZRCA_EVERIFY);
+    zrca_crl_free(own);
+    zrca_crl_free(issuing);
+    zrca_cert_list_free(l);
+    zrca_token_free(t);
+    zrca_session_free(s);
+    world_free(&w);
 }
 
 static void test_signed_request_rsa(void **state)
@@ -328,7 +413,7 @@ static void test_signed_request_rsa(void **state)
     (void)state;
     if (under_valgrind)
         skip(); /* SoftHSM's RSA key generation takes about a minute there; the EC case runs */
-    signed_request(ZRCA_KEY_RSA, 2048);
+    signed_request(false, ZRCA_KEY_RSA, 2048);
 }
 
 /* Every local rule, with nothing sent to the platform. */
@@ -871,6 +956,8 @@ int main(void)
         cmocka_unit_test(test_plan_skips_revoked),
         cmocka_unit_test(test_lost_answers_retried_once),
         cmocka_unit_test(test_signed_request_ec),
+        cmocka_unit_test(test_signed_request_sm2),
+        cmocka_unit_test(test_crl_of_certificate),
         cmocka_unit_test(test_signed_request_rsa),
         cmocka_unit_test(test_answer_of_another_request),
         cmocka_unit_test(test_crl_refusals),

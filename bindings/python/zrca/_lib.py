@@ -511,7 +511,7 @@ class CrlP(c_void_p): pass
 
 
 REVOKE_OPTIONS_VERSION = 1
-CRL_OPTIONS_VERSION = 1
+CRL_OPTIONS_VERSION = 2
 
 
 class RevokeOptions(Struct):
@@ -521,7 +521,8 @@ class RevokeOptions(Struct):
 
 
 class CrlOptions(Struct):
-    _fields_ = [("version", c_uint), ("issuer_ca_file", c_char_p), ("now", c_int64), ("max_size", c_size_t)]
+    _fields_ = [("version", c_uint), ("issuer_ca_file", c_char_p), ("now", c_int64), ("max_size", c_size_t),
+                ("certificate", c_char_p), ("certificate_len", c_size_t)]
 
 
 class CrlEntry(Structure):

@@ -153,13 +153,17 @@ class CrlStatus:
     reason: Optional[str]
 
 
-def _crl_options(issuer_ca_file: Optional[PathLike], now: Optional[_dt.datetime], max_size: int) -> Any:
+def _crl_options(issuer_ca_file: Optional[PathLike], now: Optional[_dt.datetime], max_size: int,
+                 certificate: Optional[bytes] = None) -> Any:
     import os
     o = _lib.CrlOptions()
     call(_lib.zrca_crl_options_init, ctypes.byref(o), _lib.CRL_OPTIONS_VERSION)
     o.issuer_ca_file = _lib.b(os.fspath(issuer_ca_file)) if issuer_ca_file is not None else None
     o.now = int(now.timestamp()) if now is not None else 0
     o.max_size = int(max_size)
+    if certificate is not None:
+        o.certificate = bytes(certificate)
+        o.certificate_len = len(certificate)
     return o
 
 
@@ -172,9 +176,13 @@ class Crl(Handle):
 
     @classmethod
     def fetch(cls, session: "Session", *, issuer_ca_file: Optional[PathLike] = None,
-              now: Optional[_dt.datetime] = None, max_size: int = 0) -> "Crl":
-        """Fetch and verify the CRL from the session's platform (no login needed)."""
-        o = _crl_options(issuer_ca_file, now, max_size)
+              now: Optional[_dt.datetime] = None, max_size: int = 0,
+              certificate: Optional[bytes] = None) -> "Crl":
+        """Fetch and verify the CRL from the session's platform (no login needed): the issuing
+        CA's, or with ``certificate`` (DER) the one its CRL distribution point names (an SM2
+        certificate's is ``sm2-issuing.crl``; fetched from the session's platform only)."""
+        keep = bytes(certificate) if certificate is not None else None
+        o = _crl_options(issuer_ca_file, now, max_size, keep)
         p = _lib.CrlP()
         session._call(_lib.zrca_crl_fetch, ctypes.byref(p), session._h, ctypes.byref(o))
         return cls(p, session)
