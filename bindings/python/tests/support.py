@@ -81,6 +81,7 @@ class Platform:
         self.url: str = info["url"]
         self.ca_file: str = info["ca_file"]
         self.platform_ca_file: str = info["platform_ca_file"]
+        self.roots_file: str = info["roots_file"]  # the EC and SM2 roots (doc/protocol.md §14)
         self.operator_token: str = info["operator_token"]
         ctx = ssl.create_default_context(cafile=self.ca_file)
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),

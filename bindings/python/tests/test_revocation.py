@@ -71,3 +71,40 @@ def test_renewal_of_revoked_refused(approved, pins):
             with pytest.raises(zrca.Revoked) as ei:
                 order.items[0].update(token, pin=pins())
             assert ei.value.status is zrca.Status.EREVOKED and ei.value.code == -37
+
+
+def test_crl_of_an_sm2_certificate(make_world, tmp_path):
+    """An SM2 certificate is covered by the SM2 CA's CRL, which its distribution point names
+    (Crl.fetch(certificate=...)), not by the issuing CA's; revoked, it is listed there."""
+    import base64
+
+    from zrca.enums import Backend, KeyType
+
+    w = make_world(kind=zrca.CertKind.PERSONAL, days=200)
+    d = tmp_path / "sm2soft"
+    zrca.create_softtoken(d, label="sm2", user_pin=USER_PIN, so_pin="13579135", kdf_iterations=1000)
+    # The platform's EC and SM2 roots (its start line's roots_file): an SM2 CA chains to the latter.
+    roots = w.platform.roots_file
+    with zrca.Token(backend=Backend.SOFT, soft_dir=d) as t, w.session(issuer_ca_file=roots) as s:
+        t.login(USER_PIN)
+        with t.generate_key(KeyType.SM2, 256, "sm2") as k:
+            not_after = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=200)).replace(
+                hour=0, minute=0, second=0, microsecond=0)
+            r = w.platform.provision(w.account, "personal", k.make_csr("CN=p"), not_after,
+                                     holder_name="林晓雯", holder_id=w.holder_id, key_serial="sm2")
+            der = base64.b64decode(r["certificate"])
+            k.write_cert(der, "林晓雯")
+        with zrca.Crl.fetch(s) as crl, pytest.raises(zrca.VerifyError) as ei:
+            crl.check(der)
+        assert ei.value.rule == "issuer"
+        with zrca.Crl.fetch(s, certificate=der) as crl:
+            assert crl.check(der) == zrca.CrlStatus(False, None, None)
+        serial = r["serial"].lower()
+        rq = zrca.revoke(s, serial, zrca.RevokeReason.KEY_LOST)
+        approve(w, rq.id)
+        with zrca.Crl.fetch(s, certificate=der) as crl:
+            st = crl.check(der)
+            assert st.revoked and st.reason == "keyCompromise"
+        with pytest.raises(zrca.InvalidArgument) as ei:
+            zrca.Crl.fetch(s, certificate=b"not a certificate")
+        assert ei.value.field == "certificate" and ei.value.rule == "der"

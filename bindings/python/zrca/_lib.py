@@ -522,7 +522,7 @@ class RevokeOptions(Struct):
 
 class CrlOptions(Struct):
     _fields_ = [("version", c_uint), ("issuer_ca_file", c_char_p), ("now", c_int64), ("max_size", c_size_t),
-                ("certificate", c_char_p), ("certificate_len", c_size_t)]
+                ("certificate", c_void_p), ("certificate_len", c_size_t)]
 
 
 class CrlEntry(Structure):

@@ -162,7 +162,9 @@ def _crl_options(issuer_ca_file: Optional[PathLike], now: Optional[_dt.datetime]
     o.now = int(now.timestamp()) if now is not None else 0
     o.max_size = int(max_size)
     if certificate is not None:
-        o.certificate = bytes(certificate)
+        buf = ctypes.create_string_buffer(bytes(certificate), len(certificate))
+        o._certificate_buffer = buf  # alive as long as the options
+        o.certificate = ctypes.cast(buf, ctypes.c_void_p)
         o.certificate_len = len(certificate)
     return o
 
@@ -181,8 +183,7 @@ class Crl(Handle):
         """Fetch and verify the CRL from the session's platform (no login needed): the issuing
         CA's, or with ``certificate`` (DER) the one its CRL distribution point names (an SM2
         certificate's is ``sm2-issuing.crl``; fetched from the session's platform only)."""
-        keep = bytes(certificate) if certificate is not None else None
-        o = _crl_options(issuer_ca_file, now, max_size, keep)
+        o = _crl_options(issuer_ca_file, now, max_size, certificate)
         p = _lib.CrlP()
         session._call(_lib.zrca_crl_fetch, ctypes.byref(p), session._h, ctypes.byref(o))
         return cls(p, session)
