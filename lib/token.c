@@ -1934,12 +1934,15 @@ int zri_token_import_enveloped(zrca_key **out, zrca_key *sign_key, const unsigne
                                           &pub, spki, &spki_len),
                "import_enveloped_key");
     changed(t);
-    if (rc == ZRCA_EVERIFY || rc == ZRCA_EINVAL)
-        return zri_error_set_field(
-            ZRCA_EVERIFY, "encryption", "envelope",
-            "token '%s' could not open the enveloped encryption key: %s", t->cinfo.label,
-            zrca_error_last() && zrca_error_last()->message ? zrca_error_last()->message
-                                                            : "refused");
+    if (rc == ZRCA_EVERIFY || rc == ZRCA_EINVAL) {
+        /* The backend's words, copied first: the setter replaces the record they live in. */
+        const zrca_error *e = zrca_error_last();
+        char why[400];
+        snprintf(why, sizeof(why), "%s", e && e->message ? e->message : "refused");
+        return zri_error_set_field(ZRCA_EVERIFY, "encryption", "envelope",
+                                   "token '%s' could not open the enveloped encryption key: %s",
+                                   t->cinfo.label, why);
+    }
     if (rc < 0)
         return rc;
     if (spki_len > sizeof(spki))

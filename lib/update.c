@@ -1176,8 +1176,11 @@ static int step_verify(zrca_update *u)
     }
     if (rc < 0)
         return rc;
-    /* A good certificate ends the detour. */
-    u->j.route = ZRI_ROUTE_ISSUE;
+    /* A good certificate ends the detour, once it is written (a dual answer's encryption half
+     * can still be refused by the token: doc/design.md, "The SM2 dual certificate"); until then
+     * a refusal takes the route after this one. */
+    if (!u->j.dual)
+        u->j.route = ZRI_ROUTE_ISSUE;
     u->verified = true;
     ulog(u, ZRCA_LOG_INFO,
          "certificate %s verified: an end-entity certificate for the new key, the old subject, "
@@ -1236,6 +1239,50 @@ static int find_encryption_key(zrca_update *u, EVP_PKEY *want, zrca_key **out)
 }
 
 /*
+ * A new encryption half is new on the token: no key of the envelope's public key, no certificate
+ * of its serial or its DER, but under `label` (what this update wrote before a crash). The KMC
+ * delivering the old encryption key again, or the old certificate (re-dated, or a fresh key under
+ * its serial), would otherwise be written beside the old pair, and archiving the old pair would
+ * take the new one's key with it. ZRCA_EVERIFY (field encryption_certificate): the answer is
+ * refused.
+ */
+static int not_on_token_yet(zrca_update *u, const char *label, EVP_PKEY *want, const zri_blob *der)
+{
+    zrca_key *k = NULL;
+    int rc = find_encryption_key(u, want, &k);
+    if (rc == 0) {
+        bool ours = strcmp(zrca_key_label(k), label) == 0;
+        char id[64];
+        snprintf(id, sizeof(id), "%s", zrca_key_id(k));
+        zrca_key_free(k);
+        if (!ours)
+            return zri_error_set_field(ZRCA_EVERIFY, "encryption_certificate", "old_key",
+                                       "encryption certificate %s certifies key %s, which the "
+                                       "token holds already: the KMC delivered an old key",
+                                       u->j.enc_serial, id);
+    } else if (rc != ZRCA_ENOTFOUND) {
+        return rc;
+    }
+    zri_ok();
+    const zrca_cert_list *list = NULL;
+    if ((rc = token_certs(u, &list)) < 0)
+        return rc;
+    for (size_t i = 0; i < zrca_cert_list_count(list); i++) {
+        const zrca_cert *c = zrca_cert_list_get(list, i);
+        size_t len = 0;
+        const unsigned char *d = zrca_cert_der(c, &len);
+        bool same = len == der->len && memcmp(d, der->data, len) == 0;
+        if ((same || zri_serial_eq(zrca_cert_serial(c), u->j.enc_serial)) &&
+            strcmp(zrca_cert_label(c), label) != 0)
+            return zri_error_set_field(ZRCA_EVERIFY, "encryption_certificate", "serial",
+                                       "the token holds a certificate with serial %s already "
+                                       "(under '%s'): an encryption certificate is new",
+                                       u->j.enc_serial, zrca_cert_label(c));
+    }
+    return 0;
+}
+
+/*
  * The encryption half of a dual certificate (§21), before the signing certificate: the key pair
  * the KMC enveloped to the staged key, imported beside it once (a key of the envelope's public
  * key on the token says it was, whatever the journal says), then its certificate. The journal
@@ -1254,6 +1301,8 @@ static int write_encryption(zrca_update *u)
         rc = zri_envelope_public_key(&want, blob.data, blob.len);
     if (rc == 0)
         rc = zri_b64_blob_set(&der, u->j.enc_cert, "encryption certificate");
+    if (rc == 0)
+        rc = not_on_token_yet(u, label, want, &der);
     if (rc == 0 && (rc = find_encryption_key(u, want, &enc)) == ZRCA_ENOTFOUND) {
         zri_ok();
         rc = zri_token_import_enveloped(&enc, u->new_key, blob.data, blob.len, label);
@@ -1262,7 +1311,9 @@ static int write_encryption(zrca_update *u)
     }
     /* Not on the token's word either: the key imported is the one certified. */
     if (rc == 0 && (rc = zri_key_pkey(&got, enc)) == 0 && EVP_PKEY_eq(got, want) != 1)
-        rc = zri_error_set_field(ZRCA_EVERIFY, "encryption", "imported_key",
+        /* A device fault, not the platform's: the update stops here, and a resume imports
+         * again. */
+        rc = zri_error_set_field(ZRCA_ETOKEN, "encryption", "imported_key",
                                  "token '%s' imported another key than the one enveloped for "
                                  "encryption certificate %s",
                                  u->j.token_label ? u->j.token_label : "?", u->j.enc_serial);
@@ -1297,11 +1348,65 @@ static int write_encryption(zrca_update *u)
     return rc;
 }
 
+static bool old_encryption_half(const zrca_cert *c, X509_NAME *subject, const zri_blob *new_der,
+                                const char *label, const char *serial);
+static const char *final_label(const zrca_update *u);
+
+/*
+ * "Single" is not taken on the journal's word (its integrity member can be recomputed by whoever
+ * edits it): a journal that says the item is not dual while the token holds what only a dual
+ * update makes (a key under "<staging label>/enc"), or the old certificate's encryption twin
+ * ("<holder's label>/enc": the platform promises a dual renewal for such a certificate, and its
+ * issue refuses a request without encryption_envelope), is refused before anything is written or
+ * confirmed.
+ */
+static int single_consistent(zrca_update *u)
+{
+    if (u->j.dual)
+        return 0;
+    char label[ZRCA_CRYPTO_LABEL_SIZE + 8];
+    enc_label(label, sizeof(label), u->j.staging_label);
+    zrca_key *k = NULL;
+    int rc = zri_token_find_key_by_label(&k, u->token, label);
+    zrca_key_free(k);
+    if (rc == 0)
+        return zri_error_set_field(ZRCA_ESTATE, "journal", "dual",
+                                   "the journal of %s item %u says its certificate is single, and "
+                                   "the token holds the encryption key a dual update imported "
+                                   "(%s): the journal was edited; nothing written or confirmed",
+                                   u->j.order, u->j.item, label);
+    if (rc != ZRCA_ENOTFOUND)
+        return rc;
+    zri_ok();
+    if (u->j.new_cert || !u->j.old_der)
+        return 0;
+    X509 *old = zri_x509_from_der(u->j.old_der, u->j.old_der_len);
+    if (!old)
+        return zri_error_set(ZRCA_EPROTOCOL, "the old certificate does not parse");
+    enc_label(label, sizeof(label), final_label(u));
+    zri_blob none = {NULL, 0};
+    const zrca_cert_list *list = NULL;
+    bool twin = false;
+    if ((rc = token_certs(u, &list)) == 0)
+        for (size_t i = 0; !twin && i < zrca_cert_list_count(list); i++)
+            twin = old_encryption_half(zrca_cert_list_get(list, i), X509_get_subject_name(old),
+                                       &none, label, NULL);
+    X509_free(old);
+    if (rc == 0 && twin)
+        rc = zri_error_set_field(ZRCA_ESTATE, "journal", "dual",
+                                 "the journal of %s item %u says its certificate is single, and "
+                                 "certificate %s has an encryption twin on the token (%s): the "
+                                 "journal was edited, or the platform renews a dual certificate as "
+                                 "a single one; nothing written or confirmed",
+                                 u->j.order, u->j.item, u->j.old_serial, label);
+    return rc;
+}
+
 /* Under the staging label, next to the staged key: not the holder's until confirmed. */
 static int step_write(zrca_update *u)
 {
     int rc = ensure_new_key_ready(u, ZRCA_PIN_PURPOSE_CERT_UPDATE);
-    if (rc < 0 || (rc = ensure_verified(u)) != 0)
+    if (rc < 0 || (rc = ensure_verified(u)) != 0 || (rc = single_consistent(u)) < 0)
         return rc;
     if (u->j.dual && (rc = write_encryption(u)) == ZRCA_EVERIFY) {
         /* The token could not open the envelope, or took another key from it: the answer is
@@ -1345,6 +1450,7 @@ static int step_write(zrca_update *u)
              u->j.new_key_id);
         if (!u->j.confirm_key[0])
             rc = zri_uuid4(u->j.confirm_key);
+        u->j.route = ZRI_ROUTE_ISSUE; /* written: the detour is over */
     }
     return rc;
 }
@@ -1436,6 +1542,9 @@ static int step_confirm(zrca_update *u)
 {
     int rc = ensure_verified(u);
     if (rc != 0)
+        return rc;
+    if (!u->j.dual && ((rc = ensure_login(u, ZRCA_PIN_PURPOSE_CERT_UPDATE)) < 0 ||
+                       (rc = single_consistent(u)) < 0))
         return rc;
     zri_request req;
     zri_response resp;
@@ -1614,14 +1723,18 @@ static int confirmed_on_platform(zrca_update *u)
 
 /* Whether a certificate of the token is the old dual certificate's encryption half: of the old
  * subject, unable to sign, not the new one, not archived yet. */
-static bool old_encryption_half(const zrca_cert *c, X509_NAME *subject, const zri_blob *new_der)
+static bool old_encryption_half(const zrca_cert *c, X509_NAME *subject, const zri_blob *new_der,
+                                const char *label, const char *serial)
 {
     size_t len = 0;
     const unsigned char *der = zrca_cert_der(c, &len);
-    if (!der || (len == new_der->len && memcmp(der, new_der->data, len) == 0) ||
-        strncmp(zrca_cert_label(c), ZRCA_ARCHIVED_LABEL_PREFIX,
-                strlen(ZRCA_ARCHIVED_LABEL_PREFIX)) == 0)
+    /* Its label, "<old label>/enc" (as the CA left the container, and as libzrca writes it),
+     * says it is this holder's: another holder of the same subject on the token keeps hers. */
+    if (!der || (new_der->data && len == new_der->len && memcmp(der, new_der->data, len) == 0) ||
+        strcmp(zrca_cert_label(c), label) != 0)
         return false;
+    if (serial) /* the platform named it (§21): that one, whatever else shares its label */
+        return zri_serial_eq(zrca_cert_serial(c), serial);
     X509 *x = zri_x509_from_der(der, len);
     bool match =
         x && X509_NAME_cmp(X509_get_subject_name(x), subject) == 0 &&
@@ -1643,13 +1756,16 @@ static int archive_encryption(zrca_update *u)
         return zri_error_set(ZRCA_EPROTOCOL, "the old certificate does not parse");
     zri_blob new_der = {NULL, 0};
     zrca_cert_list *list = NULL;
+    char label[ZRCA_CRYPTO_LABEL_SIZE + 8];
+    enc_label(label, sizeof(label), final_label(u));
     int rc = zri_b64_blob_set(&new_der, u->j.enc_cert, "encryption certificate");
     certs_changed(u);
     if (rc == 0)
         rc = zrca_token_list_certs(&list, u->token);
     for (size_t i = 0; rc == 0 && i < zrca_cert_list_count(list); i++) {
         const zrca_cert *c = zrca_cert_list_get(list, i);
-        if (!old_encryption_half(c, X509_get_subject_name(old), &new_der))
+        if (!old_encryption_half(c, X509_get_subject_name(old), &new_der, label,
+                                 u->j.enc_old_serial))
             continue;
         char archived[ZRCA_CRYPTO_LABEL_SIZE];
         snprintf(archived, sizeof(archived), ZRCA_ARCHIVED_LABEL_PREFIX "%s/enc",

@@ -47,8 +47,11 @@ int zri_dual_challenge(zri_journal *j, const zri_json *challenge)
     const zri_json *enc = NULL, *ku = NULL;
     const char *envelope = NULL;
     int rc = zri_json_get_object(challenge, "encryption", &enc, ZRI_JSON_OPTIONAL);
+    if (rc == ZRCA_ENOMEM)
+        return rc;
     if (rc < 0)
-        return zri_error_prefix_rc(rc, "challenge");
+        return zri_error_set_field(ZRCA_EPROTOCOL, "encryption", "type",
+                                   "the challenge's encryption member is not an object");
     if (!enc) {
         if (j->dual)
             /* The old certificate did not stop having a twin between two challenges. */
@@ -58,9 +61,15 @@ int zri_dual_challenge(zri_journal *j, const zri_json *challenge)
                                        j->item);
         return 0;
     }
+    const char *old = NULL;
     if ((rc = zri_json_get_str(enc, "envelope", &envelope, 0)) < 0 ||
-        (rc = zri_json_get_array(enc, "key_usage", &ku, 0)) < 0)
+        (rc = zri_json_get_array(enc, "key_usage", &ku, 0)) < 0 ||
+        (rc = zri_json_get_str(enc, "old_certificate_serial", &old, ZRI_JSON_OPTIONAL)) < 0)
         return zri_error_prefix_rc(rc, "challenge encryption");
+    char canon[ZRCA_SERIAL_BUFSIZE] = "";
+    if (old && zri_serial_canon(canon, sizeof(canon), old) < 0)
+        return zri_error_set_field(ZRCA_EPROTOCOL, "encryption", "old_certificate_serial",
+                                   "the challenge's old encryption serial is not a serial");
     if (strcmp(envelope, ZRI_ENVELOPE_NAME) != 0)
         return zri_error_set_field(ZRCA_ENOTSUPPORTED, "encryption", "envelope",
                                    "the platform delivers the encryption key as '%.64s'; this "
@@ -88,6 +97,10 @@ int zri_dual_challenge(zri_journal *j, const zri_json *challenge)
         return zri_error_set_field(ZRCA_EPROTOCOL, "encryption", "key_type",
                                    "an encryption key is enveloped to an SM2 signing key, and "
                                    "the staged key is not SM2");
+    free(j->enc_old_serial);
+    j->enc_old_serial = NULL;
+    if (canon[0] && !(j->enc_old_serial = zri_strdup(canon)))
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
     j->dual = true;
     j->enc_key_usage = bits;
     return 0;
@@ -172,6 +185,11 @@ int zri_dual_verify(const zri_journal *j, const zri_issued_expect *sign)
     if (rc == 0 && sign->new_key)
         same = EVP_PKEY_eq(X509_get0_pubkey(x), sign->new_key) == 1;
     X509_free(x);
+    /* Nor the old signing key: a new encryption pair is new. */
+    X509 *old = sign->old_der ? zri_x509_from_der(sign->old_der, sign->old_der_len) : NULL;
+    if (old && EVP_PKEY_eq(X509_get0_pubkey(old), enc) == 1)
+        same = true;
+    X509_free(old);
     zri_ok(); /* one that does not parse is the contract's (rule der) */
     if (sign->new_key && (same || EVP_PKEY_eq(enc, sign->new_key) == 1)) {
         EVP_PKEY_free(enc);

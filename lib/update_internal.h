@@ -86,6 +86,7 @@ typedef struct zri_journal {
     unsigned int enc_key_usage;             /* X509v3 KU_* bits promised for it */
     char *enc_cert, *enc_serial, *enc_blob; /* base64 DER, serial, base64 ENVELOPEDKEYBLOB */
     char *enc_key_id;                       /* the imported key's ID, once imported */
+    char *enc_old_serial; /* the challenge's: the encryption certificate replaced, or NULL */
 
     /* After a refused answer (doc/design.md, "No dead end"). */
     bool issued;             /* the platform answered with a certificate for the staged key */

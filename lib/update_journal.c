@@ -47,6 +47,7 @@ void zri_journal_clear(zri_journal *j)
     free(j->enc_serial);
     free(j->enc_blob);
     free(j->enc_key_id);
+    free(j->enc_old_serial);
     memset(j, 0, sizeof(*j));
 }
 
@@ -341,6 +342,7 @@ static int journal_json(const zri_journal *j, const char *integrity, zri_jgen **
         kv_opt(g, "enc_serial", j->enc_serial);
         kv_opt(g, "enveloped_key", j->enc_blob);
         kv_opt(g, "enc_key_id", j->enc_key_id);
+        kv_opt(g, "enc_old_serial", j->enc_old_serial);
     }
     zri_jgen_kv_bool(g, "issued", j->issued);
     zri_jgen_kv_int(g, "route", j->route);
@@ -616,7 +618,8 @@ int zri_journal_read(const zri_update_paths *p, zri_journal *j)
             (rc = get_dup(o, "enc_certificate", &j->enc_cert)) < 0 ||
             (rc = get_dup(o, "enc_serial", &j->enc_serial)) < 0 ||
             (rc = get_dup(o, "enveloped_key", &j->enc_blob)) < 0 ||
-            (rc = get_dup(o, "enc_key_id", &j->enc_key_id)) < 0)
+            (rc = get_dup(o, "enc_key_id", &j->enc_key_id)) < 0 ||
+            (rc = get_dup(o, "enc_old_serial", &j->enc_old_serial)) < 0)
             goto out;
         j->enc_key_usage = (unsigned)v;
     }

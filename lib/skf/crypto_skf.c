@@ -1859,10 +1859,10 @@ static int skf_import_enveloped_key(void *self, uint64_t key, const unsigned cha
                                         sizeof(got), &plen) != 1 ||
         plen != sizeof(got) || memcmp(got, point, sizeof(point)) != 0) {
         ERR_clear_error();
-        rc = zri_error_set(ZRCA_ETOKEN,
-                           "SKF container '%s' holds another encryption key than the "
-                           "envelope's after SKF_ImportECCKeyPair",
-                           name);
+        rc = zri_error_set_field(ZRCA_ETOKEN, "encryption", "imported_key",
+                                 "SKF container '%s' holds another encryption key than the "
+                                 "envelope's after SKF_ImportECCKeyPair",
+                                 name);
         goto out;
     }
     if ((rc = spki_of(spki, spki_len, enc_pk)) < 0)

@@ -368,7 +368,8 @@ def test_dual_renewal(platform, tmp_path):
     old_enc = h.prov.json["encryption"]
     ch = h.challenge()
     assert ch["encryption"] == {"envelope": ENVELOPE,
-                                "key_usage": ["keyEncipherment", "dataEncipherment", "keyAgreement"]}
+                                "key_usage": ["keyEncipherment", "dataEncipherment", "keyAgreement"],
+                                "old_certificate_serial": old_enc["serial"]}
     assert ch["key_algorithms"] == [{"type": "sm2"}]
     new_key = h.new_key()
     # refusals, each with a good proof otherwise

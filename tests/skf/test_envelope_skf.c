@@ -583,7 +583,9 @@ static void test_removed(void **state)
     EVP_PKEY_free(kmc);
 }
 
-/* A device that keeps another key than the envelope's: the backend reads it back and says so. */
+/* A device that keeps another key than the envelope's: the backend reads it back and says so, a
+ * device fault (ETOKEN, field encryption, rule imported_key: the update stops, and a resume imports
+ * again). */
 static void test_other_key_kept(void **state)
 {
     fixture *f = *state;
@@ -599,6 +601,8 @@ static void test_other_key_kept(void **state)
     const zrca_error *e = zrca_error_last();
     assert_non_null(e);
     assert_non_null(strstr(e->message, "another encryption key"));
+    assert_string_equal(e->field, "encryption");
+    assert_string_equal(e->rule, "imported_key");
     assert_int_equal(counter(f, "imports"), 1);
 }
 

@@ -262,7 +262,9 @@ struct zrca_crypto_backend {
      * imported public key as DER SubjectPublicKeyInfo, `*spki_len` is its
      * capacity on entry. An envelope the token cannot open (not for this
      * key, corrupt, an unknown version or algorithm) is ::ZRCA_EVERIFY and
-     * leaves the token as it was. Without this method the token cannot take
+     * leaves the token as it was; a token that finds another key than the
+     * envelope's public key after the import returns ::ZRCA_ETOKEN (field
+     * `encryption`, rule `imported_key`): a device fault. Without this method the token cannot take
      * the encryption half of an SM2 dual certificate, and the update says so
      * before anything is issued.
      */

@@ -408,8 +408,15 @@ def is_dual_item(conn, it):
     return twin(conn, it["old_serial"]) is not None
 
 
-def challenge_member():
-    return {"envelope": ENVELOPE, "key_usage": list(KEY_USAGE_NAMES)}
+def challenge_member(conn=None, it=None):
+    """The challenge's `encryption` member; with the item, the serial of the encryption
+    certificate the renewal replaces (the old certificate's twin), so that a client archives
+    exactly that one."""
+    out = {"envelope": ENVELOPE, "key_usage": list(KEY_USAGE_NAMES)}
+    old = twin(conn, it["old_serial"]) if conn is not None and it is not None else None
+    if old is not None:
+        out["old_certificate_serial"] = old["serial"]
+    return out
 
 
 def check_request(v, body, dual, csr):

@@ -868,7 +868,7 @@ class Service:
                "subject_der": b64e(subject.public_bytes()), "old_certificate_serial": it["old_serial"],
                "key_usage": pki.KEY_USAGE_NAMES, "extended_key_usage": pki.EKU_NAMES, "years": it["years"]}
         if dual:  # section 21: the KMC's encryption key pair comes enveloped to the new signing key
-            out["encryption"] = kmc.challenge_member()
+            out["encryption"] = kmc.challenge_member(conn, it)
         return out
 
     def offered(self, conn, v, csr):
