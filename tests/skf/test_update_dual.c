@@ -140,6 +140,8 @@ static void test_skf_dual_personal(void **state)
 static void test_skf_dual_org_delete_old(void **state)
 {
     (void)state;
+    if (under_valgrind)
+        skip(); /* the delete_old code runs there in test_soft_dual_legal_rep's archive path too */
     flow_dual(false, ZRCA_CERT_ORG, true);
 }
 
@@ -220,8 +222,8 @@ static void kill_at_every_step(bool soft)
         for (int phase = 0; phase <= 3; phase++) {
             if (phase >= 2 && step != ZRCA_STEP_WRITE)
                 continue;
-            if (under_valgrind && step != ZRCA_STEP_WRITE)
-                continue;
+            if (under_valgrind && (step != ZRCA_STEP_WRITE || phase != 2))
+                continue; /* between the import and its certificate: the new code's crash */
             kill_case(soft, (zrca_update_step)step, phase);
         }
 }
@@ -235,6 +237,8 @@ static void test_skf_dual_kill_at_every_step(void **state)
 static void test_soft_dual_kill_in_write(void **state)
 {
     (void)state;
+    if (under_valgrind)
+        skip(); /* the SKF device's kill in the write runs there */
     for (int phase = 0; phase <= 3; phase++)
         kill_case(true, ZRCA_STEP_WRITE, phase);
 }
@@ -336,7 +340,7 @@ static void test_skf_dual_faulty_issuer_wire(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof(enc_faults) / sizeof(enc_faults[0]); i++) {
-        if (under_valgrind && i % 3 != 0)
+        if (under_valgrind && i != 5) /* enc_envelope_other_key: refused by the token */
             continue;
         fault_case(false, &enc_faults[i], "wire");
     }
@@ -346,7 +350,7 @@ static void test_skf_dual_faulty_issuer_recorded(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof(enc_faults) / sizeof(enc_faults[0]); i++) {
-        if (under_valgrind && i % 3 != 1)
+        if (under_valgrind && i != 0) /* enc_wrong_key: refused by the contract */
             continue;
         fault_case(false, &enc_faults[i], "recorded");
     }
