@@ -1797,6 +1797,26 @@ ZRCA_API int zrca_token_generate_key_ex(zrca_key **out, zrca_token *t,
     return zri_token_generate_key(out, t, opts->type, opts->bits, opts->label, opts->flags);
 }
 
+/* A key pair the backend just made or imported: its ID (the SHA-1 of its public key bits) set on
+ * both halves, and a handle for it. `cap`: the capacity the backend was given for `spki`. */
+static int key_adopt(zrca_key **out, zrca_token *t, uint64_t priv, const uint64_t *pub,
+                     const char *label, const unsigned char *spki, size_t spki_len, size_t cap)
+{
+    unsigned char id[20];
+    int rc = 0;
+    if (spki_len > cap)
+        rc = zri_error_set(ZRCA_ETOKEN, "the backend overflowed the public key buffer");
+    if (rc == 0)
+        rc = zri_key_id_from_spki(id, spki, spki_len);
+    if (rc == 0)
+        rc = be_set(t, priv, NULL, id, sizeof(id));
+    if (rc == 0 && pub)
+        rc = be_set(t, *pub, NULL, id, sizeof(id));
+    if (rc == 0)
+        rc = key_new(out, t, priv, pub, id, sizeof(id), label, spki, spki_len);
+    return rc;
+}
+
 int zri_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type, unsigned int bits,
                            const char *label, unsigned int flags)
 {
@@ -1826,7 +1846,7 @@ int zri_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type, un
     if ((rc = NEED(t, generate_key, "make keys")) < 0 ||
         (rc = NEED(t, set_attributes, "set key IDs")) < 0 || (rc = need_login(t, "make a key")) < 0)
         return rc;
-    unsigned char spki[ZRI_SPKI_MAX], id[20];
+    unsigned char spki[ZRI_SPKI_MAX];
     size_t spki_len = sizeof(spki);
     uint64_t priv = 0, pub = 0;
     zri_log(t->log, ZRCA_LOG_INFO, DOMAIN, "making a %s key%s on token '%s'",
@@ -1863,16 +1883,7 @@ int zri_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type, un
         cache_add(t, &o, pub);
     }
     changed(t);
-    if (spki_len > sizeof(spki))
-        rc = zri_error_set(ZRCA_ETOKEN, "the backend overflowed the public key buffer");
-    if (rc == 0)
-        rc = zri_key_id_from_spki(id, spki, spki_len);
-    if (rc == 0)
-        rc = be_set(t, priv, NULL, id, sizeof(id));
-    if (rc == 0)
-        rc = be_set(t, pub, NULL, id, sizeof(id));
-    if (rc == 0)
-        rc = key_new(out, t, priv, &pub, id, sizeof(id), label, spki, spki_len);
+    rc = key_adopt(out, t, priv, &pub, label, spki, spki_len, sizeof(spki));
     if (rc == 0 && ((*out)->flags & flags) != flags) {
         /* Never hand out a key weaker than asked for. */
         zrca_key_free(*out);
@@ -1923,7 +1934,7 @@ int zri_token_import_enveloped(zrca_key **out, zrca_key *sign_key, const unsigne
         return rc;
     if (!label || !*label)
         label = DEFAULT_KEY_LABEL;
-    unsigned char spki[ZRI_SPKI_MAX], id[20];
+    unsigned char spki[ZRI_SPKI_MAX];
     size_t spki_len = sizeof(spki);
     uint64_t priv = 0, pub = 0;
     zri_log(t->log, ZRCA_LOG_INFO, DOMAIN,
@@ -1945,16 +1956,7 @@ int zri_token_import_enveloped(zrca_key **out, zrca_key *sign_key, const unsigne
     }
     if (rc < 0)
         return rc;
-    if (spki_len > sizeof(spki))
-        rc = zri_error_set(ZRCA_ETOKEN, "the backend overflowed the public key buffer");
-    if (rc == 0)
-        rc = zri_key_id_from_spki(id, spki, spki_len);
-    if (rc == 0)
-        rc = be_set(t, priv, NULL, id, sizeof(id));
-    if (rc == 0 && pub)
-        rc = be_set(t, pub, NULL, id, sizeof(id));
-    if (rc == 0)
-        rc = key_new(out, t, priv, pub ? &pub : NULL, id, sizeof(id), label, spki, spki_len);
+    rc = key_adopt(out, t, priv, pub ? &pub : NULL, label, spki, spki_len, sizeof(spki));
     if (rc == 0 && (*out)->type != ZRCA_KEY_SM2) {
         zrca_key_free(*out);
         *out = NULL;

@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -215,18 +216,6 @@ static int field_fixed(unsigned char *out, size_t want, const char *text, const 
     return rc;
 }
 
-static unsigned int field_uint(const char *text, const char *key)
-{
-    size_t n = 0;
-    const char *v = field_at(text, key, &n);
-    char num[24];
-    if (!v || n >= sizeof(num))
-        return 0;
-    memcpy(num, v, n);
-    num[n] = '\0';
-    return (unsigned int)strtoul(num, NULL, 10);
-}
-
 static uint64_t field_u64(const char *text, const char *key)
 {
     size_t n = 0;
@@ -237,6 +226,12 @@ static uint64_t field_u64(const char *text, const char *key)
     memcpy(num, v, n);
     num[n] = '\0';
     return (uint64_t)strtoull(num, NULL, 10);
+}
+
+static unsigned int field_uint(const char *text, const char *key)
+{
+    uint64_t v = field_u64(text, key);
+    return v > UINT_MAX ? 0 : (unsigned int)v;
 }
 
 static int put_hex(zri_buf *b, const char *key, const unsigned char *p, size_t n)
