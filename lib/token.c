@@ -1893,10 +1893,14 @@ int zri_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type, un
                            t->cinfo.label, flags);
     }
     if (rc < 0) {
-        /* Leave no half-made key behind. */
+        /* Leave no half-made key behind; the error is the one that stopped us, whatever the
+         * deletes leave in the record (a backend may clear it on success). */
         if (HAS(t, delete_object)) {
+            zri_error_save saved;
+            zri_error_stash(&saved);
             be_delete(t, priv);
             be_delete(t, pub);
+            zri_error_unstash(&saved);
         }
         return rc;
     }
