@@ -33,7 +33,9 @@ bash scripts/deps.sh || { echo "== FAIL: installing dependencies"; echo "0 passe
 # bench/ measures the disk separately. ZRCA_TEST_TMPDIR=DIR chooses another place.
 if [ -z "${ZRCA_TEST_TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
     ZRCA_TEST_TMPDIR=$(mktemp -d /dev/shm/zrca-test.XXXXXX) || ZRCA_TEST_TMPDIR=
-    [ -n "$ZRCA_TEST_TMPDIR" ] && trap 'rm -rf "$ZRCA_TEST_TMPDIR"' EXIT
+    # sticky and open to all, as /tmp: some tests run a child as an unprivileged user
+    [ -n "$ZRCA_TEST_TMPDIR" ] && chmod 1777 "$ZRCA_TEST_TMPDIR" &&
+        trap 'rm -rf "$ZRCA_TEST_TMPDIR"' EXIT
 fi
 if [ -n "${ZRCA_TEST_TMPDIR:-}" ]; then
     export TMPDIR="$ZRCA_TEST_TMPDIR"
