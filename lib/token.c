@@ -1948,6 +1948,8 @@ int zri_token_import_enveloped(zrca_key **out, zrca_key *sign_key, const unsigne
                t->be.import_enveloped_key(t->be.self, sign_key->priv, blob, blob_len, label, &priv,
                                           &pub, spki, &spki_len),
                "import_enveloped_key");
+    /* Objects made (and, in an SKF container, replaced) behind what is kept: read again. */
+    cache_drop(t);
     changed(t);
     if (rc == ZRCA_EVERIFY || rc == ZRCA_EINVAL) {
         /* The backend's words, copied first: the setter replaces the record they live in. */
@@ -2298,8 +2300,8 @@ ZRCA_API int zrca_key_make_csr(unsigned char **out, size_t *out_len, zrca_key *k
     int rc = check_fork(k->token);
     if (rc < 0)
         return rc;
-    rc = zri_csr_build(out, out_len, k->pkey, subject_der, subject_len, key_sign, k,
-                       k->token->sm2_id, k->token->sm2_id_len);
+    rc = zri_csr_build(out, out_len, k->pkey, k->spki, k->spki_len, subject_der, subject_len,
+                       key_sign, k, k->token->sm2_id, k->token->sm2_id_len);
     if (rc < 0)
         return rc;
     zri_log(k->token->log, ZRCA_LOG_INFO, DOMAIN, "made a CSR with key %s", k->id_hex);

@@ -70,8 +70,25 @@ struct zrca_update {
     zri_json_doc *confirm_doc;    /* the confirm's answer, while its seal is needed */
     zrca_cert_list *certs;        /* the token's certificates, until the update changes them */
     const zri_json *confirm_seal; /* its `seal` member (doc/protocol.md §10.5), or NULL */
+    X509 *issuer;                 /* the issuing CA the verify step found in this call, */
+    unsigned char issuer_of[32];  /* for the answer (certificate and chain) with this digest, */
+    int64_t issuer_at;            /* at this time */
     zrca_update_result *result;
 };
+
+/* The digest of the journal's answer: the certificate and its chain, in order. */
+static bool issued_digest(const zrca_update *u, unsigned char out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool ok = md && u->j.cert && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(md, u->j.cert, strlen(u->j.cert) + 1) == 1;
+    for (size_t i = 0; ok && i < u->j.nchain; i++)
+        ok = EVP_DigestUpdate(md, u->j.chain[i], strlen(u->j.chain[i]) + 1) == 1;
+    ok = ok && EVP_DigestFinal_ex(md, out, NULL) == 1;
+    EVP_MD_CTX_free(md);
+    ERR_clear_error();
+    return ok;
+}
 
 /* ---- steps' names ---------------------------------------------------------------- */
 
@@ -1153,7 +1170,17 @@ static int check_contract(zrca_update *u)
         e.subject_der_len = subj.len;
         e.not_before_min = u->j.challenged_at ? u->j.challenged_at - ZRI_CLOCK_SKEW : 0;
     }
+    X509_free(u->issuer);
+    u->issuer = NULL;
+    X509 *issuer = NULL;
+    e.issuer = &issuer;
     rc = zri_verify_issued(&e, u->j.cert, u->j.chain, u->j.nchain);
+    /* Kept for the seal's check in this call, which then need not build the chain again. */
+    if (rc == 0 && issued_digest(u, u->issuer_of)) {
+        u->issuer = issuer;
+        u->issuer_at = e.now;
+    } else
+        X509_free(issuer);
     if (rc == 0 && u->j.dual)
         rc = zri_dual_verify(&u->j, &e);
     free(subj.data);
@@ -1631,9 +1658,15 @@ static int seal_verify(zrca_update *u, const zri_json *seal, const unsigned char
         rc = zri_seal_bound(&f, cert_der, cert_len, u->j.new_serial);
     /* The issuing CA is found in the chain by name and key identifier, never by position. */
     X509 *ca = NULL;
-    if (rc == 0 && (rc = zri_issuer_of(&ca, u->j.cert, u->j.chain, u->j.nchain,
-                                       zri_session_issuer_ca_file(u->session))) < 0)
+    unsigned char d[32];
+    int64_t now = (int64_t)time(NULL);
+    if (rc == 0 && u->issuer && now >= u->issuer_at && now - u->issuer_at < 300 &&
+        issued_digest(u, d) && memcmp(d, u->issuer_of, 32) == 0 && X509_up_ref(u->issuer) == 1) {
+        ca = u->issuer; /* verified to the anchors by the verify step moments ago */
+    } else if (rc == 0 && (rc = zri_issuer_of(&ca, u->j.cert, u->j.chain, u->j.nchain,
+                                              zri_session_issuer_ca_file(u->session))) < 0) {
         rc = zri_error_prefix_rc(rc, "no issuing CA certificate to check the seal with");
+    }
     if (rc == 0)
         rc = zri_seal_signed_by(&f, cert_der, cert_len, X509_get0_pubkey(ca));
     X509_free(ca);
@@ -1951,6 +1984,7 @@ ZRCA_API void zrca_update_free(zrca_update *u)
     zrca_order_free(u->owned_order);
     zri_json_doc_free(u->confirm_doc);
     zrca_cert_list_free(u->certs);
+    X509_free(u->issuer);
     free(u);
 }
 
@@ -2196,15 +2230,30 @@ ZRCA_API const zrca_update_result *zrca_update_get_result(const zrca_update *u)
 /* Steps one call may run: the whole update three times over, detours included. */
 #define MAX_STEPS_PER_CALL 48
 
+/*
+ * Every step of one call, reading the token's objects once (doc/design.md, "What is done
+ * once"): the steps' searches are answered from what the first read, kept true through the
+ * update's own writes and read again after a login or logout. Before each step the machine's
+ * count of the token's changes is compared, so that a change made through libzrca by anything
+ * else meanwhile (another handle, another process; the item's objects are locked) drops it.
+ */
 static int run_all(zrca_update_result **out, zrca_update *u)
 {
     int rc, n = 0;
-    while ((rc = zrca_update_step_run(u)) == 1)
-        if (++n > MAX_STEPS_PER_CALL)
-            return zri_error_set(ZRCA_EPROTOCOL,
-                                 "the platform keeps sending the update of item %u around; "
-                                 "stopped at step %s (the journal keeps it)",
-                                 u->j.item, zrca_update_step_name(u->j.step));
+    zri_token_cache_begin(u->token);
+    for (;;) {
+        zri_token_cache_check(u->token);
+        if ((rc = zrca_update_step_run(u)) != 1)
+            break;
+        if (++n > MAX_STEPS_PER_CALL) {
+            rc = zri_error_set(ZRCA_EPROTOCOL,
+                               "the platform keeps sending the update of item %u around; "
+                               "stopped at step %s (the journal keeps it)",
+                               u->j.item, zrca_update_step_name(u->j.step));
+            break;
+        }
+    }
+    zri_token_cache_end(u->token);
     if (rc == 0 && out) {
         *out = u->result;
         u->result = NULL;

@@ -137,6 +137,8 @@ typedef struct zri_issued_expect {
     const char *anchors;      /* the issuer CA bundle, NULL for the system's */
     int64_t now;
     int64_t not_before_min; /* 新购: the earliest start allowed (the first challenge - skew); 0 */
+    X509 **issuer;          /* not NULL: the issuing CA the chain check found, the caller's to
+                               X509_free(), set only when the certificate passes */
 } zri_issued_expect;
 
 /* ZRCA_EVERIFY with field "certificate" and the rule broken, or 0. */

@@ -371,15 +371,10 @@ static int journal_json(const zri_journal *j, const char *integrity, zri_jgen **
  * state directory: the steps that touch the old pair re-check the token and
  * the platform instead of trusting the journal (doc/design.md).
  */
-static int journal_digest(const zri_journal *j, char hex[65])
+/* The check of the journal `j` whose content without the check is `buf`. */
+static int journal_digest_of(const zri_journal *j, const char *buf, size_t len, char hex[65])
 {
-    zri_jgen *g = NULL;
-    int rc = journal_json(j, NULL, &g);
-    if (rc < 0)
-        return rc;
-    const char *buf;
-    size_t len;
-    zri_jgen_result(g, &buf, &len);
+    int rc;
     char item[16];
     snprintf(item, sizeof(item), "%u", j->item);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -394,47 +389,81 @@ static int journal_digest(const zri_journal *j, char hex[65])
              ? 0
              : zri_error_set(ZRCA_ECRYPTO, "SHA-256 failed");
     EVP_MD_CTX_free(md);
-    zri_jgen_free(g);
     for (int i = 0; rc == 0 && i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", d[i]);
     return rc;
 }
 
-int zri_journal_write(const zri_update_paths *p, const zri_journal *j)
+static int journal_digest(const zri_journal *j, char hex[65])
 {
-    char integrity[65];
     zri_jgen *g = NULL;
-    int rc = journal_digest(j, integrity);
-    if (rc == 0)
-        rc = journal_json(j, integrity, &g);
+    int rc = journal_json(j, NULL, &g);
     if (rc < 0)
         return rc;
     const char *buf;
     size_t len;
     zri_jgen_result(g, &buf, &len);
+    rc = journal_digest_of(j, buf, len, hex);
+    zri_jgen_free(g);
+    return rc;
+}
+
+int zri_journal_write(const zri_update_paths *p, const zri_journal *j)
+{
+    /* The content is made once: the check, the object's last member, is spliced in before
+     * its closing brace, giving the bytes journal_json(j, integrity) gives (the reader checks
+     * the content it reads, not these bytes). */
+    static const char member[] = ",\"integrity\":\"";
+    char integrity[65];
+    zri_jgen *body = NULL;
+    int rc = journal_json(j, NULL, &body);
+    if (rc < 0)
+        return rc;
+    const char *content;
+    size_t content_len;
+    zri_jgen_result(body, &content, &content_len);
+    if (content_len < 2 || content[content_len - 1] != '}') {
+        zri_jgen_free(body);
+        return zri_error_set(ZRCA_ERROR, "the journal's content is not a JSON object");
+    }
+    if ((rc = journal_digest_of(j, content, content_len, integrity)) < 0) {
+        zri_jgen_free(body);
+        return rc;
+    }
+    size_t len = content_len - 1 + (sizeof(member) - 1) + 64 + 2;
+    char *buf = zri_malloc(len);
+    if (!buf) {
+        zri_jgen_free(body);
+        return zri_error_set(ZRCA_ENOMEM, "out of memory");
+    }
+    memcpy(buf, content, content_len - 1);
+    memcpy(buf + content_len - 1, member, sizeof(member) - 1);
+    memcpy(buf + content_len - 1 + sizeof(member) - 1, integrity, 64);
+    memcpy(buf + len - 2, "\"}", 2);
+    zri_jgen_free(body);
 
     /* A fresh file of our own: whatever was planted at the temporary's name goes first, and
      * the new one is made exclusively, never through a link. */
     if (unlink(p->tmp) < 0 && errno != ENOENT) {
         rc = zri_error_set(ZRCA_EIO, "cannot remove %s: %s", p->tmp, strerror(errno));
-        zri_jgen_free(g);
+        free(buf);
         return rc;
     }
     int fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         rc = zri_error_set(ZRCA_EIO, "cannot write %s: %s", p->tmp, strerror(errno));
-        zri_jgen_free(g);
+        free(buf);
         return rc;
     }
     if (write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
         rc = zri_error_set(ZRCA_EIO, "cannot write %s: %s", p->tmp, strerror(errno));
         close(fd);
         unlink(p->tmp);
-        zri_jgen_free(g);
+        free(buf);
         return rc;
     }
     close(fd);
-    zri_jgen_free(g);
+    free(buf);
     if (rename(p->tmp, p->journal) < 0) {
         rc = zri_error_set(ZRCA_EIO, "cannot rename %s: %s", p->tmp, strerror(errno));
         unlink(p->tmp);

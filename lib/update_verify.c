@@ -652,7 +652,12 @@ int zri_verify_issued(const zri_issued_expect *e, const char *cert_b64, char *co
     }
     if ((rc = chain_pool(&pool, chain, nchain)) < 0)
         goto out;
-    rc = check_chain(x, pool, e->anchors, e->now, NULL);
+    X509 *iss = NULL;
+    rc = check_chain(x, pool, e->anchors, e->now, e->issuer ? &iss : NULL);
+    if (rc == 0 && e->issuer)
+        *e->issuer = iss;
+    else
+        X509_free(iss);
 out:
     sk_X509_pop_free(pool, X509_free);
     X509_free(x);

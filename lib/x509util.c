@@ -126,6 +126,83 @@ int zri_key_id_from_pkey(unsigned char id[20], EVP_PKEY *pkey)
     return rc;
 }
 
+/* DER length octets of `len` at `p` (NULL: only counted); the number written. */
+static size_t der_len_put(unsigned char *p, size_t len)
+{
+    size_t n = len < 0x80 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 4;
+    if (p) {
+        if (n == 1) {
+            p[0] = (unsigned char)len;
+        } else {
+            p[0] = (unsigned char)(0x80 | (n - 1));
+            for (size_t i = 1; i < n; i++)
+                p[i] = (unsigned char)(len >> (8 * (n - 1 - i)));
+        }
+    }
+    return n;
+}
+
+/* An unsigned big-endian integer without its leading zeros (at least one byte). */
+static void der_uint_trim(const unsigned char **v, size_t *len)
+{
+    while (*len > 1 && (*v)[0] == 0) {
+        (*v)++;
+        (*len)--;
+    }
+}
+
+/* A DER INTEGER of the trimmed unsigned `v` at `p` (NULL: only counted); its size. */
+static size_t der_uint_put(unsigned char *p, const unsigned char *v, size_t len)
+{
+    size_t pad = (v[0] & 0x80) ? 1 : 0;
+    size_t hdr = 1 + der_len_put(NULL, len + pad);
+    if (p) {
+        p[0] = V_ASN1_INTEGER;
+        der_len_put(p + 1, len + pad);
+        if (pad)
+            p[hdr] = 0;
+        memcpy(p + hdr + pad, v, len);
+    }
+    return hdr + pad + len;
+}
+
+int zri_rsa_spki(unsigned char **out, size_t *out_len, const unsigned char *n, size_t nlen,
+                 const unsigned char *e, size_t elen)
+{
+    /* SEQUENCE { OBJECT IDENTIFIER rsaEncryption, NULL } */
+    static const unsigned char alg[] = {0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                        0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00};
+    *out = NULL;
+    *out_len = 0;
+    if (!n || !e || nlen == 0 || elen == 0 || nlen > 2048 || elen > 2048)
+        return zri_error_set(ZRCA_EINVAL, "an RSA public key of 1 to 2048 bytes is required");
+    der_uint_trim(&n, &nlen);
+    der_uint_trim(&e, &elen);
+    /* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } */
+    size_t ints = der_uint_put(NULL, n, nlen) + der_uint_put(NULL, e, elen);
+    size_t rpk = 1 + der_len_put(NULL, ints) + ints;
+    size_t bits = 1 + rpk; /* the BIT STRING's contents: no unused bits, then the key */
+    size_t body = sizeof(alg) + 1 + der_len_put(NULL, bits) + bits;
+    size_t total = 1 + der_len_put(NULL, body) + body;
+    unsigned char *p = zri_malloc(total), *q = p;
+    if (!p)
+        return ZRCA_ENOMEM;
+    *q++ = V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED;
+    q += der_len_put(q, body);
+    memcpy(q, alg, sizeof(alg));
+    q += sizeof(alg);
+    *q++ = V_ASN1_BIT_STRING;
+    q += der_len_put(q, bits);
+    *q++ = 0;
+    *q++ = V_ASN1_SEQUENCE | V_ASN1_CONSTRUCTED;
+    q += der_len_put(q, ints);
+    q += der_uint_put(q, n, nlen);
+    q += der_uint_put(q, e, elen);
+    *out = p;
+    *out_len = (size_t)(q - p);
+    return 0;
+}
+
 void zri_pkey_describe(EVP_PKEY *pkey, zrca_key_type *type, unsigned int *bits)
 {
     *type = ZRCA_KEY_OTHER;

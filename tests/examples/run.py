@@ -459,6 +459,11 @@ def test_zrca_renew_once(w):
         check(big[what] / 6 <= small[what] / 2,
               "%s per certificate grew from %.1f (2 certificates) to %.1f (6)" % (
                   what, small[what] / 2, big[what] / 6))
+    # Issue 14: an object found is read in one call (a certificate) or two (a key), not one per
+    # attribute (6.2 reads per object found before).
+    for counts in (small, big):
+        check(counts["get_attributes"] <= 3 * counts["found"],
+              "%d attribute reads for %d objects found" % (counts["get_attributes"], counts["found"]))
     check(big["logins"] == small["logins"] <= 2, "logins: %d for 2 certificates, %d for 6" % (
         small["logins"], big["logins"]))
     check(big["writes"] / 6 == small["writes"] / 2, "writes per certificate: %s vs %s" % (small, big))
@@ -813,6 +818,29 @@ def test_zrca_json_schema(w):
           "赵国栋=" + scan, *CONTACT, expect=15)
     check({("update", True), ("update", False), ("certs", True), ("token info", False),
            ("renew", False)} <= seen, "%s" % seen)
+
+
+def test_zrca_update_reads_once(w):
+    """Issue 14, item 2: one zrca update reads the token's objects once (again after each login and
+    logout), not once per step. Counted in PKCS#11 calls through tests/support/p11count.c, not
+    timed: the command's own listing before the update, then the update's reads after its
+    logins: 11 searches, 26 attribute reads (19 and 152 before)."""
+    w.provision(days=20)
+    letter, scan = w.attachments()
+    number = w.zjson("apply", "--person", "赵国栋", "--id-scan", scan, "--letter", letter, *CONTACT)["order"]["number"]
+    w.ctl("approve", number)
+    out = w.path("p11count-update.json")
+    env = {"ZRCA_MODULE": os.path.abspath(os.path.join(w.build, "tests", "p11count.so")), "P11COUNT_MODULE": SOFTHSM,
+           "P11COUNT_OUT": out}
+    r = w.zrca("update", number, env=env)
+    check("证书更新成功" in r.stdout, r.stdout)
+    with open(out) as f:
+        c = json.load(f)
+    print("PKCS#11 calls of one update: %s" % c)
+    check(c["logins"] == 2, "%s" % c)
+    check(c["find_inits"] <= 12, "%d searches for one update" % c["find_inits"])
+    check(c["get_attributes"] <= 3 * c["found"] + 8,
+          "%d attribute reads for %d objects found" % (c["get_attributes"], c["found"]))
 
 
 def test_zrca_update_held(w):

@@ -5,7 +5,11 @@
 #include <string.h>
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/x509.h>
 
 #include "token_internal.h"
 #include "tt.h"
@@ -36,6 +40,79 @@ static void test_ecdsa_raw_to_der(void **state)
     free(der);
     assert_int_equal(zri_ecdsa_raw_to_der(&der, &len, raw, 63), ZRCA_ECRYPTO);
     assert_int_equal(zri_ecdsa_raw_to_der(&der, &len, raw, 0), ZRCA_ECRYPTO);
+}
+
+/* An RSA key's SubjectPublicKeyInfo written directly is what OpenSSL writes, byte for byte:
+ * across the DER length forms (short, 0x81, 0x82), leading zero bytes given, a high bit that
+ * needs a 0x00 pad and one that does not, exponents of every usual shape. */
+static void test_rsa_spki(void **state)
+{
+    (void)state;
+    static const size_t nsizes[] = {1,   2,   60,  61,  62,  63,  64,  120, 125, 126, 127, 128,
+                                    129, 200, 246, 247, 248, 255, 256, 257, 384, 512, 513};
+    static const unsigned char exps[][5] = {
+        {1, 0x03}, {3, 0x01, 0x00, 0x01}, {4, 0x00, 0x01, 0x00, 0x01},
+        {1, 0x80}, {2, 0x00, 0x00},       {4, 0xff, 0xff, 0xff, 0xff}};
+    unsigned char n[520];
+    for (size_t i = 0; i < sizeof(nsizes) / sizeof(nsizes[0]); i++) {
+        for (size_t j = 0; j < sizeof(exps) / sizeof(exps[0]); j++) {
+            for (int shape = 0; shape < 4; shape++) {
+                size_t nlen = nsizes[i];
+                for (size_t b = 0; b < nlen; b++)
+                    n[b] = (unsigned char)(0x5a + 37 * b + 11 * i + j);
+                if (shape == 0)
+                    n[0] |= 0x80; /* needs the pad */
+                else if (shape == 1)
+                    n[0] &= 0x7f;
+                else if (shape == 2 && nlen > 2)
+                    n[0] = n[1] = 0; /* leading zeros the writer drops */
+                else
+                    memset(n, 0, nlen); /* zero: INTEGER 0 */
+                BIGNUM *bn = BN_bin2bn(n, (int)nlen, NULL),
+                       *be = BN_bin2bn(exps[j] + 1, exps[j][0], NULL);
+                OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+                OSSL_PARAM *params = NULL;
+                EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+                EVP_PKEY *pk = NULL;
+                assert_true(bn && be && bld && ctx &&
+                            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) &&
+                            OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) &&
+                            (params = OSSL_PARAM_BLD_to_param(bld)) &&
+                            EVP_PKEY_fromdata_init(ctx) == 1 &&
+                            EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) == 1);
+                unsigned char *want = NULL, *got = NULL;
+                int wlen = i2d_PUBKEY(pk, &want);
+                size_t glen = 0;
+                assert_true(wlen > 0);
+                assert_int_equal(zri_rsa_spki(&got, &glen, n, nlen, exps[j] + 1, exps[j][0]), 0);
+                if (glen != (size_t)wlen || memcmp(got, want, glen) != 0)
+                    fail_msg("RSA SPKI differs: modulus %zu bytes (shape %d), exponent %zu", nlen,
+                             shape, j);
+                /* and it reads back as the same key */
+                EVP_PKEY *back = NULL;
+                assert_int_equal(zri_pkey_from_spki(&back, got, glen), 0);
+                assert_int_equal(EVP_PKEY_eq(back, pk), 1);
+                EVP_PKEY_free(back);
+                free(got);
+                OPENSSL_free(want);
+                EVP_PKEY_free(pk);
+                EVP_PKEY_CTX_free(ctx);
+                OSSL_PARAM_free(params);
+                OSSL_PARAM_BLD_free(bld);
+                BN_free(bn);
+                BN_free(be);
+            }
+        }
+    }
+    unsigned char *out = (unsigned char *)"x";
+    size_t olen = 7;
+    assert_int_equal(zri_rsa_spki(&out, &olen, n, 0, exps[0] + 1, 1), ZRCA_EINVAL);
+    assert_null(out);
+    assert_int_equal(olen, 0);
+    assert_int_equal(zri_rsa_spki(&out, &olen, n, 1, NULL, 1), ZRCA_EINVAL);
+    assert_int_equal(zri_rsa_spki(&out, &olen, n, 2049, exps[0] + 1, 1), ZRCA_EINVAL);
+    zri_pkey_cache_clear();
+    zri_error_thread_cleanup();
 }
 
 static void test_hex(void **state)
@@ -160,6 +237,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ecdsa_raw_to_der),
+        cmocka_unit_test(test_rsa_spki),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_find_key_by_label_repairs_id),
     };

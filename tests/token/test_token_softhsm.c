@@ -12,6 +12,10 @@
 #include <p11-kit/p11-kit.h>
 #include <p11-kit/uri.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "softhsm.h"
 #include "tt.h"
 
@@ -521,6 +525,96 @@ static void test_keys_rsa3072(void **state)
     tt_exercise_keys(f->tok, ZRCA_KEY_RSA, 3072, 1);
 }
 
+/*
+ * The backend reads the usual object in one or two calls into buffers of the usual sizes
+ * (8 KiB for a certificate) and any other the slow way: a certificate past that size, next
+ * to usual ones and an RSA key, is listed whole, found with its key, by a fresh handle.
+ */
+static void test_large_certificate(void **state)
+{
+    fixture *f = *state;
+    open_login(f, NULL);
+    zrca_key *ec = NULL, *rsa = NULL;
+    assert_zrca_ok(zrca_token_generate_key(&ec, f->tok, ZRCA_KEY_EC_P256, 0, "big"));
+    assert_zrca_ok(zrca_token_generate_key(&rsa, f->tok, ZRCA_KEY_RSA, 2048, "usual"));
+    unsigned char *spki = NULL;
+    size_t spki_len = 0;
+    assert_zrca_ok(zrca_key_public_der(&spki, &spki_len, ec));
+    /* a certificate of about 12 KiB: a long comment extension */
+    EVP_PKEY *ca = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    const unsigned char *p = spki;
+    EVP_PKEY *pub = d2i_PUBKEY(NULL, &p, (long)spki_len);
+    X509 *x = X509_new();
+    assert_true(ca && pub && x && X509_set_version(x, 2));
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+    X509_NAME *n = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)"大证书", -1, -1, 0);
+    X509_set_subject_name(x, n);
+    X509_set_issuer_name(x, n);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 30 * 86400L);
+    X509_set_pubkey(x, pub);
+    char *comment = malloc(12 * 1024 + 1);
+    memset(comment, 'z', 12 * 1024);
+    comment[12 * 1024] = 0;
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_netscape_comment, comment);
+    assert_true(ext && X509_add_ext(x, ext, -1) == 1);
+    assert_true(X509_sign(x, ca, EVP_sha256()) > 0);
+    unsigned char *der = NULL;
+    int der_len = i2d_X509(x, &der);
+    assert_true(der_len > 12 * 1024);
+    assert_zrca_ok(zrca_key_write_cert(ec, der, (size_t)der_len, NULL));
+    unsigned char *rspki = NULL, *rder = NULL;
+    size_t rspki_len = 0, rder_len = 0;
+    assert_zrca_ok(zrca_key_public_der(&rspki, &rspki_len, rsa));
+    tt_make_cert(&rder, &rder_len, rspki, rspki_len, "普通证书", 30);
+    assert_zrca_ok(zrca_key_write_cert(rsa, rder, rder_len, NULL));
+
+    /* a fresh handle: nothing kept from the writes */
+    zrca_token_free(f->tok);
+    f->tok = NULL;
+    open_login(f, NULL);
+    zrca_cert_list *l = NULL;
+    assert_zrca_ok(zrca_token_list_certs(&l, f->tok));
+    int seen = 0;
+    for (size_t i = 0; i < zrca_cert_list_count(l); i++) {
+        const zrca_cert *c = zrca_cert_list_get(l, i);
+        size_t len = 0;
+        const unsigned char *d = zrca_cert_der(c, &len);
+        const unsigned char *want = len > 8192 ? der : rder;
+        size_t want_len = want == der ? (size_t)der_len : rder_len;
+        assert_int_equal(len, want_len);
+        assert_memory_equal(d, want, len);
+        assert_int_equal(zrca_cert_has_private_key(c), 1);
+        zrca_key *k = NULL;
+        assert_zrca_ok(zrca_cert_key(&k, f->tok, c));
+        unsigned char *kspki = NULL;
+        size_t kspki_len = 0;
+        assert_zrca_ok(zrca_key_public_der(&kspki, &kspki_len, k));
+        assert_int_equal(kspki_len, want == der ? spki_len : rspki_len);
+        assert_memory_equal(kspki, want == der ? spki : rspki, kspki_len);
+        assert_int_equal(zrca_key_get_type(k), want == der ? ZRCA_KEY_EC_P256 : ZRCA_KEY_RSA);
+        assert_int_equal(zrca_key_bits(k), want == der ? 256 : 2048);
+        zrca_free(kspki);
+        zrca_key_free(k);
+        seen++;
+    }
+    assert_int_equal(seen, 2);
+    zrca_cert_list_free(l);
+    zrca_free(spki);
+    zrca_free(rspki);
+    free(rder);
+    free(comment);
+    OPENSSL_free(der);
+    X509_EXTENSION_free(ext);
+    X509_NAME_free(n);
+    X509_free(x);
+    EVP_PKEY_free(pub);
+    EVP_PKEY_free(ca);
+    zrca_key_free(ec);
+    zrca_key_free(rsa);
+}
+
 static void test_key_attributes(void **state)
 {
     fixture *f = *state;
@@ -722,6 +816,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keys_sm2_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_rsa2048, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_rsa3072, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_attributes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_always_authenticate_ec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_always_authenticate_rsa, setup, teardown),

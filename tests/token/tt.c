@@ -212,6 +212,21 @@ static int run_openssl_verify(const unsigned char *der, size_t len, const char *
     return rc ? rc : 1;
 }
 
+void tt_assert_csr_spki(const unsigned char *der, size_t len, const unsigned char *spki,
+                        size_t spki_len)
+{
+    const unsigned char *p = der;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)len);
+    assert_non_null(req);
+    unsigned char *got = NULL;
+    int n = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &got);
+    assert_true(n > 0);
+    assert_int_equal((size_t)n, spki_len);
+    assert_memory_equal(got, spki, spki_len);
+    OPENSSL_free(got);
+    X509_REQ_free(req);
+}
+
 void tt_assert_csr(const unsigned char *der, size_t len, const char *cn, int cli)
 {
     const unsigned char *p = der;
@@ -329,6 +344,7 @@ void tt_exercise_keys(zrca_token *tok, zrca_key_type type, unsigned int bits, in
     tt_subject(&subj, &subj_len, "刘翀");
     assert_zrca_ok(zrca_key_make_csr(&csr, &csr_len, key, subj, subj_len));
     tt_assert_csr(csr, csr_len, "刘翀", cli);
+    tt_assert_csr_spki(csr, csr_len, spki, spki_len);
     zrca_free(csr);
     assert_int_equal(zrca_key_make_csr(&csr, &csr_len, key, (const unsigned char *)"\x30\x01", 2),
                      ZRCA_EINVAL);
@@ -337,6 +353,7 @@ void tt_exercise_keys(zrca_token *tok, zrca_key_type type, unsigned int bits, in
     /* The subject as a string, parsed by the library (RFC 4514, most specific first). */
     assert_zrca_ok(zrca_key_make_csr_subject(&csr, &csr_len, key, "CN=刘翀,O=中燃测试供应商,C=CN"));
     tt_assert_csr(csr, csr_len, "刘翀", cli);
+    tt_assert_csr_spki(csr, csr_len, spki, spki_len);
     zrca_free(csr);
     csr = NULL;
     assert_int_equal(zrca_key_make_csr_subject(&csr, &csr_len, key, "CN=刘翀,C=中国"), ZRCA_EINVAL);

@@ -23,6 +23,9 @@ void tt_assert_sig_cli(const unsigned char *spki, size_t spki_len, const void *d
 const char *tt_key_id(const unsigned char *spki, size_t spki_len);
 /* Assert a DER CSR verifies with OpenSSL (and, when `cli`, with `openssl req -verify`). */
 void tt_assert_csr(const unsigned char *der, size_t len, const char *cn, int cli);
+/* The request's SubjectPublicKeyInfo is `spki`, byte for byte. */
+void tt_assert_csr_spki(const unsigned char *der, size_t len, const unsigned char *spki,
+                        size_t spki_len);
 /* Last byte of a CSR's signature. */
 int tt_csr_sig_last_byte(const unsigned char *der, size_t len, size_t *sig_len);
 
