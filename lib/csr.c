@@ -70,12 +70,18 @@ static int set_spki(X509_REQ *req, const unsigned char *spki, size_t len)
     const ASN1_OBJECT *o;
     const void *pv;
     X509_ALGOR_get0(&o, &ptype, &pv, alg);
+    /* Parameters: none, NULL, an OID (a named curve) or an ASN1_STRING type (explicit
+     * parameters); a BOOLEAN (held as an int, not a pointer) or anything else is no key's. */
+    if (ptype == V_ASN1_BOOLEAN || (ptype != V_ASN1_UNDEF && ptype != V_ASN1_NULL && !pv)) {
+        ptype = V_ASN1_UNDEF;
+        goto out;
+    }
     rc = ZRCA_ENOMEM;
     if (!(aobj = OBJ_dup(o)))
         goto out;
     if (ptype == V_ASN1_OBJECT)
         pval = OBJ_dup(pv);
-    else if (ptype != V_ASN1_UNDEF && ptype != V_ASN1_NULL && pv)
+    else if (ptype != V_ASN1_UNDEF && ptype != V_ASN1_NULL)
         pval = ASN1_STRING_dup(pv);
     if (ptype != V_ASN1_UNDEF && ptype != V_ASN1_NULL && !pval)
         goto out;
@@ -88,7 +94,13 @@ static int set_spki(X509_REQ *req, const unsigned char *spki, size_t len)
     aobj = NULL;
     pval = NULL;
     penc = NULL;
-    rc = 0;
+    /* The request now carries exactly these bytes (a BER input re-encoded would not be). */
+    unsigned char *back = NULL;
+    int back_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &back);
+    rc = back_len > 0 && (size_t)back_len == len && memcmp(back, spki, len) == 0 ? 0
+         : back_len <= 0                                                         ? ZRCA_ENOMEM
+                                                                                 : ZRCA_EINVAL;
+    OPENSSL_free(back);
 out:
     if (ptype == V_ASN1_OBJECT)
         ASN1_OBJECT_free(pval);

@@ -1385,16 +1385,36 @@ static int be_create(zrca_token *t, const zrca_crypto_object *o, uint64_t *h)
     int rc = be_rc(t, t->be.create_object(t->be.self, o, h), "create_object");
     if (rc == 0) {
         cache_add(t, o, *h);
-        changed(t);
+    } else {
+        /* Refused, or failed after the object was made (a device error, an SKF label file
+         * not saved): what the token holds is not known. */
+        cache_drop(t);
     }
+    changed(t);
     return rc;
+}
+
+/* Whether `h` is a key this handle keeps (a key's delete may take more than itself). */
+static bool cached_key(const zrca_token *t, uint64_t h)
+{
+    for (int s = 1; t->cache && s <= 2; s++) /* the private and public key slots */
+        for (size_t i = 0; i < t->cache->objs[s].count; i++)
+            if (t->cache->objs[s].items[i].handle == h)
+                return true;
+    return false;
 }
 
 static int be_delete(zrca_token *t, uint64_t h)
 {
+    bool key = cached_key(t, h);
     int rc = be_rc(t, t->be.delete_object(t->be.self, h), "delete_object");
-    if (rc == 0 || rc == ZRCA_ENOTFOUND) {
+    if ((rc == 0 || rc == ZRCA_ENOTFOUND) && !key) {
         cache_remove(t, h);
+        changed(t);
+    } else if (rc == 0 || rc == ZRCA_ENOTFOUND) {
+        /* An SKF container goes with its signing key (its public key, certificates and
+         * encryption pair too), and its other halves go with nothing: read again. */
+        cache_drop(t);
         changed(t);
     } else {
         cache_drop(t); /* what the token did is not known */
@@ -1863,8 +1883,11 @@ int zri_token_generate_key(zrca_key **out, zrca_token *t, zrca_key_type type, un
         rc = be_rc(t,
                    t->be.generate_key(t->be.self, type, kbits, label, &priv, &pub, spki, &spki_len),
                    "generate_key");
-    if (rc < 0)
+    if (rc < 0) {
+        cache_drop(t); /* a pair half made before the failure may be left */
+        changed(t);
         return rc;
+    }
     if (spki_len <= sizeof(spki)) {
         /* Kept as a search would report them (their IDs come next). */
         zrca_crypto_object o;

@@ -82,8 +82,9 @@ int zri_key_id_from_pkey(unsigned char id[20], EVP_PKEY *pkey);
 
 /*
  * The DER SubjectPublicKeyInfo of the RSA key (n, e) (unsigned big-endian, leading zeros
- * allowed), written directly (malloc'd): what i2d_PUBKEY() writes, without building a key
- * and an encoder (OpenSSL 3.0 spends about 1.7 million instructions on those).
+ * allowed, each at most 8192 bytes; ZRCA_EINVAL otherwise), written directly (malloc'd): what
+ * i2d_PUBKEY() writes, without building a key and an encoder (OpenSSL 3.0 spends about 1.7 million
+ * instructions on those).
  */
 int zri_rsa_spki(unsigned char **out, size_t *out_len, const unsigned char *n, size_t nlen,
                  const unsigned char *e, size_t elen);

@@ -1179,8 +1179,10 @@ static int check_contract(zrca_update *u)
     if (rc == 0 && issued_digest(u, u->issuer_of)) {
         u->issuer = issuer;
         u->issuer_at = e.now;
-    } else
+    } else {
         X509_free(issuer);
+    }
+    e.issuer = NULL; /* the encryption certificate's check below keeps nothing */
     if (rc == 0 && u->j.dual)
         rc = zri_dual_verify(&u->j, &e);
     free(subj.data);
@@ -2171,6 +2173,9 @@ ZRCA_API int zrca_update_step_run(zrca_update *u)
         return rc;
     if (zri_update_test_hook)
         zri_update_test_hook(step, 0);
+    /* After the caller's callback, which may have waited: what run_all() keeps of the token
+     * is dropped if anything else changed it through libzrca meanwhile (no cache: nothing). */
+    zri_token_cache_check(u->token);
     ulog(u, ZRCA_LOG_DEBUG, "step %s", zrca_update_step_name(step));
     /* A key that needs the PIN for every signature asks it through the update's callback. */
     zri_pin_context ctx = {u->opts.pin, u->opts.pin_payload,
@@ -2233,16 +2238,16 @@ ZRCA_API const zrca_update_result *zrca_update_get_result(const zrca_update *u)
 /*
  * Every step of one call, reading the token's objects once (doc/design.md, "What is done
  * once"): the steps' searches are answered from what the first read, kept true through the
- * update's own writes and read again after a login or logout. Before each step the machine's
- * count of the token's changes is compared, so that a change made through libzrca by anything
- * else meanwhile (another handle, another process; the item's objects are locked) drops it.
+ * update's own writes and read again after a login or logout. Before each step, after the
+ * progress callback, the machine's count of the token's changes is compared, so that a change
+ * made through libzrca by anything else meanwhile (another handle, another process; the item's
+ * objects are locked) drops it.
  */
 static int run_all(zrca_update_result **out, zrca_update *u)
 {
     int rc, n = 0;
     zri_token_cache_begin(u->token);
     for (;;) {
-        zri_token_cache_check(u->token);
         if ((rc = zrca_update_step_run(u)) != 1)
             break;
         if (++n > MAX_STEPS_PER_CALL) {

@@ -174,8 +174,9 @@ int zri_rsa_spki(unsigned char **out, size_t *out_len, const unsigned char *n, s
                                         0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00};
     *out = NULL;
     *out_len = 0;
-    if (!n || !e || nlen == 0 || elen == 0 || nlen > 2048 || elen > 2048)
-        return zri_error_set(ZRCA_EINVAL, "an RSA public key of 1 to 2048 bytes is required");
+    /* At most 64 KiB in all: its lengths fit the 3 length octets der_len_put() writes. */
+    if (!n || !e || nlen == 0 || elen == 0 || nlen > 8192 || elen > 8192)
+        return zri_error_set(ZRCA_EINVAL, "an RSA public key of 1 to 8192 bytes is required");
     der_uint_trim(&n, &nlen);
     der_uint_trim(&e, &elen);
     /* RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } */

@@ -782,7 +782,9 @@ static int rsa_spki(unsigned char **out, size_t *len, const unsigned char *n, si
                     const unsigned char *e, size_t elen)
 {
     int rc = zri_rsa_spki(out, len, n, nlen, e, elen);
-    return rc == ZRCA_EINVAL ? ZRCA_ECRYPTO : rc;
+    return rc == ZRCA_EINVAL
+               ? zri_error_set(ZRCA_ECRYPTO, "the token's RSA key has a modulus of %zu bytes", nlen)
+               : rc;
 }
 
 static int ec_spki(unsigned char **out, size_t *len, const unsigned char *point, size_t plen)
@@ -1032,10 +1034,13 @@ static int report_fast(p11_backend *b, CK_OBJECT_HANDLE h, zrca_object_class wan
                               kt == CKK_EC ? (CK_ATTRIBUTE){CKA_EC_POINT, k2, 80}
                                            : (CK_ATTRIBUTE){CKA_PUBLIC_EXPONENT, k2, EXP_MAX}};
         CK_ULONG kn = kt == CKK_EC && !pub ? 1 : 2;
+        const CK_ULONG cap[2] = {ka[0].ulValueLen, ka[1].ulValueLen};
         rv = b->fl->C_GetAttributeValue(b->session, h, ka, kn);
         ok = rv == CKR_OK;
+        /* A length past the buffer given is a module's error: never read beyond it. */
         for (CK_ULONG i = 0; ok && i < kn; i++)
-            ok = ka[i].ulValueLen != (CK_ULONG)-1 && ka[i].ulValueLen > 0;
+            ok = ka[i].ulValueLen != (CK_ULONG)-1 && ka[i].ulValueLen > 0 &&
+                 ka[i].ulValueLen <= cap[i];
         if (ok && kt == CKK_EC) {
             if (ka[0].ulValueLen == sizeof(p256_oid) &&
                 memcmp(k1, p256_oid, sizeof(p256_oid)) == 0) {

@@ -174,16 +174,20 @@ static void test_own_writes(void **state)
     assert_int_equal(zrca_key_delete(k), 0);
     zrca_key_free(k);
     assert_int_equal(zrca_token_find_key(&k, t, id2), ZRCA_ENOTFOUND);
-    /* All of it from memory but the first reading of the public keys and of the data objects. */
+    /* All of it from memory but the first reading of the public keys and of the data objects;
+     * a key's delete drops what is kept (on SKF it takes its container's other objects too), so
+     * the search after it reads the private keys again. */
     fprintf(stderr, "searches: %llu after the first listing, %llu now\n", (unsigned long long)read,
             (unsigned long long)searches(t));
-    assert_int_equal(searches(t), read + 2);
+    assert_int_equal(searches(t), read + 3);
+    assert_int_equal(ncerts(t), 1); /* the certificates read again once */
+    assert_int_equal(searches(t), read + 4);
     zri_token_cache_check(t); /* nobody else wrote: still trusted */
     assert_int_equal(ncerts(t), 1);
-    assert_int_equal(searches(t), read + 2);
+    assert_int_equal(searches(t), read + 4);
     zri_token_cache_end(t);
     assert_int_equal(ncerts(t), 1); /* read from the token again */
-    assert_true(searches(t) > read + 2);
+    assert_true(searches(t) > read + 4);
     zrca_token_free(t);
 }
 

@@ -53,7 +53,7 @@ static void test_rsa_spki(void **state)
     static const unsigned char exps[][5] = {
         {1, 0x03}, {3, 0x01, 0x00, 0x01}, {4, 0x00, 0x01, 0x00, 0x01},
         {1, 0x80}, {2, 0x00, 0x00},       {4, 0xff, 0xff, 0xff, 0xff}};
-    unsigned char n[520];
+    static unsigned char n[8200];
     for (size_t i = 0; i < sizeof(nsizes) / sizeof(nsizes[0]); i++) {
         for (size_t j = 0; j < sizeof(exps) / sizeof(exps[0]); j++) {
             for (int shape = 0; shape < 4; shape++) {
@@ -110,8 +110,96 @@ static void test_rsa_spki(void **state)
     assert_null(out);
     assert_int_equal(olen, 0);
     assert_int_equal(zri_rsa_spki(&out, &olen, n, 1, NULL, 1), ZRCA_EINVAL);
-    assert_int_equal(zri_rsa_spki(&out, &olen, n, 2049, exps[0] + 1, 1), ZRCA_EINVAL);
+    assert_int_equal(zri_rsa_spki(&out, &olen, n, 8193, exps[0] + 1, 1), ZRCA_EINVAL);
     zri_pkey_cache_clear();
+    zri_error_thread_cleanup();
+}
+
+/* A software signer for zri_csr_build(): SHA-256 with the key in `payload` (malloc'd result). */
+static int soft_sign(unsigned char **sig, size_t *sig_len, const unsigned char *tbs, size_t tbs_len,
+                     void *payload)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    size_t n = 0;
+    int ok = md && EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, payload) == 1 &&
+             EVP_DigestSign(md, NULL, &n, tbs, tbs_len) == 1 && (*sig = malloc(n)) &&
+             EVP_DigestSign(md, *sig, &n, tbs, tbs_len) == 1;
+    EVP_MD_CTX_free(md);
+    *sig_len = n;
+    return ok ? 0 : ZRCA_ECRYPTO;
+}
+
+/*
+ * The CSR carries the key's SubjectPublicKeyInfo byte for byte, and refuses one it could not
+ * carry so: parameters that are a BOOLEAN (held by OpenSSL as an int, not a pointer, which a
+ * copy would follow), a BER length, trailing bytes.
+ */
+static void test_csr_spki(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    assert_non_null(k);
+    unsigned char *spki = NULL;
+    int spki_len = i2d_PUBKEY(k, &spki);
+    assert_true(spki_len > 0);
+    unsigned char subj[] = {0x30, 0x0f, 0x31, 0x0d, 0x30, 0x0b, 0x06, 0x03, 0x55,
+                            0x04, 0x03, 0x0c, 0x04, 0x74, 0x65, 0x73, 0x74};
+    unsigned char *csr = NULL;
+    size_t csr_len = 0;
+    assert_int_equal(zri_csr_build(&csr, &csr_len, k, spki, (size_t)spki_len, subj, sizeof(subj),
+                                   soft_sign, k, NULL, 0),
+                     0);
+    tt_assert_csr_spki(csr, csr_len, spki, (size_t)spki_len);
+    free(csr);
+    /* rsaEncryption with BOOLEAN TRUE for parameters instead of NULL (05 00 -> 01 01 ff): one
+     * byte longer, so the lengths of the outer SEQUENCE, the AlgorithmIdentifier grow by one. */
+    size_t blen = (size_t)spki_len + 1;
+    unsigned char *b = malloc(blen);
+    assert_true(spki[0] == 0x30 && spki[1] == 0x82 && spki[4] == 0x30 && spki[5] == 0x0d &&
+                spki[17] == 0x05 && spki[18] == 0x00);
+    memcpy(b, spki, 17);
+    unsigned int outer = ((unsigned)spki[2] << 8 | spki[3]) + 1;
+    b[2] = (unsigned char)(outer >> 8);
+    b[3] = (unsigned char)outer;
+    b[5] = 0x0e;
+    b[17] = 0x01;
+    b[18] = 0x01;
+    b[19] = 0xff;
+    memcpy(b + 20, spki + 19, (size_t)spki_len - 19);
+    csr = NULL;
+    assert_int_equal(
+        zri_csr_build(&csr, &csr_len, k, b, blen, subj, sizeof(subj), soft_sign, k, NULL, 0),
+        ZRCA_EINVAL);
+    assert_string_equal(zrca_error_last()->field, "key");
+    assert_null(csr);
+    /* BOOLEAN FALSE (01 01 00) */
+    b[19] = 0x00;
+    assert_int_equal(
+        zri_csr_build(&csr, &csr_len, k, b, blen, subj, sizeof(subj), soft_sign, k, NULL, 0),
+        ZRCA_EINVAL);
+    free(b);
+    /* The outer length in a longer form than DER allows (82 -> 83 00 ..): BER, refused. */
+    blen = (size_t)spki_len + 1;
+    b = malloc(blen);
+    b[0] = 0x30;
+    b[1] = 0x83;
+    b[2] = 0x00;
+    memcpy(b + 3, spki + 2, (size_t)spki_len - 2);
+    assert_int_equal(
+        zri_csr_build(&csr, &csr_len, k, b, blen, subj, sizeof(subj), soft_sign, k, NULL, 0),
+        ZRCA_EINVAL);
+    free(b);
+    /* Trailing bytes after the SubjectPublicKeyInfo. */
+    b = malloc((size_t)spki_len + 2);
+    memcpy(b, spki, (size_t)spki_len);
+    b[spki_len] = 0x05;
+    b[spki_len + 1] = 0x00;
+    assert_int_equal(zri_csr_build(&csr, &csr_len, k, b, (size_t)spki_len + 2, subj, sizeof(subj),
+                                   soft_sign, k, NULL, 0),
+                     ZRCA_EINVAL);
+    free(b);
+    OPENSSL_free(spki);
+    EVP_PKEY_free(k);
     zri_error_thread_cleanup();
 }
 
@@ -238,6 +326,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ecdsa_raw_to_der),
         cmocka_unit_test(test_rsa_spki),
+        cmocka_unit_test(test_csr_spki),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_find_key_by_label_repairs_id),
     };
