@@ -288,7 +288,7 @@ static int write_all(int fd, const char *buf, size_t len)
 }
 
 /* The journal as JSON; with `integrity`, that member last. */
-static int journal_json(const zri_journal *j, const char *integrity, zri_jgen **out)
+static int journal_json(const zri_journal *j, zri_jgen **out)
 {
     zri_jgen *g = zri_jgen_new();
     if (!g)
@@ -349,8 +349,6 @@ static int journal_json(const zri_journal *j, const char *integrity, zri_jgen **
     zri_jgen_kv_int(g, "refusals", j->refusals);
     zri_jgen_kv_string(g, "refused_sha256", j->refused_sha256);
     zri_jgen_kv_string(g, "refused_rule", j->refused_rule);
-    if (integrity)
-        zri_jgen_kv_string(g, "integrity", integrity);
     zri_jgen_object_end(g);
     const char *buf;
     size_t len;
@@ -397,7 +395,7 @@ static int journal_digest_of(const zri_journal *j, const char *buf, size_t len, 
 static int journal_digest(const zri_journal *j, char hex[65])
 {
     zri_jgen *g = NULL;
-    int rc = journal_json(j, NULL, &g);
+    int rc = journal_json(j, &g);
     if (rc < 0)
         return rc;
     const char *buf;
@@ -411,12 +409,12 @@ static int journal_digest(const zri_journal *j, char hex[65])
 int zri_journal_write(const zri_update_paths *p, const zri_journal *j)
 {
     /* The content is made once: the check, the object's last member, is spliced in before
-     * its closing brace, giving the bytes journal_json(j, integrity) gives (the reader checks
+     * its closing brace, giving the bytes a generator adding it last would give (the reader checks
      * the content it reads, not these bytes). */
     static const char member[] = ",\"integrity\":\"";
     char integrity[65];
     zri_jgen *body = NULL;
-    int rc = journal_json(j, NULL, &body);
+    int rc = journal_json(j, &body);
     if (rc < 0)
         return rc;
     const char *content;
